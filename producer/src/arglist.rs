@@ -1,0 +1,71 @@
+//! A call's arguments as one value: a tuple of [`Arg`]s.
+//!
+//! The macros build a tuple of prepared arguments; [`ArgList`] is
+//! implemented for tuples up to 16 long, so encoding a call is monomorphic,
+//! inlined code with no dynamic dispatch and no allocation.
+
+use ul_ring::args::{Arg, Encoder};
+
+/// The arguments of one log call.
+pub trait ArgList {
+    /// How many there are.
+    const COUNT: u8;
+    /// Bytes they take on the wire: one tag each plus the values.
+    fn wire_len(&self) -> usize;
+    /// Writes the tags, then the values.
+    fn put(&self, enc: &mut Encoder<'_>);
+    /// True if some string will be cut to `MAX_STR_LEN`.
+    fn truncated(&self) -> bool;
+}
+
+impl ArgList for () {
+    const COUNT: u8 = 0;
+    #[inline(always)]
+    fn wire_len(&self) -> usize {
+        0
+    }
+    #[inline(always)]
+    fn put(&self, _: &mut Encoder<'_>) {}
+    #[inline(always)]
+    fn truncated(&self) -> bool {
+        false
+    }
+}
+
+macro_rules! tuple_arglist {
+    ($n:expr; $($t:ident $i:tt),+) => {
+        impl<$($t: Arg),+> ArgList for ($($t,)+) {
+            const COUNT: u8 = $n;
+            #[inline(always)]
+            fn wire_len(&self) -> usize {
+                $n $(+ self.$i.wire_len())+
+            }
+            #[inline(always)]
+            fn put(&self, enc: &mut Encoder<'_>) {
+                $(enc.put_u8($t::TAG);)+
+                $(self.$i.put(enc);)+
+            }
+            #[inline(always)]
+            fn truncated(&self) -> bool {
+                false $(|| self.$i.truncated())+
+            }
+        }
+    };
+}
+
+tuple_arglist!(1; A 0);
+tuple_arglist!(2; A 0, B 1);
+tuple_arglist!(3; A 0, B 1, C 2);
+tuple_arglist!(4; A 0, B 1, C 2, D 3);
+tuple_arglist!(5; A 0, B 1, C 2, D 3, E 4);
+tuple_arglist!(6; A 0, B 1, C 2, D 3, E 4, F 5);
+tuple_arglist!(7; A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+tuple_arglist!(8; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+tuple_arglist!(9; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
+tuple_arglist!(10; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
+tuple_arglist!(11; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
+tuple_arglist!(12; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
+tuple_arglist!(13; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12);
+tuple_arglist!(14; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13);
+tuple_arglist!(15; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14);
+tuple_arglist!(16; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14, P 15);

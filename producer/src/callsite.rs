@@ -1,0 +1,93 @@
+//! Per-call-site static data, registered in the region once per process.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use ul_ring::callsite::EntryKind;
+use ul_ring::record::Level;
+
+/// A macro call site: its static description and its id in the region.
+///
+/// The macros create one `static` of this type per call site; its id is
+/// registered on first use and cached, so later calls pay one load.
+pub struct Callsite {
+    /// Severity.
+    pub level: Level,
+    /// The format string.
+    pub format: &'static str,
+    /// The `source:` given at the call site, or "".
+    pub source: &'static str,
+    /// `file!()`.
+    pub file: &'static str,
+    /// `line!()`.
+    pub line: u32,
+    /// `module_path!()`.
+    pub module: &'static str,
+    /// Names of the call's key-value fields.
+    pub keys: &'static [&'static str],
+    /// The registered id, 0 until registered.
+    id: AtomicU64,
+}
+
+/// Ids handed out when the callsite table is full: the record still goes
+/// out, and the writer prints it without its format string.
+static REFUSED: AtomicU32 = AtomicU32::new(0);
+
+impl Callsite {
+    /// A call site (used by the macros).
+    pub const fn new(
+        level: Level,
+        format: &'static str,
+        source: &'static str,
+        file: &'static str,
+        line: u32,
+        module: &'static str,
+        keys: &'static [&'static str],
+    ) -> Self {
+        Self {
+            level,
+            format,
+            source,
+            file,
+            line,
+            module,
+            keys,
+            id: AtomicU64::new(0),
+        }
+    }
+
+    /// The id of this call site in the attached region (0 if the table is full).
+    #[inline(always)]
+    pub(crate) fn id(&self, shared: &crate::shared::Shared) -> u32 {
+        let v = self.id.load(Ordering::Relaxed);
+        if v != 0 {
+            return v as u32;
+        }
+        self.register(shared)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn register(&self, shared: &crate::shared::Shared) -> u32 {
+        let mut strings: Vec<&str> = vec![self.format, self.source, self.file, self.module];
+        strings.extend_from_slice(self.keys);
+        match shared.region.callsites().register(
+            EntryKind::Callsite,
+            self.level as u8,
+            self.line,
+            &strings,
+        ) {
+            Ok(id) => {
+                // Two threads may both register; both ids are valid entries
+                // and the last store wins. Relaxed: the entry was committed
+                // with Release before this, and records naming the id are
+                // published with Release after it.
+                self.id.store(u64::from(id), Ordering::Relaxed);
+                id
+            }
+            Err(_) => {
+                REFUSED.fetch_add(1, Ordering::Relaxed);
+                0
+            }
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! Errors the producer API returns.
+
+use std::time::Duration;
+
+/// Why [`crate::init`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// The region could not be created, opened or validated.
+    #[error(transparent)]
+    Region(#[from] ul_ring::region::RegionError),
+    /// `init` was already called in this process (with another path).
+    #[error("ul is already initialised in this process with region {0}")]
+    AlreadyInitialised(std::path::PathBuf),
+}
+
+/// Why [`crate::flush`] did not confirm.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FlushError {
+    /// `ul::init` was never called.
+    #[error("ul is not initialised: call ul::init first")]
+    NotInitialised,
+    /// No writer acknowledged in time.
+    #[error("no ul-writer acknowledged the flush within {waited:?} ({writer})")]
+    Timeout {
+        /// How long we waited.
+        waited: Duration,
+        /// What we know of the writer.
+        writer: String,
+    },
+}

@@ -1,0 +1,328 @@
+//! `ul`: a logger for latency-sensitive code.
+//!
+//! A log call copies a small fixed-layout record (a callsite id, a
+//! timestamp, and the raw argument values) into this thread's lock-free lane
+//! in shared memory and returns, in nanoseconds, without a system call or a
+//! lock. A separate process, `ul-writer`, formats the records and writes
+//! `server.log` and `server.<level>.json`.
+//!
+//! ```no_run
+//! ul::init("/dev/shm/ul")?;
+//! let (i, j, x) = (1u64, 2u32, 3.25f64);
+//! ul::info!("Logging int: {}, int: {}, double: {}", i, j, x);
+//! ul::warn!(source: "AuthService", "User {} failed to log in", "ann"; ip = "192.168.1.1");
+//! ul::flush()?; // wait until ul-writer has written everything above
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Arguments: integers, floats, `bool`, `char` and strings are copied raw
+//! and formatted by the writer. Any other `Display` value is formatted at the
+//! call site into a string (slower: it allocates).
+//!
+//! Before [`init`] (or if it failed), log calls do nothing.
+
+mod arg;
+mod arglist;
+mod callsite;
+mod context;
+mod error;
+mod macros;
+mod shared;
+mod thread_lane;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+pub use context::{clear_thread_context, set_thread_context, Context, Logger};
+pub use error::{FlushError, InitError};
+pub use shared::Overflow;
+pub use thread_lane::current_lane;
+pub use ul_ring::layout::Sizes;
+pub use ul_ring::record::Level;
+
+/// Default region path.
+pub const DEFAULT_SHM: &str = "/dev/shm/ul";
+
+/// How a process attaches to its region.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// ul::Options::new("/dev/shm/ul")
+///     .overflow(ul::Overflow::Block { timeout: Duration::from_millis(100) })
+///     .init()?;
+/// # Ok::<(), ul::InitError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Options {
+    path: PathBuf,
+    sizes: Sizes,
+    overflow: Overflow,
+    process_timeout: Duration,
+    mode: u32,
+}
+
+impl Options {
+    /// Options for the region at `path`, with defaults for the rest.
+    pub fn new(path: impl AsRef<Path>) -> Self {
+        Self {
+            path: path.as_ref().to_owned(),
+            sizes: Sizes::default(),
+            overflow: Overflow::Drop,
+            process_timeout: Duration::from_secs(30),
+            mode: 0o600,
+        }
+    }
+
+    /// Sizes used if this process creates the region.
+    pub fn sizes(mut self, sizes: Sizes) -> Self {
+        self.sizes = sizes;
+        self
+    }
+
+    /// What a log call does when its lane is full.
+    pub fn overflow(mut self, overflow: Overflow) -> Self {
+        self.overflow = overflow;
+        self
+    }
+
+    /// Bound on every wait (`flush`), default 30 s.
+    pub fn process_timeout(mut self, timeout: Duration) -> Self {
+        self.process_timeout = timeout;
+        self
+    }
+
+    /// File mode if this process creates the region (default 0600).
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Attaches the process (see [`init`]).
+    pub fn init(self) -> Result<(), InitError> {
+        if let Some(s) = shared::get() {
+            return if s.path == self.path {
+                Ok(())
+            } else {
+                Err(InitError::AlreadyInitialised(s.path.clone()))
+            };
+        }
+        let opts = ul_ring::region::RegionOptions {
+            sizes: self.sizes,
+            mode: self.mode,
+            ..Default::default()
+        };
+        let region = ul_ring::region::Region::open(&self.path, &opts)?;
+        let installed = shared::install(shared::Shared {
+            region,
+            path: self.path.clone(),
+            overflow: self.overflow,
+            process_timeout: self.process_timeout,
+        });
+        match installed {
+            Ok(_) => Ok(()),
+            Err(s) if s.path == self.path => Ok(()),
+            Err(s) => Err(InitError::AlreadyInitialised(s.path.clone())),
+        }
+    }
+}
+
+/// Attaches this process to the region at `path`, creating it if no writer
+/// or producer has yet. Records logged before a writer starts wait in the
+/// ring. Calling it again with the same path does nothing.
+///
+/// ```no_run
+/// ul::init("/dev/shm/ul")?;
+/// # Ok::<(), ul::InitError>(())
+/// ```
+pub fn init(path: impl AsRef<Path>) -> Result<(), InitError> {
+    Options::new(path).init()
+}
+
+/// Waits until the writer has written every record this process published
+/// before the call, or until the process timeout (default 30 s) passes.
+///
+/// ```no_run
+/// ul::info!("about to exit");
+/// ul::flush()?;
+/// # Ok::<(), ul::FlushError>(())
+/// ```
+pub fn flush() -> Result<(), FlushError> {
+    let timeout = shared::get().map_or(Duration::ZERO, |s| s.process_timeout);
+    flush_timeout(timeout)
+}
+
+/// [`flush`] with an explicit timeout.
+pub fn flush_timeout(timeout: Duration) -> Result<(), FlushError> {
+    let shared = shared::get().ok_or(FlushError::NotInitialised)?;
+    let h = shared.region.header();
+    // SeqCst: our records' `head` stores (Release, earlier in program order)
+    // happen before this; the writer's Acquire load of `request` that sees
+    // our ticket then sees them.
+    let ticket = h.flush.request.fetch_add(1, Ordering::SeqCst) + 1;
+    h.wake.futex.fetch_add(1, Ordering::SeqCst);
+    ul_ring::futex::wake(&h.wake.futex, 1);
+    let start = Instant::now();
+    loop {
+        let seen = h.flush.ack_futex.load(Ordering::Acquire);
+        if h.flush.ack.load(Ordering::Acquire) >= ticket {
+            return Ok(());
+        }
+        let waited = start.elapsed();
+        if waited >= timeout {
+            return Err(FlushError::Timeout {
+                waited,
+                writer: writer_status(),
+            });
+        }
+        let slice = (timeout - waited).min(Duration::from_millis(50));
+        ul_ring::futex::wait(&h.flush.ack_futex, seen, Some(slice));
+        // The writer may have slept through our wake: nudge it again.
+        h.wake.futex.fetch_add(1, Ordering::SeqCst);
+        ul_ring::futex::wake(&h.wake.futex, 1);
+    }
+}
+
+fn writer_status() -> String {
+    let Some(shared) = shared::get() else {
+        return "not initialised".into();
+    };
+    let w = &shared.region.header().writer;
+    let pid = w.pid.load(Ordering::Relaxed);
+    if pid == 0 {
+        "no writer has served this region".into()
+    } else if writer_alive() {
+        format!("writer pid {pid} is alive but did not answer")
+    } else {
+        format!("writer pid {pid} is gone")
+    }
+}
+
+/// True if a live `ul-writer` serves the region (its pid is alive and is
+/// the same process that registered, and its heartbeat is recent).
+///
+/// ```no_run
+/// ul::init("/dev/shm/ul")?;
+/// if !ul::writer_alive() {
+///     eprintln!("no ul-writer: records wait in shared memory");
+/// }
+/// # Ok::<(), ul::InitError>(())
+/// ```
+pub fn writer_alive() -> bool {
+    let Some(shared) = shared::get() else {
+        return false;
+    };
+    let h = shared.region.header();
+    let pid = h.writer.pid.load(Ordering::Acquire);
+    let start = h.writer.start_time.load(Ordering::Relaxed);
+    if pid == 0 || !ul_ring::procinfo::same_process_alive(pid, start) {
+        return false;
+    }
+    let beat = h.writer.heartbeat_ns.load(Ordering::Relaxed);
+    let interval = u64::from(h.control.flush_interval_ms.load(Ordering::Relaxed)).max(100);
+    ul_ring::clock::monotonic_ns().saturating_sub(beat) < interval * 3 * 1_000_000 + 1_000_000_000
+}
+
+/// Run-time settings shared by every process on the region.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// ul::configure(ul::Config {
+///     min_level: Some(ul::Level::Info),
+///     flush_interval: Some(Duration::from_millis(50)),
+///     ..Default::default()
+/// })?;
+/// # Ok::<(), ul::FlushError>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    /// Records below this level are skipped at the call site.
+    pub min_level: Option<Level>,
+    /// Records the writer takes from one lane per pass.
+    pub batch_size: Option<u32>,
+    /// Longest a record waits before the writer looks for it.
+    pub flush_interval: Option<Duration>,
+}
+
+/// Changes the run-time settings for every process on the region (the
+/// writer sees them on its next pass; log calls at once).
+pub fn configure(config: Config) -> Result<(), FlushError> {
+    let shared = shared::get().ok_or(FlushError::NotInitialised)?;
+    let h = shared.region.header();
+    if let Some(l) = config.min_level {
+        h.control.min_level.store(l as u32, Ordering::Relaxed);
+    }
+    if let Some(b) = config.batch_size {
+        h.control.batch_size.store(b.max(1), Ordering::Relaxed);
+    }
+    if let Some(d) = config.flush_interval {
+        let ms = d.as_millis().clamp(1, u128::from(u32::MAX)) as u32;
+        h.control.flush_interval_ms.store(ms, Ordering::Relaxed);
+    }
+    h.control.epoch.fetch_add(1, Ordering::Release);
+    h.wake.futex.fetch_add(1, Ordering::SeqCst);
+    ul_ring::futex::wake(&h.wake.futex, 1);
+    Ok(())
+}
+
+/// The current run-time settings of the attached region.
+pub fn current_config() -> Option<Config> {
+    let shared = shared::get()?;
+    let c = &shared.region.header().control;
+    Some(Config {
+        min_level: Level::try_from(c.min_level.load(Ordering::Relaxed) as u8).ok(),
+        batch_size: Some(c.batch_size.load(Ordering::Relaxed)),
+        flush_interval: Some(Duration::from_millis(u64::from(
+            c.flush_interval_ms.load(Ordering::Relaxed),
+        ))),
+    })
+}
+
+/// Logs one message given at run time (not a macro call site): for CLIs
+/// and bindings. Registers a callsite per call, so it is not for hot paths.
+///
+/// ```no_run
+/// ul::init("/dev/shm/ul")?;
+/// ul::log_dynamic(ul::Level::Info, "deploy", "release 1.2 rolled out");
+/// # Ok::<(), ul::InitError>(())
+/// ```
+pub fn log_dynamic(level: Level, source: &str, message: &str) {
+    if !__private::enabled(level) {
+        return;
+    }
+    let source: &'static str = Box::leak(source.to_owned().into_boxed_str());
+    let cs: &'static callsite::Callsite = Box::leak(Box::new(callsite::Callsite::new(
+        level,
+        "{}",
+        source,
+        "",
+        0,
+        "ul::log_dynamic",
+        &[],
+    )));
+    thread_lane::emit(cs, 0, &(message,));
+}
+
+/// Records dropped in this process because a log call was made from a
+/// signal handler while its thread was inside another log call.
+pub fn nested_drops() -> u64 {
+    thread_lane::NESTED_DROPS.load(Ordering::Relaxed)
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::arg::{tag_of, ViaArg, ViaDisplay, Wrap};
+    pub use crate::callsite::Callsite;
+    pub use crate::thread_lane::emit;
+    use crate::Level;
+    use std::sync::atomic::Ordering;
+
+    /// The level check every macro call makes first: one load.
+    #[inline(always)]
+    pub fn enabled(level: Level) -> bool {
+        match crate::shared::get() {
+            Some(s) => level as u32 >= s.region.header().control.min_level.load(Ordering::Relaxed),
+            None => false,
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! The hot path: each thread's lane, and the one function every log call runs.
+
+use std::cell::{Cell, UnsafeCell};
+use std::sync::atomic::{compiler_fence, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ul_ring::args::Encoder;
+use ul_ring::bytes::RawBytes;
+use ul_ring::lane::{Producer, PushError};
+use ul_ring::layout::lane_state;
+use ul_ring::record::{record_len, RecordHeader, RecordKind, FLAG_TRUNCATED, FLAG_TSC, HEADER_LEN};
+
+use crate::arglist::ArgList;
+use crate::callsite::Callsite;
+use crate::shared::{self, Overflow, Shared, FORK_EPOCH};
+
+/// Records dropped because a signal handler logged while its thread was
+/// already inside a log call (the nesting guard).
+pub(crate) static NESTED_DROPS: AtomicU64 = AtomicU64::new(0);
+
+/// Where this thread's records go.
+enum Sink {
+    /// Not attached yet (or attached before a `fork()`).
+    Unattached,
+    /// Its own SPSC lane.
+    Lane {
+        producer: Producer<'static, RawBytes>,
+        index: usize,
+    },
+    /// The shared MPSC lane (every lane was taken).
+    Shared,
+}
+
+struct Inner {
+    sink: Sink,
+    epoch: u32,
+    tid: u32,
+    seq: u32,
+    context: u32,
+    pending_context: Option<std::sync::Arc<crate::context::Context>>,
+    wake_threshold: u64,
+}
+
+struct State {
+    busy: Cell<bool>,
+    inner: UnsafeCell<Inner>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The thread is exiting: hand the lane to the writer, which frees it
+        // once it has drained it. Not after a fork: that lane is the parent's.
+        if let Sink::Lane { index, .. } = self.sink {
+            if self.epoch == FORK_EPOCH.load(Ordering::Relaxed) {
+                if let Some(shared) = shared::get() {
+                    let slot = shared.region.lane_slot(index);
+                    let me = u64::from(shared::pid()) << 8;
+                    let _ = slot.owner.compare_exchange(
+                        me | lane_state::OWNED,
+                        me | lane_state::RETIRING,
+                        Ordering::Release,
+                        Ordering::Relaxed,
+                    );
+                }
+            }
+        }
+    }
+}
+
+thread_local! {
+    static STATE: State = const {
+        State {
+            busy: Cell::new(false),
+            inner: UnsafeCell::new(Inner {
+                sink: Sink::Unattached,
+                epoch: 0,
+                tid: 0,
+                seq: 0,
+                context: 0,
+                pending_context: None,
+                wake_threshold: 0,
+            }),
+        }
+    };
+}
+
+/// Runs `f` with this thread's lane state, unless the thread is already
+/// inside a log call (a signal handler interrupted it): then returns None.
+#[inline(always)]
+fn with_inner<R>(f: impl FnOnce(&mut Inner) -> R) -> Option<R> {
+    STATE
+        .try_with(|st| {
+            if st.busy.get() {
+                return None;
+            }
+            st.busy.set(true);
+            // The flag must be set before we touch `inner`, as seen by a
+            // signal handler running on this same thread.
+            compiler_fence(Ordering::SeqCst);
+            // SAFETY: `busy` makes this the only live reference to `inner`:
+            // it is thread-local, and a nested call (signal handler) on this
+            // thread sees `busy` and returns before reaching here.
+            let r = f(unsafe { &mut *st.inner.get() });
+            compiler_fence(Ordering::SeqCst);
+            st.busy.set(false);
+            Some(r)
+        })
+        .ok()
+        .flatten()
+}
+
+impl Inner {
+    #[cold]
+    #[inline(never)]
+    fn attach(&mut self, shared: &'static Shared) {
+        let epoch = FORK_EPOCH.load(Ordering::Relaxed);
+        if self.epoch != epoch {
+            // After a fork the lane we hold is the parent's: forget it
+            // without touching it.
+            if let Sink::Lane { .. } = self.sink {
+                self.sink = Sink::Unattached;
+            }
+            self.epoch = epoch;
+            self.context = 0;
+        }
+        self.tid = ul_ring::procinfo::gettid();
+        let pid = shared::pid();
+        let start = ul_ring::procinfo::start_time(pid).unwrap_or(0);
+        let lanes = shared.region.geometry().sizes.lanes as usize;
+        let first = self.tid as usize % lanes;
+        self.sink = Sink::Shared;
+        for k in 0..lanes {
+            let i = (first + k) % lanes;
+            let slot = shared.region.lane_slot(i);
+            if slot.owner.load(Ordering::Relaxed) != lane_state::FREE {
+                continue;
+            }
+            let me = (u64::from(pid) << 8) | lane_state::OWNED;
+            // Acquire: the writer's release of this lane (after draining it)
+            // happens before we write into it.
+            if slot
+                .owner
+                .compare_exchange(lane_state::FREE, me, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                slot.tid.store(self.tid, Ordering::Relaxed);
+                slot.claimed_ns
+                    .store(ul_ring::clock::wall_ns(), Ordering::Relaxed);
+                slot.start_time.store(start, Ordering::Release);
+                // SAFETY: we own the lane's directory entry, so we are its
+                // only producer until we mark it RETIRING; the lane's bytes
+                // are a power of two of at least 4 KiB (region validation).
+                let producer = unsafe {
+                    Producer::attach(shared.region.lane_control(i), shared.region.lane_bytes(i))
+                };
+                self.wake_threshold = producer.capacity() / 2;
+                self.sink = Sink::Lane { producer, index: i };
+                break;
+            }
+        }
+        if let Some(ctx) = self.pending_context.as_ref() {
+            self.context = ctx.id(shared);
+        }
+    }
+}
+
+#[cold]
+fn wake_writer(shared: &Shared) {
+    let wake = &shared.region.header().wake;
+    if wake.claim_wake() {
+        ul_ring::futex::wake(&wake.futex, 1);
+    }
+}
+
+/// Encodes and publishes one record. Called by the macros after the level
+/// check; `context` overrides the thread's context when non-zero.
+#[inline(always)]
+pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
+    let Some(shared) = shared::get() else {
+        return;
+    };
+    let callsite = cs.id(shared);
+    let unpadded = HEADER_LEN + args.wire_len();
+    let len = record_len(unpadded);
+    let pushed = with_inner(|inner| {
+        if inner.epoch != FORK_EPOCH.load(Ordering::Relaxed)
+            || matches!(inner.sink, Sink::Unattached)
+        {
+            inner.attach(shared);
+        }
+        let (timestamp, is_tsc) = ul_ring::clock::now();
+        let mut flags = if is_tsc { FLAG_TSC } else { 0 };
+        if args.truncated() {
+            flags |= FLAG_TRUNCATED;
+        }
+        let header = RecordHeader {
+            len: len as u32,
+            kind: RecordKind::Log as u8,
+            level: cs.level as u8,
+            flags,
+            timestamp,
+            callsite,
+            seq: inner.seq,
+            context: if context != 0 { context } else { inner.context },
+            nargs: A::COUNT,
+            _reserved: [0; 3],
+        };
+        let write = |enc: &mut Encoder<'_>| {
+            enc.put_header(&header);
+            args.put(enc);
+            enc.finish();
+        };
+        let threshold = inner.wake_threshold;
+        let ok = match &mut inner.sink {
+            Sink::Lane { producer, .. } => match producer.try_push(len, write) {
+                Ok(()) => {
+                    if producer.used() > threshold && shared.region.header().wake.writer_sleeping()
+                    {
+                        producer.refresh_tail();
+                        if producer.used() > threshold {
+                            wake_writer(shared);
+                        }
+                    }
+                    true
+                }
+                Err(PushError::Full) => push_when_full(shared, producer, len, write),
+                Err(PushError::TooLarge { .. }) => {
+                    producer.count_drop();
+                    false
+                }
+            },
+            _ => shared
+                .region
+                .mpsc()
+                .try_push(shared::pid(), inner.tid, len, write)
+                .is_ok(),
+        };
+        if ok {
+            inner.seq = inner.seq.wrapping_add(1);
+        }
+        ok
+    });
+    if pushed.is_none() {
+        NESTED_DROPS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn push_when_full(
+    shared: &Shared,
+    producer: &mut Producer<'static, RawBytes>,
+    len: usize,
+    write: impl Fn(&mut Encoder<'_>),
+) -> bool {
+    wake_writer(shared);
+    let Overflow::Block { timeout } = shared.overflow else {
+        producer.count_drop();
+        return false;
+    };
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_micros(20);
+    loop {
+        if producer.try_push(len, &write).is_ok() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            producer.count_drop();
+            return false;
+        }
+        let wake = &shared.region.header().wake;
+        wake.futex.fetch_add(1, Ordering::Release);
+        ul_ring::futex::wake(&wake.futex, 1);
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(2));
+    }
+}
+
+/// Sets this thread's context id (0 clears it) and the context to register
+/// on attach if the region was not attached yet.
+pub(crate) fn set_context(ctx: Option<std::sync::Arc<crate::context::Context>>) {
+    let shared = shared::get();
+    let _ = with_inner(|inner| {
+        inner.context = match (&ctx, shared) {
+            (Some(c), Some(s)) => c.id(s),
+            _ => 0,
+        };
+        inner.pending_context = ctx;
+    });
+}
+
+/// Lane index of this thread, if it holds one (for tests and `ul-stat`).
+pub fn current_lane() -> Option<usize> {
+    with_inner(|inner| match inner.sink {
+        Sink::Lane { index, .. } => Some(index),
+        _ => None,
+    })
+    .flatten()
+}

@@ -1,0 +1,241 @@
+//! Where a lane's bytes live.
+//!
+//! The lane protocol in [`crate::lane`] is generic over a [`ByteStore`], so
+//! the same code runs over the shared mapping in production ([`RawBytes`]),
+//! over heap memory in property tests and fuzz targets ([`HeapBytes`]), and
+//! over loom-tracked cells in the model tests (`cfg(loom)`), where loom checks
+//! that every byte the consumer reads was published to it by the producer.
+
+use crate::args::Encoder;
+
+/// Byte storage of one lane: `capacity()` bytes addressed by offset.
+///
+/// Offsets and lengths handed to these methods are multiples of 8 and lie
+/// within `capacity()`; implementations still check, and ignore a request
+/// that does not fit rather than touch memory outside the store.
+pub trait ByteStore {
+    /// Size of the store in bytes.
+    fn capacity(&self) -> usize;
+
+    /// Copies `dst.len()` bytes starting at `offset` into `dst`.
+    ///
+    /// A range outside the store leaves `dst` untouched.
+    fn read(&self, offset: usize, dst: &mut [u8]);
+
+    /// Runs `f` with an [`Encoder`] over `[offset, offset + len)`, a range
+    /// the caller has reserved for its exclusive use.
+    ///
+    /// A range outside the store gives `f` an encoder over zero bytes, so
+    /// every write through it is refused and reported by
+    /// [`Encoder::overflowed`].
+    fn write_with<R>(&self, offset: usize, len: usize, f: impl FnOnce(&mut Encoder<'_>) -> R) -> R;
+}
+
+/// Bytes reached through a raw pointer: the shared mapping in production.
+///
+/// # Example
+///
+/// ```
+/// use ul_ring::bytes::{ByteStore, RawBytes};
+/// let mut backing = vec![0u64; 4];
+/// // SAFETY: `backing` outlives `store` and nothing else touches it.
+/// let store = unsafe { RawBytes::new(backing.as_mut_ptr().cast(), 32) };
+/// store.write_with(8, 8, |enc| enc.put_u64(7));
+/// let mut out = [0u8; 8];
+/// store.read(8, &mut out);
+/// assert_eq!(u64::from_le_bytes(out), 7);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct RawBytes {
+    ptr: *mut u8,
+    capacity: usize,
+}
+
+// SAFETY: `RawBytes` is a pointer plus a length. Concurrent access to the
+// bytes is governed by the lane protocol (a producer writes only the range it
+// reserved, the consumer reads only published ranges), not by Rust ownership;
+// every access goes through raw pointers, never references.
+unsafe impl Send for RawBytes {}
+// SAFETY: see the `Send` impl: shared use is the purpose of this type.
+unsafe impl Sync for RawBytes {}
+
+impl RawBytes {
+    /// Wraps `capacity` bytes starting at `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be valid for reads and writes of `capacity` bytes for as
+    /// long as the returned value (or a copy) is used.
+    pub unsafe fn new(ptr: *mut u8, capacity: usize) -> Self {
+        Self { ptr, capacity }
+    }
+
+    fn fits(&self, offset: usize, len: usize) -> bool {
+        offset
+            .checked_add(len)
+            .is_some_and(|end| end <= self.capacity)
+    }
+}
+
+impl ByteStore for RawBytes {
+    #[inline]
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    #[inline]
+    fn read(&self, offset: usize, dst: &mut [u8]) {
+        if !self.fits(offset, dst.len()) {
+            return;
+        }
+        // SAFETY: `fits` checked that `[offset, offset + dst.len())` lies in
+        // the store, which `new`'s contract makes valid for reads; `dst` is a
+        // distinct local buffer, so the ranges do not overlap.
+        unsafe { core::ptr::copy_nonoverlapping(self.ptr.add(offset), dst.as_mut_ptr(), dst.len()) }
+    }
+
+    #[inline]
+    fn write_with<R>(&self, offset: usize, len: usize, f: impl FnOnce(&mut Encoder<'_>) -> R) -> R {
+        let (ptr, len) = if self.fits(offset, len) {
+            // SAFETY: in bounds, checked just above.
+            (unsafe { self.ptr.add(offset) }, len)
+        } else {
+            (self.ptr, 0)
+        };
+        // SAFETY: `[ptr, ptr + len)` lies in the store (or is empty), valid
+        // for writes by `new`'s contract; the caller reserved it, so no one
+        // else writes it while the encoder lives.
+        let mut enc = unsafe { Encoder::from_raw(ptr, len) };
+        f(&mut enc)
+    }
+}
+
+/// Heap-allocated, 8-byte-aligned bytes: for tests, fuzzing and benchmarks.
+///
+/// # Example
+///
+/// ```
+/// use ul_ring::bytes::{ByteStore, HeapBytes};
+/// let store = HeapBytes::new(64);
+/// store.write_with(0, 8, |enc| enc.put_u64(42));
+/// let mut out = [0u8; 8];
+/// store.read(0, &mut out);
+/// assert_eq!(u64::from_le_bytes(out), 42);
+/// ```
+pub struct HeapBytes {
+    _words: Box<[core::cell::UnsafeCell<u64>]>,
+    raw: RawBytes,
+}
+
+// SAFETY: as for `RawBytes`: the bytes sit behind `UnsafeCell`s and are only
+// reached through raw pointers under the lane protocol.
+unsafe impl Send for HeapBytes {}
+// SAFETY: as above.
+unsafe impl Sync for HeapBytes {}
+
+impl HeapBytes {
+    /// Allocates `capacity` zeroed bytes (rounded up to a multiple of 8).
+    pub fn new(capacity: usize) -> Self {
+        let words: Box<[core::cell::UnsafeCell<u64>]> = (0..capacity.div_ceil(8))
+            .map(|_| core::cell::UnsafeCell::new(0))
+            .collect();
+        let ptr = words.as_ptr() as *mut u8;
+        // SAFETY: the boxed slice owns `words.len() * 8` bytes, lives as long
+        // as `self`, and does not move when `self` moves (it is on the heap).
+        let raw = unsafe { RawBytes::new(ptr, words.len() * 8) };
+        Self { _words: words, raw }
+    }
+
+    /// Overwrites `src.len()` bytes at `offset`, bypassing the protocol:
+    /// for tests and fuzzers that plant arbitrary bytes in a lane.
+    pub fn fill(&mut self, offset: usize, src: &[u8]) {
+        self.raw
+            .write_with(offset, src.len(), |enc| enc.put_bytes(src));
+    }
+}
+
+impl ByteStore for HeapBytes {
+    #[inline]
+    fn capacity(&self) -> usize {
+        self.raw.capacity()
+    }
+    #[inline]
+    fn read(&self, offset: usize, dst: &mut [u8]) {
+        self.raw.read(offset, dst)
+    }
+    #[inline]
+    fn write_with<R>(&self, offset: usize, len: usize, f: impl FnOnce(&mut Encoder<'_>) -> R) -> R {
+        self.raw.write_with(offset, len, f)
+    }
+}
+
+/// Loom-tracked bytes: one `loom::cell::UnsafeCell<u64>` per 8-byte word, so
+/// loom reports any read of a word that was not published to the reader.
+#[cfg(loom)]
+pub struct LoomBytes {
+    words: Vec<loom::cell::UnsafeCell<u64>>,
+}
+
+#[cfg(loom)]
+impl LoomBytes {
+    /// Allocates `capacity` zeroed bytes (a multiple of 8).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            words: (0..capacity / 8)
+                .map(|_| loom::cell::UnsafeCell::new(0))
+                .collect(),
+        }
+    }
+}
+
+#[cfg(loom)]
+impl ByteStore for LoomBytes {
+    fn capacity(&self) -> usize {
+        self.words.len() * 8
+    }
+    fn read(&self, offset: usize, dst: &mut [u8]) {
+        assert!(
+            offset % 8 == 0 && dst.len() % 8 == 0,
+            "loom store: unaligned read"
+        );
+        for (i, chunk) in dst.chunks_mut(8).enumerate() {
+            let word = self.words[offset / 8 + i].with(|p| {
+                // SAFETY: loom checks this read against concurrent writes.
+                unsafe { *p }
+            });
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+    }
+    fn write_with<R>(&self, offset: usize, len: usize, f: impl FnOnce(&mut Encoder<'_>) -> R) -> R {
+        assert!(
+            offset % 8 == 0 && len % 8 == 0,
+            "loom store: unaligned write"
+        );
+        let mut tmp = vec![0u8; len];
+        let r = f(&mut Encoder::new(&mut tmp));
+        for (i, chunk) in tmp.chunks(8).enumerate() {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            self.words[offset / 8 + i].with_mut(|p| {
+                // SAFETY: loom checks this write against concurrent access.
+                unsafe { *p = u64::from_le_bytes(w) }
+            });
+        }
+        r
+    }
+}
+
+impl<T: ByteStore + ?Sized> ByteStore for &T {
+    #[inline]
+    fn capacity(&self) -> usize {
+        (**self).capacity()
+    }
+    #[inline]
+    fn read(&self, offset: usize, dst: &mut [u8]) {
+        (**self).read(offset, dst)
+    }
+    #[inline]
+    fn write_with<R>(&self, offset: usize, len: usize, f: impl FnOnce(&mut Encoder<'_>) -> R) -> R {
+        (**self).write_with(offset, len, f)
+    }
+}

@@ -1,0 +1,243 @@
+//! The callsite table: an append-only arena of format strings and contexts.
+//!
+//! Each macro call site registers once per process: its format string,
+//! level, source, file, line and key names go into the arena, and the
+//! record refers to the entry by id. Thread and `Logger` contexts (source and
+//! key-value pairs set once) are registered the same way, so a record carries
+//! a 4-byte id instead of copies of their strings.
+//!
+//! Entry at an 8-aligned offset `off`, id `off / 8 + 1`:
+//!
+//! ```text
+//! commit u32   entry length, stored last with Release (0 = not yet written)
+//! kind u32     1 callsite, 2 context
+//! level u8 | nstr u8 | reserved u16 | line u32
+//! nstr times: len u32, UTF-8 bytes
+//! zero padding to a multiple of 8
+//! ```
+//!
+//! A callsite's strings are `[format, source, file, module, key names...]`;
+//! a context's are `[source, key, value, key, value, ...]`.
+//!
+//! The writer reads entries as untrusted input: every offset and length is
+//! checked and the entry is copied out before it is parsed.
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use crate::bytes::{ByteStore, RawBytes};
+use crate::layout::ArenaHead;
+
+/// Entry kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A macro call site.
+    Callsite = 1,
+    /// A thread or `Logger` context.
+    Context = 2,
+}
+
+/// A parsed arena entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// What it is.
+    pub kind: EntryKind,
+    /// Level of a callsite (0 for contexts).
+    pub level: u8,
+    /// Source line of a callsite.
+    pub line: u32,
+    /// The strings (see the module docs for their meaning).
+    pub strings: Vec<String>,
+}
+
+/// Why an entry could not be read or written.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CallsiteError {
+    /// The arena has no room left.
+    #[error("callsite table is full ({len} bytes); create the region with a larger table")]
+    Full {
+        /// Arena size.
+        len: usize,
+    },
+    /// Too many strings, or one longer than 64 KiB.
+    #[error("callsite entry too large: {what}")]
+    TooLarge {
+        /// What is too large.
+        what: String,
+    },
+    /// The id does not point at an entry.
+    #[error("callsite id {id} is outside the table")]
+    BadId {
+        /// The id.
+        id: u32,
+    },
+    /// The entry exists but is malformed.
+    #[error("callsite id {id} is malformed at byte {at}: {what}")]
+    Malformed {
+        /// The id.
+        id: u32,
+        /// Offset within the entry.
+        at: usize,
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// The entry was reserved but never committed.
+    #[error("callsite id {id} was never committed (its producer died while registering?)")]
+    Uncommitted {
+        /// The id.
+        id: u32,
+    },
+}
+
+/// The arena as seen by one process.
+pub struct CallsiteTable<'a> {
+    head: &'a ArenaHead,
+    base: *mut u8,
+    bytes: RawBytes,
+    len: usize,
+}
+
+const ENTRY_HEAD: usize = 16;
+const MAX_STRINGS: usize = 255;
+const MAX_STRING_LEN: usize = 64 * 1024;
+
+impl<'a> CallsiteTable<'a> {
+    /// Wraps an arena of `len` bytes at `base`.
+    ///
+    /// # Safety
+    ///
+    /// `base` must be 8-byte aligned and valid for reads and writes of `len`
+    /// bytes for `'a`.
+    pub unsafe fn new(head: &'a ArenaHead, base: *mut u8, len: usize) -> Self {
+        Self {
+            head,
+            base,
+            // SAFETY: forwarded from this function's contract.
+            bytes: unsafe { RawBytes::new(base, len) },
+            len,
+        }
+    }
+
+    fn commit_word(&self, off: usize) -> &AtomicU32 {
+        debug_assert!(off % 8 == 0 && off + 4 <= self.len);
+        // SAFETY: callers check `off + 4 <= len`; `off` is 8-aligned and
+        // `base` is 8-aligned, so the word is aligned and inside the arena.
+        unsafe { &*(self.base.add(off) as *const AtomicU32) }
+    }
+
+    /// Registers an entry and returns its id.
+    ///
+    /// ```
+    /// # use ul_ring::callsite::*;
+    /// # use ul_ring::layout::ArenaHead;
+    /// # use core::sync::atomic::AtomicU32;
+    /// let head = ArenaHead { next: AtomicU32::new(0), refused: AtomicU32::new(0) };
+    /// let mut mem = vec![0u64; 512];
+    /// // SAFETY: `mem` is 8-aligned, 4096 bytes, and outlives `table`.
+    /// let table = unsafe { CallsiteTable::new(&head, mem.as_mut_ptr().cast(), 4096) };
+    /// let id = table.register(EntryKind::Callsite, 2, 7, &["hello {}", "", "main.rs", "app"]).unwrap();
+    /// let e = table.read(id).unwrap();
+    /// assert_eq!(e.strings[0], "hello {}");
+    /// assert_eq!(e.line, 7);
+    /// ```
+    pub fn register(
+        &self,
+        kind: EntryKind,
+        level: u8,
+        line: u32,
+        strings: &[&str],
+    ) -> Result<u32, CallsiteError> {
+        if strings.len() > MAX_STRINGS {
+            return Err(CallsiteError::TooLarge {
+                what: format!("{} strings (at most {MAX_STRINGS})", strings.len()),
+            });
+        }
+        let mut body = ENTRY_HEAD;
+        for s in strings {
+            if s.len() > MAX_STRING_LEN {
+                return Err(CallsiteError::TooLarge {
+                    what: format!("a {}-byte string (at most {MAX_STRING_LEN})", s.len()),
+                });
+            }
+            body += 4 + s.len();
+        }
+        let len = body.div_ceil(8) * 8;
+        if len > self.len {
+            return Err(CallsiteError::Full { len: self.len });
+        }
+        let off = self.head.next.fetch_add(len as u32, Ordering::Relaxed) as usize;
+        if off.checked_add(len).is_none_or(|end| end > self.len) {
+            // Keep `next` from wrapping around after many refusals.
+            self.head.next.store(self.len as u32, Ordering::Relaxed);
+            self.head.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(CallsiteError::Full { len: self.len });
+        }
+        self.bytes.write_with(off + 4, len - 4, |enc| {
+            enc.put_u32(kind as u32);
+            enc.put_u8(level);
+            enc.put_u8(strings.len() as u8);
+            enc.put_u16(0);
+            enc.put_u32(line);
+            for s in strings {
+                enc.put_u32(s.len() as u32);
+                enc.put_bytes(s.as_bytes());
+            }
+        });
+        // Release: the entry's bytes happen before any reader that sees the
+        // commit word (and before the records that name this id, which are
+        // published later in program order).
+        self.commit_word(off).store(len as u32, Ordering::Release);
+        Ok((off / 8) as u32 + 1)
+    }
+
+    /// Reads and checks entry `id`, treating the arena as untrusted.
+    pub fn read(&self, id: u32) -> Result<Entry, CallsiteError> {
+        let off = (id as usize).wrapping_sub(1).wrapping_mul(8);
+        if id == 0 || off.checked_add(ENTRY_HEAD).is_none_or(|e| e > self.len) {
+            return Err(CallsiteError::BadId { id });
+        }
+        let len = self.commit_word(off).load(Ordering::Acquire) as usize;
+        if len == 0 {
+            return Err(CallsiteError::Uncommitted { id });
+        }
+        let bad = |at: usize, what: &'static str| CallsiteError::Malformed { id, at, what };
+        if len < ENTRY_HEAD || len % 8 != 0 || len > self.len - off {
+            return Err(bad(0, "entry length out of bounds"));
+        }
+        let mut buf = vec![0u8; len];
+        self.bytes.read(off, &mut buf);
+        let u32_at = |at: usize| -> Option<u32> {
+            let b = buf.get(at..at + 4)?;
+            Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        let kind = match u32_at(4) {
+            Some(1) => EntryKind::Callsite,
+            Some(2) => EntryKind::Context,
+            _ => return Err(bad(4, "unknown entry kind")),
+        };
+        let level = buf[8];
+        let nstr = buf[9] as usize;
+        let line = u32_at(12).unwrap_or(0);
+        let mut at = ENTRY_HEAD;
+        let mut strings = Vec::with_capacity(nstr);
+        for _ in 0..nstr {
+            let n = u32_at(at).ok_or(bad(at, "string length past the entry's end"))? as usize;
+            at += 4;
+            let s = buf
+                .get(at..at.saturating_add(n))
+                .ok_or(bad(at, "string past the entry's end"))?;
+            strings.push(String::from_utf8_lossy(s).into_owned());
+            at += n;
+        }
+        Ok(Entry {
+            kind,
+            level,
+            line,
+            strings,
+        })
+    }
+
+    /// Bytes of the arena in use.
+    pub fn used(&self) -> usize {
+        (self.head.next.load(Ordering::Relaxed) as usize).min(self.len)
+    }
+}

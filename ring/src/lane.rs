@@ -1,0 +1,435 @@
+//! A single-producer single-consumer byte ring of variable-length records.
+//!
+//! Each producer thread owns one lane; the writer is its only consumer. The
+//! ring holds 8-byte-aligned records whose first 8 bytes are a frame
+//! (`len u32 | kind u8 | ...`, see [`crate::record`]). Positions are `u64`
+//! byte counts that only grow; a position's offset in the buffer is
+//! `pos & (capacity - 1)`.
+//!
+//! ```text
+//!            tail (consumer line)          head (producer line)
+//!              v                             v
+//! [ ...free... | rec | rec | pad | rec | rec | ...free... ]
+//! ```
+//!
+//! # Memory orderings
+//!
+//! * The producer writes a record's bytes, then `head.store(new, Release)`.
+//!   The consumer's `head.load(Acquire)` synchronises with that store, so
+//!   every byte below the `head` it observed is visible to it. A producer
+//!   that dies half way through a record never moved `head`: the consumer
+//!   never sees a torn record.
+//! * The consumer copies records out, then `tail.store(new, Release)`. The
+//!   producer's `tail.load(Acquire)` synchronises with it, so the consumer's
+//!   reads of the freed bytes happen before the producer overwrites them.
+//! * The producer keeps a private copy of `tail` (`cached_tail`) and reloads
+//!   it only when that copy says the ring is full, so a push normally touches
+//!   no cache line that the consumer writes (the `rtrb` technique).
+//!
+//! A record never straddles the end of the buffer: when it would, the
+//! producer first fills the rest of the buffer with a padding record.
+
+use crossbeam_utils::CachePadded;
+
+use crate::args::Encoder;
+use crate::bytes::ByteStore;
+use crate::record::{read_frame, RecordKind, MAX_RECORD_LEN, MIN_FRAME_LEN, RECORD_ALIGN};
+use crate::sync::{AtomicU64, Ordering};
+
+/// The producer's cache line of a lane.
+#[repr(C)]
+pub struct ProducerLine {
+    /// Bytes ever published into the lane (records and padding).
+    pub head: AtomicU64,
+    /// Records the owner dropped because the lane was full.
+    pub dropped: AtomicU64,
+}
+
+/// The consumer's cache line of a lane.
+#[repr(C)]
+pub struct ConsumerLine {
+    /// Bytes ever consumed from the lane.
+    pub tail: AtomicU64,
+    /// Value of [`ProducerLine::dropped`] already reported in the log.
+    pub dropped_reported: AtomicU64,
+    /// Write-ahead intent: the writer batch that will move `tail` ...
+    pub pending_batch: AtomicU64,
+    /// ... to this position once the batch is on disk ...
+    pub pending_tail: AtomicU64,
+    /// ... and `dropped_reported` to this value.
+    pub pending_dropped: AtomicU64,
+}
+
+/// The shared cursors of one lane, each side on its own cache line.
+#[repr(C)]
+pub struct LaneControl {
+    /// Written by the producer only.
+    pub producer: CachePadded<ProducerLine>,
+    /// Written by the consumer only.
+    pub consumer: CachePadded<ConsumerLine>,
+}
+
+impl LaneControl {
+    /// A lane with both cursors at zero (heap-backed lanes, tests, loom).
+    ///
+    /// ```
+    /// let ctrl = ul_ring::lane::LaneControl::new();
+    /// assert_eq!(ctrl.head(), 0);
+    /// ```
+    pub fn new() -> Self {
+        Self {
+            producer: CachePadded::new(ProducerLine {
+                head: AtomicU64::new(0),
+                dropped: AtomicU64::new(0),
+            }),
+            consumer: CachePadded::new(ConsumerLine {
+                tail: AtomicU64::new(0),
+                dropped_reported: AtomicU64::new(0),
+                pending_batch: AtomicU64::new(0),
+                pending_tail: AtomicU64::new(0),
+                pending_dropped: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The published head (Acquire: the bytes below it are visible).
+    pub fn head(&self) -> u64 {
+        self.producer.head.load(Ordering::Acquire)
+    }
+
+    /// The consumed tail.
+    pub fn tail(&self) -> u64 {
+        self.consumer.tail.load(Ordering::Acquire)
+    }
+}
+
+impl Default for LaneControl {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Why a push did not happen. The record was not written; nothing changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PushError {
+    /// The lane has no room until the consumer catches up.
+    #[error("lane is full")]
+    Full,
+    /// The record can never fit this lane (or is not a multiple of 8 bytes).
+    #[error("record of {len} bytes does not fit a lane (at most {max} bytes, a multiple of 8)")]
+    TooLarge {
+        /// The length asked for.
+        len: usize,
+        /// The largest record this lane takes.
+        max: usize,
+    },
+}
+
+/// Largest record a lane of `capacity` bytes accepts.
+///
+/// A record plus the padding before it must fit even when the ring is empty,
+/// so the bound is half the capacity (and never above [`MAX_RECORD_LEN`]).
+pub const fn max_record_len(capacity: usize) -> usize {
+    let half = capacity / 2;
+    if half < MAX_RECORD_LEN {
+        half
+    } else {
+        MAX_RECORD_LEN
+    }
+}
+
+/// The writing end of a lane.
+///
+/// # Example
+///
+/// ```
+/// use ul_ring::bytes::HeapBytes;
+/// use ul_ring::lane::{Consumer, LaneControl, Producer};
+/// let ctrl = LaneControl::new();
+/// let bytes = HeapBytes::new(256);
+/// // SAFETY: one producer and one consumer for this lane.
+/// let mut p = unsafe { Producer::attach(&ctrl, &bytes) };
+/// p.try_push(16, |enc| { enc.put_u32(16); enc.put_u8(1); }).unwrap();
+/// let c = unsafe { Consumer::attach(&ctrl, &bytes) };
+/// let mut seen = vec![];
+/// let batch = c.read_batch(c.tail(), c.head(), 100, &mut Vec::new(), |_, rec| seen.push(rec.len()));
+/// assert_eq!(seen, vec![16]);
+/// c.commit(batch.new_tail);
+/// ```
+pub struct Producer<'a, B: ByteStore> {
+    ctrl: &'a LaneControl,
+    bytes: B,
+    mask: u64,
+    capacity: u64,
+    head: u64,
+    cached_tail: u64,
+}
+
+impl<'a, B: ByteStore> Producer<'a, B> {
+    /// Starts producing into a lane whose cursors are `ctrl`, continuing at
+    /// its current head.
+    ///
+    /// # Safety
+    ///
+    /// The caller must be the lane's only producer until this value is
+    /// dropped (in production: it holds the lane's directory entry), and
+    /// `bytes.capacity()` must be a power of two of at least 16 bytes.
+    pub unsafe fn attach(ctrl: &'a LaneControl, bytes: B) -> Self {
+        let capacity = bytes.capacity() as u64;
+        // Acquire: a previous owner's bytes and the consumer's release of the
+        // lane happen before we continue from here.
+        let head = ctrl.producer.head.load(Ordering::Acquire);
+        let cached_tail = ctrl.consumer.tail.load(Ordering::Acquire);
+        Self {
+            ctrl,
+            bytes,
+            mask: capacity.wrapping_sub(1),
+            capacity,
+            head,
+            cached_tail,
+        }
+    }
+
+    /// Bytes published but (as far as this producer last saw) not consumed.
+    #[inline]
+    pub fn used(&self) -> u64 {
+        self.head.wrapping_sub(self.cached_tail)
+    }
+
+    /// Reloads the consumer's tail (Acquire), so [`used`](Self::used) is
+    /// current rather than as of the last full ring.
+    #[inline]
+    pub fn refresh_tail(&mut self) {
+        self.cached_tail = self.ctrl.consumer.tail.load(Ordering::Acquire);
+    }
+
+    /// The lane's capacity in bytes.
+    #[inline]
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// The lane's cursors.
+    #[inline]
+    pub fn control(&self) -> &'a LaneControl {
+        self.ctrl
+    }
+
+    /// Reserves `len` bytes (a multiple of 8), lets `write` fill them, and
+    /// publishes them.
+    ///
+    /// `write` receives an encoder over exactly `len` bytes. It must write
+    /// the record's frame (its first 8 bytes) itself.
+    #[inline]
+    pub fn try_push<R>(
+        &mut self,
+        len: usize,
+        write: impl FnOnce(&mut Encoder<'_>) -> R,
+    ) -> Result<R, PushError> {
+        let max = max_record_len(self.capacity as usize);
+        if len > max || len < MIN_FRAME_LEN || len % RECORD_ALIGN != 0 {
+            return Err(PushError::TooLarge { len, max });
+        }
+        let len64 = len as u64;
+        let offset = self.head & self.mask;
+        let to_end = self.capacity - offset;
+        let pad = if len64 > to_end { to_end } else { 0 };
+        let need = pad + len64;
+        if self.head.wrapping_sub(self.cached_tail).wrapping_add(need) > self.capacity {
+            // Acquire: pairs with the consumer's Release store of `tail`, so
+            // its reads of the space we are about to reuse are finished.
+            self.cached_tail = self.ctrl.consumer.tail.load(Ordering::Acquire);
+            // A consumer that lies (tail beyond head) makes `used` huge: the
+            // lane then reads as full, never as a licence to overwrite.
+            if self.head.wrapping_sub(self.cached_tail).wrapping_add(need) > self.capacity {
+                return Err(PushError::Full);
+            }
+        }
+        let mut at = offset as usize;
+        if pad != 0 {
+            self.bytes.write_with(at, pad as usize, |enc| {
+                enc.put_u32(pad as u32);
+                enc.put_u8(RecordKind::Padding as u8);
+            });
+            at = 0;
+        }
+        let r = self.bytes.write_with(at, len, write);
+        self.head = self.head.wrapping_add(need);
+        // Release: the record's bytes (and the padding) happen before any
+        // consumer that observes this head.
+        self.ctrl.producer.head.store(self.head, Ordering::Release);
+        Ok(r)
+    }
+
+    /// Counts one record dropped because the lane was full.
+    #[inline]
+    pub fn count_drop(&self) {
+        let d = &self.ctrl.producer.dropped;
+        // Only this producer writes `dropped`: a load and a store suffice,
+        // with no locked instruction.
+        d.store(d.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+    }
+}
+
+/// What a lane's consumer found it could not read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LaneCorruption {
+    /// Lane position of the first byte that could not be framed.
+    pub pos: u64,
+    /// Bytes skipped to get past it (up to the head observed).
+    pub skipped: u64,
+    /// What was wrong.
+    pub reason: String,
+}
+
+/// Outcome of one [`Consumer::read_batch`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Batch {
+    /// The tail to [`commit`](Consumer::commit) once the records are safe.
+    pub new_tail: u64,
+    /// Records handed to the callback (padding not counted).
+    pub records: usize,
+    /// Set when the lane held bytes that cannot be framed; `new_tail` then
+    /// skips past everything that was published.
+    pub corrupt: Option<LaneCorruption>,
+}
+
+/// Bytes copied out of a lane per contiguous piece; large enough for any
+/// record, so every call makes progress.
+pub const COPY_CHUNK: usize = 256 * 1024;
+
+/// The reading end of a lane. It treats the lane's bytes and cursors as
+/// untrusted input: whatever they hold, it never reads outside the lane,
+/// never loops without progress, and never panics.
+pub struct Consumer<'a, B: ByteStore> {
+    ctrl: &'a LaneControl,
+    bytes: B,
+    mask: u64,
+    capacity: u64,
+}
+
+impl<'a, B: ByteStore> Consumer<'a, B> {
+    /// Starts consuming a lane.
+    ///
+    /// # Safety
+    ///
+    /// The caller must be the lane's only consumer while this value lives,
+    /// and `bytes.capacity()` must be a power of two of at least 16 bytes.
+    pub unsafe fn attach(ctrl: &'a LaneControl, bytes: B) -> Self {
+        let capacity = bytes.capacity() as u64;
+        Self {
+            ctrl,
+            bytes,
+            mask: capacity.wrapping_sub(1),
+            capacity,
+        }
+    }
+
+    /// The lane's cursors.
+    pub fn control(&self) -> &'a LaneControl {
+        self.ctrl
+    }
+
+    /// The consumed position.
+    pub fn tail(&self) -> u64 {
+        self.ctrl.consumer.tail.load(Ordering::Relaxed)
+    }
+
+    /// The published position. Acquire: bytes below it are visible.
+    pub fn head(&self) -> u64 {
+        self.ctrl.producer.head.load(Ordering::Acquire)
+    }
+
+    /// Copies the records in `[tail, head)` out of the lane, at most
+    /// `max_records` of them, and calls `on_record(pos, bytes)` for each, in
+    /// order, with the record's own bytes (frame included) in private memory.
+    ///
+    /// Nothing is consumed until [`commit`](Self::commit) is called with
+    /// the returned `new_tail`.
+    pub fn read_batch(
+        &self,
+        tail: u64,
+        head: u64,
+        max_records: usize,
+        scratch: &mut Vec<u8>,
+        mut on_record: impl FnMut(u64, &[u8]),
+    ) -> Batch {
+        let avail = head.wrapping_sub(tail);
+        let corrupt_all = |reason: String| Batch {
+            new_tail: head,
+            records: 0,
+            corrupt: Some(LaneCorruption {
+                pos: tail,
+                skipped: avail,
+                reason,
+            }),
+        };
+        if avail > self.capacity {
+            return corrupt_all(format!(
+                "head {head} and tail {tail} are {avail} bytes apart, more than the lane's {} bytes",
+                self.capacity
+            ));
+        }
+        if avail % RECORD_ALIGN as u64 != 0 || tail % RECORD_ALIGN as u64 != 0 {
+            return corrupt_all(format!("head {head} or tail {tail} is not 8-byte aligned"));
+        }
+        let mut pos = tail;
+        let mut records = 0;
+        while pos != head && records < max_records {
+            let offset = pos & self.mask;
+            let to_end = self.capacity - offset;
+            let remaining = head - pos;
+            let segment = to_end.min(remaining);
+            let copy = segment.min(COPY_CHUNK as u64) as usize;
+            scratch.clear();
+            scratch.resize(copy, 0);
+            self.bytes.read(offset as usize, scratch);
+            let mut at = 0usize;
+            while at < copy && records < max_records {
+                let frame = match read_frame(&scratch[at..]) {
+                    Ok(frame) => frame,
+                    Err(err) => {
+                        // A frame cut off by our copy size is read whole in
+                        // the next call; one cut off by the segment's end is
+                        // a lie.
+                        if (copy as u64) < segment && at > 0 {
+                            return Batch {
+                                new_tail: pos,
+                                records,
+                                corrupt: None,
+                            };
+                        }
+                        return Batch {
+                            new_tail: head,
+                            records,
+                            corrupt: Some(LaneCorruption {
+                                pos,
+                                skipped: head - pos,
+                                reason: err.to_string(),
+                            }),
+                        };
+                    }
+                };
+                if frame.kind != RecordKind::Padding as u8 {
+                    on_record(pos, &scratch[at..at + frame.len]);
+                    records += 1;
+                }
+                at += frame.len;
+                pos += frame.len as u64;
+            }
+        }
+        Batch {
+            new_tail: pos,
+            records,
+            corrupt: None,
+        }
+    }
+
+    /// Marks everything below `new_tail` consumed.
+    ///
+    /// Release: our reads of those bytes happen before the producer, after
+    /// its Acquire load of `tail`, overwrites them.
+    pub fn commit(&self, new_tail: u64) {
+        self.ctrl.consumer.tail.store(new_tail, Ordering::Release);
+    }
+}

@@ -1,0 +1,329 @@
+//! The region's layout: the header page, the lane directory, and where every
+//! part lives. All shared fields are atomics in `#[repr(C)]` structs; fields
+//! written by different parties sit on different cache lines.
+//!
+//! ```text
+//! offset 0           header page (4 KiB): identity, geometry, clock, writer,
+//!                    wake, control, flush, stats, callsite arena cursor
+//! dir_offset         lane directory: one 64-byte LaneSlot per lane
+//! mpsc_seq_offset    shared lane's slot sequence words (8 bytes per slot)
+//! mpsc_ctrl_offset   shared lane's MpscControl
+//! mpsc_data_offset   shared lane's slots
+//! lanes_offset       per lane: LaneControl (256 bytes) then its ring bytes
+//! callsite_offset    callsite and context arena
+//! ```
+
+use core::sync::atomic::{AtomicU32, AtomicU64};
+use crossbeam_utils::CachePadded;
+
+use crate::lane::LaneControl;
+use crate::mpsc::MpscControl;
+use crate::wake::WakeBlock;
+
+/// `magic` of a ready region: "ULRING" and two zero bytes, little-endian.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"ULRING\0\0");
+/// Layout version; a region of another version is refused.
+pub const LAYOUT_VERSION: u32 = 1;
+/// Size of the header page.
+pub const HEADER_LEN: usize = 4096;
+/// Number of output files whose lengths a write intent records.
+pub const INTENT_SLOTS: usize = 8;
+
+/// Identity and geometry, written once by the creator.
+#[repr(C)]
+pub struct Identity {
+    /// [`MAGIC`] once the region is initialised (stored last, Release).
+    pub magic: AtomicU64,
+    /// [`LAYOUT_VERSION`] of the creator.
+    pub version: AtomicU32,
+    /// Size of the header page.
+    pub header_len: AtomicU32,
+    /// Size of the whole region file.
+    pub total_len: AtomicU64,
+    /// Number of SPSC lanes.
+    pub lanes: AtomicU32,
+    /// Bytes per SPSC lane (a power of two).
+    pub lane_capacity: AtomicU32,
+    /// Slots in the shared MPSC lane.
+    pub mpsc_slots: AtomicU32,
+    /// Bytes per MPSC slot.
+    pub mpsc_slot_len: AtomicU32,
+    /// Bytes in the callsite arena.
+    pub callsite_len: AtomicU32,
+    /// Pid of the process that created the region.
+    pub creator_pid: AtomicU32,
+    /// Wall-clock ns at creation.
+    pub created_ns: AtomicU64,
+    /// Clock anchor taken at creation: TSC value ...
+    pub anchor_tsc: AtomicU64,
+    /// ... and wall-clock ns at the same instant.
+    pub anchor_ns: AtomicU64,
+    /// TSC ticks per second as measured by a writer (0: not yet measured).
+    pub tsc_hz: AtomicU64,
+}
+
+/// The writer's block: who serves the region, and its write intent.
+#[repr(C)]
+pub struct WriterBlock {
+    /// Pid of the serving writer (0: none).
+    pub pid: AtomicU32,
+    /// Reserved.
+    pub _reserved: AtomicU32,
+    /// Start time of the writer's pid (see [`crate::procinfo::start_time`]).
+    pub start_time: AtomicU64,
+    /// `CLOCK_MONOTONIC` ns of the writer's last heartbeat.
+    pub heartbeat_ns: AtomicU64,
+    /// Number of the batch being written (0: none). See `intent_state`.
+    pub intent: AtomicU64,
+    /// [`intent_state`] of batch `intent`.
+    pub intent_state: AtomicU64,
+    /// Output file lengths before batch `intent` was written.
+    pub intent_lens: [AtomicU64; INTENT_SLOTS],
+    /// Shared-lane tail that batch `intent` moves to once on disk.
+    pub mpsc_pending_tail: AtomicU64,
+}
+
+/// States of a writer's write-ahead intent ([`WriterBlock::intent_state`]).
+///
+/// Before writing a batch the writer stores each lane's target tail in the
+/// lane's `pending_*` fields and the output lengths here (WRITING); after
+/// the write returns, WRITTEN; then it moves the tails and clears the intent.
+/// A writer restarting on WRITING truncates the outputs back (the batch is
+/// written again); on WRITTEN it finishes moving the tails. Nothing is lost
+/// and nothing is written twice.
+pub mod intent_state {
+    /// No batch in flight.
+    pub const IDLE: u64 = 0;
+    /// Outputs may hold part of the batch.
+    pub const WRITING: u64 = 1;
+    /// Outputs hold the whole batch; tails may not all have moved.
+    pub const WRITTEN: u64 = 2;
+}
+
+/// Run-time configuration, changed by any producer (`ul::configure`).
+#[repr(C)]
+pub struct ControlBlock {
+    /// Records below this level are not logged (0 trace ... 4 error).
+    pub min_level: AtomicU32,
+    /// Records the writer takes from one lane per pass.
+    pub batch_size: AtomicU32,
+    /// Longest the writer sleeps, and so longest a record waits, in ms.
+    pub flush_interval_ms: AtomicU32,
+    /// Bumped on every change.
+    pub epoch: AtomicU32,
+}
+
+/// The flush handshake: producers request, the writer acknowledges.
+#[repr(C)]
+pub struct FlushBlock {
+    /// Bumped by each `flush()` call.
+    pub request: AtomicU64,
+    /// Highest request whose records are all written.
+    pub ack: AtomicU64,
+    /// Futex word producers wait on; bumped with every acknowledgement.
+    pub ack_futex: AtomicU32,
+}
+
+/// Counters kept by the writer, for `ul-stat` and the tests.
+#[repr(C)]
+pub struct Stats {
+    /// Records written to the outputs.
+    pub records_written: AtomicU64,
+    /// Records that failed to decode and were skipped.
+    pub decode_errors: AtomicU64,
+    /// Lanes whose bytes could not be framed (skipped to their head).
+    pub corrupt_lanes: AtomicU64,
+    /// Lanes taken back from dead owners.
+    pub lanes_reclaimed: AtomicU64,
+    /// Dropped records reported in the log.
+    pub drops_reported: AtomicU64,
+    /// MPSC claims abandoned after the process timeout.
+    pub claims_abandoned: AtomicU64,
+}
+
+/// Cursor of the callsite arena.
+#[repr(C)]
+pub struct ArenaHead {
+    /// Bytes handed out (may pass the arena's end once it is full).
+    pub next: AtomicU32,
+    /// Registrations refused because the arena was full.
+    pub refused: AtomicU32,
+}
+
+/// The header page.
+#[repr(C)]
+pub struct RegionHeader {
+    /// Identity and geometry.
+    pub id: CachePadded<Identity>,
+    /// The writer's block.
+    pub writer: CachePadded<WriterBlock>,
+    /// Sleep/wake handshake.
+    pub wake: CachePadded<WakeBlock>,
+    /// Run-time configuration.
+    pub control: CachePadded<ControlBlock>,
+    /// Flush handshake.
+    pub flush: CachePadded<FlushBlock>,
+    /// Writer counters.
+    pub stats: CachePadded<Stats>,
+    /// Callsite arena cursor.
+    pub arena: CachePadded<ArenaHead>,
+}
+
+const _: () = assert!(core::mem::size_of::<RegionHeader>() <= HEADER_LEN);
+
+/// Lane directory states (low byte of [`LaneSlot::owner`]).
+pub mod lane_state {
+    /// Nobody owns the lane.
+    pub const FREE: u64 = 0;
+    /// A live thread owns the lane.
+    pub const OWNED: u64 = 1;
+    /// The owning thread exited; the writer frees it once drained.
+    pub const RETIRING: u64 = 2;
+}
+
+/// One lane's directory entry.
+#[repr(C, align(64))]
+pub struct LaneSlot {
+    /// `pid << 8 | state`: claimed by one CAS from 0, so the owner's pid is
+    /// published with the claim itself.
+    pub owner: AtomicU64,
+    /// Start time of the owner's pid (0 until written just after the claim).
+    pub start_time: AtomicU64,
+    /// The owner thread's tid.
+    pub tid: AtomicU32,
+    /// Bumped each time the writer frees the lane.
+    pub generation: AtomicU32,
+    /// Wall-clock ns of the claim.
+    pub claimed_ns: AtomicU64,
+}
+
+const _: () = assert!(core::mem::size_of::<LaneSlot>() == 64);
+const _: () = assert!(core::mem::size_of::<LaneControl>() <= LANE_CONTROL_LEN);
+const _: () = assert!(core::mem::size_of::<MpscControl>() <= MPSC_CONTROL_LEN);
+
+/// Bytes reserved for each lane's [`LaneControl`] before its ring.
+pub const LANE_CONTROL_LEN: usize = 256;
+/// Bytes reserved for the [`MpscControl`].
+pub const MPSC_CONTROL_LEN: usize = 512;
+
+/// Sizes chosen when a region is created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sizes {
+    /// Number of SPSC lanes (1..=4096).
+    pub lanes: u32,
+    /// Bytes per lane: a power of two, 4 KiB to 1 GiB.
+    pub lane_capacity: u32,
+    /// Slots in the shared lane (1..=1M).
+    pub mpsc_slots: u32,
+    /// Bytes per shared-lane slot: a multiple of 8, 64 B to 64 KiB.
+    pub mpsc_slot_len: u32,
+    /// Bytes in the callsite arena: a multiple of 8, 4 KiB to 256 MiB.
+    pub callsite_len: u32,
+}
+
+impl Default for Sizes {
+    fn default() -> Self {
+        Self {
+            lanes: 32,
+            lane_capacity: 1 << 20,
+            mpsc_slots: 1024,
+            mpsc_slot_len: 512,
+            callsite_len: 1 << 20,
+        }
+    }
+}
+
+/// Where each part of a region lives, computed from its [`Sizes`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// The sizes this geometry was computed from.
+    pub sizes: Sizes,
+    /// Offset of the lane directory.
+    pub dir_offset: usize,
+    /// Offset of the shared lane's sequence words.
+    pub mpsc_seq_offset: usize,
+    /// Offset of the shared lane's control block.
+    pub mpsc_ctrl_offset: usize,
+    /// Offset of the shared lane's slots.
+    pub mpsc_data_offset: usize,
+    /// Offset of lane 0's control block.
+    pub lanes_offset: usize,
+    /// Distance between consecutive lanes.
+    pub lane_stride: usize,
+    /// Offset of the callsite arena.
+    pub callsite_offset: usize,
+    /// Total region size.
+    pub total_len: usize,
+}
+
+fn align_up(x: usize, a: usize) -> usize {
+    x.div_ceil(a) * a
+}
+
+impl Sizes {
+    /// Checks the sizes' bounds; the message names the bad one.
+    pub fn validate(&self) -> Result<(), String> {
+        let s = self;
+        if !(1..=4096).contains(&s.lanes) {
+            return Err(format!("lanes = {} (must be 1 to 4096)", s.lanes));
+        }
+        if !s.lane_capacity.is_power_of_two() || !(4096..=1 << 30).contains(&s.lane_capacity) {
+            return Err(format!(
+                "lane capacity = {} (must be a power of two from 4096 to 1 GiB)",
+                s.lane_capacity
+            ));
+        }
+        if !(1..=1 << 20).contains(&s.mpsc_slots) {
+            return Err(format!(
+                "shared-lane slots = {} (must be 1 to 1048576)",
+                s.mpsc_slots
+            ));
+        }
+        if s.mpsc_slot_len % 8 != 0 || !(64..=65536).contains(&s.mpsc_slot_len) {
+            return Err(format!(
+                "shared-lane slot length = {} (must be a multiple of 8 from 64 to 65536)",
+                s.mpsc_slot_len
+            ));
+        }
+        if s.callsite_len % 8 != 0 || !(4096..=1 << 28).contains(&s.callsite_len) {
+            return Err(format!(
+                "callsite table length = {} (must be a multiple of 8 from 4096 to 256 MiB)",
+                s.callsite_len
+            ));
+        }
+        Ok(())
+    }
+
+    /// The geometry of a region with these sizes, or what is wrong with them.
+    ///
+    /// ```
+    /// let g = ul_ring::layout::Sizes::default().geometry().unwrap();
+    /// assert_eq!(g.total_len % 4096, 0);
+    /// ```
+    pub fn geometry(&self) -> Result<Geometry, String> {
+        self.validate()?;
+        let s = *self;
+        let dir_offset = HEADER_LEN;
+        let mpsc_seq_offset = align_up(dir_offset + s.lanes as usize * 64, 4096);
+        let mpsc_ctrl_offset = align_up(mpsc_seq_offset + s.mpsc_slots as usize * 8, 4096);
+        let mpsc_data_offset = mpsc_ctrl_offset + MPSC_CONTROL_LEN;
+        let lanes_offset = align_up(
+            mpsc_data_offset + s.mpsc_slots as usize * s.mpsc_slot_len as usize,
+            4096,
+        );
+        let lane_stride = LANE_CONTROL_LEN + s.lane_capacity as usize;
+        let callsite_offset = align_up(lanes_offset + s.lanes as usize * lane_stride, 4096);
+        let total_len = align_up(callsite_offset + s.callsite_len as usize, 4096);
+        Ok(Geometry {
+            sizes: s,
+            dir_offset,
+            mpsc_seq_offset,
+            mpsc_ctrl_offset,
+            mpsc_data_offset,
+            lanes_offset,
+            lane_stride,
+            callsite_offset,
+            total_len,
+        })
+    }
+}

@@ -1,0 +1,27 @@
+//! `ul-ring`: the shared-memory machinery under the `ul` logger.
+//!
+//! This crate holds everything that producers and the writer must agree on
+//! byte for byte, and nothing else: the region layout, the per-thread SPSC
+//! lanes and the shared MPSC lane, the record and argument codec, the callsite
+//! table, the clock, and the cross-process futex. It has no logging policy and
+//! does no I/O beyond mapping the region.
+//!
+//! See `docs/design.md` in the repository for the design as built.
+
+pub mod args;
+pub mod bytes;
+#[cfg(not(loom))]
+pub mod callsite;
+pub mod clock;
+#[cfg(not(loom))]
+pub mod futex;
+pub mod lane;
+#[cfg(not(loom))]
+pub mod layout;
+pub mod mpsc;
+pub mod procinfo;
+pub mod record;
+#[cfg(not(loom))]
+pub mod region;
+mod sync;
+pub mod wake;

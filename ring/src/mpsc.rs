@@ -1,0 +1,357 @@
+//! The shared multi-producer lane: the fallback when every SPSC lane is taken.
+//!
+//! It is a bounded queue of fixed-size slots in the manner of Dmitry Vyukov's
+//! bounded MPMC queue, with one consumer. Slot `i` carries a sequence word
+//! `seq[i]`:
+//!
+//! * `seq == pos`: free for the claim at position `pos`;
+//! * `seq == pos + 1`: claimed at `pos` and committed (readable);
+//! * `seq == pos + slots`: consumed, free for the next lap.
+//!
+//! A producer claims by a CAS of `head` from `pos` to `pos + 1` after seeing
+//! `seq == pos`, writes its record into the slot, and commits with a CAS of
+//! `seq` from `pos` to `pos + 1` (Release). The consumer reads slot `tail`
+//! once `seq == tail + 1` (Acquire), and frees it by storing
+//! `tail + slots` (Release).
+//!
+//! # Dead and stalled claimants
+//!
+//! A producer that dies (or is stopped) between claim and commit leaves
+//! `seq == pos` while `head > pos`. After the process timeout the consumer
+//! *abandons* the claim: it stores `pos + slots` itself and moves on, so one
+//! dead producer never stalls the others. A claimant that wakes up later
+//! finds its commit CAS failing (the word is no longer `pos`), and counts its
+//! record as dropped. Its late writes into the slot may land in a record of
+//! the next lap; every slot therefore carries its claim position and a
+//! checksum of the record, and the consumer drops a slot whose claim
+//! position or checksum is wrong instead of writing a torn line.
+
+use crossbeam_utils::CachePadded;
+
+use crate::args::Encoder;
+use crate::bytes::ByteStore;
+use crate::sync::{AtomicU64, Ordering};
+
+/// Bytes at the start of each slot before the record:
+/// `claim_pos u64 | pid u32 | tid u32 | checksum u32 | record_len u32`.
+pub const SLOT_HEADER_LEN: usize = 24;
+
+/// The shared cursors of the MPSC lane.
+#[repr(C)]
+pub struct MpscControl {
+    /// Next position to claim (producers CAS it).
+    pub head: CachePadded<AtomicU64>,
+    /// Next position to consume (consumer only).
+    pub tail: CachePadded<AtomicU64>,
+    /// Records dropped: lane full, record too large, or claim abandoned.
+    pub dropped: CachePadded<AtomicU64>,
+}
+
+impl MpscControl {
+    /// Cursors at zero (heap-backed lanes, tests, loom).
+    pub fn new() -> Self {
+        Self {
+            head: CachePadded::new(AtomicU64::new(0)),
+            tail: CachePadded::new(AtomicU64::new(0)),
+            dropped: CachePadded::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+impl Default for MpscControl {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Why an MPSC push did not happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MpscPushError {
+    /// Every slot is in use.
+    #[error("shared lane is full")]
+    Full,
+    /// The record is longer than a slot's payload.
+    #[error("record of {len} bytes does not fit a shared-lane slot ({max} bytes)")]
+    TooLarge {
+        /// Length asked for.
+        len: usize,
+        /// Largest record a slot holds.
+        max: usize,
+    },
+    /// The consumer abandoned the claim before it was committed.
+    #[error("claim abandoned by the writer before commit")]
+    Abandoned,
+}
+
+/// A 32-bit FNV-1a checksum of a slot's record, tying it to its claim.
+pub fn slot_checksum(claim_pos: u64, record: &[u8]) -> u32 {
+    let mut sum = Checksum::new(claim_pos);
+    sum.update(record);
+    sum.finish()
+}
+
+/// Incremental form of [`slot_checksum`].
+struct Checksum(u32);
+
+impl Checksum {
+    fn new(claim_pos: u64) -> Self {
+        let mut c = Checksum(0x811c_9dc5);
+        c.update(&claim_pos.to_le_bytes());
+        c
+    }
+    fn update(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u32::from(b);
+            self.0 = self.0.wrapping_mul(0x0100_0193);
+        }
+    }
+    fn finish(self) -> u32 {
+        self.0
+    }
+}
+
+/// A view of the MPSC lane: its cursors, its slot sequence words, and its
+/// slot bytes (`seqs.len()` slots of `slot_len` bytes each).
+pub struct Mpsc<'a, B: ByteStore> {
+    ctrl: &'a MpscControl,
+    seqs: &'a [AtomicU64],
+    bytes: B,
+    slot_len: usize,
+}
+
+/// One committed slot, copied out and checked.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SlotRead<'s> {
+    /// A record whose claim position and checksum are right.
+    Record {
+        /// Producer's process id.
+        pid: u32,
+        /// Producer's thread id.
+        tid: u32,
+        /// The record's bytes.
+        record: &'s [u8],
+    },
+    /// The slot's contents are not what its producer committed.
+    Bad(String),
+}
+
+/// What the consumer found at the tail.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TailState {
+    /// Nothing claimed.
+    Empty,
+    /// Claimed at `pos` but not committed yet.
+    Pending(u64),
+    /// Committed and readable at `pos`.
+    Ready(u64),
+}
+
+impl<'a, B: ByteStore> Mpsc<'a, B> {
+    /// Wraps the lane's parts.
+    ///
+    /// `bytes.capacity()` must be at least `seqs.len() * slot_len`, and
+    /// `slot_len` a multiple of 8 larger than [`SLOT_HEADER_LEN`]. A fresh
+    /// lane's `seqs[i]` must hold `i` (see [`Mpsc::init`]).
+    pub fn new(ctrl: &'a MpscControl, seqs: &'a [AtomicU64], bytes: B, slot_len: usize) -> Self {
+        Self {
+            ctrl,
+            seqs,
+            bytes,
+            slot_len,
+        }
+    }
+
+    /// Sets every slot free for its first lap. Only on a lane nobody uses.
+    pub fn init(&self) {
+        for (i, s) in self.seqs.iter().enumerate() {
+            s.store(i as u64, Ordering::Relaxed);
+        }
+        self.ctrl.head.store(0, Ordering::Relaxed);
+        self.ctrl.tail.store(0, Ordering::Relaxed);
+    }
+
+    /// Largest record a slot holds.
+    pub fn max_record_len(&self) -> usize {
+        self.slot_len.saturating_sub(SLOT_HEADER_LEN)
+    }
+
+    fn slot_count(&self) -> u64 {
+        self.seqs.len() as u64
+    }
+
+    /// The lane's cursors.
+    pub fn control(&self) -> &'a MpscControl {
+        self.ctrl
+    }
+
+    /// Claims a slot, lets `write` fill `len` bytes of record, and commits.
+    ///
+    /// `len` must be a multiple of 8. The checksum is computed from what
+    /// `write` wrote, read back from the slot.
+    pub fn try_push(
+        &self,
+        pid: u32,
+        tid: u32,
+        len: usize,
+        write: impl FnOnce(&mut Encoder<'_>),
+    ) -> Result<(), MpscPushError> {
+        let max = self.max_record_len();
+        if len > max || len % 8 != 0 {
+            self.ctrl.dropped.fetch_add(1, Ordering::Relaxed);
+            return Err(MpscPushError::TooLarge { len, max });
+        }
+        let n = self.slot_count();
+        if n == 0 {
+            return Err(MpscPushError::Full);
+        }
+        let mut pos = self.ctrl.head.load(Ordering::Relaxed);
+        loop {
+            let seq = &self.seqs[(pos % n) as usize];
+            // Acquire: pairs with the consumer's Release when it freed the
+            // slot, so its reads of the old record are done.
+            let s = seq.load(Ordering::Acquire);
+            if s == pos {
+                match self.ctrl.head.compare_exchange_weak(
+                    pos,
+                    pos.wrapping_add(1),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => break,
+                    Err(now) => pos = now,
+                }
+            } else if s < pos {
+                // The slot still holds the previous lap's record.
+                self.ctrl.dropped.fetch_add(1, Ordering::Relaxed);
+                return Err(MpscPushError::Full);
+            } else {
+                pos = self.ctrl.head.load(Ordering::Relaxed);
+            }
+        }
+        let base = (pos % n) as usize * self.slot_len;
+        self.bytes
+            .write_with(base + SLOT_HEADER_LEN, len, |enc| write(enc));
+        // Read the record back in small pieces for the checksum: no
+        // allocation on the logging path.
+        let mut sum = Checksum::new(pos);
+        let mut chunk = [0u8; 64];
+        let mut at = 0;
+        while at < len {
+            let take = (len - at).min(chunk.len());
+            self.bytes
+                .read(base + SLOT_HEADER_LEN + at, &mut chunk[..take]);
+            sum.update(&chunk[..take]);
+            at += take;
+        }
+        let sum = sum.finish();
+        self.bytes.write_with(base, SLOT_HEADER_LEN, |enc| {
+            enc.put_u64(pos);
+            enc.put_u32(pid);
+            enc.put_u32(tid);
+            enc.put_u32(sum);
+            enc.put_u32(len as u32);
+        });
+        let seq = &self.seqs[(pos % n) as usize];
+        // Release: the slot's bytes happen before the consumer's Acquire load
+        // that sees `pos + 1`. A CAS, not a store: if the consumer abandoned
+        // this claim meanwhile, the commit must fail rather than resurrect it.
+        match seq.compare_exchange(
+            pos,
+            pos.wrapping_add(1),
+            Ordering::Release,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => Ok(()),
+            Err(_) => {
+                self.ctrl.dropped.fetch_add(1, Ordering::Relaxed);
+                Err(MpscPushError::Abandoned)
+            }
+        }
+    }
+
+    /// What the slot at `tail` holds.
+    pub fn tail_state(&self, tail: u64) -> TailState {
+        let n = self.slot_count();
+        if n == 0 {
+            return TailState::Empty;
+        }
+        let s = self.seqs[(tail % n) as usize].load(Ordering::Acquire);
+        if s == tail.wrapping_add(1) {
+            TailState::Ready(tail)
+        } else if self.ctrl.head.load(Ordering::Acquire) > tail {
+            TailState::Pending(tail)
+        } else {
+            TailState::Empty
+        }
+    }
+
+    /// Copies the committed slot at `pos` into `scratch` and checks it.
+    pub fn read_slot<'s>(&self, pos: u64, scratch: &'s mut Vec<u8>) -> SlotRead<'s> {
+        let n = self.slot_count().max(1);
+        let base = (pos % n) as usize * self.slot_len;
+        scratch.clear();
+        scratch.resize(self.slot_len, 0);
+        self.bytes.read(base, scratch);
+        let word = |at: usize| -> u32 {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(&scratch[at..at + 4]);
+            u32::from_le_bytes(b)
+        };
+        let mut claim = [0u8; 8];
+        claim.copy_from_slice(&scratch[0..8]);
+        let claim = u64::from_le_bytes(claim);
+        let (pid, tid, sum, len) = (word(8), word(12), word(16), word(20) as usize);
+        if claim != pos {
+            return SlotRead::Bad(format!(
+                "shared-lane slot at position {pos} carries claim position {claim}"
+            ));
+        }
+        if len > self.max_record_len() {
+            return SlotRead::Bad(format!(
+                "shared-lane slot at position {pos} claims a {len}-byte record; slots hold {}",
+                self.max_record_len()
+            ));
+        }
+        let record = &scratch[SLOT_HEADER_LEN..SLOT_HEADER_LEN + len];
+        if slot_checksum(pos, record) != sum {
+            return SlotRead::Bad(format!(
+                "shared-lane slot at position {pos} fails its checksum (torn by a late writer?)"
+            ));
+        }
+        SlotRead::Record { pid, tid, record }
+    }
+
+    /// Frees the slot at `pos` for the next lap and moves the tail past it.
+    pub fn release(&self, pos: u64) {
+        let n = self.slot_count();
+        if n == 0 {
+            return;
+        }
+        // Release: our reads of the slot happen before a producer that sees
+        // the new sequence (Acquire) overwrites it.
+        self.seqs[(pos % n) as usize].store(pos.wrapping_add(n), Ordering::Release);
+        self.ctrl.tail.store(pos.wrapping_add(1), Ordering::Release);
+    }
+
+    /// Gives up on the uncommitted claim at `pos`: frees its slot so the
+    /// lane moves on. Returns false if it was committed meanwhile (then read
+    /// it instead).
+    pub fn abandon(&self, pos: u64) -> bool {
+        let n = self.slot_count();
+        if n == 0 {
+            return false;
+        }
+        let ok = self.seqs[(pos % n) as usize]
+            .compare_exchange(
+                pos,
+                pos.wrapping_add(n),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok();
+        if ok {
+            self.ctrl.tail.store(pos.wrapping_add(1), Ordering::Release);
+        }
+        ok
+    }
+}

@@ -1,0 +1,526 @@
+//! Creating, opening and validating the shared-memory region.
+//!
+//! Either side may create the region: the first to open it with
+//! `O_CREAT|O_EXCL` allocates it (`posix_fallocate`, so a full tmpfs fails
+//! now rather than with SIGBUS later), initialises every field, and
+//! publishes [`MAGIC`] last with Release. Everyone else validates magic,
+//! layout version and every size against the file before touching anything.
+
+use std::fs::File;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use core::sync::atomic::{AtomicU64, Ordering};
+use memmap2::{MmapOptions, MmapRaw};
+
+use crate::bytes::RawBytes;
+use crate::lane::LaneControl;
+use crate::layout::{Geometry, LaneSlot, RegionHeader, Sizes, HEADER_LEN, LAYOUT_VERSION, MAGIC};
+use crate::mpsc::{Mpsc, MpscControl};
+
+/// Everything that can go wrong attaching to a region. Each message names
+/// the path and says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum RegionError {
+    /// An I/O call failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What we were doing.
+        op: &'static str,
+        /// The region path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The path is a symbolic link; regions are never followed through links.
+    #[error("{path} is a symbolic link; refusing to use it as a ul region (remove it or pick another path)")]
+    Symlink {
+        /// The region path.
+        path: PathBuf,
+    },
+    /// The file is not a ul region.
+    #[error("{path} is not a ul region (magic {found:#018x}, expected {expected:#018x}); pass the path of a region or remove the file")]
+    NotARegion {
+        /// The region path.
+        path: PathBuf,
+        /// Magic found.
+        found: u64,
+        /// Magic expected.
+        expected: u64,
+    },
+    /// The region was made by another layout version of ul.
+    #[error("{path} is a ul region of layout version {found}, this build speaks version {expected}; stop its users and remove it, or use a matching ul")]
+    Version {
+        /// The region path.
+        path: PathBuf,
+        /// Version found.
+        found: u32,
+        /// Version expected.
+        expected: u32,
+    },
+    /// The file is shorter than its header says (or than a header).
+    #[error(
+        "{path} is truncated: {file_len} bytes, the region needs {needed}; it is broken, remove it"
+    )]
+    Truncated {
+        /// The region path.
+        path: PathBuf,
+        /// The file's length.
+        file_len: u64,
+        /// Bytes the region needs.
+        needed: u64,
+    },
+    /// The header's sizes are out of bounds or disagree with each other.
+    #[error("{path} has a corrupt header: {what}")]
+    BadGeometry {
+        /// The region path.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+    /// The sizes asked for a new region are invalid.
+    #[error("cannot create a region with {what}")]
+    BadSizes {
+        /// What is wrong.
+        what: String,
+    },
+    /// The file belongs to another user.
+    #[error("{path} belongs to uid {owner}, not to us (uid {me}); refusing to share memory with another user (allow it explicitly with allow_other_owner)")]
+    OtherOwner {
+        /// The region path.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// Our effective uid.
+        me: u32,
+    },
+    /// The region exists but its creator never finished initialising it.
+    #[error("{path} was never initialised (its creator died?); remove it and start again")]
+    NotInitialised {
+        /// The region path.
+        path: PathBuf,
+    },
+    /// The path is not a regular file.
+    #[error("{path} is not a regular file")]
+    NotAFile {
+        /// The region path.
+        path: PathBuf,
+    },
+}
+
+/// How to open or create a region.
+#[derive(Clone, Debug)]
+pub struct RegionOptions {
+    /// Sizes for a region we create (an existing region keeps its own).
+    pub sizes: Sizes,
+    /// File mode for a region we create.
+    pub mode: u32,
+    /// Create the region if it does not exist.
+    pub create: bool,
+    /// Accept a region owned by another user.
+    pub allow_other_owner: bool,
+    /// How long to wait for a concurrent creator to finish.
+    pub init_timeout: Duration,
+    /// Initial minimum level, batch size and flush interval of a new region.
+    pub min_level: u32,
+    /// See `min_level`.
+    pub batch_size: u32,
+    /// See `min_level`.
+    pub flush_interval_ms: u32,
+}
+
+impl Default for RegionOptions {
+    fn default() -> Self {
+        Self {
+            sizes: Sizes::default(),
+            mode: 0o600,
+            create: true,
+            allow_other_owner: false,
+            init_timeout: Duration::from_secs(2),
+            min_level: 0,
+            batch_size: 4096,
+            flush_interval_ms: 100,
+        }
+    }
+}
+
+/// A mapped, validated region.
+///
+/// ```no_run
+/// use ul_ring::region::{Region, RegionOptions};
+/// let region = Region::open("/dev/shm/ul-doc", &RegionOptions::default())?;
+/// println!("{} lanes", region.geometry().sizes.lanes);
+/// # Ok::<(), ul_ring::region::RegionError>(())
+/// ```
+pub struct Region {
+    map: MmapRaw,
+    file: File,
+    path: PathBuf,
+    geo: Geometry,
+    created: bool,
+}
+
+// SAFETY: the mapping is only accessed through atomics and raw pointers
+// under the documented protocols; `Region` hands out only shared references
+// to atomic fields and `RawBytes` views.
+unsafe impl Send for Region {}
+// SAFETY: as above.
+unsafe impl Sync for Region {}
+
+fn io<'p>(op: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> RegionError + 'p {
+    move |source| {
+        if source.raw_os_error() == Some(libc::ELOOP) {
+            RegionError::Symlink {
+                path: path.to_owned(),
+            }
+        } else {
+            RegionError::Io {
+                op,
+                path: path.to_owned(),
+                source,
+            }
+        }
+    }
+}
+
+impl Region {
+    /// Opens the region at `path`, creating it first if `opts.create` and it
+    /// does not exist.
+    pub fn open(path: impl AsRef<Path>, opts: &RegionOptions) -> Result<Region, RegionError> {
+        let path = path.as_ref();
+        if opts.create {
+            let geo = opts
+                .sizes
+                .geometry()
+                .map_err(|what| RegionError::BadSizes { what })?;
+            match std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(opts.mode)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(path)
+            {
+                Ok(file) => return Self::init_new(path, file, geo, opts),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io("create", path)(e)),
+            }
+        }
+        Self::open_existing(path, opts)
+    }
+
+    fn init_new(
+        path: &Path,
+        file: File,
+        geo: Geometry,
+        opts: &RegionOptions,
+    ) -> Result<Region, RegionError> {
+        // `mode` was filtered by the umask; set it exactly as asked.
+        let _ = std::fs::set_permissions(
+            path,
+            std::os::unix::fs::PermissionsExt::from_mode(opts.mode),
+        );
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+        // SAFETY: `fd` is our open file; posix_fallocate only extends it.
+        let r = unsafe { libc::posix_fallocate(fd, 0, geo.total_len as libc::off_t) };
+        if r != 0 {
+            let _ = std::fs::remove_file(path);
+            return Err(RegionError::Io {
+                op: "allocate (is the tmpfs full?)",
+                path: path.to_owned(),
+                source: std::io::Error::from_raw_os_error(r),
+            });
+        }
+        let map = MmapOptions::new()
+            .len(geo.total_len)
+            .populate()
+            .map_raw(&file)
+            .map_err(io("map", path))?;
+        let region = Region {
+            map,
+            file,
+            path: path.to_owned(),
+            geo,
+            created: true,
+        };
+        region.initialise(opts);
+        Ok(region)
+    }
+
+    /// Fills in a fresh (zeroed) region and publishes the magic last.
+    fn initialise(&self, opts: &RegionOptions) {
+        let h = self.header();
+        let s = self.geo.sizes;
+        let r = Ordering::Relaxed;
+        h.id.version.store(LAYOUT_VERSION, r);
+        h.id.header_len.store(HEADER_LEN as u32, r);
+        h.id.total_len.store(self.geo.total_len as u64, r);
+        h.id.lanes.store(s.lanes, r);
+        h.id.lane_capacity.store(s.lane_capacity, r);
+        h.id.mpsc_slots.store(s.mpsc_slots, r);
+        h.id.mpsc_slot_len.store(s.mpsc_slot_len, r);
+        h.id.callsite_len.store(s.callsite_len, r);
+        h.id.creator_pid.store(std::process::id(), r);
+        h.id.created_ns.store(crate::clock::wall_ns(), r);
+        let (tsc, ns) = crate::clock::anchor();
+        h.id.anchor_tsc.store(tsc, r);
+        h.id.anchor_ns.store(ns, r);
+        h.control.min_level.store(opts.min_level, r);
+        h.control.batch_size.store(opts.batch_size.max(1), r);
+        h.control
+            .flush_interval_ms
+            .store(opts.flush_interval_ms.max(1), r);
+        self.mpsc().init();
+        // Release: everything above happens before any opener's Acquire load
+        // that sees the magic.
+        h.id.magic.store(MAGIC, Ordering::Release);
+    }
+
+    fn open_existing(path: &Path, opts: &RegionOptions) -> Result<Region, RegionError> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)
+            .map_err(io("open", path))?;
+        let meta = file.metadata().map_err(io("stat", path))?;
+        if !meta.file_type().is_file() {
+            return Err(RegionError::NotAFile {
+                path: path.to_owned(),
+            });
+        }
+        // SAFETY: geteuid has no preconditions.
+        let me = unsafe { libc::geteuid() };
+        if meta.uid() != me && !opts.allow_other_owner {
+            return Err(RegionError::OtherOwner {
+                path: path.to_owned(),
+                owner: meta.uid(),
+                me,
+            });
+        }
+        // A concurrent creator may not have allocated or initialised it yet.
+        let deadline = Instant::now() + opts.init_timeout;
+        let mut len = meta.len();
+        while len < HEADER_LEN as u64 {
+            if Instant::now() >= deadline {
+                return Err(if len == 0 {
+                    RegionError::NotInitialised {
+                        path: path.to_owned(),
+                    }
+                } else {
+                    RegionError::Truncated {
+                        path: path.to_owned(),
+                        file_len: len,
+                        needed: HEADER_LEN as u64,
+                    }
+                });
+            }
+            std::thread::sleep(Duration::from_millis(5));
+            len = file.metadata().map_err(io("stat", path))?.len();
+        }
+        let head_map = MmapOptions::new()
+            .len(HEADER_LEN)
+            .map_raw(&file)
+            .map_err(io("map", path))?;
+        // SAFETY: the mapping is HEADER_LEN bytes, page aligned, at least
+        // the size of `RegionHeader` (const-asserted); all its fields are
+        // atomics, valid for any bit pattern.
+        let h: &RegionHeader = unsafe { &*(head_map.as_mut_ptr() as *const RegionHeader) };
+        let magic = loop {
+            // Acquire: pairs with the creator's Release of the magic.
+            let m = h.id.magic.load(Ordering::Acquire);
+            if m == MAGIC {
+                break m;
+            }
+            if m != 0 {
+                return Err(RegionError::NotARegion {
+                    path: path.to_owned(),
+                    found: m,
+                    expected: MAGIC,
+                });
+            }
+            if Instant::now() >= deadline {
+                break m;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        if magic != MAGIC {
+            // Zero magic: a creator mid-way, dead, or a file of zeros.
+            return Err(RegionError::NotInitialised {
+                path: path.to_owned(),
+            });
+        }
+        let r = Ordering::Relaxed;
+        let version = h.id.version.load(r);
+        if version != LAYOUT_VERSION {
+            return Err(RegionError::Version {
+                path: path.to_owned(),
+                found: version,
+                expected: LAYOUT_VERSION,
+            });
+        }
+        let sizes = Sizes {
+            lanes: h.id.lanes.load(r),
+            lane_capacity: h.id.lane_capacity.load(r),
+            mpsc_slots: h.id.mpsc_slots.load(r),
+            mpsc_slot_len: h.id.mpsc_slot_len.load(r),
+            callsite_len: h.id.callsite_len.load(r),
+        };
+        let total = h.id.total_len.load(r);
+        let header_len = h.id.header_len.load(r);
+        drop(head_map);
+        let bad = |what: String| RegionError::BadGeometry {
+            path: path.to_owned(),
+            what,
+        };
+        if header_len as usize != HEADER_LEN {
+            return Err(bad(format!(
+                "header length {header_len}, expected {HEADER_LEN}"
+            )));
+        }
+        let geo = sizes.geometry().map_err(bad)?;
+        if geo.total_len as u64 != total {
+            return Err(bad(format!(
+                "total length {total} does not match its sizes ({} bytes)",
+                geo.total_len
+            )));
+        }
+        let file_len = file.metadata().map_err(io("stat", path))?.len();
+        if file_len < total {
+            return Err(RegionError::Truncated {
+                path: path.to_owned(),
+                file_len,
+                needed: total,
+            });
+        }
+        let map = MmapOptions::new()
+            .len(geo.total_len)
+            .populate()
+            .map_raw(&file)
+            .map_err(io("map", path))?;
+        Ok(Region {
+            map,
+            file,
+            path: path.to_owned(),
+            geo,
+            created: false,
+        })
+    }
+
+    /// True if this call created the region.
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    /// The region's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The open region file (for `flock` and `fstat`).
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// The validated geometry (copied at open; never re-read).
+    pub fn geometry(&self) -> &Geometry {
+        &self.geo
+    }
+
+    fn base(&self) -> *mut u8 {
+        self.map.as_mut_ptr()
+    }
+
+    /// The header page.
+    pub fn header(&self) -> &RegionHeader {
+        // SAFETY: the mapping is at least HEADER_LEN bytes, page aligned;
+        // `RegionHeader` fits in it (const-asserted) and is all atomics.
+        unsafe { &*(self.base() as *const RegionHeader) }
+    }
+
+    /// Lane `i`'s directory entry. Panics if `i` is out of range.
+    pub fn lane_slot(&self, i: usize) -> &LaneSlot {
+        assert!(i < self.geo.sizes.lanes as usize, "lane {i} out of range");
+        // SAFETY: in range (checked); the directory lies inside the mapping
+        // (geometry), entries are 64-byte aligned atomics.
+        unsafe { &*(self.base().add(self.geo.dir_offset + i * 64) as *const LaneSlot) }
+    }
+
+    /// Lane `i`'s cursors. Panics if `i` is out of range.
+    pub fn lane_control(&self, i: usize) -> &LaneControl {
+        assert!(i < self.geo.sizes.lanes as usize, "lane {i} out of range");
+        // SAFETY: in range; each lane's control block is 256-byte aligned
+        // inside the mapping and `LaneControl` (all atomics) fits in it.
+        unsafe {
+            &*(self
+                .base()
+                .add(self.geo.lanes_offset + i * self.geo.lane_stride)
+                as *const LaneControl)
+        }
+    }
+
+    /// Lane `i`'s ring bytes. Panics if `i` is out of range.
+    pub fn lane_bytes(&self, i: usize) -> RawBytes {
+        assert!(i < self.geo.sizes.lanes as usize, "lane {i} out of range");
+        let off =
+            self.geo.lanes_offset + i * self.geo.lane_stride + crate::layout::LANE_CONTROL_LEN;
+        // SAFETY: `[off, off + lane_capacity)` lies inside the mapping by
+        // the geometry, and the mapping lives as long as `self`.
+        unsafe { RawBytes::new(self.base().add(off), self.geo.sizes.lane_capacity as usize) }
+    }
+
+    /// The shared MPSC lane.
+    pub fn mpsc(&self) -> Mpsc<'_, RawBytes> {
+        let g = &self.geo;
+        let n = g.sizes.mpsc_slots as usize;
+        // SAFETY: the geometry places `n` 8-byte words at mpsc_seq_offset,
+        // an MpscControl at mpsc_ctrl_offset and `n * slot_len` bytes at
+        // mpsc_data_offset, all inside the mapping and suitably aligned.
+        unsafe {
+            let seqs = core::slice::from_raw_parts(
+                self.base().add(g.mpsc_seq_offset) as *const AtomicU64,
+                n,
+            );
+            let ctrl = &*(self.base().add(g.mpsc_ctrl_offset) as *const MpscControl);
+            let bytes = RawBytes::new(
+                self.base().add(g.mpsc_data_offset),
+                n * g.sizes.mpsc_slot_len as usize,
+            );
+            Mpsc::new(ctrl, seqs, bytes, g.sizes.mpsc_slot_len as usize)
+        }
+    }
+
+    /// The callsite arena's bytes.
+    pub fn callsite_bytes(&self) -> RawBytes {
+        // SAFETY: the arena lies inside the mapping by the geometry.
+        unsafe {
+            RawBytes::new(
+                self.base().add(self.geo.callsite_offset),
+                self.geo.sizes.callsite_len as usize,
+            )
+        }
+    }
+
+    /// The callsite table.
+    pub fn callsites(&self) -> crate::callsite::CallsiteTable<'_> {
+        // SAFETY: the arena's first byte is 4096-aligned (geometry), so its
+        // 4-byte commit words are aligned; it lies inside the mapping.
+        unsafe {
+            crate::callsite::CallsiteTable::new(
+                &self.header().arena,
+                self.base().add(self.geo.callsite_offset),
+                self.geo.sizes.callsite_len as usize,
+            )
+        }
+    }
+
+    /// Checks that the file still has its full length (a process with write
+    /// access could truncate it, and touching a truncated page is SIGBUS).
+    pub fn intact(&self) -> bool {
+        self.file
+            .metadata()
+            .map(|m| m.len() >= self.geo.total_len as u64 && m.nlink() > 0)
+            .unwrap_or(false)
+    }
+}

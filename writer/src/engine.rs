@@ -1,0 +1,774 @@
+//! The drain loop: take records from every lane in batches, format them,
+//! write them with one write per file per batch, then move the cursors.
+//!
+//! Cursors live in shared memory and move only after a batch is on disk,
+//! under a write-ahead intent (see [`ul_ring::layout::intent_state`]), so a
+//! writer killed at any instant restarts where it stopped, and writes
+//! nothing twice.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ul_ring::callsite::CallsiteTable;
+use ul_ring::clock::Calibration;
+use ul_ring::lane::Consumer;
+use ul_ring::layout::{intent_state, lane_state};
+use ul_ring::mpsc::{SlotRead, TailState};
+use ul_ring::record::{decode, Level, FLAG_TSC};
+use ul_ring::region::Region;
+
+use crate::format::{
+    format_message, write_json, write_text, ContextValue, LineRecord, TimestampFormatter,
+};
+use crate::names::Names;
+use crate::outputs::{Format, OutputError, Outputs, COUNT, TEXT};
+
+/// Where a record came from.
+#[derive(Clone, Copy)]
+struct Origin {
+    lane: Option<usize>,
+    pid: u32,
+    tid: u32,
+}
+
+/// A lane whose tail moves when the current batch is on disk.
+struct PendingLane {
+    lane: usize,
+    new_tail: u64,
+    dropped: u64,
+}
+
+/// Signals the loop reacts to.
+#[derive(Clone, Default)]
+pub struct Signals {
+    /// SIGTERM or SIGINT: drain everything, then exit.
+    pub terminate: Arc<AtomicBool>,
+    /// SIGHUP: reopen the output files.
+    pub reopen: Arc<AtomicBool>,
+}
+
+/// Counters for the closing summary and the tests.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Totals {
+    /// Records written.
+    pub records: u64,
+    /// Batches written.
+    pub batches: u64,
+    /// Times the loop slept on the futex.
+    pub sleeps: u64,
+}
+
+/// The writer: one region, one set of outputs.
+pub struct Engine {
+    region: &'static Region,
+    out: Outputs,
+    format: Format,
+    process_timeout: Duration,
+    names: Names,
+    calib: Calibration,
+    calib_at: Instant,
+    ts: TimestampFormatter,
+    scratch: Vec<u8>,
+    msg: Vec<u8>,
+    bufs: Vec<Vec<u8>>,
+    pending: Vec<PendingLane>,
+    mpsc_release: Option<(u64, u64)>,
+    batch_no: u64,
+    batch_records: u64,
+    stuck_claim: Option<(u64, Instant)>,
+    last_scan: Instant,
+    last_drop_report: Vec<u64>,
+    write_failing: Option<(Instant, Duration, String)>,
+    pid: u32,
+    /// Running totals.
+    pub totals: Totals,
+}
+
+impl Engine {
+    /// Takes over `region` (the caller holds its writer lock) and finishes
+    /// whatever batch a previous writer left in flight.
+    pub fn new(
+        region: Region,
+        out: Outputs,
+        format: Format,
+        process_timeout: Duration,
+    ) -> Result<Self, OutputError> {
+        // The engine serves one region for the life of the process; a
+        // 'static borrow lets the drain loop hold views of it while it
+        // updates its own state.
+        let region: &'static Region = Box::leak(Box::new(region));
+        let lanes = region.geometry().sizes.lanes as usize;
+        let h = region.header();
+        let batch_no = h.writer.intent.load(Ordering::Acquire);
+        let calib = calibrate(region);
+        let mut e = Engine {
+            region,
+            out,
+            format,
+            process_timeout,
+            names: Names::default(),
+            calib,
+            calib_at: Instant::now(),
+            ts: TimestampFormatter::new(),
+            scratch: Vec::with_capacity(ul_ring::lane::COPY_CHUNK),
+            msg: Vec::with_capacity(1024),
+            bufs: (0..COUNT).map(|_| Vec::with_capacity(1 << 20)).collect(),
+            pending: Vec::with_capacity(lanes),
+            mpsc_release: None,
+            batch_no,
+            batch_records: 0,
+            stuck_claim: None,
+            last_scan: Instant::now() - Duration::from_secs(3600),
+            last_drop_report: vec![0; lanes + 1],
+            write_failing: None,
+            pid: std::process::id(),
+            totals: Totals::default(),
+        };
+        e.recover()?;
+        Ok(e)
+    }
+
+    /// The region served.
+    pub fn region(&self) -> &'static Region {
+        self.region
+    }
+
+    /// Completes or rolls back a batch a dead writer left in flight.
+    fn recover(&mut self) -> Result<(), OutputError> {
+        let w = &self.region.header().writer;
+        let state = w.intent_state.load(Ordering::Acquire);
+        let batch = w.intent.load(Ordering::Acquire);
+        match state {
+            intent_state::WRITING => {
+                // The outputs may hold part of the batch; the cursors did not
+                // move. Cut the files back; the batch is read again.
+                for i in 0..COUNT {
+                    let len = w.intent_lens[i].load(Ordering::Relaxed);
+                    self.out.truncate(i, len)?;
+                }
+                eprintln!(
+                    "ul-writer: rolled back batch {batch} that a previous writer left half written"
+                );
+            }
+            intent_state::WRITTEN => {
+                // The batch is on disk; finish moving the cursors.
+                let lanes = self.region.geometry().sizes.lanes as usize;
+                for i in 0..lanes {
+                    let c = &self.region.lane_control(i).consumer;
+                    if c.pending_batch.load(Ordering::Acquire) == batch {
+                        let head = self.region.lane_control(i).head();
+                        let t = c.pending_tail.load(Ordering::Relaxed);
+                        let tail = c.tail.load(Ordering::Relaxed);
+                        if t.wrapping_sub(tail) <= head.wrapping_sub(tail) {
+                            c.tail.store(t, Ordering::Release);
+                        }
+                        c.dropped_reported
+                            .store(c.pending_dropped.load(Ordering::Relaxed), Ordering::Relaxed);
+                    }
+                }
+                let mpsc = self.region.mpsc();
+                let to = w.mpsc_pending_tail.load(Ordering::Relaxed);
+                let from = mpsc.control().tail.load(Ordering::Relaxed);
+                let head = mpsc.control().head.load(Ordering::Acquire);
+                if to > from
+                    && to <= head
+                    && to - from <= u64::from(self.region.geometry().sizes.mpsc_slots)
+                {
+                    for pos in from..to {
+                        mpsc.release(pos);
+                    }
+                }
+                eprintln!("ul-writer: completed batch {batch} that a previous writer had written");
+            }
+            _ => {}
+        }
+        w.intent_state.store(intent_state::IDLE, Ordering::Release);
+        Ok(())
+    }
+
+    /// One pass over every lane. Returns the number of records and lines
+    /// formatted (0: nothing to do).
+    pub fn pass(&mut self) -> Result<usize, OutputError> {
+        let region = self.region;
+        let h = region.header();
+        let batch_size = h
+            .control
+            .batch_size
+            .load(Ordering::Relaxed)
+            .clamp(1, 1 << 20) as usize;
+        let lanes = self.region.geometry().sizes.lanes as usize;
+        for b in &mut self.bufs {
+            b.clear();
+        }
+        self.pending.clear();
+        self.mpsc_release = None;
+        self.batch_records = 0;
+        let table = region.callsites();
+        for i in 0..lanes {
+            let ctrl = self.region.lane_control(i);
+            let head = ctrl.head();
+            let tail = ctrl.consumer.tail.load(Ordering::Relaxed);
+            let dropped = ctrl.producer.dropped.load(Ordering::Relaxed);
+            let reported = ctrl.consumer.dropped_reported.load(Ordering::Relaxed);
+            if head == tail && dropped == reported {
+                continue;
+            }
+            let slot = self.region.lane_slot(i);
+            let owner = slot.owner.load(Ordering::Acquire);
+            let origin = Origin {
+                lane: Some(i),
+                pid: (owner >> 8) as u32,
+                tid: slot.tid.load(Ordering::Relaxed),
+            };
+            if dropped != reported {
+                let n = dropped.wrapping_sub(reported);
+                let since = since_text(&mut self.ts, self.last_drop_report[i]);
+                self.writer_line(
+                    Level::Warn,
+                    &format!(
+                        "{n} records dropped by pid {} (lane {i}) since {since}",
+                        origin.pid
+                    ),
+                );
+                self.last_drop_report[i] = ul_ring::clock::wall_ns();
+            }
+            // SAFETY: we hold the writer lock, so we are the lane's only
+            // consumer; lane capacities are validated powers of two.
+            let consumer = unsafe { Consumer::attach(ctrl, self.region.lane_bytes(i)) };
+            let mut scratch = std::mem::take(&mut self.scratch);
+            let batch = consumer.read_batch(tail, head, batch_size, &mut scratch, |pos, rec| {
+                self.record(&table, origin, pos, rec)
+            });
+            self.scratch = scratch;
+            if let Some(c) = &batch.corrupt {
+                h.stats.corrupt_lanes.fetch_add(1, Ordering::Relaxed);
+                let msg = format!(
+                    "lane {i} (pid {}) holds bytes that are not records at position {}: {}; skipped {} bytes",
+                    origin.pid, c.pos, c.reason, c.skipped
+                );
+                eprintln!("ul-writer: {msg}");
+                self.writer_line(Level::Error, &msg);
+            }
+            self.pending.push(PendingLane {
+                lane: i,
+                new_tail: batch.new_tail,
+                dropped,
+            });
+        }
+        self.drain_mpsc(&table, batch_size);
+        if self.batch_records == 0
+            && self.pending.iter().all(|p| {
+                let c = &self.region.lane_control(p.lane).consumer;
+                p.new_tail == c.tail.load(Ordering::Relaxed)
+                    && p.dropped == c.dropped_reported.load(Ordering::Relaxed)
+            })
+            && self.mpsc_release.is_none()
+        {
+            return Ok(0);
+        }
+        self.write_batch()?;
+        Ok(self.batch_records.max(1) as usize)
+    }
+
+    fn drain_mpsc(&mut self, table: &CallsiteTable<'_>, batch_size: usize) {
+        let mpsc = self.region.mpsc();
+        let region = self.region;
+        let start = mpsc.control().tail.load(Ordering::Relaxed);
+        let mut pos = start;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let mut n = 0;
+        while n < batch_size {
+            match mpsc.tail_state(pos) {
+                TailState::Empty => break,
+                TailState::Ready(_) => {
+                    self.stuck_claim = None;
+                    match mpsc.read_slot(pos, &mut scratch) {
+                        SlotRead::Record { pid, tid, record } => {
+                            let origin = Origin {
+                                lane: None,
+                                pid,
+                                tid,
+                            };
+                            let rec = record.to_vec();
+                            self.record(table, origin, pos, &rec);
+                        }
+                        SlotRead::Bad(why) => {
+                            region
+                                .header()
+                                .stats
+                                .decode_errors
+                                .fetch_add(1, Ordering::Relaxed);
+                            self.writer_line(
+                                Level::Error,
+                                &format!("skipped a shared-lane record: {why}"),
+                            );
+                        }
+                    }
+                    pos += 1;
+                    n += 1;
+                }
+                TailState::Pending(_) => {
+                    let now = Instant::now();
+                    match self.stuck_claim {
+                        Some((p, since)) if p == pos => {
+                            if now.duration_since(since) >= self.process_timeout {
+                                // Release everything read so far first: the
+                                // abandon moves the shared tail.
+                                if pos > start {
+                                    break;
+                                }
+                                if mpsc.abandon(pos) {
+                                    self.region
+                                        .header()
+                                        .stats
+                                        .claims_abandoned
+                                        .fetch_add(1, Ordering::Relaxed);
+                                    self.writer_line(
+                                        Level::Warn,
+                                        &format!(
+                                            "abandoned a shared-lane claim at position {pos} not committed within {:?} (its producer died or stalled)",
+                                            self.process_timeout
+                                        ),
+                                    );
+                                    self.stuck_claim = None;
+                                }
+                            }
+                        }
+                        _ => self.stuck_claim = Some((pos, now)),
+                    }
+                    break;
+                }
+            }
+        }
+        self.scratch = scratch;
+        if pos != start {
+            self.mpsc_release = Some((start, pos));
+        }
+    }
+
+    /// Formats one record into the batch buffers.
+    fn record(&mut self, table: &CallsiteTable<'_>, origin: Origin, pos: u64, bytes: &[u8]) {
+        let rec = match decode(bytes) {
+            Ok(r) => r,
+            Err(e) => {
+                self.region
+                    .header()
+                    .stats
+                    .decode_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                let where_ = match origin.lane {
+                    Some(l) => format!("lane {l}"),
+                    None => "the shared lane".to_string(),
+                };
+                let msg = format!(
+                    "skipped a record from pid {} in {where_} at position {pos}: {e}",
+                    origin.pid
+                );
+                self.writer_line(Level::Error, &msg);
+                return;
+            }
+        };
+        let hdr = rec.header;
+        let (site, site_err) = self.names.site(table, hdr.callsite);
+        if site_err {
+            if let Err(e) = &site {
+                eprintln!("ul-writer: {e}");
+            }
+        }
+        let ctx = if hdr.context != 0 {
+            let (c, first) = self.names.context(table, hdr.context);
+            if first {
+                if let Err(e) = &c {
+                    eprintln!("ul-writer: {e}");
+                }
+            }
+            c.ok()
+        } else {
+            None
+        };
+        let nargs = rec.args.len();
+        self.msg.clear();
+        let (format, keys, source): (&str, &[String], &str) = match &site {
+            Ok(s) => {
+                let source = if !s.source.is_empty() {
+                    s.source.as_str()
+                } else if let Some(c) = ctx.as_ref().filter(|c| !c.source.is_empty()) {
+                    c.source.as_str()
+                } else {
+                    s.module.as_str()
+                };
+                (
+                    s.format.as_str(),
+                    &s.keys[..s.keys.len().min(nargs)],
+                    source,
+                )
+            }
+            Err(_) => ("<unknown callsite>", &[], "unknown"),
+        };
+        let npos = nargs - keys.len();
+        let _ = format_message(&mut self.msg, format, rec.args.iter().take(npos));
+        let mut pairs: Vec<(&str, ContextValue<'_>)> = Vec::new();
+        if let Some(c) = &ctx {
+            for (k, v) in &c.pairs {
+                pairs.push((k.as_str(), ContextValue::Str(v.as_str())));
+            }
+        }
+        for (k, v) in keys.iter().zip(rec.args.iter().skip(npos)) {
+            pairs.push((k.as_str(), ContextValue::Value(v)));
+        }
+        let ts = if hdr.flags & FLAG_TSC != 0 {
+            self.calib.to_ns(hdr.timestamp)
+        } else {
+            hdr.timestamp
+        };
+        let line = LineRecord {
+            timestamp_ns: ts,
+            level: rec.level,
+            source,
+            message: &self.msg,
+            context: &pairs,
+            pid: origin.pid,
+            tid: origin.tid,
+            seq: hdr.seq,
+        };
+        if self.format.text() {
+            write_text(&mut self.bufs[TEXT], &mut self.ts, &line);
+        }
+        if self.format.json() {
+            write_json(&mut self.bufs[1 + rec.level as usize], &mut self.ts, &line);
+        }
+        self.batch_records += 1;
+    }
+
+    /// Adds a line of the writer's own (drops, reclaimed lanes, skipped
+    /// bytes) to the current batch.
+    fn writer_line(&mut self, level: Level, message: &str) {
+        let line = LineRecord {
+            timestamp_ns: ul_ring::clock::wall_ns(),
+            level,
+            source: "ul-writer",
+            message: message.as_bytes(),
+            context: &[],
+            pid: self.pid,
+            tid: 0,
+            seq: 0,
+        };
+        if self.format.text() {
+            write_text(&mut self.bufs[TEXT], &mut self.ts, &line);
+        }
+        if self.format.json() {
+            write_json(&mut self.bufs[1 + level as usize], &mut self.ts, &line);
+        }
+    }
+
+    /// Writes the batch under the write-ahead intent, then moves the cursors.
+    fn write_batch(&mut self) -> Result<(), OutputError> {
+        let h = self.region.header();
+        let w = &h.writer;
+        self.batch_no += 1;
+        let b = self.batch_no;
+        for p in &self.pending {
+            let c = &self.region.lane_control(p.lane).consumer;
+            c.pending_tail.store(p.new_tail, Ordering::Relaxed);
+            c.pending_dropped.store(p.dropped, Ordering::Relaxed);
+            c.pending_batch.store(b, Ordering::Release);
+        }
+        if let Some((_, to)) = self.mpsc_release {
+            w.mpsc_pending_tail.store(to, Ordering::Relaxed);
+        }
+        let lens = self.out.lengths();
+        for (i, l) in lens.iter().enumerate() {
+            w.intent_lens[i].store(*l, Ordering::Relaxed);
+        }
+        w.intent.store(b, Ordering::Release);
+        w.intent_state
+            .store(intent_state::WRITING, Ordering::Release);
+        for i in 0..COUNT {
+            if let Err(e) = self.out.append(i, &self.bufs[i]) {
+                // Take back what this batch already wrote; the cursors stay
+                // where they are and the batch is read again on retry.
+                for (j, l) in lens.iter().enumerate().take(i) {
+                    let _ = self.out.truncate(j, *l);
+                }
+                w.intent_state.store(intent_state::IDLE, Ordering::Release);
+                return Err(e);
+            }
+        }
+        w.intent_state
+            .store(intent_state::WRITTEN, Ordering::Release);
+        for p in &self.pending {
+            let ctrl = self.region.lane_control(p.lane);
+            // SAFETY: as in `pass`: we are the only consumer.
+            let consumer = unsafe { Consumer::attach(ctrl, self.region.lane_bytes(p.lane)) };
+            consumer.commit(p.new_tail);
+            ctrl.consumer
+                .dropped_reported
+                .store(p.dropped, Ordering::Relaxed);
+        }
+        if let Some((from, to)) = self.mpsc_release {
+            let mpsc = self.region.mpsc();
+            for pos in from..to {
+                mpsc.release(pos);
+            }
+        }
+        w.intent_state.store(intent_state::IDLE, Ordering::Release);
+        h.stats
+            .records_written
+            .fetch_add(self.batch_records, Ordering::Relaxed);
+        self.totals.records += self.batch_records;
+        self.totals.batches += 1;
+        Ok(())
+    }
+
+    /// True if some lane has records, drops to report, or a flush waits.
+    pub fn has_work(&self) -> bool {
+        let h = self.region.header();
+        if h.flush.request.load(Ordering::Acquire) > h.flush.ack.load(Ordering::Acquire) {
+            return true;
+        }
+        let lanes = self.region.geometry().sizes.lanes as usize;
+        for i in 0..lanes {
+            let c = self.region.lane_control(i);
+            if c.head() != c.consumer.tail.load(Ordering::Relaxed)
+                || c.producer.dropped.load(Ordering::Relaxed)
+                    != c.consumer.dropped_reported.load(Ordering::Relaxed)
+            {
+                return true;
+            }
+        }
+        let mpsc = self.region.mpsc();
+        !matches!(
+            mpsc.tail_state(mpsc.control().tail.load(Ordering::Relaxed)),
+            TailState::Empty
+        )
+    }
+
+    /// True if every lane is drained (for shutdown).
+    fn drained(&self) -> bool {
+        let lanes = self.region.geometry().sizes.lanes as usize;
+        (0..lanes).all(|i| {
+            let c = self.region.lane_control(i);
+            c.head() == c.consumer.tail.load(Ordering::Relaxed)
+        }) && matches!(
+            self.region
+                .mpsc()
+                .tail_state(self.region.mpsc().control().tail.load(Ordering::Relaxed)),
+            TailState::Empty
+        )
+    }
+
+    /// Snapshot of what a flush request must wait for: each lane's head and
+    /// the shared lane's head.
+    fn heads(&self) -> (Vec<u64>, u64) {
+        let lanes = self.region.geometry().sizes.lanes as usize;
+        let v = (0..lanes)
+            .map(|i| self.region.lane_control(i).head())
+            .collect();
+        (v, self.region.mpsc().control().head.load(Ordering::Acquire))
+    }
+
+    fn reached(&self, heads: &(Vec<u64>, u64)) -> bool {
+        heads.0.iter().enumerate().all(|(i, &hd)| {
+            let tail = self
+                .region
+                .lane_control(i)
+                .consumer
+                .tail
+                .load(Ordering::Relaxed);
+            // Reached, or the tail jumped past it (a corrupt lane skipped).
+            tail.wrapping_sub(hd) < (1 << 62)
+        }) && self.region.mpsc().control().tail.load(Ordering::Relaxed) >= heads.1
+    }
+
+    /// Frees lanes whose owners exited (after draining them) and lanes
+    /// retired by exiting threads.
+    fn reclaim(&mut self) {
+        let lanes = self.region.geometry().sizes.lanes as usize;
+        let mut dead: Vec<(u32, usize)> = Vec::new();
+        let mut alive_cache: Vec<(u32, u64, bool)> = Vec::new();
+        for i in 0..lanes {
+            let slot = self.region.lane_slot(i);
+            let owner = slot.owner.load(Ordering::Acquire);
+            let state = owner & 0xff;
+            if state == lane_state::FREE {
+                continue;
+            }
+            let pid = (owner >> 8) as u32;
+            let ctrl = self.region.lane_control(i);
+            let drained = ctrl.head() == ctrl.consumer.tail.load(Ordering::Relaxed)
+                && ctrl.producer.dropped.load(Ordering::Relaxed)
+                    == ctrl.consumer.dropped_reported.load(Ordering::Relaxed);
+            let free = match state {
+                lane_state::RETIRING => drained,
+                _ => {
+                    let start = slot.start_time.load(Ordering::Acquire);
+                    let alive = match alive_cache.iter().find(|c| c.0 == pid && c.1 == start) {
+                        Some(c) => c.2,
+                        None => {
+                            let a = ul_ring::procinfo::same_process_alive(pid, start);
+                            alive_cache.push((pid, start, a));
+                            a
+                        }
+                    };
+                    !alive && drained
+                }
+            };
+            if free
+                && slot
+                    .owner
+                    .compare_exchange(owner, lane_state::FREE, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            {
+                slot.generation.fetch_add(1, Ordering::Relaxed);
+                if state != lane_state::RETIRING {
+                    self.region
+                        .header()
+                        .stats
+                        .lanes_reclaimed
+                        .fetch_add(1, Ordering::Relaxed);
+                    match dead.iter_mut().find(|d| d.0 == pid) {
+                        Some(d) => d.1 += 1,
+                        None => dead.push((pid, 1)),
+                    }
+                }
+            }
+        }
+        for (pid, n) in dead {
+            let s = if n == 1 { "" } else { "s" };
+            self.writer_line(
+                Level::Warn,
+                &format!("process {pid} exited; reclaimed {n} lane{s}"),
+            );
+        }
+    }
+
+    /// Runs until `signals.terminate`, then drains everything and returns.
+    pub fn run(&mut self, signals: &Signals) -> Result<(), OutputError> {
+        let mut flush_target: Option<(u64, (Vec<u64>, u64))> = None;
+        let h = self.region.header();
+        loop {
+            let now_mono = ul_ring::clock::monotonic_ns();
+            h.writer.heartbeat_ns.store(now_mono, Ordering::Relaxed);
+            if signals.reopen.swap(false, Ordering::Relaxed) {
+                if let Err(e) = self.out.reopen_all() {
+                    eprintln!("ul-writer: reopening outputs: {e}");
+                }
+            }
+            let terminating = signals.terminate.load(Ordering::Relaxed);
+            if self.calib_at.elapsed() > Duration::from_secs(10) {
+                self.calib = calibrate(self.region);
+                self.calib_at = Instant::now();
+            }
+            if self.last_scan.elapsed() >= Duration::from_millis(200) {
+                self.last_scan = Instant::now();
+                self.reclaim();
+            }
+            let req = h.flush.request.load(Ordering::Acquire);
+            if req > h.flush.ack.load(Ordering::Acquire)
+                && flush_target.as_ref().is_none_or(|(r, _)| *r < req)
+            {
+                flush_target = Some((req, self.heads()));
+            }
+            if let Some((until, _, _)) = &self.write_failing {
+                if Instant::now() < *until && !terminating {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+            }
+            let did = match self.pass() {
+                Ok(n) => {
+                    if let Some((_, _, what)) = self.write_failing.take() {
+                        eprintln!("ul-writer: writing works again ({what} cleared)");
+                    }
+                    n
+                }
+                Err(e) => {
+                    let backoff = match &self.write_failing {
+                        Some((_, b, _)) => (*b * 2).min(Duration::from_secs(5)),
+                        None => {
+                            eprintln!("ul-writer: {e}; records stay in shared memory, retrying");
+                            Duration::from_millis(50)
+                        }
+                    };
+                    self.write_failing = Some((Instant::now() + backoff, backoff, e.to_string()));
+                    let _ = self.out.reopen_all();
+                    if terminating {
+                        return Err(e);
+                    }
+                    continue;
+                }
+            };
+            if let Some((r, heads)) = &flush_target {
+                if self.reached(heads) {
+                    h.flush.ack.fetch_max(*r, Ordering::AcqRel);
+                    h.flush.ack_futex.fetch_add(1, Ordering::Release);
+                    ul_ring::futex::wake(&h.flush.ack_futex, i32::MAX);
+                    flush_target = None;
+                    continue;
+                }
+            }
+            if did > 0 {
+                continue;
+            }
+            if terminating {
+                if self.drained() {
+                    return Ok(());
+                }
+                continue;
+            }
+            // Idle: announce sleep, re-check, sleep until woken or the
+            // flush interval passes.
+            let seq = h.wake.prepare_sleep();
+            if self.has_work() || signals.terminate.load(Ordering::Relaxed) {
+                h.wake.cancel_sleep();
+                continue;
+            }
+            let interval = h
+                .control
+                .flush_interval_ms
+                .load(Ordering::Relaxed)
+                .clamp(1, 60_000);
+            self.totals.sleeps += 1;
+            ul_ring::futex::wait(
+                &h.wake.futex,
+                seq,
+                Some(Duration::from_millis(u64::from(interval))),
+            );
+            h.wake.cancel_sleep();
+        }
+    }
+}
+
+fn since_text(ts: &mut TimestampFormatter, since: u64) -> String {
+    if since == 0 {
+        return "the writer started".to_string();
+    }
+    let mut v = Vec::new();
+    ts.write(&mut v, since);
+    String::from_utf8_lossy(&v).into_owned()
+}
+
+/// Tick-to-ns conversion anchored at the region's creation: over a long
+/// baseline the rate is precise; a young region gets a short measurement.
+fn calibrate(region: &Region) -> Calibration {
+    let id = &region.header().id;
+    let base = (
+        id.anchor_tsc.load(Ordering::Relaxed),
+        id.anchor_ns.load(Ordering::Relaxed),
+    );
+    let now = ul_ring::clock::anchor();
+    let c = if now.1.saturating_sub(base.1) >= 1_000_000_000 {
+        Calibration::from_anchors(base, now)
+    } else {
+        let m = Calibration::measure(Duration::from_millis(50));
+        Calibration {
+            tsc_base: base.0,
+            ns_base: base.1,
+            ticks_per_ns: m.ticks_per_ns,
+        }
+    };
+    id.tsc_hz
+        .store((c.ticks_per_ns * 1e9) as u64, Ordering::Relaxed);
+    c
+}

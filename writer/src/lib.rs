@@ -1,0 +1,10 @@
+//! `ul-writer`: drains a ul shared-memory region and writes the logs.
+//!
+//! The binary `ul-writer` is a thin CLI over [`engine::Engine`]. The library
+//! is public so tests, benchmarks and fuzz targets run the very code the
+//! binary runs.
+
+pub mod engine;
+pub mod format;
+pub mod names;
+pub mod outputs;

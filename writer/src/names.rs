@@ -1,0 +1,104 @@
+//! Resolves the callsite and context ids that records carry, caching what
+//! it has read from the region's (untrusted) callsite table.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use ul_ring::callsite::{CallsiteTable, EntryKind};
+
+/// A call site as the writer needs it.
+#[derive(Debug)]
+pub struct Site {
+    /// Format string.
+    pub format: String,
+    /// Source named at the call site ("" if none).
+    pub source: String,
+    /// Module path, the default source.
+    pub module: String,
+    /// Names of the call's key-value fields (the last arguments).
+    pub keys: Vec<String>,
+}
+
+/// A context as the writer needs it.
+#[derive(Debug)]
+pub struct Ctx {
+    /// Source ("" if none).
+    pub source: String,
+    /// Key-value pairs.
+    pub pairs: Vec<(String, String)>,
+}
+
+/// Caches of resolved ids. Failures are cached too, so a bad id is reported
+/// once, not per record.
+#[derive(Default)]
+pub struct Names {
+    sites: HashMap<u32, Result<Rc<Site>, String>>,
+    contexts: HashMap<u32, Result<Rc<Ctx>, String>>,
+}
+
+impl Names {
+    /// Forgets everything (a new region).
+    pub fn clear(&mut self) {
+        self.sites.clear();
+        self.contexts.clear();
+    }
+
+    /// The call site `id`, or why it cannot be read. The bool is true the
+    /// first time an error is returned for this id.
+    pub fn site(&mut self, table: &CallsiteTable<'_>, id: u32) -> (Result<Rc<Site>, String>, bool) {
+        if let Some(r) = self.sites.get(&id) {
+            return (r.clone(), false);
+        }
+        let r = match table.read(id) {
+            Ok(e) if e.kind == EntryKind::Callsite && e.strings.len() >= 4 => {
+                let mut it = e.strings.into_iter();
+                let format = it.next().unwrap_or_default();
+                let source = it.next().unwrap_or_default();
+                let _file = it.next();
+                let module = it.next().unwrap_or_default();
+                Ok(Rc::new(Site {
+                    format,
+                    source,
+                    module,
+                    keys: it.collect(),
+                }))
+            }
+            Ok(_) => Err(format!(
+                "callsite id {id} names an entry that is not a callsite"
+            )),
+            Err(e) => Err(e.to_string()),
+        };
+        let first = r.is_err();
+        self.sites.insert(id, r.clone());
+        (r, first)
+    }
+
+    /// The context `id`, or why it cannot be read (see [`Names::site`]).
+    pub fn context(
+        &mut self,
+        table: &CallsiteTable<'_>,
+        id: u32,
+    ) -> (Result<Rc<Ctx>, String>, bool) {
+        if let Some(r) = self.contexts.get(&id) {
+            return (r.clone(), false);
+        }
+        let r = match table.read(id) {
+            Ok(e) if e.kind == EntryKind::Context && !e.strings.is_empty() => {
+                let mut it = e.strings.into_iter();
+                let source = it.next().unwrap_or_default();
+                let mut pairs = Vec::new();
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    pairs.push((k, v));
+                }
+                Ok(Rc::new(Ctx { source, pairs }))
+            }
+            Ok(_) => Err(format!(
+                "context id {id} names an entry that is not a context"
+            )),
+            Err(e) => Err(e.to_string()),
+        };
+        let first = r.is_err();
+        self.contexts.insert(id, r.clone());
+        (r, first)
+    }
+}

@@ -1,0 +1,218 @@
+//! The output files: `<dir>/<name>.log` and `<dir>/<name>.<level>.json`.
+//!
+//! Files are opened once (JSON files on first use) with `O_APPEND`,
+//! `O_NOFOLLOW` and `O_CLOEXEC`, and written with one `write_all` per file per
+//! batch. Each file's length is tracked so a batch can be rolled back (the
+//! write-ahead intent) and a failed write truncated away before a retry.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use ul_ring::layout::INTENT_SLOTS;
+use ul_ring::record::Level;
+
+/// Index of the text file in [`Outputs`]; JSON files follow at `1 + level`.
+pub const TEXT: usize = 0;
+/// Number of output files.
+pub const COUNT: usize = 6;
+const _: () = assert!(COUNT <= INTENT_SLOTS);
+
+/// Which formats to write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// `server.log` only.
+    Text,
+    /// `server.<level>.json` only.
+    Json,
+    /// Both (the default).
+    #[default]
+    Both,
+}
+
+impl Format {
+    /// True if the text file is written.
+    pub fn text(self) -> bool {
+        matches!(self, Format::Text | Format::Both)
+    }
+    /// True if the JSON files are written.
+    pub fn json(self) -> bool {
+        matches!(self, Format::Json | Format::Both)
+    }
+}
+
+/// A write that failed, with the file it failed on.
+#[derive(Debug, thiserror::Error)]
+#[error("{op} {path}: {source}")]
+pub struct OutputError {
+    /// What we were doing.
+    pub op: &'static str,
+    /// The file.
+    pub path: PathBuf,
+    /// The OS error.
+    #[source]
+    pub source: std::io::Error,
+}
+
+struct Slot {
+    path: PathBuf,
+    file: Option<File>,
+    len: u64,
+}
+
+/// The open output files and their lengths.
+pub struct Outputs {
+    dir: PathBuf,
+    slots: Vec<Slot>,
+}
+
+fn level_of(index: usize) -> Level {
+    Level::try_from((index - 1) as u8).unwrap_or(Level::Info)
+}
+
+impl Outputs {
+    /// Prepares outputs in `dir` (created if missing) with file stem `name`.
+    pub fn new(dir: &Path, name: &str) -> Result<Self, OutputError> {
+        std::fs::create_dir_all(dir).map_err(|source| OutputError {
+            op: "create directory",
+            path: dir.to_owned(),
+            source,
+        })?;
+        let mut slots = Vec::with_capacity(COUNT);
+        for i in 0..COUNT {
+            let path = if i == TEXT {
+                dir.join(format!("{name}.log"))
+            } else {
+                dir.join(format!("{name}.{}.json", level_of(i).as_str()))
+            };
+            slots.push(Slot {
+                path,
+                file: None,
+                len: 0,
+            });
+        }
+        let mut out = Self {
+            dir: dir.to_owned(),
+            slots,
+        };
+        // Learn the lengths of files that exist (for the intent), and open
+        // the text file now so a bad directory is reported at start.
+        for i in 0..COUNT {
+            if i == TEXT || out.slots[i].path.exists() {
+                out.open(i)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The output directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Path of output `i`.
+    pub fn path(&self, i: usize) -> &Path {
+        &self.slots[i].path
+    }
+
+    fn open(&mut self, i: usize) -> Result<&mut File, OutputError> {
+        let slot = &mut self.slots[i];
+        if slot.file.is_none() {
+            let file = OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o644)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&slot.path)
+                .map_err(|source| OutputError {
+                    op: "open",
+                    path: slot.path.clone(),
+                    source,
+                })?;
+            slot.len = file
+                .metadata()
+                .map_err(|source| OutputError {
+                    op: "stat",
+                    path: slot.path.clone(),
+                    source,
+                })?
+                .len();
+            slot.file = Some(file);
+        }
+        Ok(slot.file.as_mut().expect("opened above"))
+    }
+
+    /// Current lengths of all outputs (0 for files not yet opened).
+    pub fn lengths(&self) -> [u64; COUNT] {
+        let mut l = [0; COUNT];
+        for (i, s) in self.slots.iter().enumerate() {
+            l[i] = s.len;
+        }
+        l
+    }
+
+    /// Appends `bytes` to output `i` (one write call unless the kernel
+    /// splits it). On error the file is truncated back to its length before
+    /// the call, so a retry does not leave a partial batch behind.
+    pub fn append(&mut self, i: usize, bytes: &[u8]) -> Result<(), OutputError> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let before = self.slots[i].len;
+        let file = self.open(i)?;
+        match file.write_all(bytes) {
+            Ok(()) => {
+                self.slots[i].len = before + bytes.len() as u64;
+                Ok(())
+            }
+            Err(source) => {
+                let _ = file.set_len(before);
+                Err(OutputError {
+                    op: "write",
+                    path: self.slots[i].path.clone(),
+                    source,
+                })
+            }
+        }
+    }
+
+    /// Truncates output `i` back to `len` (rolling back an unfinished batch).
+    pub fn truncate(&mut self, i: usize, len: u64) -> Result<(), OutputError> {
+        let path = self.slots[i].path.clone();
+        if !path.exists() {
+            return Ok(());
+        }
+        let file = self.open(i)?;
+        let cur = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if cur > len {
+            file.set_len(len).map_err(|source| OutputError {
+                op: "truncate",
+                path: path.clone(),
+                source,
+            })?;
+        }
+        self.slots[i].len = len.min(cur);
+        Ok(())
+    }
+
+    /// Closes every file; the next write reopens it (SIGHUP, a deleted
+    /// directory, a write error).
+    pub fn reopen_all(&mut self) -> Result<(), OutputError> {
+        std::fs::create_dir_all(&self.dir).map_err(|source| OutputError {
+            op: "create directory",
+            path: self.dir.clone(),
+            source,
+        })?;
+        for s in &mut self.slots {
+            s.file = None;
+            s.len = 0;
+        }
+        for i in 0..COUNT {
+            if i == TEXT || self.slots[i].path.exists() {
+                self.open(i)?;
+            }
+        }
+        Ok(())
+    }
+}

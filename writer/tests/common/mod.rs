@@ -1,0 +1,176 @@
+//! Shared test support: unique regions, the real writer process, and
+//! readers for the files it writes.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+static N: AtomicU32 = AtomicU32::new(0);
+
+/// A region path in /dev/shm and a log directory, both removed on drop.
+pub struct Scratch {
+    pub shm: PathBuf,
+    pub dir: PathBuf,
+}
+
+impl Scratch {
+    pub fn new(tag: &str) -> Self {
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let id = format!("ul-test-{tag}-{}-{n}", std::process::id());
+        let shm = PathBuf::from("/dev/shm").join(&id);
+        let dir = std::env::temp_dir().join(&id);
+        let _ = std::fs::remove_file(&shm);
+        let _ = std::fs::remove_dir_all(&dir);
+        Self { shm, dir }
+    }
+
+    pub fn text(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    pub fn json(&self, level: &str) -> String {
+        std::fs::read_to_string(self.dir.join(format!("server.{level}.json"))).unwrap_or_default()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.shm);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn writer_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ul-writer"))
+}
+
+/// The `stress` example, built by `cargo test` next to the binaries.
+pub fn stress_bin() -> PathBuf {
+    let p = writer_bin()
+        .parent()
+        .expect("bin dir")
+        .join("examples")
+        .join("stress");
+    assert!(
+        p.exists(),
+        "{} is missing: run the tests with `cargo test` (which builds examples)",
+        p.display()
+    );
+    p
+}
+
+/// A running `ul-writer`, stopped with SIGTERM (then SIGKILL) on drop.
+pub struct Writer {
+    pub child: Child,
+}
+
+impl Writer {
+    pub fn start(s: &Scratch, extra: &[&str]) -> Self {
+        let child = Command::new(writer_bin())
+            .arg("--shm")
+            .arg(&s.shm)
+            .arg("--dir")
+            .arg(&s.dir)
+            .args(if extra.contains(&"--flush-interval-ms") {
+                &[][..]
+            } else {
+                &["--flush-interval-ms", "20"][..]
+            })
+            .args(extra)
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start ul-writer");
+        let w = Writer { child };
+        // Wait until it has taken the region (its pid is in the header).
+        wait_for(Duration::from_secs(10), || {
+            s.shm.exists() && s.dir.join("server.log").exists()
+        });
+        w
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM and wait; returns the exit status and stderr.
+    pub fn stop(mut self) -> (std::process::ExitStatus, String) {
+        signal(self.child.id(), libc::SIGTERM);
+        let status = wait_timeout(&mut self.child, Duration::from_secs(30)).unwrap_or_else(|| {
+            let _ = self.child.kill();
+            self.child.wait().expect("wait")
+        });
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            use std::io::Read;
+            let _ = e.read_to_string(&mut err);
+        }
+        std::mem::forget(self);
+        (status, err)
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill has no memory effects.
+    unsafe { libc::kill(pid as i32, sig) };
+}
+
+pub fn wait_timeout(child: &mut Child, d: Duration) -> Option<std::process::ExitStatus> {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+pub fn wait_for(d: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    f()
+}
+
+/// Runs the stress producer to completion and asserts it succeeded.
+pub fn stress(shm: &Path, threads: u32, count: u64, extra: &[&str]) -> u32 {
+    let out = Command::new(stress_bin())
+        .arg("--shm")
+        .arg(shm)
+        .arg("--threads")
+        .arg(threads.to_string())
+        .arg("--count")
+        .arg(count.to_string())
+        .args(extra)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run stress");
+    assert!(
+        out.status.success(),
+        "stress failed: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    0
+}
+
+/// CPU time (ns) a process has used, from /proc/<pid>/schedstat.
+pub fn cpu_ns(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).expect("schedstat");
+    s.split_whitespace().next().unwrap().parse().unwrap()
+}
