@@ -8,6 +8,7 @@ use ul_ring::args::Encoder;
 use ul_ring::bytes::RawBytes;
 use ul_ring::lane::{Producer, PushError};
 use ul_ring::layout::lane_state;
+use ul_ring::mpsc::MpscPushError;
 use ul_ring::record::{record_len, RecordHeader, RecordKind, FLAG_TRUNCATED, FLAG_TSC, HEADER_LEN};
 
 use crate::arglist::ArgList;
@@ -229,11 +230,7 @@ pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
                     false
                 }
             },
-            _ => shared
-                .region
-                .mpsc()
-                .try_push(shared::pid(), inner.tid, len, write)
-                .is_ok(),
+            _ => push_shared(shared, inner.tid, len, write),
         };
         if ok {
             inner.seq = inner.seq.wrapping_add(1);
@@ -273,6 +270,48 @@ fn push_when_full(
         ul_ring::futex::wake(&wake.futex, 1);
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(2));
+    }
+}
+
+/// Pushes into the shared MPSC lane (every SPSC lane was taken), with the
+/// same overflow policy as a lane of one's own.
+#[cold]
+#[inline(never)]
+fn push_shared(shared: &Shared, tid: u32, len: usize, write: impl Fn(&mut Encoder<'_>)) -> bool {
+    let mpsc = shared.region.mpsc();
+    let pid = shared::pid();
+    let deadline = match shared.overflow {
+        Overflow::Block { timeout } => Some(Instant::now() + timeout),
+        Overflow::Drop => None,
+    };
+    let mut pause = Duration::from_micros(20);
+    loop {
+        match mpsc.try_push(pid, tid, len, &write) {
+            Ok(()) => {
+                if mpsc.used() > mpsc.slots() / 2 && shared.region.header().wake.writer_sleeping() {
+                    wake_writer(shared);
+                }
+                return true;
+            }
+            Err(MpscPushError::Full) => {
+                wake_writer(shared);
+                match deadline {
+                    Some(d) if Instant::now() < d => {
+                        let wake = &shared.region.header().wake;
+                        wake.futex.fetch_add(1, Ordering::Release);
+                        ul_ring::futex::wake(&wake.futex, 1);
+                        std::thread::sleep(pause);
+                        pause = (pause * 2).min(Duration::from_millis(2));
+                    }
+                    _ => {
+                        mpsc.count_drop();
+                        return false;
+                    }
+                }
+            }
+            // Counted by the lane itself.
+            Err(_) => return false,
+        }
     }
 }
 

@@ -213,7 +213,7 @@ pub struct Sizes {
     pub lanes: u32,
     /// Bytes per lane: a power of two, 4 KiB to 1 GiB.
     pub lane_capacity: u32,
-    /// Slots in the shared lane (1..=1M).
+    /// Slots in the shared lane (2..=1M).
     pub mpsc_slots: u32,
     /// Bytes per shared-lane slot: a multiple of 8, 64 B to 64 KiB.
     pub mpsc_slot_len: u32,
@@ -273,9 +273,11 @@ impl Sizes {
                 s.lane_capacity
             ));
         }
-        if !(1..=1 << 20).contains(&s.mpsc_slots) {
+        // At least two: the shared lane's sequence words cannot tell a
+        // committed slot from a free one when there is only one.
+        if !(2..=1 << 20).contains(&s.mpsc_slots) {
             return Err(format!(
-                "shared-lane slots = {} (must be 1 to 1048576)",
+                "shared-lane slots = {} (must be 2 to 1048576)",
                 s.mpsc_slots
             ));
         }

@@ -45,6 +45,8 @@ pub struct MpscControl {
     pub tail: CachePadded<AtomicU64>,
     /// Records dropped: lane full, record too large, or claim abandoned.
     pub dropped: CachePadded<AtomicU64>,
+    /// Value of `dropped` already reported in the log (consumer only).
+    pub dropped_reported: CachePadded<AtomicU64>,
 }
 
 impl MpscControl {
@@ -54,6 +56,7 @@ impl MpscControl {
             head: CachePadded::new(AtomicU64::new(0)),
             tail: CachePadded::new(AtomicU64::new(0)),
             dropped: CachePadded::new(AtomicU64::new(0)),
+            dropped_reported: CachePadded::new(AtomicU64::new(0)),
         }
     }
 }
@@ -151,7 +154,9 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
     ///
     /// `bytes.capacity()` must be at least `seqs.len() * slot_len`, and
     /// `slot_len` a multiple of 8 larger than [`SLOT_HEADER_LEN`]. A fresh
-    /// lane's `seqs[i]` must hold `i` (see [`Mpsc::init`]).
+    /// lane's `seqs[i]` must hold `i` (see [`Mpsc::init`]). The lane needs at
+    /// least two slots (with one, a committed slot would read as free for the
+    /// next claim); with fewer, [`try_push`](Self::try_push) reports `Full`.
     pub fn new(ctrl: &'a MpscControl, seqs: &'a [AtomicU64], bytes: B, slot_len: usize) -> Self {
         Self {
             ctrl,
@@ -179,6 +184,22 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
         self.seqs.len() as u64
     }
 
+    /// Slots claimed but not yet consumed.
+    pub fn used(&self) -> u64 {
+        let head = self.ctrl.head.load(Ordering::Relaxed);
+        head.saturating_sub(self.ctrl.tail.load(Ordering::Relaxed))
+    }
+
+    /// Number of slots.
+    pub fn slots(&self) -> u64 {
+        self.slot_count()
+    }
+
+    /// Counts one record dropped (the caller gave up on a full lane).
+    pub fn count_drop(&self) {
+        self.ctrl.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The lane's cursors.
     pub fn control(&self) -> &'a MpscControl {
         self.ctrl
@@ -201,7 +222,9 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
             return Err(MpscPushError::TooLarge { len, max });
         }
         let n = self.slot_count();
-        if n == 0 {
+        // One slot cannot work: "committed at pos" (`pos + 1`) and "free
+        // for pos + 1" (`pos + slots`) would be the same word value.
+        if n < 2 {
             return Err(MpscPushError::Full);
         }
         let mut pos = self.ctrl.head.load(Ordering::Relaxed);
@@ -221,8 +244,8 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
                     Err(now) => pos = now,
                 }
             } else if s < pos {
-                // The slot still holds the previous lap's record.
-                self.ctrl.dropped.fetch_add(1, Ordering::Relaxed);
+                // The slot still holds the previous lap's record. Not counted
+                // as a drop here: the caller may wait and retry.
                 return Err(MpscPushError::Full);
             } else {
                 pos = self.ctrl.head.load(Ordering::Relaxed);

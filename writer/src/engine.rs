@@ -74,6 +74,7 @@ pub struct Engine {
     bufs: Vec<Vec<u8>>,
     pending: Vec<PendingLane>,
     mpsc_release: Option<(u64, u64)>,
+    mpsc_dropped: Option<u64>,
     batch_no: u64,
     batch_records: u64,
     stuck_claim: Option<(u64, Instant)>,
@@ -116,6 +117,7 @@ impl Engine {
             bufs: (0..COUNT).map(|_| Vec::with_capacity(1 << 20)).collect(),
             pending: Vec::with_capacity(lanes),
             mpsc_release: None,
+            mpsc_dropped: None,
             batch_no,
             batch_records: 0,
             stuck_claim: None,
@@ -203,6 +205,7 @@ impl Engine {
         }
         self.pending.clear();
         self.mpsc_release = None;
+        self.mpsc_dropped = None;
         self.batch_records = 0;
         let table = region.callsites();
         for i in 0..lanes {
@@ -274,6 +277,21 @@ impl Engine {
     fn drain_mpsc(&mut self, table: &CallsiteTable<'_>, batch_size: usize) {
         let mpsc = self.region.mpsc();
         let region = self.region;
+        let dropped = mpsc.control().dropped.load(Ordering::Relaxed);
+        let reported = mpsc.control().dropped_reported.load(Ordering::Relaxed);
+        if dropped != reported {
+            let lanes = region.geometry().sizes.lanes as usize;
+            let since = since_text(&mut self.ts, self.last_drop_report[lanes]);
+            self.writer_line(
+                Level::Warn,
+                &format!(
+                    "{} records dropped in the shared lane since {since}",
+                    dropped.wrapping_sub(reported)
+                ),
+            );
+            self.last_drop_report[lanes] = ul_ring::clock::wall_ns();
+            self.mpsc_dropped = Some(dropped);
+        }
         let start = mpsc.control().tail.load(Ordering::Relaxed);
         let mut pos = start;
         let mut scratch = std::mem::take(&mut self.scratch);
@@ -512,6 +530,13 @@ impl Engine {
                 mpsc.release(pos);
             }
         }
+        if let Some(d) = self.mpsc_dropped {
+            self.region
+                .mpsc()
+                .control()
+                .dropped_reported
+                .store(d, Ordering::Relaxed);
+        }
         w.intent_state.store(intent_state::IDLE, Ordering::Release);
         h.stats
             .records_written
@@ -538,10 +563,12 @@ impl Engine {
             }
         }
         let mpsc = self.region.mpsc();
-        !matches!(
-            mpsc.tail_state(mpsc.control().tail.load(Ordering::Relaxed)),
-            TailState::Empty
-        )
+        mpsc.control().dropped.load(Ordering::Relaxed)
+            != mpsc.control().dropped_reported.load(Ordering::Relaxed)
+            || !matches!(
+                mpsc.tail_state(mpsc.control().tail.load(Ordering::Relaxed)),
+                TailState::Empty
+            )
     }
 
     /// True if every lane is drained (for shutdown).
