@@ -207,9 +207,9 @@ pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
             _reserved: [0; 3],
         };
         let write = |enc: &mut Encoder<'_>| {
+            enc.zero_last_word();
             enc.put_header(&header);
             args.put(enc);
-            enc.finish();
         };
         let threshold = inner.wake_threshold;
         let ok = match &mut inner.sink {

@@ -101,8 +101,10 @@ impl<'a> Encoder<'a> {
     ///
     /// # Safety
     ///
-    /// `ptr` must be valid for writes of `len` bytes for `'a`, and nothing
-    /// else may access those bytes while the encoder lives.
+    /// `ptr` must be non-null and valid for writes of `len` bytes for `'a`
+    /// (as for [`core::slice::from_raw_parts_mut`]; any non-null pointer
+    /// will do when `len` is 0), and nothing else may access those bytes
+    /// while the encoder lives.
     #[inline(always)]
     pub unsafe fn from_raw(ptr: *mut u8, len: usize) -> Self {
         Self {
@@ -172,12 +174,26 @@ impl<'a> Encoder<'a> {
         self.overflowed
     }
 
+    /// Zeroes the buffer's last 8 bytes without moving the position: call it
+    /// first, then write the record, and its padding (under 8 bytes, the
+    /// record being a multiple of 8 long) is zero without a `memset`.
+    #[inline(always)]
+    pub fn zero_last_word(&mut self) {
+        if self.len >= 8 {
+            // SAFETY: `[len - 8, len)` is inside the buffer.
+            unsafe { core::ptr::write_unaligned(self.ptr.add(self.len - 8).cast::<u64>(), 0) };
+        }
+    }
+
     /// Zero-fills the rest of the buffer (the record's padding) and returns
-    /// the bytes written before it.
+    /// the bytes written before it. Afterwards the encoder is full: any
+    /// further write overflows.
     #[inline(always)]
     pub fn finish(&mut self) -> usize {
         let written = self.pos;
-        // SAFETY: `[pos, len)` is inside the buffer.
+        // SAFETY: `pos <= len` always holds (`put_bytes` only advances within
+        // bounds), so `[pos, len)` lies in the buffer that `from_raw`'s
+        // contract makes ours to write.
         unsafe { core::ptr::write_bytes(self.ptr.add(self.pos), 0, self.len - self.pos) };
         self.pos = self.len;
         written
@@ -185,6 +201,29 @@ impl<'a> Encoder<'a> {
 }
 
 /// A value the producer copies raw into a record.
+///
+/// The producer sizes the record from [`wire_len`](Arg::wire_len), writes
+/// the tags, then [`put`](Arg::put)s each value:
+///
+/// ```
+/// use ul_ring::args::{Arg, Encoder, Value};
+/// use ul_ring::record::{decode, record_len, RecordHeader, HEADER_LEN};
+///
+/// let (a, b) = (42u32, "hi");
+/// let len = record_len(HEADER_LEN + 2 + a.wire_len() + b.wire_len());
+/// let mut buf = vec![0u8; len];
+/// let mut enc = Encoder::new(&mut buf);
+/// enc.put_header(&RecordHeader { len: len as u32, kind: 1, level: 2, nargs: 2, ..Default::default() });
+/// enc.put_u8(u32::TAG);
+/// enc.put_u8(<&str>::TAG);
+/// a.put(&mut enc);
+/// b.put(&mut enc);
+/// enc.finish();
+///
+/// let rec = decode(&buf).unwrap();
+/// let args: Vec<Value> = rec.args.iter().collect();
+/// assert_eq!(args, [Value::U64(42), Value::Str("hi")]);
+/// ```
 pub trait Arg {
     /// Its wire tag.
     const TAG: u8;
@@ -354,74 +393,81 @@ const fn fixed_len(t: u8) -> Option<usize> {
     })
 }
 
-/// A record's validated arguments.
-#[derive(Clone, Copy, Debug)]
+/// A record's validated arguments. Two are equal if their bytes are.
+///
+/// Made by [`decode`](crate::record::decode), which checks every tag and
+/// value, so iterating cannot fail.
+///
+/// ```
+/// use ul_ring::args::{encode_record, OwnedValue, Value};
+/// let mut buf = Vec::new();
+/// encode_record(&mut buf, Default::default(), &[OwnedValue::I8(-1), OwnedValue::Bool(true)]);
+/// let args = ul_ring::record::decode(&buf).unwrap().args;
+/// assert_eq!(args.len(), 2);
+/// assert_eq!(args.iter().collect::<Vec<_>>(), [Value::I64(-1), Value::Bool(true)]);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Args<'a> {
     tags: &'a [u8],
     values: &'a [u8],
 }
 
 impl<'a> Args<'a> {
-    /// Validates `nargs` arguments starting at `offset` of `record`.
+    /// Validates `nargs` arguments whose tags start at `offset` of `record`
+    /// (`record` is the whole record, so offsets in errors are within it).
+    ///
+    /// Checks every tag, that every value lies within `record`, that strings
+    /// are UTF-8, chars scalar values and bools 0 or 1. Never panics.
     pub(crate) fn parse(
         record: &'a [u8],
         offset: usize,
         nargs: usize,
     ) -> Result<Self, DecodeError> {
         let end = record.len();
-        let tags =
-            record
-                .get(offset..offset.saturating_add(nargs))
-                .ok_or(DecodeError::ArgsOverrun {
-                    offset,
-                    len: nargs,
-                    end,
-                })?;
-        let vstart = offset + nargs;
+        let overrun = |offset: usize, len: usize| DecodeError::ArgsOverrun { offset, len, end };
+        let vstart = offset.checked_add(nargs).ok_or(overrun(offset, nargs))?;
+        let tags = record.get(offset..vstart).ok_or(overrun(offset, nargs))?;
         let mut at = vstart;
         for (i, &t) in tags.iter().enumerate() {
             let need = match fixed_len(t) {
                 Some(n) => n,
                 None if t == tag::STR => {
-                    let b = record.get(at..at + 4).ok_or(DecodeError::ArgsOverrun {
-                        offset: at,
-                        len: 4,
-                        end,
-                    })?;
-                    let n = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
-                    let s = record.get(at + 4..(at + 4).saturating_add(n)).ok_or(
-                        DecodeError::ArgsOverrun {
-                            offset: at,
-                            len: 4usize.saturating_add(n),
-                            end,
-                        },
-                    )?;
+                    let n = at
+                        .checked_add(4)
+                        .and_then(|e| record.get(at..e))
+                        .and_then(|b| b.first_chunk::<4>())
+                        .map(|b| u32::from_le_bytes(*b) as usize)
+                        .ok_or(overrun(at, 4))?;
+                    let need = n.checked_add(4).ok_or(overrun(at, usize::MAX))?;
+                    let s = at
+                        .checked_add(need)
+                        .and_then(|e| record.get(at + 4..e))
+                        .ok_or(overrun(at, need))?;
                     if core::str::from_utf8(s).is_err() {
                         return Err(DecodeError::BadUtf8 { offset: at + 4 });
                     }
-                    4 + n
+                    need
                 }
                 None => {
                     return Err(DecodeError::BadTag {
                         tag: t,
-                        offset: offset + i,
+                        offset: offset.saturating_add(i),
                     })
                 }
             };
-            let v = record.get(at..at + need).ok_or(DecodeError::ArgsOverrun {
-                offset: at,
-                len: need,
-                end,
-            })?;
+            let next = at.checked_add(need).ok_or(overrun(at, need))?;
+            let v = record.get(at..next).ok_or(overrun(at, need))?;
             match t {
-                tag::BOOL if v[0] > 1 => {
+                tag::BOOL if v.first().is_none_or(|&b| b > 1) => {
                     return Err(DecodeError::BadValue {
                         offset: at,
                         what: "bool",
                     })
                 }
                 tag::CHAR
-                    if char::from_u32(u32::from_le_bytes([v[0], v[1], v[2], v[3]])).is_none() =>
+                    if v.first_chunk::<4>()
+                        .and_then(|b| char::from_u32(u32::from_le_bytes(*b)))
+                        .is_none() =>
                 {
                     return Err(DecodeError::BadValue {
                         offset: at,
@@ -430,12 +476,12 @@ impl<'a> Args<'a> {
                 }
                 _ => {}
             }
-            at += need;
+            at = next;
         }
-        Ok(Args {
-            tags,
-            values: &record[vstart..at],
-        })
+        let values = record
+            .get(vstart..at)
+            .ok_or(overrun(vstart, at.saturating_sub(vstart)))?;
+        Ok(Args { tags, values })
     }
 
     /// Number of arguments.
@@ -496,8 +542,8 @@ impl<'a> Iterator for ArgsIter<'a> {
             tag::CHAR => Value::Char(char::from_u32(u32::from_le_bytes(self.take_bytes()?))?),
             tag::STR => {
                 let n = u32::from_le_bytes(self.take_bytes()?) as usize;
-                let b = self.values.get(..n)?;
-                self.values = &self.values[n..];
+                let (b, rest) = self.values.split_at_checked(n)?;
+                self.values = rest;
                 Value::Str(core::str::from_utf8(b).ok()?)
             }
             _ => return None,
@@ -506,7 +552,15 @@ impl<'a> Iterator for ArgsIter<'a> {
     }
 }
 
-/// An owned argument, for building records in tests, fuzzers and tools.
+/// An owned argument, for building records in tests, fuzzers and tools
+/// (see [`encode_record`]). With the `arbitrary` feature it implements
+/// `arbitrary::Arbitrary`.
+///
+/// ```
+/// use ul_ring::args::{OwnedValue, Value};
+/// assert_eq!(OwnedValue::U16(3).as_value(), Value::U64(3));
+/// assert_eq!(OwnedValue::Str("s".into()).as_value(), Value::Str("s"));
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum OwnedValue {
@@ -543,7 +597,8 @@ pub enum OwnedValue {
 }
 
 impl OwnedValue {
-    /// The value as the decoder returns it.
+    /// The value as the decoder returns it: integers widened to 64 bits
+    /// (128-bit ones kept), strings cut as the producer cuts them.
     pub fn as_value(&self) -> Value<'_> {
         match self {
             OwnedValue::U8(v) => Value::U64(u64::from(*v)),
@@ -593,7 +648,14 @@ impl OwnedValue {
 
 /// Appends a whole record to `buf`: `header` (with `len` and `nargs` set
 /// from `args`), the tags, the values, the padding. At most 255 arguments
-/// are encoded.
+/// are encoded. A `kind` of 0 becomes [`RecordKind::Log`]; strings over
+/// [`MAX_STR_LEN`] are cut and set [`FLAG_TRUNCATED`]. Nothing limits the
+/// total: a record over [`MAX_RECORD_LEN`] is written, and
+/// [`decode`](crate::record::decode) refuses it.
+///
+/// [`RecordKind::Log`]: crate::record::RecordKind::Log
+/// [`FLAG_TRUNCATED`]: crate::record::FLAG_TRUNCATED
+/// [`MAX_RECORD_LEN`]: crate::record::MAX_RECORD_LEN
 ///
 /// ```
 /// use ul_ring::args::{encode_record, OwnedValue, Value};
@@ -629,4 +691,263 @@ pub fn encode_record(buf: &mut Vec<u8>, mut header: RecordHeader, args: &[OwnedV
         a.tag_and_put(Some(&mut enc));
     }
     enc.finish();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{decode, RecordKind, FLAG_TRUNCATED};
+
+    /// Encodes one argument through the `Arg` trait as the producer does
+    /// and decodes it back.
+    fn roundtrip<T: Arg + ?Sized>(v: &T) -> Vec<Value<'static>> {
+        let len = crate::record::record_len(HEADER_LEN + 1 + v.wire_len());
+        let mut buf = vec![0xAAu8; len];
+        let header = RecordHeader {
+            len: len as u32,
+            kind: RecordKind::Log as u8,
+            level: 2,
+            nargs: 1,
+            flags: if v.truncated() { FLAG_TRUNCATED } else { 0 },
+            ..Default::default()
+        };
+        let mut enc = Encoder::new(&mut buf);
+        enc.put_header(&header);
+        enc.put_u8(T::TAG);
+        let before = enc.position();
+        v.put(&mut enc);
+        assert_eq!(enc.position() - before, v.wire_len());
+        assert!(!enc.overflowed());
+        enc.finish();
+        let buf: &'static [u8] = Box::leak(buf.into_boxed_slice());
+        let rec = decode(buf).unwrap();
+        assert_eq!(rec.args.len(), 1);
+        rec.args.iter().collect()
+    }
+
+    fn one<T: Arg + ?Sized>(v: &T) -> Value<'static> {
+        let vs = roundtrip(v);
+        assert_eq!(vs.len(), 1);
+        vs[0]
+    }
+
+    #[test]
+    fn unsigned_roundtrip() {
+        assert_eq!(u8::TAG, tag::U8);
+        assert_eq!(one(&0xfeu8), Value::U64(0xfe));
+        assert_eq!(u16::TAG, tag::U16);
+        assert_eq!(one(&0xfedcu16), Value::U64(0xfedc));
+        assert_eq!(u32::TAG, tag::U32);
+        assert_eq!(one(&u32::MAX), Value::U64(u64::from(u32::MAX)));
+        assert_eq!(u64::TAG, tag::U64);
+        assert_eq!(one(&u64::MAX), Value::U64(u64::MAX));
+        assert_eq!(u128::TAG, tag::U128);
+        assert_eq!(one(&(u128::MAX - 7)), Value::U128(u128::MAX - 7));
+        assert_eq!(usize::TAG, tag::U64);
+        assert_eq!(one(&usize::MAX), Value::U64(usize::MAX as u64));
+    }
+
+    #[test]
+    fn signed_roundtrip() {
+        assert_eq!(i8::TAG, tag::I8);
+        assert_eq!(one(&-128i8), Value::I64(-128));
+        assert_eq!(i16::TAG, tag::I16);
+        assert_eq!(one(&i16::MIN), Value::I64(i64::from(i16::MIN)));
+        assert_eq!(i32::TAG, tag::I32);
+        assert_eq!(one(&-5i32), Value::I64(-5));
+        assert_eq!(i64::TAG, tag::I64);
+        assert_eq!(one(&i64::MIN), Value::I64(i64::MIN));
+        assert_eq!(i128::TAG, tag::I128);
+        assert_eq!(one(&(i128::MIN + 3)), Value::I128(i128::MIN + 3));
+        assert_eq!(isize::TAG, tag::I64);
+        assert_eq!(one(&isize::MIN), Value::I64(isize::MIN as i64));
+    }
+
+    #[test]
+    fn float_roundtrip() {
+        assert_eq!(f32::TAG, tag::F32);
+        assert_eq!(one(&1.5f32), Value::F32(1.5));
+        assert_eq!(one(&f32::NEG_INFINITY), Value::F32(f32::NEG_INFINITY));
+        let nan = f32::from_bits(0x7fc0_1234);
+        assert!(matches!(one(&nan), Value::F32(x) if x.to_bits() == nan.to_bits()));
+        assert_eq!(f64::TAG, tag::F64);
+        assert_eq!(one(&-0.25f64), Value::F64(-0.25));
+        assert!(matches!(one(&-0.0f64), Value::F64(x) if x.to_bits() == (-0.0f64).to_bits()));
+        let nan = f64::from_bits(0xfff8_0000_0000_0042);
+        assert!(matches!(one(&nan), Value::F64(x) if x.to_bits() == nan.to_bits()));
+    }
+
+    #[test]
+    fn bool_char_roundtrip() {
+        assert_eq!(bool::TAG, tag::BOOL);
+        assert_eq!(one(&true), Value::Bool(true));
+        assert_eq!(one(&false), Value::Bool(false));
+        assert_eq!(char::TAG, tag::CHAR);
+        for c in ['a', '\0', 'é', '\u{10FFFF}', '🦀'] {
+            assert_eq!(one(&c), Value::Char(c));
+        }
+    }
+
+    #[test]
+    fn str_roundtrip() {
+        assert_eq!(<str as Arg>::TAG, tag::STR);
+        assert_eq!(String::TAG, tag::STR);
+        assert_eq!(<&str as Arg>::TAG, tag::STR);
+        assert_eq!(one("héllo"), Value::Str("héllo"));
+        assert_eq!(one(""), Value::Str(""));
+        assert_eq!(one(&String::from("owned")), Value::Str("owned"));
+        assert_eq!(one(&&"ref"), Value::Str("ref"));
+        assert_eq!(one(&&&7u8), Value::U64(7));
+        assert_eq!("abc".wire_len(), 7);
+        assert!(!"abc".truncated());
+    }
+
+    #[test]
+    fn long_strings_are_cut_at_a_char_boundary() {
+        // 'é' is 2 bytes; with an odd prefix MAX_STR_LEN falls inside one.
+        let s = format!("x{}", "é".repeat(MAX_STR_LEN));
+        assert!(s.truncated());
+        assert!(String::from(s.as_str()).truncated());
+        assert_eq!(s.wire_len(), 4 + MAX_STR_LEN - 1);
+        let Value::Str(got) = one(s.as_str()) else {
+            panic!("not a string")
+        };
+        assert_eq!(got.len(), MAX_STR_LEN - 1);
+        assert!(s.starts_with(got));
+        // Exactly MAX_STR_LEN is kept whole.
+        let s = "y".repeat(MAX_STR_LEN);
+        assert!(!s.truncated());
+        assert_eq!(
+            one(s.as_str()),
+            Value::Str(&*Box::leak(s.clone().into_boxed_str()))
+        );
+        // A 4-byte char straddling the limit.
+        let s = format!("{}🦀", "z".repeat(MAX_STR_LEN - 2));
+        assert_eq!(s.wire_len(), 4 + MAX_STR_LEN - 2);
+    }
+
+    #[test]
+    fn encode_record_flags_truncation() {
+        let mut buf = Vec::new();
+        let long = "a".repeat(MAX_STR_LEN + 10);
+        encode_record(
+            &mut buf,
+            RecordHeader::default(),
+            &[OwnedValue::Str(long.clone())],
+        );
+        let rec = decode(&buf).unwrap();
+        assert_ne!(rec.header.flags & FLAG_TRUNCATED, 0);
+        assert_eq!(
+            rec.args.iter().next(),
+            Some(Value::Str(&long[..MAX_STR_LEN]))
+        );
+        assert_eq!(
+            OwnedValue::Str(long.clone()).as_value(),
+            Value::Str(&long[..MAX_STR_LEN])
+        );
+    }
+
+    #[test]
+    fn encode_record_appends_and_pads() {
+        let mut buf = vec![1, 2, 3, 4, 5, 6, 7, 8];
+        let args = [
+            OwnedValue::U8(1),
+            OwnedValue::I16(-2),
+            OwnedValue::Str("three".into()),
+            OwnedValue::Char('4'),
+            OwnedValue::F64(5.5),
+        ];
+        encode_record(&mut buf, RecordHeader::default(), &args);
+        assert_eq!(&buf[..8], &[1, 2, 3, 4, 5, 6, 7, 8]);
+        let rec = &buf[8..];
+        // 32 header + 5 tags + 1 + 2 + 9 + 4 + 8 = 61 -> 64
+        assert_eq!(rec.len(), 64);
+        assert_eq!(
+            &rec[32..37],
+            &[tag::U8, tag::I16, tag::STR, tag::CHAR, tag::F64]
+        );
+        assert_eq!(&rec[61..], &[0, 0, 0]);
+        let got: Vec<_> = decode(rec).unwrap().args.iter().collect();
+        let want: Vec<_> = args.iter().map(OwnedValue::as_value).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn encode_record_caps_at_255_args() {
+        let args = vec![OwnedValue::Bool(true); 300];
+        let mut buf = Vec::new();
+        encode_record(&mut buf, RecordHeader::default(), &args);
+        let rec = decode(&buf).unwrap();
+        assert_eq!(rec.header.nargs, 255);
+        assert_eq!(rec.args.len(), 255);
+        assert_eq!(rec.args.iter().count(), 255);
+    }
+
+    #[test]
+    fn encoder_bounds() {
+        let mut buf = [0xffu8; 16];
+        let mut enc = Encoder::new(&mut buf);
+        enc.put_u16(0x0201);
+        enc.put_u32(0x0605_0403);
+        enc.put_bytes(&[7; 20]); // too long: nothing written
+        assert!(enc.overflowed());
+        enc.put_u8(7);
+        assert_eq!(enc.position(), 7);
+        assert_eq!(enc.finish(), 7);
+        assert_eq!(buf, [1, 2, 3, 4, 5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+
+        let mut buf = [0u8; 8];
+        let mut enc = Encoder::new(&mut buf);
+        enc.put_u64(u64::MAX);
+        assert!(!enc.overflowed());
+        enc.put_u8(1);
+        assert!(enc.overflowed());
+        assert_eq!(enc.finish(), 8);
+
+        let mut empty: [u8; 0] = [];
+        let mut enc = Encoder::new(&mut empty);
+        enc.put_u8(1);
+        assert!(enc.overflowed());
+        assert_eq!(enc.finish(), 0);
+    }
+
+    #[test]
+    fn encoder_from_raw() {
+        let mut buf = [0xaau8; 40];
+        // SAFETY: `buf` is a local array valid for 40 bytes of writes and
+        // only the encoder touches it until it is dropped.
+        let mut enc = unsafe { Encoder::from_raw(buf.as_mut_ptr(), buf.len()) };
+        enc.put_header(&RecordHeader {
+            len: 40,
+            kind: 1,
+            nargs: 1,
+            ..Default::default()
+        });
+        enc.put_u8(tag::U8);
+        9u8.put(&mut enc);
+        enc.finish();
+        let got: Vec<_> = decode(&buf).unwrap().args.iter().collect();
+        assert_eq!(got, [Value::U64(9)]);
+    }
+
+    #[test]
+    fn iterator_on_inconsistent_args_ends() {
+        // Built by hand, bypassing `parse`: the iterator stops instead of
+        // panicking.
+        let a = Args {
+            tags: &[tag::U64, tag::STR, 99],
+            values: &[1, 2, 3],
+        };
+        assert_eq!(a.iter().next(), None);
+        let a = Args {
+            tags: &[tag::U8, tag::STR],
+            values: &[1, 200, 0, 0, 0, b'x'],
+        };
+        assert_eq!(a.iter().collect::<Vec<_>>(), [Value::U64(1)]);
+        let a = Args {
+            tags: &[99, tag::U8],
+            values: &[1],
+        };
+        assert_eq!(a.iter().count(), 0);
+    }
 }

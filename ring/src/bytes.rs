@@ -29,6 +29,14 @@ pub trait ByteStore {
     /// every write through it is refused and reported by
     /// [`Encoder::overflowed`].
     fn write_with<R>(&self, offset: usize, len: usize, f: impl FnOnce(&mut Encoder<'_>) -> R) -> R;
+
+    /// Hints that the bytes at `offset` will be written soon (a write
+    /// prefetch, so the cache line is owned before the next record needs
+    /// it). Does nothing by default.
+    #[inline(always)]
+    fn prefetch_write(&self, offset: usize) {
+        let _ = offset;
+    }
 }
 
 /// Bytes reached through a raw pointer: the shared mapping in production.
@@ -81,6 +89,23 @@ impl ByteStore for RawBytes {
     #[inline]
     fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    #[inline(always)]
+    fn prefetch_write(&self, offset: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if offset < self.capacity {
+            // SAFETY: `offset` is inside the store (checked), so the address
+            // is valid; `prefetchw` is a hint that reads and writes nothing
+            // architecturally and cannot fault.
+            unsafe {
+                core::arch::asm!(
+                    "prefetchw [{0}]",
+                    in(reg) self.ptr.add(offset),
+                    options(nostack, preserves_flags, readonly)
+                );
+            }
+        }
     }
 
     #[inline]
@@ -229,6 +254,10 @@ impl<T: ByteStore + ?Sized> ByteStore for &T {
     #[inline]
     fn capacity(&self) -> usize {
         (**self).capacity()
+    }
+    #[inline(always)]
+    fn prefetch_write(&self, offset: usize) {
+        (**self).prefetch_write(offset)
     }
     #[inline]
     fn read(&self, offset: usize, dst: &mut [u8]) {

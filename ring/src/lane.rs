@@ -125,6 +125,9 @@ pub enum PushError {
     },
 }
 
+/// How far ahead of `head` a push prefetches for writing.
+const PREFETCH_AHEAD: u64 = 128;
+
 /// Largest record a lane of `capacity` bytes accepts.
 ///
 /// A record plus the padding before it must fit even when the ring is empty,
@@ -258,6 +261,11 @@ impl<'a, B: ByteStore> Producer<'a, B> {
         // Release: the record's bytes (and the padding) happen before any
         // consumer that observes this head.
         self.ctrl.producer.head.store(self.head, Ordering::Release);
+        // Own the cache line two lines ahead before a later record needs it:
+        // after the consumer has read a line, writing it again costs a
+        // cross-core ownership request, and this hides it off the hot path.
+        self.bytes
+            .prefetch_write(((self.head + PREFETCH_AHEAD) & self.mask) as usize);
         Ok(r)
     }
 
@@ -373,12 +381,15 @@ impl<'a, B: ByteStore> Consumer<'a, B> {
         if avail % RECORD_ALIGN as u64 != 0 || tail % RECORD_ALIGN as u64 != 0 {
             return corrupt_all(format!("head {head} or tail {tail} is not 8-byte aligned"));
         }
+        // Wrapping arithmetic from here on: `head - tail` is at most the
+        // capacity (checked above), but untrusted cursors may straddle
+        // `u64::MAX`, which must not panic in a debug build.
         let mut pos = tail;
         let mut records = 0;
         while pos != head && records < max_records {
             let offset = pos & self.mask;
             let to_end = self.capacity - offset;
-            let remaining = head - pos;
+            let remaining = head.wrapping_sub(pos);
             let segment = to_end.min(remaining);
             let copy = segment.min(COPY_CHUNK as u64) as usize;
             scratch.clear();
@@ -404,7 +415,7 @@ impl<'a, B: ByteStore> Consumer<'a, B> {
                             records,
                             corrupt: Some(LaneCorruption {
                                 pos,
-                                skipped: head - pos,
+                                skipped: head.wrapping_sub(pos),
                                 reason: err.to_string(),
                             }),
                         };
@@ -415,7 +426,7 @@ impl<'a, B: ByteStore> Consumer<'a, B> {
                     records += 1;
                 }
                 at += frame.len;
-                pos += frame.len as u64;
+                pos = pos.wrapping_add(frame.len as u64);
             }
         }
         Batch {

@@ -201,11 +201,11 @@ pub enum DecodeError {
         available: usize,
     },
     /// The length field is impossible.
-    #[error("record length {len} at offset 0 is invalid: {why}")]
+    #[error("record length {len} at offset 0 {why}")]
     BadLength {
         /// The length field.
         len: u32,
-        /// What is wrong with it.
+        /// What is wrong with it, e.g. "is not a multiple of 8".
         why: &'static str,
     },
     /// Unknown kind byte.
@@ -263,8 +263,12 @@ pub struct Frame {
     pub kind: u8,
 }
 
-/// Reads the frame at the start of `bytes` and checks that the whole
-/// record lies within `bytes`.
+/// Reads only the 8-byte frame at the start of `bytes` and checks that the
+/// whole record lies within `bytes`.
+///
+/// Errors if fewer than 8 bytes are given, or the length field is under 8,
+/// not a multiple of 8, over [`MAX_RECORD_LEN`] or past the end of `bytes`.
+/// The kind byte is returned as is.
 ///
 /// ```
 /// let mut rec = vec![0u8; 16];
@@ -275,7 +279,7 @@ pub struct Frame {
 /// assert!(ul_ring::record::read_frame(&rec[..12]).is_err());
 /// ```
 pub fn read_frame(bytes: &[u8]) -> Result<Frame, DecodeError> {
-    let Some(head) = bytes.get(..MIN_FRAME_LEN) else {
+    let Some(head) = bytes.first_chunk::<MIN_FRAME_LEN>() else {
         return Err(DecodeError::Truncated {
             offset: 0,
             needed: MIN_FRAME_LEN,
@@ -283,24 +287,18 @@ pub fn read_frame(bytes: &[u8]) -> Result<Frame, DecodeError> {
         });
     };
     let len32 = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
-    let len = len32 as usize;
+    let bad = |why| Err(DecodeError::BadLength { len: len32, why });
+    let Ok(len) = usize::try_from(len32) else {
+        return bad("does not fit in memory");
+    };
     if len < MIN_FRAME_LEN {
-        return Err(DecodeError::BadLength {
-            len: len32,
-            why: "shorter than a frame",
-        });
+        return bad("is shorter than the 8-byte frame");
     }
     if len % RECORD_ALIGN != 0 {
-        return Err(DecodeError::BadLength {
-            len: len32,
-            why: "not a multiple of 8",
-        });
+        return bad("is not a multiple of 8");
     }
     if len > MAX_RECORD_LEN {
-        return Err(DecodeError::BadLength {
-            len: len32,
-            why: "longer than the 64 KiB maximum",
-        });
+        return bad("exceeds the 64 KiB maximum");
     }
     if len > bytes.len() {
         return Err(DecodeError::Truncated {
@@ -313,7 +311,7 @@ pub fn read_frame(bytes: &[u8]) -> Result<Frame, DecodeError> {
 }
 
 /// A decoded log record, borrowing its strings from the input.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record<'a> {
     /// The header as written.
     pub header: RecordHeader,
@@ -323,7 +321,15 @@ pub struct Record<'a> {
     pub args: Args<'a>,
 }
 
-/// Decodes one whole log record: `bytes` is exactly the record.
+/// Decodes one whole log record: `bytes` is exactly the record
+/// (`bytes.len()` equals its `len` field).
+///
+/// Checks the frame (see [`read_frame`]), that the kind is
+/// [`RecordKind::Log`], that the record holds a whole header, the level, every
+/// argument tag, that every value lies within the record, that strings are
+/// UTF-8, chars scalar values and bools 0 or 1. After that, iterating
+/// [`Record::args`] cannot fail. Never panics and never allocates, whatever
+/// `bytes` holds.
 ///
 /// ```
 /// use ul_ring::args::{encode_record, OwnedValue};
@@ -335,28 +341,376 @@ pub struct Record<'a> {
 /// ```
 pub fn decode(bytes: &[u8]) -> Result<Record<'_>, DecodeError> {
     let frame = read_frame(bytes)?;
+    if RecordKind::try_from(frame.kind)? != RecordKind::Log {
+        return Err(DecodeError::BadKind { kind: frame.kind });
+    }
+    let bad = |why| {
+        Err(DecodeError::BadLength {
+            len: u32::try_from(frame.len).unwrap_or(u32::MAX),
+            why,
+        })
+    };
     if frame.len != bytes.len() {
-        return Err(DecodeError::BadLength {
-            len: frame.len as u32,
-            why: "does not match the bytes given",
-        });
+        return bad("does not match the bytes given");
     }
-    if frame.len < HEADER_LEN {
-        return Err(DecodeError::Truncated {
-            offset: 0,
-            needed: HEADER_LEN,
-            available: frame.len,
-        });
-    }
-    let header: RecordHeader = bytemuck::pod_read_unaligned(&bytes[..HEADER_LEN]);
-    if RecordKind::try_from(header.kind)? != RecordKind::Log {
-        return Err(DecodeError::BadKind { kind: header.kind });
-    }
+    let Some(head) = bytes.get(..HEADER_LEN) else {
+        return bad("is shorter than the 32-byte log record header");
+    };
+    let header: RecordHeader = bytemuck::pod_read_unaligned(head);
     let level = Level::try_from(header.level)?;
-    let args = Args::parse(bytes, HEADER_LEN, header.nargs as usize)?;
+    let args = Args::parse(bytes, HEADER_LEN, usize::from(header.nargs))?;
     Ok(Record {
         header,
         level,
         args,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::{encode_record, tag, OwnedValue, Value};
+
+    fn log_header(level: u8) -> RecordHeader {
+        RecordHeader {
+            kind: RecordKind::Log as u8,
+            level,
+            ..Default::default()
+        }
+    }
+
+    fn record(args: &[OwnedValue]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        encode_record(&mut buf, log_header(2), args);
+        buf
+    }
+
+    fn set_len(buf: &mut [u8], len: u32) {
+        buf[..4].copy_from_slice(&len.to_le_bytes());
+    }
+
+    #[test]
+    fn header_layout_is_little_endian_and_fixed() {
+        let h = RecordHeader {
+            len: 0x0102_0304,
+            kind: 5,
+            level: 6,
+            flags: 0x0708,
+            timestamp: 0x1112_1314_1516_1718,
+            callsite: 0x2122_2324,
+            seq: 0x3132_3334,
+            context: 0x4142_4344,
+            nargs: 9,
+            _reserved: [0; 3],
+        };
+        let b = bytemuck::bytes_of(&h);
+        assert_eq!(b.len(), HEADER_LEN);
+        assert_eq!(&b[0..4], &0x0102_0304u32.to_le_bytes());
+        assert_eq!((b[4], b[5]), (5, 6));
+        assert_eq!(&b[6..8], &0x0708u16.to_le_bytes());
+        assert_eq!(&b[8..16], &0x1112_1314_1516_1718u64.to_le_bytes());
+        assert_eq!(&b[16..20], &0x2122_2324u32.to_le_bytes());
+        assert_eq!(&b[20..24], &0x3132_3334u32.to_le_bytes());
+        assert_eq!(&b[24..28], &0x4142_4344u32.to_le_bytes());
+        assert_eq!(b[28], 9);
+    }
+
+    #[test]
+    fn empty_record_decodes() {
+        let buf = record(&[]);
+        assert_eq!(buf.len(), HEADER_LEN);
+        let rec = decode(&buf).unwrap();
+        assert_eq!(rec.level, Level::Info);
+        assert!(rec.args.is_empty());
+        assert_eq!(rec.header.len as usize, HEADER_LEN);
+    }
+
+    #[test]
+    fn header_fields_survive() {
+        let mut buf = Vec::new();
+        let h = RecordHeader {
+            level: 4,
+            flags: FLAG_TSC,
+            timestamp: u64::MAX - 1,
+            callsite: 77,
+            seq: 9,
+            context: 3,
+            ..Default::default()
+        };
+        encode_record(&mut buf, h, &[OwnedValue::Bool(true)]);
+        let rec = decode(&buf).unwrap();
+        assert_eq!(rec.level, Level::Error);
+        assert_eq!(rec.header.kind, RecordKind::Log as u8);
+        assert_eq!(rec.header.flags, FLAG_TSC);
+        assert_eq!(rec.header.timestamp, u64::MAX - 1);
+        assert_eq!(
+            (rec.header.callsite, rec.header.seq, rec.header.context),
+            (77, 9, 3)
+        );
+        assert_eq!(rec.header.nargs, 1);
+        assert_eq!(rec.header.len as usize, buf.len());
+    }
+
+    #[test]
+    fn frame_errors() {
+        assert_eq!(
+            read_frame(&[8, 0, 0]),
+            Err(DecodeError::Truncated {
+                offset: 0,
+                needed: 8,
+                available: 3
+            })
+        );
+        let mut buf = [0u8; 64];
+        buf[4] = RecordKind::Padding as u8;
+        for (len, why) in [
+            (0, "shorter"),
+            (4, "shorter"),
+            (12, "multiple of 8"),
+            (65, "multiple of 8"),
+            (MAX_RECORD_LEN as u32 + 8, "64 KiB"),
+            (u32::MAX, "multiple of 8"),
+        ] {
+            set_len(&mut buf, len);
+            let e = read_frame(&buf).unwrap_err();
+            assert!(matches!(e, DecodeError::BadLength { len: l, .. } if l == len));
+            assert!(e.to_string().contains(why), "{e}");
+            assert!(e.to_string().contains("at offset 0"), "{e}");
+        }
+        set_len(&mut buf, 72);
+        assert_eq!(
+            read_frame(&buf),
+            Err(DecodeError::Truncated {
+                offset: 0,
+                needed: 72,
+                available: 64
+            })
+        );
+        set_len(&mut buf, 8);
+        assert_eq!(read_frame(&buf), Ok(Frame { len: 8, kind: 2 }));
+        set_len(&mut buf, 64);
+        assert_eq!(read_frame(&buf), Ok(Frame { len: 64, kind: 2 }));
+    }
+
+    #[test]
+    fn not_multiple_of_8_message() {
+        let mut buf = record(&[OwnedValue::U8(1)]);
+        set_len(&mut buf, 36);
+        let e = decode(&buf).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "record length 36 at offset 0 is not a multiple of 8"
+        );
+    }
+
+    #[test]
+    fn truncated_record() {
+        let buf = record(&[OwnedValue::Str("hello world".into())]);
+        let cut = &buf[..buf.len() - 8];
+        assert_eq!(
+            decode(cut),
+            Err(DecodeError::Truncated {
+                offset: 0,
+                needed: buf.len(),
+                available: buf.len() - 8
+            })
+        );
+        assert!(matches!(
+            decode(&buf[..4]),
+            Err(DecodeError::Truncated { .. })
+        ));
+        assert!(matches!(decode(&[]), Err(DecodeError::Truncated { .. })));
+    }
+
+    #[test]
+    fn extra_bytes_are_an_error() {
+        let mut buf = record(&[OwnedValue::U8(1)]);
+        buf.extend_from_slice(&[0; 8]);
+        let e = decode(&buf).unwrap_err();
+        assert!(e.to_string().contains("does not match"), "{e}");
+    }
+
+    #[test]
+    fn short_log_record() {
+        let mut buf = [0u8; 16];
+        set_len(&mut buf, 16);
+        buf[4] = RecordKind::Log as u8;
+        let e = decode(&buf).unwrap_err();
+        assert!(matches!(e, DecodeError::BadLength { len: 16, .. }));
+        assert!(e.to_string().contains("32-byte"), "{e}");
+    }
+
+    #[test]
+    fn bad_kind_and_level() {
+        let mut buf = record(&[]);
+        buf[4] = RecordKind::Padding as u8;
+        assert_eq!(decode(&buf), Err(DecodeError::BadKind { kind: 2 }));
+        buf[4] = 0;
+        assert_eq!(decode(&buf), Err(DecodeError::BadKind { kind: 0 }));
+        buf[4] = 9;
+        assert_eq!(decode(&buf), Err(DecodeError::BadKind { kind: 9 }));
+        buf[4] = 1;
+        buf[5] = 5;
+        let e = decode(&buf).unwrap_err();
+        assert_eq!(e, DecodeError::BadLevel { level: 5 });
+        assert!(e.to_string().contains("offset 5"));
+    }
+
+    #[test]
+    fn bad_tag() {
+        let mut buf = record(&[OwnedValue::U8(1), OwnedValue::U8(2)]);
+        buf[HEADER_LEN + 1] = 16;
+        let e = decode(&buf).unwrap_err();
+        assert_eq!(
+            e,
+            DecodeError::BadTag {
+                tag: 16,
+                offset: HEADER_LEN + 1
+            }
+        );
+        assert_eq!(e.to_string(), "unknown argument tag 16 at offset 33");
+        buf[HEADER_LEN + 1] = 0;
+        assert!(matches!(
+            decode(&buf),
+            Err(DecodeError::BadTag { tag: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn bad_utf8() {
+        let mut buf = record(&[OwnedValue::Str("abc".into())]);
+        // tag at 32, length at 33..37, bytes at 37..40
+        buf[HEADER_LEN + 1 + 4 + 1] = 0xff;
+        let e = decode(&buf).unwrap_err();
+        assert_eq!(e, DecodeError::BadUtf8 { offset: 37 });
+        assert!(e.to_string().contains("offset 37"));
+    }
+
+    #[test]
+    fn string_length_lying_past_end() {
+        let mut buf = record(&[OwnedValue::Str("ab".into())]);
+        let at = HEADER_LEN + 1;
+        buf[at..at + 4].copy_from_slice(&100u32.to_le_bytes());
+        let e = decode(&buf).unwrap_err();
+        assert_eq!(
+            e,
+            DecodeError::ArgsOverrun {
+                offset: at,
+                len: 104,
+                end: buf.len()
+            }
+        );
+        buf[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(decode(&buf), Err(DecodeError::ArgsOverrun { .. })));
+        // Pointing into the padding but still inside the record is fine
+        // as long as the bytes are UTF-8 (zeros are).
+        let room = (buf.len() - at - 4) as u32;
+        buf[at..at + 4].copy_from_slice(&room.to_le_bytes());
+        assert!(decode(&buf).is_ok());
+    }
+
+    #[test]
+    fn nargs_lying() {
+        let mut buf = record(&[OwnedValue::U64(u64::MAX)]);
+        // More arguments than there are: the "tags" run into the value bytes
+        // (0xff is no tag).
+        buf[28] = 2;
+        assert_eq!(
+            decode(&buf),
+            Err(DecodeError::BadTag {
+                tag: 0xff,
+                offset: 33
+            })
+        );
+        // Far more than the record holds.
+        buf[28] = 255;
+        assert!(matches!(
+            decode(&buf),
+            Err(DecodeError::ArgsOverrun {
+                offset: 32,
+                len: 255,
+                ..
+            })
+        ));
+        // A tag whose value would run past the end.
+        let mut buf = record(&[OwnedValue::U8(1)]);
+        buf[HEADER_LEN] = tag::U128;
+        assert!(matches!(
+            decode(&buf),
+            Err(DecodeError::ArgsOverrun {
+                offset: 33,
+                len: 16,
+                end: 40
+            })
+        ));
+        // Fewer than written: decodes, the rest is treated as padding.
+        let mut buf = record(&[OwnedValue::U8(1), OwnedValue::U8(2)]);
+        buf[28] = 1;
+        let rec = decode(&buf).unwrap();
+        // The second tag byte is now read as the first value.
+        assert_eq!(rec.args.iter().collect::<Vec<_>>(), [Value::U64(1)]);
+    }
+
+    #[test]
+    fn bad_bool_and_char() {
+        let mut buf = record(&[OwnedValue::Bool(true)]);
+        buf[HEADER_LEN + 1] = 2;
+        assert_eq!(
+            decode(&buf),
+            Err(DecodeError::BadValue {
+                offset: 33,
+                what: "bool"
+            })
+        );
+        let mut buf = record(&[OwnedValue::Char('x')]);
+        buf[HEADER_LEN + 1..HEADER_LEN + 5].copy_from_slice(&0xD800u32.to_le_bytes());
+        let e = decode(&buf).unwrap_err();
+        assert_eq!(
+            e,
+            DecodeError::BadValue {
+                offset: 33,
+                what: "char"
+            }
+        );
+        assert_eq!(e.to_string(), "argument at offset 33 holds an invalid char");
+        buf[HEADER_LEN + 1..HEADER_LEN + 5].copy_from_slice(&0x11_0000u32.to_le_bytes());
+        assert!(decode(&buf).is_err());
+    }
+
+    #[test]
+    fn errors_are_clone_eq() {
+        let e = DecodeError::BadUtf8 { offset: 3 };
+        assert_eq!(e.clone(), e);
+    }
+
+    #[test]
+    fn kinds_and_levels() {
+        assert_eq!(RecordKind::try_from(1), Ok(RecordKind::Log));
+        assert_eq!(RecordKind::try_from(2), Ok(RecordKind::Padding));
+        assert!(RecordKind::try_from(3).is_err());
+        for (i, l) in Level::ALL.into_iter().enumerate() {
+            assert_eq!(l as u8 as usize, i);
+            assert_eq!(Level::try_from(i as u8), Ok(l));
+            assert_eq!(l.as_str().parse::<Level>(), Ok(l));
+            assert_eq!(l.as_upper().parse::<Level>(), Ok(l));
+            assert_eq!(l.to_string(), l.as_str());
+            assert_eq!(l.as_upper(), l.as_str().to_ascii_uppercase());
+        }
+        assert_eq!("Warning".parse::<Level>(), Ok(Level::Warn));
+        assert!(Level::Trace < Level::Debug && Level::Warn < Level::Error);
+        let e = "loud".parse::<Level>().unwrap_err();
+        let msg = e.to_string();
+        for name in ["loud", "trace", "debug", "info", "warn", "error"] {
+            assert!(msg.contains(name), "{msg}");
+        }
+        assert_eq!(Level::try_from(5), Err(DecodeError::BadLevel { level: 5 }));
+    }
+
+    #[test]
+    fn record_len_rounds_up() {
+        assert_eq!(record_len(0), 0);
+        assert_eq!(record_len(1), 8);
+        assert_eq!(record_len(8), 8);
+        assert_eq!(record_len(HEADER_LEN + 1), 40);
+    }
 }

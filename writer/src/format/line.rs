@@ -7,6 +7,18 @@ use super::placeholder::write_display;
 use super::time::TimestampFormatter;
 
 /// A context value: a string from a context, or an argument from the call.
+///
+/// Text output shows it as `{}` would. JSON output keeps its type: integers
+/// up to 64 bits and finite floats are numbers, `bool` a boolean, strings and
+/// `char` strings; 128-bit integers and non-finite floats (`"NaN"`, `"inf"`,
+/// `"-inf"`) are strings, since JSON readers cannot hold them as numbers.
+///
+/// ```
+/// use ul_writer::format::ContextValue;
+/// use ul_ring::args::Value;
+/// let ctx = [("user", ContextValue::Str("ann")), ("retries", ContextValue::Value(Value::U64(3)))];
+/// # let _ = ctx;
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ContextValue<'a> {
     /// A string (from a thread or `Logger` context).
@@ -15,7 +27,23 @@ pub enum ContextValue<'a> {
     Value(Value<'a>),
 }
 
-/// Everything one output line shows.
+/// Everything one output line shows; see [`write_text`] and [`write_json`].
+///
+/// ```
+/// use ul_writer::format::{ContextValue, LineRecord};
+/// let ctx = [("session", ContextValue::Str("abc123"))];
+/// let r = LineRecord {
+///     timestamp_ns: 1_735_689_600_000_000_123,
+///     level: ul_ring::record::Level::Info,
+///     source: "UserService",
+///     message: b"User action completed",
+///     context: &ctx,
+///     pid: 1,
+///     tid: 2,
+///     seq: 3,
+/// };
+/// # let _ = r;
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct LineRecord<'a> {
     /// Nanoseconds since the Unix epoch.
@@ -24,7 +52,8 @@ pub struct LineRecord<'a> {
     pub level: Level,
     /// Source (service, module).
     pub source: &'a str,
-    /// The formatted message (UTF-8; invalid bytes are replaced).
+    /// The formatted message, UTF-8; invalid sequences are written as
+    /// U+FFFD.
     pub message: &'a [u8],
     /// Key-value pairs, in order.
     pub context: &'a [(&'a str, ContextValue<'a>)],
@@ -36,36 +65,74 @@ pub struct LineRecord<'a> {
     pub seq: u32,
 }
 
-/// Appends `s` with control characters escaped, so a record is one line.
+/// Appends `s` for the text format: control characters (C0, DEL, C1) and
+/// the Unicode line and paragraph separators escaped (`\n`, `\r`, `\t`,
+/// else `\u{..}`) so that a record is always one line; invalid UTF-8
+/// becomes U+FFFD.
 fn text_escaped(out: &mut Vec<u8>, s: &[u8]) {
-    let mut start = 0;
-    for (i, &b) in s.iter().enumerate() {
-        if b < 0x20 || b == 0x7f {
-            out.extend_from_slice(&s[start..i]);
-            match b {
-                b'\n' => out.extend_from_slice(b"\\n"),
-                b'\r' => out.extend_from_slice(b"\\r"),
-                b'\t' => out.extend_from_slice(b"\\t"),
-                _ => {
-                    let _ = std::io::Write::write_fmt(out, format_args!("\\u{{{b:x}}}"));
-                }
-            }
-            start = i + 1;
+    for chunk in s.utf8_chunks() {
+        text_escape_valid(out, chunk.valid().as_bytes());
+        if !chunk.invalid().is_empty() {
+            out.extend_from_slice("\u{fffd}".as_bytes());
         }
     }
-    out.extend_from_slice(&s[start..]);
+}
+
+/// [`text_escaped`] for bytes known to be UTF-8.
+fn text_escape_valid(out: &mut Vec<u8>, b: &[u8]) {
+    let mut start = 0;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        // (encoded length, code point) of a character to escape.
+        let (len, cp) = match (c, b.get(i + 1), b.get(i + 2)) {
+            (0..=0x1f | 0x7f, _, _) => (1, u32::from(c)),
+            // U+0080..=U+009F
+            (0xc2, Some(&c1 @ 0x80..=0x9f), _) => (2, u32::from(c1)),
+            // U+2028, U+2029
+            (0xe2, Some(0x80), Some(&c2 @ (0xa8 | 0xa9))) => (3, 0x2000 | u32::from(c2 & 0x3f)),
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.extend_from_slice(&b[start..i]);
+        match cp {
+            0x0a => out.extend_from_slice(b"\\n"),
+            0x0d => out.extend_from_slice(b"\\r"),
+            0x09 => out.extend_from_slice(b"\\t"),
+            _ => {
+                let _ = std::io::Write::write_fmt(out, format_args!("\\u{{{cp:x}}}"));
+            }
+        }
+        i += len;
+        start = i;
+    }
+    out.extend_from_slice(&b[start..]);
 }
 
 fn text_value(out: &mut Vec<u8>, v: &ContextValue<'_>) {
     match v {
-        ContextValue::Str(s) => text_escaped(out, s.as_bytes()),
-        ContextValue::Value(Value::Str(s)) => text_escaped(out, s.as_bytes()),
+        ContextValue::Str(s) | ContextValue::Value(Value::Str(s)) => {
+            text_escaped(out, s.as_bytes())
+        }
+        ContextValue::Value(Value::Char(c)) => {
+            let mut b = [0u8; 4];
+            text_escaped(out, c.encode_utf8(&mut b).as_bytes());
+        }
+        // Numbers and booleans hold no control characters.
         ContextValue::Value(v) => write_display(out, v),
     }
 }
 
 /// Appends one text line:
 /// `UL: [2025-01-01T00:00:00.000000123Z] [UserService] INFO: User action completed [session:abc123]`.
+///
+/// Each context pair is one `[key:value]` group after the message (none
+/// when the context is empty). Control characters in the source, message
+/// and context are escaped (`\n`, `\r`, `\t`, others `\u{1b}`), as are
+/// U+2028 and U+2029, so a record is always exactly one line; invalid UTF-8
+/// becomes U+FFFD. Backslashes and brackets are written as they are.
 ///
 /// ```
 /// use ul_writer::format::*;
@@ -102,25 +169,17 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// U+FFFD.
 fn json_str(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
-    let mut rest = s;
-    loop {
-        match std::str::from_utf8(rest) {
-            Ok(valid) => {
-                json_escape_valid(out, valid.as_bytes());
-                break;
-            }
-            Err(e) => {
-                let (valid, after) = rest.split_at(e.valid_up_to());
-                json_escape_valid(out, valid);
-                out.extend_from_slice("\u{fffd}".as_bytes());
-                let skip = e.error_len().unwrap_or(after.len());
-                rest = &after[skip..];
-            }
+    for chunk in s.utf8_chunks() {
+        json_escape_valid(out, chunk.valid().as_bytes());
+        if !chunk.invalid().is_empty() {
+            out.extend_from_slice("\u{fffd}".as_bytes());
         }
     }
     out.push(b'"');
 }
 
+/// JSON string escaping, the same as serde_json's: `"`, `\\`, and the
+/// control characters U+0000 to U+001F (short forms where JSON has them).
 fn json_escape_valid(out: &mut Vec<u8>, s: &[u8]) {
     let mut start = 0;
     for (i, &b) in s.iter().enumerate() {
@@ -130,7 +189,9 @@ fn json_escape_valid(out: &mut Vec<u8>, s: &[u8]) {
             b'\n' => b"\\n",
             b'\r' => b"\\r",
             b'\t' => b"\\t",
-            0..=0x1f | 0x7f => {
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => {
                 out.extend_from_slice(&s[start..i]);
                 out.extend_from_slice(b"\\u00");
                 out.push(HEX[(b >> 4) as usize]);
@@ -176,6 +237,11 @@ fn json_value(out: &mut Vec<u8>, v: &ContextValue<'_>) {
 /// Appends one JSON line:
 /// `{"level":"info","message":"...","timestamp":"...","source":"...","context":{...},"pid":1,"tid":2,"seq":3}`.
 ///
+/// Keys always in this order; `context` is always present (`{}` when
+/// empty), its values typed as [`ContextValue`] describes. Strings are
+/// escaped as serde_json escapes them (`"`, `\\`, U+0000 to U+001F);
+/// invalid UTF-8 becomes U+FFFD. Built by hand, without serde, for speed.
+///
 /// ```
 /// use ul_writer::format::*;
 /// let mut out = Vec::new();
@@ -210,4 +276,119 @@ pub fn write_json(out: &mut Vec<u8>, ts: &mut TimestampFormatter, r: &LineRecord
     out.extend_from_slice(b",\"seq\":");
     out.extend_from_slice(itoa::Buffer::new().format(r.seq).as_bytes());
     out.extend_from_slice(b"}\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec<'a>(
+        message: &'a [u8],
+        source: &'a str,
+        context: &'a [(&'a str, ContextValue<'a>)],
+    ) -> LineRecord<'a> {
+        LineRecord {
+            timestamp_ns: 1_735_689_600_000_000_123,
+            level: Level::Info,
+            source,
+            message,
+            context,
+            pid: 1,
+            tid: 2,
+            seq: 3,
+        }
+    }
+
+    fn text(r: &LineRecord<'_>) -> String {
+        let mut out = Vec::new();
+        write_text(&mut out, &mut TimestampFormatter::new(), r);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn json(r: &LineRecord<'_>) -> String {
+        let mut out = Vec::new();
+        write_json(&mut out, &mut TimestampFormatter::new(), r);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn text_examples() {
+        let ctx = [
+            ("session", ContextValue::Str("abc123")),
+            ("n", ContextValue::Value(Value::I64(-4))),
+            ("ok", ContextValue::Value(Value::Bool(true))),
+        ];
+        assert_eq!(
+            text(&rec(b"User action completed", "UserService", &ctx)),
+            "UL: [2025-01-01T00:00:00.000000123Z] [UserService] INFO: User action completed [session:abc123] [n:-4] [ok:true]\n"
+        );
+        assert_eq!(
+            text(&rec(b"m", "S", &[])),
+            "UL: [2025-01-01T00:00:00.000000123Z] [S] INFO: m\n"
+        );
+    }
+
+    #[test]
+    fn text_escapes_controls() {
+        let ctx = [
+            ("k\n", ContextValue::Str("v\r\u{1b}")),
+            ("c", ContextValue::Value(Value::Char('\n'))),
+            ("s", ContextValue::Value(Value::Str("\u{85}x\u{2028}"))),
+        ];
+        let line = text(&rec(b"a\nb\tc\x7f\x00 \\n \xff\xfe \xc2", "s\nrc", &ctx));
+        assert_eq!(
+            line,
+            "UL: [2025-01-01T00:00:00.000000123Z] [s\\nrc] INFO: a\\nb\\tc\\u{7f}\\u{0} \\n \u{fffd}\u{fffd} \u{fffd} [k\\n:v\\r\\u{1b}] [c:\\n] [s:\\u{85}x\\u{2028}]\n"
+        );
+        // Non-control multibyte characters pass through.
+        assert!(
+            text(&rec("é ¢ \u{a0} € \u{2027} 日本".as_bytes(), "S", &[]))
+                .contains("é ¢ \u{a0} € \u{2027} 日本")
+        );
+    }
+
+    #[test]
+    fn json_example_and_types() {
+        let ctx = [
+            ("session", ContextValue::Str("abc123")),
+            ("u", ContextValue::Value(Value::U64(u64::MAX))),
+            ("i", ContextValue::Value(Value::I64(i64::MIN))),
+            ("big", ContextValue::Value(Value::U128(u128::MAX))),
+            ("f", ContextValue::Value(Value::F32(0.1))),
+            ("nan", ContextValue::Value(Value::F64(f64::NAN))),
+            ("inf", ContextValue::Value(Value::F32(f32::NEG_INFINITY))),
+            ("b", ContextValue::Value(Value::Bool(false))),
+            ("c", ContextValue::Value(Value::Char('"'))),
+        ];
+        assert_eq!(
+            json(&rec(b"User action completed", "UserService", &ctx[..1])),
+            r#"{"level":"info","message":"User action completed","timestamp":"2025-01-01T00:00:00.000000123Z","source":"UserService","context":{"session":"abc123"},"pid":1,"tid":2,"seq":3}
+"#
+        );
+        let line = json(&rec(b"m", "S", &ctx));
+        assert!(line.contains(
+            r#""context":{"session":"abc123","u":18446744073709551615,"i":-9223372036854775808,"big":"340282366920938463463374607431768211455","f":0.1,"nan":"NaN","inf":"-inf","b":false,"c":"\""}"#
+        ), "{line}");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["context"]["u"], serde_json::json!(u64::MAX));
+        assert_eq!(v["context"]["i"], serde_json::json!(i64::MIN));
+        assert!(json(&rec(b"m", "S", &[])).contains(r#""context":{},"#));
+    }
+
+    #[test]
+    fn json_escapes() {
+        let line = json(&rec(
+            b"q\" b\\ n\n t\t \x01 \x7f \xff \xe2\x82 \xf0\x9f\x98\x80",
+            "s\"",
+            &[("k\"\n", ContextValue::Str("\u{0}"))],
+        ));
+        assert_eq!(line.matches('\n').count(), 1);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            v["message"],
+            "q\" b\\ n\n t\t \u{1} \u{7f} \u{fffd} \u{fffd} 😀"
+        );
+        assert_eq!(v["source"], "s\"");
+        assert_eq!(v["context"]["k\"\n"], "\u{0}");
+    }
 }

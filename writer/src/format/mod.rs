@@ -1,9 +1,27 @@
 //! Formatting records: placeholders, timestamps, and the two line formats.
+//!
+//! - [`format_message`] fills a message's `{}` placeholders from decoded
+//!   arguments, as `format!` would;
+//! - [`TimestampFormatter`] writes RFC 3339 UTC timestamps with
+//!   nanoseconds;
+//! - [`write_text`] and [`write_json`] write one record as one line.
+//!
+//! ```
+//! use ul_ring::args::Value;
+//! use ul_writer::format::*;
+//! let mut msg = Vec::new();
+//! format_message(&mut msg, "user {} did {:?}", [Value::U64(7), Value::Str("login")].into_iter());
+//! let r = LineRecord { timestamp_ns: 0, level: ul_ring::record::Level::Info, source: "auth",
+//!     message: &msg, context: &[], pid: 1, tid: 1, seq: 0 };
+//! let mut out = Vec::new();
+//! write_text(&mut out, &mut TimestampFormatter::new(), &r);
+//! assert_eq!(out, b"UL: [1970-01-01T00:00:00.000000000Z] [auth] INFO: user 7 did \"login\"\n");
+//! ```
 
 mod line;
 mod placeholder;
 mod time;
 
 pub use line::{write_json, write_text, ContextValue, LineRecord};
-pub use placeholder::{format_message, write_display, FormatOutcome};
+pub use placeholder::{format_message, write_display, FormatOutcome, MAX_WIDTH};
 pub use time::TimestampFormatter;

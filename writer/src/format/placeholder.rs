@@ -1,27 +1,83 @@
 //! Rust format-string placeholders, filled from decoded arguments.
 //!
 //! Supported: `{}` and `{:?}`, positional `{0}`, escapes `{{` `}}`, and the
-//! spec `[[fill]align][+][#][0][width][.precision][type]` with types `?`,
+//! spec `[[fill]align][+|-][#][0][width][.precision][type]` with types `?`,
 //! `x`, `X`, `o`, `b`, `e`, `E`. The output equals `format!` for the same
-//! value type, with one documented difference: integers decode to 64 (or
-//! 128) bits, so `{:x}` of a negative `i32` prints 64-bit two's complement.
-//! A spec that does not parse is copied verbatim; a placeholder without an
-//! argument is copied verbatim; arguments left over are appended after the
-//! message, each preceded by a space.
+//! value type, including its quirks: `{:?}` of a `str` or `char` ignores
+//! width and precision, precision truncates `str`, `bool` and `char` under
+//! `{}`, the `0` flag pads numbers after their sign and radix prefix and is
+//! ignored by text.
+//!
+//! Differences from `format!`, all documented:
+//!
+//! - Integers decode to 64 (or 128) bits, so `{:x}` of a negative `i32`
+//!   prints the 64-bit two's complement (`ffffffffffffffff`, not `ffffffff`).
+//! - Width and precision above [`MAX_WIDTH`] are refused (the placeholder is
+//!   copied verbatim): format strings come from shared memory and must not
+//!   make one message arbitrarily large.
+//! - What `format!` rejects at compile time is handled at run time:
+//!   a placeholder without an argument, or whose spec does not parse
+//!   (`{name}`, `{:*}`, `{:x?}`, an unclosed `{`), is copied verbatim; a type
+//!   that does not fit the value (`{:x}` of a float or string) is ignored and
+//!   the value formatted as `{}` with the same fill, width and flags;
+//!   arguments no placeholder used are appended after the message, each
+//!   preceded by a space. [`FormatOutcome`] counts each of these.
 
-use std::fmt::Write as _;
+use std::fmt::{Binary, Debug, Display, LowerExp, LowerHex, Octal, UpperExp, UpperHex};
+use std::io::Write as _;
 
 use ul_ring::args::Value;
 
-/// What [`format_message`] noticed besides the output.
+/// Largest width or precision a placeholder may ask for.
+///
+/// A larger one (`{:100000}`) makes the spec invalid, so the placeholder is
+/// copied verbatim. (`format!` itself stops at `u16::MAX`.)
+///
+/// ```
+/// use ul_ring::args::Value;
+/// use ul_writer::format::{format_message, MAX_WIDTH};
+/// let mut out = Vec::new();
+/// let fmt = format!("{{:{}}}", MAX_WIDTH + 1);
+/// let outcome = format_message(&mut out, &fmt, [Value::U64(1)].into_iter());
+/// assert_eq!(outcome.bad_specs, 1);
+/// ```
+pub const MAX_WIDTH: usize = 4096;
+
+/// What [`format_message`] noticed besides the output. All zero when the
+/// format string and the arguments matched.
+///
+/// ```
+/// use ul_ring::args::Value;
+/// use ul_writer::format::{format_message, FormatOutcome};
+/// let mut out = Vec::new();
+/// let o = format_message(&mut out, "{} {}", [Value::U64(1)].into_iter());
+/// assert_eq!(o, FormatOutcome { missing: 1, ..Default::default() });
+/// assert!(!o.is_clean());
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FormatOutcome {
     /// Placeholders that had no argument (copied verbatim).
     pub missing: usize,
     /// Arguments with no placeholder (appended after the message).
     pub extra: usize,
-    /// Placeholders whose spec did not parse (copied verbatim).
+    /// Placeholders whose spec did not parse, and stray `{` (copied
+    /// verbatim).
     pub bad_specs: usize,
+    /// Placeholders whose type does not apply to the argument (`{:x}` of a
+    /// string): the argument was formatted as `{}` with the other flags.
+    pub mismatched: usize,
+}
+
+impl FormatOutcome {
+    /// True when every placeholder had an argument of a fitting type and
+    /// every argument was used.
+    ///
+    /// ```
+    /// assert!(ul_writer::format::FormatOutcome::default().is_clean());
+    /// ```
+    pub fn is_clean(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,146 +87,248 @@ enum Align {
     Center,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ty {
+    Display,
+    Debug,
+    LowerHex,
+    UpperHex,
+    Octal,
+    Binary,
+    LowerExp,
+    UpperExp,
+}
+
+impl Ty {
+    fn radix(self) -> bool {
+        matches!(self, Ty::LowerHex | Ty::UpperHex | Ty::Octal | Ty::Binary)
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
 struct Spec {
-    fill: Option<char>,
+    fill: char,
     align: Option<Align>,
     plus: bool,
     alt: bool,
     zero: bool,
-    width: Option<usize>,
+    /// 0 when absent (a width of 0 pads nothing either way).
+    width: usize,
     precision: Option<usize>,
-    ty: u8, // 0 Display, b'?', b'x', b'X', b'o', b'b', b'e', b'E'
+    ty: Ty,
 }
 
+impl Spec {
+    const PLAIN: Spec = Spec {
+        fill: ' ',
+        align: None,
+        plus: false,
+        alt: false,
+        zero: false,
+        width: 0,
+        precision: None,
+        ty: Ty::Display,
+    };
+
+    /// `{}`: nothing but Display.
+    fn is_plain(&self) -> bool {
+        self.ty == Ty::Display
+            && self.width == 0
+            && self.precision.is_none()
+            && !self.plus
+            && !self.alt
+            && !self.zero
+    }
+}
+
+/// Parses the part after `:`; `None` if it is not in the supported grammar.
 fn parse_spec(s: &str) -> Option<Spec> {
-    let mut spec = Spec::default();
-    let chars: Vec<char> = s.chars().collect();
-    let mut i = 0;
+    let mut spec = Spec::PLAIN;
+    if s.is_empty() {
+        return Some(spec);
+    }
     let align_of = |c: char| match c {
         '<' => Some(Align::Left),
         '>' => Some(Align::Right),
         '^' => Some(Align::Center),
         _ => None,
     };
-    if chars.len() >= 2 && align_of(chars[1]).is_some() {
-        spec.fill = Some(chars[0]);
-        spec.align = align_of(chars[1]);
-        i = 2;
-    } else if let Some(a) = chars.first().and_then(|&c| align_of(c)) {
-        spec.align = Some(a);
-        i = 1;
+    let mut chars = s.chars();
+    let c0 = chars.next();
+    let c1 = chars.next();
+    let mut rest = s;
+    if let (Some(fill), Some(align)) = (c0, c1.and_then(align_of)) {
+        spec.fill = fill;
+        spec.align = Some(align);
+        rest = &s[fill.len_utf8() + 1..];
+    } else if let Some(align) = c0.and_then(align_of) {
+        spec.align = Some(align);
+        rest = &s[1..];
     }
-    if chars.get(i) == Some(&'+') {
-        spec.plus = true;
-        i += 1;
+    // Everything after fill and alignment is ASCII.
+    let b = rest.as_bytes();
+    let mut i = 0;
+    match b.first() {
+        Some(b'+') => {
+            spec.plus = true;
+            i += 1;
+        }
+        // `-` is accepted and, as in std, does nothing.
+        Some(b'-') => i += 1,
+        _ => {}
     }
-    if chars.get(i) == Some(&'#') {
+    if b.get(i) == Some(&b'#') {
         spec.alt = true;
         i += 1;
     }
-    if chars.get(i) == Some(&'0') {
+    if b.get(i) == Some(&b'0') {
         spec.zero = true;
         i += 1;
     }
-    let num = |i: &mut usize| -> Option<usize> {
+    let number = |i: &mut usize| -> Option<Option<usize>> {
         let start = *i;
-        while chars.get(*i).is_some_and(|c| c.is_ascii_digit()) {
+        let mut n = 0usize;
+        while let Some(d) = b.get(*i).filter(|d| d.is_ascii_digit()) {
+            n = n * 10 + usize::from(d - b'0');
+            if n > MAX_WIDTH {
+                return None;
+            }
             *i += 1;
         }
-        if *i == start {
-            return None;
-        }
-        chars[start..*i].iter().collect::<String>().parse().ok()
+        Some((*i > start).then_some(n))
     };
-    spec.width = num(&mut i);
-    if chars.get(i) == Some(&'.') {
+    spec.width = number(&mut i)?.unwrap_or(0);
+    if b.get(i) == Some(&b'.') {
         i += 1;
-        spec.precision = Some(num(&mut i)?);
+        spec.precision = Some(number(&mut i)??);
     }
-    match chars.get(i) {
-        None => {}
-        Some(&c) if "?xXobeE".contains(c) => {
-            spec.ty = c as u8;
-            i += 1;
-        }
-        Some(_) => return None,
-    }
-    if i != chars.len() {
-        return None;
-    }
+    spec.ty = match &b[i..] {
+        b"" => Ty::Display,
+        b"?" => Ty::Debug,
+        b"x" => Ty::LowerHex,
+        b"X" => Ty::UpperHex,
+        b"o" => Ty::Octal,
+        b"b" => Ty::Binary,
+        b"e" => Ty::LowerExp,
+        b"E" => Ty::UpperExp,
+        _ => return None,
+    };
     Some(spec)
+}
+
+/// Which arguments a placeholder has used.
+struct Used {
+    small: u128,
+    /// Only for messages with more than 128 arguments.
+    big: Vec<bool>,
+}
+
+impl Used {
+    fn new(n: usize) -> Self {
+        Used {
+            small: 0,
+            big: if n > 128 { vec![false; n] } else { Vec::new() },
+        }
+    }
+    fn set(&mut self, i: usize) {
+        if i < 128 {
+            self.small |= 1 << i;
+        } else if let Some(b) = self.big.get_mut(i) {
+            *b = true;
+        }
+    }
+    fn get(&self, i: usize) -> bool {
+        if i < 128 {
+            self.small & (1 << i) != 0
+        } else {
+            self.big.get(i).copied().unwrap_or(false)
+        }
+    }
 }
 
 /// Appends the message: `fmt` with its placeholders filled from `args`.
 ///
+/// Never panics, whatever `fmt` and `args` hold; see the [module
+/// documentation](self) for what happens to placeholders without arguments,
+/// arguments without placeholders and specs that do not parse.
+///
 /// ```
 /// use ul_ring::args::Value;
+/// use ul_writer::format::format_message;
 /// let mut out = Vec::new();
-/// let args = [Value::U64(1), Value::I64(-2), Value::F64(0.5)];
-/// ul_writer::format::format_message(&mut out, "int: {}, int: {:>4}, double: {:.2}", args.into_iter());
-/// assert_eq!(out, b"int: 1, int:   -2, double: 0.50");
+/// let args = [Value::U64(1), Value::I64(-2), Value::F64(0.5), Value::F32(0.1)];
+/// let o = format_message(&mut out, "int: {}, int: {:>4}, double: {:.2}, {{float}}: {:?}", args.into_iter());
+/// assert_eq!(out, b"int: 1, int:   -2, double: 0.50, {float}: 0.1");
+/// assert!(o.is_clean());
+///
+/// out.clear();
+/// let o = format_message(&mut out, "{0:#x} {} {} {}", [Value::U64(255), Value::Str("b")].into_iter());
+/// assert_eq!(out, b"0xff 255 b {}");
+/// assert_eq!(o.missing, 1);
 /// ```
 pub fn format_message<'a>(
     out: &mut Vec<u8>,
     fmt: &str,
     args: impl Iterator<Item = Value<'a>>,
 ) -> FormatOutcome {
-    let args: smallvec_lite::Args<'a> = smallvec_lite::Args::collect(args);
+    let args = small_args::Args::collect(args);
     let mut outcome = FormatOutcome::default();
     let mut next = 0usize;
-    // Bit n set: argument n was used (arguments past 128 count as used).
-    let mut used: u128 = 0;
+    let mut used = Used::new(args.len());
     let bytes = fmt.as_bytes();
     let mut i = 0;
     let mut lit_start = 0;
     while i < bytes.len() {
         match bytes[i] {
             b'{' if bytes.get(i + 1) == Some(&b'{') => {
-                out.extend_from_slice(&bytes[lit_start..i + 1]);
+                out.extend_from_slice(&bytes[lit_start..=i]);
                 i += 2;
                 lit_start = i;
             }
             b'}' if bytes.get(i + 1) == Some(&b'}') => {
-                out.extend_from_slice(&bytes[lit_start..i + 1]);
+                out.extend_from_slice(&bytes[lit_start..=i]);
                 i += 2;
                 lit_start = i;
             }
             b'{' => {
+                let end = bytes[i + 1..]
+                    .iter()
+                    .position(|&b| b == b'}' || b == b'{')
+                    .map(|p| i + 1 + p);
+                let close = match end {
+                    Some(close) if bytes[close] == b'}' => close,
+                    _ => {
+                        // A `{` that no `}` closes: literal text.
+                        outcome.bad_specs += 1;
+                        i += 1;
+                        continue;
+                    }
+                };
                 out.extend_from_slice(&bytes[lit_start..i]);
-                let Some(close) = fmt[i + 1..].find('}').map(|c| i + 1 + c) else {
-                    // Unclosed: copy the rest verbatim.
-                    outcome.bad_specs += 1;
-                    lit_start = i;
-                    break;
-                };
                 let inner = &fmt[i + 1..close];
-                let (pos, spec) = match inner.split_once(':') {
-                    Some((p, s)) => (p, s),
-                    None => (inner, ""),
-                };
+                let (pos, spec) = inner.split_once(':').unwrap_or((inner, ""));
                 let index = if pos.is_empty() {
-                    let n = next;
                     next += 1;
-                    Some(n)
-                } else {
+                    Some(next - 1)
+                } else if pos.bytes().all(|b| b.is_ascii_digit()) {
                     pos.parse::<usize>().ok()
+                } else {
+                    None
                 };
-                let parsed = parse_spec(spec);
-                match (index, parsed) {
+                match (index, parse_spec(spec)) {
                     (Some(n), Some(spec)) if n < args.len() => {
-                        if n < 128 {
-                            used |= 1 << n;
+                        used.set(n);
+                        if !write_value(out, args.get(n), &spec) {
+                            outcome.mismatched += 1;
                         }
-                        write_value(out, args.get(n), &spec);
                     }
                     (Some(_), Some(_)) => {
                         outcome.missing += 1;
-                        out.extend_from_slice(&bytes[i..close + 1]);
+                        out.extend_from_slice(&bytes[i..=close]);
                     }
                     _ => {
                         outcome.bad_specs += 1;
-                        out.extend_from_slice(&bytes[i..close + 1]);
+                        out.extend_from_slice(&bytes[i..=close]);
                     }
                 }
                 i = close + 1;
@@ -179,9 +337,9 @@ pub fn format_message<'a>(
             _ => i += 1,
         }
     }
-    out.extend_from_slice(&bytes[lit_start.min(bytes.len())..]);
-    for n in 0..args.len().min(128) {
-        if used & (1 << n) == 0 {
+    out.extend_from_slice(&bytes[lit_start..]);
+    for n in 0..args.len() {
+        if !used.get(n) {
             outcome.extra += 1;
             out.push(b' ');
             write_display(out, &args.get(n));
@@ -190,12 +348,17 @@ pub fn format_message<'a>(
     outcome
 }
 
-/// Appends `v` as `{}` would.
+/// Appends `v` as `{}` would: integers through `itoa`, strings copied,
+/// floats through std's `Display` (an `f32` prints as an `f32`).
 ///
 /// ```
+/// use ul_ring::args::Value;
+/// use ul_writer::format::write_display;
 /// let mut out = Vec::new();
-/// ul_writer::format::write_display(&mut out, &ul_ring::args::Value::F32(0.1));
-/// assert_eq!(out, b"0.1");
+/// write_display(&mut out, &Value::F32(0.1));
+/// write_display(&mut out, &Value::Char('/'));
+/// write_display(&mut out, &Value::I64(-7));
+/// assert_eq!(out, b"0.1/-7");
 /// ```
 #[inline]
 pub fn write_display(out: &mut Vec<u8>, v: &Value<'_>) {
@@ -205,10 +368,10 @@ pub fn write_display(out: &mut Vec<u8>, v: &Value<'_>) {
         Value::U128(x) => out.extend_from_slice(itoa::Buffer::new().format(x).as_bytes()),
         Value::I128(x) => out.extend_from_slice(itoa::Buffer::new().format(x).as_bytes()),
         Value::F32(x) => {
-            let _ = std::io::Write::write_fmt(out, format_args!("{x}"));
+            let _ = write!(out, "{x}");
         }
         Value::F64(x) => {
-            let _ = std::io::Write::write_fmt(out, format_args!("{x}"));
+            let _ = write!(out, "{x}");
         }
         Value::Bool(x) => out.extend_from_slice(if x { b"true" } else { b"false" }),
         Value::Char(c) => {
@@ -219,160 +382,186 @@ pub fn write_display(out: &mut Vec<u8>, v: &Value<'_>) {
     }
 }
 
-/// True for values that pad like numbers (right-aligned, sign-aware zeros).
-fn numeric(v: &Value<'_>) -> bool {
-    !matches!(v, Value::Str(_) | Value::Bool(_) | Value::Char(_))
-}
-
-macro_rules! float_core {
-    ($x:expr, $spec:expr, $s:expr) => {{
-        let x = $x;
-        let spec = $spec;
-        let s: &mut String = $s;
-        let _ = match (spec.ty, spec.plus, spec.precision) {
-            (b'?', false, None) => write!(s, "{x:?}"),
-            (b'?', true, None) => write!(s, "{x:+?}"),
-            (b'?', false, Some(p)) => write!(s, "{x:.p$?}"),
-            (b'?', true, Some(p)) => write!(s, "{x:+.p$?}"),
-            (b'e', false, None) => write!(s, "{x:e}"),
-            (b'e', true, None) => write!(s, "{x:+e}"),
-            (b'e', false, Some(p)) => write!(s, "{x:.p$e}"),
-            (b'e', true, Some(p)) => write!(s, "{x:+.p$e}"),
-            (b'E', false, None) => write!(s, "{x:E}"),
-            (b'E', true, None) => write!(s, "{x:+E}"),
-            (b'E', false, Some(p)) => write!(s, "{x:.p$E}"),
-            (b'E', true, Some(p)) => write!(s, "{x:+.p$E}"),
-            (_, false, None) => write!(s, "{x}"),
-            (_, true, None) => write!(s, "{x:+}"),
-            (_, false, Some(p)) => write!(s, "{x:.p$}"),
-            (_, true, Some(p)) => write!(s, "{x:+.p$}"),
-        };
-    }};
-}
-
-macro_rules! int_core {
-    ($x:expr, $spec:expr, $s:expr) => {{
-        let x = $x;
-        let spec = $spec;
-        let s: &mut String = $s;
-        let _ = match (spec.ty, spec.alt) {
-            (b'x', false) => write!(s, "{x:x}"),
-            (b'x', true) => write!(s, "{x:#x}"),
-            (b'X', false) => write!(s, "{x:X}"),
-            (b'X', true) => write!(s, "{x:#X}"),
-            (b'o', false) => write!(s, "{x:o}"),
-            (b'o', true) => write!(s, "{x:#o}"),
-            (b'b', false) => write!(s, "{x:b}"),
-            (b'b', true) => write!(s, "{x:#b}"),
-            (b'e', _) => write!(s, "{x:e}"),
-            (b'E', _) => write!(s, "{x:E}"),
-            _ => {
-                if spec.plus {
-                    write!(s, "{x:+}")
-                } else {
-                    write!(s, "{x}")
-                }
-            }
-        };
-    }};
-}
-
-/// Appends `v` formatted by `spec`.
-fn write_value(out: &mut Vec<u8>, v: Value<'_>, spec: &Spec) {
-    // Fast path: plain `{}`.
-    if spec.ty == 0
-        && spec.width.is_none()
-        && spec.precision.is_none()
-        && !spec.plus
-        && !spec.alt
-        && !spec.zero
-    {
+/// Appends `v` formatted by `spec`; false if the spec's type does not apply
+/// to the value (which is then formatted as Display).
+fn write_value(out: &mut Vec<u8>, v: Value<'_>, spec: &Spec) -> bool {
+    if spec.is_plain() {
         write_display(out, &v);
-        return;
+        return true;
     }
-    let mut core = String::new();
-    match v {
-        Value::U64(x) => int_core!(x, spec, &mut core),
-        Value::I64(x) => int_core!(x, spec, &mut core),
-        Value::U128(x) => int_core!(x, spec, &mut core),
-        Value::I128(x) => int_core!(x, spec, &mut core),
-        Value::F32(x) => float_core!(x, spec, &mut core),
-        Value::F64(x) => float_core!(x, spec, &mut core),
-        Value::Bool(x) => {
-            let _ = if spec.ty == b'?' {
-                write!(core, "{x:?}")
-            } else {
-                write!(core, "{x}")
-            };
+    let start = out.len();
+    let (fits, numeric) = match v {
+        Value::U64(x) => (int_core(out, x, spec), true),
+        Value::I64(x) => (int_core(out, x, spec), true),
+        Value::U128(x) => (int_core(out, x, spec), true),
+        Value::I128(x) => (int_core(out, x, spec), true),
+        Value::F32(x) => (float_core(out, x, spec), true),
+        Value::F64(x) => (float_core(out, x, spec), true),
+        // bool's Debug is its Display, padded and truncated alike.
+        Value::Bool(x) => (
+            text_core(out, if x { "true" } else { "false" }, spec),
+            false,
+        ),
+        // char's and str's Debug ignore width and precision.
+        Value::Char(c) if spec.ty == Ty::Debug => {
+            let _ = write!(out, "{c:?}");
+            return true;
+        }
+        Value::Str(s) if spec.ty == Ty::Debug => {
+            let _ = write!(out, "{s:?}");
+            return true;
         }
         Value::Char(c) => {
-            let _ = if spec.ty == b'?' {
-                write!(core, "{c:?}")
-            } else {
-                write!(core, "{c}")
-            };
+            let mut b = [0u8; 4];
+            (text_core(out, c.encode_utf8(&mut b), spec), false)
         }
-        Value::Str(s) => {
-            if spec.ty == b'?' {
-                let _ = write!(core, "{s:?}");
-            } else if let Some(p) = spec.precision {
-                core.extend(s.chars().take(p));
-            } else {
-                core.push_str(s);
-            }
-        }
-    }
-    pad(out, &core, spec, numeric(&v));
+        Value::Str(s) => (text_core(out, s, spec), false),
+    };
+    // The radix prefix (`0x`) is there only for an integer under `#`.
+    let prefixed = fits && spec.alt && spec.ty.radix();
+    pad(out, start, spec, numeric, prefixed);
+    fits
 }
 
-fn pad(out: &mut Vec<u8>, core: &str, spec: &Spec, numeric: bool) {
-    let len = core.chars().count();
-    let width = spec.width.unwrap_or(0);
-    if len >= width {
-        out.extend_from_slice(core.as_bytes());
+/// `s` cut to `precision` characters, as `Formatter::pad` does.
+fn text_core(out: &mut Vec<u8>, s: &str, spec: &Spec) -> bool {
+    let s = match spec.precision.and_then(|p| s.char_indices().nth(p)) {
+        Some((cut, _)) => &s[..cut],
+        None => s,
+    };
+    out.extend_from_slice(s.as_bytes());
+    matches!(spec.ty, Ty::Display | Ty::Debug)
+}
+
+/// An integer under `spec`, sign and radix prefix included, unpadded.
+fn int_core<T>(out: &mut Vec<u8>, x: T, spec: &Spec) -> bool
+where
+    T: Display + LowerHex + UpperHex + Octal + Binary + LowerExp + UpperExp,
+{
+    let (p, a) = (spec.plus, spec.alt);
+    let _ = match spec.ty {
+        // Integer Debug (without `x?`) is Display; precision does nothing.
+        Ty::Display | Ty::Debug if p => write!(out, "{x:+}"),
+        Ty::Display | Ty::Debug => write!(out, "{x}"),
+        Ty::LowerHex => match (p, a) {
+            (false, false) => write!(out, "{x:x}"),
+            (false, true) => write!(out, "{x:#x}"),
+            (true, false) => write!(out, "{x:+x}"),
+            (true, true) => write!(out, "{x:+#x}"),
+        },
+        Ty::UpperHex => match (p, a) {
+            (false, false) => write!(out, "{x:X}"),
+            (false, true) => write!(out, "{x:#X}"),
+            (true, false) => write!(out, "{x:+X}"),
+            (true, true) => write!(out, "{x:+#X}"),
+        },
+        Ty::Octal => match (p, a) {
+            (false, false) => write!(out, "{x:o}"),
+            (false, true) => write!(out, "{x:#o}"),
+            (true, false) => write!(out, "{x:+o}"),
+            (true, true) => write!(out, "{x:+#o}"),
+        },
+        Ty::Binary => match (p, a) {
+            (false, false) => write!(out, "{x:b}"),
+            (false, true) => write!(out, "{x:#b}"),
+            (true, false) => write!(out, "{x:+b}"),
+            (true, true) => write!(out, "{x:+#b}"),
+        },
+        Ty::LowerExp => match (p, spec.precision) {
+            (false, None) => write!(out, "{x:e}"),
+            (true, None) => write!(out, "{x:+e}"),
+            (false, Some(n)) => write!(out, "{x:.n$e}"),
+            (true, Some(n)) => write!(out, "{x:+.n$e}"),
+        },
+        Ty::UpperExp => match (p, spec.precision) {
+            (false, None) => write!(out, "{x:E}"),
+            (true, None) => write!(out, "{x:+E}"),
+            (false, Some(n)) => write!(out, "{x:.n$E}"),
+            (true, Some(n)) => write!(out, "{x:+.n$E}"),
+        },
+    };
+    true
+}
+
+/// A float under `spec`, sign included, unpadded.
+fn float_core<T>(out: &mut Vec<u8>, x: T, spec: &Spec) -> bool
+where
+    T: Display + Debug + LowerExp + UpperExp,
+{
+    let p = spec.plus;
+    let _ = match spec.ty {
+        Ty::Debug => match (p, spec.precision) {
+            (false, None) => write!(out, "{x:?}"),
+            (true, None) => write!(out, "{x:+?}"),
+            (false, Some(n)) => write!(out, "{x:.n$?}"),
+            (true, Some(n)) => write!(out, "{x:+.n$?}"),
+        },
+        Ty::LowerExp => match (p, spec.precision) {
+            (false, None) => write!(out, "{x:e}"),
+            (true, None) => write!(out, "{x:+e}"),
+            (false, Some(n)) => write!(out, "{x:.n$e}"),
+            (true, Some(n)) => write!(out, "{x:+.n$e}"),
+        },
+        Ty::UpperExp => match (p, spec.precision) {
+            (false, None) => write!(out, "{x:E}"),
+            (true, None) => write!(out, "{x:+E}"),
+            (false, Some(n)) => write!(out, "{x:.n$E}"),
+            (true, Some(n)) => write!(out, "{x:+.n$E}"),
+        },
+        // Display, and the radix types that floats do not have.
+        _ => match (p, spec.precision) {
+            (false, None) => write!(out, "{x}"),
+            (true, None) => write!(out, "{x:+}"),
+            (false, Some(n)) => write!(out, "{x:.n$}"),
+            (true, Some(n)) => write!(out, "{x:+.n$}"),
+        },
+    };
+    !spec.ty.radix()
+}
+
+/// Pads `out[start..]` to the spec's width.
+fn pad(out: &mut Vec<u8>, start: usize, spec: &Spec, numeric: bool, prefixed: bool) {
+    // Characters, not bytes: count the bytes that start one.
+    let len = out[start..].iter().filter(|&&b| b & 0xc0 != 0x80).count();
+    if len >= spec.width {
         return;
     }
-    let fill_n = width - len;
+    let n = spec.width - len;
     if spec.zero && numeric {
-        // Zeros go after the sign and the radix prefix.
-        let mut split = 0;
-        let b = core.as_bytes();
-        if matches!(b.first(), Some(b'+' | b'-')) {
-            split = 1;
+        // Zeros go after the sign and the radix prefix; alignment and fill
+        // are ignored, as in std.
+        let mut split = start;
+        if matches!(out.get(split), Some(b'+' | b'-')) {
+            split += 1;
         }
-        if b.len() >= split + 2
-            && b[split] == b'0'
-            && matches!(b[split + 1], b'x' | b'X' | b'o' | b'b')
-        {
+        if prefixed {
             split += 2;
         }
-        out.extend_from_slice(&b[..split]);
-        out.resize(out.len() + fill_n, b'0');
-        out.extend_from_slice(&b[split..]);
+        let split = split.min(out.len());
+        out.splice(split..split, std::iter::repeat_n(b'0', n));
         return;
     }
-    let fill = spec.fill.unwrap_or(' ');
     let mut fb = [0u8; 4];
-    let fill = fill.encode_utf8(&mut fb).as_bytes();
+    let fill = spec.fill.encode_utf8(&mut fb).as_bytes();
     let align = spec
         .align
         .unwrap_or(if numeric { Align::Right } else { Align::Left });
     let (pre, post) = match align {
-        Align::Left => (0, fill_n),
-        Align::Right => (fill_n, 0),
-        Align::Center => (fill_n / 2, fill_n - fill_n / 2),
+        Align::Left => (0, n),
+        Align::Right => (n, 0),
+        Align::Center => (n / 2, n - n / 2),
     };
-    for _ in 0..pre {
-        out.extend_from_slice(fill);
+    if pre > 0 {
+        let bytes = fill.iter().copied().cycle().take(pre * fill.len());
+        out.splice(start..start, bytes);
     }
-    out.extend_from_slice(core.as_bytes());
     for _ in 0..post {
         out.extend_from_slice(fill);
     }
 }
 
 /// A small on-stack list of arguments (most messages have few).
-mod smallvec_lite {
+mod small_args {
     use ul_ring::args::Value;
 
     const INLINE: usize = 16;
@@ -386,33 +575,279 @@ mod smallvec_lite {
     }
 
     impl<'a> Args<'a> {
-        pub fn collect(it: impl Iterator<Item = Value<'a>>) -> Self {
+        pub fn collect(mut it: impl Iterator<Item = Value<'a>>) -> Self {
             let mut arr = [Value::Bool(false); INLINE];
             let mut n = 0;
-            let mut it = it.peekable();
             while let Some(v) = it.next() {
                 if n == INLINE {
-                    let mut v2 = arr.to_vec();
-                    v2.push(v);
-                    v2.extend(it);
-                    return Args::Heap(v2);
+                    let mut all = arr.to_vec();
+                    all.push(v);
+                    all.extend(it);
+                    return Args::Heap(all);
                 }
                 arr[n] = v;
                 n += 1;
             }
             Args::Inline(arr, n)
         }
+
         pub fn len(&self) -> usize {
             match self {
                 Args::Inline(_, n) => *n,
                 Args::Heap(v) => v.len(),
             }
         }
+
+        /// Callers check `i < len()`; out of range reads `false` rather
+        /// than panicking.
         pub fn get(&self, i: usize) -> Value<'a> {
-            match self {
-                Args::Inline(a, _) => a[i],
-                Args::Heap(v) => v[i],
-            }
+            let v = match self {
+                Args::Inline(a, n) => a[..*n].get(i),
+                Args::Heap(v) => v.get(i),
+            };
+            v.copied().unwrap_or(Value::Bool(false))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fmt(f: &str, args: &[Value<'_>]) -> (String, FormatOutcome) {
+        let mut out = Vec::new();
+        let o = format_message(&mut out, f, args.iter().copied());
+        (String::from_utf8(out).unwrap(), o)
+    }
+
+    #[test]
+    fn missing_args_stay_verbatim() {
+        let (s, o) = fmt("a {} b {:>4} c {0}", &[]);
+        assert_eq!(s, "a {} b {:>4} c {0}");
+        assert_eq!(o.missing, 3);
+        let (s, o) = fmt("a {} b {} c", &[Value::U64(1)]);
+        assert_eq!(s, "a 1 b {} c");
+        assert_eq!(
+            o,
+            FormatOutcome {
+                missing: 1,
+                ..Default::default()
+            }
+        );
+    }
+
+    #[test]
+    fn extra_args_are_appended() {
+        let (s, o) = fmt("a {}", &[Value::U64(1), Value::Str("x"), Value::F32(0.1)]);
+        assert_eq!(s, "a 1 x 0.1");
+        assert_eq!(o.extra, 2);
+        let (s, o) = fmt("", &[Value::Bool(true)]);
+        assert_eq!(s, " true");
+        assert_eq!(o.extra, 1);
+        // Used by position only: not extra.
+        let (s, o) = fmt("{1} {1}", &[Value::U64(1), Value::U64(2)]);
+        assert_eq!(s, "2 2 1");
+        assert_eq!(o.extra, 1);
+    }
+
+    #[test]
+    fn more_than_128_args() {
+        let args: Vec<Value<'_>> = (0..200).map(Value::U64).collect();
+        let f = "{} ".repeat(150);
+        let (s, o) = fmt(&f, &args);
+        let want: String = (0..150).map(|i| format!("{i} ")).collect::<String>()
+            + &(150..200).map(|i| format!(" {i}")).collect::<String>();
+        assert_eq!(s, want);
+        assert_eq!(o.extra, 50);
+        let (s, o) = fmt("{199} {0}", &args[..]);
+        assert!(s.starts_with("199 0 1 2 "));
+        assert_eq!(o.extra, 198);
+    }
+
+    #[test]
+    fn bad_specs_stay_verbatim() {
+        for bad in [
+            "{:q}",
+            "{name}",
+            "{:*}",
+            "{:.*}",
+            "{:1$}",
+            "{:x?}",
+            "{:>8.}",
+            "{+1}",
+            "{ 0}",
+            "{:99999}",
+            "{:.99999}",
+            "{:18446744073709551616}",
+        ] {
+            let (s, o) = fmt(&format!("<{bad}>"), &[Value::U64(1)]);
+            assert_eq!(s, format!("<{bad}> 1"), "{bad}");
+            assert_eq!(o.bad_specs, 1, "{bad}");
+            assert_eq!(o.extra, 1, "{bad}");
+        }
+    }
+
+    #[test]
+    fn stray_braces() {
+        let (s, o) = fmt("x { y {}", &[Value::U64(1)]);
+        assert_eq!(s, "x { y 1");
+        assert_eq!(o.bad_specs, 1);
+        let (s, o) = fmt("open {", &[]);
+        assert_eq!(s, "open {");
+        assert_eq!(o.bad_specs, 1);
+        let (s, _) = fmt("{ {{ }} {", &[]);
+        assert_eq!(s, "{ { } {");
+        let (s, o) = fmt("lone } and {}}", &[Value::U64(3)]);
+        assert_eq!(s, "lone } and 3}");
+        assert!(o.is_clean());
+        let (s, _) = fmt("{{}}{{{}}}", &[Value::U64(3)]);
+        assert_eq!(s, format!("{{}}{{{}}}", 3));
+    }
+
+    #[test]
+    fn type_mismatch_formats_as_display() {
+        let (s, o) = fmt(
+            "{:>6x}|{:#x}|{:e}",
+            &[Value::F64(1.5), Value::Str("ab"), Value::Bool(true)],
+        );
+        assert_eq!(s, "   1.5|ab|true");
+        assert_eq!(o.mismatched, 3);
+        let (s, o) = fmt("{:#08x}", &[Value::F32(2.5)]);
+        assert_eq!(s, "000002.5");
+        assert_eq!(o.mismatched, 1);
+    }
+
+    #[test]
+    fn quirks_of_std() {
+        let (s, _) = fmt(
+            "[{:>8?}] [{:.1?}] [{:>6?}] [{:.2?}] [{:.2}] [{:.0}] [{:08}] [{:+}]",
+            &[
+                Value::Str("ab"),
+                Value::Str("abc"),
+                Value::Char('c'),
+                Value::Bool(true),
+                Value::Bool(false),
+                Value::Char('c'),
+                Value::Str("ab"),
+                Value::Str("ab"),
+            ],
+        );
+        assert_eq!(
+            s,
+            format!(
+                "[{:>8?}] [{:.1?}] [{:>6?}] [{:.2?}] [{:.2}] [{:.0}] [{:08}] [{:+}]",
+                "ab", "abc", 'c', true, false, 'c', "ab", "ab"
+            )
+        );
+        let (s, _) = fmt(
+            "[{:08}] [{:08}] [{:+#010x}] [{:+e}] [{:.2e}] [{:<08}] [{:-}] [{:08}]",
+            &[
+                Value::F64(f64::NAN),
+                Value::F64(f64::NEG_INFINITY),
+                Value::U64(5),
+                Value::U64(5),
+                Value::U64(1234),
+                Value::I64(-3),
+                Value::I64(5),
+                Value::F32(-1.5),
+            ],
+        );
+        assert_eq!(
+            s,
+            format!(
+                "[{:08}] [{:08}] [{:+#010x}] [{:+e}] [{:.2e}] [{:<08}] [{:-}] [{:08}]",
+                f64::NAN,
+                f64::NEG_INFINITY,
+                5u64,
+                5u64,
+                1234u64,
+                -3i64,
+                5i64,
+                -1.5f32
+            )
+        );
+    }
+
+    #[test]
+    fn unicode() {
+        let (s, o) = fmt(
+            "héllo {} wörld {:é^9} {:.2} {:>4} ✓{{}}",
+            &[
+                Value::Str("日本"),
+                Value::Str("ß"),
+                Value::Str("日本語"),
+                Value::Char('語'),
+            ],
+        );
+        assert_eq!(
+            s,
+            format!(
+                "héllo {} wörld {:é^9} {:.2} {:>4} ✓{{}}",
+                "日本", "ß", "日本語", '語'
+            )
+        );
+        assert!(o.is_clean());
+        let (s, _) = fmt("{:?}", &[Value::Str("a\"\n\u{1}é")]);
+        assert_eq!(s, format!("{:?}", "a\"\n\u{1}é"));
+        let (s, _) = fmt("{:?}", &[Value::Char('\'')]);
+        assert_eq!(s, "'\\''");
+    }
+
+    #[test]
+    fn large_widths_are_bounded() {
+        let w = MAX_WIDTH;
+        let (s, o) = fmt(
+            &format!("{{:{w}}}{{:.{w}e}}{{:.{w}}}"),
+            &[Value::U64(1), Value::F64(1.5), Value::F32(0.1)],
+        );
+        assert!(o.is_clean());
+        assert_eq!(s, format!("{:w$}{:.w$e}{:.w$}", 1u64, 1.5f64, 0.1f32));
+    }
+
+    #[test]
+    fn floats_keep_their_width() {
+        let (s, _) = fmt(
+            "{} {:?} {} {:?} {:e} {:.3}",
+            &[
+                Value::F32(0.1),
+                Value::F32(0.1),
+                Value::F64(1e20),
+                Value::F64(1e20),
+                Value::F32(1234.5),
+                Value::F32(2.0005),
+            ],
+        );
+        assert_eq!(
+            s,
+            format!(
+                "{} {:?} {} {:?} {:e} {:.3}",
+                0.1f32, 0.1f32, 1e20f64, 1e20f64, 1234.5f32, 2.0005f32
+            )
+        );
+    }
+
+    #[test]
+    fn i128_and_u128() {
+        let (s, _) = fmt(
+            "{} {:x} {:#b} {:e} {:+}",
+            &[
+                Value::U128(u128::MAX),
+                Value::I128(i128::MIN),
+                Value::U128(5),
+                Value::I128(-12345),
+                Value::I128(7),
+            ],
+        );
+        assert_eq!(
+            s,
+            format!(
+                "{} {:x} {:#b} {:e} {:+}",
+                u128::MAX,
+                i128::MIN,
+                5u128,
+                -12345i128,
+                7i128
+            )
+        );
     }
 }

@@ -1,17 +1,32 @@
 //! RFC 3339 UTC timestamps with nanoseconds, the date and time of day
 //! computed once per second.
 
-/// Formats Unix nanoseconds as `2025-01-01T00:00:00.000000123Z`.
+use chrono::{Datelike, Timelike};
+
+const NANOS: i64 = 1_000_000_000;
+
+/// Formats nanoseconds since the Unix epoch as
+/// `2025-01-01T00:00:00.000000123Z` (RFC 3339, UTC, always 9 fractional
+/// digits).
+///
+/// The `YYYY-MM-DDTHH:MM:SS` part is cached: chrono is consulted only when
+/// the second changes, so formatting a run of records from the same second
+/// costs a copy and nine digits.
 ///
 /// ```
-/// let mut t = ul_writer::format::TimestampFormatter::new();
+/// use ul_writer::format::TimestampFormatter;
+/// let mut t = TimestampFormatter::new();
 /// let mut out = Vec::new();
 /// t.write(&mut out, 1_735_689_600_000_000_123);
 /// assert_eq!(out, b"2025-01-01T00:00:00.000000123Z");
+/// out.clear();
+/// t.write_i64(&mut out, -1);
+/// assert_eq!(out, b"1969-12-31T23:59:59.999999999Z");
 /// ```
 #[derive(Debug, Clone)]
 pub struct TimestampFormatter {
-    second: u64,
+    /// Seconds since the epoch that `prefix` shows.
+    second: i64,
     prefix: [u8; 19],
 }
 
@@ -22,7 +37,12 @@ impl Default for TimestampFormatter {
 }
 
 impl TimestampFormatter {
-    /// A formatter with an empty cache.
+    /// A formatter whose cache holds the epoch.
+    ///
+    /// ```
+    /// let t = ul_writer::format::TimestampFormatter::new();
+    /// # let _ = t;
+    /// ```
     pub fn new() -> Self {
         let mut t = Self {
             second: 0,
@@ -32,37 +52,131 @@ impl TimestampFormatter {
         t
     }
 
-    fn set_second(&mut self, second: u64) {
-        let dt = chrono::DateTime::from_timestamp(second.min(i64::MAX as u64) as i64, 0)
-            .unwrap_or_default();
-        let s = dt.format("%Y-%m-%dT%H:%M:%S").to_string();
-        let b = s.as_bytes();
-        // Years past 9999 do not fit 19 bytes; clamp rather than misprint.
-        if b.len() == 19 {
-            self.prefix.copy_from_slice(b);
-        } else {
-            self.prefix.copy_from_slice(b"9999-12-31T23:59:59");
-        }
+    /// Recomputes the cached `YYYY-MM-DDTHH:MM:SS` for `second`.
+    #[cold]
+    fn set_second(&mut self, second: i64) {
+        // Every i64 nanosecond count is within chrono's range (years 1677
+        // to 2262) and within four-digit years; the fallback is unreachable.
+        let dt = chrono::DateTime::from_timestamp(second, 0).unwrap_or_default();
+        let year = dt.year().clamp(0, 9999) as u32;
+        let p = &mut self.prefix;
+        put(&mut p[0..4], year);
+        p[4] = b'-';
+        put(&mut p[5..7], dt.month());
+        p[7] = b'-';
+        put(&mut p[8..10], dt.day());
+        p[10] = b'T';
+        put(&mut p[11..13], dt.hour());
+        p[13] = b':';
+        put(&mut p[14..16], dt.minute());
+        p[16] = b':';
+        put(&mut p[17..19], dt.second());
         self.second = second;
     }
 
-    /// Appends the timestamp of `ns` (nanoseconds since the Unix epoch).
     #[inline]
-    pub fn write(&mut self, out: &mut Vec<u8>, ns: u64) {
-        let second = ns / 1_000_000_000;
-        let frac = (ns % 1_000_000_000) as u32;
+    fn write_parts(&mut self, out: &mut Vec<u8>, second: i64, frac: u32) {
         if second != self.second {
             self.set_second(second);
         }
-        out.extend_from_slice(&self.prefix);
-        let mut digits = [b'0'; 11];
-        digits[0] = b'.';
-        let mut f = frac;
-        for d in digits[1..10].iter_mut().rev() {
-            *d = b'0' + (f % 10) as u8;
-            f /= 10;
+        let mut buf = [0u8; 30];
+        buf[..19].copy_from_slice(&self.prefix);
+        buf[19] = b'.';
+        put(&mut buf[20..29], frac);
+        buf[29] = b'Z';
+        out.extend_from_slice(&buf);
+    }
+
+    /// Appends the timestamp of `ns` nanoseconds since the Unix epoch
+    /// (every `u64` is within range: the last is in 2554).
+    ///
+    /// ```
+    /// let mut out = Vec::new();
+    /// ul_writer::format::TimestampFormatter::new().write(&mut out, 1_500_000_000);
+    /// assert_eq!(out, b"1970-01-01T00:00:01.500000000Z");
+    /// ```
+    #[inline]
+    pub fn write(&mut self, out: &mut Vec<u8>, ns: u64) {
+        // u64::MAX / 1e9 fits an i64 with room to spare.
+        let second = (ns / NANOS as u64) as i64;
+        let frac = (ns % NANOS as u64) as u32;
+        self.write_parts(out, second, frac);
+    }
+
+    /// Appends the timestamp of `ns` nanoseconds since the Unix epoch,
+    /// which may be negative (before 1970).
+    ///
+    /// ```
+    /// let mut out = Vec::new();
+    /// ul_writer::format::TimestampFormatter::new().write_i64(&mut out, -1_500_000_000);
+    /// assert_eq!(out, b"1969-12-31T23:59:58.500000000Z");
+    /// ```
+    #[inline]
+    pub fn write_i64(&mut self, out: &mut Vec<u8>, ns: i64) {
+        let second = ns.div_euclid(NANOS);
+        let frac = ns.rem_euclid(NANOS) as u32;
+        self.write_parts(out, second, frac);
+    }
+}
+
+/// Writes `v` as `dst.len()` decimal digits, zero-padded (higher digits
+/// dropped).
+#[inline]
+fn put(dst: &mut [u8], mut v: u32) {
+    for d in dst.iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, SecondsFormat};
+
+    fn chrono_u64(ns: u64) -> String {
+        DateTime::from_timestamp((ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as u32)
+            .unwrap()
+            .to_rfc3339_opts(SecondsFormat::Nanos, true)
+    }
+
+    fn ours_u64(t: &mut TimestampFormatter, ns: u64) -> String {
+        let mut out = Vec::new();
+        t.write(&mut out, ns);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn edges() {
+        let mut t = TimestampFormatter::new();
+        for ns in [
+            0,
+            1,
+            999_999_999,
+            1_000_000_000,
+            1_735_689_599_999_999_999,
+            1_735_689_600_000_000_000,
+            951_782_400_000_000_000, // 2000-02-29
+            i64::MAX as u64,
+            i64::MAX as u64 + 1,
+            u64::MAX,
+        ] {
+            assert_eq!(ours_u64(&mut t, ns), chrono_u64(ns), "{ns}");
         }
-        digits[10] = b'Z';
-        out.extend_from_slice(&digits);
+        let mut out = Vec::new();
+        t.write_i64(&mut out, i64::MIN);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            DateTime::from_timestamp_nanos(i64::MIN).to_rfc3339_opts(SecondsFormat::Nanos, true)
+        );
+    }
+
+    #[test]
+    fn cache_follows_the_second() {
+        let mut t = TimestampFormatter::new();
+        let base = 1_735_689_599_000_000_000u64;
+        for ns in [base, base + 5, base + 1_000_000_000, base, base - 1] {
+            assert_eq!(ours_u64(&mut t, ns), chrono_u64(ns));
+        }
     }
 }
