@@ -912,6 +912,32 @@ mod tests {
     }
 
     #[test]
+    fn zero_last_word_pads_without_finish() {
+        let mut buf = [0xffu8; 40];
+        let mut enc = Encoder::new(&mut buf);
+        enc.zero_last_word();
+        assert_eq!(enc.position(), 0);
+        enc.put_header(&RecordHeader {
+            len: 40,
+            kind: 1,
+            nargs: 1,
+            ..Default::default()
+        });
+        enc.put_u8(tag::U16);
+        0xabcdu16.put(&mut enc);
+        assert_eq!(enc.position(), 35);
+        assert!(!enc.overflowed());
+        assert_eq!(&buf[35..], &[0; 5]);
+        let got: Vec<_> = decode(&buf).unwrap().args.iter().collect();
+        assert_eq!(got, [Value::U64(0xabcd)]);
+
+        // Shorter than a word: nothing to do, nothing written.
+        let mut small = [0xffu8; 7];
+        Encoder::new(&mut small).zero_last_word();
+        assert_eq!(small, [0xff; 7]);
+    }
+
+    #[test]
     fn encoder_from_raw() {
         let mut buf = [0xaau8; 40];
         // SAFETY: `buf` is a local array valid for 40 bytes of writes and
