@@ -265,7 +265,7 @@ impl<'a, B: ByteStore> Producer<'a, B> {
         // after the consumer has read a line, writing it again costs a
         // cross-core ownership request, and this hides it off the hot path.
         self.bytes
-            .prefetch_write(((self.head + PREFETCH_AHEAD) & self.mask) as usize);
+            .prefetch_write((self.head.wrapping_add(PREFETCH_AHEAD) & self.mask) as usize);
         Ok(r)
     }
 

@@ -81,7 +81,16 @@ pub struct WriterBlock {
     pub intent_lens: [AtomicU64; INTENT_SLOTS],
     /// Shared-lane tail that batch `intent` moves to once on disk.
     pub mpsc_pending_tail: AtomicU64,
+    /// Shared-lane `dropped_reported` that batch `intent` sets once on disk
+    /// (valid when `mpsc_pending_batch == intent`).
+    pub mpsc_pending_dropped: AtomicU64,
+    /// Batch whose write sets `mpsc_pending_dropped`.
+    pub mpsc_pending_batch: AtomicU64,
 }
+
+// The writer block shares its padded line with nothing; fields added at its
+// end must not move the blocks after it (no layout version change).
+const _: () = assert!(core::mem::size_of::<WriterBlock>() <= 128);
 
 /// States of a writer's write-ahead intent ([`WriterBlock::intent_state`]).
 ///

@@ -86,9 +86,11 @@ pub enum MpscPushError {
     Abandoned,
 }
 
-/// A 32-bit FNV-1a checksum of a slot's record, tying it to its claim.
-pub fn slot_checksum(claim_pos: u64, record: &[u8]) -> u32 {
-    let mut sum = Checksum::new(claim_pos);
+/// A 32-bit FNV-1a checksum of a slot's record, tying it to its claim and
+/// to the producer (pid, tid) and length in the slot's header, so a late
+/// writer's header words mixed into a later lap's header fail the check.
+pub fn slot_checksum(claim_pos: u64, pid: u32, tid: u32, record: &[u8]) -> u32 {
+    let mut sum = Checksum::new(claim_pos, pid, tid, record.len());
     sum.update(record);
     sum.finish()
 }
@@ -97,9 +99,12 @@ pub fn slot_checksum(claim_pos: u64, record: &[u8]) -> u32 {
 struct Checksum(u32);
 
 impl Checksum {
-    fn new(claim_pos: u64) -> Self {
+    fn new(claim_pos: u64, pid: u32, tid: u32, len: usize) -> Self {
         let mut c = Checksum(0x811c_9dc5);
         c.update(&claim_pos.to_le_bytes());
+        c.update(&pid.to_le_bytes());
+        c.update(&tid.to_le_bytes());
+        c.update(&(len as u32).to_le_bytes());
         c
     }
     fn update(&mut self, bytes: &[u8]) {
@@ -252,21 +257,23 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
             }
         }
         let base = (pos % n) as usize * self.slot_len;
+        // Encode into private memory, checksum that, then copy it into the
+        // slot: a late writer from an abandoned claim can scribble on the
+        // slot meanwhile, but not on what the checksum was computed from, so
+        // a torn record never passes the consumer's check. (Cold path: the
+        // shared lane is the fallback. Records up to 1 KiB stay on the stack.)
+        let mut stack = [0u8; 1024];
+        let mut heap = Vec::new();
+        let record: &mut [u8] = if len <= stack.len() {
+            &mut stack[..len]
+        } else {
+            heap.resize(len, 0);
+            &mut heap[..]
+        };
+        write(&mut Encoder::new(record));
+        let sum = slot_checksum(pos, pid, tid, record);
         self.bytes
-            .write_with(base + SLOT_HEADER_LEN, len, |enc| write(enc));
-        // Read the record back in small pieces for the checksum: no
-        // allocation on the logging path.
-        let mut sum = Checksum::new(pos);
-        let mut chunk = [0u8; 64];
-        let mut at = 0;
-        while at < len {
-            let take = (len - at).min(chunk.len());
-            self.bytes
-                .read(base + SLOT_HEADER_LEN + at, &mut chunk[..take]);
-            sum.update(&chunk[..take]);
-            at += take;
-        }
-        let sum = sum.finish();
+            .write_with(base + SLOT_HEADER_LEN, len, |enc| enc.put_bytes(record));
         self.bytes.write_with(base, SLOT_HEADER_LEN, |enc| {
             enc.put_u64(pos);
             enc.put_u32(pid);
@@ -336,7 +343,7 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
             ));
         }
         let record = &scratch[SLOT_HEADER_LEN..SLOT_HEADER_LEN + len];
-        if slot_checksum(pos, record) != sum {
+        if slot_checksum(pos, pid, tid, record) != sum {
             return SlotRead::Bad(format!(
                 "shared-lane slot at position {pos} fails its checksum (torn by a late writer?)"
             ));

@@ -1,6 +1,8 @@
 //! Region creation and validation: every way a path can fail to be a usable
 //! region gets a clear error naming the path and the problem.
 
+#![cfg(not(loom))]
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;

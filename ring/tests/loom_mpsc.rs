@@ -1,0 +1,487 @@
+//! Loom model of the shared MPSC lane (`ul_ring::mpsc`): Vyukov-style slots
+//! with a sequence word each, many producers, one consumer, and the
+//! consumer's right to abandon a claim that is never committed.
+//!
+//! The slot bytes are [`LoomBytes`] (one loom cell per word), so loom fails
+//! the model if the consumer reads a slot the producer's Release commit did
+//! not publish, or a producer overwrites a slot whose previous record the
+//! consumer's Release `release` did not hand back. The tests check:
+//!
+//! * two producers, one record each: both land, each read back exactly
+//!   (pid, tid and bytes), whatever the claim order;
+//! * three records through two slots, so one slot is reused for its second
+//!   lap: the producer has to wait for the consumer to free it; and the
+//!   same with two producers racing for the last free slot and the next lap;
+//! * claim versus abandon: a consumer that gives up on a pending claim races
+//!   the producer's commit. Exactly one side wins: either the commit fails
+//!   with [`MpscPushError::Abandoned`] and the record is never read, or the
+//!   commit succeeds, the abandon fails and the record is read intact.
+//!   `read_slot` never returns `Bad` here: the consumer only reads a slot
+//!   whose sequence word says "committed at this position", which the
+//!   abandon CAS makes impossible for the abandoned claim, and the Acquire
+//!   load of that word makes every byte of the committed record visible.
+//!   (`Bad` is for slots a *late* writer of an abandoned claim scribbled on
+//!   in a later lap.)
+//! * a late writer: a stalled claimant is abandoned and wakes up while a
+//!   producer of the next lap fills the same slot. Their writes race by
+//!   design, so these models use [`RelaxedBytes`] (a relaxed loom atomic per
+//!   word: the race is legal to loom, and every interleaving of the two
+//!   writers' words is explored). The consumer may get `Bad`, or the new
+//!   record; `late_writer_cannot_forge_the_header` checks it never gets a
+//!   record under the late writer's header fields.
+//!   `late_writer_cannot_tear_the_record` checks the stronger claim of the
+//!   module docs, that no torn record is ever accepted (the producer
+//!   checksums the record in private memory before copying it into the
+//!   slot, so late words are never covered by the checksum).
+#![cfg(loom)]
+
+use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use loom::sync::mpsc::channel;
+use loom::sync::Arc;
+use loom::thread;
+
+use ul_ring::args::Encoder;
+use ul_ring::bytes::{ByteStore, LoomBytes};
+use ul_ring::mpsc::{Mpsc, MpscControl, MpscPushError, SlotRead, TailState};
+
+/// Bytes per slot: a 24-byte slot header and up to 40 bytes of record.
+const SLOT_LEN: usize = 64;
+
+/// The MPSC lane's shared state, as the region would hold it.
+struct Lane {
+    ctrl: MpscControl,
+    seqs: Vec<AtomicU64>,
+    bytes: LoomBytes,
+}
+
+impl Lane {
+    /// A fresh, initialised lane of `slots` slots.
+    fn new(slots: usize) -> Arc<Self> {
+        let lane = Lane {
+            ctrl: MpscControl::new(),
+            seqs: (0..slots).map(|_| AtomicU64::new(0)).collect(),
+            bytes: LoomBytes::new(slots * SLOT_LEN),
+        };
+        lane.mpsc().init();
+        Arc::new(lane)
+    }
+
+    fn mpsc(&self) -> Mpsc<'_, &LoomBytes> {
+        Mpsc::new(&self.ctrl, &self.seqs, &self.bytes, SLOT_LEN)
+    }
+}
+
+/// The 16-byte record number `k` of producer `pid`.
+fn record(pid: u32, k: u32) -> Vec<u8> {
+    let mut rec = Vec::with_capacity(16);
+    rec.extend_from_slice(&(u64::from(pid) * 0x0101_0101_0101_0101).to_le_bytes());
+    rec.extend_from_slice(&(u64::from(pid) << 40 | u64::from(k) << 16 | 0xfeed).to_le_bytes());
+    rec
+}
+
+/// The thread id carried by record `k` of producer `pid`.
+fn tid(pid: u32, k: u32) -> u32 {
+    pid * 10 + k
+}
+
+/// Pushes record `k` of producer `pid` once.
+fn push_once(lane: &Lane, pid: u32, k: u32) -> Result<(), MpscPushError> {
+    let rec = record(pid, k);
+    lane.mpsc()
+        .try_push(pid, tid(pid, k), rec.len(), |enc| enc.put_bytes(&rec))
+}
+
+/// Spawns producer `pid`, which pushes `count` records, retrying (after a
+/// yield) while the lane is full.
+fn spawn_producer(lane: &Arc<Lane>, pid: u32, count: u32) -> thread::JoinHandle<()> {
+    let lane = lane.clone();
+    thread::spawn(move || {
+        for k in 0..count {
+            loop {
+                match push_once(&lane, pid, k) {
+                    Ok(()) => break,
+                    Err(MpscPushError::Full) => thread::yield_now(),
+                    Err(e) => panic!("producer {pid}: {e}"),
+                }
+            }
+        }
+    })
+}
+
+/// Checks that the slot at `pos` holds some producer's record, intact, and
+/// returns (pid, record number).
+fn check_slot(lane: &Lane, pos: u64, scratch: &mut Vec<u8>) -> (u32, u32) {
+    match lane.mpsc().read_slot(pos, scratch) {
+        SlotRead::Record {
+            pid,
+            tid: t,
+            record: rec,
+        } => {
+            let k = t.wrapping_sub(pid * 10);
+            assert_eq!(t, tid(pid, k), "slot {pos}: bad tid {t}");
+            assert_eq!(rec, record(pid, k), "slot {pos}: record torn");
+            (pid, k)
+        }
+        SlotRead::Bad(why) => panic!("committed slot {pos} read as bad: {why}"),
+    }
+}
+
+/// The consumer: reads positions `0..count` in order, waiting (yielding)
+/// while a slot is empty or pending, and returns the (pid, record number)
+/// pairs it read.
+fn consume(lane: &Lane, count: u64) -> Vec<(u32, u32)> {
+    let mpsc = lane.mpsc();
+    let mut scratch = Vec::new();
+    let mut pids = Vec::new();
+    for tail in 0..count {
+        loop {
+            match mpsc.tail_state(tail) {
+                TailState::Ready(pos) => {
+                    assert_eq!(pos, tail);
+                    pids.push(check_slot(lane, pos, &mut scratch));
+                    mpsc.release(pos);
+                    break;
+                }
+                TailState::Pending(_) | TailState::Empty => thread::yield_now(),
+            }
+        }
+    }
+    pids
+}
+
+/// Pid of the records queued before the producer threads start.
+const EARLY: u32 = 3;
+
+/// Queues `queued` records (pid [`EARLY`]) in a two-slot lane, then runs one
+/// producer thread per `(pid, count)` entry and checks that the consumer
+/// reads every record exactly once, intact, each producer's in the order it
+/// pushed them.
+fn run(queued: u32, producers: &[(u32, u32)]) {
+    const SLOTS: u64 = 2;
+    let lane = Lane::new(SLOTS as usize);
+    for k in 0..queued {
+        push_once(&lane, EARLY, k).expect("queueing into an empty lane");
+    }
+    let threads: Vec<_> = producers
+        .iter()
+        .map(|&(pid, count)| spawn_producer(&lane, pid, count))
+        .collect();
+    let total: u64 = producers
+        .iter()
+        .map(|&(_, count)| u64::from(count))
+        .sum::<u64>()
+        + u64::from(queued);
+    let got = consume(&lane, total);
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(
+        got[..queued as usize],
+        (0..queued).map(|k| (EARLY, k)).collect::<Vec<_>>()
+    );
+    for &(pid, count) in producers {
+        let mine: Vec<u32> = got
+            .iter()
+            .filter(|&&(p, _)| p == pid)
+            .map(|&(_, k)| k)
+            .collect();
+        assert_eq!(
+            mine,
+            (0..count).collect::<Vec<_>>(),
+            "producer {pid}'s records"
+        );
+    }
+    assert_eq!(lane.ctrl.head.load(Ordering::Relaxed), total);
+    assert_eq!(lane.ctrl.tail.load(Ordering::Relaxed), total);
+    assert_eq!(lane.ctrl.dropped.load(Ordering::Relaxed), 0);
+    for (i, seq) in lane.seqs.iter().enumerate() {
+        // Every slot consumed: free for the claim of its next lap.
+        let next = (i as u64..).step_by(SLOTS as usize).find(|&p| p >= total);
+        assert_eq!(Some(seq.load(Ordering::Relaxed)), next, "slot {i}");
+    }
+}
+
+/// Two producers, two slots, one record each: the claim CASes race, any
+/// claim order.
+#[test]
+fn two_producers_one_record_each() {
+    loom::model(|| run(0, &[(1, 1), (2, 1)]));
+}
+
+/// Three records through two slots: slot 0 is claimed again (position 2)
+/// only after the consumer has read and released its first record, and
+/// loom checks the consumer's reads happen before the overwrite.
+#[test]
+fn slot_reused_for_next_lap() {
+    loom::model(|| run(0, &[(1, 3)]));
+}
+
+/// Two producers racing for the last free slot and the next lap of a slot
+/// still holding an unread record: the loser of the claim race has to wait
+/// (`Full`) until the consumer releases slot 0, then claims position 2.
+#[test]
+fn contended_claim_waits_for_next_lap() {
+    loom::model(|| run(1, &[(1, 1), (2, 1)]));
+}
+
+/// A producer's commit races the consumer abandoning its claim. Exactly one
+/// of them wins, the loser learns it, and the lane goes on working.
+#[test]
+fn abandon_races_commit() {
+    loom::model(|| {
+        let lane = Lane::new(2);
+        let producer = {
+            let lane = lane.clone();
+            thread::spawn(move || push_once(&lane, 1, 0))
+        };
+        let mpsc = lane.mpsc();
+        let mut scratch = Vec::new();
+        let mut read = false;
+        let mut abandoned = false;
+        // The consumer gives up on a pending claim at once (in production:
+        // after the process timeout), so abandon and commit race.
+        loop {
+            match mpsc.tail_state(0) {
+                TailState::Empty => thread::yield_now(),
+                TailState::Pending(pos) => {
+                    if mpsc.abandon(pos) {
+                        abandoned = true;
+                        break;
+                    }
+                    // Committed meanwhile: the next look finds it ready.
+                    assert!(
+                        matches!(mpsc.tail_state(0), TailState::Ready(0)),
+                        "abandon failed but the slot is not committed"
+                    );
+                }
+                TailState::Ready(pos) => {
+                    assert_eq!(check_slot(&lane, pos, &mut scratch), (1, 0));
+                    mpsc.release(pos);
+                    read = true;
+                    break;
+                }
+            }
+        }
+        let pushed = producer.join().unwrap();
+        match pushed {
+            Ok(()) => assert!(read && !abandoned, "committed record was not read"),
+            Err(MpscPushError::Abandoned) => {
+                assert!(
+                    abandoned && !read,
+                    "record read although its claim was abandoned"
+                )
+            }
+            Err(e) => panic!("unexpected push error: {e}"),
+        }
+        let dropped = lane.ctrl.dropped.load(Ordering::Relaxed);
+        assert_eq!(dropped, u64::from(abandoned), "dropped counter");
+        assert_eq!(lane.ctrl.tail.load(Ordering::Relaxed), 1);
+        // Either way the lane goes on, and slot 0 is free for its next lap
+        // (position 2).
+        for (pos, k) in [(1, 0), (2, 1)] {
+            push_once(&lane, 2, k).expect("lane stuck after the race");
+            assert_eq!(mpsc.tail_state(pos), TailState::Ready(pos));
+            assert_eq!(check_slot(&lane, pos, &mut scratch), (2, k));
+            mpsc.release(pos);
+        }
+    });
+}
+
+/// A consumer that abandons only a claim it has *seen* pending for a while
+/// (modelled by a producer stalled inside its write closure until told to
+/// go on) always wins, and the stalled producer's commit always fails.
+#[test]
+fn stalled_claim_is_abandoned() {
+    loom::model(|| {
+        let lane = Lane::new(2);
+        let go = Arc::new(AtomicBool::new(false));
+        let producer = {
+            let lane = lane.clone();
+            let go = go.clone();
+            thread::spawn(move || {
+                let rec = record(1, 0);
+                lane.mpsc().try_push(1, tid(1, 0), rec.len(), |enc| {
+                    while !go.load(Ordering::Acquire) {
+                        thread::yield_now();
+                    }
+                    enc.put_bytes(&rec);
+                })
+            })
+        };
+        let mpsc = lane.mpsc();
+        while mpsc.tail_state(0) != TailState::Pending(0) {
+            thread::yield_now();
+        }
+        assert!(mpsc.abandon(0), "abandon of a stalled claim failed");
+        go.store(true, Ordering::Release);
+        assert_eq!(producer.join().unwrap(), Err(MpscPushError::Abandoned));
+        // The abandoned slot is never offered to the consumer.
+        assert_ne!(mpsc.tail_state(0), TailState::Ready(0));
+        assert_eq!(lane.ctrl.dropped.load(Ordering::Relaxed), 1);
+    });
+}
+
+/// Slot bytes that racing writers may share: one relaxed loom atomic per
+/// 8-byte word. Shared memory between processes behaves like this (word
+/// writes do not tear, nothing orders them); loom explores the orders.
+struct RelaxedBytes(Vec<AtomicU64>);
+
+impl ByteStore for RelaxedBytes {
+    fn capacity(&self) -> usize {
+        self.0.len() * 8
+    }
+    fn read(&self, offset: usize, dst: &mut [u8]) {
+        for (i, chunk) in dst.chunks_mut(8).enumerate() {
+            let word = self.0[offset / 8 + i].load(Ordering::Relaxed);
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+    }
+    fn write_with<R>(&self, offset: usize, len: usize, f: impl FnOnce(&mut Encoder<'_>) -> R) -> R {
+        let mut tmp = vec![0u8; len];
+        let r = f(&mut Encoder::new(&mut tmp));
+        for (i, chunk) in tmp.chunks(8).enumerate() {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            self.0[offset / 8 + i].store(u64::from_le_bytes(w), Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+/// A two-slot lane over [`RelaxedBytes`], with slots of 40 bytes (16 of
+/// record) to keep the number of racing words small.
+struct RacyLane {
+    ctrl: MpscControl,
+    seqs: Vec<AtomicU64>,
+    bytes: RelaxedBytes,
+}
+
+impl RacyLane {
+    const SLOT_LEN: usize = 40;
+
+    fn new() -> Arc<Self> {
+        let lane = RacyLane {
+            ctrl: MpscControl::new(),
+            seqs: (0..2).map(|_| AtomicU64::new(0)).collect(),
+            bytes: RelaxedBytes(
+                (0..2 * Self::SLOT_LEN / 8)
+                    .map(|_| AtomicU64::new(0))
+                    .collect(),
+            ),
+        };
+        lane.mpsc().init();
+        Arc::new(lane)
+    }
+
+    fn mpsc(&self) -> Mpsc<'_, &RelaxedBytes> {
+        Mpsc::new(&self.ctrl, &self.seqs, &self.bytes, Self::SLOT_LEN)
+    }
+}
+
+/// What the consumer read at the slot a late writer raced on.
+#[derive(Debug)]
+enum LateRead {
+    Bad,
+    Record { pid: u32, tid: u32, record: Vec<u8> },
+}
+
+/// Producer 1 claims position 0 and stalls; the consumer abandons the
+/// claim, consumes position 1 (its own record, pid 3), and lets producer 1
+/// go on while producer 2 claims position 2 in the same slot. Returns what
+/// the consumer reads at position 2. The hand-offs are loom channels, so
+/// the stalled thread is blocked rather than spinning: loom then spends its
+/// interleavings on the race itself.
+fn late_writer_round() -> LateRead {
+    let lane = RacyLane::new();
+    let (claimed_tx, claimed) = channel::<()>();
+    let (go, go_rx) = channel::<()>();
+    let late = {
+        let lane = lane.clone();
+        thread::spawn(move || {
+            let rec = record(1, 0);
+            lane.mpsc().try_push(1, tid(1, 0), rec.len(), |enc| {
+                claimed_tx.send(()).unwrap();
+                go_rx.recv().unwrap();
+                enc.put_bytes(&rec);
+            })
+        })
+    };
+    let mpsc = lane.mpsc();
+    claimed.recv().unwrap();
+    assert_eq!(mpsc.tail_state(0), TailState::Pending(0));
+    assert!(mpsc.abandon(0));
+    let early = record(EARLY, 0);
+    mpsc.try_push(EARLY, tid(EARLY, 0), early.len(), |enc| {
+        enc.put_bytes(&early)
+    })
+    .expect("slot 1 is free");
+    let mut scratch = Vec::new();
+    assert!(matches!(
+        mpsc.read_slot(1, &mut scratch),
+        SlotRead::Record { pid: EARLY, .. }
+    ));
+    mpsc.release(1);
+    // Producer 1 wakes up while producer 2 writes the slot's next lap.
+    go.send(()).unwrap();
+    let next = {
+        let lane = lane.clone();
+        thread::spawn(move || {
+            let rec = record(2, 0);
+            lane.mpsc()
+                .try_push(2, tid(2, 0), rec.len(), |enc| enc.put_bytes(&rec))
+        })
+    };
+    assert_eq!(next.join().unwrap(), Ok(()));
+    // Producer 1 may still be writing while the consumer reads.
+    assert_eq!(mpsc.tail_state(2), TailState::Ready(2));
+    let read = match mpsc.read_slot(2, &mut scratch) {
+        SlotRead::Bad(_) => LateRead::Bad,
+        SlotRead::Record { pid, tid, record } => LateRead::Record {
+            pid,
+            tid,
+            record: record.to_vec(),
+        },
+    };
+    assert_eq!(late.join().unwrap(), Err(MpscPushError::Abandoned));
+    read
+}
+
+/// Whatever a late writer does to the slot, a record the consumer accepts
+/// carries the header of the producer that committed it: the checksum
+/// covers pid, tid and length, not just the claim position and the bytes.
+#[test]
+fn late_writer_cannot_forge_the_header() {
+    loom::model(|| {
+        if let LateRead::Record {
+            pid,
+            tid: t,
+            record,
+        } = late_writer_round()
+        {
+            assert_eq!(
+                (pid, t, record.len()),
+                (2, tid(2, 0), 16),
+                "late header accepted"
+            );
+        }
+    });
+}
+
+/// The module docs' promise: a slot a late writer touched is read as `Bad`
+/// or as exactly the record its committer wrote, never torn. (It failed
+/// while the producer checksummed the record read back from the slot; the
+/// producer now checksums its private copy.)
+#[test]
+fn late_writer_cannot_tear_the_record() {
+    loom::model(|| {
+        if let LateRead::Record {
+            pid,
+            tid: t,
+            record: rec,
+        } = late_writer_round()
+        {
+            assert_eq!((pid, t), (2, tid(2, 0)), "late header accepted");
+            assert_eq!(rec, record(2, 0), "torn record accepted");
+        }
+    });
+}
