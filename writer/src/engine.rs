@@ -24,6 +24,12 @@ use crate::format::{
 use crate::names::Names;
 use crate::outputs::{Format, OutputError, Outputs, COUNT, TEXT};
 
+/// Longest wait between retries of a failing write.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How often lanes of dead owners are looked for.
+const RECLAIM_SCAN: Duration = Duration::from_millis(200);
+
 /// Where a record came from.
 #[derive(Clone, Copy)]
 struct Origin {
@@ -79,6 +85,9 @@ pub struct Engine {
     batch_records: u64,
     stuck_claim: Option<(u64, Instant)>,
     last_scan: Instant,
+    /// Lanes to free once the current batch (with their marker lines) is on
+    /// disk: (lane, owner word seen when it was found free-able).
+    to_free: Vec<(usize, u64)>,
     last_drop_report: Vec<u64>,
     write_failing: Option<(Instant, Duration, String)>,
     pid: u32,
@@ -122,6 +131,7 @@ impl Engine {
             batch_records: 0,
             stuck_claim: None,
             last_scan: Instant::now() - Duration::from_secs(3600),
+            to_free: Vec::with_capacity(lanes),
             last_drop_report: vec![0; lanes + 1],
             write_failing: None,
             pid: std::process::id(),
@@ -181,6 +191,12 @@ impl Engine {
                         mpsc.release(pos);
                     }
                 }
+                if w.mpsc_pending_batch.load(Ordering::Acquire) == batch {
+                    mpsc.control().dropped_reported.store(
+                        w.mpsc_pending_dropped.load(Ordering::Relaxed),
+                        Ordering::Relaxed,
+                    );
+                }
                 eprintln!("ul-writer: completed batch {batch} that a previous writer had written");
             }
             _ => {}
@@ -204,9 +220,17 @@ impl Engine {
             b.clear();
         }
         self.pending.clear();
+        self.to_free.clear();
         self.mpsc_release = None;
         self.mpsc_dropped = None;
         self.batch_records = 0;
+        // Lanes of dead owners: their marker lines go into this batch, and
+        // the lanes are freed only once it is on disk, so a writer killed in
+        // between announces them again rather than never.
+        if self.last_scan.elapsed() >= RECLAIM_SCAN {
+            self.last_scan = Instant::now();
+            self.reclaim();
+        }
         let table = region.callsites();
         for i in 0..lanes {
             let ctrl = self.region.lane_control(i);
@@ -261,6 +285,8 @@ impl Engine {
         }
         self.drain_mpsc(&table, batch_size);
         if self.batch_records == 0
+            && self.to_free.is_empty()
+            && self.bufs.iter().all(|b| b.is_empty())
             && self.pending.iter().all(|p| {
                 let c = &self.region.lane_control(p.lane).consumer;
                 p.new_tail == c.tail.load(Ordering::Relaxed)
@@ -482,6 +508,13 @@ impl Engine {
 
     /// Writes the batch under the write-ahead intent, then moves the cursors.
     fn write_batch(&mut self) -> Result<(), OutputError> {
+        if self.out.moved() {
+            eprintln!(
+                "ul-writer: {} or a file in it was removed or replaced; writing to new files there",
+                self.out.dir().display()
+            );
+            self.out.reopen_all()?;
+        }
         let h = self.region.header();
         let w = &h.writer;
         self.batch_no += 1;
@@ -494,6 +527,10 @@ impl Engine {
         }
         if let Some((_, to)) = self.mpsc_release {
             w.mpsc_pending_tail.store(to, Ordering::Relaxed);
+        }
+        if let Some(d) = self.mpsc_dropped {
+            w.mpsc_pending_dropped.store(d, Ordering::Relaxed);
+            w.mpsc_pending_batch.store(b, Ordering::Release);
         }
         let lens = self.out.lengths();
         for (i, l) in lens.iter().enumerate() {
@@ -537,6 +574,7 @@ impl Engine {
                 .dropped_reported
                 .store(d, Ordering::Relaxed);
         }
+        self.free_lanes();
         w.intent_state.store(intent_state::IDLE, Ordering::Release);
         h.stats
             .records_written
@@ -608,8 +646,9 @@ impl Engine {
         }) && self.region.mpsc().control().tail.load(Ordering::Relaxed) >= heads.1
     }
 
-    /// Frees lanes whose owners exited (after draining them) and lanes
-    /// retired by exiting threads.
+    /// Finds lanes whose owners exited (drained) and lanes retired by
+    /// exiting threads (drained), queues them in `to_free`, and adds a
+    /// marker line per dead process to the batch.
     fn reclaim(&mut self) {
         let lanes = self.region.geometry().sizes.lanes as usize;
         let mut dead: Vec<(u32, usize)> = Vec::new();
@@ -626,40 +665,28 @@ impl Engine {
             let drained = ctrl.head() == ctrl.consumer.tail.load(Ordering::Relaxed)
                 && ctrl.producer.dropped.load(Ordering::Relaxed)
                     == ctrl.consumer.dropped_reported.load(Ordering::Relaxed);
-            let free = match state {
-                lane_state::RETIRING => drained,
-                _ => {
-                    let start = slot.start_time.load(Ordering::Acquire);
-                    let alive = match alive_cache.iter().find(|c| c.0 == pid && c.1 == start) {
-                        Some(c) => c.2,
-                        None => {
-                            let a = ul_ring::procinfo::same_process_alive(pid, start);
-                            alive_cache.push((pid, start, a));
-                            a
-                        }
-                    };
-                    !alive && drained
-                }
-            };
-            if free
-                && slot
-                    .owner
-                    .compare_exchange(owner, lane_state::FREE, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
-            {
-                slot.generation.fetch_add(1, Ordering::Relaxed);
-                if state != lane_state::RETIRING {
-                    self.region
-                        .header()
-                        .stats
-                        .lanes_reclaimed
-                        .fetch_add(1, Ordering::Relaxed);
-                    match dead.iter_mut().find(|d| d.0 == pid) {
-                        Some(d) => d.1 += 1,
-                        None => dead.push((pid, 1)),
+            if !drained {
+                continue;
+            }
+            if state != lane_state::RETIRING {
+                let start = slot.start_time.load(Ordering::Acquire);
+                let alive = match alive_cache.iter().find(|c| c.0 == pid && c.1 == start) {
+                    Some(c) => c.2,
+                    None => {
+                        let a = ul_ring::procinfo::same_process_alive(pid, start);
+                        alive_cache.push((pid, start, a));
+                        a
                     }
+                };
+                if alive {
+                    continue;
+                }
+                match dead.iter_mut().find(|d| d.0 == pid) {
+                    Some(d) => d.1 += 1,
+                    None => dead.push((pid, 1)),
                 }
             }
+            self.to_free.push((i, owner));
         }
         for (pid, n) in dead {
             let s = if n == 1 { "" } else { "s" };
@@ -668,6 +695,29 @@ impl Engine {
                 &format!("process {pid} exited; reclaimed {n} lane{s}"),
             );
         }
+    }
+
+    /// Frees the lanes `reclaim` queued, now that their lines are on disk.
+    /// A lane whose owner word changed meanwhile is left alone.
+    fn free_lanes(&mut self) {
+        for &(i, owner) in &self.to_free {
+            let slot = self.region.lane_slot(i);
+            if slot
+                .owner
+                .compare_exchange(owner, lane_state::FREE, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                slot.generation.fetch_add(1, Ordering::Relaxed);
+                if owner & 0xff != lane_state::RETIRING {
+                    self.region
+                        .header()
+                        .stats
+                        .lanes_reclaimed
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        self.to_free.clear();
     }
 
     /// Runs until `signals.terminate`, then drains everything and returns.
@@ -686,10 +736,6 @@ impl Engine {
             if self.calib_at.elapsed() > Duration::from_secs(10) {
                 self.calib = calibrate(self.region);
                 self.calib_at = Instant::now();
-            }
-            if self.last_scan.elapsed() >= Duration::from_millis(200) {
-                self.last_scan = Instant::now();
-                self.reclaim();
             }
             let req = h.flush.request.load(Ordering::Acquire);
             if req > h.flush.ack.load(Ordering::Acquire)
@@ -711,14 +757,24 @@ impl Engine {
                     n
                 }
                 Err(e) => {
+                    // Once per kind of failure: a new error (another file,
+                    // another errno) is reported, a repeat is not.
+                    let what = e.to_string();
                     let backoff = match &self.write_failing {
-                        Some((_, b, _)) => (*b * 2).min(Duration::from_secs(5)),
+                        Some((_, b, prev)) => {
+                            if *prev != what {
+                                eprintln!(
+                                    "ul-writer: {what}; records stay in shared memory, retrying"
+                                );
+                            }
+                            (*b * 2).min(MAX_BACKOFF)
+                        }
                         None => {
-                            eprintln!("ul-writer: {e}; records stay in shared memory, retrying");
+                            eprintln!("ul-writer: {what}; records stay in shared memory, retrying");
                             Duration::from_millis(50)
                         }
                     };
-                    self.write_failing = Some((Instant::now() + backoff, backoff, e.to_string()));
+                    self.write_failing = Some((Instant::now() + backoff, backoff, what));
                     let _ = self.out.reopen_all();
                     if terminating {
                         return Err(e);

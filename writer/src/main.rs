@@ -111,6 +111,10 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(b) = cli.batch_size {
         h.control.batch_size.store(b.max(1), Ordering::Relaxed);
     }
+    // A write past RLIMIT_FSIZE must fail with EFBIG (kept in the ring,
+    // reported, retried), not kill the writer with SIGXFSZ.
+    // SAFETY: setting a signal's disposition to SIG_IGN touches no memory.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
     let signals = Signals::default();
     signal_hook::flag::register(signal_hook::consts::SIGTERM, signals.terminate.clone())?;
     signal_hook::flag::register(signal_hook::consts::SIGINT, signals.terminate.clone())?;

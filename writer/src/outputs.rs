@@ -7,7 +7,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use ul_ring::layout::INTENT_SLOTS;
@@ -64,7 +64,13 @@ struct Slot {
 /// The open output files and their lengths.
 pub struct Outputs {
     dir: PathBuf,
+    /// Device and inode of `dir` when the files were opened.
+    dir_id: Option<(u64, u64)>,
     slots: Vec<Slot>,
+}
+
+fn dir_id(dir: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()))
 }
 
 fn level_of(index: usize) -> Level {
@@ -94,6 +100,7 @@ impl Outputs {
         }
         let mut out = Self {
             dir: dir.to_owned(),
+            dir_id: dir_id(dir),
             slots,
         };
         // Learn the lengths of files that exist (for the intent), and open
@@ -196,14 +203,28 @@ impl Outputs {
         Ok(())
     }
 
+    /// True if the files are no longer where they are meant to be: the
+    /// directory was deleted, renamed or replaced, or an open file was
+    /// unlinked. Writing on would put records where nobody finds them. One
+    /// `stat` and one `fstat` per open file.
+    pub fn moved(&self) -> bool {
+        dir_id(&self.dir) != self.dir_id
+            || self.slots.iter().any(|s| {
+                s.file
+                    .as_ref()
+                    .is_some_and(|f| f.metadata().map_or(true, |m| m.nlink() == 0))
+            })
+    }
+
     /// Closes every file; the next write reopens it (SIGHUP, a deleted
-    /// directory, a write error).
+    /// directory, a write error). Recreates the directory if it is gone.
     pub fn reopen_all(&mut self) -> Result<(), OutputError> {
         std::fs::create_dir_all(&self.dir).map_err(|source| OutputError {
             op: "create directory",
             path: self.dir.clone(),
             source,
         })?;
+        self.dir_id = dir_id(&self.dir);
         for s in &mut self.slots {
             s.file = None;
             s.len = 0;

@@ -62,6 +62,21 @@ pub fn stress_bin() -> PathBuf {
     p
 }
 
+/// The `chaos_producer` example, built by `cargo test` next to the binaries.
+pub fn chaos_bin() -> PathBuf {
+    let p = writer_bin()
+        .parent()
+        .expect("bin dir")
+        .join("examples")
+        .join("chaos_producer");
+    assert!(
+        p.exists(),
+        "{} is missing: run the tests with `cargo test` (which builds examples)",
+        p.display()
+    );
+    p
+}
+
 /// A running `ul-writer`, stopped with SIGTERM (then SIGKILL) on drop.
 pub struct Writer {
     pub child: Child,
