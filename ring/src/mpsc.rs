@@ -9,28 +9,35 @@
 //! * `seq == pos + slots`: consumed, free for the next lap.
 //!
 //! A producer claims by a CAS of `head` from `pos` to `pos + 1` after seeing
-//! `seq == pos`, writes its record into the slot, and commits with a CAS of
-//! `seq` from `pos` to `pos + 1` (Release). The consumer reads slot `tail`
-//! once `seq == tail + 1` (Acquire), and frees it by storing
+//! `seq == pos`, encodes its record into private memory and checksums it,
+//! marks the slot `pos | WRITING` (CAS), copies the record in, and commits
+//! with a CAS from `pos | WRITING` to `pos + 1` (Release). The consumer reads
+//! slot `tail` once `seq == tail + 1` (Acquire), and frees it by storing
 //! `tail + slots` (Release).
 //!
 //! # Dead and stalled claimants
 //!
 //! A producer that dies (or is stopped) between claim and commit leaves
-//! `seq == pos` while `head > pos`. After the process timeout the consumer
-//! *abandons* the claim: it stores `pos + slots` itself and moves on, so one
-//! dead producer never stalls the others. A claimant that wakes up later
-//! finds its commit CAS failing (the word is no longer `pos`), and counts its
-//! record as dropped. Its late writes into the slot may land in a record of
-//! the next lap; every slot therefore carries its claim position and a
-//! checksum of the record, and the consumer drops a slot whose claim
-//! position or checksum is wrong instead of writing a torn line.
+//! `head > pos` with the slot uncommitted. After the process timeout the
+//! consumer *abandons* the claim: it CASes `seq` from `pos` to `pos + slots`
+//! and moves on, so one dead producer never stalls the others. A claimant
+//! that wakes up later finds its `WRITING` CAS failing and drops its record
+//! without having written a byte into the slot, so the slot's next lap is
+//! safe. Only a claimant stopped inside the copy itself (a memcpy of at most
+//! one slot) holds `WRITING`; the consumer waits twice the timeout for it,
+//! then abandons it too. Its late bytes may then land in the next lap; every
+//! slot carries its claim position and a checksum (over pid, tid, length and
+//! the record, computed from the producer's private copy), so the consumer
+//! drops such a slot instead of writing a torn line.
 
 use crossbeam_utils::CachePadded;
 
 use crate::args::Encoder;
 use crate::bytes::ByteStore;
 use crate::sync::{AtomicU64, Ordering};
+
+/// Sequence-word bit set while a claimant copies its record into the slot.
+pub const WRITING: u64 = 1 << 63;
 
 /// Bytes at the start of each slot before the record:
 /// `claim_pos u64 | pid u32 | tid u32 | checksum u32 | record_len u32`.
@@ -248,12 +255,20 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
                     Ok(_) => break,
                     Err(now) => pos = now,
                 }
-            } else if s < pos {
+            } else if s & !WRITING < pos {
                 // The slot still holds the previous lap's record. Not counted
                 // as a drop here: the caller may wait and retry.
                 return Err(MpscPushError::Full);
             } else {
-                pos = self.ctrl.head.load(Ordering::Relaxed);
+                // Another claimant took `pos`. Re-read `head` with a
+                // read-modify-write, which sees the latest value (a plain
+                // load may return a stale one again and again).
+                let now = self.ctrl.head.fetch_add(0, Ordering::Relaxed);
+                if now == pos {
+                    // The slot is ahead of `head`: a corrupt lane.
+                    return Err(MpscPushError::Full);
+                }
+                pos = now;
             }
         }
         let base = (pos % n) as usize * self.slot_len;
@@ -272,6 +287,20 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
         };
         write(&mut Encoder::new(record));
         let sum = slot_checksum(pos, pid, tid, record);
+        let seq = &self.seqs[(pos % n) as usize];
+        // Announce the copy into the slot. If the consumer abandoned the
+        // claim while we encoded (we were stopped past the timeout), this
+        // fails and we have written nothing into a slot that may have been
+        // reused: the late record is dropped, no one else's is harmed.
+        // Acquire: the copy below must not move before this CAS (a write
+        // into a slot we no longer own).
+        if seq
+            .compare_exchange(pos, pos | WRITING, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            self.ctrl.dropped.fetch_add(1, Ordering::Relaxed);
+            return Err(MpscPushError::Abandoned);
+        }
         self.bytes
             .write_with(base + SLOT_HEADER_LEN, len, |enc| enc.put_bytes(record));
         self.bytes.write_with(base, SLOT_HEADER_LEN, |enc| {
@@ -281,12 +310,12 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
             enc.put_u32(sum);
             enc.put_u32(len as u32);
         });
-        let seq = &self.seqs[(pos % n) as usize];
         // Release: the slot's bytes happen before the consumer's Acquire load
-        // that sees `pos + 1`. A CAS, not a store: if the consumer abandoned
-        // this claim meanwhile, the commit must fail rather than resurrect it.
+        // that sees `pos + 1`. A CAS, not a store: if the consumer forced an
+        // abandon of a copy stalled past twice the timeout, the commit must
+        // fail rather than resurrect it.
         match seq.compare_exchange(
-            pos,
+            pos | WRITING,
             pos.wrapping_add(1),
             Ordering::Release,
             Ordering::Relaxed,
@@ -367,13 +396,32 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
     /// lane moves on. Returns false if it was committed meanwhile (then read
     /// it instead).
     pub fn abandon(&self, pos: u64) -> bool {
+        self.abandon_from(pos, pos)
+    }
+
+    /// True if the claimant at `pos` has finished encoding and is copying
+    /// its record into the slot (a window of a memcpy).
+    pub fn copying(&self, pos: u64) -> bool {
+        let n = self.slot_count();
+        n != 0 && self.seqs[(pos % n) as usize].load(Ordering::Relaxed) == pos | WRITING
+    }
+
+    /// Gives up on a claim stalled in the middle of its copy (see
+    /// [`copying`](Self::copying)): its late bytes may land in the slot's
+    /// next lap, where the checksum catches them. Use only long after
+    /// [`abandon`](Self::abandon) would have been used.
+    pub fn abandon_copying(&self, pos: u64) -> bool {
+        self.abandon_from(pos, pos | WRITING)
+    }
+
+    fn abandon_from(&self, pos: u64, expected: u64) -> bool {
         let n = self.slot_count();
         if n == 0 {
             return false;
         }
         let ok = self.seqs[(pos % n) as usize]
             .compare_exchange(
-                pos,
+                expected,
                 pos.wrapping_add(n),
                 Ordering::AcqRel,
                 Ordering::Relaxed,

@@ -35,6 +35,14 @@
 //!   slot, so late words are never covered by the checksum).
 #![cfg(loom)]
 
+/// `loom::model` with room for the extra steps of the claim protocol's
+/// spin loops (loom's default branch limit is 1,000).
+fn model<F: Fn() + Sync + Send + 'static>(f: F) {
+    let mut b = loom::model::Builder::new();
+    b.max_branches = 100_000;
+    b.check(f);
+}
+
 use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use loom::sync::mpsc::channel;
 use loom::sync::Arc;
@@ -205,7 +213,7 @@ fn run(queued: u32, producers: &[(u32, u32)]) {
 /// claim order.
 #[test]
 fn two_producers_one_record_each() {
-    loom::model(|| run(0, &[(1, 1), (2, 1)]));
+    model(|| run(0, &[(1, 1), (2, 1)]));
 }
 
 /// Three records through two slots: slot 0 is claimed again (position 2)
@@ -213,7 +221,7 @@ fn two_producers_one_record_each() {
 /// loom checks the consumer's reads happen before the overwrite.
 #[test]
 fn slot_reused_for_next_lap() {
-    loom::model(|| run(0, &[(1, 3)]));
+    model(|| run(0, &[(1, 3)]));
 }
 
 /// Two producers racing for the last free slot and the next lap of a slot
@@ -221,14 +229,14 @@ fn slot_reused_for_next_lap() {
 /// (`Full`) until the consumer releases slot 0, then claims position 2.
 #[test]
 fn contended_claim_waits_for_next_lap() {
-    loom::model(|| run(1, &[(1, 1), (2, 1)]));
+    model(|| run(1, &[(1, 1), (2, 1)]));
 }
 
 /// A producer's commit races the consumer abandoning its claim. Exactly one
 /// of them wins, the loser learns it, and the lane goes on working.
 #[test]
 fn abandon_races_commit() {
-    loom::model(|| {
+    model(|| {
         let lane = Lane::new(2);
         let producer = {
             let lane = lane.clone();
@@ -248,11 +256,9 @@ fn abandon_races_commit() {
                         abandoned = true;
                         break;
                     }
-                    // Committed meanwhile: the next look finds it ready.
-                    assert!(
-                        matches!(mpsc.tail_state(0), TailState::Ready(0)),
-                        "abandon failed but the slot is not committed"
-                    );
+                    // Committed meanwhile, or being copied into the slot
+                    // (which only a forced abandonment takes): look again.
+                    thread::yield_now();
                 }
                 TailState::Ready(pos) => {
                     assert_eq!(check_slot(&lane, pos, &mut scratch), (1, 0));
@@ -292,7 +298,7 @@ fn abandon_races_commit() {
 /// go on) always wins, and the stalled producer's commit always fails.
 #[test]
 fn stalled_claim_is_abandoned() {
-    loom::model(|| {
+    model(|| {
         let lane = Lane::new(2);
         let go = Arc::new(AtomicBool::new(false));
         let producer = {
@@ -451,7 +457,7 @@ fn late_writer_round() -> LateRead {
 /// covers pid, tid and length, not just the claim position and the bytes.
 #[test]
 fn late_writer_cannot_forge_the_header() {
-    loom::model(|| {
+    model(|| {
         if let LateRead::Record {
             pid,
             tid: t,
@@ -473,7 +479,7 @@ fn late_writer_cannot_forge_the_header() {
 /// producer now checksums its private copy.)
 #[test]
 fn late_writer_cannot_tear_the_record() {
-    loom::model(|| {
+    model(|| {
         if let LateRead::Record {
             pid,
             tid: t,

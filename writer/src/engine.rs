@@ -362,7 +362,15 @@ impl Engine {
                                 if pos > start {
                                     break;
                                 }
-                                if mpsc.abandon(pos) {
+                                // A claimant stopped inside its copy gets
+                                // twice the timeout: abandoning it lets its
+                                // late bytes reach the slot's next lap.
+                                let waited = now.duration_since(since);
+                                let abandoned = mpsc.abandon(pos)
+                                    || (mpsc.copying(pos)
+                                        && waited >= 2 * self.process_timeout
+                                        && mpsc.abandon_copying(pos));
+                                if abandoned {
                                     self.region
                                         .header()
                                         .stats

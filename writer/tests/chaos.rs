@@ -1227,11 +1227,13 @@ fn log_directory_renamed_or_deleted_is_recreated() {
 /// late commit is detected and counted as a drop, and no torn or foreign
 /// bytes reach the files.
 ///
-/// Known limit (ring/src/mpsc.rs): the late claimant's bytes can land in the
-/// slot after it was reused by the next lap's claim. The checksum and claim
-/// position catch it and the writer reports `skipped a shared-lane record`,
-/// but that other claim's record is lost. The checker counts those reports
-/// as explained losses; the figures print how many.
+/// A claimant stopped while encoding writes nothing into the slot once
+/// abandoned (its `WRITING` CAS fails). Known limit (ring/src/mpsc.rs): one
+/// stopped inside its copy into the slot is abandoned after twice the
+/// timeout, and its late bytes can land in the slot's next lap. The
+/// checksum and claim position catch it and the writer reports `skipped a
+/// shared-lane record`, but that other claim's record is lost. The checker
+/// counts those reports as explained losses; the figures print how many.
 #[test]
 fn producer_stopped_inside_a_shared_lane_claim() {
     let name = "producer_stopped_inside_a_shared_lane_claim";
