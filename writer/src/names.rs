@@ -6,6 +6,10 @@ use std::rc::Rc;
 
 use ul_ring::callsite::{CallsiteTable, EntryKind};
 
+/// Most ids of each kind kept in the cache; a hostile producer naming
+/// random ids makes the writer forget and re-read, not grow without bound.
+const MAX_CACHED: usize = 1 << 16;
+
 /// A call site as the writer needs it.
 #[derive(Debug)]
 pub struct Site {
@@ -69,6 +73,10 @@ impl Names {
             Err(e) => Err(e.to_string()),
         };
         let first = r.is_err();
+        // Ids come from untrusted records: bound the cache.
+        if self.sites.len() >= MAX_CACHED {
+            self.sites.clear();
+        }
         self.sites.insert(id, r.clone());
         (r, first)
     }
@@ -98,6 +106,9 @@ impl Names {
             Err(e) => Err(e.to_string()),
         };
         let first = r.is_err();
+        if self.contexts.len() >= MAX_CACHED {
+            self.contexts.clear();
+        }
         self.contexts.insert(id, r.clone());
         (r, first)
     }

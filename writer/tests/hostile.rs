@@ -1,0 +1,192 @@
+//! A hostile producer: it maps the region and writes garbage into its own
+//! lane, into records with lying lengths and ids, into the callsite table,
+//! and into header fields it should not touch, while an honest producer
+//! logs. The writer must not crash, hang or read outside the region; it
+//! reports what it skipped and writes every honest record exactly once.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use common::*;
+use ul_ring::bytes::ByteStore;
+use ul_ring::layout::lane_state;
+use ul_ring::region::{Region, RegionOptions};
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+#[test]
+fn garbage_from_a_hostile_producer_is_reported_and_skipped() {
+    let s = Scratch::new("hostile");
+    let w = Writer::start(&s, &["--lanes", "4", "--lane-size", "65536"]);
+    let region = Region::open(
+        &s.shm,
+        &RegionOptions {
+            create: false,
+            ..Default::default()
+        },
+    )
+    .expect("open region");
+    // Claim a lane as this (live) process, as a producer would.
+    let me = (u64::from(std::process::id()) << 8) | lane_state::OWNED;
+    let lane = (0..4)
+        .find(|&i| {
+            region
+                .lane_slot(i)
+                .owner
+                .compare_exchange(lane_state::FREE, me, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        })
+        .expect("a free lane");
+    let ctrl = region.lane_control(lane);
+    let bytes = region.lane_bytes(lane);
+    let cap = bytes.capacity() as u64;
+
+    // An honest producer logs meanwhile (two threads: lanes are left).
+    let honest = std::process::Command::new(stress_bin())
+        .args(["--threads", "2", "--count", "20000", "--shm"])
+        .arg(&s.shm)
+        .spawn()
+        .expect("spawn stress");
+
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let end = Instant::now() + Duration::from_secs(3);
+    let mut rounds = 0u64;
+    while Instant::now() < end {
+        rounds += 1;
+        let head = ctrl.producer.head.load(Ordering::Relaxed);
+        match rng.below(6) {
+            // Random bytes published as records.
+            0 => {
+                let n = 8 * (1 + rng.below(64));
+                let junk: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
+                bytes.write_with((head % cap) as usize, n as usize, |e| e.put_bytes(&junk));
+                ctrl.producer.head.store(head + n, Ordering::Release);
+            }
+            // A frame whose length lies (past head, huge, unaligned).
+            1 => {
+                let lie = [9u32, 0, 7, u32::MAX, 1 << 20, 65_536 + 8][rng.below(6) as usize];
+                bytes.write_with((head % cap) as usize, 8, |e| {
+                    e.put_u32(lie);
+                    e.put_u8(1);
+                });
+                ctrl.producer.head.store(head + 8, Ordering::Release);
+            }
+            // A well-framed record with a bad callsite id, context id, tag.
+            2 => {
+                let mut rec = Vec::new();
+                let hdr = ul_ring::record::RecordHeader {
+                    level: (rng.below(7)) as u8,
+                    callsite: rng.next() as u32,
+                    context: rng.next() as u32,
+                    ..Default::default()
+                };
+                ul_ring::args::encode_record(
+                    &mut rec,
+                    hdr,
+                    &[ul_ring::args::OwnedValue::U64(rng.next())],
+                );
+                if rng.below(2) == 0 {
+                    rec[32] = 200; // unknown tag
+                }
+                let at = (head % cap) as usize;
+                if at + rec.len() <= cap as usize {
+                    bytes.write_with(at, rec.len(), |e| e.put_bytes(&rec));
+                    ctrl.producer
+                        .head
+                        .store(head + rec.len() as u64, Ordering::Release);
+                }
+            }
+            // Head far ahead of tail, or behind it.
+            3 => {
+                let h = [head + cap * 3, head.wrapping_sub(64), head + 3][rng.below(3) as usize];
+                ctrl.producer.head.store(h, Ordering::Release);
+            }
+            // Garbage in the callsite arena past what is in use.
+            4 => {
+                let table = region.callsite_bytes();
+                let used = region.callsites().used();
+                let room = table.capacity().saturating_sub(used) / 8;
+                if room > 1 {
+                    let at = used + 8 * rng.below(room as u64 - 1) as usize;
+                    let v = rng.next();
+                    table.write_with(at, 8, |e| e.put_u64(v));
+                }
+            }
+            // Header fields a producer may set, set to nonsense.
+            _ => {
+                let c = &region.header().control;
+                c.batch_size.store(rng.next() as u32, Ordering::Relaxed);
+                c.flush_interval_ms
+                    .store(rng.next() as u32, Ordering::Relaxed);
+                c.min_level.store(0, Ordering::Relaxed);
+            }
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    // Restore what the honest producer needs to finish in reasonable time.
+    let c = &region.header().control;
+    c.batch_size.store(4096, Ordering::Relaxed);
+    c.flush_interval_ms.store(20, Ordering::Relaxed);
+    let st = wait_timeout(&mut { honest }, Duration::from_secs(120)).expect("honest producer hung");
+    assert!(st.success(), "honest producer failed: {st:?}");
+    // The writer is still alive and serving.
+    assert!(
+        ul_ring::procinfo::alive(w.pid()),
+        "the writer died on hostile input"
+    );
+    let (st, err) = w.stop();
+    assert!(st.success(), "writer exit {st:?}: {err}");
+    assert!(!err.contains("panicked"), "writer panicked: {err}");
+
+    let text = s.text();
+    let mut per: std::collections::HashMap<u32, Vec<u64>> = Default::default();
+    let mut skipped = 0;
+    for line in text.lines() {
+        assert!(line.starts_with("UL: ["), "malformed line: {line:?}");
+        if line.contains("[stress]") {
+            let msg = line.split(": ").nth(2).expect("message");
+            let mut it = msg.split(' ');
+            let _p = it.next();
+            let t: u32 = it.next().unwrap()[2..].parse().unwrap();
+            let i: u64 = it.next().unwrap()[2..].parse().unwrap();
+            per.entry(t).or_default().push(i);
+        } else if line.contains("[ul-writer]")
+            && (line.contains("skipped") || line.contains("not records"))
+        {
+            skipped += 1;
+        }
+    }
+    for t in 0..2 {
+        assert_eq!(
+            per.get(&t).map(Vec::as_slice),
+            Some(&(0..20000).collect::<Vec<_>>()[..]),
+            "honest thread {t}: records missing, duplicated or out of order"
+        );
+    }
+    assert!(
+        skipped > 0,
+        "the writer reported nothing it skipped in {rounds} rounds"
+    );
+    for level in ["trace", "debug", "info", "warn", "error"] {
+        for line in s.json(level).lines() {
+            serde_json::from_str::<serde_json::Value>(line).expect("JSON line");
+        }
+    }
+    eprintln!(
+        "hostile: {rounds} rounds of garbage, {skipped} skip reports, 40000 honest records intact"
+    );
+}
