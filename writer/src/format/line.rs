@@ -70,6 +70,18 @@ pub struct LineRecord<'a> {
 /// else `\u{..}`) so that a record is always one line; invalid UTF-8
 /// becomes U+FFFD.
 fn text_escaped(out: &mut Vec<u8>, s: &[u8]) {
+    // Fast path: printable ASCII needs neither validation nor escaping.
+    // (A full scan without early exit, so it vectorises.)
+    if s.iter()
+        .fold(false, |bad, &b| bad | !(0x20..0x7f).contains(&b))
+    {
+        text_escaped_slow(out, s);
+    } else {
+        out.extend_from_slice(s);
+    }
+}
+
+fn text_escaped_slow(out: &mut Vec<u8>, s: &[u8]) {
     for chunk in s.utf8_chunks() {
         text_escape_valid(out, chunk.valid().as_bytes());
         if !chunk.invalid().is_empty() {
@@ -169,6 +181,15 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// U+FFFD.
 fn json_str(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
+    // Fast path: printable ASCII other than `"` and `\\` is copied as is.
+    let plain = !s.iter().fold(false, |bad, &b| {
+        bad | !(0x20..0x7f).contains(&b) | (b == b'"') | (b == b'\\')
+    });
+    if plain {
+        out.extend_from_slice(s);
+        out.push(b'"');
+        return;
+    }
     for chunk in s.utf8_chunks() {
         json_escape_valid(out, chunk.valid().as_bytes());
         if !chunk.invalid().is_empty() {

@@ -290,6 +290,21 @@ pub fn format_message<'a>(
                 i += 2;
                 lit_start = i;
             }
+            // The common case, `{}`: no spec to parse.
+            b'{' if bytes.get(i + 1) == Some(&b'}') => {
+                out.extend_from_slice(&bytes[lit_start..i]);
+                let n = next;
+                next += 1;
+                if n < args.len() {
+                    used.set(n);
+                    write_display(out, &args.get(n));
+                } else {
+                    outcome.missing += 1;
+                    out.extend_from_slice(b"{}");
+                }
+                i += 2;
+                lit_start = i;
+            }
             b'{' => {
                 let end = bytes[i + 1..]
                     .iter()
@@ -334,7 +349,14 @@ pub fn format_message<'a>(
                 i = close + 1;
                 lit_start = i;
             }
-            _ => i += 1,
+            // Literal text: jump to the next brace.
+            // (A lone `}` is literal too: step over it.)
+            _ => {
+                i += 1 + bytes[i + 1..]
+                    .iter()
+                    .position(|&b| b == b'{' || b == b'}')
+                    .unwrap_or(bytes.len() - i - 1);
+            }
         }
     }
     out.extend_from_slice(&bytes[lit_start..]);
