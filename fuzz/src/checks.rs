@@ -1,0 +1,749 @@
+// The bodies of the `drain_lane` and `format_record` fuzz targets.
+//
+// This file is not a module of its own: it is `include!`d by
+// `fuzz/fuzz_targets/drain_lane.rs`, `fuzz/fuzz_targets/format_record.rs`
+// and `writer/tests/fuzz_replay.rs` (which replays the corpora on stable
+// Rust), so the fuzzer and CI run the very same checks. It may use only
+// `std`, `ul_ring`, `ul_writer` and `serde_json`, all of which both places
+// have. Every check panics on failure.
+
+/// The checks both targets make on the output lines of a record.
+pub mod lines {
+    use ul_ring::args::Value;
+    use ul_writer::format::{write_json, write_text, ContextValue, LineRecord, TimestampFormatter};
+
+    /// `Display` of a decoded value, as `format!("{}", v)` writes it for the
+    /// value's own type.
+    pub fn display(v: &Value<'_>) -> String {
+        match *v {
+            Value::U64(x) => format!("{x}"),
+            Value::I64(x) => format!("{x}"),
+            Value::U128(x) => format!("{x}"),
+            Value::I128(x) => format!("{x}"),
+            Value::F32(x) => format!("{x}"),
+            Value::F64(x) => format!("{x}"),
+            Value::Bool(x) => format!("{x}"),
+            Value::Char(x) => format!("{x}"),
+            Value::Str(x) => x.to_string(),
+        }
+    }
+
+    /// True if `got` (a JSON number) is `want` up to a few ULPs: the writer
+    /// prints the shortest round-tripping decimal, and serde_json (without
+    /// `float_roundtrip`) may parse it one ULP off.
+    fn close(got: f64, want: f64, eps: f64, tiny: f64) -> bool {
+        got == want || (got - want).abs() <= (want.abs() * 4.0 * eps).max(tiny)
+    }
+
+    /// A `context` value in the JSON line holds what `cv` holds, typed as
+    /// `ContextValue` documents.
+    fn check_json_value(key: &str, j: &serde_json::Value, cv: &ContextValue<'_>) {
+        let ok = match cv {
+            ContextValue::Str(s) | ContextValue::Value(Value::Str(s)) => j.as_str() == Some(*s),
+            ContextValue::Value(Value::Char(c)) => j.as_str() == Some(c.to_string().as_str()),
+            ContextValue::Value(Value::Bool(b)) => j.as_bool() == Some(*b),
+            ContextValue::Value(Value::U64(x)) => j.as_u64() == Some(*x),
+            ContextValue::Value(Value::I64(x)) => j.as_i64() == Some(*x),
+            ContextValue::Value(Value::U128(x)) => j.as_str() == Some(x.to_string().as_str()),
+            ContextValue::Value(Value::I128(x)) => j.as_str() == Some(x.to_string().as_str()),
+            ContextValue::Value(Value::F64(x)) if !x.is_finite() => {
+                j.as_str() == Some(x.to_string().as_str())
+            }
+            ContextValue::Value(Value::F32(x)) if !x.is_finite() => {
+                j.as_str() == Some(x.to_string().as_str())
+            }
+            ContextValue::Value(Value::F64(x)) => j
+                .as_f64()
+                .is_some_and(|g| close(g, *x, f64::EPSILON, f64::MIN_POSITIVE)),
+            ContextValue::Value(Value::F32(x)) => j
+                .as_f64()
+                .is_some_and(|g| close(g, f64::from(*x), f64::from(f32::EPSILON), 1e-44)),
+        };
+        assert!(ok, "JSON context {key:?} is {j}, want {cv:?}");
+    }
+
+    /// Writes `r` with `write_text` and `write_json` (through `ts`, whose
+    /// per-second cache carries over between calls) and checks both lines.
+    /// The keys of `r.context` must be distinct.
+    pub fn check(ts: &mut TimestampFormatter, r: &LineRecord<'_>) {
+        let mut stamp = Vec::new();
+        TimestampFormatter::new().write(&mut stamp, r.timestamp_ns);
+        let stamp = String::from_utf8(stamp).expect("timestamp is not UTF-8");
+
+        let mut text = Vec::new();
+        write_text(&mut text, ts, r);
+        let text = String::from_utf8(text).expect("text line is not UTF-8");
+        assert!(
+            text.ends_with('\n') && text.matches('\n').count() == 1,
+            "text line must end in its only newline: {text:?}"
+        );
+        let body = &text[..text.len() - 1];
+        assert!(
+            !body
+                .chars()
+                .any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}'),
+            "text line holds a control character or line separator: {text:?}"
+        );
+        assert!(
+            text.starts_with(&format!("UL: [{stamp}] [")),
+            "text line {text:?} does not start with the timestamp {stamp}"
+        );
+        assert!(
+            text.contains(&format!("] {}: ", r.level.as_upper())),
+            "text line {text:?} lacks the level"
+        );
+
+        let mut json = Vec::new();
+        write_json(&mut json, ts, r);
+        assert!(
+            json.ends_with(b"\n") && json.iter().filter(|&&b| b == b'\n').count() == 1,
+            "JSON line must end in its only newline: {:?}",
+            String::from_utf8_lossy(&json)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap_or_else(|e| {
+            panic!(
+                "JSON line does not parse ({e}): {:?}",
+                String::from_utf8_lossy(&json)
+            )
+        });
+        let message = String::from_utf8_lossy(r.message);
+        assert_eq!(v["level"].as_str(), Some(r.level.as_str()), "{v}");
+        assert_eq!(v["message"].as_str(), Some(message.as_ref()), "{v}");
+        assert_eq!(v["timestamp"].as_str(), Some(stamp.as_str()), "{v}");
+        assert_eq!(v["source"].as_str(), Some(r.source), "{v}");
+        assert_eq!(v["pid"].as_u64(), Some(u64::from(r.pid)), "{v}");
+        assert_eq!(v["tid"].as_u64(), Some(u64::from(r.tid)), "{v}");
+        assert_eq!(v["seq"].as_u64(), Some(u64::from(r.seq)), "{v}");
+        let ctx = v["context"].as_object().expect("context is not an object");
+        assert_eq!(ctx.len(), r.context.len(), "{v}");
+        for (k, cv) in r.context {
+            let j = ctx
+                .get(*k)
+                .unwrap_or_else(|| panic!("context key {k:?} missing: {v}"));
+            check_json_value(k, j, cv);
+        }
+    }
+}
+
+/// `drain_lane`: arbitrary lane bytes and cursors through the real
+/// `Consumer::read_batch`, each record decoded and formatted into in-memory
+/// sinks.
+///
+/// Input layout (short inputs are zero-padded to 17 bytes):
+///
+/// | bytes | meaning |
+/// |---|---|
+/// | 0..8 | tail, u64 little-endian |
+/// | 8..16 | head, u64 little-endian (see bit 7 below) |
+/// | 16 | bits 0-2: capacity `CAPACITIES[b % 5]`; bits 3-5: records per call `BATCH_SIZES[b]`; bit 7: head is `tail + (field mod 2 * capacity)` |
+/// | 17.. | the lane's bytes from offset 0 (cut to the capacity, the rest zero) |
+pub mod drain_lane {
+    use std::sync::atomic::Ordering;
+
+    use ul_ring::args::Value;
+    use ul_ring::bytes::{ByteStore, HeapBytes};
+    use ul_ring::lane::{Consumer, LaneControl};
+    use ul_ring::record::{decode, RecordKind, MAX_RECORD_LEN};
+    use ul_writer::format::{format_message, ContextValue, LineRecord, TimestampFormatter};
+
+    /// Lane capacities the selector byte chooses from.
+    pub const CAPACITIES: [usize; 5] = [64, 128, 256, 1024, 4096];
+    /// `max_records` per `read_batch` call (the writer's batch size).
+    pub const BATCH_SIZES: [usize; 8] = [1, 2, 3, 5, 8, 64, 1024, 1 << 20];
+    /// Selector bit: the head field is an offset from the tail.
+    pub const RELATIVE_HEAD: u8 = 0x80;
+    /// Bytes before the lane's bytes.
+    pub const PREFIX: usize = 17;
+
+    /// A decoded input.
+    #[derive(Debug)]
+    pub struct Input<'a> {
+        pub tail: u64,
+        pub head: u64,
+        pub capacity: usize,
+        pub max_records: usize,
+        pub lane: &'a [u8],
+    }
+
+    pub fn parse(data: &[u8]) -> Input<'_> {
+        let mut fixed = [0u8; PREFIX];
+        let n = data.len().min(PREFIX);
+        fixed[..n].copy_from_slice(&data[..n]);
+        let word = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&fixed[i..i + 8]);
+            u64::from_le_bytes(w)
+        };
+        let (tail, head_field, sel) = (word(0), word(8), fixed[16]);
+        let capacity = CAPACITIES[usize::from(sel & 7) % CAPACITIES.len()];
+        let max_records = BATCH_SIZES[usize::from((sel >> 3) & 7)];
+        let head = if sel & RELATIVE_HEAD != 0 {
+            tail.wrapping_add(head_field & (2 * capacity as u64 - 1))
+        } else {
+            head_field
+        };
+        let lane = &data[n..];
+        Input {
+            tail,
+            head,
+            capacity,
+            max_records,
+            lane: &lane[..lane.len().min(capacity)],
+        }
+    }
+
+    /// The input that [`parse`] reads back as these fields.
+    pub fn encode(tail: u64, head: u64, sel: u8, lane: &[u8]) -> Vec<u8> {
+        let mut v = Vec::with_capacity(PREFIX + lane.len());
+        v.extend_from_slice(&tail.to_le_bytes());
+        v.extend_from_slice(&head.to_le_bytes());
+        v.push(sel);
+        v.extend_from_slice(lane);
+        v
+    }
+
+    /// The selector byte for a capacity, a batch-size index and whether the
+    /// head is relative.
+    pub fn selector(capacity: usize, batch_index: u8, relative: bool) -> u8 {
+        let c = CAPACITIES
+            .iter()
+            .position(|&c| c == capacity)
+            .expect("not one of CAPACITIES") as u8;
+        c | (batch_index & 7) << 3 | if relative { RELATIVE_HEAD } else { 0 }
+    }
+
+    /// What the consumer must find in `[tail, head)` of `lane`, worked out
+    /// independently of it: the `(position, length)` of every record that
+    /// is not padding, and the position of the first byte that cannot be
+    /// framed (`None`: the lane drains cleanly to `head`).
+    pub fn reference(lane: &[u8], tail: u64, head: u64) -> (Vec<(u64, usize)>, Option<u64>) {
+        let cap = lane.len() as u64;
+        let avail = head.wrapping_sub(tail);
+        if avail > cap || avail % 8 != 0 || tail % 8 != 0 {
+            return (Vec::new(), Some(tail));
+        }
+        let mut out = Vec::new();
+        let mut pos = tail;
+        while pos != head {
+            let off = (pos % cap) as usize;
+            // Up to the buffer's end or the head, whichever is first.
+            let room = (cap - off as u64).min(head.wrapping_sub(pos));
+            let len = u64::from(u32::from_le_bytes([
+                lane[off],
+                lane[off + 1],
+                lane[off + 2],
+                lane[off + 3],
+            ]));
+            if len < 8 || len % 8 != 0 || len > room || len > MAX_RECORD_LEN as u64 {
+                return (out, Some(pos));
+            }
+            if lane[off + 4] != RecordKind::Padding as u8 {
+                out.push((pos, len as usize));
+            }
+            pos = pos.wrapping_add(len);
+        }
+        (out, None)
+    }
+
+    /// Decodes one record and, if it decodes, formats it as the writer
+    /// would: message (`"{} "` per argument), text and JSON lines.
+    fn format_one(ts: &mut TimestampFormatter, pos: u64, rec: &[u8]) {
+        let Ok(r) = decode(rec) else {
+            return;
+        };
+        let args: Vec<Value<'_>> = r.args.iter().collect();
+        assert_eq!(args.len(), usize::from(r.header.nargs));
+        let fmt = "{} ".repeat(args.len());
+        let mut msg = Vec::new();
+        let outcome = format_message(&mut msg, &fmt, args.iter().copied());
+        assert!(outcome.is_clean(), "{fmt:?} with {args:?}: {outcome:?}");
+        let want: String = args
+            .iter()
+            .map(|v| super::lines::display(v) + " ")
+            .collect();
+        assert_eq!(
+            std::str::from_utf8(&msg).ok(),
+            Some(want.as_str()),
+            "record at {pos}: {args:?}"
+        );
+        let keys: Vec<String> = (0..args.len().min(32)).map(|i| format!("a{i}")).collect();
+        let context: Vec<(&str, ContextValue<'_>)> = keys
+            .iter()
+            .zip(&args)
+            .map(|(k, v)| (k.as_str(), ContextValue::Value(*v)))
+            .collect();
+        let line = LineRecord {
+            timestamp_ns: r.header.timestamp,
+            level: r.level,
+            source: "lane",
+            message: &msg,
+            context: &context,
+            pid: r.header.callsite,
+            tid: r.header.context,
+            seq: r.header.seq,
+        };
+        super::lines::check(ts, &line);
+    }
+
+    /// The `drain_lane` target's body.
+    pub fn run(data: &[u8]) {
+        let input = parse(data);
+        let Input {
+            tail,
+            head,
+            capacity,
+            max_records,
+            lane,
+        } = input;
+        let cap = capacity as u64;
+        let mut bytes = HeapBytes::new(capacity);
+        bytes.fill(0, lane);
+        let mut flat = vec![0u8; capacity];
+        bytes.read(0, &mut flat);
+        assert_eq!(&flat[..lane.len()], lane, "HeapBytes::fill");
+        let (want_records, want_corrupt) = reference(&flat, tail, head);
+
+        let ctrl = LaneControl::new();
+        ctrl.producer.head.store(head, Ordering::Release);
+        ctrl.consumer.tail.store(tail, Ordering::Release);
+        // SAFETY: this is the lane's only consumer (and there is no
+        // producer); every capacity is a power of two of at least 16.
+        let consumer = unsafe { Consumer::attach(&ctrl, &bytes) };
+        let mut ts = TimestampFormatter::new();
+        let mut scratch = Vec::new();
+        let mut got: Vec<(u64, usize)> = Vec::new();
+        let mut corrupt = None;
+        // Every call but the last consumes at least one 8-byte frame.
+        let max_calls = capacity / 8 + 1;
+        let mut calls = 0;
+        loop {
+            calls += 1;
+            assert!(calls <= max_calls, "no end after {max_calls} calls");
+            let cur = consumer.tail();
+            assert_eq!(consumer.head(), head);
+            let avail = head.wrapping_sub(cur);
+            let mut seen = 0usize;
+            let mut last: Option<u64> = None;
+            let batch = consumer.read_batch(cur, head, max_records, &mut scratch, |pos, rec| {
+                seen += 1;
+                let at = pos.wrapping_sub(cur);
+                assert!(at < avail, "record at {pos} outside [{cur}, {head})");
+                if let Some(l) = last {
+                    assert!(at > l.wrapping_sub(cur), "record at {pos} not after {l}");
+                }
+                last = Some(pos);
+                assert!(
+                    rec.len() >= 8 && rec.len() % 8 == 0 && rec.len() <= MAX_RECORD_LEN,
+                    "record of {} bytes",
+                    rec.len()
+                );
+                assert!(
+                    rec.len() as u64 <= avail - at,
+                    "record at {pos} of {} bytes runs past head {head}",
+                    rec.len()
+                );
+                let off = (pos & (cap - 1)) as usize;
+                assert!(
+                    off + rec.len() <= capacity,
+                    "record at {pos} straddles the end"
+                );
+                assert_eq!(
+                    rec,
+                    &flat[off..off + rec.len()],
+                    "record at {pos} miscopied"
+                );
+                assert_eq!(rec[..4], (rec.len() as u32).to_le_bytes());
+                assert_ne!(rec[4], RecordKind::Padding as u8, "padding handed out");
+                got.push((pos, rec.len()));
+                format_one(&mut ts, pos, rec);
+            });
+            assert_eq!(batch.records, seen);
+            assert!(seen <= max_records, "{seen} records, at most {max_records}");
+            let moved = batch.new_tail.wrapping_sub(cur);
+            assert!(
+                moved <= avail,
+                "new_tail {} past head {head} (tail {cur})",
+                batch.new_tail
+            );
+            consumer.commit(batch.new_tail);
+            if let Some(c) = batch.corrupt {
+                assert_eq!(batch.new_tail, head, "corrupt lane not skipped to head");
+                assert!(c.pos.wrapping_sub(cur) <= avail, "{c:?}");
+                assert_eq!(c.skipped, head.wrapping_sub(c.pos), "{c:?}");
+                assert!(!c.reason.is_empty());
+                corrupt = Some(c.pos);
+                break;
+            }
+            if batch.new_tail == head {
+                break;
+            }
+            assert_ne!(batch.new_tail, cur, "no progress and not at head");
+            // Lanes here are far below COPY_CHUNK, so only the batch size
+            // stops a clean call short of the head.
+            assert_eq!(
+                seen, max_records,
+                "stopped short of head at {}",
+                batch.new_tail
+            );
+        }
+        assert_eq!(consumer.tail(), head);
+        assert_eq!(got, want_records, "records differ from the reference");
+        assert_eq!(
+            corrupt, want_corrupt,
+            "corruption differs from the reference"
+        );
+    }
+}
+
+/// `format_record`: an arbitrary format string and arguments through
+/// `format_message`, compared with `format!`, then through `write_text` and
+/// `write_json`.
+///
+/// Input layout: a u16 little-endian length `n` (short inputs zero-padded),
+/// then the format string (the next `n` bytes, or all there are, as lossy
+/// UTF-8), then arguments, each a tag byte and its value (missing bytes read
+/// as zero), at most [`MAX_ARGS`]:
+///
+/// | tag % 9 | value |
+/// |---|---|
+/// | 0 | u64, 8 bytes LE |
+/// | 1 | i64, 8 bytes LE |
+/// | 2 | f64, 8 bytes LE (IEEE bits) |
+/// | 3 | f32, 4 bytes LE (IEEE bits) |
+/// | 4 | bool, 1 byte (low bit) |
+/// | 5 | char, 4 bytes LE, mod 0x110000 (surrogates become U+FFFD) |
+/// | 6 | str, 1 length byte then that many bytes (lossy UTF-8) |
+/// | 7 | u128, 16 bytes LE |
+/// | 8 | i128, 16 bytes LE |
+pub mod format_record {
+    use std::fmt::{Debug, Display, LowerExp, LowerHex, Octal, UpperExp, UpperHex};
+
+    use ul_ring::args::Value;
+    use ul_ring::record::Level;
+    use ul_writer::format::{
+        format_message, ContextValue, FormatOutcome, LineRecord, TimestampFormatter,
+    };
+
+    /// Most arguments decoded (enough to pass 128, where the formatter
+    /// changes how it tracks used arguments).
+    pub const MAX_ARGS: usize = 300;
+
+    /// An argument as the input encodes it.
+    #[derive(Clone, Debug, PartialEq)]
+    pub enum Arg {
+        U64(u64),
+        I64(i64),
+        F64(f64),
+        F32(f32),
+        Bool(bool),
+        Char(char),
+        Str(String),
+        U128(u128),
+        I128(i128),
+    }
+
+    impl Arg {
+        pub fn as_value(&self) -> Value<'_> {
+            match self {
+                Arg::U64(x) => Value::U64(*x),
+                Arg::I64(x) => Value::I64(*x),
+                Arg::F64(x) => Value::F64(*x),
+                Arg::F32(x) => Value::F32(*x),
+                Arg::Bool(x) => Value::Bool(*x),
+                Arg::Char(x) => Value::Char(*x),
+                Arg::Str(x) => Value::Str(x),
+                Arg::U128(x) => Value::U128(*x),
+                Arg::I128(x) => Value::I128(*x),
+            }
+        }
+    }
+
+    struct Reader<'a>(&'a [u8]);
+
+    impl Reader<'_> {
+        fn byte(&mut self) -> Option<u8> {
+            let (&b, rest) = self.0.split_first()?;
+            self.0 = rest;
+            Some(b)
+        }
+        fn take(&mut self, n: usize) -> &[u8] {
+            let (a, b) = self.0.split_at(n.min(self.0.len()));
+            self.0 = b;
+            a
+        }
+        fn arr<const N: usize>(&mut self) -> [u8; N] {
+            let mut a = [0u8; N];
+            let src = self.take(N);
+            a[..src.len()].copy_from_slice(src);
+            a
+        }
+    }
+
+    pub fn parse(data: &[u8]) -> (String, Vec<Arg>) {
+        let mut r = Reader(data);
+        let fmt_len = usize::from(u16::from_le_bytes(r.arr()));
+        let fmt = String::from_utf8_lossy(r.take(fmt_len)).into_owned();
+        let mut args = Vec::new();
+        while args.len() < MAX_ARGS {
+            let Some(tag) = r.byte() else { break };
+            args.push(match tag % 9 {
+                0 => Arg::U64(u64::from_le_bytes(r.arr())),
+                1 => Arg::I64(i64::from_le_bytes(r.arr())),
+                2 => Arg::F64(f64::from_le_bytes(r.arr())),
+                3 => Arg::F32(f32::from_le_bytes(r.arr())),
+                4 => Arg::Bool(r.byte().unwrap_or(0) & 1 == 1),
+                5 => Arg::Char(
+                    char::from_u32(u32::from_le_bytes(r.arr()) % 0x11_0000)
+                        .unwrap_or(char::REPLACEMENT_CHARACTER),
+                ),
+                6 => {
+                    let n = usize::from(r.byte().unwrap_or(0));
+                    Arg::Str(String::from_utf8_lossy(r.take(n)).into_owned())
+                }
+                7 => Arg::U128(u128::from_le_bytes(r.arr())),
+                _ => Arg::I128(i128::from_le_bytes(r.arr())),
+            });
+        }
+        (fmt, args)
+    }
+
+    /// The input that [`parse`] reads back as `fmt` and `args` (strings
+    /// must be at most 255 bytes; chars other than U+FFFD come back as
+    /// they are).
+    pub fn encode(fmt: &[u8], args: &[Arg]) -> Vec<u8> {
+        let n = u16::try_from(fmt.len()).expect("format string too long");
+        let mut v = n.to_le_bytes().to_vec();
+        v.extend_from_slice(fmt);
+        for a in args {
+            match a {
+                Arg::U64(x) => {
+                    v.push(0);
+                    v.extend_from_slice(&x.to_le_bytes());
+                }
+                Arg::I64(x) => {
+                    v.push(1);
+                    v.extend_from_slice(&x.to_le_bytes());
+                }
+                Arg::F64(x) => {
+                    v.push(2);
+                    v.extend_from_slice(&x.to_le_bytes());
+                }
+                Arg::F32(x) => {
+                    v.push(3);
+                    v.extend_from_slice(&x.to_le_bytes());
+                }
+                Arg::Bool(x) => v.extend_from_slice(&[4, u8::from(*x)]),
+                Arg::Char(x) => {
+                    v.push(5);
+                    v.extend_from_slice(&u32::from(*x).to_le_bytes());
+                }
+                Arg::Str(s) => {
+                    let n = u8::try_from(s.len()).expect("string argument too long");
+                    v.extend_from_slice(&[6, n]);
+                    v.extend_from_slice(s.as_bytes());
+                }
+                Arg::U128(x) => {
+                    v.push(7);
+                    v.extend_from_slice(&x.to_le_bytes());
+                }
+                Arg::I128(x) => {
+                    v.push(8);
+                    v.extend_from_slice(&x.to_le_bytes());
+                }
+            }
+        }
+        v
+    }
+
+    /// Declares the placeholders of one trait family and a function that
+    /// applies one with `format!` (which needs it as a literal).
+    macro_rules! family {
+        ($list:ident, $func:ident, [$($bound:path),+], [$($spec:literal),+ $(,)?]) => {
+            pub const $list: &[&str] = &[$($spec),+];
+            fn $func<T: $($bound +)+>(spec: &str, v: T) -> Option<String> {
+                match spec {
+                    $($spec => Some(format!($spec, v)),)+
+                    _ => None,
+                }
+            }
+        };
+    }
+
+    family!(
+        DISPLAY,
+        display_as,
+        [Display],
+        [
+            "{}", "{:5}", "{:<5}", "{:>5}", "{:^5}", "{:*^7}", "{:é>4}", "{:.2}", "{:.0}", "{:+}",
+            "{:05}", "{:>8.3}", "{:+08.1}",
+        ]
+    );
+    family!(
+        DEBUG,
+        debug_as,
+        [Debug],
+        ["{:?}", "{:>6?}", "{:.1?}", "{:#?}", "{:08?}"]
+    );
+    family!(
+        RADIX,
+        radix_as,
+        [LowerHex, UpperHex, Octal, std::fmt::Binary],
+        ["{:x}", "{:#x}", "{:X}", "{:#010x}", "{:o}", "{:#b}", "{:+x}"]
+    );
+    family!(
+        EXP,
+        exp_as,
+        [LowerExp, UpperExp],
+        ["{:e}", "{:E}", "{:.3e}", "{:+e}", "{:012.2e}"]
+    );
+
+    /// `format!(spec, a)` for `a`'s own type; `None` if that type does not
+    /// implement the placeholder's trait (`format!` would not compile).
+    pub fn expect(spec: &str, a: &Arg) -> Option<String> {
+        fn int<T>(spec: &str, x: T) -> Option<String>
+        where
+            T: Display
+                + Debug
+                + LowerHex
+                + UpperHex
+                + Octal
+                + std::fmt::Binary
+                + LowerExp
+                + UpperExp
+                + Copy,
+        {
+            display_as(spec, x)
+                .or_else(|| debug_as(spec, x))
+                .or_else(|| radix_as(spec, x))
+                .or_else(|| exp_as(spec, x))
+        }
+        fn float<T: Display + Debug + LowerExp + UpperExp + Copy>(
+            spec: &str,
+            x: T,
+        ) -> Option<String> {
+            display_as(spec, x)
+                .or_else(|| debug_as(spec, x))
+                .or_else(|| exp_as(spec, x))
+        }
+        fn text<T: Display + Debug + Copy>(spec: &str, x: T) -> Option<String> {
+            display_as(spec, x).or_else(|| debug_as(spec, x))
+        }
+        match a {
+            Arg::U64(x) => int(spec, *x),
+            Arg::I64(x) => int(spec, *x),
+            Arg::U128(x) => int(spec, *x),
+            Arg::I128(x) => int(spec, *x),
+            Arg::F64(x) => float(spec, *x),
+            Arg::F32(x) => float(spec, *x),
+            Arg::Bool(x) => text(spec, *x),
+            Arg::Char(x) => text(spec, *x),
+            Arg::Str(x) => text(spec, x.as_str()),
+        }
+    }
+
+    fn known(spec: &str) -> bool {
+        [DISPLAY, DEBUG, RADIX, EXP]
+            .iter()
+            .any(|l| l.contains(&spec))
+    }
+
+    /// What `format_message` must give for `fmt` and `args`, built with
+    /// `format!`, when `fmt` is in the modelled subset: literal text, `{{`,
+    /// `}}`, and placeholders without a position drawn from the families
+    /// above, each applicable to its argument's type. Placeholders past the
+    /// last argument stay verbatim (`missing`); arguments past the last
+    /// placeholder are appended, each after a space, as `{}` (`extra`).
+    /// `None` for anything else.
+    pub fn expected(fmt: &str, args: &[Arg]) -> Option<(String, FormatOutcome)> {
+        let b = fmt.as_bytes();
+        let mut out = String::new();
+        let mut outcome = FormatOutcome::default();
+        let mut next = 0;
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'{' if b.get(i + 1) == Some(&b'{') => {
+                    out.push('{');
+                    i += 2;
+                }
+                b'}' if b.get(i + 1) == Some(&b'}') => {
+                    out.push('}');
+                    i += 2;
+                }
+                b'{' => {
+                    let close = i + 1 + b[i + 1..].iter().position(|&c| c == b'}' || c == b'{')?;
+                    if b[close] != b'}' {
+                        return None;
+                    }
+                    let spec = &fmt[i..=close];
+                    if !known(spec) {
+                        return None;
+                    }
+                    match args.get(next) {
+                        Some(a) => out.push_str(&expect(spec, a)?),
+                        None => {
+                            out.push_str(spec);
+                            outcome.missing += 1;
+                        }
+                    }
+                    next += 1;
+                    i = close + 1;
+                }
+                // A lone `}`: `format!` refuses it.
+                b'}' => return None,
+                _ => {
+                    let end = b[i..]
+                        .iter()
+                        .position(|&c| c == b'{' || c == b'}')
+                        .map_or(b.len(), |p| i + p);
+                    out.push_str(&fmt[i..end]);
+                    i = end;
+                }
+            }
+        }
+        for a in args.iter().skip(next) {
+            out.push(' ');
+            out.push_str(&super::lines::display(&a.as_value()));
+            outcome.extra += 1;
+        }
+        Some((out, outcome))
+    }
+
+    /// The `format_record` target's body.
+    pub fn run(data: &[u8]) {
+        let (fmt, args) = parse(data);
+        let values: Vec<Value<'_>> = args.iter().map(Arg::as_value).collect();
+        let mut out = Vec::new();
+        let outcome = format_message(&mut out, &fmt, values.iter().copied());
+        let msg = String::from_utf8(out)
+            .unwrap_or_else(|e| panic!("{fmt:?} with {args:?} gave bad UTF-8: {e}"));
+        assert!(outcome.extra <= args.len(), "{outcome:?}");
+        if let Some((want, want_outcome)) = expected(&fmt, &args) {
+            assert_eq!(msg, want, "{fmt:?} with {args:?}");
+            assert_eq!(outcome, want_outcome, "{fmt:?} with {args:?}");
+        }
+
+        // A timestamp, level and ids that vary with the input.
+        let h = data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        let keys: Vec<String> = (0..values.len().min(32)).map(|i| format!("a{i}")).collect();
+        let mut context = vec![("fmt", ContextValue::Str(&fmt))];
+        context.extend(
+            keys.iter()
+                .zip(&values)
+                .map(|(k, v)| (k.as_str(), ContextValue::Value(*v))),
+        );
+        let line = LineRecord {
+            timestamp_ns: h,
+            level: Level::ALL[(h % 5) as usize],
+            source: "format_record",
+            message: msg.as_bytes(),
+            context: &context,
+            pid: (h >> 32) as u32,
+            tid: h as u32,
+            seq: args.len() as u32,
+        };
+        super::lines::check(&mut TimestampFormatter::new(), &line);
+    }
+}
