@@ -1,60 +1,521 @@
-//! Hot-path latency of `ul`, measured the way Quill's harness does: rdtscp
-//! around a burst of 20 log calls, divided by 20, with a busy pause of
-//! 2.0-2.2 ms between bursts so the writer drains and caches cool.
+//! Hot-path latency of ul and its Rust peers, and the bare-ring floor.
 //!
 //! ```text
-//! cargo run --release -p ul-benches --bin latency -- --bursts 10000
+//! cargo run --release -p ul-benches --bin latency -- [--threads 1,2] [--logger ul,tracing] \
+//!     [--bursts 10000] [--chart docs/perf/latency.png] [--json out.json]
+//! cargo run --release -p ul-benches --bin latency -- --logger ul --profile-bursts 5000   # for callgrind
 //! ```
 //!
-//! Needs a `ul-writer` serving the region (or the ring fills and calls
-//! measure the drop path). Peers come in the benchmark issue.
+//! Each logger runs in a child process of its own (this binary re-executed
+//! with `--child`), since global facades install once per process. A child
+//! installs its logger writing to a file in a fresh temp dir (for ul: starts
+//! a real `ul-writer` on `/dev/shm/ul-bench-<pid>`), runs `--bursts` bursts
+//! of 20 calls per thread with a 2.0-2.2 ms busy pause after each, and
+//! reports HDR-histogram percentiles as one JSON line on stdout.
+//!
+//! The bursts of a run are dealt round-robin over its cases: 2 modes
+//! (burst/20: `rdtscp` around 20 calls / 20, Quill's method; single call:
+//! `rdtscp; lfence` around each call, the timer's own median cost
+//! subtracted) x 3 messages. So with the defaults each case gets
+//! `bursts / 6` bursts per thread; `--modes burst --messages int` gives one
+//! case all of them.
+
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use clap::Parser;
-use ul_benches::{rdtscp, summarize, ticks_per_ns};
+use ul_benches::floor::{Floor, FLOOR_MESSAGES};
+use ul_benches::hist::LatHist;
+use ul_benches::loggers::{
+    lines_in, temp_dir, with_logger, Api, Installed, Kind, LoggerOptions, LoggerSubject, Visitor,
+    MESSAGES,
+};
+use ul_benches::report::{self, LatencyChild, LatencyRow};
+use ul_benches::subject::{run, Case, Mode, RunConfig};
+use ul_benches::timing::{ticks_per_ns, timer_overhead, tsc_step_ns};
 
-/// Measure ul's hot-path latency.
-#[derive(Parser, Debug)]
+/// The floor rings, run before the loggers.
+const FLOORS: [&str; 1] = ["floor"];
+
+/// Measure the hot-path latency of ul and its Rust peers.
+#[derive(Parser, Debug, Clone)]
+#[command(about)]
 struct Cli {
-    /// Region path.
-    #[arg(long, default_value = "/dev/shm/ul-bench")]
-    shm: String,
-    /// Bursts of 20 calls.
+    /// Producer thread counts to run (the floor always runs with 1).
+    /// `1,2` roughly doubles the run time (about 6 minutes on a quiet
+    /// 2-core machine: with both cores spinning, backends preempt the
+    /// producers and stretch the pauses).
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    threads: Vec<usize>,
+    /// Loggers to run: floor (the bare rings), ul, tracing, slog,
+    /// fast_log, ftlog, spdlog (default: all).
+    #[arg(long, value_delimiter = ',')]
+    logger: Vec<String>,
+    /// Bursts of 20 calls per thread per run, dealt over the cases.
     #[arg(long, default_value_t = 10_000)]
     bursts: usize,
+    /// Timing modes.
+    #[arg(long, value_delimiter = ',', default_value = "burst,single")]
+    modes: Vec<Mode>,
+    /// Messages: int (int, int, double), str (int, int, 56-byte string),
+    /// static.
+    #[arg(long, value_delimiter = ',', default_value = "int,str,static")]
+    messages: Vec<String>,
+    /// Untimed calls of each message per thread before the first burst.
+    #[arg(long, default_value_t = 100)]
+    warmup: usize,
+    /// Do not pin producer threads (default: thread k on CPU k+1).
+    #[arg(long)]
+    no_pin: bool,
+    /// Write a PNG chart of the percentiles (int message, 1 thread) here.
+    #[arg(long)]
+    chart: Option<std::path::PathBuf>,
+    /// Write every result row as JSON here.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+    /// The ul-writer binary (default: next to this one, built if missing).
+    #[arg(long)]
+    writer: Option<std::path::PathBuf>,
+    /// Instead of timing: make this many bursts of the first `--messages`
+    /// message (floor: of ring `--profile-ring`) on one thread, untimed,
+    /// without pauses, through `profile_burst` (for callgrind or perf).
+    /// Runs in this process; prints nothing but the logger's own output.
+    #[arg(long)]
+    profile_bursts: Option<usize>,
+    /// The floor ring `--profile-bursts` pushes into: 0 ul lane, 1 hand
+    /// ring (no consumer), 2 ul lane, 3 hand ring (drained).
+    #[arg(long, default_value_t = 0)]
+    profile_ring: usize,
+    /// Run one logger in this process and print its results (internal).
+    #[arg(long, hide = true)]
+    child: bool,
 }
 
-fn busy_wait_ns(ns: u64, tpn: f64) {
-    let end = rdtscp() + (ns as f64 * tpn) as u64;
-    while rdtscp() < end {
-        std::hint::spin_loop();
+fn message_index(name: &str) -> Result<usize, String> {
+    match name {
+        "int" => Ok(0),
+        "str" | "string" => Ok(1),
+        "static" => Ok(2),
+        _ => Err(format!("unknown message {name:?}: use int, str or static")),
     }
 }
 
 fn main() {
     let cli = Cli::parse();
-    ul::init(&cli.shm).expect("init");
-    let tpn = ticks_per_ns();
-    let mut samples = Vec::with_capacity(cli.bursts);
-    let (mut i, j, mut x) = (0u64, 7u32, 0.5f64);
-    // Warm up: attach the lane and register the call site.
-    ul::info!("Logging int: {}, int: {}, double: {}", i, j, x);
-    for b in 0..cli.bursts {
-        let t0 = rdtscp();
-        for _ in 0..20 {
-            ul::info!("Logging int: {}, int: {}, double: {}", i, j, x);
-            i += 1;
-            x += 0.25;
-        }
-        let t1 = rdtscp();
-        samples.push((t1 - t0) as f64 / tpn / 20.0);
-        busy_wait_ns(2_000_000 + (b as u64 % 3) * 100_000, tpn);
+    let r = if cli.profile_bursts.is_some() {
+        profile(&cli)
+    } else if cli.child {
+        child(&cli)
+    } else {
+        parent(&cli)
+    };
+    if let Err(e) = r {
+        eprintln!("latency: {e}");
+        std::process::exit(1);
     }
-    let s = summarize(&mut samples);
-    println!("| logger | p50 | p75 | p90 | p99 | p99.9 | p99.99 | max |");
-    println!("|---|---|---|---|---|---|---|---|");
+}
+
+// ------------------------------------------------------------------ profile
+
+struct ProfileVisitor {
+    message: usize,
+    bursts: usize,
+}
+
+impl Visitor for ProfileVisitor {
+    type Out = ();
+    fn visit<A: Api>(self, mut l: Installed<A>) {
+        let s = LoggerSubject(&l.api);
+        ul_benches::subject::profile(&s, self.message, self.bursts);
+        l.control.flush(0);
+        let _ = l.control.stop();
+    }
+}
+
+fn profile(cli: &Cli) -> Result<(), String> {
+    let name = cli.logger.first().map_or("ul", String::as_str);
+    let bursts = cli.profile_bursts.unwrap_or(0);
+    if FLOORS.contains(&name) {
+        let floor = Floor::new();
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let drainer = s.spawn(|| floor.drain(&stop));
+            ul_benches::subject::profile(&floor, cli.profile_ring.min(3), bursts);
+            stop.store(true, Ordering::Relaxed);
+            let _ = drainer.join();
+        });
+        return Ok(());
+    }
+    let kind = Kind::parse(name).ok_or_else(|| format!("unknown logger {name:?}"))?;
+    let message = message_index(cli.messages.first().map_or("int", String::as_str))?;
+    let dir = temp_dir(&format!("ul-bench-{}-", kind.name())).map_err(|e| e.to_string())?;
+    let writer = match kind {
+        Kind::Ul => ul_benches::writer_proc::locate_writer(cli.writer.as_deref())?,
+        _ => Default::default(),
+    };
+    let opts = LoggerOptions {
+        dir: dir.path().to_owned(),
+        json: false,
+        ul_format: "both".into(),
+        writer,
+        lanes: ul::Sizes::default().lanes,
+        lane_size: ul::Sizes::default().lane_capacity,
+        capacity: 100_000,
+    };
+    with_logger(kind, &opts, ProfileVisitor { message, bursts })
+}
+
+// ------------------------------------------------------------------ child
+
+struct LatencyVisitor<'a> {
+    cfg: &'a RunConfig,
+}
+
+impl Visitor for LatencyVisitor<'_> {
+    type Out = (Vec<LatHist>, u64, u64, Vec<String>);
+    fn visit<A: Api>(self, mut l: Installed<A>) -> Self::Out {
+        let hists = run(&LoggerSubject(&l.api), self.cfg);
+        let expected = self.cfg.calls_per_thread(MESSAGES.len()) * self.cfg.threads as u64;
+        l.control.flush(expected);
+        let found = lines_in(&l.control.main_file());
+        let stats = l.control.stop();
+        let mut notes = Vec::new();
+        if let Some(m) = stats.memory {
+            if !stats.clean_exit {
+                notes.push(format!(
+                    "ul-writer did not exit cleanly (peak RSS {} KiB)",
+                    m.hwm_kib
+                ));
+            }
+        }
+        (hists, expected, found, notes)
+    }
+}
+
+fn child(cli: &Cli) -> Result<(), String> {
+    let name = cli.logger.first().ok_or("--child needs --logger")?.clone();
+    let threads = *cli.threads.first().ok_or("--child needs --threads")?;
+    let tpn = ticks_per_ns();
+    let tsc_step = tsc_step_ns(tpn);
+    let timer = timer_overhead(200_000, tpn);
+    let ts = timer.summary();
+    let overhead_ticks = (ts.p50 * tpn).round() as u64;
+    let is_floor = FLOORS.contains(&name.as_str());
+    let message_ids: Vec<usize> = if is_floor {
+        (0..FLOOR_MESSAGES.len()).collect()
+    } else {
+        cli.messages
+            .iter()
+            .map(|m| message_index(m))
+            .collect::<Result<_, _>>()?
+    };
+    let mut cases = Vec::new();
+    for &m in &message_ids {
+        for &mode in &cli.modes {
+            cases.push(Case { mode, message: m });
+        }
+    }
+    let cfg = RunConfig {
+        threads: if is_floor { 1 } else { threads },
+        bursts: cli.bursts,
+        cases: cases.clone(),
+        tpn,
+        overhead_ticks,
+        warmup: cli.warmup,
+        pin: !cli.no_pin,
+    };
+    let started = Instant::now();
+    let mut notes = Vec::new();
+    let (hists, expected, found) = if is_floor {
+        let floor = Floor::new();
+        let stop = AtomicBool::new(false);
+        let hists = std::thread::scope(|s| {
+            let drainer = s.spawn(|| {
+                if cfg.pin {
+                    ul_benches::pin_to_cpu(0);
+                }
+                floor.drain(&stop)
+            });
+            let h = run(&floor, &cfg);
+            stop.store(true, Ordering::Relaxed);
+            let _ = drainer.join();
+            h
+        });
+        let refused = floor.refused.load(Ordering::Relaxed);
+        if refused > 0 {
+            notes.push(format!("{refused} pushes found the ring full"));
+        }
+        (hists, 0, 0)
+    } else {
+        let kind = Kind::parse(&name).ok_or_else(|| format!("unknown logger {name:?}"))?;
+        let dir = temp_dir(&format!("ul-bench-{}-", kind.name())).map_err(|e| e.to_string())?;
+        let writer = match kind {
+            Kind::Ul => ul_benches::writer_proc::locate_writer(cli.writer.as_deref())?,
+            _ => Default::default(),
+        };
+        let opts = LoggerOptions {
+            dir: dir.path().to_owned(),
+            json: false,
+            ul_format: "both".into(),
+            writer,
+            lanes: ul::Sizes::default().lanes,
+            lane_size: ul::Sizes::default().lane_capacity,
+            capacity: 100_000,
+        };
+        let (h, e, f, n) = with_logger(kind, &opts, LatencyVisitor { cfg: &cfg })?;
+        notes.extend(n);
+        (h, e, f)
+    };
+    let rows = cases
+        .iter()
+        .zip(&hists)
+        .map(|(c, h)| {
+            let (logger, message) = if is_floor {
+                (
+                    format!("floor: {}", FLOOR_MESSAGES[c.message]),
+                    "56-byte record".to_string(),
+                )
+            } else {
+                (name.clone(), MESSAGES[c.message].to_string())
+            };
+            LatencyRow {
+                logger,
+                threads: cfg.threads,
+                mode: c.mode,
+                message,
+                samples: h.len(),
+                ns: h.summary(),
+            }
+        })
+        .collect();
+    if found < expected {
+        notes.push(format!("only {found} of {expected} lines reached the file"));
+    }
+    report::emit(&LatencyChild {
+        logger: name,
+        threads: cfg.threads,
+        rows,
+        ticks_per_ns: tpn,
+        tsc_step_ns: tsc_step,
+        timer_ns: ts,
+        timer_min_ns: timer.min_ns(),
+        timer_subtracted_ns: overhead_ticks as f64 / tpn,
+        lines_expected: expected,
+        lines_found: found,
+        notes,
+        elapsed_s: started.elapsed().as_secs_f64(),
+    });
+    Ok(())
+}
+
+// ------------------------------------------------------------------ parent
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!(
+        "{model}, {} CPUs online, Linux {}",
+        ul_benches::cpus_online(),
+        kernel.trim()
+    )
+}
+
+fn parent(cli: &Cli) -> Result<(), String> {
+    let names: Vec<String> = if cli.logger.is_empty() {
+        FLOORS
+            .iter()
+            .map(|s| s.to_string())
+            .chain(Kind::ALL.iter().map(|k| k.name().to_string()))
+            .collect()
+    } else {
+        cli.logger.clone()
+    };
+    for n in &names {
+        if !FLOORS.contains(&n.as_str()) && Kind::parse(n).is_none() {
+            return Err(format!("unknown logger {n:?}"));
+        }
+    }
+    for m in &cli.messages {
+        message_index(m)?;
+    }
+    let writer = if names.iter().any(|n| n == "ul") {
+        Some(ul_benches::writer_proc::locate_writer(
+            cli.writer.as_deref(),
+        )?)
+    } else {
+        None
+    };
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let mut children: Vec<LatencyChild> = Vec::new();
+    for name in &names {
+        let thread_counts: Vec<usize> = if FLOORS.contains(&name.as_str()) {
+            vec![1]
+        } else {
+            cli.threads.clone()
+        };
+        for t in thread_counts {
+            let mut cmd = Command::new(&exe);
+            cmd.args(["--child", "--logger", name])
+                .args(["--threads", &t.to_string()])
+                .args(["--bursts", &cli.bursts.to_string()])
+                .args(["--warmup", &cli.warmup.to_string()])
+                .arg("--modes")
+                .arg(
+                    cli.modes
+                        .iter()
+                        .map(|m| format!("{m:?}").to_lowercase())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                )
+                .args(["--messages", &cli.messages.join(",")]);
+            if cli.no_pin {
+                cmd.arg("--no-pin");
+            }
+            if let Some(w) = &writer {
+                cmd.arg("--writer").arg(w);
+            }
+            eprintln!("latency: {name}, {t} thread(s) ...");
+            let out = cmd
+                .stdin(Stdio::null())
+                .stderr(Stdio::inherit())
+                .output()
+                .map_err(|e| format!("running {}: {e}", exe.display()))?;
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            match report::parse::<LatencyChild>(&stdout) {
+                Ok(c) => {
+                    eprintln!("latency: {name}, {t} thread(s): {:.1} s", c.elapsed_s);
+                    for n in &c.notes {
+                        eprintln!("latency: {name}, {t} thread(s): note: {n}");
+                    }
+                    children.push(c);
+                }
+                Err(e) => eprintln!(
+                    "latency: {name}, {t} thread(s) failed ({}): {e}",
+                    out.status
+                ),
+            }
+        }
+    }
+    if children.is_empty() {
+        return Err("no run succeeded".into());
+    }
+    let rows: Vec<LatencyRow> = children.iter().flat_map(|c| c.rows.clone()).collect();
+    print_report(cli, &children, &rows, started.elapsed());
+    if let Some(path) = &cli.json {
+        let json = serde_json::to_string_pretty(&children).map_err(|e| e.to_string())?;
+        std::fs::write(path, json).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if let Some(path) = &cli.chart {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let title = format!(
+            "Log call latency, `{}`, 1 thread ({} bursts/thread, {})",
+            MESSAGES[0],
+            cli.bursts,
+            machine()
+        );
+        ul_benches::chart::draw(path, &rows, MESSAGES[0], 1, &title)?;
+        eprintln!("latency: chart written to {}", path.display());
+    }
+    Ok(())
+}
+
+fn print_report(cli: &Cli, children: &[LatencyChild], rows: &[LatencyRow], took: Duration) {
+    let c0 = &children[0];
+    println!("### Latency\n");
+    println!("- machine: {}", machine());
     println!(
-        "| ul (burst/20, ns) | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
-        s.p50, s.p75, s.p90, s.p99, s.p999, s.p9999, s.max
+        "- command: `cargo run --release -p ul-benches --bin latency -- {}`",
+        std::env::args().skip(1).collect::<Vec<_>>().join(" ")
     );
-    let _ = ul::flush_timeout(std::time::Duration::from_secs(5));
+    println!(
+        "- {} bursts of 20 calls per thread per run, dealt round-robin over {} mode(s) x {} message(s); busy pause 2.0-2.2 ms after each burst; threads pinned: {}",
+        cli.bursts,
+        cli.modes.len(),
+        cli.messages.len(),
+        !cli.no_pin
+    );
+    println!(
+        "- TSC {:.3} ticks/ns, read resolution {:.1} ns (smallest step between two back-to-back `rdtsc`; single-call samples are multiples of it)",
+        c0.ticks_per_ns, c0.tsc_step_ns
+    );
+    println!(
+        "- timer (`rdtscp; lfence` pair, nothing between): p50 {:.1} ns, p99 {:.1} ns, min {:.1} ns; the p50 is subtracted from every single-call sample; burst/20 subtracts nothing (2 reads per 20 calls)",
+        c0.timer_ns.p50, c0.timer_ns.p99, c0.timer_min_ns
+    );
+    println!("- harness wall time: {:.0} s", took.as_secs_f64());
+    for c in children {
+        if c.lines_expected > 0 && c.lines_found != c.lines_expected {
+            println!(
+                "- {} ({} threads): {} lines on disk, {} expected",
+                c.logger, c.threads, c.lines_found, c.lines_expected
+            );
+        }
+        for n in &c.notes {
+            println!("- {} ({} threads): {n}", c.logger, c.threads);
+        }
+    }
+    print!("{}", report::latency_tables(rows));
+    print_goals(rows);
+}
+
+/// Ratios the benchmark issue sets goals for (burst/20, int message).
+fn print_goals(rows: &[LatencyRow]) {
+    let find = |logger: &str, threads: usize| {
+        rows.iter().find(|r| {
+            r.mode == Mode::Burst
+                && r.logger == logger
+                && r.threads == threads
+                && (r.message == MESSAGES[0] || r.logger.starts_with("floor"))
+        })
+    };
+    let Some(ul1) = find("ul", 1) else {
+        return;
+    };
+    println!("\n#### Ratios (burst/20, `{}`)\n", MESSAGES[0]);
+    println!("| comparison | p50 | p99 | p99.9 |");
+    println!("|---|--:|--:|--:|");
+    let ratio = |a: &LatencyRow, b: &LatencyRow| {
+        format!(
+            "| {:.2} | {:.2} | {:.2} |",
+            a.ns.p50 / b.ns.p50,
+            a.ns.p99 / b.ns.p99,
+            a.ns.p999 / b.ns.p999
+        )
+    };
+    for floor in [
+        "floor: ul lane push, no consumer",
+        "floor: hand ring push, no consumer",
+    ] {
+        if let Some(f) = find(floor, 1) {
+            println!("| ul 1 thread / {floor} {}", ratio(ul1, f));
+        }
+    }
+    if let Some(ul2) = find("ul", 2) {
+        println!("| ul 2 threads / ul 1 thread {}", ratio(ul2, ul1));
+    }
+    let peers: Vec<&LatencyRow> = Kind::ALL[1..]
+        .iter()
+        .filter_map(|k| find(k.name(), 1))
+        .collect();
+    if let (Some(b50), Some(b999)) = (
+        peers.iter().min_by(|a, b| a.ns.p50.total_cmp(&b.ns.p50)),
+        peers.iter().min_by(|a, b| a.ns.p999.total_cmp(&b.ns.p999)),
+    ) {
+        println!(
+            "| best peer p50 ({}) / ul, best peer p99.9 ({}) / ul | {:.1} | - | {:.1} |",
+            b50.logger,
+            b999.logger,
+            b50.ns.p50 / ul1.ns.p50,
+            b999.ns.p999 / ul1.ns.p999
+        );
+    }
 }

@@ -1,0 +1,230 @@
+//! Results passed from a child process to the parent (one JSON line on
+//! stdout, after a marker), and the markdown tables made of them.
+
+use std::fmt::Write as _;
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::subject::Mode;
+use crate::Summary;
+
+/// Marks the child's result line on stdout (loggers may print too).
+pub const RESULT_PREFIX: &str = "UL-BENCH-RESULT ";
+
+/// Prints `v` as the child's result line.
+pub fn emit<T: Serialize>(v: &T) {
+    let json = serde_json::to_string(v).expect("results serialise");
+    println!("{RESULT_PREFIX}{json}");
+}
+
+/// Finds and parses the result line in a child's stdout.
+pub fn parse<T: DeserializeOwned>(stdout: &str) -> Result<T, String> {
+    let line = stdout
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix(RESULT_PREFIX))
+        .ok_or("the child printed no result line")?;
+    serde_json::from_str(line).map_err(|e| format!("bad result line: {e}"))
+}
+
+/// One measured case: a logger, a thread count, a mode, a message.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LatencyRow {
+    /// Logger (or floor) name.
+    pub logger: String,
+    /// Producer threads.
+    pub threads: usize,
+    /// How it was timed.
+    pub mode: Mode,
+    /// Which message.
+    pub message: String,
+    /// Samples (bursts for burst/20, calls for single-call).
+    pub samples: u64,
+    /// Percentiles in ns.
+    pub ns: Summary,
+}
+
+/// What one latency child reports.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LatencyChild {
+    /// Logger (or floor) name.
+    pub logger: String,
+    /// Producer threads.
+    pub threads: usize,
+    /// The measured cases.
+    pub rows: Vec<LatencyRow>,
+    /// TSC ticks per ns.
+    pub ticks_per_ns: f64,
+    /// Smallest step between two back-to-back TSC reads, ns.
+    pub tsc_step_ns: f64,
+    /// Cost of a stamp pair with nothing between, ns.
+    pub timer_ns: Summary,
+    /// Smallest stamp-pair cost seen, ns.
+    pub timer_min_ns: f64,
+    /// What was subtracted from each single-call sample (the median), ns.
+    pub timer_subtracted_ns: f64,
+    /// Log lines the run should have produced (warm-up included).
+    pub lines_expected: u64,
+    /// Log lines found in the output file after the flush.
+    pub lines_found: u64,
+    /// Anything odd.
+    pub notes: Vec<String>,
+    /// Wall time of the child's measurement, s.
+    pub elapsed_s: f64,
+}
+
+/// One throughput run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ThroughputRow {
+    /// Logger name.
+    pub logger: String,
+    /// Output format (`text`, `json`, `both`).
+    pub format: String,
+    /// Producer threads.
+    pub threads: usize,
+    /// Records logged in all.
+    pub records: u64,
+    /// Seconds from the first call until the last record was on disk.
+    pub seconds: f64,
+    /// Seconds from the first call until the last producer returned.
+    pub producer_seconds: f64,
+    /// CPU seconds of the backend during the run: ul's writer process
+    /// (`/proc/<pid>/stat`), or for the peers the process's CPU time minus
+    /// the producer threads' and the main thread's.
+    pub backend_cpu_s: f64,
+    /// Peak RSS of the backend in KiB: ul's writer (`VmHWM`); for the
+    /// peers the whole process (their backend is a thread in it).
+    pub peak_rss_kib: u64,
+    /// ul only: the writer's anonymous (heap) RSS at the end, KiB.
+    pub writer_anon_kib: Option<u64>,
+    /// ul only: the writer's shared-memory RSS at the end (the region), KiB.
+    pub writer_shmem_kib: Option<u64>,
+    /// Lines expected in the main output file.
+    pub lines_expected: u64,
+    /// Lines found there.
+    pub lines_found: u64,
+    /// Anything odd.
+    pub notes: Vec<String>,
+}
+
+impl ThroughputRow {
+    /// Records per second, first call to on disk.
+    pub fn rate(&self) -> f64 {
+        self.records as f64 / self.seconds
+    }
+}
+
+/// A number as a table shows it: one decimal below 100, none above.
+pub fn fmt_ns(v: f64) -> String {
+    if !v.is_finite() {
+        "-".into()
+    } else if v < 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+/// Formats a rate like `12.3M/s`.
+pub fn fmt_rate(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.2}M/s", v / 1e6)
+    } else {
+        format!("{:.0}k/s", v / 1e3)
+    }
+}
+
+/// Latency tables: one per mode and message, rows in the order given.
+pub fn latency_tables(rows: &[LatencyRow]) -> String {
+    let mut out = String::new();
+    let mut keys: Vec<(Mode, String)> = Vec::new();
+    for r in rows {
+        let k = (r.mode, r.message.clone());
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    for (mode, message) in keys {
+        let _ = writeln!(out, "\n#### {}: `{}` (ns)\n", mode.label(), message);
+        let _ = write!(out, "| logger | threads |");
+        for n in Summary::NAMES {
+            let _ = write!(out, " {n} |");
+        }
+        let _ = writeln!(out, " samples |");
+        let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+        for r in rows
+            .iter()
+            .filter(|r| r.mode == mode && r.message == message)
+        {
+            let _ = write!(out, "| {} | {} |", r.logger, r.threads);
+            for v in r.ns.values() {
+                let _ = write!(out, " {} |", fmt_ns(v));
+            }
+            let _ = writeln!(out, " {} |", r.samples);
+        }
+    }
+    out
+}
+
+/// The throughput table.
+pub fn throughput_table(rows: &[ThroughputRow]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| logger | format | threads | records | first call to on disk (s) | records/s | producers done (s) | backend CPU (s) | backend peak RSS (MiB) | lines on disk |"
+    );
+    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|");
+    for r in rows {
+        let lines = if r.lines_found == r.lines_expected {
+            format!("{} ok", r.lines_found)
+        } else {
+            format!("{} of {}", r.lines_found, r.lines_expected)
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.3} | {} | {:.3} | {:.2} | {:.1} | {} |",
+            r.logger,
+            r.format,
+            r.threads,
+            r.records,
+            r.seconds,
+            fmt_rate(r.rate()),
+            r.producer_seconds,
+            r.backend_cpu_s,
+            r.peak_rss_kib as f64 / 1024.0,
+            lines
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_line_round_trips() {
+        let row = LatencyRow {
+            logger: "ul".into(),
+            threads: 1,
+            mode: Mode::Burst,
+            message: "m".into(),
+            samples: 3,
+            ns: Summary {
+                p50: 1.0,
+                p75: 2.0,
+                p90: 3.0,
+                p99: 4.0,
+                p999: 5.0,
+                p9999: 6.0,
+                max: 7.0,
+            },
+        };
+        let json = serde_json::to_string(&row).unwrap();
+        let stdout = format!("noise\n{RESULT_PREFIX}{json}\nmore noise\n");
+        let back: LatencyRow = parse(&stdout).unwrap();
+        assert_eq!(back.ns, row.ns);
+        let t = latency_tables(&[row]);
+        assert!(t.contains("| ul | 1 | 1.0 | 2.0 | 3.0 | 4.0 | 5.0 | 6.0 | 7.0 | 3 |"));
+    }
+}

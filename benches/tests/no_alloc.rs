@@ -1,0 +1,100 @@
+//! A `ul::info!` enqueue allocates nothing after warm-up: counted by a
+//! global allocator that counts on the measuring thread only.
+//!
+//! No writer runs: the calls made fit in one lane.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+struct Counting;
+
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn note() {
+    if COUNTING.try_with(|c| c.get()).unwrap_or(false) {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every method forwards to the system allocator unchanged; the
+// counting touches only an atomic and a const-initialised thread-local
+// (which never allocates).
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made by `f` on this thread.
+fn allocations(f: impl FnOnce()) -> u64 {
+    let before = ALLOCS.load(Ordering::Relaxed);
+    COUNTING.with(|c| c.set(true));
+    f();
+    COUNTING.with(|c| c.set(false));
+    ALLOCS.load(Ordering::Relaxed) - before
+}
+
+struct RemoveOnDrop(std::path::PathBuf);
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn log_all(n: u64, s: &str) {
+    let (mut i, j, mut x) = (0u64, 7u32, 0.5f64);
+    for _ in 0..n {
+        ul::info!("Logging int: {}, int: {}, double: {}", i, j, x);
+        ul::info!("Logging int: {}, int: {}, string: {}", i, j, s);
+        ul::info!("Static message without arguments");
+        i += 1;
+        x += 0.25;
+    }
+}
+
+#[test]
+fn enqueue_allocates_nothing_after_warm_up() {
+    let shm = std::path::PathBuf::from(format!("/dev/shm/ul-alloc-test-{}", std::process::id()));
+    let _cleanup = RemoveOnDrop(shm.clone());
+    ul::init(&shm).expect("ul::init");
+    let s = String::from(ul_benches::loggers::LONG_STR);
+    // Warm-up: attaches this thread's lane, registers the call sites.
+    log_all(10, &s);
+    // 3 x 2,000 records of at most 96 bytes: well inside one 1 MiB lane.
+    let n = allocations(|| log_all(2_000, &s));
+    assert_eq!(n, 0, "ul::info! allocated {n} times in 6,000 calls");
+    // The counter works: a value that is only Display is formatted (and
+    // allocated) at the call site.
+    struct OnlyDisplay;
+    impl std::fmt::Display for OnlyDisplay {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("only display")
+        }
+    }
+    let n = allocations(|| ul::info!("value: {}", OnlyDisplay));
+    assert!(n > 0, "the counting allocator saw no allocation");
+}
