@@ -8,6 +8,13 @@
 //! records handed out are exactly those an independent walk of the lane
 //! finds, copied intact; the text line is one line and the JSON line parses.
 //!
+//! Then the same cursors and bytes go into the lane of a real (tmpfs)
+//! region, and the writer's own `Engine::pass` drains it into real output
+//! files: it must finish within a bounded number of passes, leave the lane
+//! drained, and write one text and one JSON line per decodable record, one
+//! error line per undecodable record and one per corrupt stretch, every
+//! JSON line valid.
+//!
 //! The body and the input layout are in `fuzz/src/checks.rs`
 //! (`drain_lane`), which `writer/tests/fuzz_replay.rs` also includes to
 //! replay the corpus on stable Rust.

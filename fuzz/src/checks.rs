@@ -392,6 +392,251 @@ pub mod drain_lane {
             corrupt, want_corrupt,
             "corruption differs from the reference"
         );
+
+        super::engine_drain::run(tail, head, &data[data.len().min(PREFIX)..]);
+    }
+}
+
+/// The second half of `drain_lane`: the same cursors and bytes put into a
+/// lane of a real region, drained by the writer's own `Engine::pass` into
+/// real output files (on tmpfs), whose new lines are then checked.
+///
+/// One region and engine serve many inputs (a region cannot be unmapped
+/// while the engine lives); they are replaced every [`RENEW_EVERY`] inputs.
+/// The region holds callsites with formats, sources and keys so that ids in
+/// the records can name real entries.
+pub mod engine_drain {
+    use std::cell::RefCell;
+    use std::mem::ManuallyDrop;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
+    use ul_ring::bytes::ByteStore;
+    use ul_ring::callsite::EntryKind;
+    use ul_ring::layout::{lane_state, Sizes};
+    use ul_ring::record::decode;
+    use ul_ring::region::{Region, RegionOptions};
+    use ul_writer::engine::Engine;
+    use ul_writer::outputs::{Format, Outputs};
+
+    /// Bytes in the region's one lane (the smallest a region allows).
+    pub const LANE: usize = 4096;
+    /// Inputs served by one region and engine.
+    pub const RENEW_EVERY: u32 = 2048;
+    /// Callsites registered in every region: ids 1, 2, ... in this order
+    /// only as far as the arena places them; the ids used are read back.
+    const SITES: &[&[&str]] = &[
+        &["plain message", "", "f.rs", "app"],
+        &["int {} str {:>6} float {:.3}", "Src", "f.rs", "app::m"],
+        &["{}{}{}", "", "g.rs", "app", "k1", "k2"],
+        &["key {:?} hex {:#x}", "Über \"q\"", "h.rs", "a\tb", "user_id"],
+    ];
+
+    struct Rig {
+        engine: Engine,
+        dir: PathBuf,
+        /// Bytes of each output file already checked.
+        seen: Vec<(PathBuf, u64)>,
+        served: u32,
+    }
+
+    thread_local! {
+        /// The rig in use, and the rigs it replaced. An engine never unmaps
+        /// its region (it holds it as `'static`), so dropping one would
+        /// leak the region's box: the rigs are kept, never dropped (not at
+        /// thread exit either), so LeakSanitizer sees them reachable. Each
+        /// costs a few pages.
+        static RIGS: ManuallyDrop<RefCell<Vec<Rig>>> = const { ManuallyDrop::new(RefCell::new(Vec::new())) };
+    }
+
+    /// A path prefix no other rig (thread, process) uses.
+    fn base() -> PathBuf {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        PathBuf::from(format!("/dev/shm/ul-fuzz-drain-{}-{n}", std::process::id()))
+    }
+
+    /// Removes the output dirs of rigs whose process has exited (a fuzzer
+    /// exits without running destructors).
+    fn remove_stale() {
+        let Ok(dir) = std::fs::read_dir("/dev/shm") else {
+            return;
+        };
+        for e in dir.flatten() {
+            let name = e.file_name();
+            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("ul-fuzz-drain-")) else {
+                continue;
+            };
+            let pid = rest.split('-').next().unwrap_or("");
+            if !pid.is_empty() && !std::path::Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+
+    fn new_rig(old: Option<&Rig>) -> Rig {
+        match old {
+            Some(old) => {
+                let _ = std::fs::remove_dir_all(&old.dir);
+            }
+            None => remove_stale(),
+        }
+        let base = base();
+        let shm = base.with_extension("region");
+        let dir = base.with_extension("logs");
+        let _ = std::fs::remove_file(&shm);
+        let _ = std::fs::remove_dir_all(&dir);
+        let opts = RegionOptions {
+            sizes: Sizes {
+                lanes: 1,
+                lane_capacity: LANE as u32,
+                mpsc_slots: 2,
+                mpsc_slot_len: 64,
+                callsite_len: 4096,
+            },
+            ..Default::default()
+        };
+        let region = Region::open(&shm, &opts).expect("create the fuzz region");
+        // The mapping and descriptor keep it alive; nothing else may open it.
+        let _ = std::fs::remove_file(&shm);
+        let table = region.callsites();
+        for s in SITES {
+            table
+                .register(EntryKind::Callsite, 2, 1, s)
+                .expect("register a callsite");
+        }
+        // Own the lane as this live process, as a producer would, so the
+        // engine's dead-owner scan leaves it alone.
+        let me = (u64::from(std::process::id()) << 8) | lane_state::OWNED;
+        region.lane_slot(0).owner.store(me, Ordering::Release);
+        let outputs = Outputs::new(&dir, "server").expect("create the outputs");
+        let engine = Engine::new(region, outputs, Format::Both, Duration::from_secs(30))
+            .expect("start the engine");
+        Rig {
+            engine,
+            dir,
+            seen: Vec::new(),
+            served: 0,
+        }
+    }
+
+    /// New lines of every output file since the last call.
+    fn new_lines(rig: &mut Rig) -> (Vec<String>, Vec<String>) {
+        let mut text = Vec::new();
+        let mut json = Vec::new();
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&rig.dir)
+            .expect("read the output dir")
+            .map(|e| e.expect("dir entry").path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            let bytes = std::fs::read(&path).expect("read an output file");
+            let from = rig
+                .seen
+                .iter()
+                .find(|(p, _)| *p == path)
+                .map_or(0, |(_, n)| *n as usize);
+            assert!(from <= bytes.len(), "{} shrank", path.display());
+            let new = &bytes[from..];
+            assert!(
+                new.is_empty() || new.ends_with(b"\n"),
+                "{}: a partial line",
+                path.display()
+            );
+            let s = std::str::from_utf8(new).expect("output is UTF-8");
+            let lines = s.lines().map(str::to_owned);
+            if path.extension().is_some_and(|e| e == "json") {
+                json.extend(lines);
+            } else {
+                text.extend(lines);
+            }
+            rig.seen.retain(|(p, _)| *p != path);
+            rig.seen.push((path, bytes.len() as u64));
+        }
+        (text, json)
+    }
+
+    /// Drains `[tail, head)` of a lane whose bytes start with `bytes`.
+    pub fn run(tail: u64, head: u64, bytes: &[u8]) {
+        let mut img = vec![0u8; LANE];
+        let n = bytes.len().min(LANE);
+        img[..n].copy_from_slice(&bytes[..n]);
+        let (want, corrupt) = super::drain_lane::reference(&img, tail, head);
+        // The engine does not look at a lane with nothing in it, even at a
+        // misaligned tail.
+        let corrupt = corrupt.filter(|_| head != tail);
+        let decodable = want
+            .iter()
+            .filter(|&&(pos, len)| {
+                let off = (pos % LANE as u64) as usize;
+                decode(&img[off..off + len]).is_ok()
+            })
+            .count();
+        let undecodable = want.len() - decodable;
+
+        RIGS.with(|rigs| {
+            let mut rigs = rigs.borrow_mut();
+            if rigs.last().is_none_or(|r| r.served >= RENEW_EVERY) {
+                let rig = new_rig(rigs.last());
+                rigs.push(rig);
+            }
+            let rig = rigs.last_mut().expect("a rig");
+            rig.served += 1;
+            let region = rig.engine.region();
+            region
+                .lane_bytes(0)
+                .write_with(0, LANE, |e| e.put_bytes(&img));
+            let ctrl = region.lane_control(0);
+            ctrl.consumer.tail.store(tail, Ordering::Release);
+            ctrl.producer.head.store(head, Ordering::Release);
+
+            // Each pass takes a batch (the region's batch size) or skips a
+            // corrupt lane to its head; it must end.
+            let mut passes = 0;
+            loop {
+                passes += 1;
+                assert!(passes <= LANE / 8 + 2, "the engine never finished");
+                if rig.engine.pass().expect("write to tmpfs") == 0 {
+                    break;
+                }
+            }
+            assert_eq!(
+                ctrl.consumer.tail.load(Ordering::Acquire),
+                head,
+                "the engine left the lane undrained"
+            );
+
+            let (text, json) = new_lines(rig);
+            // `UL: [<time>] [<source>] ...`: the time holds no "] [".
+            let mine = |l: &&String| {
+                !l.split_once("] [")
+                    .is_some_and(|(_, rest)| rest.starts_with("ul-writer] "))
+            };
+            let records: Vec<&String> = text.iter().filter(mine).collect();
+            let writer: Vec<&String> = text.iter().filter(|l| !mine(l)).collect();
+            for l in &text {
+                assert!(l.starts_with("UL: ["), "malformed text line {l:?}");
+            }
+            assert_eq!(
+                records.len(),
+                decodable,
+                "one text line per decodable record: {text:#?}"
+            );
+            let skipped = writer.iter().filter(|l| l.contains("skipped a record")).count();
+            assert_eq!(skipped, undecodable, "one error line per undecodable record");
+            let corrupt_lines = writer
+                .iter()
+                .filter(|l| l.contains("holds bytes that are not records"))
+                .count();
+            assert_eq!(corrupt_lines, usize::from(corrupt.is_some()), "{writer:#?}");
+            assert_eq!(json.len(), text.len(), "text and JSON line counts differ");
+            for l in &json {
+                let v: serde_json::Value =
+                    serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}"));
+                assert!(v.get("level").is_some() && v.get("message").is_some(), "{l}");
+            }
+        });
     }
 }
 
