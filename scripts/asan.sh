@@ -14,4 +14,7 @@ export RUSTDOCFLAGS="-Zsanitizer=address"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1"
 export CARGO_TARGET_DIR=target/asan
 cargo +nightly test --target "$TARGET" -p ul-ring --lib --tests
+# The writer's tests run the examples (producers) and ul-log next to the
+# ul-writer binary; `cargo test --tests` alone does not build them.
+cargo +nightly build --target "$TARGET" -p ul-writer -p ul --bins --examples
 cargo +nightly test --target "$TARGET" -p ul-writer --tests
