@@ -222,6 +222,18 @@ fn stop_requested(options: &DaemonOptions) -> bool {
     options.stop.load(Ordering::Relaxed) || (options.handle_signals && signals::signalled())
 }
 
+/// Frees drained lanes of dropped senders and dead processes, reporting
+/// each dead pid first: a daemon killed in between reports the exit again
+/// rather than never.
+fn reclaim_lanes<D: Daemon>(region: &Region, daemon: &mut D, totals: &mut DaemonTotals) {
+    let (lanes, dead) = reclaim::scan(region);
+    for &pid in &dead {
+        daemon.on_sender_exit(pid);
+    }
+    totals.senders_exited += dead.len() as u64;
+    reclaim::free(region, &lanes);
+}
+
 /// The drain loop.
 fn serve<D: Daemon>(region: &Region, daemon: &mut D, options: &DaemonOptions) -> DaemonTotals {
     let h = region.header();
@@ -241,14 +253,7 @@ fn serve<D: Daemon>(region: &Region, daemon: &mut D, options: &DaemonOptions) ->
         }
         if last_scan.is_none_or(|t| t.elapsed() >= options.reclaim_interval) {
             last_scan = Some(Instant::now());
-            let (lanes, dead) = reclaim::scan(region);
-            // Report first, free after: a daemon killed in between reports
-            // the exit again rather than never.
-            for &pid in &dead {
-                daemon.on_sender_exit(pid);
-            }
-            totals.senders_exited += dead.len() as u64;
-            reclaim::free(region, &lanes);
+            reclaim_lanes(region, daemon, &mut totals);
         }
         let took = drainer.collect(&mut batch);
         for what in std::mem::take(&mut drainer.problems) {
@@ -268,6 +273,8 @@ fn serve<D: Daemon>(region: &Region, daemon: &mut D, options: &DaemonOptions) ->
         }
         if let Some(targets) = &stopping {
             if drainer.reached(targets) {
+                // Free what the last passes drained before going.
+                reclaim_lanes(region, daemon, &mut totals);
                 return totals;
             }
             if !took {
