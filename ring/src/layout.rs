@@ -22,6 +22,11 @@ use crate::wake::WakeBlock;
 
 /// `magic` of a ready region: "ULRING" and two zero bytes, little-endian.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"ULRING\0\0");
+/// `magic` of a ready channel region (see [`crate::channel`]): "ULCHAN"
+/// and two zero bytes, little-endian. A channel region has the same layout
+/// as a log region; the magic keeps the two from being mistaken for each
+/// other.
+pub const CHANNEL_MAGIC: u64 = u64::from_le_bytes(*b"ULCHAN\0\0");
 /// Layout version; a region of another version is refused.
 pub const LAYOUT_VERSION: u32 = 1;
 /// Size of the header page.
@@ -60,6 +65,60 @@ pub struct Identity {
     pub anchor_ns: AtomicU64,
     /// TSC ticks per second as measured by a writer (0: not yet measured).
     pub tsc_hz: AtomicU64,
+    /// Channel regions: bytes per message (0 in a log region).
+    pub message_len: AtomicU32,
+    /// Reserved (zero).
+    pub _reserved: AtomicU32,
+    /// Channel regions: the schema tag the creator gave (0 in a log region).
+    pub schema: AtomicU64,
+}
+
+// Fields added at the end of the identity stay inside its padded line, so
+// the blocks after it do not move.
+const _: () = assert!(core::mem::size_of::<Identity>() <= 128);
+
+/// What a region carries: log records, or a channel's fixed-size messages.
+///
+/// Stored as the region's magic ([`MAGIC`] or [`CHANNEL_MAGIC`]), plus the
+/// message length and schema tag for a channel; opening a region as the
+/// wrong kind, or a channel with another message length or schema, is
+/// refused with an error naming the path.
+///
+/// ```
+/// use ul_ring::layout::RegionKind;
+/// assert_eq!(RegionKind::default(), RegionKind::Log);
+/// assert_eq!(RegionKind::Channel { message_len: 16, schema: 1 }.name(), "channel");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RegionKind {
+    /// A log region, served by `ul-writer`.
+    #[default]
+    Log,
+    /// A channel region of `message_len`-byte messages, served by a daemon.
+    Channel {
+        /// Bytes per message.
+        message_len: u32,
+        /// Tag of the message type's schema, checked on open.
+        schema: u64,
+    },
+}
+
+impl RegionKind {
+    /// The magic a region of this kind carries.
+    pub fn magic(&self) -> u64 {
+        match self {
+            RegionKind::Log => MAGIC,
+            RegionKind::Channel { .. } => CHANNEL_MAGIC,
+        }
+    }
+
+    /// "log" or "channel", for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RegionKind::Log => "log",
+            RegionKind::Channel { .. } => "channel",
+        }
+    }
 }
 
 /// The writer's block: who serves the region, and its write intent.

@@ -6,13 +6,21 @@
 //! table, the clock, and the cross-process futex. It has no logging policy and
 //! does no I/O beyond mapping the region.
 //!
+//! The same machinery carries typed messages for daemons of your own:
+//! [`Channel`] (fixed-size `Pod` messages) and [`Daemon`] / [`run_daemon`]
+//! (the drain loop, wakeups, lane reclaim and single-daemon lock).
+//!
 //! See `docs/design.md` in the repository for the design as built.
 
 pub mod args;
 pub mod bytes;
 #[cfg(not(loom))]
 pub mod callsite;
+#[cfg(not(loom))]
+pub mod channel;
 pub mod clock;
+#[cfg(not(loom))]
+pub mod daemon;
 #[cfg(not(loom))]
 pub mod futex;
 pub mod lane;
@@ -25,3 +33,8 @@ pub mod record;
 pub mod region;
 mod sync;
 pub mod wake;
+
+#[cfg(not(loom))]
+pub use channel::Channel;
+#[cfg(not(loom))]
+pub use daemon::{run_daemon, Daemon};

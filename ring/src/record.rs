@@ -69,6 +69,9 @@ pub enum RecordKind {
     Log = 1,
     /// Filler up to the end of a lane's buffer; skipped.
     Padding = 2,
+    /// A channel message: the frame, then the message's bytes (see
+    /// [`crate::channel`]). Never found in a log region.
+    Message = 3,
 }
 
 impl TryFrom<u8> for RecordKind {
@@ -77,6 +80,7 @@ impl TryFrom<u8> for RecordKind {
         match v {
             1 => Ok(RecordKind::Log),
             2 => Ok(RecordKind::Padding),
+            3 => Ok(RecordKind::Message),
             kind => Err(DecodeError::BadKind { kind }),
         }
     }
@@ -687,7 +691,8 @@ mod tests {
     fn kinds_and_levels() {
         assert_eq!(RecordKind::try_from(1), Ok(RecordKind::Log));
         assert_eq!(RecordKind::try_from(2), Ok(RecordKind::Padding));
-        assert!(RecordKind::try_from(3).is_err());
+        assert_eq!(RecordKind::try_from(3), Ok(RecordKind::Message));
+        assert!(RecordKind::try_from(4).is_err());
         for (i, l) in Level::ALL.into_iter().enumerate() {
             assert_eq!(l as u8 as usize, i);
             assert_eq!(Level::try_from(i as u8), Ok(l));

@@ -16,7 +16,10 @@ use memmap2::{MmapOptions, MmapRaw};
 
 use crate::bytes::RawBytes;
 use crate::lane::LaneControl;
-use crate::layout::{Geometry, LaneSlot, RegionHeader, Sizes, HEADER_LEN, LAYOUT_VERSION, MAGIC};
+use crate::layout::{
+    Geometry, LaneSlot, RegionHeader, RegionKind, Sizes, CHANNEL_MAGIC, HEADER_LEN, LAYOUT_VERSION,
+    MAGIC,
+};
 use crate::mpsc::{Mpsc, MpscControl};
 
 /// Everything that can go wrong attaching to a region. Each message names
@@ -48,6 +51,31 @@ pub enum RegionError {
         found: u64,
         /// Magic expected.
         expected: u64,
+    },
+    /// The file is a ul region of the other kind (a log region opened as a
+    /// channel, or the reverse).
+    #[error("{path} is a ul {found} region, not a {expected} region; pass the path of a {expected} region")]
+    WrongKind {
+        /// The region path.
+        path: PathBuf,
+        /// Kind found ("log" or "channel").
+        found: &'static str,
+        /// Kind expected.
+        expected: &'static str,
+    },
+    /// A channel region whose messages differ from the ones asked for.
+    #[error("{path} is a channel of {found_len}-byte messages with schema {found_schema:#x}, but this program sends or serves {expected_len}-byte messages with schema {expected_schema:#x}; use the same message type on both sides, or another channel path")]
+    MessageMismatch {
+        /// The region path.
+        path: PathBuf,
+        /// Message length in the region.
+        found_len: u32,
+        /// Message length asked for.
+        expected_len: u32,
+        /// Schema tag in the region.
+        found_schema: u64,
+        /// Schema tag asked for.
+        expected_schema: u64,
     },
     /// The region was made by another layout version of ul.
     #[error("{path} is a ul region of layout version {found}, this build speaks version {expected}; stop its users and remove it, or use a matching ul")]
@@ -122,6 +150,8 @@ pub struct RegionOptions {
     pub allow_other_owner: bool,
     /// How long to wait for a concurrent creator to finish.
     pub init_timeout: Duration,
+    /// What the region carries; opening one of another kind fails.
+    pub kind: RegionKind,
     /// Initial minimum level, batch size and flush interval of a new region.
     pub min_level: u32,
     /// See `min_level`.
@@ -138,6 +168,7 @@ impl Default for RegionOptions {
             create: true,
             allow_other_owner: false,
             init_timeout: Duration::from_secs(2),
+            kind: RegionKind::Log,
             min_level: 0,
             batch_size: 4096,
             flush_interval_ms: 100,
@@ -158,6 +189,7 @@ pub struct Region {
     file: File,
     path: PathBuf,
     geo: Geometry,
+    kind: RegionKind,
     created: bool,
 }
 
@@ -242,6 +274,7 @@ impl Region {
             file,
             path: path.to_owned(),
             geo,
+            kind: opts.kind,
             created: true,
         };
         region.initialise(opts);
@@ -271,10 +304,18 @@ impl Region {
         h.control
             .flush_interval_ms
             .store(opts.flush_interval_ms.max(1), r);
+        if let RegionKind::Channel {
+            message_len,
+            schema,
+        } = self.kind
+        {
+            h.id.message_len.store(message_len, r);
+            h.id.schema.store(schema, r);
+        }
         self.mpsc().init();
         // Release: everything above happens before any opener's Acquire load
         // that sees the magic.
-        h.id.magic.store(MAGIC, Ordering::Release);
+        h.id.magic.store(self.kind.magic(), Ordering::Release);
     }
 
     fn open_existing(path: &Path, opts: &RegionOptions) -> Result<Region, RegionError> {
@@ -327,17 +368,25 @@ impl Region {
         // the size of `RegionHeader` (const-asserted); all its fields are
         // atomics, valid for any bit pattern.
         let h: &RegionHeader = unsafe { &*(head_map.as_mut_ptr() as *const RegionHeader) };
+        let expected = opts.kind.magic();
         let magic = loop {
             // Acquire: pairs with the creator's Release of the magic.
             let m = h.id.magic.load(Ordering::Acquire);
-            if m == MAGIC {
+            if m == expected {
                 break m;
+            }
+            if m == MAGIC || m == CHANNEL_MAGIC {
+                return Err(RegionError::WrongKind {
+                    path: path.to_owned(),
+                    found: if m == MAGIC { "log" } else { "channel" },
+                    expected: opts.kind.name(),
+                });
             }
             if m != 0 {
                 return Err(RegionError::NotARegion {
                     path: path.to_owned(),
                     found: m,
-                    expected: MAGIC,
+                    expected,
                 });
             }
             if Instant::now() >= deadline {
@@ -345,7 +394,7 @@ impl Region {
             }
             std::thread::sleep(Duration::from_millis(5));
         };
-        if magic != MAGIC {
+        if magic != expected {
             // Zero magic: a creator mid-way, dead, or a file of zeros.
             return Err(RegionError::NotInitialised {
                 path: path.to_owned(),
@@ -369,7 +418,23 @@ impl Region {
         };
         let total = h.id.total_len.load(r);
         let header_len = h.id.header_len.load(r);
+        let (found_len, found_schema) = (h.id.message_len.load(r), h.id.schema.load(r));
         drop(head_map);
+        if let RegionKind::Channel {
+            message_len,
+            schema,
+        } = opts.kind
+        {
+            if (found_len, found_schema) != (message_len, schema) {
+                return Err(RegionError::MessageMismatch {
+                    path: path.to_owned(),
+                    found_len,
+                    expected_len: message_len,
+                    found_schema,
+                    expected_schema: schema,
+                });
+            }
+        }
         let bad = |what: String| RegionError::BadGeometry {
             path: path.to_owned(),
             what,
@@ -404,6 +469,7 @@ impl Region {
             file,
             path: path.to_owned(),
             geo,
+            kind: opts.kind,
             created: false,
         })
     }
@@ -411,6 +477,11 @@ impl Region {
     /// True if this call created the region.
     pub fn created(&self) -> bool {
         self.created
+    }
+
+    /// What the region carries (checked against its magic at open).
+    pub fn kind(&self) -> RegionKind {
+        self.kind
     }
 
     /// The region's path.

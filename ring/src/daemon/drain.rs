@@ -1,0 +1,268 @@
+//! One drain pass of a channel: copy messages out of every lane and the
+//! shared lane, hand them over, and only then move the tails.
+
+use std::marker::PhantomData;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::channel::{padded_len, record_len, MESSAGE_FRAME_LEN};
+use crate::lane::Consumer;
+use crate::mpsc::{SlotRead, TailState};
+use crate::record::RecordKind;
+use crate::region::Region;
+
+/// Where every lane's head was at some instant: what a stopping daemon
+/// drains to.
+pub(super) struct Targets {
+    lanes: Vec<u64>,
+    shared: u64,
+}
+
+/// The drain state of one daemon over one channel.
+pub(super) struct Drainer<'r, T> {
+    region: &'r Region,
+    batch_size: usize,
+    process_timeout: Duration,
+    scratch: Vec<u8>,
+    slot: Vec<u8>,
+    /// Lanes whose tails move once the batch is processed: (lane, new tail).
+    commits: Vec<(usize, u64)>,
+    /// Shared-lane positions read in this pass: [from, to).
+    shared: Option<(u64, u64)>,
+    /// A shared-lane claim not committed yet: (position, first seen).
+    stuck_claim: Option<(u64, Instant)>,
+    /// Problems found in the last pass, for the daemon's `on_bad_input`.
+    pub(super) problems: Vec<String>,
+    _message: PhantomData<fn() -> T>,
+}
+
+impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
+    pub(super) fn new(region: &'r Region, batch_size: usize, process_timeout: Duration) -> Self {
+        let lanes = region.geometry().sizes.lanes as usize;
+        Self {
+            region,
+            batch_size: batch_size.max(1),
+            process_timeout,
+            scratch: Vec::with_capacity(crate::lane::COPY_CHUNK),
+            slot: Vec::new(),
+            commits: Vec::with_capacity(lanes),
+            shared: None,
+            stuck_claim: None,
+            problems: Vec::new(),
+            _message: PhantomData,
+        }
+    }
+
+    fn lanes(&self) -> usize {
+        self.region.geometry().sizes.lanes as usize
+    }
+
+    /// Copies up to `batch_size` messages from each lane, then from the
+    /// shared lane, into `batch` (cleared first). Returns true if some tail
+    /// must move (messages taken, or bad bytes skipped); then call
+    /// [`commit`](Self::commit) once the messages are processed.
+    pub(super) fn collect(&mut self, batch: &mut Vec<T>) -> bool {
+        batch.clear();
+        self.commits.clear();
+        self.problems.clear();
+        self.shared = None;
+        let size = core::mem::size_of::<T>();
+        let want_len = record_len(size);
+        let stats = &self.region.header().stats;
+        for i in 0..self.lanes() {
+            let ctrl = self.region.lane_control(i);
+            let head = ctrl.head();
+            let tail = ctrl.consumer.tail.load(Ordering::Relaxed);
+            if head == tail {
+                continue;
+            }
+            // SAFETY: the daemon holds the channel's flock, so this is the
+            // lane's only consumer; lane capacities are validated powers of
+            // two of at least 4 KiB.
+            let consumer = unsafe { Consumer::attach(ctrl, self.region.lane_bytes(i)) };
+            let (mut bad, mut first_bad) = (0u64, None);
+            let taken = consumer.read_batch(
+                tail,
+                head,
+                self.batch_size,
+                &mut self.scratch,
+                |pos, rec| {
+                    if rec.len() == want_len && rec[4] == RecordKind::Message as u8 {
+                        let body = &rec[MESSAGE_FRAME_LEN..MESSAGE_FRAME_LEN + size];
+                        batch.push(bytemuck::pod_read_unaligned(body));
+                    } else {
+                        bad += 1;
+                        first_bad.get_or_insert((pos, rec.len(), rec[4]));
+                    }
+                },
+            );
+            let pid = (self.region.lane_slot(i).owner.load(Ordering::Relaxed) >> 8) as u32;
+            if let Some((pos, len, kind)) = first_bad {
+                stats.decode_errors.fetch_add(bad, Ordering::Relaxed);
+                self.problems.push(format!(
+                    "lane {i} (pid {pid}): skipped {bad} record(s) that are not {want_len}-byte messages, the first at position {pos} ({len} bytes, kind {kind})"
+                ));
+            }
+            if let Some(c) = &taken.corrupt {
+                stats.corrupt_lanes.fetch_add(1, Ordering::Relaxed);
+                self.problems.push(format!(
+                    "lane {i} (pid {pid}) holds bytes that are not records at position {}: {}; skipped {} bytes",
+                    c.pos, c.reason, c.skipped
+                ));
+            }
+            if taken.new_tail != tail {
+                self.commits.push((i, taken.new_tail));
+            }
+        }
+        self.collect_shared(batch);
+        !self.commits.is_empty() || self.shared.is_some()
+    }
+
+    fn collect_shared(&mut self, batch: &mut Vec<T>) {
+        let mpsc = self.region.mpsc();
+        let size = core::mem::size_of::<T>();
+        let stats = &self.region.header().stats;
+        let start = mpsc.control().tail.load(Ordering::Relaxed);
+        let mut pos = start;
+        while pos.wrapping_sub(start) < self.batch_size as u64 {
+            match mpsc.tail_state(pos) {
+                TailState::Empty => break,
+                TailState::Ready(_) => {
+                    self.stuck_claim = None;
+                    match mpsc.read_slot(pos, &mut self.slot) {
+                        SlotRead::Record { record, .. } if record.len() == padded_len(size) => {
+                            batch.push(bytemuck::pod_read_unaligned(&record[..size]));
+                        }
+                        SlotRead::Record { pid, record, .. } => {
+                            stats.decode_errors.fetch_add(1, Ordering::Relaxed);
+                            self.problems.push(format!(
+                                "shared lane: skipped a {}-byte record from pid {pid} at position {pos}; messages are {} bytes",
+                                record.len(),
+                                padded_len(size)
+                            ));
+                        }
+                        SlotRead::Bad(why) => {
+                            stats.decode_errors.fetch_add(1, Ordering::Relaxed);
+                            self.problems
+                                .push(format!("skipped a shared-lane record: {why}"));
+                        }
+                    }
+                    pos = pos.wrapping_add(1);
+                }
+                TailState::Pending(_) => {
+                    self.check_stuck_claim(pos, pos == start);
+                    break;
+                }
+            }
+        }
+        if pos != start {
+            self.shared = Some((start, pos));
+        }
+    }
+
+    /// A claim at `pos` is not committed: after the process timeout its
+    /// sender is taken for dead and the claim abandoned (twice the timeout
+    /// if it is inside its copy), so one dead sender never stalls the lane.
+    /// Only when nothing before it is pending release (`first`): abandoning
+    /// moves the shared tail.
+    fn check_stuck_claim(&mut self, pos: u64, first: bool) {
+        let now = Instant::now();
+        let since = match self.stuck_claim {
+            Some((p, since)) if p == pos => since,
+            _ => {
+                self.stuck_claim = Some((pos, now));
+                return;
+            }
+        };
+        let waited = now.duration_since(since);
+        if !first || waited < self.process_timeout {
+            return;
+        }
+        let mpsc = self.region.mpsc();
+        let abandoned = mpsc.abandon(pos)
+            || (mpsc.copying(pos)
+                && waited >= 2 * self.process_timeout
+                && mpsc.abandon_copying(pos));
+        if abandoned {
+            self.region
+                .header()
+                .stats
+                .claims_abandoned
+                .fetch_add(1, Ordering::Relaxed);
+            self.problems.push(format!(
+                "abandoned a shared-lane claim at position {pos} not committed within {:?} (its sender died or stalled)",
+                self.process_timeout
+            ));
+            self.stuck_claim = None;
+        }
+    }
+
+    /// Moves the tails past everything the last [`collect`](Self::collect)
+    /// took: the messages are processed, the space is the senders' again.
+    pub(super) fn commit(&mut self) {
+        for &(i, new_tail) in &self.commits {
+            // SAFETY: as in `collect`: we are the lane's only consumer.
+            let consumer =
+                unsafe { Consumer::attach(self.region.lane_control(i), self.region.lane_bytes(i)) };
+            consumer.commit(new_tail);
+        }
+        if let Some((from, to)) = self.shared.take() {
+            let mpsc = self.region.mpsc();
+            let mut pos = from;
+            while pos != to {
+                mpsc.release(pos);
+                pos = pos.wrapping_add(1);
+            }
+        }
+        self.commits.clear();
+    }
+
+    /// True if some lane holds unread records or a shared-lane message is
+    /// committed. A claim still being written is not work: its sender wakes
+    /// the daemon when it commits.
+    pub(super) fn has_work(&self) -> bool {
+        (0..self.lanes()).any(|i| {
+            let c = self.region.lane_control(i);
+            c.head() != c.consumer.tail.load(Ordering::Relaxed)
+        }) || {
+            let mpsc = self.region.mpsc();
+            matches!(
+                mpsc.tail_state(mpsc.control().tail.load(Ordering::Relaxed)),
+                TailState::Ready(_)
+            )
+        }
+    }
+
+    /// True while a shared-lane claim is pending (the loop then wakes up
+    /// regularly to time it out).
+    pub(super) fn claim_pending(&self) -> bool {
+        self.stuck_claim.is_some()
+    }
+
+    /// Every lane's head now.
+    pub(super) fn targets(&self) -> Targets {
+        Targets {
+            lanes: (0..self.lanes())
+                .map(|i| self.region.lane_control(i).head())
+                .collect(),
+            shared: self.region.mpsc().control().head.load(Ordering::Acquire),
+        }
+    }
+
+    /// True once every tail reached (or, for a skipped corrupt lane,
+    /// passed) the heads in `t`.
+    pub(super) fn reached(&self, t: &Targets) -> bool {
+        t.lanes.iter().enumerate().all(|(i, &head)| {
+            let tail = self
+                .region
+                .lane_control(i)
+                .consumer
+                .tail
+                .load(Ordering::Relaxed);
+            tail.wrapping_sub(head) < (1 << 62)
+        }) && {
+            let tail = self.region.mpsc().control().tail.load(Ordering::Relaxed);
+            tail.wrapping_sub(t.shared) < (1 << 62)
+        }
+    }
+}
