@@ -608,12 +608,16 @@ impl Engine {
                 return true;
             }
         }
+        // A claim not yet committed (`Pending`) is not work: its producer
+        // commits and wakes us, or it died and the claim is abandoned by a
+        // pass after the timeout, which the sleep's timeout (the flush
+        // interval) brings round. Counting it would spin the loop.
         let mpsc = self.region.mpsc();
         mpsc.control().dropped.load(Ordering::Relaxed)
             != mpsc.control().dropped_reported.load(Ordering::Relaxed)
-            || !matches!(
+            || matches!(
                 mpsc.tail_state(mpsc.control().tail.load(Ordering::Relaxed)),
-                TailState::Empty
+                TailState::Ready(_)
             )
     }
 
@@ -806,6 +810,9 @@ impl Engine {
                 if self.drained() {
                     return Ok(());
                 }
+                // Only an uncommitted claim is left: it commits soon or is
+                // abandoned after the timeout; poll it without spinning.
+                std::thread::sleep(Duration::from_millis(1));
                 continue;
             }
             // Idle: announce sleep, re-check, sleep until woken or the
