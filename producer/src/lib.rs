@@ -309,6 +309,14 @@ pub fn nested_drops() -> u64 {
     thread_lane::NESTED_DROPS.load(Ordering::Relaxed)
 }
 
+/// `FUTEX_WAKE` system calls this process's log calls made to wake the
+/// writer (not counting `flush`/`configure`). For tests: a writer that died
+/// asleep must cost producers a bounded number of calls, not one per record.
+#[doc(hidden)]
+pub fn wake_syscalls() -> u64 {
+    thread_lane::WAKE_SYSCALLS.load(Ordering::Relaxed)
+}
+
 #[doc(hidden)]
 pub mod __private {
     pub use crate::arg::{tag_of, ViaArg, ViaDisplay, Wrap};

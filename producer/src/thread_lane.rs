@@ -19,6 +19,18 @@ use crate::shared::{self, Overflow, Shared, FORK_EPOCH};
 /// already inside a log call (the nesting guard).
 pub(crate) static NESTED_DROPS: AtomicU64 = AtomicU64::new(0);
 
+/// `FUTEX_WAKE` system calls this process made to wake the writer from a
+/// log call (the tests check that a dead writer does not cost one per
+/// record).
+pub(crate) static WAKE_SYSCALLS: AtomicU64 = AtomicU64::new(0);
+
+/// Wakes the writer's futex, counting the system call.
+#[cold]
+fn futex_wake_writer(word: &core::sync::atomic::AtomicU32) {
+    WAKE_SYSCALLS.fetch_add(1, Ordering::Relaxed);
+    ul_ring::futex::wake(word, 1);
+}
+
 /// Where this thread's records go.
 enum Sink {
     /// Not attached yet (or attached before a `fork()`).
@@ -169,7 +181,7 @@ impl Inner {
 fn wake_writer(shared: &Shared) {
     let wake = &shared.region.header().wake;
     if wake.claim_wake() {
-        ul_ring::futex::wake(&wake.futex, 1);
+        futex_wake_writer(&wake.futex);
     }
 }
 
@@ -267,7 +279,7 @@ fn push_when_full(
         }
         let wake = &shared.region.header().wake;
         wake.futex.fetch_add(1, Ordering::Release);
-        ul_ring::futex::wake(&wake.futex, 1);
+        futex_wake_writer(&wake.futex);
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(2));
     }
@@ -299,7 +311,7 @@ fn push_shared(shared: &Shared, tid: u32, len: usize, write: impl Fn(&mut Encode
                     Some(d) if Instant::now() < d => {
                         let wake = &shared.region.header().wake;
                         wake.futex.fetch_add(1, Ordering::Release);
-                        ul_ring::futex::wake(&wake.futex, 1);
+                        futex_wake_writer(&wake.futex);
                         std::thread::sleep(pause);
                         pause = (pause * 2).min(Duration::from_millis(2));
                     }
