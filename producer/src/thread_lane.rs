@@ -1,7 +1,7 @@
 //! The hot path: each thread's lane, and the one function every log call runs.
 
 use std::cell::{Cell, UnsafeCell};
-use std::sync::atomic::{compiler_fence, AtomicU64, Ordering};
+use std::sync::atomic::{compiler_fence, AtomicPtr, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ul_ring::args::Encoder;
@@ -56,6 +56,11 @@ struct Inner {
 
 struct State {
     busy: Cell<bool>,
+    /// The shared counter a nested (signal-handler) call adds its drop to:
+    /// the lane's `nested_dropped`, or the shared lane's `dropped`; null
+    /// before attaching. An atomic so a handler can read it while the
+    /// interrupted call is inside `attach`.
+    nested_sink: AtomicPtr<AtomicU64>,
     inner: UnsafeCell<Inner>,
 }
 
@@ -84,6 +89,7 @@ thread_local! {
     static STATE: State = const {
         State {
             busy: Cell::new(false),
+            nested_sink: AtomicPtr::new(core::ptr::null_mut()),
             inner: UnsafeCell::new(Inner {
                 sink: Sink::Unattached,
                 epoch: 0,
@@ -126,6 +132,7 @@ impl Inner {
     #[cold]
     #[inline(never)]
     fn attach(&mut self, shared: &'static Shared) {
+        set_nested_sink(core::ptr::null());
         let epoch = FORK_EPOCH.load(Ordering::Relaxed);
         if self.epoch != epoch {
             // After a fork the lane we hold is the parent's: forget it
@@ -168,13 +175,41 @@ impl Inner {
                 };
                 self.wake_threshold = producer.capacity() / 2;
                 self.sink = Sink::Lane { producer, index: i };
+                set_nested_sink(&shared.region.lane_control(i).producer.nested_dropped);
                 break;
             }
+        }
+        if let Sink::Shared = self.sink {
+            set_nested_sink(&*shared.region.mpsc().control().dropped);
         }
         if let Some(ctx) = self.pending_context.as_ref() {
             self.context = ctx.id(shared);
         }
     }
+}
+
+/// Points this thread's nested-drop counter at `counter` (which lives in
+/// the region, mapped for the life of the process).
+fn set_nested_sink(counter: *const AtomicU64) {
+    let _ = STATE.try_with(|st| st.nested_sink.store(counter.cast_mut(), Ordering::Relaxed));
+}
+
+/// A log call made while this thread was already inside one (a signal
+/// handler): count it in the process and in the lane, so the writer reports
+/// it like any other drop.
+#[cold]
+#[inline(never)]
+fn count_nested_drop() {
+    NESTED_DROPS.fetch_add(1, Ordering::Relaxed);
+    let _ = STATE.try_with(|st| {
+        let p = st.nested_sink.load(Ordering::Relaxed);
+        // SAFETY: a non-null `nested_sink` points at an atomic in the
+        // region's mapping, which is never unmapped (the attachment is
+        // leaked for the life of the process).
+        if let Some(c) = unsafe { p.as_ref() } {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    });
 }
 
 #[cold]
@@ -250,7 +285,7 @@ pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
         ok
     });
     if pushed.is_none() {
-        NESTED_DROPS.fetch_add(1, Ordering::Relaxed);
+        count_nested_drop();
     }
 }
 

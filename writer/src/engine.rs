@@ -236,7 +236,7 @@ impl Engine {
             let ctrl = self.region.lane_control(i);
             let head = ctrl.head();
             let tail = ctrl.consumer.tail.load(Ordering::Relaxed);
-            let dropped = ctrl.producer.dropped.load(Ordering::Relaxed);
+            let dropped = ctrl.producer.total_dropped();
             let reported = ctrl.consumer.dropped_reported.load(Ordering::Relaxed);
             if head == tail && dropped == reported {
                 continue;
@@ -602,7 +602,7 @@ impl Engine {
         for i in 0..lanes {
             let c = self.region.lane_control(i);
             if c.head() != c.consumer.tail.load(Ordering::Relaxed)
-                || c.producer.dropped.load(Ordering::Relaxed)
+                || c.producer.total_dropped()
                     != c.consumer.dropped_reported.load(Ordering::Relaxed)
             {
                 return true;
@@ -671,7 +671,7 @@ impl Engine {
             let pid = (owner >> 8) as u32;
             let ctrl = self.region.lane_control(i);
             let drained = ctrl.head() == ctrl.consumer.tail.load(Ordering::Relaxed)
-                && ctrl.producer.dropped.load(Ordering::Relaxed)
+                && ctrl.producer.total_dropped()
                     == ctrl.consumer.dropped_reported.load(Ordering::Relaxed);
             if !drained {
                 continue;

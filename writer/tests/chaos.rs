@@ -247,7 +247,7 @@ fn quiescent(r: &Region) -> bool {
         let c = r.lane_control(i);
         r.lane_slot(i).owner.load(Ordering::Acquire) & 0xff == lane_state::FREE
             && c.head() == c.tail()
-            && c.producer.dropped.load(Ordering::Relaxed)
+            && c.producer.total_dropped()
                 == c.consumer.dropped_reported.load(Ordering::Relaxed)
     });
     let m = r.mpsc();
@@ -270,7 +270,7 @@ fn lanes_state(r: &Region) -> String {
             o & 0xff,
             c.head(),
             c.tail(),
-            c.producer.dropped.load(Ordering::Relaxed),
+            c.producer.total_dropped(),
             c.consumer.dropped_reported.load(Ordering::Relaxed)
         );
     }
