@@ -515,6 +515,33 @@ impl Region {
         }
     }
 
+    /// Checks (one `fstat`) that the file still has its full length: a
+    /// process with write access could truncate it, and touching a page past
+    /// the new end raises SIGBUS. The error names the path and both sizes.
+    ///
+    /// ```no_run
+    /// use ul_ring::region::{Region, RegionOptions};
+    /// let region = Region::open("/dev/shm/ul-doc", &RegionOptions::default())?;
+    /// region.check_len()?;
+    /// # Ok::<(), ul_ring::region::RegionError>(())
+    /// ```
+    pub fn check_len(&self) -> Result<(), RegionError> {
+        let len = self.file.metadata().map_err(io("stat", &self.path))?.len();
+        if len < self.geo.total_len as u64 {
+            return Err(RegionError::Truncated {
+                path: self.path.clone(),
+                file_len: len,
+                needed: self.geo.total_len as u64,
+            });
+        }
+        Ok(())
+    }
+
+    /// Where the region is mapped: its first byte and its length.
+    pub fn mapped_range(&self) -> (*const u8, usize) {
+        (self.base().cast_const(), self.geo.total_len)
+    }
+
     /// Checks that the file still has its full length (a process with write
     /// access could truncate it, and touching a truncated page is SIGBUS).
     pub fn intact(&self) -> bool {

@@ -16,7 +16,7 @@ use ul_ring::lane::Consumer;
 use ul_ring::layout::{intent_state, lane_state};
 use ul_ring::mpsc::{SlotRead, TailState};
 use ul_ring::record::{decode, Level, FLAG_TSC};
-use ul_ring::region::Region;
+use ul_ring::region::{Region, RegionError};
 
 use crate::format::{
     format_message, write_json, write_text, ContextValue, LineRecord, TimestampFormatter,
@@ -43,6 +43,20 @@ struct PendingLane {
     lane: usize,
     new_tail: u64,
     dropped: u64,
+}
+
+/// Why [`Engine::run`] stopped before a clean shutdown.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Writing failed while shutting down (the records stay in the region).
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// The region file was truncated (or can no longer be checked): its
+    /// pages cannot be read. Batches written before are on disk.
+    #[error(
+        "region broken: {0}; batches already written are on disk, the rest of the region is lost"
+    )]
+    RegionBroken(RegionError),
 }
 
 /// Signals the loop reacts to.
@@ -90,6 +104,7 @@ pub struct Engine {
     to_free: Vec<(usize, u64)>,
     last_drop_report: Vec<u64>,
     write_failing: Option<(Instant, Duration, String)>,
+    last_region_check: Instant,
     pid: u32,
     /// Running totals.
     pub totals: Totals,
@@ -108,6 +123,7 @@ impl Engine {
         // 'static borrow lets the drain loop hold views of it while it
         // updates its own state.
         let region: &'static Region = Box::leak(Box::new(region));
+        crate::region_guard::watch(region);
         let lanes = region.geometry().sizes.lanes as usize;
         let h = region.header();
         let batch_no = h.writer.intent.load(Ordering::Acquire);
@@ -134,6 +150,7 @@ impl Engine {
             to_free: Vec::with_capacity(lanes),
             last_drop_report: vec![0; lanes + 1],
             write_failing: None,
+            last_region_check: Instant::now(),
             pid: std::process::id(),
             totals: Totals::default(),
         };
@@ -602,8 +619,7 @@ impl Engine {
         for i in 0..lanes {
             let c = self.region.lane_control(i);
             if c.head() != c.consumer.tail.load(Ordering::Relaxed)
-                || c.producer.total_dropped()
-                    != c.consumer.dropped_reported.load(Ordering::Relaxed)
+                || c.producer.total_dropped() != c.consumer.dropped_reported.load(Ordering::Relaxed)
             {
                 return true;
             }
@@ -728,11 +744,23 @@ impl Engine {
         self.to_free.clear();
     }
 
+    /// Checks that the region file still has its full length (one
+    /// `fstat`); a truncated region cannot be read any more.
+    fn check_region(&mut self) -> Result<(), RunError> {
+        self.last_region_check = Instant::now();
+        self.region.check_len().map_err(RunError::RegionBroken)
+    }
+
     /// Runs until `signals.terminate`, then drains everything and returns.
-    pub fn run(&mut self, signals: &Signals) -> Result<(), OutputError> {
+    /// Stops early with [`RunError::RegionBroken`] if the region file is
+    /// truncated under it.
+    pub fn run(&mut self, signals: &Signals) -> Result<(), RunError> {
         let mut flush_target: Option<(u64, (Vec<u64>, u64))> = None;
         let h = self.region.header();
         loop {
+            if self.last_region_check.elapsed() >= RECLAIM_SCAN {
+                self.check_region()?;
+            }
             let now_mono = ul_ring::clock::monotonic_ns();
             h.writer.heartbeat_ns.store(now_mono, Ordering::Relaxed);
             if signals.reopen.swap(false, Ordering::Relaxed) {
@@ -785,7 +813,7 @@ impl Engine {
                     self.write_failing = Some((Instant::now() + backoff, backoff, what));
                     let _ = self.out.reopen_all();
                     if terminating {
-                        return Err(e);
+                        return Err(e.into());
                     }
                     continue;
                 }
@@ -826,6 +854,9 @@ impl Engine {
                 seq,
                 Some(Duration::from_millis(u64::from(interval))),
             );
+            // Woken or timed out: a cheap moment to see that the region
+            // file is still whole before touching it again.
+            self.check_region()?;
             h.wake.cancel_sleep();
         }
     }

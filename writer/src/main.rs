@@ -4,6 +4,10 @@
 //! ul-writer                          # /dev/shm/ul -> ./logs/server.log, ./logs/server.<level>.json
 //! ul-writer --shm /dev/shm/app --dir /var/log/app --format text
 //! ```
+//!
+//! Exit status: 0 after SIGTERM/SIGINT (everything drained), 3 if the
+//! region file was truncated under it (reported with the path and both
+//! sizes), 1 for any other error.
 
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
@@ -14,8 +18,9 @@ use std::time::Duration;
 use clap::Parser;
 use ul_ring::layout::Sizes;
 use ul_ring::region::{Region, RegionOptions};
-use ul_writer::engine::{Engine, Signals};
+use ul_writer::engine::{Engine, RunError, Signals};
 use ul_writer::outputs::{Format, Outputs};
+use ul_writer::region_guard::EXIT_REGION_BROKEN;
 
 /// Drain a ul shared-memory region and write human-readable and JSON logs.
 #[derive(Parser, Debug)]
@@ -62,7 +67,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ul-writer: {e}");
-            ExitCode::FAILURE
+            match e.downcast_ref::<RunError>() {
+                Some(RunError::RegionBroken(_)) => ExitCode::from(EXIT_REGION_BROKEN),
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }
@@ -128,9 +136,16 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         cli.dir.display()
     );
     let result = engine.run(&signals);
-    let h = engine.region().header();
-    // Leave no stale identity behind; the flock goes with the process.
-    h.writer.pid.store(0, Ordering::Release);
+    if !matches!(result, Err(RunError::RegionBroken(_))) {
+        // Leave no stale identity behind; the flock goes with the process.
+        // (A truncated region's header may be gone: touching it is SIGBUS.)
+        engine
+            .region()
+            .header()
+            .writer
+            .pid
+            .store(0, Ordering::Release);
+    }
     eprintln!(
         "ul-writer: exiting after writing {} records in {} batches",
         engine.totals.records, engine.totals.batches

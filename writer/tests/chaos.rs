@@ -247,8 +247,7 @@ fn quiescent(r: &Region) -> bool {
         let c = r.lane_control(i);
         r.lane_slot(i).owner.load(Ordering::Acquire) & 0xff == lane_state::FREE
             && c.head() == c.tail()
-            && c.producer.total_dropped()
-                == c.consumer.dropped_reported.load(Ordering::Relaxed)
+            && c.producer.total_dropped() == c.consumer.dropped_reported.load(Ordering::Relaxed)
     });
     let m = r.mpsc();
     let mc = m.control();

@@ -54,7 +54,11 @@ fn a_writer_killed_asleep_costs_producers_a_bounded_number_of_wakes() {
     }
     let wakes = ul::wake_syscalls() - before;
     let lane = ul::current_lane().expect("this thread holds a lane");
-    let dropped = view.lane_control(lane).producer.dropped.load(Ordering::SeqCst);
+    let dropped = view
+        .lane_control(lane)
+        .producer
+        .dropped
+        .load(Ordering::SeqCst);
     assert!(
         dropped > 0,
         "the lane should have filled and dropped records (dropped = {dropped})"
@@ -63,7 +67,11 @@ fn a_writer_killed_asleep_costs_producers_a_bounded_number_of_wakes() {
         wakes <= 2,
         "{wakes} futex wakes for {n} records with a dead writer: producers must not pay a system call per record"
     );
-    assert_eq!(wake.sleeping.load(Ordering::SeqCst), 0, "the first wake cleared the flag");
+    assert_eq!(
+        wake.sleeping.load(Ordering::SeqCst),
+        0,
+        "the first wake cleared the flag"
+    );
 
     // A new writer drains what fitted and reports the drops; the records that
     // went out are 0..k in order.
@@ -80,11 +88,20 @@ fn a_writer_killed_asleep_costs_producers_a_bounded_number_of_wakes() {
                 assert_eq!(v, next, "records out of order or missing");
                 next += 1;
             }
-        } else if line.contains(&format!("{dropped} records dropped by pid {}", std::process::id())) {
+        } else if line.contains(&format!(
+            "{dropped} records dropped by pid {}",
+            std::process::id()
+        )) {
             drop_lines += 1;
         }
     }
-    assert_eq!(next + dropped, n, "every record was written or counted as dropped");
+    assert_eq!(
+        next + dropped,
+        n,
+        "every record was written or counted as dropped"
+    );
     assert_eq!(drop_lines, 1, "the drops are reported once:\n{text}");
-    eprintln!("writer died asleep: {wakes} wakes for {n} records; {next} written, {dropped} dropped");
+    eprintln!(
+        "writer died asleep: {wakes} wakes for {n} records; {next} written, {dropped} dropped"
+    );
 }
