@@ -118,6 +118,9 @@ impl Options {
             path: self.path.clone(),
             overflow: self.overflow,
             process_timeout: self.process_timeout,
+            opts,
+            gen: 1,
+            last_check_ns: std::sync::atomic::AtomicU64::new(ul_ring::clock::monotonic_ns()),
         });
         match installed {
             Ok(_) => Ok(()),
@@ -155,6 +158,10 @@ pub fn flush() -> Result<(), FlushError> {
 /// [`flush`] with an explicit timeout.
 pub fn flush_timeout(timeout: Duration) -> Result<(), FlushError> {
     let shared = shared::get().ok_or(FlushError::NotInitialised)?;
+    // A region replaced at its path: move first; the writer acknowledges a
+    // flush on the new region only once the old one is drained as far as
+    // this request.
+    let shared = shared::follow(shared, true);
     let h = shared.region.header();
     // SeqCst: our records' `head` stores (Release, earlier in program order)
     // happen before this; the writer's Acquire load of `request` that sees
@@ -212,6 +219,7 @@ pub fn writer_alive() -> bool {
     let Some(shared) = shared::get() else {
         return false;
     };
+    let shared = shared::follow(shared, false);
     let h = shared.region.header();
     let pid = h.writer.pid.load(Ordering::Acquire);
     let start = h.writer.start_time.load(Ordering::Relaxed);

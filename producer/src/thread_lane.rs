@@ -24,6 +24,16 @@ pub(crate) static NESTED_DROPS: AtomicU64 = AtomicU64::new(0);
 /// record).
 pub(crate) static WAKE_SYSCALLS: AtomicU64 = AtomicU64::new(0);
 
+/// A thread looks whether its region was replaced once per this many of its
+/// records (besides the slow paths: full lane, wake-up, flush).
+const FOLLOW_EVERY: u32 = 4096;
+
+#[cold]
+#[inline(never)]
+fn follow_slow(shared: &'static Shared) {
+    shared::follow(shared, false);
+}
+
 /// Wakes the writer's futex, counting the system call.
 #[cold]
 fn futex_wake_writer(word: &core::sync::atomic::AtomicU32) {
@@ -46,6 +56,10 @@ enum Sink {
 
 struct Inner {
     sink: Sink,
+    /// The attachment `sink` lives in (null before the first attach). A
+    /// log call that finds another one installed (the region was replaced
+    /// at its path) attaches again.
+    attached: *const Shared,
     epoch: u32,
     tid: u32,
     seq: u32,
@@ -68,19 +82,8 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // The thread is exiting: hand the lane to the writer, which frees it
         // once it has drained it. Not after a fork: that lane is the parent's.
-        if let Sink::Lane { index, .. } = self.sink {
-            if self.epoch == FORK_EPOCH.load(Ordering::Relaxed) {
-                if let Some(shared) = shared::get() {
-                    let slot = shared.region.lane_slot(index);
-                    let me = u64::from(shared::pid()) << 8;
-                    let _ = slot.owner.compare_exchange(
-                        me | lane_state::OWNED,
-                        me | lane_state::RETIRING,
-                        Ordering::Release,
-                        Ordering::Relaxed,
-                    );
-                }
-            }
+        if self.epoch == FORK_EPOCH.load(Ordering::Relaxed) {
+            self.retire_lane();
         }
     }
 }
@@ -92,6 +95,7 @@ thread_local! {
             nested_sink: AtomicPtr::new(core::ptr::null_mut()),
             inner: UnsafeCell::new(Inner {
                 sink: Sink::Unattached,
+                attached: core::ptr::null(),
                 epoch: 0,
                 tid: 0,
                 seq: 0,
@@ -129,11 +133,39 @@ fn with_inner<R>(f: impl FnOnce(&mut Inner) -> R) -> Option<R> {
 }
 
 impl Inner {
+    /// Hands this thread's lane (if it has one) back to the writer of the
+    /// region it is in, which frees it once drained.
+    fn retire_lane(&mut self) {
+        if let Sink::Lane { index, .. } = self.sink {
+            // SAFETY: `attached` is null or a leaked, never-freed Shared.
+            if let Some(shared) = unsafe { self.attached.as_ref() } {
+                let slot = shared.region.lane_slot(index);
+                let me = u64::from(shared::pid()) << 8;
+                let _ = slot.owner.compare_exchange(
+                    me | lane_state::OWNED,
+                    me | lane_state::RETIRING,
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                );
+            }
+        }
+    }
+
     #[cold]
     #[inline(never)]
     fn attach(&mut self, shared: &'static Shared) {
         set_nested_sink(core::ptr::null());
         let epoch = FORK_EPOCH.load(Ordering::Relaxed);
+        if self.epoch == epoch && !self.attached.is_null() && !core::ptr::eq(self.attached, shared)
+        {
+            // The region was replaced: the old lane goes back to the writer
+            // (which drains the old region to the end), and we take a lane
+            // in the new one.
+            self.retire_lane();
+            self.sink = Sink::Unattached;
+            self.context = 0;
+        }
+        self.attached = shared;
         if self.epoch != epoch {
             // After a fork the lane we hold is the parent's: forget it
             // without touching it.
@@ -213,7 +245,8 @@ fn count_nested_drop() {
 }
 
 #[cold]
-fn wake_writer(shared: &Shared) {
+fn wake_writer(shared: &'static Shared) {
+    shared::follow(shared, false);
     let wake = &shared.region.header().wake;
     if wake.claim_wake() {
         futex_wake_writer(&wake.futex);
@@ -232,7 +265,7 @@ pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
     let len = record_len(unpadded);
     let pushed = with_inner(|inner| {
         if inner.epoch != FORK_EPOCH.load(Ordering::Relaxed)
-            || matches!(inner.sink, Sink::Unattached)
+            || !core::ptr::eq(inner.attached, shared)
         {
             inner.attach(shared);
         }
@@ -281,6 +314,11 @@ pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
         };
         if ok {
             inner.seq = inner.seq.wrapping_add(1);
+            if inner.seq % FOLLOW_EVERY == 0 {
+                // A thread that logs a lot also looks (rate-limited) whether
+                // its region was replaced, even if its lane never fills.
+                follow_slow(shared);
+            }
         }
         ok
     });
@@ -292,7 +330,7 @@ pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
 #[cold]
 #[inline(never)]
 fn push_when_full(
-    shared: &Shared,
+    shared: &'static Shared,
     producer: &mut Producer<'static, RawBytes>,
     len: usize,
     write: impl Fn(&mut Encoder<'_>),
@@ -324,7 +362,12 @@ fn push_when_full(
 /// same overflow policy as a lane of one's own.
 #[cold]
 #[inline(never)]
-fn push_shared(shared: &Shared, tid: u32, len: usize, write: impl Fn(&mut Encoder<'_>)) -> bool {
+fn push_shared(
+    shared: &'static Shared,
+    tid: u32,
+    len: usize,
+    write: impl Fn(&mut Encoder<'_>),
+) -> bool {
     let mpsc = shared.region.mpsc();
     let pid = shared::pid();
     let deadline = match shared.overflow {

@@ -159,6 +159,20 @@ pub struct Region {
     path: PathBuf,
     geo: Geometry,
     created: bool,
+    /// Device and inode of the open file, to tell whether `path` still
+    /// names it.
+    dev_ino: (u64, u64),
+}
+
+/// What the region's path names now, compared with the mapped file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathStatus {
+    /// The path still names the mapped file.
+    Same,
+    /// Nothing is at the path: the file was unlinked (or renamed).
+    Gone,
+    /// Another file is at the path: the region was unlinked and recreated.
+    Replaced,
 }
 
 // SAFETY: the mapping is only accessed through atomics and raw pointers
@@ -237,12 +251,14 @@ impl Region {
             .populate()
             .map_raw(&file)
             .map_err(io("map", path))?;
+        let meta = file.metadata().map_err(io("stat", path))?;
         let region = Region {
             map,
             file,
             path: path.to_owned(),
             geo,
             created: true,
+            dev_ino: (meta.dev(), meta.ino()),
         };
         region.initialise(opts);
         Ok(region)
@@ -405,6 +421,7 @@ impl Region {
             path: path.to_owned(),
             geo,
             created: false,
+            dev_ino: (meta.dev(), meta.ino()),
         })
     }
 
@@ -535,6 +552,26 @@ impl Region {
             });
         }
         Ok(())
+    }
+
+    /// Whether the region's path still names the mapped file (one `lstat`).
+    /// A region unlinked and recreated while mapped leaves its users on the
+    /// old file; they call this on a slow path and move to the new one.
+    ///
+    /// ```no_run
+    /// use ul_ring::region::{PathStatus, Region, RegionOptions};
+    /// let region = Region::open("/dev/shm/ul-doc", &RegionOptions::default())?;
+    /// assert_eq!(region.path_status(), PathStatus::Same);
+    /// # Ok::<(), ul_ring::region::RegionError>(())
+    /// ```
+    pub fn path_status(&self) -> PathStatus {
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(m) if (m.dev(), m.ino()) == self.dev_ino => PathStatus::Same,
+            Ok(_) => PathStatus::Replaced,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => PathStatus::Gone,
+            // Cannot tell (EACCES, ...): do not move anyone.
+            Err(_) => PathStatus::Same,
+        }
     }
 
     /// Where the region is mapped: its first byte and its length.

@@ -9,3 +9,4 @@ pub mod format;
 pub mod names;
 pub mod outputs;
 pub mod region_guard;
+pub mod takeover;

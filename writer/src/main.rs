@@ -9,7 +9,6 @@
 //! region file was truncated under it (reported with the path and both
 //! sizes), 1 for any other error.
 
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -89,28 +88,10 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         ..RegionOptions::default()
     };
     let region = Region::open(&cli.shm, &opts)?;
-    // One writer per region: an exclusive lock on the region file, released
-    // by the kernel when the holder dies (so a dead writer's lock is free).
-    // SAFETY: flock on our open file descriptor has no memory effects.
-    let r = unsafe { libc::flock(region.file().as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if r != 0 {
-        let pid = region.header().writer.pid.load(Ordering::Relaxed);
-        return Err(format!(
-            "another ul-writer (pid {pid}) already serves {}; stop it first or use another --shm",
-            cli.shm.display()
-        )
-        .into());
-    }
+    // One writer per region (a flock the kernel frees when its holder dies).
+    ul_writer::takeover::take(&region)?;
     let h = region.header();
     let me = std::process::id();
-    h.writer.start_time.store(
-        ul_ring::procinfo::start_time(me).unwrap_or(0),
-        Ordering::Relaxed,
-    );
-    h.writer
-        .heartbeat_ns
-        .store(ul_ring::clock::monotonic_ns(), Ordering::Relaxed);
-    h.writer.pid.store(me, Ordering::Release);
     if let Some(ms) = cli.flush_interval_ms {
         h.control
             .flush_interval_ms
@@ -130,6 +111,9 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let outputs = Outputs::new(&cli.dir, &cli.name)?;
     let timeout = Duration::from_secs_f64(cli.process_timeout.max(0.001));
     let mut engine = Engine::new(region, outputs, cli.format, timeout)?;
+    // A region unlinked or recreated at --shm: drain the old one, serve the
+    // new one.
+    engine.follow_path(opts);
     eprintln!(
         "ul-writer: serving {} -> {} (pid {me})",
         cli.shm.display(),
