@@ -23,7 +23,7 @@ use crate::wake::WakeBlock;
 /// `magic` of a ready region: "ULRING" and two zero bytes, little-endian.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"ULRING\0\0");
 /// Layout version; a region of another version is refused.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 /// Size of the header page.
 pub const HEADER_LEN: usize = 4096;
 /// Number of output files whose lengths a write intent records.

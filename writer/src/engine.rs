@@ -45,6 +45,7 @@ struct Served {
     calib_at: Instant,
     batch_no: u64,
     stuck_claim: Option<(u64, Instant)>,
+    quarantine: Vec<(u64, u32, u64)>,
     last_scan: Instant,
     last_drop_report: Vec<u64>,
     /// Since when the region has been empty with every lane free.
@@ -61,6 +62,7 @@ impl Served {
             calib_at: Instant::now(),
             batch_no: region.header().writer.intent.load(Ordering::Acquire),
             stuck_claim: None,
+            quarantine: quarantined(region),
             last_scan: Instant::now() - Duration::from_secs(3600),
             last_drop_report: vec![0; lanes + 1],
             quiet_since: None,
@@ -143,6 +145,9 @@ pub struct Engine {
     batch_no: u64,
     batch_records: u64,
     stuck_claim: Option<(u64, Instant)>,
+    /// Quarantined shared-lane slots: (position, claimant pid, its start
+    /// time when quarantined).
+    quarantine: Vec<(u64, u32, u64)>,
     last_scan: Instant,
     /// Lanes to free once the current batch (with their marker lines) is on
     /// disk: (lane, owner word seen when it was found free-able).
@@ -196,6 +201,7 @@ impl Engine {
             batch_no,
             batch_records: 0,
             stuck_claim: None,
+            quarantine: quarantined(region),
             last_scan: Instant::now() - Duration::from_secs(3600),
             to_free: Vec::with_capacity(lanes),
             last_drop_report: vec![0; lanes + 1],
@@ -257,6 +263,7 @@ impl Engine {
         std::mem::swap(&mut self.calib_at, &mut s.calib_at);
         std::mem::swap(&mut self.batch_no, &mut s.batch_no);
         std::mem::swap(&mut self.stuck_claim, &mut s.stuck_claim);
+        std::mem::swap(&mut self.quarantine, &mut s.quarantine);
         std::mem::swap(&mut self.last_scan, &mut s.last_scan);
         std::mem::swap(&mut self.last_drop_report, &mut s.last_drop_report);
     }
@@ -345,6 +352,9 @@ impl Engine {
         if self.last_scan.elapsed() >= RECLAIM_SCAN {
             self.last_scan = Instant::now();
             self.reclaim();
+            if !self.quarantine.is_empty() {
+                self.check_quarantine();
+            }
         }
         let table = region.callsites();
         for i in 0..lanes {
@@ -492,7 +502,7 @@ impl Engine {
                                 let abandoned = mpsc.abandon(pos)
                                     || (mpsc.copying(pos)
                                         && waited >= 2 * self.process_timeout
-                                        && mpsc.abandon_copying(pos));
+                                        && self.quarantine_copy(pos));
                                 if abandoned {
                                     self.region
                                         .header()
@@ -519,6 +529,45 @@ impl Engine {
         self.scratch = scratch;
         if pos != start {
             self.mpsc_release = Some((start, pos));
+        }
+    }
+
+    /// Gives up on the shared-lane claim at `pos`, stalled inside its copy,
+    /// keeping its slot quarantined (see [`ul_ring::mpsc`]) until its
+    /// claimant hands it back or dies.
+    fn quarantine_copy(&mut self, pos: u64) -> bool {
+        let Some(pid) = self.region.mpsc().abandon_copying(pos) else {
+            return false;
+        };
+        let start = ul_ring::procinfo::start_time(pid).unwrap_or(0);
+        self.quarantine.push((pos, pid, start));
+        true
+    }
+
+    /// Frees quarantined shared-lane slots whose claimants died; forgets
+    /// those the claimants handed back.
+    fn check_quarantine(&mut self) {
+        let mpsc = self.region.mpsc();
+        let mut k = 0;
+        while k < self.quarantine.len() {
+            let (pos, pid, start) = self.quarantine[k];
+            if mpsc.quarantined_pid(pos) != Some(pid) {
+                self.quarantine.swap_remove(k);
+                continue;
+            }
+            if !ul_ring::procinfo::same_process_alive(pid, start) {
+                if mpsc.release_quarantined(pos) {
+                    self.writer_line(
+                        Level::Warn,
+                        &format!(
+                            "freed the shared-lane slot of position {pos}: its claimant, pid {pid}, died inside its copy"
+                        ),
+                    );
+                }
+                self.quarantine.swap_remove(k);
+                continue;
+            }
+            k += 1;
         }
     }
 
@@ -1156,4 +1205,16 @@ fn reached(region: &Region, heads: &Heads) -> bool {
         // Reached, or the tail jumped past it (a corrupt lane skipped).
         tail.wrapping_sub(hd) < (1 << 62)
     }) && region.mpsc().control().tail.load(Ordering::Relaxed) >= heads.1
+}
+
+/// Quarantined shared-lane slots a previous writer left, with each
+/// claimant's start time as of now (a pid reused since only keeps a slot
+/// quarantined longer, never frees it early).
+fn quarantined(region: &Region) -> Vec<(u64, u32, u64)> {
+    region
+        .mpsc()
+        .quarantined()
+        .into_iter()
+        .map(|(pos, pid)| (pos, pid, ul_ring::procinfo::start_time(pid).unwrap_or(0)))
+        .collect()
 }
