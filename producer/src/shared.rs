@@ -145,6 +145,29 @@ pub(crate) fn attach_epoch(shared: &Shared) -> u64 {
     u64::from(FORK_EPOCH.load(Ordering::Relaxed)) | u64::from(shared.gen) << 16
 }
 
+thread_local! {
+    /// Calls of [`follow_sometimes`] on this thread.
+    static FOLLOW_TICK: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
+}
+
+/// [`follow`] for paths a log call may take on every record (a full lane
+/// under `Drop`): looks at the clock only on every 64th call of the thread,
+/// so such a record costs a thread-local increment, not a clock read.
+pub(crate) fn follow_sometimes(cur: &'static Shared) -> &'static Shared {
+    let due = FOLLOW_TICK
+        .try_with(|t| {
+            let v = t.get().wrapping_add(1);
+            t.set(v);
+            v % 64 == 1
+        })
+        .unwrap_or(false);
+    if due {
+        follow(cur, false)
+    } else {
+        cur
+    }
+}
+
 /// This process's pid, kept current across `fork()`.
 #[inline]
 pub(crate) fn pid() -> u32 {

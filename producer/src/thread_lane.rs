@@ -246,7 +246,7 @@ fn count_nested_drop() {
 
 #[cold]
 fn wake_writer(shared: &'static Shared) {
-    shared::follow(shared, false);
+    shared::follow_sometimes(shared);
     let wake = &shared.region.header().wake;
     if wake.claim_wake() {
         futex_wake_writer(&wake.futex);
