@@ -206,7 +206,9 @@ fn writer_status() -> String {
 }
 
 /// True if a live `ul-writer` serves the region (its pid is alive and is
-/// the same process that registered, and its heartbeat is recent).
+/// the same process that registered, and its heartbeat is recent). If the
+/// region file was replaced at its path, the process moves to the new one
+/// first (see `docs/design.md`, recovery).
 ///
 /// ```no_run
 /// ul::init("/dev/shm/ul")?;
@@ -312,7 +314,9 @@ pub fn log_dynamic(level: Level, source: &str, message: &str) {
 }
 
 /// Records dropped in this process because a log call was made from a
-/// signal handler while its thread was inside another log call.
+/// signal handler while its thread was inside another log call. Each is
+/// also counted in the thread's lane, so the writer reports it in the log
+/// like an overflow drop (`N records dropped by pid P (lane L) since T`).
 pub fn nested_drops() -> u64 {
     thread_lane::NESTED_DROPS.load(Ordering::Relaxed)
 }
