@@ -24,7 +24,8 @@ pub struct Callsite {
     pub module: &'static str,
     /// Names of the call's key-value fields.
     pub keys: &'static [&'static str],
-    /// The registered id, 0 until registered.
+    /// `region generation << 32 | id` of the registration, 0 until
+    /// registered.
     id: AtomicU64,
 }
 
@@ -59,7 +60,8 @@ impl Callsite {
     #[inline(always)]
     pub(crate) fn id(&self, shared: &crate::shared::Shared) -> u32 {
         let v = self.id.load(Ordering::Relaxed);
-        if v != 0 {
+        // Generations start at 1, so an unregistered 0 never matches.
+        if (v >> 32) as u32 == shared.gen {
             return v as u32;
         }
         self.register(shared)
@@ -81,7 +83,10 @@ impl Callsite {
                 // and the last store wins. Relaxed: the entry was committed
                 // with Release before this, and records naming the id are
                 // published with Release after it.
-                self.id.store(u64::from(id), Ordering::Relaxed);
+                self.id.store(
+                    u64::from(shared.gen) << 32 | u64::from(id),
+                    Ordering::Relaxed,
+                );
                 id
             }
             Err(_) => {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use ul_ring::callsite::EntryKind;
 
-use crate::shared::{Shared, FORK_EPOCH};
+use crate::shared::{attach_epoch, Shared};
 
 /// A source name and key-value pairs attached to records.
 ///
@@ -23,7 +23,8 @@ use crate::shared::{Shared, FORK_EPOCH};
 pub struct Context {
     source: Option<String>,
     pairs: Vec<(String, String)>,
-    /// `(fork epoch << 32) | id` of the registration, 0 if none.
+    /// `(attach epoch << 32) | id` of the registration, 0 if none (see
+    /// `shared::attach_epoch`: a fork or a new region registers it again).
     id: AtomicU64,
 }
 
@@ -62,7 +63,7 @@ impl Context {
 
     /// The id of this context in the attached region (0 if the table is full).
     pub(crate) fn id(&self, shared: &Shared) -> u32 {
-        let epoch = u64::from(FORK_EPOCH.load(Ordering::Relaxed));
+        let epoch = attach_epoch(shared);
         let v = self.id.load(Ordering::Relaxed);
         if v != 0 && v >> 32 == epoch {
             return v as u32;

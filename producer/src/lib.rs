@@ -118,6 +118,9 @@ impl Options {
             path: self.path.clone(),
             overflow: self.overflow,
             process_timeout: self.process_timeout,
+            opts,
+            gen: 1,
+            last_check_ns: std::sync::atomic::AtomicU64::new(ul_ring::clock::monotonic_ns()),
         });
         match installed {
             Ok(_) => Ok(()),
@@ -155,6 +158,10 @@ pub fn flush() -> Result<(), FlushError> {
 /// [`flush`] with an explicit timeout.
 pub fn flush_timeout(timeout: Duration) -> Result<(), FlushError> {
     let shared = shared::get().ok_or(FlushError::NotInitialised)?;
+    // A region replaced at its path: move first; the writer acknowledges a
+    // flush on the new region only once the old one is drained as far as
+    // this request.
+    let shared = shared::follow(shared, true);
     let h = shared.region.header();
     // SeqCst: our records' `head` stores (Release, earlier in program order)
     // happen before this; the writer's Acquire load of `request` that sees
@@ -199,7 +206,9 @@ fn writer_status() -> String {
 }
 
 /// True if a live `ul-writer` serves the region (its pid is alive and is
-/// the same process that registered, and its heartbeat is recent).
+/// the same process that registered, and its heartbeat is recent). If the
+/// region file was replaced at its path, the process moves to the new one
+/// first (see `docs/design.md`, recovery).
 ///
 /// ```no_run
 /// ul::init("/dev/shm/ul")?;
@@ -212,6 +221,7 @@ pub fn writer_alive() -> bool {
     let Some(shared) = shared::get() else {
         return false;
     };
+    let shared = shared::follow(shared, false);
     let h = shared.region.header();
     let pid = h.writer.pid.load(Ordering::Acquire);
     let start = h.writer.start_time.load(Ordering::Relaxed);
@@ -304,9 +314,19 @@ pub fn log_dynamic(level: Level, source: &str, message: &str) {
 }
 
 /// Records dropped in this process because a log call was made from a
-/// signal handler while its thread was inside another log call.
+/// signal handler while its thread was inside another log call. Each is
+/// also counted in the thread's lane, so the writer reports it in the log
+/// like an overflow drop (`N records dropped by pid P (lane L) since T`).
 pub fn nested_drops() -> u64 {
     thread_lane::NESTED_DROPS.load(Ordering::Relaxed)
+}
+
+/// `FUTEX_WAKE` system calls this process's log calls made to wake the
+/// writer (not counting `flush`/`configure`). For tests: a writer that died
+/// asleep must cost producers a bounded number of calls, not one per record.
+#[doc(hidden)]
+pub fn wake_syscalls() -> u64 {
+    thread_lane::WAKE_SYSCALLS.load(Ordering::Relaxed)
 }
 
 #[doc(hidden)]

@@ -2,10 +2,10 @@
 //! log call with one load.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use ul_ring::region::Region;
+use ul_ring::region::{PathStatus, Region, RegionOptions};
 
 /// What to do when a thread's lane is full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -22,12 +22,26 @@ pub enum Overflow {
 }
 
 /// The attached region and the process-wide settings.
+///
+/// Never freed: threads and call sites keep plain references to it, and a
+/// region replaced at its path (see [`follow`]) stays mapped for threads
+/// that are still finishing a record in it.
 pub(crate) struct Shared {
     pub region: Region,
     pub path: PathBuf,
     pub overflow: Overflow,
     pub process_timeout: Duration,
+    /// How to open (or create) the region again at `path`.
+    pub opts: RegionOptions,
+    /// 1 for the first region attached, one more for each replacement.
+    /// Call sites and contexts cache their ids tagged with it.
+    pub gen: u32,
+    /// `CLOCK_MONOTONIC` ns of the last look at `path` (rate limit).
+    pub last_check_ns: AtomicU64,
 }
+
+/// Least time between two looks at the region's path from log calls.
+const FOLLOW_INTERVAL_NS: u64 = 100_000_000;
 
 static SHARED: AtomicPtr<Shared> = AtomicPtr::new(core::ptr::null_mut());
 
@@ -66,6 +80,91 @@ pub(crate) fn install(shared: Shared) -> Result<&'static Shared, &'static Shared
             // SAFETY: as in `get`.
             Err(unsafe { &*existing })
         }
+    }
+}
+
+/// Moves the process to a new region if the file at the region's path is
+/// no longer the mapped one (unlinked, or unlinked and recreated): opens
+/// or creates the region there and installs it, so every thread's next log
+/// call attaches a lane in it. Called on slow paths only (a full lane, a
+/// wake-up, `flush`, `writer_alive`); at most one `lstat` per 100 ms unless
+/// `force`. Returns the region to use now.
+pub(crate) fn follow(cur: &'static Shared, force: bool) -> &'static Shared {
+    let now = ul_ring::clock::monotonic_ns();
+    let last = cur.last_check_ns.load(Ordering::Relaxed);
+    if !force && now.saturating_sub(last) < FOLLOW_INTERVAL_NS {
+        return get().unwrap_or(cur);
+    }
+    cur.last_check_ns.store(now, Ordering::Relaxed);
+    if !core::ptr::eq(SHARED.load(Ordering::Acquire), cur) {
+        // Another thread moved already.
+        return get().unwrap_or(cur);
+    }
+    if cur.region.path_status() == PathStatus::Same {
+        return cur;
+    }
+    let Ok(region) = Region::open(&cur.path, &cur.opts) else {
+        // Cannot open the new one (yet): stay; the writer drains the old.
+        return cur;
+    };
+    if region.path_status() != PathStatus::Same {
+        // Replaced again while we opened it; try later.
+        return cur;
+    }
+    let next = Box::into_raw(Box::new(Shared {
+        region,
+        path: cur.path.clone(),
+        overflow: cur.overflow,
+        process_timeout: cur.process_timeout,
+        opts: cur.opts.clone(),
+        gen: cur.gen.wrapping_add(1).max(1),
+        last_check_ns: AtomicU64::new(now),
+    }));
+    match SHARED.compare_exchange(
+        (cur as *const Shared).cast_mut(),
+        next,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
+        // SAFETY: `next` was just leaked and is never freed.
+        Ok(_) => unsafe { &*next },
+        Err(other) => {
+            // SAFETY: `next` came from Box::into_raw above and was not
+            // shared; `other` is a leaked Shared (as in `get`).
+            unsafe {
+                drop(Box::from_raw(next));
+                &*other
+            }
+        }
+    }
+}
+
+/// Tag for cached context ids: the fork epoch and the region generation,
+/// so a context registers again after a fork or in a new region.
+pub(crate) fn attach_epoch(shared: &Shared) -> u64 {
+    u64::from(FORK_EPOCH.load(Ordering::Relaxed)) | u64::from(shared.gen) << 16
+}
+
+thread_local! {
+    /// Calls of [`follow_sometimes`] on this thread.
+    static FOLLOW_TICK: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
+}
+
+/// [`follow`] for paths a log call may take on every record (a full lane
+/// under `Drop`): looks at the clock only on every 64th call of the thread,
+/// so such a record costs a thread-local increment, not a clock read.
+pub(crate) fn follow_sometimes(cur: &'static Shared) -> &'static Shared {
+    let due = FOLLOW_TICK
+        .try_with(|t| {
+            let v = t.get().wrapping_add(1);
+            t.set(v);
+            v % 64 == 1
+        })
+        .unwrap_or(false);
+    if due {
+        follow(cur, false)
+    } else {
+        cur
     }
 }
 

@@ -1,7 +1,7 @@
 //! The hot path: each thread's lane, and the one function every log call runs.
 
 use std::cell::{Cell, UnsafeCell};
-use std::sync::atomic::{compiler_fence, AtomicU64, Ordering};
+use std::sync::atomic::{compiler_fence, AtomicPtr, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ul_ring::args::Encoder;
@@ -19,6 +19,28 @@ use crate::shared::{self, Overflow, Shared, FORK_EPOCH};
 /// already inside a log call (the nesting guard).
 pub(crate) static NESTED_DROPS: AtomicU64 = AtomicU64::new(0);
 
+/// `FUTEX_WAKE` system calls this process made to wake the writer from a
+/// log call (the tests check that a dead writer does not cost one per
+/// record).
+pub(crate) static WAKE_SYSCALLS: AtomicU64 = AtomicU64::new(0);
+
+/// A thread looks whether its region was replaced once per this many of its
+/// records (besides the slow paths: full lane, wake-up, flush).
+const FOLLOW_EVERY: u32 = 4096;
+
+#[cold]
+#[inline(never)]
+fn follow_slow(shared: &'static Shared) {
+    shared::follow(shared, false);
+}
+
+/// Wakes the writer's futex, counting the system call.
+#[cold]
+fn futex_wake_writer(word: &core::sync::atomic::AtomicU32) {
+    WAKE_SYSCALLS.fetch_add(1, Ordering::Relaxed);
+    ul_ring::futex::wake(word, 1);
+}
+
 /// Where this thread's records go.
 enum Sink {
     /// Not attached yet (or attached before a `fork()`).
@@ -34,6 +56,10 @@ enum Sink {
 
 struct Inner {
     sink: Sink,
+    /// The attachment `sink` lives in (null before the first attach). A
+    /// log call that finds another one installed (the region was replaced
+    /// at its path) attaches again.
+    attached: *const Shared,
     epoch: u32,
     tid: u32,
     seq: u32,
@@ -44,6 +70,11 @@ struct Inner {
 
 struct State {
     busy: Cell<bool>,
+    /// The shared counter a nested (signal-handler) call adds its drop to:
+    /// the lane's `nested_dropped`, or the shared lane's `dropped`; null
+    /// before attaching. An atomic so a handler can read it while the
+    /// interrupted call is inside `attach`.
+    nested_sink: AtomicPtr<AtomicU64>,
     inner: UnsafeCell<Inner>,
 }
 
@@ -51,19 +82,8 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // The thread is exiting: hand the lane to the writer, which frees it
         // once it has drained it. Not after a fork: that lane is the parent's.
-        if let Sink::Lane { index, .. } = self.sink {
-            if self.epoch == FORK_EPOCH.load(Ordering::Relaxed) {
-                if let Some(shared) = shared::get() {
-                    let slot = shared.region.lane_slot(index);
-                    let me = u64::from(shared::pid()) << 8;
-                    let _ = slot.owner.compare_exchange(
-                        me | lane_state::OWNED,
-                        me | lane_state::RETIRING,
-                        Ordering::Release,
-                        Ordering::Relaxed,
-                    );
-                }
-            }
+        if self.epoch == FORK_EPOCH.load(Ordering::Relaxed) {
+            self.retire_lane();
         }
     }
 }
@@ -72,8 +92,10 @@ thread_local! {
     static STATE: State = const {
         State {
             busy: Cell::new(false),
+            nested_sink: AtomicPtr::new(core::ptr::null_mut()),
             inner: UnsafeCell::new(Inner {
                 sink: Sink::Unattached,
+                attached: core::ptr::null(),
                 epoch: 0,
                 tid: 0,
                 seq: 0,
@@ -111,10 +133,39 @@ fn with_inner<R>(f: impl FnOnce(&mut Inner) -> R) -> Option<R> {
 }
 
 impl Inner {
+    /// Hands this thread's lane (if it has one) back to the writer of the
+    /// region it is in, which frees it once drained.
+    fn retire_lane(&mut self) {
+        if let Sink::Lane { index, .. } = self.sink {
+            // SAFETY: `attached` is null or a leaked, never-freed Shared.
+            if let Some(shared) = unsafe { self.attached.as_ref() } {
+                let slot = shared.region.lane_slot(index);
+                let me = u64::from(shared::pid()) << 8;
+                let _ = slot.owner.compare_exchange(
+                    me | lane_state::OWNED,
+                    me | lane_state::RETIRING,
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                );
+            }
+        }
+    }
+
     #[cold]
     #[inline(never)]
     fn attach(&mut self, shared: &'static Shared) {
+        set_nested_sink(core::ptr::null());
         let epoch = FORK_EPOCH.load(Ordering::Relaxed);
+        if self.epoch == epoch && !self.attached.is_null() && !core::ptr::eq(self.attached, shared)
+        {
+            // The region was replaced: the old lane goes back to the writer
+            // (which drains the old region to the end), and we take a lane
+            // in the new one.
+            self.retire_lane();
+            self.sink = Sink::Unattached;
+            self.context = 0;
+        }
+        self.attached = shared;
         if self.epoch != epoch {
             // After a fork the lane we hold is the parent's: forget it
             // without touching it.
@@ -156,8 +207,12 @@ impl Inner {
                 };
                 self.wake_threshold = producer.capacity() / 2;
                 self.sink = Sink::Lane { producer, index: i };
+                set_nested_sink(&shared.region.lane_control(i).producer.nested_dropped);
                 break;
             }
+        }
+        if let Sink::Shared = self.sink {
+            set_nested_sink(&*shared.region.mpsc().control().dropped);
         }
         if let Some(ctx) = self.pending_context.as_ref() {
             self.context = ctx.id(shared);
@@ -165,11 +220,36 @@ impl Inner {
     }
 }
 
+/// Points this thread's nested-drop counter at `counter` (which lives in
+/// the region, mapped for the life of the process).
+fn set_nested_sink(counter: *const AtomicU64) {
+    let _ = STATE.try_with(|st| st.nested_sink.store(counter.cast_mut(), Ordering::Relaxed));
+}
+
+/// A log call made while this thread was already inside one (a signal
+/// handler): count it in the process and in the lane, so the writer reports
+/// it like any other drop.
 #[cold]
-fn wake_writer(shared: &Shared) {
+#[inline(never)]
+fn count_nested_drop() {
+    NESTED_DROPS.fetch_add(1, Ordering::Relaxed);
+    let _ = STATE.try_with(|st| {
+        let p = st.nested_sink.load(Ordering::Relaxed);
+        // SAFETY: a non-null `nested_sink` points at an atomic in the
+        // region's mapping, which is never unmapped (the attachment is
+        // leaked for the life of the process).
+        if let Some(c) = unsafe { p.as_ref() } {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+}
+
+#[cold]
+fn wake_writer(shared: &'static Shared) {
+    shared::follow_sometimes(shared);
     let wake = &shared.region.header().wake;
     if wake.claim_wake() {
-        ul_ring::futex::wake(&wake.futex, 1);
+        futex_wake_writer(&wake.futex);
     }
 }
 
@@ -185,7 +265,7 @@ pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
     let len = record_len(unpadded);
     let pushed = with_inner(|inner| {
         if inner.epoch != FORK_EPOCH.load(Ordering::Relaxed)
-            || matches!(inner.sink, Sink::Unattached)
+            || !core::ptr::eq(inner.attached, shared)
         {
             inner.attach(shared);
         }
@@ -234,18 +314,23 @@ pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
         };
         if ok {
             inner.seq = inner.seq.wrapping_add(1);
+            if inner.seq % FOLLOW_EVERY == 0 {
+                // A thread that logs a lot also looks (rate-limited) whether
+                // its region was replaced, even if its lane never fills.
+                follow_slow(shared);
+            }
         }
         ok
     });
     if pushed.is_none() {
-        NESTED_DROPS.fetch_add(1, Ordering::Relaxed);
+        count_nested_drop();
     }
 }
 
 #[cold]
 #[inline(never)]
 fn push_when_full(
-    shared: &Shared,
+    shared: &'static Shared,
     producer: &mut Producer<'static, RawBytes>,
     len: usize,
     write: impl Fn(&mut Encoder<'_>),
@@ -267,7 +352,7 @@ fn push_when_full(
         }
         let wake = &shared.region.header().wake;
         wake.futex.fetch_add(1, Ordering::Release);
-        ul_ring::futex::wake(&wake.futex, 1);
+        futex_wake_writer(&wake.futex);
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(2));
     }
@@ -277,7 +362,12 @@ fn push_when_full(
 /// same overflow policy as a lane of one's own.
 #[cold]
 #[inline(never)]
-fn push_shared(shared: &Shared, tid: u32, len: usize, write: impl Fn(&mut Encoder<'_>)) -> bool {
+fn push_shared(
+    shared: &'static Shared,
+    tid: u32,
+    len: usize,
+    write: impl Fn(&mut Encoder<'_>),
+) -> bool {
     let mpsc = shared.region.mpsc();
     let pid = shared::pid();
     let deadline = match shared.overflow {
@@ -299,7 +389,7 @@ fn push_shared(shared: &Shared, tid: u32, len: usize, write: impl Fn(&mut Encode
                     Some(d) if Instant::now() < d => {
                         let wake = &shared.region.header().wake;
                         wake.futex.fetch_add(1, Ordering::Release);
-                        ul_ring::futex::wake(&wake.futex, 1);
+                        futex_wake_writer(&wake.futex);
                         std::thread::sleep(pause);
                         pause = (pause * 2).min(Duration::from_millis(2));
                     }

@@ -43,6 +43,27 @@ pub struct ProducerLine {
     pub head: AtomicU64,
     /// Records the owner dropped because the lane was full.
     pub dropped: AtomicU64,
+    /// Records dropped because a signal handler logged while the owner
+    /// thread was inside a log call (the producer's nesting guard). Apart
+    /// from `dropped` because the handler may interrupt the owner between
+    /// the load and the store of `dropped`; the handler adds here with one
+    /// atomic instruction.
+    pub nested_dropped: AtomicU64,
+}
+
+impl ProducerLine {
+    /// Every drop to report: `dropped` plus `nested_dropped`.
+    ///
+    /// ```
+    /// let ctrl = ul_ring::lane::LaneControl::new();
+    /// ctrl.producer.nested_dropped.fetch_add(2, core::sync::atomic::Ordering::Relaxed);
+    /// assert_eq!(ctrl.producer.total_dropped(), 2);
+    /// ```
+    pub fn total_dropped(&self) -> u64 {
+        self.dropped
+            .load(Ordering::Relaxed)
+            .wrapping_add(self.nested_dropped.load(Ordering::Relaxed))
+    }
 }
 
 /// The consumer's cache line of a lane.
@@ -81,6 +102,7 @@ impl LaneControl {
             producer: CachePadded::new(ProducerLine {
                 head: AtomicU64::new(0),
                 dropped: AtomicU64::new(0),
+                nested_dropped: AtomicU64::new(0),
             }),
             consumer: CachePadded::new(ConsumerLine {
                 tail: AtomicU64::new(0),

@@ -28,7 +28,7 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"ULRING\0\0");
 /// other.
 pub const CHANNEL_MAGIC: u64 = u64::from_le_bytes(*b"ULCHAN\0\0");
 /// Layout version; a region of another version is refused.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 /// Size of the header page.
 pub const HEADER_LEN: usize = 4096;
 /// Number of output files whose lengths a write intent records.

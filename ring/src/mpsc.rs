@@ -6,14 +6,18 @@
 //!
 //! * `seq == pos`: free for the claim at position `pos`;
 //! * `seq == pos + 1`: claimed at `pos` and committed (readable);
-//! * `seq == pos + slots`: consumed, free for the next lap.
+//! * `seq == pos + slots`: consumed, free for the next lap;
+//! * `seq == WRITING | pid << 32 | pos mod 2^32`: the claimant `pid` of `pos`
+//!   is copying its record in (see [`writing_word`]);
+//! * the same with [`QUARANTINED`]: the consumer gave up on that copy; the
+//!   slot is out of use until its claimant finishes or dies.
 //!
 //! A producer claims by a CAS of `head` from `pos` to `pos + 1` after seeing
 //! `seq == pos`, encodes its record into private memory and checksums it,
-//! marks the slot `pos | WRITING` (CAS), copies the record in, and commits
-//! with a CAS from `pos | WRITING` to `pos + 1` (Release). The consumer reads
-//! slot `tail` once `seq == tail + 1` (Acquire), and frees it by storing
-//! `tail + slots` (Release).
+//! marks the slot with its writing word (CAS), copies the record in, and
+//! commits with a CAS from the writing word to `pos + 1` (Release). The
+//! consumer reads slot `tail` once `seq == tail + 1` (Acquire), and frees it
+//! by storing `tail + slots` (Release).
 //!
 //! # Dead and stalled claimants
 //!
@@ -25,10 +29,17 @@
 //! without having written a byte into the slot, so the slot's next lap is
 //! safe. Only a claimant stopped inside the copy itself (a memcpy of at most
 //! one slot) holds `WRITING`; the consumer waits twice the timeout for it,
-//! then abandons it too. Its late bytes may then land in the next lap; every
-//! slot carries its claim position and a checksum (over pid, tid, length and
-//! the record, computed from the producer's private copy), so the consumer
-//! drops such a slot instead of writing a torn line.
+//! then *quarantines* it: it sets [`QUARANTINED`] in the writing word and
+//! moves its tail on, but the slot is not freed. Producers reaching the slot
+//! in the next lap find it taken (`Full`), so nothing is written there while
+//! the late claimant may still write. When the claimant resumes, its commit
+//! CAS fails, and it hands the slot back itself (CAS from the quarantined
+//! word to `pos + slots`, Release, after its last byte). If it died, the
+//! consumer frees the slot once the pid (recorded in the word) is gone. A
+//! late commit so never lands in space that was reused. As a second line,
+//! every slot carries its claim position and a checksum (over pid, tid,
+//! length and the record, computed from the producer's private copy), so a
+//! slot whose bytes are not what its committer wrote is dropped, not printed.
 
 use crossbeam_utils::CachePadded;
 
@@ -38,6 +49,40 @@ use crate::sync::{AtomicU64, Ordering};
 
 /// Sequence-word bit set while a claimant copies its record into the slot.
 pub const WRITING: u64 = 1 << 63;
+
+/// Sequence-word bit the consumer adds to a writing word when it gives up
+/// on a copy stalled past twice the timeout: the slot stays out of use until
+/// the claimant hands it back or dies.
+pub const QUARANTINED: u64 = 1 << 62;
+
+/// Bits of a writing word that hold the claimant's pid (Linux pids fit).
+const PID_MASK: u64 = (1 << 30) - 1;
+
+/// The sequence word of a slot whose claimant `pid` copies its record for
+/// position `pos`: [`WRITING`], the pid, and the position's low 32 bits.
+/// The low bits tell laps apart (a slot is at most one lap behind the
+/// positions producers claim, and a lane has fewer than 2^32 slots); the
+/// pid lets the consumer free the slot of a claimant that died mid-copy.
+///
+/// ```
+/// use ul_ring::mpsc::{writing_word, WRITING};
+/// let w = writing_word(5, 4242);
+/// assert_eq!(w & WRITING, WRITING);
+/// assert_eq!(w & 0xffff_ffff, 5);
+/// ```
+pub fn writing_word(pos: u64, pid: u32) -> u64 {
+    WRITING | (u64::from(pid) & PID_MASK) << 32 | (pos & 0xffff_ffff)
+}
+
+/// True if `word` is a writing word (quarantined or not) of position `pos`.
+fn writing_for(word: u64, pos: u64) -> bool {
+    word & WRITING != 0 && word & 0xffff_ffff == pos & 0xffff_ffff
+}
+
+/// The claimant pid in a writing word.
+fn writer_pid(word: u64) -> u32 {
+    ((word >> 32) & PID_MASK) as u32
+}
 
 /// Bytes at the start of each slot before the record:
 /// `claim_pos u64 | pid u32 | tid u32 | checksum u32 | record_len u32`.
@@ -255,9 +300,10 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
                     Ok(_) => break,
                     Err(now) => pos = now,
                 }
-            } else if s & !WRITING < pos {
-                // The slot still holds the previous lap's record. Not counted
-                // as a drop here: the caller may wait and retry.
+            } else if (s & WRITING != 0 && !writing_for(s, pos)) || (s & WRITING == 0 && s < pos) {
+                // The slot still holds the previous lap's record (or its
+                // claimant's copy, maybe quarantined). Not counted as a drop
+                // here: the caller may wait and retry.
                 return Err(MpscPushError::Full);
             } else {
                 // Another claimant took `pos`. Re-read `head` with a
@@ -288,6 +334,7 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
         write(&mut Encoder::new(record));
         let sum = slot_checksum(pos, pid, tid, record);
         let seq = &self.seqs[(pos % n) as usize];
+        let writing = writing_word(pos, pid);
         // Announce the copy into the slot. If the consumer abandoned the
         // claim while we encoded (we were stopped past the timeout), this
         // fails and we have written nothing into a slot that may have been
@@ -295,7 +342,7 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
         // Acquire: the copy below must not move before this CAS (a write
         // into a slot we no longer own).
         if seq
-            .compare_exchange(pos, pos | WRITING, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(pos, writing, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
             self.ctrl.dropped.fetch_add(1, Ordering::Relaxed);
@@ -311,17 +358,27 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
             enc.put_u32(len as u32);
         });
         // Release: the slot's bytes happen before the consumer's Acquire load
-        // that sees `pos + 1`. A CAS, not a store: if the consumer forced an
-        // abandon of a copy stalled past twice the timeout, the commit must
+        // that sees `pos + 1`. A CAS, not a store: if the consumer
+        // quarantined a copy stalled past twice the timeout, the commit must
         // fail rather than resurrect it.
         match seq.compare_exchange(
-            pos | WRITING,
+            writing,
             pos.wrapping_add(1),
             Ordering::Release,
             Ordering::Relaxed,
         ) {
             Ok(_) => Ok(()),
             Err(_) => {
+                // Quarantined: our bytes are all written now, so the slot
+                // can go to its next lap. Release: our writes into it happen
+                // before the next claimant's (Acquire) writes. Fails only if
+                // the consumer freed it already, believing us dead.
+                let _ = seq.compare_exchange(
+                    writing | QUARANTINED,
+                    pos.wrapping_add(n),
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                );
                 self.ctrl.dropped.fetch_add(1, Ordering::Relaxed);
                 Err(MpscPushError::Abandoned)
             }
@@ -396,32 +453,13 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
     /// lane moves on. Returns false if it was committed meanwhile (then read
     /// it instead).
     pub fn abandon(&self, pos: u64) -> bool {
-        self.abandon_from(pos, pos)
-    }
-
-    /// True if the claimant at `pos` has finished encoding and is copying
-    /// its record into the slot (a window of a memcpy).
-    pub fn copying(&self, pos: u64) -> bool {
-        let n = self.slot_count();
-        n != 0 && self.seqs[(pos % n) as usize].load(Ordering::Relaxed) == pos | WRITING
-    }
-
-    /// Gives up on a claim stalled in the middle of its copy (see
-    /// [`copying`](Self::copying)): its late bytes may land in the slot's
-    /// next lap, where the checksum catches them. Use only long after
-    /// [`abandon`](Self::abandon) would have been used.
-    pub fn abandon_copying(&self, pos: u64) -> bool {
-        self.abandon_from(pos, pos | WRITING)
-    }
-
-    fn abandon_from(&self, pos: u64, expected: u64) -> bool {
         let n = self.slot_count();
         if n == 0 {
             return false;
         }
         let ok = self.seqs[(pos % n) as usize]
             .compare_exchange(
-                expected,
+                pos,
                 pos.wrapping_add(n),
                 Ordering::AcqRel,
                 Ordering::Relaxed,
@@ -431,5 +469,150 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
             self.ctrl.tail.store(pos.wrapping_add(1), Ordering::Release);
         }
         ok
+    }
+
+    /// True if the claimant at `pos` has finished encoding and is copying
+    /// its record into the slot (a window of a memcpy).
+    pub fn copying(&self, pos: u64) -> bool {
+        let n = self.slot_count();
+        if n == 0 {
+            return false;
+        }
+        let s = self.seqs[(pos % n) as usize].load(Ordering::Relaxed);
+        writing_for(s, pos) && s & QUARANTINED == 0
+    }
+
+    /// Gives up on a claim stalled in the middle of its copy (see
+    /// [`copying`](Self::copying)) and moves the tail past it, but keeps the
+    /// slot out of use (quarantined) until its claimant hands it back or
+    /// [`release_quarantined`](Self::release_quarantined) frees it. Returns
+    /// the claimant's pid, or None if the claim is no longer copying (then
+    /// look at it again). Use only long after [`abandon`](Self::abandon)
+    /// would have been used.
+    pub fn abandon_copying(&self, pos: u64) -> Option<u32> {
+        let n = self.slot_count();
+        if n == 0 {
+            return None;
+        }
+        let seq = &self.seqs[(pos % n) as usize];
+        let s = seq.load(Ordering::Relaxed);
+        if !writing_for(s, pos) || s & QUARANTINED != 0 {
+            return None;
+        }
+        seq.compare_exchange(s, s | QUARANTINED, Ordering::AcqRel, Ordering::Relaxed)
+            .ok()?;
+        self.ctrl.tail.store(pos.wrapping_add(1), Ordering::Release);
+        Some(writer_pid(s))
+    }
+
+    /// The pid of the claimant whose copy at `pos` is quarantined, or None
+    /// if the slot is no longer held for `pos` (the claimant handed it back).
+    pub fn quarantined_pid(&self, pos: u64) -> Option<u32> {
+        let n = self.slot_count();
+        if n == 0 {
+            return None;
+        }
+        let s = self.seqs[(pos % n) as usize].load(Ordering::Acquire);
+        (writing_for(s, pos) && s & QUARANTINED != 0).then(|| writer_pid(s))
+    }
+
+    /// Frees the quarantined slot of position `pos` for its next lap. Only
+    /// once its claimant is dead (a live one hands it back itself). Returns
+    /// false if it was not quarantined for `pos` any more.
+    pub fn release_quarantined(&self, pos: u64) -> bool {
+        let n = self.slot_count();
+        if n == 0 {
+            return false;
+        }
+        let seq = &self.seqs[(pos % n) as usize];
+        let s = seq.load(Ordering::Relaxed);
+        if !writing_for(s, pos) || s & QUARANTINED == 0 {
+            return false;
+        }
+        seq.compare_exchange(s, pos.wrapping_add(n), Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Every quarantined slot, as (position, claimant pid): for a consumer
+    /// that starts on a lane another consumer left (the positions are the
+    /// ones in the lap behind `tail`).
+    pub fn quarantined(&self) -> Vec<(u64, u32)> {
+        let n = self.slot_count();
+        let tail = self.ctrl.tail.load(Ordering::Acquire);
+        let mut v = Vec::new();
+        if n == 0 || tail == 0 {
+            return v;
+        }
+        let first = tail.saturating_sub(n);
+        for pos in first..tail {
+            if let Some(pid) = self.quarantined_pid(pos) {
+                v.push((pos, pid));
+            }
+        }
+        v
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::bytes::HeapBytes;
+
+    const SLOT: usize = 64;
+
+    fn push(m: &Mpsc<'_, &HeapBytes>, pid: u32, byte: u8) -> Result<(), MpscPushError> {
+        m.try_push(pid, 7, 16, |enc| enc.put_bytes(&[byte; 16]))
+    }
+
+    /// A claimant that died inside its copy: the consumer quarantines its
+    /// slot (the next lap is `Full`), finds it after a restart, and frees
+    /// it only on purpose, after which the lane goes on.
+    #[test]
+    fn a_quarantined_slot_is_held_until_released() {
+        let ctrl = MpscControl::new();
+        let seqs: Vec<AtomicU64> = (0..2).map(|_| AtomicU64::new(0)).collect();
+        let bytes = HeapBytes::new(2 * SLOT);
+        let m = Mpsc::new(&ctrl, &seqs, &bytes, SLOT);
+        m.init();
+        // Position 0 claimed by pid 99, which died after announcing its copy.
+        ctrl.head.store(1, Ordering::Relaxed);
+        seqs[0].store(writing_word(0, 99), Ordering::Relaxed);
+        assert_eq!(m.tail_state(0), TailState::Pending(0));
+        assert!(m.copying(0));
+        assert_eq!(m.abandon_copying(0), Some(99));
+        assert!(!m.copying(0), "a quarantined copy is not copying any more");
+        assert_eq!(m.abandon_copying(0), None, "quarantined once");
+        assert_eq!(ctrl.tail.load(Ordering::Relaxed), 1);
+        assert_eq!(m.quarantined_pid(0), Some(99));
+        // Position 1 (the other slot) works.
+        push(&m, 1, 0xaa).expect("slot 1 is free");
+        assert_eq!(m.tail_state(1), TailState::Ready(1));
+        m.release(1);
+        // Position 2 is slot 0's next lap: held.
+        assert_eq!(push(&m, 2, 0xbb), Err(MpscPushError::Full));
+        assert_eq!(m.tail_state(2), TailState::Empty);
+        assert_eq!(m.quarantined(), vec![(0, 99)]);
+        assert!(m.release_quarantined(0));
+        assert!(!m.release_quarantined(0), "released once");
+        assert_eq!(m.quarantined(), vec![]);
+        push(&m, 2, 0xbb).expect("slot 0 free again");
+        let mut scratch = Vec::new();
+        match m.read_slot(2, &mut scratch) {
+            SlotRead::Record { pid, record, .. } => {
+                assert_eq!((pid, record), (2, &[0xbb; 16][..]));
+            }
+            SlotRead::Bad(why) => panic!("{why}"),
+        }
+    }
+
+    /// Writing words of neighbouring laps of one slot never look alike.
+    #[test]
+    fn writing_words_tell_laps_apart() {
+        let w = writing_word(2, 5);
+        assert!(writing_for(w, 2));
+        assert!(!writing_for(w, 0));
+        assert!(!writing_for(w, 4));
+        assert_eq!(writer_pid(w | QUARANTINED), 5);
+        assert!(writing_for(writing_word(1 << 40 | 3, 1), 3));
     }
 }

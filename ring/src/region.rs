@@ -191,6 +191,20 @@ pub struct Region {
     geo: Geometry,
     kind: RegionKind,
     created: bool,
+    /// Device and inode of the open file, to tell whether `path` still
+    /// names it.
+    dev_ino: (u64, u64),
+}
+
+/// What the region's path names now, compared with the mapped file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathStatus {
+    /// The path still names the mapped file.
+    Same,
+    /// Nothing is at the path: the file was unlinked (or renamed).
+    Gone,
+    /// Another file is at the path: the region was unlinked and recreated.
+    Replaced,
 }
 
 // SAFETY: the mapping is only accessed through atomics and raw pointers
@@ -269,6 +283,7 @@ impl Region {
             .populate()
             .map_raw(&file)
             .map_err(io("map", path))?;
+        let meta = file.metadata().map_err(io("stat", path))?;
         let region = Region {
             map,
             file,
@@ -276,6 +291,7 @@ impl Region {
             geo,
             kind: opts.kind,
             created: true,
+            dev_ino: (meta.dev(), meta.ino()),
         };
         region.initialise(opts);
         Ok(region)
@@ -471,6 +487,7 @@ impl Region {
             geo,
             kind: opts.kind,
             created: false,
+            dev_ino: (meta.dev(), meta.ino()),
         })
     }
 
@@ -584,6 +601,53 @@ impl Region {
                 self.geo.sizes.callsite_len as usize,
             )
         }
+    }
+
+    /// Checks (one `fstat`) that the file still has its full length: a
+    /// process with write access could truncate it, and touching a page past
+    /// the new end raises SIGBUS. The error names the path and both sizes.
+    ///
+    /// ```no_run
+    /// use ul_ring::region::{Region, RegionOptions};
+    /// let region = Region::open("/dev/shm/ul-doc", &RegionOptions::default())?;
+    /// region.check_len()?;
+    /// # Ok::<(), ul_ring::region::RegionError>(())
+    /// ```
+    pub fn check_len(&self) -> Result<(), RegionError> {
+        let len = self.file.metadata().map_err(io("stat", &self.path))?.len();
+        if len < self.geo.total_len as u64 {
+            return Err(RegionError::Truncated {
+                path: self.path.clone(),
+                file_len: len,
+                needed: self.geo.total_len as u64,
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether the region's path still names the mapped file (one `lstat`).
+    /// A region unlinked and recreated while mapped leaves its users on the
+    /// old file; they call this on a slow path and move to the new one.
+    ///
+    /// ```no_run
+    /// use ul_ring::region::{PathStatus, Region, RegionOptions};
+    /// let region = Region::open("/dev/shm/ul-doc", &RegionOptions::default())?;
+    /// assert_eq!(region.path_status(), PathStatus::Same);
+    /// # Ok::<(), ul_ring::region::RegionError>(())
+    /// ```
+    pub fn path_status(&self) -> PathStatus {
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(m) if (m.dev(), m.ino()) == self.dev_ino => PathStatus::Same,
+            Ok(_) => PathStatus::Replaced,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => PathStatus::Gone,
+            // Cannot tell (EACCES, ...): do not move anyone.
+            Err(_) => PathStatus::Same,
+        }
+    }
+
+    /// Where the region is mapped: its first byte and its length.
+    pub fn mapped_range(&self) -> (*const u8, usize) {
+        (self.base().cast_const(), self.geo.total_len)
     }
 
     /// Checks that the file still has its full length (a process with write

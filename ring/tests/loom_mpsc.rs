@@ -33,6 +33,13 @@
 //!   module docs, that no torn record is ever accepted (the producer
 //!   checksums the record in private memory before copying it into the
 //!   slot, so late words are never covered by the checksum).
+//! * a claimant stalled inside its copy into the slot (after its writing
+//!   word is set) is quarantined by the consumer:
+//!   `copy_stalled_claim_is_quarantined` checks that the slot's next lap is
+//!   refused while the claimant may still write, that the claimant hands the
+//!   slot back when it resumes, and — over loom-tracked cells, so any
+//!   unordered pair of writes to the slot fails the model — that its late
+//!   bytes never meet the next lap's record.
 #![cfg(loom)]
 
 /// `loom::model` with room for the extra steps of the claim protocol's
@@ -489,5 +496,134 @@ fn late_writer_cannot_tear_the_record() {
             assert_eq!((pid, t), (2, tid(2, 0)), "late header accepted");
             assert_eq!(rec, record(2, 0), "torn record accepted");
         }
+    });
+}
+
+/// Slot bytes over loom cells whose first write stalls (a claimant stopped
+/// inside its copy) until `go` is set.
+struct StallingBytes {
+    inner: LoomBytes,
+    armed: AtomicBool,
+    stalled: AtomicBool,
+    go: AtomicBool,
+}
+
+impl ByteStore for StallingBytes {
+    fn capacity(&self) -> usize {
+        self.inner.capacity()
+    }
+    fn read(&self, offset: usize, dst: &mut [u8]) {
+        self.inner.read(offset, dst)
+    }
+    fn write_with<R>(&self, offset: usize, len: usize, f: impl FnOnce(&mut Encoder<'_>) -> R) -> R {
+        if self.armed.swap(false, Ordering::AcqRel) {
+            self.stalled.store(true, Ordering::Release);
+            while !self.go.load(Ordering::Acquire) {
+                thread::yield_now();
+            }
+        }
+        self.inner.write_with(offset, len, f)
+    }
+}
+
+/// A two-slot lane whose first slot write stalls.
+struct StallLane {
+    ctrl: MpscControl,
+    seqs: Vec<AtomicU64>,
+    bytes: StallingBytes,
+}
+
+impl StallLane {
+    fn new() -> Arc<Self> {
+        let lane = StallLane {
+            ctrl: MpscControl::new(),
+            seqs: (0..2).map(|_| AtomicU64::new(0)).collect(),
+            bytes: StallingBytes {
+                inner: LoomBytes::new(2 * SLOT_LEN),
+                armed: AtomicBool::new(true),
+                stalled: AtomicBool::new(false),
+                go: AtomicBool::new(false),
+            },
+        };
+        lane.mpsc().init();
+        Arc::new(lane)
+    }
+
+    fn mpsc(&self) -> Mpsc<'_, &StallingBytes> {
+        Mpsc::new(&self.ctrl, &self.seqs, &self.bytes, SLOT_LEN)
+    }
+
+    fn push(&self, pid: u32, k: u32) -> Result<(), MpscPushError> {
+        let rec = record(pid, k);
+        self.mpsc()
+            .try_push(pid, tid(pid, k), rec.len(), |enc| enc.put_bytes(&rec))
+    }
+
+    /// Reads committed position `pos`, which must be record `k` of `pid`.
+    fn expect(&self, pos: u64, pid: u32, k: u32) {
+        let mut scratch = Vec::new();
+        assert_eq!(self.mpsc().tail_state(pos), TailState::Ready(pos));
+        match self.mpsc().read_slot(pos, &mut scratch) {
+            SlotRead::Record {
+                pid: p,
+                tid: t,
+                record: rec,
+            } => {
+                assert_eq!((p, t), (pid, tid(pid, k)), "position {pos}: wrong header");
+                assert_eq!(rec, record(pid, k), "position {pos}: torn record");
+            }
+            SlotRead::Bad(why) => panic!("position {pos} read as bad: {why}"),
+        }
+        self.mpsc().release(pos);
+    }
+}
+
+/// Issue 4: a late commit never lands in space that was reused. Producer 1
+/// stalls inside its copy into slot 0; the consumer quarantines the claim
+/// (in production: after twice the process timeout) and goes on with slot
+/// 1. Slot 0's next lap (position 2) is refused while producer 1 may still
+/// write; when producer 1 resumes, its commit fails, it hands the slot back,
+/// and producer 2, retrying meanwhile, gets it. Loom-tracked cells make any
+/// write of producer 1 not ordered before producer 2's a failure, and the
+/// record read at position 2 is exactly producer 2's.
+#[test]
+fn copy_stalled_claim_is_quarantined() {
+    model(|| {
+        let lane = StallLane::new();
+        let late = {
+            let lane = lane.clone();
+            thread::spawn(move || lane.push(1, 0))
+        };
+        let mpsc = lane.mpsc();
+        while !lane.bytes.stalled.load(Ordering::Acquire) {
+            thread::yield_now();
+        }
+        assert_eq!(mpsc.tail_state(0), TailState::Pending(0));
+        assert!(mpsc.copying(0));
+        assert_eq!(mpsc.abandon_copying(0), Some(1), "quarantine");
+        assert_eq!(mpsc.quarantined_pid(0), Some(1));
+        lane.push(EARLY, 0).expect("slot 1 is free");
+        lane.expect(1, EARLY, 0);
+        assert_eq!(
+            lane.push(2, 0),
+            Err(MpscPushError::Full),
+            "slot 0 reused while its claimant may still write"
+        );
+        let next = {
+            let lane = lane.clone();
+            thread::spawn(move || loop {
+                match lane.push(2, 0) {
+                    Ok(()) => break,
+                    Err(MpscPushError::Full) => thread::yield_now(),
+                    Err(e) => panic!("producer 2: {e}"),
+                }
+            })
+        };
+        lane.bytes.go.store(true, Ordering::Release);
+        assert_eq!(late.join().unwrap(), Err(MpscPushError::Abandoned));
+        next.join().unwrap();
+        assert_eq!(mpsc.quarantined_pid(0), None, "handed back");
+        lane.expect(2, 2, 0);
+        assert_eq!(lane.ctrl.dropped.load(Ordering::Relaxed), 1);
     });
 }

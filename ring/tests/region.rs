@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
 use ul_ring::layout::Sizes;
-use ul_ring::region::{Region, RegionError, RegionOptions};
+use ul_ring::region::{PathStatus, Region, RegionError, RegionOptions};
 
 fn path(tag: &str) -> PathBuf {
     let p = PathBuf::from(format!(
@@ -181,4 +181,48 @@ fn bad_sizes_are_refused_before_creating_anything() {
     let err = Region::open(&p, &o).err().expect("must fail");
     assert!(matches!(err, RegionError::BadSizes { .. }), "{err}");
     assert!(!p.exists());
+}
+
+/// `path_status` tells whether the path still names the mapped file:
+/// unlinked (Gone), or unlinked and recreated (Replaced).
+#[test]
+fn path_status_sees_an_unlinked_or_replaced_region() {
+    let p = path("status");
+    let a = Region::open(&p, &small()).expect("create");
+    assert_eq!(a.path_status(), PathStatus::Same);
+    std::fs::remove_file(&p).expect("unlink");
+    assert_eq!(a.path_status(), PathStatus::Gone);
+    let b = Region::open(&p, &small()).expect("recreate");
+    assert!(b.created());
+    assert_eq!(a.path_status(), PathStatus::Replaced);
+    assert_eq!(b.path_status(), PathStatus::Same);
+    let _ = std::fs::remove_file(&p);
+}
+
+/// `check_len` reports a truncated region with the path and both sizes
+/// (the caller must not touch the mapping after that: SIGBUS).
+#[test]
+fn check_len_reports_a_truncated_region() {
+    let p = path("short");
+    let a = Region::open(&p, &small()).expect("create");
+    a.check_len().expect("whole region");
+    let total = a.geometry().total_len as u64;
+    a.file().set_len(4096).expect("truncate");
+    match a.check_len() {
+        Err(RegionError::Truncated {
+            path: got,
+            file_len,
+            needed,
+        }) => {
+            assert_eq!((got, file_len, needed), (p.clone(), 4096, total));
+        }
+        other => panic!("expected Truncated, got {other:?}"),
+    }
+    let msg = a.check_len().unwrap_err().to_string();
+    assert!(
+        msg.contains(&p.display().to_string()) && msg.contains("4096 bytes"),
+        "{msg}"
+    );
+    drop(a);
+    let _ = std::fs::remove_file(&p);
 }

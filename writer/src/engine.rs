@@ -16,7 +16,7 @@ use ul_ring::lane::Consumer;
 use ul_ring::layout::{intent_state, lane_state};
 use ul_ring::mpsc::{SlotRead, TailState};
 use ul_ring::record::{decode, Level, FLAG_TSC};
-use ul_ring::region::Region;
+use ul_ring::region::{PathStatus, Region, RegionError, RegionOptions};
 
 use crate::format::{
     format_message, write_json, write_text, ContextValue, LineRecord, TimestampFormatter,
@@ -27,8 +27,55 @@ use crate::outputs::{Format, OutputError, Outputs, COUNT, TEXT};
 /// Longest wait between retries of a failing write.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// How often lanes of dead owners are looked for.
+/// How often lanes of dead owners are looked for (and the region file's
+/// size and identity checked).
 const RECLAIM_SCAN: Duration = Duration::from_millis(200);
+
+/// How long a replaced region must stay empty, with every lane free, before
+/// the writer stops draining it.
+const RETIRE_QUIET: Duration = Duration::from_secs(1);
+
+/// Per-region state of a region that was replaced at its path and is being
+/// drained to its end. The served region's state lives in the engine's own
+/// fields; a retiring region's is swapped in for its pass.
+struct Served {
+    region: &'static Region,
+    names: Names,
+    calib: Calibration,
+    calib_at: Instant,
+    batch_no: u64,
+    stuck_claim: Option<(u64, Instant)>,
+    quarantine: Vec<(u64, u32, u64)>,
+    last_scan: Instant,
+    last_drop_report: Vec<u64>,
+    /// Since when the region has been empty with every lane free.
+    quiet_since: Option<Instant>,
+}
+
+impl Served {
+    fn new(region: &'static Region) -> Self {
+        let lanes = region.geometry().sizes.lanes as usize;
+        Served {
+            region,
+            names: Names::default(),
+            calib: calibrate(region),
+            calib_at: Instant::now(),
+            batch_no: region.header().writer.intent.load(Ordering::Acquire),
+            stuck_claim: None,
+            quarantine: quarantined(region),
+            last_scan: Instant::now() - Duration::from_secs(3600),
+            last_drop_report: vec![0; lanes + 1],
+            quiet_since: None,
+        }
+    }
+}
+
+/// What a flush request waits for: the served region's heads, and each
+/// retiring region's heads, when the request was seen.
+type FlushTarget = (u64, Heads, Vec<(&'static Region, Heads)>);
+
+/// Every lane's head and the shared lane's head of one region.
+type Heads = (Vec<u64>, u64);
 
 /// Where a record came from.
 #[derive(Clone, Copy)]
@@ -43,6 +90,20 @@ struct PendingLane {
     lane: usize,
     new_tail: u64,
     dropped: u64,
+}
+
+/// Why [`Engine::run`] stopped before a clean shutdown.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Writing failed while shutting down (the records stay in the region).
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// The region file was truncated (or can no longer be checked): its
+    /// pages cannot be read. Batches written before are on disk.
+    #[error(
+        "region broken: {0}; batches already written are on disk, the rest of the region is lost"
+    )]
+    RegionBroken(RegionError),
 }
 
 /// Signals the loop reacts to.
@@ -84,12 +145,21 @@ pub struct Engine {
     batch_no: u64,
     batch_records: u64,
     stuck_claim: Option<(u64, Instant)>,
+    /// Quarantined shared-lane slots: (position, claimant pid, its start
+    /// time when quarantined).
+    quarantine: Vec<(u64, u32, u64)>,
     last_scan: Instant,
     /// Lanes to free once the current batch (with their marker lines) is on
     /// disk: (lane, owner word seen when it was found free-able).
     to_free: Vec<(usize, u64)>,
     last_drop_report: Vec<u64>,
     write_failing: Option<(Instant, Duration, String)>,
+    last_region_check: Instant,
+    /// Options to open the region at its path again when it is replaced
+    /// (None: do not follow).
+    follow: Option<RegionOptions>,
+    /// Replaced regions still being drained.
+    retiring: Vec<Served>,
     pid: u32,
     /// Running totals.
     pub totals: Totals,
@@ -108,6 +178,7 @@ impl Engine {
         // 'static borrow lets the drain loop hold views of it while it
         // updates its own state.
         let region: &'static Region = Box::leak(Box::new(region));
+        crate::region_guard::watch(region);
         let lanes = region.geometry().sizes.lanes as usize;
         let h = region.header();
         let batch_no = h.writer.intent.load(Ordering::Acquire);
@@ -130,10 +201,14 @@ impl Engine {
             batch_no,
             batch_records: 0,
             stuck_claim: None,
+            quarantine: quarantined(region),
             last_scan: Instant::now() - Duration::from_secs(3600),
             to_free: Vec::with_capacity(lanes),
             last_drop_report: vec![0; lanes + 1],
             write_failing: None,
+            last_region_check: Instant::now(),
+            follow: None,
+            retiring: Vec::new(),
             pid: std::process::id(),
             totals: Totals::default(),
         };
@@ -144,6 +219,53 @@ impl Engine {
     /// The region served.
     pub fn region(&self) -> &'static Region {
         self.region
+    }
+
+    /// Follows the region's path: when the file there is unlinked or
+    /// replaced, the engine opens (or creates, with `opts`) the region now
+    /// at the path, serves it, and drains the old one to its end.
+    pub fn follow_path(&mut self, opts: RegionOptions) {
+        self.follow = Some(opts);
+    }
+
+    /// Number of replaced regions still being drained.
+    pub fn retiring(&self) -> usize {
+        self.retiring.len()
+    }
+
+    /// True if thread `tid` of `pid` has records not yet written in a lane
+    /// of a retiring region. Called after loading the head of its lane in
+    /// the served region: the thread retired its old lane (Release) after
+    /// its last record there and before its first record here, so that
+    /// load makes the old lane's records visible.
+    fn earlier_records_pending(&self, pid: u32, tid: u32) -> bool {
+        self.retiring.iter().any(|s| {
+            let r = s.region;
+            (0..r.geometry().sizes.lanes as usize).any(|i| {
+                let slot = r.lane_slot(i);
+                let owner = slot.owner.load(Ordering::Acquire);
+                owner & 0xff != lane_state::FREE
+                    && (owner >> 8) as u32 == pid
+                    && slot.tid.load(Ordering::Relaxed) == tid
+                    && {
+                        let c = r.lane_control(i);
+                        c.head() != c.consumer.tail.load(Ordering::Relaxed)
+                    }
+            })
+        })
+    }
+
+    /// Swaps the engine's per-region state with `s`.
+    fn swap_served(&mut self, s: &mut Served) {
+        std::mem::swap(&mut self.region, &mut s.region);
+        std::mem::swap(&mut self.names, &mut s.names);
+        std::mem::swap(&mut self.calib, &mut s.calib);
+        std::mem::swap(&mut self.calib_at, &mut s.calib_at);
+        std::mem::swap(&mut self.batch_no, &mut s.batch_no);
+        std::mem::swap(&mut self.stuck_claim, &mut s.stuck_claim);
+        std::mem::swap(&mut self.quarantine, &mut s.quarantine);
+        std::mem::swap(&mut self.last_scan, &mut s.last_scan);
+        std::mem::swap(&mut self.last_drop_report, &mut s.last_drop_report);
     }
 
     /// Completes or rolls back a batch a dead writer left in flight.
@@ -230,13 +352,16 @@ impl Engine {
         if self.last_scan.elapsed() >= RECLAIM_SCAN {
             self.last_scan = Instant::now();
             self.reclaim();
+            if !self.quarantine.is_empty() {
+                self.check_quarantine();
+            }
         }
         let table = region.callsites();
         for i in 0..lanes {
             let ctrl = self.region.lane_control(i);
             let head = ctrl.head();
             let tail = ctrl.consumer.tail.load(Ordering::Relaxed);
-            let dropped = ctrl.producer.dropped.load(Ordering::Relaxed);
+            let dropped = ctrl.producer.total_dropped();
             let reported = ctrl.consumer.dropped_reported.load(Ordering::Relaxed);
             if head == tail && dropped == reported {
                 continue;
@@ -248,6 +373,14 @@ impl Engine {
                 pid: (owner >> 8) as u32,
                 tid: slot.tid.load(Ordering::Relaxed),
             };
+            if head != tail
+                && !self.retiring.is_empty()
+                && self.earlier_records_pending(origin.pid, origin.tid)
+            {
+                // The thread moved here from a replaced region whose lane
+                // still holds its earlier records: those go first.
+                continue;
+            }
             if dropped != reported {
                 let n = dropped.wrapping_sub(reported);
                 let since = since_text(&mut self.ts, self.last_drop_report[i]);
@@ -369,7 +502,7 @@ impl Engine {
                                 let abandoned = mpsc.abandon(pos)
                                     || (mpsc.copying(pos)
                                         && waited >= 2 * self.process_timeout
-                                        && mpsc.abandon_copying(pos));
+                                        && self.quarantine_copy(pos));
                                 if abandoned {
                                     self.region
                                         .header()
@@ -396,6 +529,45 @@ impl Engine {
         self.scratch = scratch;
         if pos != start {
             self.mpsc_release = Some((start, pos));
+        }
+    }
+
+    /// Gives up on the shared-lane claim at `pos`, stalled inside its copy,
+    /// keeping its slot quarantined (see [`ul_ring::mpsc`]) until its
+    /// claimant hands it back or dies.
+    fn quarantine_copy(&mut self, pos: u64) -> bool {
+        let Some(pid) = self.region.mpsc().abandon_copying(pos) else {
+            return false;
+        };
+        let start = ul_ring::procinfo::start_time(pid).unwrap_or(0);
+        self.quarantine.push((pos, pid, start));
+        true
+    }
+
+    /// Frees quarantined shared-lane slots whose claimants died; forgets
+    /// those the claimants handed back.
+    fn check_quarantine(&mut self) {
+        let mpsc = self.region.mpsc();
+        let mut k = 0;
+        while k < self.quarantine.len() {
+            let (pos, pid, start) = self.quarantine[k];
+            if mpsc.quarantined_pid(pos) != Some(pid) {
+                self.quarantine.swap_remove(k);
+                continue;
+            }
+            if !ul_ring::procinfo::same_process_alive(pid, start) {
+                if mpsc.release_quarantined(pos) {
+                    self.writer_line(
+                        Level::Warn,
+                        &format!(
+                            "freed the shared-lane slot of position {pos}: its claimant, pid {pid}, died inside its copy"
+                        ),
+                    );
+                }
+                self.quarantine.swap_remove(k);
+                continue;
+            }
+            k += 1;
         }
     }
 
@@ -602,8 +774,7 @@ impl Engine {
         for i in 0..lanes {
             let c = self.region.lane_control(i);
             if c.head() != c.consumer.tail.load(Ordering::Relaxed)
-                || c.producer.dropped.load(Ordering::Relaxed)
-                    != c.consumer.dropped_reported.load(Ordering::Relaxed)
+                || c.producer.total_dropped() != c.consumer.dropped_reported.load(Ordering::Relaxed)
             {
                 return true;
             }
@@ -621,41 +792,143 @@ impl Engine {
             )
     }
 
-    /// True if every lane is drained (for shutdown).
+    /// True if every lane (of every region served) is drained (shutdown).
     fn drained(&self) -> bool {
-        let lanes = self.region.geometry().sizes.lanes as usize;
-        (0..lanes).all(|i| {
-            let c = self.region.lane_control(i);
-            c.head() == c.consumer.tail.load(Ordering::Relaxed)
-        }) && matches!(
-            self.region
-                .mpsc()
-                .tail_state(self.region.mpsc().control().tail.load(Ordering::Relaxed)),
-            TailState::Empty
+        drained(self.region) && self.retiring.iter().all(|s| drained(s.region))
+    }
+
+    /// Snapshot of what a flush request must wait for, in the served region
+    /// and in each retiring one.
+    fn flush_target(&self, req: u64) -> FlushTarget {
+        (
+            req,
+            heads(self.region),
+            self.retiring
+                .iter()
+                .map(|s| (s.region, heads(s.region)))
+                .collect(),
         )
     }
 
-    /// Snapshot of what a flush request must wait for: each lane's head and
-    /// the shared lane's head.
-    fn heads(&self) -> (Vec<u64>, u64) {
-        let lanes = self.region.geometry().sizes.lanes as usize;
-        let v = (0..lanes)
-            .map(|i| self.region.lane_control(i).head())
-            .collect();
-        (v, self.region.mpsc().control().head.load(Ordering::Acquire))
+    /// True once every region reached its heads of `t` (a retiring region
+    /// that is gone was drained before it went).
+    fn reached(&self, t: &FlushTarget) -> bool {
+        reached(self.region, &t.1)
+            && t.2.iter().all(|(r, hd)| {
+                !self.retiring.iter().any(|s| core::ptr::eq(s.region, *r)) || reached(r, hd)
+            })
     }
 
-    fn reached(&self, heads: &(Vec<u64>, u64)) -> bool {
-        heads.0.iter().enumerate().all(|(i, &hd)| {
-            let tail = self
-                .region
-                .lane_control(i)
-                .consumer
-                .tail
-                .load(Ordering::Relaxed);
-            // Reached, or the tail jumped past it (a corrupt lane skipped).
-            tail.wrapping_sub(hd) < (1 << 62)
-        }) && self.region.mpsc().control().tail.load(Ordering::Relaxed) >= heads.1
+    /// Opens the region now at the path, takes it, serves it, and keeps
+    /// the old one to drain. On failure, says why and keeps serving the old
+    /// region (retried at the next check).
+    fn switch_region(&mut self, opts: RegionOptions) {
+        let path = self.region.path().to_owned();
+        let new = match Region::open(&path, &opts) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!(
+                    "ul-writer: {} was replaced but the new region cannot be opened: {e}; still draining the old one",
+                    path.display()
+                );
+                return;
+            }
+        };
+        if new.path_status() != PathStatus::Same {
+            return; // Replaced again meanwhile: next check.
+        }
+        if let Err(e) = crate::takeover::take(&new) {
+            eprintln!(
+                "ul-writer: {} was replaced and {e}; this writer drains the old region only",
+                path.display()
+            );
+            self.follow = None;
+            return;
+        }
+        let old = self.region;
+        if new.created() {
+            // Carry the run-time settings over to a region we made.
+            let (o, n) = (&old.header().control, &new.header().control);
+            for (a, b) in [
+                (&o.min_level, &n.min_level),
+                (&o.batch_size, &n.batch_size),
+                (&o.flush_interval_ms, &n.flush_interval_ms),
+            ] {
+                b.store(a.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+        }
+        let new: &'static Region = Box::leak(Box::new(new));
+        crate::region_guard::watch(new);
+        // Producers still on the old region take their slow path (and find
+        // the new one) as soon as a lane passes half full: tell them the
+        // writer sleeps, and that no writer serves it.
+        old.header().writer.pid.store(0, Ordering::Release);
+        old.header().wake.sleeping.store(1, Ordering::SeqCst);
+        let mut s = Served::new(new);
+        self.swap_served(&mut s);
+        self.retiring.push(s);
+        if let Err(e) = self.recover() {
+            eprintln!("ul-writer: recovering the new region's last batch: {e}");
+        }
+        eprintln!(
+            "ul-writer: {} was {}; serving the new region there, draining the old one to its end",
+            path.display(),
+            if new.created() {
+                "unlinked"
+            } else {
+                "unlinked and recreated"
+            }
+        );
+    }
+
+    /// One pass over each retiring region. Acknowledges flush requests made
+    /// on them once they are drained, and lets a region go once it has been
+    /// empty, with every lane free, for [`RETIRE_QUIET`]. Returns true if
+    /// it wrote anything.
+    fn drain_retiring(&mut self) -> bool {
+        let mut did = false;
+        let mut k = 0;
+        while k < self.retiring.len() {
+            let mut s = self.retiring.remove(k);
+            self.swap_served(&mut s);
+            let h = self.region.header();
+            h.wake.sleeping.store(1, Ordering::SeqCst);
+            let req = h.flush.request.load(Ordering::Acquire);
+            // A failed write leaves the records where they are; the served
+            // region's pass reports the error and backs off.
+            if let Ok(n) = self.pass() {
+                did |= n > 0;
+            }
+            let empty = drained(self.region);
+            if empty && req > h.flush.ack.load(Ordering::Acquire) {
+                h.flush.ack.fetch_max(req, Ordering::AcqRel);
+                h.flush.ack_futex.fetch_add(1, Ordering::Release);
+                ul_ring::futex::wake(&h.flush.ack_futex, i32::MAX);
+            }
+            let lanes = self.region.geometry().sizes.lanes as usize;
+            let free = (0..lanes).all(|i| {
+                self.region.lane_slot(i).owner.load(Ordering::Acquire) == lane_state::FREE
+            });
+            self.swap_served(&mut s);
+            if !(empty && free) {
+                s.quiet_since = None;
+            } else if s.quiet_since.is_none() {
+                s.quiet_since = Some(Instant::now());
+            }
+            if s.quiet_since.is_some_and(|t| t.elapsed() >= RETIRE_QUIET) {
+                crate::region_guard::unwatch(s.region);
+                eprintln!(
+                    "ul-writer: drained the replaced region {} to its end",
+                    s.region.path().display()
+                );
+                // The mapping stays (leaked, like every region the engine
+                // served): nothing reads it any more.
+            } else {
+                self.retiring.insert(k, s);
+                k += 1;
+            }
+        }
+        did
     }
 
     /// Finds lanes whose owners exited (drained) and lanes retired by
@@ -675,7 +948,7 @@ impl Engine {
             let pid = (owner >> 8) as u32;
             let ctrl = self.region.lane_control(i);
             let drained = ctrl.head() == ctrl.consumer.tail.load(Ordering::Relaxed)
-                && ctrl.producer.dropped.load(Ordering::Relaxed)
+                && ctrl.producer.total_dropped()
                     == ctrl.consumer.dropped_reported.load(Ordering::Relaxed);
             if !drained {
                 continue;
@@ -732,11 +1005,36 @@ impl Engine {
         self.to_free.clear();
     }
 
+    /// Checks that the region file still has its full length (one
+    /// `fstat`); a truncated region cannot be read any more.
+    /// Also follows the path (see [`follow_path`](Self::follow_path)).
+    /// Returns true if the engine now serves another region.
+    fn check_region(&mut self) -> Result<bool, RunError> {
+        self.last_region_check = Instant::now();
+        self.region.check_len().map_err(RunError::RegionBroken)?;
+        if let Some(opts) = &self.follow {
+            if self.region.path_status() != PathStatus::Same {
+                let before = self.region;
+                let opts = opts.clone();
+                self.switch_region(opts);
+                return Ok(!core::ptr::eq(before, self.region));
+            }
+        }
+        Ok(false)
+    }
+
     /// Runs until `signals.terminate`, then drains everything and returns.
-    pub fn run(&mut self, signals: &Signals) -> Result<(), OutputError> {
-        let mut flush_target: Option<(u64, (Vec<u64>, u64))> = None;
-        let h = self.region.header();
+    /// Stops early with [`RunError::RegionBroken`] if the region file is
+    /// truncated under it.
+    pub fn run(&mut self, signals: &Signals) -> Result<(), RunError> {
+        let mut flush_target: Option<FlushTarget> = None;
         loop {
+            if self.last_region_check.elapsed() >= RECLAIM_SCAN && self.check_region()? {
+                // A pending flush was asked of the old region, which now
+                // acknowledges its own requests once drained.
+                flush_target = None;
+            }
+            let h = self.region.header();
             let now_mono = ul_ring::clock::monotonic_ns();
             h.writer.heartbeat_ns.store(now_mono, Ordering::Relaxed);
             if signals.reopen.swap(false, Ordering::Relaxed) {
@@ -751,9 +1049,9 @@ impl Engine {
             }
             let req = h.flush.request.load(Ordering::Acquire);
             if req > h.flush.ack.load(Ordering::Acquire)
-                && flush_target.as_ref().is_none_or(|(r, _)| *r < req)
+                && flush_target.as_ref().is_none_or(|t| t.0 < req)
             {
-                flush_target = Some((req, self.heads()));
+                flush_target = Some(self.flush_target(req));
             }
             if let Some((until, _, _)) = &self.write_failing {
                 if Instant::now() < *until && !terminating {
@@ -761,7 +1059,7 @@ impl Engine {
                     continue;
                 }
             }
-            let did = match self.pass() {
+            let mut did = match self.pass() {
                 Ok(n) => {
                     if let Some((_, _, what)) = self.write_failing.take() {
                         eprintln!("ul-writer: writing works again ({what} cleared)");
@@ -789,14 +1087,17 @@ impl Engine {
                     self.write_failing = Some((Instant::now() + backoff, backoff, what));
                     let _ = self.out.reopen_all();
                     if terminating {
-                        return Err(e);
+                        return Err(e.into());
                     }
                     continue;
                 }
             };
-            if let Some((r, heads)) = &flush_target {
-                if self.reached(heads) {
-                    h.flush.ack.fetch_max(*r, Ordering::AcqRel);
+            if !self.retiring.is_empty() && self.drain_retiring() {
+                did = did.max(1);
+            }
+            if let Some(t) = &flush_target {
+                if self.reached(t) {
+                    h.flush.ack.fetch_max(t.0, Ordering::AcqRel);
                     h.flush.ack_futex.fetch_add(1, Ordering::Release);
                     ul_ring::futex::wake(&h.flush.ack_futex, i32::MAX);
                     flush_target = None;
@@ -822,18 +1123,29 @@ impl Engine {
                 h.wake.cancel_sleep();
                 continue;
             }
-            let interval = h
+            let mut interval = h
                 .control
                 .flush_interval_ms
                 .load(Ordering::Relaxed)
                 .clamp(1, 60_000);
+            if !self.retiring.is_empty() {
+                // Producers of a retiring region wake its futex, not ours.
+                interval = interval.min(10);
+            }
             self.totals.sleeps += 1;
             ul_ring::futex::wait(
                 &h.wake.futex,
                 seq,
                 Some(Duration::from_millis(u64::from(interval))),
             );
+            // Woken or timed out: a cheap moment to see that the region
+            // file is still whole (and still the one at the path). A region
+            // left behind gets `sleeping = 1` again from `drain_retiring`.
+            let switched = self.check_region()?;
             h.wake.cancel_sleep();
+            if switched {
+                flush_target = None;
+            }
         }
     }
 }
@@ -869,4 +1181,47 @@ fn calibrate(region: &Region) -> Calibration {
     id.tsc_hz
         .store((c.ticks_per_ns * 1e9) as u64, Ordering::Relaxed);
     c
+}
+
+/// True if every lane of `region` and its shared lane are drained.
+fn drained(region: &Region) -> bool {
+    let lanes = region.geometry().sizes.lanes as usize;
+    (0..lanes).all(|i| {
+        let c = region.lane_control(i);
+        c.head() == c.consumer.tail.load(Ordering::Relaxed)
+    }) && matches!(
+        region
+            .mpsc()
+            .tail_state(region.mpsc().control().tail.load(Ordering::Relaxed)),
+        TailState::Empty
+    )
+}
+
+/// Snapshot of what a flush request must wait for in `region`: each lane's
+/// head and the shared lane's head.
+fn heads(region: &Region) -> Heads {
+    let lanes = region.geometry().sizes.lanes as usize;
+    let v = (0..lanes).map(|i| region.lane_control(i).head()).collect();
+    (v, region.mpsc().control().head.load(Ordering::Acquire))
+}
+
+/// True once `region`'s tails reached `heads`.
+fn reached(region: &Region, heads: &Heads) -> bool {
+    heads.0.iter().enumerate().all(|(i, &hd)| {
+        let tail = region.lane_control(i).consumer.tail.load(Ordering::Relaxed);
+        // Reached, or the tail jumped past it (a corrupt lane skipped).
+        tail.wrapping_sub(hd) < (1 << 62)
+    }) && region.mpsc().control().tail.load(Ordering::Relaxed) >= heads.1
+}
+
+/// Quarantined shared-lane slots a previous writer left, with each
+/// claimant's start time as of now (a pid reused since only keeps a slot
+/// quarantined longer, never frees it early).
+fn quarantined(region: &Region) -> Vec<(u64, u32, u64)> {
+    region
+        .mpsc()
+        .quarantined()
+        .into_iter()
+        .map(|(pos, pid)| (pos, pid, ul_ring::procinfo::start_time(pid).unwrap_or(0)))
+        .collect()
 }

@@ -8,3 +8,5 @@ pub mod engine;
 pub mod format;
 pub mod names;
 pub mod outputs;
+pub mod region_guard;
+pub mod takeover;

@@ -4,8 +4,11 @@
 //! ul-writer                          # /dev/shm/ul -> ./logs/server.log, ./logs/server.<level>.json
 //! ul-writer --shm /dev/shm/app --dir /var/log/app --format text
 //! ```
+//!
+//! Exit status: 0 after SIGTERM/SIGINT (everything drained), 3 if the
+//! region file was truncated under it (reported with the path and both
+//! sizes), 1 for any other error.
 
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -14,8 +17,9 @@ use std::time::Duration;
 use clap::Parser;
 use ul_ring::layout::Sizes;
 use ul_ring::region::{Region, RegionOptions};
-use ul_writer::engine::{Engine, Signals};
+use ul_writer::engine::{Engine, RunError, Signals};
 use ul_writer::outputs::{Format, Outputs};
+use ul_writer::region_guard::EXIT_REGION_BROKEN;
 
 /// Drain a ul shared-memory region and write human-readable and JSON logs.
 #[derive(Parser, Debug)]
@@ -62,7 +66,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ul-writer: {e}");
-            ExitCode::FAILURE
+            match e.downcast_ref::<RunError>() {
+                Some(RunError::RegionBroken(_)) => ExitCode::from(EXIT_REGION_BROKEN),
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }
@@ -81,28 +88,10 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         ..RegionOptions::default()
     };
     let region = Region::open(&cli.shm, &opts)?;
-    // One writer per region: an exclusive lock on the region file, released
-    // by the kernel when the holder dies (so a dead writer's lock is free).
-    // SAFETY: flock on our open file descriptor has no memory effects.
-    let r = unsafe { libc::flock(region.file().as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if r != 0 {
-        let pid = region.header().writer.pid.load(Ordering::Relaxed);
-        return Err(format!(
-            "another ul-writer (pid {pid}) already serves {}; stop it first or use another --shm",
-            cli.shm.display()
-        )
-        .into());
-    }
+    // One writer per region (a flock the kernel frees when its holder dies).
+    ul_writer::takeover::take(&region)?;
     let h = region.header();
     let me = std::process::id();
-    h.writer.start_time.store(
-        ul_ring::procinfo::start_time(me).unwrap_or(0),
-        Ordering::Relaxed,
-    );
-    h.writer
-        .heartbeat_ns
-        .store(ul_ring::clock::monotonic_ns(), Ordering::Relaxed);
-    h.writer.pid.store(me, Ordering::Release);
     if let Some(ms) = cli.flush_interval_ms {
         h.control
             .flush_interval_ms
@@ -122,15 +111,25 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let outputs = Outputs::new(&cli.dir, &cli.name)?;
     let timeout = Duration::from_secs_f64(cli.process_timeout.max(0.001));
     let mut engine = Engine::new(region, outputs, cli.format, timeout)?;
+    // A region unlinked or recreated at --shm: drain the old one, serve the
+    // new one.
+    engine.follow_path(opts);
     eprintln!(
         "ul-writer: serving {} -> {} (pid {me})",
         cli.shm.display(),
         cli.dir.display()
     );
     let result = engine.run(&signals);
-    let h = engine.region().header();
-    // Leave no stale identity behind; the flock goes with the process.
-    h.writer.pid.store(0, Ordering::Release);
+    if !matches!(result, Err(RunError::RegionBroken(_))) {
+        // Leave no stale identity behind; the flock goes with the process.
+        // (A truncated region's header may be gone: touching it is SIGBUS.)
+        engine
+            .region()
+            .header()
+            .writer
+            .pid
+            .store(0, Ordering::Release);
+    }
     eprintln!(
         "ul-writer: exiting after writing {} records in {} batches",
         engine.totals.records, engine.totals.batches

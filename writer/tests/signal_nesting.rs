@@ -1,6 +1,7 @@
 //! A signal handler that logs while its thread is inside a log call: the
 //! nesting guard drops (and counts) the nested record instead of corrupting
-//! the lane. Every record that went out is whole and in order.
+//! the lane. Every record that went out is whole and in order, and the
+//! nested drops reach the log as drop lines like overflow drops do.
 
 mod common;
 
@@ -72,7 +73,8 @@ fn logging_from_a_signal_handler_never_corrupts_the_lane() {
     drop(w);
 
     let text = s.text();
-    let (mut next_main, mut handler_lines) = (0u64, 0u64);
+    let (mut next_main, mut handler_lines, mut reported) = (0u64, 0u64, 0u64);
+    let drop_marker = format!(" records dropped by pid {} (lane ", std::process::id());
     let mut last_h: Option<u64> = None;
     for line in text.lines() {
         assert!(line.starts_with("UL: ["), "malformed line: {line:?}");
@@ -88,6 +90,9 @@ fn logging_from_a_signal_handler_never_corrupts_the_lane() {
             assert!(last_h.is_none_or(|l| v > l), "handler records out of order");
             last_h = Some(v);
             handler_lines += 1;
+        } else if let Some((head, _)) = line.split_once(&drop_marker) {
+            let n = head.rsplit(' ').next().expect("count");
+            reported += n.parse::<u64>().expect("drop count");
         }
     }
     assert_eq!(next_main, i, "every main-thread record is written");
@@ -96,5 +101,11 @@ fn logging_from_a_signal_handler_never_corrupts_the_lane() {
         handled,
         "each handler call was either written or counted as a nested drop"
     );
-    eprintln!("signal nesting: {i} main records, {handled} handler calls, {nested} nested drops");
+    // Block policy with a live writer: no overflow drops, so every reported
+    // drop of this process is a nested one, and all of them are reported.
+    assert_eq!(
+        reported, nested,
+        "the nested drops ({nested}) reach the log as drop lines (reported {reported})"
+    );
+    eprintln!("signal nesting: {i} main records, {handled} handler calls, {nested} nested drops, {reported} reported");
 }

@@ -1,0 +1,50 @@
+//! Becoming a region's one writer: an exclusive `flock` on the region file
+//! (the kernel releases it when the holder dies, so a dead writer's lock is
+//! free at once), then the writer's pid, pid start time and a first
+//! heartbeat in the header.
+
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+
+use ul_ring::region::Region;
+
+/// Another live writer holds the region.
+#[derive(Debug, thiserror::Error)]
+#[error("another ul-writer (pid {pid}) already serves {path}; stop it first or use another --shm")]
+pub struct Busy {
+    /// The region path.
+    pub path: PathBuf,
+    /// The pid the header names as its writer.
+    pub pid: u32,
+}
+
+/// Takes `region` for this process, or says who holds it.
+///
+/// ```no_run
+/// use ul_ring::region::{Region, RegionOptions};
+/// let region = Region::open("/dev/shm/ul-doc", &RegionOptions::default())?;
+/// ul_writer::takeover::take(&region)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn take(region: &Region) -> Result<(), Busy> {
+    // SAFETY: flock on our open file descriptor has no memory effects.
+    let r = unsafe { libc::flock(region.file().as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    let h = region.header();
+    if r != 0 {
+        return Err(Busy {
+            path: region.path().to_owned(),
+            pid: h.writer.pid.load(Ordering::Relaxed),
+        });
+    }
+    let me = std::process::id();
+    h.writer.start_time.store(
+        ul_ring::procinfo::start_time(me).unwrap_or(0),
+        Ordering::Relaxed,
+    );
+    h.writer
+        .heartbeat_ns
+        .store(ul_ring::clock::monotonic_ns(), Ordering::Relaxed);
+    h.writer.pid.store(me, Ordering::Release);
+    Ok(())
+}
