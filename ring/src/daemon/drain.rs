@@ -31,6 +31,9 @@ pub(super) struct Drainer<'r, T> {
     shared: Option<(u64, u64)>,
     /// A shared-lane claim not committed yet: (position, first seen).
     stuck_claim: Option<(u64, Instant)>,
+    /// Shared-lane slots held out of use because their claimants stalled
+    /// inside their copy: (position, claimant pid, its start time).
+    quarantine: Vec<(u64, u32, u64)>,
     /// Problems found in the last pass, for the daemon's `on_bad_input`.
     pub(super) problems: Vec<String>,
     _message: PhantomData<fn() -> T>,
@@ -48,6 +51,13 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
             commits: Vec::with_capacity(lanes),
             shared: None,
             stuck_claim: None,
+            // Slots a previous daemon quarantined are ours to watch now.
+            quarantine: region
+                .mpsc()
+                .quarantined()
+                .into_iter()
+                .map(|(pos, pid)| (pos, pid, crate::procinfo::start_time(pid).unwrap_or(0)))
+                .collect(),
             problems: Vec::new(),
             _message: PhantomData,
         }
@@ -118,7 +128,34 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
         !self.commits.is_empty() || self.shared.is_some()
     }
 
+    /// Frees quarantined shared-lane slots whose claimants died; forgets
+    /// those the claimants handed back.
+    fn check_quarantine(&mut self) {
+        let mpsc = self.region.mpsc();
+        let mut k = 0;
+        while k < self.quarantine.len() {
+            let (pos, pid, start) = self.quarantine[k];
+            if mpsc.quarantined_pid(pos) != Some(pid) {
+                self.quarantine.swap_remove(k);
+                continue;
+            }
+            if !crate::procinfo::same_process_alive(pid, start) {
+                if mpsc.release_quarantined(pos) {
+                    self.problems.push(format!(
+                        "freed the shared-lane slot of position {pos}: its sender, pid {pid}, died inside its copy"
+                    ));
+                }
+                self.quarantine.swap_remove(k);
+                continue;
+            }
+            k += 1;
+        }
+    }
+
     fn collect_shared(&mut self, batch: &mut Vec<T>) {
+        if !self.quarantine.is_empty() {
+            self.check_quarantine();
+        }
         let mpsc = self.region.mpsc();
         let size = core::mem::size_of::<T>();
         let stats = &self.region.header().stats;
@@ -180,9 +217,18 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
         }
         let mpsc = self.region.mpsc();
         let abandoned = mpsc.abandon(pos)
-            || (mpsc.copying(pos)
-                && waited >= 2 * self.process_timeout
-                && mpsc.abandon_copying(pos));
+            || (mpsc.copying(pos) && waited >= 2 * self.process_timeout && {
+                // Stalled inside its copy: the slot stays out of use until
+                // the claimant hands it back or dies (see `crate::mpsc`).
+                match mpsc.abandon_copying(pos) {
+                    Some(pid) => {
+                        let start = crate::procinfo::start_time(pid).unwrap_or(0);
+                        self.quarantine.push((pos, pid, start));
+                        true
+                    }
+                    None => false,
+                }
+            });
         if abandoned {
             self.region
                 .header()
