@@ -21,7 +21,9 @@ use ul_ring::region::Region;
 use crate::format::{
     format_message, write_json, write_text, ContextValue, LineRecord, TimestampFormatter,
 };
+use crate::limits::Throttle;
 use crate::names::Names;
+use crate::rotate::Rotation;
 use crate::outputs::{Format, OutputError, Outputs, COUNT, TEXT};
 
 /// Longest wait between retries of a failing write.
@@ -91,6 +93,8 @@ pub struct Engine {
     last_drop_report: Vec<u64>,
     write_failing: Option<(Instant, Duration, String)>,
     pid: u32,
+    rotation: Option<Rotation>,
+    throttle: Option<Throttle>,
     /// Running totals.
     pub totals: Totals,
 }
@@ -135,10 +139,23 @@ impl Engine {
             last_drop_report: vec![0; lanes + 1],
             write_failing: None,
             pid: std::process::id(),
+            rotation: None,
+            throttle: None,
             totals: Totals::default(),
         };
         e.recover()?;
         Ok(e)
+    }
+
+    /// Rotates the outputs by size (see [`crate::rotate`]).
+    pub fn set_rotation(&mut self, rotation: Option<Rotation>) {
+        self.rotation = rotation;
+    }
+
+    /// Paces the loop to a CPU share after every batch (see
+    /// [`crate::limits::Throttle`]).
+    pub fn set_throttle(&mut self, throttle: Option<Throttle>) {
+        self.throttle = throttle;
     }
 
     /// The region served.
@@ -523,6 +540,16 @@ impl Engine {
             );
             self.out.reopen_all()?;
         }
+        // Rotate between batches, before the intent records the lengths:
+        // a batch is never split across files and recovery truncates only
+        // the file the batch went to.
+        if let Some(r) = self.rotation {
+            for i in 0..COUNT {
+                if r.due(self.out.lengths()[i], self.bufs[i].len() as u64) {
+                    self.out.rotate(i, r.keep)?;
+                }
+            }
+        }
         let h = self.region.header();
         let w = &h.writer;
         self.batch_no += 1;
@@ -587,6 +614,10 @@ impl Engine {
         h.stats
             .records_written
             .fetch_add(self.batch_records, Ordering::Relaxed);
+        let bytes: usize = self.bufs.iter().map(Vec::len).sum();
+        h.stats
+            .bytes_written
+            .fetch_add(bytes as u64, Ordering::Relaxed);
         self.totals.records += self.batch_records;
         self.totals.batches += 1;
         Ok(())
@@ -800,6 +831,9 @@ impl Engine {
                 }
             }
             if did > 0 {
+                if let Some(t) = &mut self.throttle {
+                    t.pace();
+                }
                 continue;
             }
             if terminating {

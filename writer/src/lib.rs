@@ -6,5 +6,8 @@
 
 pub mod engine;
 pub mod format;
+pub mod limits;
 pub mod names;
 pub mod outputs;
+pub mod rotate;
+pub mod stat;
