@@ -23,8 +23,8 @@ use crate::format::{
 };
 use crate::limits::Throttle;
 use crate::names::Names;
-use crate::rotate::Rotation;
 use crate::outputs::{Format, OutputError, Outputs, COUNT, TEXT};
+use crate::rotate::Rotation;
 
 /// Longest wait between retries of a failing write.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);

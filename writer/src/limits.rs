@@ -37,7 +37,9 @@ pub enum LimitError {
         why: String,
     },
     /// A CPU share that is not a percentage in range.
-    #[error("--cpu-limit {value:?}: {why}; write a percentage of one CPU, e.g. 10% (at most {max}%)")]
+    #[error(
+        "--cpu-limit {value:?}: {why}; write a percentage of one CPU, e.g. 10% (at most {max}%)"
+    )]
     Cpu {
         /// What was given.
         value: String,
@@ -134,13 +136,20 @@ pub fn parse_cpu_list(value: &str) -> Result<Vec<usize>, LimitError> {
             Some((a, b)) => (a.trim(), b.trim()),
             None => (part, part),
         };
-        let a: usize = a.parse().map_err(|_| err(format!("{part:?} is not a CPU number")))?;
-        let b: usize = b.parse().map_err(|_| err(format!("{part:?} is not a CPU number")))?;
+        let a: usize = a
+            .parse()
+            .map_err(|_| err(format!("{part:?} is not a CPU number")))?;
+        let b: usize = b
+            .parse()
+            .map_err(|_| err(format!("{part:?} is not a CPU number")))?;
         if a > b {
             return Err(err(format!("range {part:?} runs backwards")));
         }
         if b >= limit {
-            return Err(err(format!("CPU {b} is beyond the largest possible ({})", limit - 1)));
+            return Err(err(format!(
+                "CPU {b} is beyond the largest possible ({})",
+                limit - 1
+            )));
         }
         cpus.extend(a..=b);
     }

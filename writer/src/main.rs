@@ -17,8 +17,8 @@ use ul_ring::layout::Sizes;
 use ul_ring::region::{Region, RegionOptions};
 use ul_writer::engine::{Engine, Signals};
 use ul_writer::limits::{parse_size, Limits};
-use ul_writer::rotate::Rotation;
 use ul_writer::outputs::{Format, Outputs};
+use ul_writer::rotate::Rotation;
 
 /// Drain a ul shared-memory region and write human-readable and JSON logs.
 #[derive(Parser, Debug)]
@@ -76,6 +76,10 @@ struct Cli {
     /// CPUs to run on, e.g. 0,1 or 2-3.
     #[arg(long, value_name = "LIST")]
     cpu_affinity: Option<String>,
+    /// Write the writer's pid to this file once it serves the region
+    /// (removed on exit), for `kill -HUP $(cat FILE)` after logrotate.
+    #[arg(long, value_name = "FILE")]
+    pid_file: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -171,7 +175,13 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         cli.shm.display(),
         cli.dir.display()
     );
+    if let Some(p) = &cli.pid_file {
+        write_pid_file(p, me)?;
+    }
     let result = engine.run(&signals);
+    if let Some(p) = &cli.pid_file {
+        let _ = std::fs::remove_file(p);
+    }
     let h = engine.region().header();
     // Leave no stale identity behind; the flock goes with the process.
     h.writer.pid.store(0, Ordering::Release);
@@ -181,4 +191,14 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     );
     result?;
     Ok(())
+}
+
+/// Writes `pid` to `path` atomically (a temporary file renamed over it), so
+/// a reader never sees a half-written pid.
+fn write_pid_file(path: &std::path::Path, pid: u32) -> Result<(), String> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, format!("{pid}\n"))
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("--pid-file {}: {e}", path.display()))
 }

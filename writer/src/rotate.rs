@@ -86,7 +86,10 @@ mod tests {
         }
         assert!(!p.exists());
         let read = |n| std::fs::read_to_string(numbered(&p, n)).unwrap();
-        assert_eq!((read(1), read(2), read(3)), ("4".into(), "3".into(), "2".into()));
+        assert_eq!(
+            (read(1), read(2), read(3)),
+            ("4".into(), "3".into(), "2".into())
+        );
         assert!(!numbered(&p, 4).exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }

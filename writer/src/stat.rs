@@ -39,7 +39,9 @@ pub enum StatError {
         source: std::io::Error,
     },
     /// The file is not an initialised ul region.
-    #[error("{path} is not a ul region (magic {found:#018x}); pass the --shm path the writer serves")]
+    #[error(
+        "{path} is not a ul region (magic {found:#018x}); pass the --shm path the writer serves"
+    )]
     NotARegion {
         /// The region path.
         path: PathBuf,
@@ -224,9 +226,7 @@ impl Snapshot {
             .map_err(io("open"))?;
         let file_len = file.metadata().map_err(io("stat"))?.len();
         if file_len < HEADER_LEN as u64 {
-            return Err(corrupt(format!(
-                "{file_len} bytes, shorter than a header"
-            )));
+            return Err(corrupt(format!("{file_len} bytes, shorter than a header")));
         }
         let h: Box<RegionHeader> = read_at(&file, 0).map_err(io("read"))?;
         let r = Ordering::Relaxed;
@@ -356,7 +356,12 @@ impl Snapshot {
         let mut o = String::new();
         let w = &self.writer;
         let c = &self.counters;
-        let _ = writeln!(o, "region  {} (layout v{})", self.path.display(), self.version);
+        let _ = writeln!(
+            o,
+            "region  {} (layout v{})",
+            self.path.display(),
+            self.version
+        );
         let writer = if w.pid == 0 {
             "none".to_string()
         } else {

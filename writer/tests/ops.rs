@@ -84,7 +84,10 @@ fn rotation_keeps_every_record_exactly_once() {
     assert!(dup.is_empty(), "records written more than once: {dup:?}");
     // Order across the set: the oldest file (highest number) holds i=0.
     let oldest = std::fs::read_to_string(files.last().unwrap()).unwrap();
-    assert!(oldest.contains(" i=0 "), "oldest file does not start the run");
+    assert!(
+        oldest.contains(" i=0 "),
+        "oldest file does not start the run"
+    );
 }
 
 #[test]
@@ -187,7 +190,9 @@ fn ul_stat_reports_writer_lanes_and_counts() {
     });
     assert_eq!(live["writer"]["pid"], w.pid(), "{live:#}");
     assert_eq!(live["writer"]["alive"], true);
-    let age = live["writer"]["heartbeat_age_ms"].as_f64().expect("heartbeat");
+    let age = live["writer"]["heartbeat_age_ms"]
+        .as_f64()
+        .expect("heartbeat");
     assert!(age < 10_000.0, "heartbeat {age} ms old");
     let mine: Vec<_> = live["lanes"]
         .as_array()
@@ -234,7 +239,10 @@ fn ul_stat_reports_writer_lanes_and_counts() {
         table.contains(&format!("writer  pid {} (running)", w.pid())),
         "{table}"
     );
-    assert!(table.contains(&format!("drained {produced} records")), "{table}");
+    assert!(
+        table.contains(&format!("drained {produced} records")),
+        "{table}"
+    );
     drop(w);
 }
 
@@ -242,12 +250,20 @@ fn ul_stat_reports_writer_lanes_and_counts() {
 fn ul_stat_refuses_what_is_not_a_region() {
     let s = Scratch::new("statbad");
     std::fs::write(&s.shm, vec![0x5a; 8192]).unwrap();
-    let out = Command::new(stat_bin()).arg("--shm").arg(&s.shm).output().unwrap();
+    let out = Command::new(stat_bin())
+        .arg("--shm")
+        .arg(&s.shm)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is not a ul region"), "{err}");
     std::fs::write(&s.shm, b"short").unwrap();
-    let out = Command::new(stat_bin()).arg("--shm").arg(&s.shm).output().unwrap();
+    let out = Command::new(stat_bin())
+        .arg("--shm")
+        .arg(&s.shm)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("shorter than a header"));
 }
@@ -330,13 +346,22 @@ fn writer_rejects(args: &[&str], expect: &[&str]) {
 
 #[test]
 fn invalid_limits_are_refused_with_the_flag_named() {
-    writer_rejects(&["--memory-limit", "1K"], &["--memory-limit \"1K\"", "less than 1M"]);
-    writer_rejects(&["--memory-limit", "64Q"], &["--memory-limit", "unknown unit", "64M"]);
+    writer_rejects(
+        &["--memory-limit", "1K"],
+        &["--memory-limit \"1K\"", "less than 1M"],
+    );
+    writer_rejects(
+        &["--memory-limit", "64Q"],
+        &["--memory-limit", "unknown unit", "64M"],
+    );
     writer_rejects(&["--cpu-limit", "ten%"], &["--cpu-limit", "not a number"]);
     writer_rejects(&["--cpu-limit", "0%"], &["--cpu-limit", "more than 0%"]);
     writer_rejects(&["--nice", "40"], &["--nice 40", "-20"]);
     writer_rejects(&["--cpu-affinity", "3-1"], &["--cpu-affinity", "backwards"]);
-    writer_rejects(&["--rotate-size", "big"], &["--rotate-size", "not a whole number"]);
+    writer_rejects(
+        &["--rotate-size", "big"],
+        &["--rotate-size", "not a whole number"],
+    );
 }
 
 #[test]
