@@ -85,18 +85,19 @@ unsafe impl AnyBits for LaneControl {}
 // SAFETY: MpscControl is repr(C): four CachePadded AtomicU64s.
 unsafe impl AnyBits for MpscControl {}
 
-/// Copies `size_of::<T>()` bytes at `offset` of `file` into a fresh `T`.
+/// Copies `size_of::<T>()` bytes at `offset` of `file` into a fresh `T`
+/// (the header page at most: small enough for the stack).
 fn read_at<T: AnyBits>(file: &File, offset: u64) -> std::io::Result<Box<T>> {
-    let mut b = Box::<T>::new_zeroed();
-    // SAFETY: the box owns size_of::<T>() writable bytes, zeroed (valid
-    // for u8); the slice lives only within this statement's scope.
+    let mut v = std::mem::MaybeUninit::<T>::zeroed();
+    // SAFETY: `v` owns size_of::<T>() writable bytes, zeroed (valid for
+    // u8); the slice does not outlive this statement.
     let bytes = unsafe {
-        std::slice::from_raw_parts_mut(b.as_mut_ptr().cast::<u8>(), std::mem::size_of::<T>())
+        std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of::<T>())
     };
     file.read_exact_at(bytes, offset)?;
     // SAFETY: every byte is initialised (zeroed, then overwritten), and
     // T: AnyBits accepts any bit pattern.
-    Ok(unsafe { b.assume_init() })
+    Ok(Box::new(unsafe { v.assume_init() }))
 }
 
 /// The serving writer as the region records it.
