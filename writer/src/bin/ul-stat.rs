@@ -7,6 +7,7 @@
 //! ul-stat --watch 2                    # refresh every 2 s
 //! ```
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -38,8 +39,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let Some(secs) = cli.watch else {
         return match show(&cli) {
+            // A closed pipe (`ul-stat --json | head`) is not an error.
             Ok(s) => {
-                println!("{s}");
+                let _ = writeln!(std::io::stdout().lock(), "{s}");
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -54,9 +56,12 @@ fn main() -> ExitCode {
     }
     loop {
         // Clear the screen and home the cursor, then redraw.
-        match show(&cli) {
-            Ok(s) => println!("\x1b[H\x1b[2J{s}"),
-            Err(e) => println!("\x1b[H\x1b[2Jul-stat: {e}"),
+        let text = match show(&cli) {
+            Ok(s) => s,
+            Err(e) => format!("ul-stat: {e}"),
+        };
+        if writeln!(std::io::stdout().lock(), "\x1b[H\x1b[2J{text}").is_err() {
+            return ExitCode::SUCCESS;
         }
         std::thread::sleep(Duration::from_secs_f64(secs));
     }
