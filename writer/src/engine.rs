@@ -24,7 +24,7 @@ use crate::format::{
 use crate::limits::Throttle;
 use crate::names::Names;
 use crate::outputs::{Format, OutputError, Outputs, COUNT, TEXT};
-use crate::rotate::Rotation;
+use crate::rotate::{Rotation, Rotator};
 
 /// Longest wait between retries of a failing write.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -93,7 +93,7 @@ pub struct Engine {
     last_drop_report: Vec<u64>,
     write_failing: Option<(Instant, Duration, String)>,
     pid: u32,
-    rotation: Option<Rotation>,
+    rotation: Option<Rotator>,
     throttle: Option<Throttle>,
     /// Running totals.
     pub totals: Totals,
@@ -149,7 +149,7 @@ impl Engine {
 
     /// Rotates the outputs by size (see [`crate::rotate`]).
     pub fn set_rotation(&mut self, rotation: Option<Rotation>) {
-        self.rotation = rotation;
+        self.rotation = rotation.map(Rotator::new);
     }
 
     /// Paces the loop to a CPU share after every batch (see
@@ -543,12 +543,8 @@ impl Engine {
         // Rotate between batches, before the intent records the lengths:
         // a batch is never split across files and recovery truncates only
         // the file the batch went to.
-        if let Some(r) = self.rotation {
-            for i in 0..COUNT {
-                if r.due(self.out.lengths()[i], self.bufs[i].len() as u64) {
-                    self.out.rotate(i, r.keep)?;
-                }
-            }
+        if let Some(r) = &mut self.rotation {
+            r.before_batch(&mut self.out, &self.bufs);
         }
         let h = self.region.header();
         let w = &h.writer;
@@ -821,6 +817,9 @@ impl Engine {
                     continue;
                 }
             };
+            if let (true, Some(t)) = (did > 0, &mut self.throttle) {
+                t.pace();
+            }
             if let Some((r, heads)) = &flush_target {
                 if self.reached(heads) {
                     h.flush.ack.fetch_max(*r, Ordering::AcqRel);
@@ -831,9 +830,6 @@ impl Engine {
                 }
             }
             if did > 0 {
-                if let Some(t) = &mut self.throttle {
-                    t.pace();
-                }
                 continue;
             }
             if terminating {

@@ -35,6 +35,46 @@ impl Rotation {
     }
 }
 
+/// Rotation as the engine runs it: checks every output before a batch and
+/// reports a failing rotation once (per distinct error) on stderr, then
+/// keeps writing to the current file rather than stopping the writer.
+#[derive(Debug)]
+pub struct Rotator {
+    rotation: Rotation,
+    last_error: Option<String>,
+}
+
+impl Rotator {
+    /// A rotator for `rotation`.
+    pub fn new(rotation: Rotation) -> Self {
+        Self {
+            rotation,
+            last_error: None,
+        }
+    }
+
+    /// Rotates each output `i` that `batch[i]` bytes would take past the
+    /// size. Call between batches, before the write-ahead intent is stored.
+    pub fn before_batch(&mut self, out: &mut crate::outputs::Outputs, batch: &[Vec<u8>]) {
+        let lens = out.lengths();
+        for (i, b) in batch.iter().enumerate() {
+            if !self.rotation.due(lens[i], b.len() as u64) {
+                continue;
+            }
+            match out.rotate(i, self.rotation.keep) {
+                Ok(()) => self.last_error = None,
+                Err(e) => {
+                    let msg = e.to_string();
+                    if self.last_error.as_ref() != Some(&msg) {
+                        eprintln!("ul-writer: {msg}; writing on to the current file");
+                        self.last_error = Some(msg);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// `path` with `.n` appended.
 pub fn numbered(path: &Path, n: u32) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
@@ -43,14 +83,24 @@ pub fn numbered(path: &Path, n: u32) -> PathBuf {
 }
 
 /// Shifts `path.(keep-1)` to `path.keep` ... `path` to `path.1`, deleting
-/// `path.keep` first. With `keep == 0` the file is deleted. Missing files in
-/// the chain are skipped. The caller reopens `path` afterwards.
+/// `path.keep` first. With `keep == 0` the file is deleted. Only the
+/// contiguous run `path.1`, `path.2`, ... is shifted (one `stat` per file
+/// kept, not per `keep`), so a numbered file beyond a gap (left by a crash
+/// or by hand) stays where it is until the run reaches it. The caller
+/// reopens `path` afterwards.
 pub fn shift(path: &Path, keep: u32) -> std::io::Result<()> {
     if keep == 0 {
         return remove_if_exists(path);
     }
-    remove_if_exists(&numbered(path, keep))?;
-    for n in (1..keep).rev() {
+    let mut top = 0;
+    while top < keep && numbered(path, top + 1).exists() {
+        top += 1;
+    }
+    if top == keep {
+        remove_if_exists(&numbered(path, keep))?;
+        top -= 1;
+    }
+    for n in (1..=top).rev() {
         rename_if_exists(&numbered(path, n), &numbered(path, n + 1))?;
     }
     rename_if_exists(path, &numbered(path, 1))

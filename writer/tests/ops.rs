@@ -385,3 +385,81 @@ fn limits_that_cannot_be_applied_are_reported_and_the_writer_runs_on() {
     records(&s.text(), &mut seen);
     assert_eq!(seen.len(), 100);
 }
+
+#[test]
+fn a_failing_rotation_is_reported_once_and_writing_goes_on() {
+    let s = Scratch::new("rotfail");
+    // A directory where the rotated file must go: the shift cannot delete
+    // or replace it.
+    std::fs::create_dir_all(s.dir.join("server.log.1/blocker")).unwrap();
+    let w = Writer::start(
+        &s,
+        &[
+            "--rotate-size",
+            "4K",
+            "--keep",
+            "1",
+            "--batch-size",
+            "16",
+            "--format",
+            "text",
+        ],
+    );
+    stress(&s.shm, 1, 500, &[]);
+    let (status, err) = w.stop();
+    assert!(status.success(), "{err}");
+    assert_eq!(
+        err.matches("writing on to the current file").count(),
+        1,
+        "report the failure once: {err}"
+    );
+    assert!(err.contains("rotate "), "{err}");
+    let mut seen = HashMap::new();
+    records(&s.text(), &mut seen);
+    assert_eq!(seen.len(), 500, "records lost when rotation failed");
+    assert!(seen.values().all(|&n| n == 1));
+}
+
+#[test]
+fn rotation_survives_writer_kills_without_loss_or_duplicates() {
+    let s = Scratch::new("rotkill");
+    let args = [
+        "--rotate-size",
+        "16K",
+        "--keep",
+        "10000",
+        "--batch-size",
+        "16",
+        "--format",
+        "text",
+    ];
+    let mut w = Writer::start(&s, &args);
+    let producer = Command::new(stress_bin())
+        .arg("--shm")
+        .arg(&s.shm)
+        .args(["--threads", "2", "--count", "20000"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start stress");
+    // Kill the writer (SIGKILL: no drain, maybe mid-batch or mid-rotation)
+    // and restart it, a few times while the producer runs.
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_millis(150));
+        signal(w.pid(), libc::SIGKILL);
+        let _ = w.child.wait();
+        w = Writer::start(&s, &args);
+    }
+    let out = producer.wait_with_output().expect("stress");
+    assert!(out.status.success(), "producer failed");
+    let (status, err) = w.stop();
+    assert!(status.success(), "{err}");
+    let files = rotated_set(&s.dir.join("server.log"));
+    assert!(files.len() > 5, "{files:?}");
+    let mut seen = HashMap::new();
+    for f in &files {
+        records(&std::fs::read_to_string(f).unwrap(), &mut seen);
+    }
+    assert_eq!(seen.len(), 2 * 20000, "records lost");
+    let dup: Vec<_> = seen.iter().filter(|(_, &n)| n != 1).take(5).collect();
+    assert!(dup.is_empty(), "records written twice: {dup:?}");
+}
