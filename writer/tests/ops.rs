@@ -463,3 +463,36 @@ fn rotation_survives_writer_kills_without_loss_or_duplicates() {
     let dup: Vec<_> = seen.iter().filter(|(_, &n)| n != 1).take(5).collect();
     assert!(dup.is_empty(), "records written twice: {dup:?}");
 }
+
+#[test]
+fn ul_stat_survives_a_scribbled_region() {
+    use std::os::unix::fs::FileExt;
+    let s = Scratch::new("statscribble");
+    let w = Writer::start(&s, &[]);
+    stress(&s.shm, 1, 10, &[]);
+    let (status, _) = w.stop();
+    assert!(status.success());
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&s.shm)
+        .unwrap();
+    // Garbage in the whole lane directory (page 1): owners with bogus
+    // states and pids. ul-stat reads on and shows them.
+    f.write_all_at(&[0xa7; 4096], 4096).unwrap();
+    let v = stat_json(&s.shm);
+    let lanes = v["lanes"].as_array().unwrap();
+    assert_eq!(lanes.len(), 32, "{v:#}");
+    assert!(lanes
+        .iter()
+        .all(|l| l["state"] == "invalid" && l["alive"] == false));
+    // A lane count the file cannot hold: refused, with the reason.
+    f.write_all_at(&4000u32.to_le_bytes(), 24).unwrap();
+    let out = Command::new(stat_bin())
+        .arg("--shm")
+        .arg(&s.shm)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("corrupt header"), "{err}");
+}
