@@ -496,3 +496,27 @@ fn ul_stat_survives_a_scribbled_region() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("corrupt header"), "{err}");
 }
+
+#[test]
+fn ul_stat_watch_redraws_until_stopped() {
+    let s = Scratch::new("statwatch");
+    let w = Writer::start(&s, &[]);
+    let mut child = Command::new(stat_bin())
+        .arg("--shm")
+        .arg(&s.shm)
+        .args(["--watch", "0.2"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "--watch exited on its own"
+    );
+    signal(child.id(), libc::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let frames = text.matches("\x1b[H\x1b[2Jregion ").count();
+    assert!(frames >= 3, "{frames} frames in 1.2 s at 0.2 s: {text}");
+    assert!(text.contains(&format!("writer  pid {} (running)", w.pid())));
+}
