@@ -207,7 +207,14 @@ pub struct Stats {
     pub drops_reported: AtomicU64,
     /// MPSC claims abandoned after the process timeout.
     pub claims_abandoned: AtomicU64,
+    /// Bytes written to the outputs (all files together).
+    pub bytes_written: AtomicU64,
 }
+
+// Like the writer block, the stats share their padded line with nothing:
+// counters added at the end (in the line's padding, zero in older regions)
+// move no other block, so they need no layout version change.
+const _: () = assert!(core::mem::size_of::<Stats>() <= 128);
 
 /// Cursor of the callsite arena.
 #[repr(C)]

@@ -33,6 +33,10 @@ struct Cli {
     /// Flush timeout in seconds.
     #[arg(long, default_value_t = 60.0)]
     timeout: f64,
+    /// Log for this many seconds instead of --count records, then print
+    /// `t=<thread> count=<records>` per thread on stdout.
+    #[arg(long)]
+    seconds: Option<f64>,
 }
 
 fn main() {
@@ -56,9 +60,18 @@ fn main() {
     let threads: Vec<_> = (0..cli.threads)
         .map(|t| {
             let count = cli.count;
+            let deadline = cli
+                .seconds
+                .map(|s| std::time::Instant::now() + Duration::from_secs_f64(s));
             std::thread::spawn(move || {
                 ul::set_thread_context(ul::Context::new().with("session", format!("s{t}")));
-                for i in 0..count {
+                let mut i = 0;
+                loop {
+                    match deadline {
+                        Some(d) if i % 64 == 0 && std::time::Instant::now() >= d => break,
+                        None if i == count => break,
+                        _ => {}
+                    }
                     let x = i as f64 / 4.0;
                     match i % 5 {
                         0 => ul::trace!(source: "stress", "p={} t={} i={} x={}", pid, t, i, x),
@@ -69,12 +82,17 @@ fn main() {
                         3 => ul::warn!(source: "stress", "p={} t={} i={} x={}", pid, t, i, x),
                         _ => ul::error!(source: "stress", "p={} t={} i={} x={}", pid, t, i, x),
                     }
+                    i += 1;
                 }
+                (t, i)
             })
         })
         .collect();
     for t in threads {
-        t.join().expect("producer thread panicked");
+        let (t, n) = t.join().expect("producer thread panicked");
+        if cli.seconds.is_some() {
+            println!("t={t} count={n}");
+        }
     }
     if !cli.no_flush {
         if let Err(e) = ul::flush() {

@@ -21,8 +21,10 @@ use ul_ring::region::{PathStatus, Region, RegionError, RegionOptions};
 use crate::format::{
     format_message, write_json, write_text, ContextValue, LineRecord, TimestampFormatter,
 };
+use crate::limits::Throttle;
 use crate::names::Names;
 use crate::outputs::{Format, OutputError, Outputs, COUNT, TEXT};
+use crate::rotate::{Rotation, Rotator};
 
 /// Longest wait between retries of a failing write.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -161,6 +163,8 @@ pub struct Engine {
     /// Replaced regions still being drained.
     retiring: Vec<Served>,
     pid: u32,
+    rotation: Option<Rotator>,
+    throttle: Option<Throttle>,
     /// Running totals.
     pub totals: Totals,
 }
@@ -210,10 +214,23 @@ impl Engine {
             follow: None,
             retiring: Vec::new(),
             pid: std::process::id(),
+            rotation: None,
+            throttle: None,
             totals: Totals::default(),
         };
         e.recover()?;
         Ok(e)
+    }
+
+    /// Rotates the outputs by size (see [`crate::rotate`]).
+    pub fn set_rotation(&mut self, rotation: Option<Rotation>) {
+        self.rotation = rotation.map(Rotator::new);
+    }
+
+    /// Paces the loop to a CPU share after every batch (see
+    /// [`crate::limits::Throttle`]).
+    pub fn set_throttle(&mut self, throttle: Option<Throttle>) {
+        self.throttle = throttle;
     }
 
     /// The region served.
@@ -695,6 +712,12 @@ impl Engine {
             );
             self.out.reopen_all()?;
         }
+        // Rotate between batches, before the intent records the lengths:
+        // a batch is never split across files and recovery truncates only
+        // the file the batch went to.
+        if let Some(r) = &mut self.rotation {
+            r.before_batch(&mut self.out, &self.bufs);
+        }
         let h = self.region.header();
         let w = &h.writer;
         self.batch_no += 1;
@@ -759,6 +782,10 @@ impl Engine {
         h.stats
             .records_written
             .fetch_add(self.batch_records, Ordering::Relaxed);
+        let bytes: usize = self.bufs.iter().map(Vec::len).sum();
+        h.stats
+            .bytes_written
+            .fetch_add(bytes as u64, Ordering::Relaxed);
         self.totals.records += self.batch_records;
         self.totals.batches += 1;
         Ok(())
@@ -1094,6 +1121,9 @@ impl Engine {
             };
             if !self.retiring.is_empty() && self.drain_retiring() {
                 did = did.max(1);
+            }
+            if let (true, Some(t)) = (did > 0, &mut self.throttle) {
+                t.pace();
             }
             if let Some(t) = &flush_target {
                 if self.reached(t) {

@@ -6,7 +6,10 @@
 
 pub mod engine;
 pub mod format;
+pub mod limits;
 pub mod names;
 pub mod outputs;
 pub mod region_guard;
+pub mod rotate;
+pub mod stat;
 pub mod takeover;

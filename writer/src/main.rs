@@ -3,6 +3,7 @@
 //! ```text
 //! ul-writer                          # /dev/shm/ul -> ./logs/server.log, ./logs/server.<level>.json
 //! ul-writer --shm /dev/shm/app --dir /var/log/app --format text
+//! ul-writer --rotate-size 100M --keep 10 --memory-limit 64M --cpu-limit 10%
 //! ```
 //!
 //! Exit status: 0 after SIGTERM/SIGINT (everything drained), 3 if the
@@ -18,8 +19,10 @@ use clap::Parser;
 use ul_ring::layout::Sizes;
 use ul_ring::region::{Region, RegionOptions};
 use ul_writer::engine::{Engine, RunError, Signals};
+use ul_writer::limits::{parse_size, Limits};
 use ul_writer::outputs::{Format, Outputs};
 use ul_writer::region_guard::EXIT_REGION_BROKEN;
+use ul_writer::rotate::Rotation;
 
 /// Drain a ul shared-memory region and write human-readable and JSON logs.
 #[derive(Parser, Debug)]
@@ -58,6 +61,29 @@ struct Cli {
     /// Accept a region owned by another user.
     #[arg(long)]
     allow_other_owner: bool,
+    /// Rotate a file before a batch would take it past this size (e.g. 100M).
+    #[arg(long, value_name = "SIZE")]
+    rotate_size: Option<String>,
+    /// Rotated files to keep (<name>.log.1 ... .N) with --rotate-size.
+    #[arg(long, value_name = "N", default_value_t = 10, requires = "rotate_size")]
+    keep: u32,
+    /// Memory limit (e.g. 64M): cgroup v2 memory.max, else RLIMIT_AS.
+    #[arg(long, value_name = "SIZE")]
+    memory_limit: Option<String>,
+    /// CPU limit as a share of one CPU (e.g. 10%): cgroup v2 cpu.max, else
+    /// the writer paces itself.
+    #[arg(long, value_name = "PERCENT")]
+    cpu_limit: Option<String>,
+    /// Nice value, -20 (highest priority) to 19.
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    nice: Option<i32>,
+    /// CPUs to run on, e.g. 0,1 or 2-3.
+    #[arg(long, value_name = "LIST")]
+    cpu_affinity: Option<String>,
+    /// Write the writer's pid to this file once it serves the region
+    /// (removed on exit), for `kill -HUP $(cat FILE)` after logrotate.
+    #[arg(long, value_name = "FILE")]
+    pid_file: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -75,6 +101,20 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    // Bad limits are argument errors: refuse them before touching anything.
+    let limits = Limits::parse(
+        cli.memory_limit.as_deref(),
+        cli.cpu_limit.as_deref(),
+        cli.nice,
+        cli.cpu_affinity.as_deref(),
+    )?;
+    let rotation = match &cli.rotate_size {
+        Some(s) => Some(Rotation {
+            size: parse_size("--rotate-size", s)?,
+            keep: cli.keep,
+        }),
+        None => None,
+    };
     let mode = u32::from_str_radix(&cli.mode, 8)
         .map_err(|_| format!("--mode {:?} is not an octal file mode like 600", cli.mode))?;
     let opts = RegionOptions {
@@ -114,12 +154,26 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     // A region unlinked or recreated at --shm: drain the old one, serve the
     // new one.
     engine.follow_path(opts);
+    engine.set_rotation(rotation);
+    // Applied once the region is mapped and the buffers allocated, so an
+    // address-space limit is checked against what the writer really holds.
+    let (outcomes, throttle) = limits.apply();
+    for (what, o) in &outcomes {
+        eprintln!("ul-writer: {what} limit {o}");
+    }
+    engine.set_throttle(throttle);
     eprintln!(
         "ul-writer: serving {} -> {} (pid {me})",
         cli.shm.display(),
         cli.dir.display()
     );
+    if let Some(p) = &cli.pid_file {
+        write_pid_file(p, me)?;
+    }
     let result = engine.run(&signals);
+    if let Some(p) = &cli.pid_file {
+        let _ = std::fs::remove_file(p);
+    }
     if !matches!(result, Err(RunError::RegionBroken(_))) {
         // Leave no stale identity behind; the flock goes with the process.
         // (A truncated region's header may be gone: touching it is SIGBUS.)
@@ -136,4 +190,14 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     );
     result?;
     Ok(())
+}
+
+/// Writes `pid` to `path` atomically (a temporary file renamed over it), so
+/// a reader never sees a half-written pid.
+fn write_pid_file(path: &std::path::Path, pid: u32) -> Result<(), String> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, format!("{pid}\n"))
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("--pid-file {}: {e}", path.display()))
 }

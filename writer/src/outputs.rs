@@ -184,6 +184,22 @@ impl Outputs {
         }
     }
 
+    /// Rotates output `i` (see [`crate::rotate::shift`]) and reopens it
+    /// empty. Call only between batches, with no intent in flight. If the
+    /// shift fails the file is reopened where it is (appending on).
+    pub fn rotate(&mut self, i: usize, keep: u32) -> Result<(), OutputError> {
+        let slot = &mut self.slots[i];
+        slot.file = None;
+        slot.len = 0;
+        let shifted = crate::rotate::shift(&slot.path, keep).map_err(|source| OutputError {
+            op: "rotate",
+            path: slot.path.clone(),
+            source,
+        });
+        self.open(i)?;
+        shifted
+    }
+
     /// Truncates output `i` back to `len` (rolling back an unfinished batch).
     pub fn truncate(&mut self, i: usize, len: u64) -> Result<(), OutputError> {
         let path = self.slots[i].path.clone();

@@ -1,0 +1,429 @@
+//! Reading a region's state for `ul-stat`: lanes, owners, fill levels,
+//! writer counters and liveness.
+//!
+//! The region is opened read-only and treated as untrusted: it is never
+//! mapped (a file shrunk under a mapping would raise SIGBUS); each part is
+//! copied out with `pread` into memory of our own, and its geometry is
+//! checked before any lane is read. A lying header yields a [`StatError`]
+//! or odd numbers, never a crash.
+//!
+//! ```no_run
+//! let snap = ul_writer::stat::Snapshot::read("/dev/shm/ul".as_ref()).unwrap();
+//! println!("{}", snap.table());
+//! ```
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use serde::Serialize;
+use ul_ring::lane::LaneControl;
+use ul_ring::layout::{
+    intent_state, lane_state, LaneSlot, RegionHeader, Sizes, HEADER_LEN, LAYOUT_VERSION, MAGIC,
+};
+use ul_ring::mpsc::MpscControl;
+
+/// Why a region could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum StatError {
+    /// An I/O call failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What we were doing.
+        op: &'static str,
+        /// The region path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not an initialised ul region.
+    #[error(
+        "{path} is not a ul region (magic {found:#018x}); pass the --shm path the writer serves"
+    )]
+    NotARegion {
+        /// The region path.
+        path: PathBuf,
+        /// Magic found.
+        found: u64,
+    },
+    /// The region has another layout version.
+    #[error("{path} has layout version {found}; this ul-stat reads version {expected}")]
+    Version {
+        /// The region path.
+        path: PathBuf,
+        /// Version found.
+        found: u32,
+        /// Version expected.
+        expected: u32,
+    },
+    /// The header's sizes are invalid or disagree with the file.
+    #[error("{path} has a corrupt header: {what}")]
+    Corrupt {
+        /// The region path.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+}
+
+/// Types made only of integer atomics (any bit pattern is a valid value),
+/// so a copy of untrusted bytes may be viewed as one.
+///
+/// # Safety
+/// Implement only for `#[repr(C)]` types whose every field, recursively, is
+/// an integer atomic, an integer, or padding.
+unsafe trait AnyBits {}
+// SAFETY: the header's blocks are repr(C) structs of AtomicU32/AtomicU64
+// (in CachePadded wrappers, which add only padding).
+unsafe impl AnyBits for RegionHeader {}
+// SAFETY: LaneSlot is repr(C): AtomicU64, AtomicU64, AtomicU32, AtomicU32, AtomicU64.
+unsafe impl AnyBits for LaneSlot {}
+// SAFETY: LaneControl is repr(C): two CachePadded lines of AtomicU64s.
+unsafe impl AnyBits for LaneControl {}
+// SAFETY: MpscControl is repr(C): four CachePadded AtomicU64s.
+unsafe impl AnyBits for MpscControl {}
+
+/// Copies `size_of::<T>()` bytes at `offset` of `file` into a fresh `T`
+/// (the header page at most: small enough for the stack).
+fn read_at<T: AnyBits>(file: &File, offset: u64) -> std::io::Result<Box<T>> {
+    let mut v = std::mem::MaybeUninit::<T>::zeroed();
+    // SAFETY: `v` owns size_of::<T>() writable bytes, zeroed (valid for
+    // u8); the slice does not outlive this statement.
+    let bytes = unsafe {
+        std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of::<T>())
+    };
+    file.read_exact_at(bytes, offset)?;
+    // SAFETY: every byte is initialised (zeroed, then overwritten), and
+    // T: AnyBits accepts any bit pattern.
+    Ok(Box::new(unsafe { v.assume_init() }))
+}
+
+/// The serving writer as the region records it.
+#[derive(Clone, Debug, Serialize)]
+pub struct WriterInfo {
+    /// Pid in the header (0: no writer).
+    pub pid: u32,
+    /// True if that pid is alive and is the same process (start time).
+    pub alive: bool,
+    /// Milliseconds since the writer's last heartbeat (None: no heartbeat).
+    pub heartbeat_age_ms: Option<f64>,
+    /// `idle`, `writing` or `written` (a batch in flight).
+    pub intent: &'static str,
+}
+
+/// One lane in use.
+#[derive(Clone, Debug, Serialize)]
+pub struct LaneInfo {
+    /// Lane index.
+    pub lane: usize,
+    /// Owner's pid.
+    pub pid: u32,
+    /// Owner thread's tid.
+    pub tid: u32,
+    /// `owned` or `retiring`.
+    pub state: &'static str,
+    /// True if the owner process is alive (same start time).
+    pub alive: bool,
+    /// Bytes waiting to be written.
+    pub used_bytes: u64,
+    /// `used_bytes` as a percentage of the lane's capacity.
+    pub fill_pct: f64,
+    /// Records the owner dropped because the lane was full.
+    pub dropped: u64,
+}
+
+/// The shared (MPSC) lane.
+#[derive(Clone, Debug, Serialize)]
+pub struct SharedLaneInfo {
+    /// Slots waiting to be written.
+    pub used_slots: u64,
+    /// Slots in all.
+    pub slots: u32,
+    /// Percentage in use.
+    pub fill_pct: f64,
+    /// Records dropped.
+    pub dropped: u64,
+}
+
+/// Writer counters from the header's stats block.
+#[derive(Clone, Debug, Serialize)]
+pub struct Counters {
+    /// Records written to the outputs.
+    pub records_written: u64,
+    /// Bytes written to the outputs.
+    pub bytes_written: u64,
+    /// Records dropped in lanes in use and the shared lane (now).
+    pub dropped: u64,
+    /// Records that failed to decode.
+    pub decode_errors: u64,
+    /// Lanes whose bytes could not be framed.
+    pub corrupt_lanes: u64,
+    /// Lanes reclaimed from dead processes.
+    pub lanes_reclaimed: u64,
+    /// Shared-lane claims abandoned.
+    pub claims_abandoned: u64,
+    /// Callsite arena bytes used.
+    pub callsite_bytes_used: u32,
+    /// Callsite registrations refused (arena full).
+    pub callsites_refused: u32,
+}
+
+/// Everything `ul-stat` shows, read at one moment.
+#[derive(Clone, Debug, Serialize)]
+pub struct Snapshot {
+    /// The region path.
+    pub path: PathBuf,
+    /// Layout version.
+    pub version: u32,
+    /// Lanes in the region.
+    pub lanes_total: u32,
+    /// Bytes per lane.
+    pub lane_capacity: u32,
+    /// Pid that created the region.
+    pub creator_pid: u32,
+    /// Minimum level, batch size and flush interval currently configured.
+    pub min_level: u32,
+    /// See `min_level`.
+    pub batch_size: u32,
+    /// See `min_level`.
+    pub flush_interval_ms: u32,
+    /// The writer.
+    pub writer: WriterInfo,
+    /// Lanes in use (owned or retiring).
+    pub lanes: Vec<LaneInfo>,
+    /// The shared lane.
+    pub shared: SharedLaneInfo,
+    /// Counters.
+    pub counters: Counters,
+}
+
+fn pct(used: u64, of: u64) -> f64 {
+    if of == 0 {
+        return 0.0;
+    }
+    (used as f64 * 100.0 / of as f64 * 10.0).round() / 10.0
+}
+
+impl Snapshot {
+    /// Reads the region at `path` (read-only).
+    pub fn read(path: &Path) -> Result<Self, StatError> {
+        let io = |op| {
+            move |source| StatError::Io {
+                op,
+                path: path.to_owned(),
+                source,
+            }
+        };
+        let corrupt = |what: String| StatError::Corrupt {
+            path: path.to_owned(),
+            what,
+        };
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)
+            .map_err(io("open"))?;
+        let file_len = file.metadata().map_err(io("stat"))?.len();
+        if file_len < HEADER_LEN as u64 {
+            return Err(corrupt(format!("{file_len} bytes, shorter than a header")));
+        }
+        let h: Box<RegionHeader> = read_at(&file, 0).map_err(io("read"))?;
+        let r = Ordering::Relaxed;
+        let magic = h.id.magic.load(r);
+        if magic != MAGIC {
+            return Err(StatError::NotARegion {
+                path: path.to_owned(),
+                found: magic,
+            });
+        }
+        let version = h.id.version.load(r);
+        if version != LAYOUT_VERSION {
+            return Err(StatError::Version {
+                path: path.to_owned(),
+                found: version,
+                expected: LAYOUT_VERSION,
+            });
+        }
+        let sizes = Sizes {
+            lanes: h.id.lanes.load(r),
+            lane_capacity: h.id.lane_capacity.load(r),
+            mpsc_slots: h.id.mpsc_slots.load(r),
+            mpsc_slot_len: h.id.mpsc_slot_len.load(r),
+            callsite_len: h.id.callsite_len.load(r),
+        };
+        let geo = sizes.geometry().map_err(corrupt)?;
+        if geo.total_len as u64 > file_len {
+            return Err(corrupt(format!(
+                "its sizes need {} bytes, the file has {file_len}",
+                geo.total_len
+            )));
+        }
+        let wpid = h.writer.pid.load(r);
+        let now = ul_ring::clock::monotonic_ns();
+        let beat = h.writer.heartbeat_ns.load(r);
+        let writer = WriterInfo {
+            pid: wpid,
+            alive: wpid != 0
+                && ul_ring::procinfo::same_process_alive(wpid, h.writer.start_time.load(r)),
+            heartbeat_age_ms: (beat != 0 && beat <= now)
+                .then(|| ((now - beat) as f64 / 1e5).round() / 10.0),
+            intent: match h.writer.intent_state.load(r) {
+                intent_state::IDLE => "idle",
+                intent_state::WRITING => "writing",
+                intent_state::WRITTEN => "written",
+                _ => "invalid",
+            },
+        };
+        let mut lanes = Vec::new();
+        let mut dropped = 0u64;
+        for i in 0..sizes.lanes as usize {
+            let slot: Box<LaneSlot> =
+                read_at(&file, (geo.dir_offset + i * 64) as u64).map_err(io("read"))?;
+            let owner = slot.owner.load(r);
+            let state = match owner & 0xff {
+                lane_state::FREE => continue,
+                lane_state::OWNED => "owned",
+                lane_state::RETIRING => "retiring",
+                _ => "invalid",
+            };
+            let ctrl: Box<LaneControl> =
+                read_at(&file, (geo.lanes_offset + i * geo.lane_stride) as u64)
+                    .map_err(io("read"))?;
+            let used = ctrl
+                .producer
+                .head
+                .load(r)
+                .wrapping_sub(ctrl.consumer.tail.load(r));
+            let d = ctrl.producer.dropped.load(r);
+            dropped = dropped.wrapping_add(d);
+            let pid = (owner >> 8) as u32;
+            lanes.push(LaneInfo {
+                lane: i,
+                pid,
+                tid: slot.tid.load(r),
+                state,
+                alive: ul_ring::procinfo::same_process_alive(pid, slot.start_time.load(r)),
+                used_bytes: used,
+                fill_pct: pct(used, u64::from(sizes.lane_capacity)),
+                dropped: d,
+            });
+        }
+        let m: Box<MpscControl> =
+            read_at(&file, geo.mpsc_ctrl_offset as u64).map_err(io("read"))?;
+        let used_slots = m.head.load(r).wrapping_sub(m.tail.load(r));
+        let md = m.dropped.load(r);
+        dropped = dropped.wrapping_add(md);
+        let s = &h.stats;
+        Ok(Snapshot {
+            path: path.to_owned(),
+            version,
+            lanes_total: sizes.lanes,
+            lane_capacity: sizes.lane_capacity,
+            creator_pid: h.id.creator_pid.load(r),
+            min_level: h.control.min_level.load(r),
+            batch_size: h.control.batch_size.load(r),
+            flush_interval_ms: h.control.flush_interval_ms.load(r),
+            writer,
+            lanes,
+            shared: SharedLaneInfo {
+                used_slots,
+                slots: sizes.mpsc_slots,
+                fill_pct: pct(used_slots, u64::from(sizes.mpsc_slots)),
+                dropped: md,
+            },
+            counters: Counters {
+                records_written: s.records_written.load(r),
+                bytes_written: s.bytes_written.load(r),
+                dropped,
+                decode_errors: s.decode_errors.load(r),
+                corrupt_lanes: s.corrupt_lanes.load(r),
+                lanes_reclaimed: s.lanes_reclaimed.load(r),
+                claims_abandoned: s.claims_abandoned.load(r),
+                callsite_bytes_used: h.arena.next.load(r).min(sizes.callsite_len),
+                callsites_refused: h.arena.refused.load(r),
+            },
+        })
+    }
+
+    /// The snapshot as pretty JSON (the `--json` output).
+    pub fn json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a snapshot always serialises")
+    }
+
+    /// The snapshot as a human-readable table.
+    pub fn table(&self) -> String {
+        let mut o = String::new();
+        let w = &self.writer;
+        let c = &self.counters;
+        let _ = writeln!(
+            o,
+            "region  {} (layout v{})",
+            self.path.display(),
+            self.version
+        );
+        let writer = if w.pid == 0 {
+            "none".to_string()
+        } else {
+            format!(
+                "pid {} ({}), heartbeat {} ago, intent {}",
+                w.pid,
+                if w.alive { "running" } else { "DEAD" },
+                w.heartbeat_age_ms
+                    .map_or("never".into(), |a| format!("{a:.1} ms")),
+                w.intent
+            )
+        };
+        let _ = writeln!(o, "writer  {writer}");
+        let _ = writeln!(
+            o,
+            "config  min level {}, batch {}, flush interval {} ms",
+            self.min_level, self.batch_size, self.flush_interval_ms
+        );
+        let _ = writeln!(
+            o,
+            "drained {} records, {} bytes; dropped {}; decode errors {}; corrupt lanes {}; reclaimed lanes {}; abandoned claims {}",
+            c.records_written,
+            c.bytes_written,
+            c.dropped,
+            c.decode_errors,
+            c.corrupt_lanes,
+            c.lanes_reclaimed,
+            c.claims_abandoned
+        );
+        let _ = writeln!(
+            o,
+            "lanes   {} of {} in use ({} KiB each); shared lane {}/{} slots ({}%), dropped {}",
+            self.lanes.len(),
+            self.lanes_total,
+            self.lane_capacity / 1024,
+            self.shared.used_slots,
+            self.shared.slots,
+            self.shared.fill_pct,
+            self.shared.dropped
+        );
+        if !self.lanes.is_empty() {
+            let _ = writeln!(
+                o,
+                "\n{:>5} {:>8} {:>8} {:<9} {:<5} {:>12} {:>6} {:>9}",
+                "LANE", "PID", "TID", "STATE", "ALIVE", "USED BYTES", "FILL%", "DROPPED"
+            );
+            for l in &self.lanes {
+                let _ = writeln!(
+                    o,
+                    "{:>5} {:>8} {:>8} {:<9} {:<5} {:>12} {:>6.1} {:>9}",
+                    l.lane,
+                    l.pid,
+                    l.tid,
+                    l.state,
+                    if l.alive { "yes" } else { "no" },
+                    l.used_bytes,
+                    l.fill_pct,
+                    l.dropped
+                );
+            }
+        }
+        o
+    }
+}
