@@ -760,9 +760,13 @@ impl Engine {
             // SAFETY: as in `pass`: we are the only consumer.
             let consumer = unsafe { Consumer::attach(ctrl, self.region.lane_bytes(p.lane)) };
             consumer.commit(p.new_tail);
-            ctrl.consumer
+            let before = ctrl
+                .consumer
                 .dropped_reported
-                .store(p.dropped, Ordering::Relaxed);
+                .swap(p.dropped, Ordering::Relaxed);
+            h.stats
+                .drops_reported
+                .fetch_add(p.dropped.wrapping_sub(before), Ordering::Relaxed);
         }
         if let Some((from, to)) = self.mpsc_release {
             let mpsc = self.region.mpsc();
@@ -771,11 +775,15 @@ impl Engine {
             }
         }
         if let Some(d) = self.mpsc_dropped {
-            self.region
+            let before = self
+                .region
                 .mpsc()
                 .control()
                 .dropped_reported
-                .store(d, Ordering::Relaxed);
+                .swap(d, Ordering::Relaxed);
+            h.stats
+                .drops_reported
+                .fetch_add(d.wrapping_sub(before), Ordering::Relaxed);
         }
         self.free_lanes();
         w.intent_state.store(intent_state::IDLE, Ordering::Release);

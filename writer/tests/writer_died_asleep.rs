@@ -101,6 +101,11 @@ fn a_writer_killed_asleep_costs_producers_a_bounded_number_of_wakes() {
         "every record was written or counted as dropped"
     );
     assert_eq!(drop_lines, 1, "the drops are reported once:\n{text}");
+    assert_eq!(
+        view.header().stats.drops_reported.load(Ordering::SeqCst),
+        dropped,
+        "the region's drops_reported counter (ul-stat shows it) counts the reported drops"
+    );
     eprintln!(
         "writer died asleep: {wakes} wakes for {n} records; {next} written, {dropped} dropped"
     );
