@@ -6,8 +6,10 @@
 
 use ul_ring::args::{Arg, Encoder};
 
+#[cfg(feature = "tracing")]
 pub(crate) use dynamic::{DynArg, DynArgs};
 
+#[cfg(feature = "tracing")]
 mod dynamic;
 
 /// The arguments of one log call.

@@ -24,6 +24,7 @@ pub(crate) const MAX_SITES: usize = 4096;
 
 /// Longest static message given its own callsite; longer ones are sent as
 /// arguments.
+#[cfg(feature = "log")]
 pub(crate) const MAX_STATIC_MESSAGE: usize = 4096;
 
 /// Entries a thread caches before it starts over.
@@ -211,6 +212,7 @@ pub(crate) fn emit_str(level: Level, source: &str, module: &'static str, message
 /// Logs a static message with no arguments: after the first call from a
 /// thread, a cache lookup and the record copy, no formatting and no
 /// allocation.
+#[cfg(feature = "log")]
 #[inline]
 pub(crate) fn emit_static(level: Level, source: &str, module: &'static str, message: &'static str) {
     if message.len() <= MAX_STATIC_MESSAGE {
@@ -225,6 +227,7 @@ pub(crate) fn emit_static(level: Level, source: &str, module: &'static str, mess
 /// The callsite for run-time keys (the `tracing` backend): format "{}"
 /// with the message first, then one argument per key. Keyed by `id`, a
 /// stable address the caller owns (its own static metadata).
+#[cfg(feature = "tracing")]
 pub(crate) fn keyed_site(
     id: usize,
     level: Level,
