@@ -100,11 +100,18 @@ const KEEP_TEXT: usize = 64 * 1024;
 /// Callsites a thread caches before it starts over.
 const MAX_THREAD_SITES: usize = 1024;
 
+/// Fields whose presence the cache key records.
+const MASK_FIELDS: usize = 62;
+const SPAN_BIT: u32 = 62;
+const UNCACHED_BIT: u32 = 63;
+
 /// Collects an event's fields into a [`Scratch`].
 struct Collect<'a> {
     s: &'a mut Scratch,
-    /// Bit `i` set if field `i` was recorded (fields beyond 62 are not
-    /// cached: bit 63 marks that).
+    /// Bit `i` set if field `i` (< [`MASK_FIELDS`]) was recorded; bit
+    /// [`SPAN_BIT`] if a span scope was; bit [`UNCACHED_BIT`] if a field
+    /// index was too large for the mask (then the callsite is looked up by
+    /// key names every time).
     mask: u64,
 }
 
@@ -126,7 +133,10 @@ impl Collect<'_> {
             self.s.keys.push(field.name());
             self.s.args.push(arg);
         }
-        self.mask |= 1u64 << field.index().min(63);
+        self.mask |= match field.index() {
+            i if i < MASK_FIELDS => 1 << i,
+            _ => 1 << UNCACHED_BIT,
+        };
     }
 }
 
@@ -216,13 +226,12 @@ where
             start: start as u32,
             end: s.text.len() as u32,
         });
-        mask |= 1 << 62;
+        mask |= 1 << SPAN_BIT;
     }
     let cache_key = (meta as *const _ as usize, mask);
     let site = match s.sites.get(&cache_key) {
-        // Bit 63: a field index past 62, so the mask does not identify the
-        // keys; look them up by name.
-        Some(cs) if mask & (1 << 63) == 0 => Some(*cs),
+        // Without UNCACHED_BIT the mask identifies the keys.
+        Some(cs) if mask & (1 << UNCACHED_BIT) == 0 => Some(*cs),
         _ => {
             let cs = intern::keyed_site(
                 cache_key.0,

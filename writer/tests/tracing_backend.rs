@@ -59,6 +59,8 @@ fn tracing_events_carry_fields_and_spans() {
         tracing::error!(big = u128::MAX, "literal {{braces}} kept");
     }
     tracing::debug!(only = 1u64);
+    // A declared but empty field is not recorded.
+    tracing::info!(a = 1u64, b = tracing::field::Empty, "partly empty");
     // Many events from several threads, each in order.
     let threads: Vec<_> = (0..3u64)
         .map(|t| {
@@ -94,6 +96,7 @@ fn tracing_events_carry_fields_and_spans() {
         "{text}"
     );
     assert!(has("[tracing_backend] DEBUG:  [only:1]"), "{text}");
+    assert!(has("[tracing_backend] INFO: partly empty [a:1]"), "{text}");
     for t in 0..3u64 {
         let got: Vec<u64> = text
             .lines()
