@@ -353,7 +353,7 @@ mod tests {
     // `ul_init` must run in order.
     #[test]
     fn bad_arguments_get_codes_and_messages() {
-        // SAFETY (all calls below): pointers are NULL, C string literals,
+        // SAFETY: (all calls below) pointers are NULL, C string literals,
         // or slices with their true lengths.
         unsafe {
             assert_eq!(
