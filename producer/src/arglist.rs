@@ -6,10 +6,22 @@
 
 use ul_ring::args::{Arg, Encoder};
 
+#[cfg(feature = "tracing")]
+pub(crate) use dynamic::{DynArg, DynArgs};
+
+#[cfg(feature = "tracing")]
+mod dynamic;
+
 /// The arguments of one log call.
 pub trait ArgList {
-    /// How many there are.
+    /// How many there are, when the type says (tuples).
     const COUNT: u8;
+    /// How many there are: [`ArgList::COUNT`] unless the list is only
+    /// known at run time.
+    #[inline(always)]
+    fn count(&self) -> u8 {
+        Self::COUNT
+    }
     /// Bytes they take on the wire: one tag each plus the values.
     fn wire_len(&self) -> usize;
     /// Writes the tags, then the values.

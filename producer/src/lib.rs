@@ -26,9 +26,14 @@ mod arglist;
 mod callsite;
 mod context;
 mod error;
+mod intern;
+#[cfg(feature = "log")]
+pub mod log_compat;
 mod macros;
 mod shared;
 mod thread_lane;
+#[cfg(feature = "tracing")]
+pub mod tracing_layer;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -270,6 +275,8 @@ pub fn configure(config: Config) -> Result<(), FlushError> {
         h.control.flush_interval_ms.store(ms, Ordering::Relaxed);
     }
     h.control.epoch.fetch_add(1, Ordering::Release);
+    #[cfg(feature = "log")]
+    log_compat::follow_min_level();
     h.wake.futex.fetch_add(1, Ordering::SeqCst);
     ul_ring::futex::wake(&h.wake.futex, 1);
     Ok(())
@@ -289,7 +296,10 @@ pub fn current_config() -> Option<Config> {
 }
 
 /// Logs one message given at run time (not a macro call site): for CLIs
-/// and bindings. Registers a callsite per call, so it is not for hot paths.
+/// and bindings. The first call from a thread with a new (level, source)
+/// registers a callsite for it; later ones reuse it (up to 4096 distinct
+/// sources per process; past that the source is printed before the
+/// message).
 ///
 /// ```no_run
 /// ul::init("/dev/shm/ul")?;
@@ -300,17 +310,7 @@ pub fn log_dynamic(level: Level, source: &str, message: &str) {
     if !__private::enabled(level) {
         return;
     }
-    let source: &'static str = Box::leak(source.to_owned().into_boxed_str());
-    let cs: &'static callsite::Callsite = Box::leak(Box::new(callsite::Callsite::new(
-        level,
-        "{}",
-        source,
-        "",
-        0,
-        "ul::log_dynamic",
-        &[],
-    )));
-    thread_lane::emit(cs, 0, &(message,));
+    intern::emit_str(level, source, "ul::log_dynamic", message);
 }
 
 /// Records dropped in this process because a log call was made from a

@@ -283,7 +283,7 @@ pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
             callsite,
             seq: inner.seq,
             context: if context != 0 { context } else { inner.context },
-            nargs: A::COUNT,
+            nargs: args.count(),
             _reserved: [0; 3],
         };
         let write = |enc: &mut Encoder<'_>| {
