@@ -110,6 +110,9 @@ fn may_tie(x: f64, shortest: usize) -> bool {
 /// value `exact` as std's plain decimal; false (nothing written) if the
 /// value may be a tie, where std's digits may differ.
 fn relayout(out: &mut Vec<u8>, s: &[u8], exact: f64) -> bool {
+    if !s.contains(&b'e') {
+        return relayout_fixed(out, s, exact);
+    }
     let (neg, s) = match s.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, s),
@@ -164,6 +167,32 @@ fn relayout(out: &mut Vec<u8>, s: &[u8], exact: f64) -> bool {
         out.push(b'.');
         out.extend_from_slice(&d[p..]);
     }
+    true
+}
+
+/// [`relayout`] for ryu-style fixed notation (`[-]ddd.ddd`, always with a
+/// point): std's form already, but for the `.0` of integral values.
+fn relayout_fixed(out: &mut Vec<u8>, s: &[u8], exact: f64) -> bool {
+    let body = s.strip_suffix(b".0").unwrap_or(s);
+    // Significant digits: all digits but leading and trailing zeros.
+    let digits = body.strip_prefix(b"-").unwrap_or(body);
+    let lead = digits
+        .iter()
+        .position(|&b| b != b'0' && b != b'.')
+        .unwrap_or(digits.len());
+    let trail = digits
+        .iter()
+        .rev()
+        .position(|&b| b != b'0' && b != b'.')
+        .unwrap_or(digits.len());
+    let sig = digits[lead..digits.len() - trail.min(digits.len() - lead)]
+        .iter()
+        .filter(|&&b| b != b'.')
+        .count();
+    if sig > 0 && may_tie(exact, sig) {
+        return false;
+    }
+    out.extend_from_slice(body);
     true
 }
 

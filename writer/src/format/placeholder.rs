@@ -262,6 +262,8 @@ enum Index {
 enum Piece {
     /// Literal bytes `fmt[start..end]`, copied as they are.
     Lit(usize, usize),
+    /// `{}` at `fmt[start..start + 2]`: the next argument as Display.
+    Next(usize),
     /// A placeholder `fmt[start..end]` (braces included): its index and
     /// its spec (`None`: the spec does not parse).
     Arg {
@@ -342,12 +344,7 @@ impl ParsedFormat {
                 }
                 b'{' if bytes.get(i + 1) == Some(&b'}') => {
                     lit(&mut pieces, lit_start, i);
-                    pieces.push(Piece::Arg {
-                        index: Index::Next,
-                        spec: Some(Spec::PLAIN),
-                        start: i,
-                        end: i + 2,
-                    });
+                    pieces.push(Piece::Next(i));
                     i += 2;
                     lit_start = i;
                 }
@@ -397,13 +394,13 @@ impl ParsedFormat {
         lit(&mut pieces, lit_start, bytes.len());
         let sequential = (stray == 0
             && pieces.iter().all(|p| match p {
-                Piece::Lit(..) => true,
+                Piece::Lit(..) | Piece::Next(_) => true,
                 Piece::Arg { index, spec, .. } => *index == Index::Next && spec.is_some(),
             }))
         .then(|| {
             pieces
                 .iter()
-                .filter(|p| matches!(p, Piece::Arg { .. }))
+                .filter(|p| !matches!(p, Piece::Lit(..)))
                 .count()
         });
         ParsedFormat {
@@ -459,6 +456,13 @@ impl ParsedFormat {
         for p in &self.pieces {
             match *p {
                 Piece::Lit(a, b) => out.extend_from_slice(&bytes[a..b]),
+                Piece::Next(start) => match args.next() {
+                    Some(v) => write_display(out, &v),
+                    None => {
+                        outcome.missing += 1;
+                        out.extend_from_slice(&bytes[start..start + 2]);
+                    }
+                },
                 Piece::Arg {
                     spec, start, end, ..
                 } => match (args.next(), spec) {
@@ -503,6 +507,7 @@ impl ParsedFormat {
                     out.extend_from_slice(&bytes[a..b]);
                     continue;
                 }
+                Piece::Next(start) => (Index::Next, Some(Spec::PLAIN), start, start + 2),
                 Piece::Arg {
                     index,
                     spec,
