@@ -74,26 +74,25 @@ fn may_tie(x: f64, shortest: usize) -> bool {
     let z = m.trailing_zeros();
     m >>= z;
     e += z as i32;
-    // The exact value's significant digits as an integer (trailing zeros
-    // of an integer value removed below).
-    let exact: u128 = if e >= 0 {
-        if e > 74 {
-            return true;
-        }
-        u128::from(m) << e
-    } else {
-        // x = m * 5^k / 10^k; with k >= 28, m * 5^k >= 5^28 has at least
-        // 20 digits, more than any shortest form (17) plus one.
-        let k = -e as u32;
-        if k >= 28 {
-            return false;
-        }
-        u128::from(m) * 5u128.pow(k)
-    };
-    // At most 18 significant digits matter; u64 arithmetic is much
-    // cheaper than u128.
+    if e < 0 {
+        // x = m * 5^k / 10^k, and m * 5^k (m odd) ends in 5: no trailing
+        // zeros, so its length is the exact expansion's digit count. With
+        // k >= 28, or a product past u64, that is at least 20 digits: more
+        // than any shortest form (17) plus one.
+        let k = e.unsigned_abs() as usize;
+        return match POW5.get(k).and_then(|p| m.checked_mul(*p)) {
+            Some(n) => n.ilog10() as usize + 1 == shortest + 1,
+            None => false,
+        };
+    }
+    // An integer: its significant digits are those before its trailing
+    // zeros.
+    if e > 74 {
+        return true;
+    }
+    let exact = u128::from(m) << e;
     let Ok(mut n) = u64::try_from(exact) else {
-        // Rare (|x| >= 2^64 or a long odd expansion): the slow way.
+        // |x| >= 2^64: the slow way.
         let mut n = exact;
         while n % 10 == 0 {
             n /= 10;
@@ -105,6 +104,17 @@ fn may_tie(x: f64, shortest: usize) -> bool {
     }
     n.checked_ilog10().map_or(0, |l| l as usize + 1) == shortest + 1
 }
+
+/// 5^0 to 5^27 (5^27 < 2^63).
+const POW5: [u64; 28] = {
+    let mut t = [1u64; 28];
+    let mut i = 1;
+    while i < 28 {
+        t[i] = t[i - 1] * 5;
+        i += 1;
+    }
+    t
+};
 
 /// Rewrites ryu's `[-]d.ddd[e[-]x]` / `[-]ddd.d` / `[-]0.000ddd` for the
 /// value `exact` as std's plain decimal; false (nothing written) if the
