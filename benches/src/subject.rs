@@ -80,7 +80,9 @@ pub trait Subject: Sync {
 pub struct RunConfig {
     /// Producer threads.
     pub threads: usize,
-    /// Bursts per thread, dealt round-robin over `cases`.
+    /// Bursts per thread for each case: a thread makes
+    /// `bursts * cases.len()` bursts, dealt round-robin over `cases` so all
+    /// cases see the same conditions.
     pub bursts: usize,
     /// What to time.
     pub cases: Vec<Case>,
@@ -97,7 +99,7 @@ pub struct RunConfig {
 impl RunConfig {
     /// Calls each thread makes in all, warm-up included.
     pub fn calls_per_thread(&self, messages: usize) -> u64 {
-        (self.warmup * messages + self.bursts * BURST) as u64
+        (self.warmup * messages + self.bursts * self.cases.len() * BURST) as u64
     }
 }
 
@@ -188,7 +190,7 @@ pub fn run<S: Subject>(s: &S, cfg: &RunConfig) -> Vec<LatHist> {
                     let mut hists = vec![LatHist::new(); cfg.cases.len()];
                     let mut pause = Pause::new(cfg.tpn, k as u64 + 1);
                     barrier.wait();
-                    for b in 0..cfg.bursts {
+                    for b in 0..cfg.bursts * cfg.cases.len() {
                         let ci = b % cfg.cases.len();
                         s.before_burst(&mut t);
                         one_burst(s, &mut t, cfg.cases[ci], cfg, &mut hists[ci]);

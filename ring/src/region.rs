@@ -158,6 +158,11 @@ pub struct RegionOptions {
     pub batch_size: u32,
     /// See `min_level`.
     pub flush_interval_ms: u32,
+    /// Fault every page of the mapping in at once (`MAP_POPULATE`), so
+    /// that no log call takes a page fault. Producers want this; the writer
+    /// does not: the region's pages count in a process's RSS once mapped
+    /// in, and the writer only needs the pages of the lanes in use.
+    pub populate: bool,
 }
 
 impl Default for RegionOptions {
@@ -172,8 +177,19 @@ impl Default for RegionOptions {
             min_level: 0,
             batch_size: 4096,
             flush_interval_ms: 100,
+            populate: true,
         }
     }
+}
+
+/// Mapping options for `len` bytes, pre-faulted if `populate`.
+fn map_options(len: usize, populate: bool) -> MmapOptions {
+    let mut o = MmapOptions::new();
+    o.len(len);
+    if populate {
+        o.populate();
+    }
+    o
 }
 
 /// A mapped, validated region.
@@ -278,9 +294,7 @@ impl Region {
                 source: std::io::Error::from_raw_os_error(r),
             });
         }
-        let map = MmapOptions::new()
-            .len(geo.total_len)
-            .populate()
+        let map = map_options(geo.total_len, opts.populate)
             .map_raw(&file)
             .map_err(io("map", path))?;
         let meta = file.metadata().map_err(io("stat", path))?;
@@ -475,9 +489,7 @@ impl Region {
                 needed: total,
             });
         }
-        let map = MmapOptions::new()
-            .len(geo.total_len)
-            .populate()
+        let map = map_options(geo.total_len, opts.populate)
             .map_raw(&file)
             .map_err(io("map", path))?;
         Ok(Region {

@@ -19,7 +19,8 @@ use ul_ring::record::{decode, Level, FLAG_TSC};
 use ul_ring::region::{PathStatus, Region, RegionError, RegionOptions};
 
 use crate::format::{
-    format_message, write_json, write_text, ContextValue, LineRecord, TimestampFormatter,
+    format_message, write_json, write_text, ContextValue, LineRecord, ParsedFormat,
+    TimestampFormatter,
 };
 use crate::limits::Throttle;
 use crate::names::Names;
@@ -630,7 +631,7 @@ impl Engine {
         };
         let nargs = rec.args.len();
         self.msg.clear();
-        let (format, keys, source): (&str, &[String], &str) = match &site {
+        let (format, keys, source): (Option<&ParsedFormat>, &[String], &str) = match &site {
             Ok(s) => {
                 let source = if !s.source.is_empty() {
                     s.source.as_str()
@@ -639,16 +640,16 @@ impl Engine {
                 } else {
                     s.module.as_str()
                 };
-                (
-                    s.format.as_str(),
-                    &s.keys[..s.keys.len().min(nargs)],
-                    source,
-                )
+                (Some(&s.format), &s.keys[..s.keys.len().min(nargs)], source)
             }
-            Err(_) => ("<unknown callsite>", &[], "unknown"),
+            Err(_) => (None, &[], "unknown"),
         };
         let npos = nargs - keys.len();
-        let _ = format_message(&mut self.msg, format, rec.args.iter().take(npos));
+        let args = rec.args.iter().take(npos);
+        let _ = match format {
+            Some(f) => f.format(&mut self.msg, args, npos),
+            None => format_message(&mut self.msg, "<unknown callsite>", args),
+        };
         let mut pairs: Vec<(&str, ContextValue<'_>)> = Vec::new();
         if let Some(c) = &ctx {
             for (k, v) in &c.pairs {

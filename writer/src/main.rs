@@ -125,6 +125,10 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         },
         mode,
         allow_other_owner: cli.allow_other_owner,
+        // Map the lanes' pages in only as they are read: with the default
+        // sizes, populating would put the whole region (33 MiB) in the
+        // writer's RSS.
+        populate: false,
         ..RegionOptions::default()
     };
     let region = Region::open(&cli.shm, &opts)?;

@@ -6,6 +6,8 @@ use std::rc::Rc;
 
 use ul_ring::callsite::{CallsiteTable, EntryKind};
 
+use crate::format::ParsedFormat;
+
 /// Most ids of each kind kept in the cache; a hostile producer naming
 /// random ids makes the writer forget and re-read, not grow without bound.
 const MAX_CACHED: usize = 1 << 16;
@@ -13,8 +15,8 @@ const MAX_CACHED: usize = 1 << 16;
 /// A call site as the writer needs it.
 #[derive(Debug)]
 pub struct Site {
-    /// Format string.
-    pub format: String,
+    /// Format string, parsed once into literal text and placeholders.
+    pub format: ParsedFormat,
     /// Source named at the call site ("" if none).
     pub source: String,
     /// Module path, the default source.
@@ -36,6 +38,9 @@ pub struct Ctx {
 /// once, not per record.
 #[derive(Default)]
 pub struct Names {
+    /// The last call site found, checked before the map: records come in
+    /// runs from the same call site.
+    last_site: Option<(u32, Rc<Site>)>,
     sites: HashMap<u32, Result<Rc<Site>, String>>,
     contexts: HashMap<u32, Result<Rc<Ctx>, String>>,
 }
@@ -43,6 +48,7 @@ pub struct Names {
 impl Names {
     /// Forgets everything (a new region).
     pub fn clear(&mut self) {
+        self.last_site = None;
         self.sites.clear();
         self.contexts.clear();
     }
@@ -50,7 +56,15 @@ impl Names {
     /// The call site `id`, or why it cannot be read. The bool is true the
     /// first time an error is returned for this id.
     pub fn site(&mut self, table: &CallsiteTable<'_>, id: u32) -> (Result<Rc<Site>, String>, bool) {
+        if let Some((last, site)) = &self.last_site {
+            if *last == id {
+                return (Ok(site.clone()), false);
+            }
+        }
         if let Some(r) = self.sites.get(&id) {
+            if let Ok(site) = r {
+                self.last_site = Some((id, site.clone()));
+            }
             return (r.clone(), false);
         }
         let r = match table.read(id) {
@@ -61,7 +75,7 @@ impl Names {
                 let _file = it.next();
                 let module = it.next().unwrap_or_default();
                 Ok(Rc::new(Site {
-                    format,
+                    format: ParsedFormat::new(&format),
                     source,
                     module,
                     keys: it.collect(),

@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use ul_ring::args::Value;
 use ul_ring::record::Level;
 use ul_writer::format::{
-    format_message, write_json, write_text, ContextValue, FormatOutcome, LineRecord,
+    format_message, write_json, write_text, ContextValue, FormatOutcome, LineRecord, ParsedFormat,
     TimestampFormatter,
 };
 
@@ -252,6 +252,15 @@ fn run(fmt: &str, args: impl Iterator<Item = Owned>) -> (String, FormatOutcome) 
     let owned: Vec<Owned> = args.collect();
     let mut out = Vec::new();
     let outcome = format_message(&mut out, fmt, owned.iter().map(Owned::value));
+    // The writer's path, the format string parsed once per call site, must
+    // give the same bytes and outcome.
+    let parsed = ParsedFormat::new(fmt);
+    for _ in 0..2 {
+        let mut again = Vec::new();
+        let o = parsed.format(&mut again, owned.iter().map(Owned::value), owned.len());
+        assert_eq!(again, out, "ParsedFormat differs for {fmt:?}");
+        assert_eq!(o, outcome, "ParsedFormat outcome differs for {fmt:?}");
+    }
     (String::from_utf8(out).expect("UTF-8 out"), outcome)
 }
 

@@ -18,10 +18,12 @@
 //! assert_eq!(out, b"UL: [1970-01-01T00:00:00.000000000Z] [auth] INFO: user 7 did \"login\"\n");
 //! ```
 
+mod float;
 mod line;
 mod placeholder;
 mod time;
 
+pub use float::{write_f32, write_f64};
 pub use line::{write_json, write_text, ContextValue, LineRecord};
-pub use placeholder::{format_message, write_display, FormatOutcome, MAX_WIDTH};
+pub use placeholder::{format_message, write_display, FormatOutcome, ParsedFormat, MAX_WIDTH};
 pub use time::TimestampFormatter;

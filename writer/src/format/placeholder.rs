@@ -246,11 +246,317 @@ impl Used {
     }
 }
 
+/// Which argument a placeholder names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Index {
+    /// `{}` or `{:spec}`: the next argument in order.
+    Next,
+    /// `{3}`: that argument.
+    At(usize),
+    /// Not an index (`{name}`, `{ 0}`, a number that overflows).
+    Bad,
+}
+
+/// One piece of a parsed format string.
+#[derive(Clone, Copy, Debug)]
+enum Piece {
+    /// Literal bytes `fmt[start..end]`, copied as they are.
+    Lit(usize, usize),
+    /// `{}` at `fmt[start..start + 2]`: the next argument as Display.
+    Next(usize),
+    /// A placeholder `fmt[start..end]` (braces included): its index and
+    /// its spec (`None`: the spec does not parse).
+    Arg {
+        index: Index,
+        spec: Option<Spec>,
+        start: usize,
+        end: usize,
+    },
+}
+
+/// A format string split once into literal text and placeholders, so that
+/// formatting a record does not scan the string again.
+///
+/// The writer keeps one per call site; [`ParsedFormat::format`] then gives
+/// exactly what [`format_message`] gives for the same string.
+///
+/// ```
+/// use ul_ring::args::Value;
+/// use ul_writer::format::ParsedFormat;
+/// let f = ParsedFormat::new("int: {}, hex: {:#x} {{ok}}");
+/// let mut out = Vec::new();
+/// let o = f.format(&mut out, [Value::U64(1), Value::U64(255)].into_iter(), 2);
+/// assert_eq!(out, b"int: 1, hex: 0xff {ok}");
+/// assert!(o.is_clean());
+/// ```
+#[derive(Clone, Debug)]
+pub struct ParsedFormat {
+    fmt: String,
+    pieces: Vec<Piece>,
+    /// Stray `{` that no `}` closes (literal text, each counted as a bad
+    /// spec every time).
+    stray: usize,
+    /// `Some(n)`: the placeholders are exactly `n` in-order `{}`/`{:spec}`
+    /// with valid specs and no positional index, so `n` arguments can be
+    /// written as they are decoded, without collecting them first.
+    sequential: Option<usize>,
+}
+
+impl ParsedFormat {
+    /// Splits `fmt` into literal text and placeholders. Never fails: what
+    /// does not parse is kept to be copied verbatim, as [`format_message`]
+    /// documents.
+    ///
+    /// ```
+    /// let f = ul_writer::format::ParsedFormat::new("a {} b {:>4}");
+    /// assert_eq!(f.as_str(), "a {} b {:>4}");
+    /// ```
+    pub fn new(fmt: &str) -> Self {
+        let bytes = fmt.as_bytes();
+        let mut pieces = Vec::new();
+        let mut stray = 0;
+        let lit = |pieces: &mut Vec<Piece>, a: usize, b: usize| {
+            if a < b {
+                // Merge with a literal just before (after `{{` or a stray
+                // `{`), so the common case copies one slice.
+                if let Some(Piece::Lit(_, end)) = pieces.last_mut() {
+                    if *end == a {
+                        *end = b;
+                        return;
+                    }
+                }
+                pieces.push(Piece::Lit(a, b));
+            }
+        };
+        let mut i = 0;
+        let mut lit_start = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'{' if bytes.get(i + 1) == Some(&b'{') => {
+                    lit(&mut pieces, lit_start, i + 1);
+                    i += 2;
+                    lit_start = i;
+                }
+                b'}' if bytes.get(i + 1) == Some(&b'}') => {
+                    lit(&mut pieces, lit_start, i + 1);
+                    i += 2;
+                    lit_start = i;
+                }
+                b'{' if bytes.get(i + 1) == Some(&b'}') => {
+                    lit(&mut pieces, lit_start, i);
+                    pieces.push(Piece::Next(i));
+                    i += 2;
+                    lit_start = i;
+                }
+                b'{' => {
+                    let end = bytes[i + 1..]
+                        .iter()
+                        .position(|&b| b == b'}' || b == b'{')
+                        .map(|p| i + 1 + p);
+                    let close = match end {
+                        Some(close) if bytes[close] == b'}' => close,
+                        _ => {
+                            // A `{` that no `}` closes: literal text.
+                            stray += 1;
+                            i += 1;
+                            continue;
+                        }
+                    };
+                    lit(&mut pieces, lit_start, i);
+                    let inner = &fmt[i + 1..close];
+                    let (pos, spec) = inner.split_once(':').unwrap_or((inner, ""));
+                    let index = if pos.is_empty() {
+                        Index::Next
+                    } else if pos.bytes().all(|b| b.is_ascii_digit()) {
+                        pos.parse::<usize>().map_or(Index::Bad, Index::At)
+                    } else {
+                        Index::Bad
+                    };
+                    pieces.push(Piece::Arg {
+                        index,
+                        spec: parse_spec(spec),
+                        start: i,
+                        end: close + 1,
+                    });
+                    i = close + 1;
+                    lit_start = i;
+                }
+                // Literal text: jump to the next brace.
+                // (A lone `}` is literal too: step over it.)
+                _ => {
+                    i += 1 + bytes[i + 1..]
+                        .iter()
+                        .position(|&b| b == b'{' || b == b'}')
+                        .unwrap_or(bytes.len() - i - 1);
+                }
+            }
+        }
+        lit(&mut pieces, lit_start, bytes.len());
+        let sequential = (stray == 0
+            && pieces.iter().all(|p| match p {
+                Piece::Lit(..) | Piece::Next(_) => true,
+                Piece::Arg { index, spec, .. } => *index == Index::Next && spec.is_some(),
+            }))
+        .then(|| {
+            pieces
+                .iter()
+                .filter(|p| !matches!(p, Piece::Lit(..)))
+                .count()
+        });
+        ParsedFormat {
+            fmt: fmt.to_owned(),
+            pieces,
+            stray,
+            sequential,
+        }
+    }
+
+    /// The format string.
+    ///
+    /// ```
+    /// assert_eq!(ul_writer::format::ParsedFormat::new("{}").as_str(), "{}");
+    /// ```
+    pub fn as_str(&self) -> &str {
+        &self.fmt
+    }
+
+    /// Appends the message with its placeholders filled from `args`, which
+    /// yields `nargs` values; the same output and outcome as
+    /// [`format_message`] with this format string.
+    ///
+    /// ```
+    /// use ul_ring::args::Value;
+    /// let f = ul_writer::format::ParsedFormat::new("{} {}");
+    /// let mut out = Vec::new();
+    /// let o = f.format(&mut out, [Value::U64(1)].into_iter(), 1);
+    /// assert_eq!(out, b"1 {}");
+    /// assert_eq!(o.missing, 1);
+    /// ```
+    pub fn format<'a>(
+        &self,
+        out: &mut Vec<u8>,
+        args: impl Iterator<Item = Value<'a>>,
+        nargs: usize,
+    ) -> FormatOutcome {
+        if self.sequential == Some(nargs) {
+            self.format_in_order(out, args)
+        } else {
+            self.format_any(out, args)
+        }
+    }
+
+    /// The common case: every argument used once, in order.
+    fn format_in_order<'a>(
+        &self,
+        out: &mut Vec<u8>,
+        mut args: impl Iterator<Item = Value<'a>>,
+    ) -> FormatOutcome {
+        let bytes = self.fmt.as_bytes();
+        let mut outcome = FormatOutcome::default();
+        for p in &self.pieces {
+            match *p {
+                Piece::Lit(a, b) => out.extend_from_slice(&bytes[a..b]),
+                Piece::Next(start) => match args.next() {
+                    Some(v) => write_display(out, &v),
+                    None => {
+                        outcome.missing += 1;
+                        out.extend_from_slice(&bytes[start..start + 2]);
+                    }
+                },
+                Piece::Arg {
+                    spec, start, end, ..
+                } => match (args.next(), spec) {
+                    (Some(v), Some(spec)) => {
+                        if !write_value(out, v, &spec) {
+                            outcome.mismatched += 1;
+                        }
+                    }
+                    // The caller's count was wrong: behave as when the
+                    // argument is missing.
+                    _ => {
+                        outcome.missing += 1;
+                        out.extend_from_slice(&bytes[start..end]);
+                    }
+                },
+            }
+        }
+        for v in args {
+            outcome.extra += 1;
+            out.push(b' ');
+            write_display(out, &v);
+        }
+        outcome
+    }
+
+    fn format_any<'a>(
+        &self,
+        out: &mut Vec<u8>,
+        args: impl Iterator<Item = Value<'a>>,
+    ) -> FormatOutcome {
+        let args = small_args::Args::collect(args);
+        let bytes = self.fmt.as_bytes();
+        let mut outcome = FormatOutcome {
+            bad_specs: self.stray,
+            ..Default::default()
+        };
+        let mut next = 0usize;
+        let mut used = Used::new(args.len());
+        for p in &self.pieces {
+            let (index, spec, start, end) = match *p {
+                Piece::Lit(a, b) => {
+                    out.extend_from_slice(&bytes[a..b]);
+                    continue;
+                }
+                Piece::Next(start) => (Index::Next, Some(Spec::PLAIN), start, start + 2),
+                Piece::Arg {
+                    index,
+                    spec,
+                    start,
+                    end,
+                } => (index, spec, start, end),
+            };
+            let index = match index {
+                Index::Next => {
+                    next += 1;
+                    Some(next - 1)
+                }
+                Index::At(n) => Some(n),
+                Index::Bad => None,
+            };
+            match (index, spec) {
+                (Some(n), Some(spec)) if n < args.len() => {
+                    used.set(n);
+                    if !write_value(out, args.get(n), &spec) {
+                        outcome.mismatched += 1;
+                    }
+                }
+                (Some(_), Some(_)) => {
+                    outcome.missing += 1;
+                    out.extend_from_slice(&bytes[start..end]);
+                }
+                _ => {
+                    outcome.bad_specs += 1;
+                    out.extend_from_slice(&bytes[start..end]);
+                }
+            }
+        }
+        for n in 0..args.len() {
+            if !used.get(n) {
+                outcome.extra += 1;
+                out.push(b' ');
+                write_display(out, &args.get(n));
+            }
+        }
+        outcome
+    }
+}
+
 /// Appends the message: `fmt` with its placeholders filled from `args`.
 ///
 /// Never panics, whatever `fmt` and `args` hold; see the [module
 /// documentation](self) for what happens to placeholders without arguments,
-/// arguments without placeholders and specs that do not parse.
+/// arguments without placeholders and specs that do not parse. (This
+/// parses `fmt` each time; [`ParsedFormat`] parses it once.)
 ///
 /// ```
 /// use ul_ring::args::Value;
@@ -271,107 +577,11 @@ pub fn format_message<'a>(
     fmt: &str,
     args: impl Iterator<Item = Value<'a>>,
 ) -> FormatOutcome {
-    let args = small_args::Args::collect(args);
-    let mut outcome = FormatOutcome::default();
-    let mut next = 0usize;
-    let mut used = Used::new(args.len());
-    let bytes = fmt.as_bytes();
-    let mut i = 0;
-    let mut lit_start = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'{' if bytes.get(i + 1) == Some(&b'{') => {
-                out.extend_from_slice(&bytes[lit_start..=i]);
-                i += 2;
-                lit_start = i;
-            }
-            b'}' if bytes.get(i + 1) == Some(&b'}') => {
-                out.extend_from_slice(&bytes[lit_start..=i]);
-                i += 2;
-                lit_start = i;
-            }
-            // The common case, `{}`: no spec to parse.
-            b'{' if bytes.get(i + 1) == Some(&b'}') => {
-                out.extend_from_slice(&bytes[lit_start..i]);
-                let n = next;
-                next += 1;
-                if n < args.len() {
-                    used.set(n);
-                    write_display(out, &args.get(n));
-                } else {
-                    outcome.missing += 1;
-                    out.extend_from_slice(b"{}");
-                }
-                i += 2;
-                lit_start = i;
-            }
-            b'{' => {
-                let end = bytes[i + 1..]
-                    .iter()
-                    .position(|&b| b == b'}' || b == b'{')
-                    .map(|p| i + 1 + p);
-                let close = match end {
-                    Some(close) if bytes[close] == b'}' => close,
-                    _ => {
-                        // A `{` that no `}` closes: literal text.
-                        outcome.bad_specs += 1;
-                        i += 1;
-                        continue;
-                    }
-                };
-                out.extend_from_slice(&bytes[lit_start..i]);
-                let inner = &fmt[i + 1..close];
-                let (pos, spec) = inner.split_once(':').unwrap_or((inner, ""));
-                let index = if pos.is_empty() {
-                    next += 1;
-                    Some(next - 1)
-                } else if pos.bytes().all(|b| b.is_ascii_digit()) {
-                    pos.parse::<usize>().ok()
-                } else {
-                    None
-                };
-                match (index, parse_spec(spec)) {
-                    (Some(n), Some(spec)) if n < args.len() => {
-                        used.set(n);
-                        if !write_value(out, args.get(n), &spec) {
-                            outcome.mismatched += 1;
-                        }
-                    }
-                    (Some(_), Some(_)) => {
-                        outcome.missing += 1;
-                        out.extend_from_slice(&bytes[i..=close]);
-                    }
-                    _ => {
-                        outcome.bad_specs += 1;
-                        out.extend_from_slice(&bytes[i..=close]);
-                    }
-                }
-                i = close + 1;
-                lit_start = i;
-            }
-            // Literal text: jump to the next brace.
-            // (A lone `}` is literal too: step over it.)
-            _ => {
-                i += 1 + bytes[i + 1..]
-                    .iter()
-                    .position(|&b| b == b'{' || b == b'}')
-                    .unwrap_or(bytes.len() - i - 1);
-            }
-        }
-    }
-    out.extend_from_slice(&bytes[lit_start..]);
-    for n in 0..args.len() {
-        if !used.get(n) {
-            outcome.extra += 1;
-            out.push(b' ');
-            write_display(out, &args.get(n));
-        }
-    }
-    outcome
+    ParsedFormat::new(fmt).format_any(out, args)
 }
 
 /// Appends `v` as `{}` would: integers through `itoa`, strings copied,
-/// floats through std's `Display` (an `f32` prints as an `f32`).
+/// floats as std's `Display` writes them (an `f32` prints as an `f32`).
 ///
 /// ```
 /// use ul_ring::args::Value;
@@ -389,12 +599,8 @@ pub fn write_display(out: &mut Vec<u8>, v: &Value<'_>) {
         Value::I64(x) => out.extend_from_slice(itoa::Buffer::new().format(x).as_bytes()),
         Value::U128(x) => out.extend_from_slice(itoa::Buffer::new().format(x).as_bytes()),
         Value::I128(x) => out.extend_from_slice(itoa::Buffer::new().format(x).as_bytes()),
-        Value::F32(x) => {
-            let _ = write!(out, "{x}");
-        }
-        Value::F64(x) => {
-            let _ = write!(out, "{x}");
-        }
+        Value::F32(x) => super::float::write_f32(out, x),
+        Value::F64(x) => super::float::write_f64(out, x),
         Value::Bool(x) => out.extend_from_slice(if x { b"true" } else { b"false" }),
         Value::Char(c) => {
             let mut b = [0u8; 4];
