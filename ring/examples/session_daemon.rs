@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! session_daemon serve CHANNEL OUT [--lanes N] [--journal FILE] [--die-after N]
+//!                      [--memory-limit SIZE] [--cpu-limit PCT] [--nice N] [--cpu-affinity LIST]
 //! session_daemon send CHANNEL SENDER THREADS COUNT [--hold]
 //! ```
 //!
@@ -22,6 +23,10 @@
 //! `process_batch` once it has seen N messages, before the batch is consumed (to show that
 //! the batch is delivered again to the next daemon).
 //!
+//! The limit flags are `ul-writer`'s (`ul_ring::limits`): bad values stop
+//! the daemon before it serves, limits that cannot be applied are reported
+//! on stderr and the daemon runs on.
+//!
 //! `send` starts THREADS threads, sender ids SENDER, SENDER+1, ..., each
 //! sending COUNT events (`seq` 0..COUNT) with its own sender; `--hold` then
 //! keeps the senders alive until the process is killed.
@@ -32,6 +37,7 @@ use std::time::Duration;
 
 use ul_ring::channel::{Channel, ChannelOptions};
 use ul_ring::daemon::{run_daemon, Daemon, DaemonOptions};
+use ul_ring::limits::Limits;
 
 /// One event, as it travels through shared memory.
 #[repr(C)]
@@ -134,7 +140,7 @@ impl Sessions {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: session_daemon serve CHANNEL OUT [--lanes N] [--journal FILE] [--die-after N]"
+        "usage: session_daemon serve CHANNEL OUT [--lanes N] [--journal FILE] [--die-after N] [--memory-limit SIZE] [--cpu-limit PCT] [--nice N] [--cpu-affinity LIST]"
     );
     eprintln!("       session_daemon send CHANNEL SENDER THREADS COUNT [--hold]");
     std::process::exit(2)
@@ -161,9 +167,15 @@ fn serve(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut sessions = Sessions::default();
     let mut rest = args[2..].iter();
+    let mut limits: [Option<String>; 3] = [None, None, None];
+    let mut nice = None;
     while let Some(flag) = rest.next() {
         match flag.as_str() {
             "--lanes" => opts.channel.lanes = num(rest.next(), "--lanes"),
+            "--memory-limit" => limits[0] = Some(rest.next().unwrap_or_else(|| usage()).clone()),
+            "--cpu-limit" => limits[1] = Some(rest.next().unwrap_or_else(|| usage()).clone()),
+            "--nice" => nice = Some(num::<i32>(rest.next(), "--nice")),
+            "--cpu-affinity" => limits[2] = Some(rest.next().unwrap_or_else(|| usage()).clone()),
             "--die-after" => sessions.die_after = Some(num(rest.next(), "--die-after")),
             "--journal" => {
                 let path = rest.next().unwrap_or_else(|| usage());
@@ -177,6 +189,12 @@ fn serve(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             _ => usage(),
         }
     }
+    opts.limits = Limits::parse(
+        limits[0].as_deref(),
+        limits[1].as_deref(),
+        nice,
+        limits[2].as_deref(),
+    )?;
     let totals = run_daemon(channel, &mut sessions, &opts)?;
     let tmp = format!("{out}.tmp");
     std::fs::write(&tmp, sessions.report())?;

@@ -8,7 +8,8 @@
 //!
 //! The same machinery carries typed messages for daemons of your own:
 //! [`Channel`] (fixed-size `Pod` messages) and [`Daemon`] / [`run_daemon`]
-//! (the drain loop, wakeups, lane reclaim and single-daemon lock).
+//! (the drain loop, wakeups, lane reclaim, single-daemon lock and resource
+//! [`limits`]).
 //!
 //! See `docs/design.md` in the repository for the design as built.
 
@@ -26,6 +27,8 @@ pub mod futex;
 pub mod lane;
 #[cfg(not(loom))]
 pub mod layout;
+#[cfg(not(loom))]
+pub mod limits;
 pub mod mpsc;
 pub mod procinfo;
 pub mod record;

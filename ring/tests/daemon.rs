@@ -490,3 +490,65 @@ fn a_daemon_killed_mid_batch_loses_nothing_and_redelivers_that_batch() {
     }
     assert_eq!(lines.len(), (SENDERS * COUNT) as usize + first_batch);
 }
+
+#[test]
+fn limits_are_applied_or_reported_and_bad_ones_refused() {
+    // A bad value stops the daemon before it serves, naming the flag.
+    let s = Scratch::new("badlimit");
+    let out = Command::new(example())
+        .arg("serve")
+        .arg(&s.channel)
+        .arg(&s.out)
+        .args(["--memory-limit", "64Q"])
+        .output()
+        .expect("run session_daemon");
+    assert!(!out.status.success(), "a bad limit must be refused");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--memory-limit"), "stderr: {err}");
+    assert!(
+        !s.channel.exists(),
+        "refused before the channel was created"
+    );
+
+    // Good limits: each one reported (applied, or not and why), and every
+    // message is still processed under a CPU share the daemon keeps itself.
+    let s = Scratch::new("limits");
+    let mut child = Command::new(example())
+        .arg("serve")
+        .arg(&s.channel)
+        .arg(&s.out)
+        .args(["--cpu-limit", "30%", "--nice", "5", "--cpu-affinity", "0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start session_daemon");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut daemon = Proc(child);
+    let ch = open(&s);
+    wait_served(&ch, daemon.pid());
+    const COUNT: u32 = 20_000;
+    std::thread::scope(|sc| {
+        for id in 0..2 {
+            let ch = &ch;
+            sc.spawn(move || {
+                let mut tx = ch.sender();
+                for seq in 0..COUNT {
+                    tx.send_timeout(&event(id, seq), Duration::from_secs(30))
+                        .expect("send");
+                }
+            });
+        }
+    });
+    daemon.terminate();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut { stderr }, &mut err).expect("read stderr");
+    for what in ["cpu limit", "nice limit", "affinity limit"] {
+        assert!(
+            err.lines()
+                .any(|l| l.contains(what) && (l.contains("applied") || l.contains("NOT applied"))),
+            "no report for the {what}:\n{err}"
+        );
+    }
+    let r = report(&s);
+    assert_eq!(r.fields["messages"], 2 * u64::from(COUNT));
+    assert_eq!(r.fields["duplicates"], 0);
+}

@@ -69,6 +69,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::channel::{Channel, ChannelError, ChannelOptions};
+use crate::limits::{Limits, Outcome, Throttle};
 use crate::region::Region;
 use drain::Drainer;
 
@@ -102,6 +103,13 @@ pub trait Daemon {
     fn on_bad_input(&mut self, what: &str) {
         eprintln!("ul daemon: {what}");
     }
+
+    /// Called once per limit in [`DaemonOptions::limits`] at start, with
+    /// what became of it (applied and how, or not and why). Prints it on
+    /// stderr by default, as `ul-writer` does.
+    fn on_limit(&mut self, what: &str, outcome: &Outcome) {
+        eprintln!("ul daemon: {what} limit {outcome}");
+    }
 }
 
 /// How [`run_daemon`] runs.
@@ -124,6 +132,11 @@ pub struct DaemonOptions {
     pub reclaim_interval: Duration,
     /// A shared-lane claim not committed within this is abandoned.
     pub process_timeout: Duration,
+    /// Resource limits applied once the channel is served (as `ul-writer
+    /// --memory-limit/--cpu-limit/--nice/--cpu-affinity` does); what became
+    /// of each goes to [`Daemon::on_limit`]. A CPU share that no cgroup
+    /// enforces is kept by pacing the loop after each batch.
+    pub limits: Limits,
 }
 
 impl Default for DaemonOptions {
@@ -136,6 +149,7 @@ impl Default for DaemonOptions {
             idle_timeout: Duration::from_millis(250),
             reclaim_interval: Duration::from_millis(200),
             process_timeout: Duration::from_secs(10),
+            limits: Limits::default(),
         }
     }
 }
@@ -215,7 +229,12 @@ pub fn run_daemon<D: Daemon>(
         .store(crate::clock::monotonic_ns(), Ordering::Relaxed);
     h.writer.pid.store(me, Ordering::Release);
     let _registered = Registration(region);
-    Ok(serve(region, daemon, options))
+    // After the mapping, so an address-space limit counts what we hold.
+    let (outcomes, throttle) = options.limits.apply();
+    for (what, outcome) in &outcomes {
+        daemon.on_limit(what, outcome);
+    }
+    Ok(serve(region, daemon, options, throttle))
 }
 
 fn stop_requested(options: &DaemonOptions) -> bool {
@@ -235,7 +254,12 @@ fn reclaim_lanes<D: Daemon>(region: &Region, daemon: &mut D, totals: &mut Daemon
 }
 
 /// The drain loop.
-fn serve<D: Daemon>(region: &Region, daemon: &mut D, options: &DaemonOptions) -> DaemonTotals {
+fn serve<D: Daemon>(
+    region: &Region,
+    daemon: &mut D,
+    options: &DaemonOptions,
+    mut throttle: Option<Throttle>,
+) -> DaemonTotals {
     let h = region.header();
     let mut drainer =
         Drainer::<D::Message>::new(region, options.batch_size, options.process_timeout);
@@ -270,6 +294,9 @@ fn serve<D: Daemon>(region: &Region, daemon: &mut D, options: &DaemonOptions) ->
         if took {
             // Only now: the batch is processed (at-least-once).
             drainer.commit();
+            if let Some(t) = &mut throttle {
+                t.pace();
+            }
         }
         if let Some(targets) = &stopping {
             if drainer.reached(targets) {

@@ -12,7 +12,7 @@
 //! with other processes would limit them too.
 //!
 //! ```
-//! use ul_writer::limits::Limits;
+//! use ul_ring::limits::Limits;
 //! let l = Limits::parse(Some("64M"), Some("10%"), None, Some("0")).unwrap();
 //! assert_eq!(l.memory, Some(64 << 20));
 //! assert_eq!(l.cpu, Some(0.10));
@@ -68,8 +68,8 @@ pub const MIN_MEMORY: u64 = 1 << 20;
 /// Parses `64M`, `100m`, `1G`, `4096` (binary units) into bytes.
 ///
 /// ```
-/// assert_eq!(ul_writer::limits::parse_size("--rotate-size", "100M"), Ok(100 << 20));
-/// assert!(ul_writer::limits::parse_size("--rotate-size", "-1").is_err());
+/// assert_eq!(ul_ring::limits::parse_size("--rotate-size", "100M"), Ok(100 << 20));
+/// assert!(ul_ring::limits::parse_size("--rotate-size", "-1").is_err());
 /// ```
 pub fn parse_size(flag: &'static str, value: &str) -> Result<u64, LimitError> {
     let err = |why: &str| LimitError::Size {
