@@ -13,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+pub mod alloc_count;
 pub mod chart;
 pub mod floor;
 pub mod hist;

@@ -31,6 +31,8 @@ pub mod layout;
 pub mod limits;
 pub mod mpsc;
 pub mod procinfo;
+#[cfg(not(loom))]
+pub mod quarantine;
 pub mod record;
 #[cfg(not(loom))]
 pub mod region;

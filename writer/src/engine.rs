@@ -15,6 +15,7 @@ use ul_ring::clock::Calibration;
 use ul_ring::lane::Consumer;
 use ul_ring::layout::{intent_state, lane_state};
 use ul_ring::mpsc::{SlotRead, TailState};
+use ul_ring::quarantine::Quarantine;
 use ul_ring::record::{decode, Level, FLAG_TSC};
 use ul_ring::region::{PathStatus, Region, RegionError, RegionOptions};
 
@@ -48,7 +49,7 @@ struct Served {
     calib_at: Instant,
     batch_no: u64,
     stuck_claim: Option<(u64, Instant)>,
-    quarantine: Vec<(u64, u32, u64)>,
+    quarantine: Quarantine,
     last_scan: Instant,
     last_drop_report: Vec<u64>,
     /// Since when the region has been empty with every lane free.
@@ -65,7 +66,7 @@ impl Served {
             calib_at: Instant::now(),
             batch_no: region.header().writer.intent.load(Ordering::Acquire),
             stuck_claim: None,
-            quarantine: quarantined(region),
+            quarantine: Quarantine::of_lane(&region.mpsc()),
             last_scan: Instant::now() - Duration::from_secs(3600),
             last_drop_report: vec![0; lanes + 1],
             quiet_since: None,
@@ -148,9 +149,8 @@ pub struct Engine {
     batch_no: u64,
     batch_records: u64,
     stuck_claim: Option<(u64, Instant)>,
-    /// Quarantined shared-lane slots: (position, claimant pid, its start
-    /// time when quarantined).
-    quarantine: Vec<(u64, u32, u64)>,
+    /// Quarantined shared-lane slots.
+    quarantine: Quarantine,
     last_scan: Instant,
     /// Lanes to free once the current batch (with their marker lines) is on
     /// disk: (lane, owner word seen when it was found free-able).
@@ -206,7 +206,7 @@ impl Engine {
             batch_no,
             batch_records: 0,
             stuck_claim: None,
-            quarantine: quarantined(region),
+            quarantine: Quarantine::of_lane(&region.mpsc()),
             last_scan: Instant::now() - Duration::from_secs(3600),
             to_free: Vec::with_capacity(lanes),
             last_drop_report: vec![0; lanes + 1],
@@ -551,41 +551,22 @@ impl Engine {
     }
 
     /// Gives up on the shared-lane claim at `pos`, stalled inside its copy,
-    /// keeping its slot quarantined (see [`ul_ring::mpsc`]) until its
+    /// keeping its slot quarantined (see [`ul_ring::quarantine`]) until its
     /// claimant hands it back or dies.
     fn quarantine_copy(&mut self, pos: u64) -> bool {
-        let Some(pid) = self.region.mpsc().abandon_copying(pos) else {
-            return false;
-        };
-        let start = ul_ring::procinfo::start_time(pid).unwrap_or(0);
-        self.quarantine.push((pos, pid, start));
-        true
+        self.quarantine.abandon_copying(&self.region.mpsc(), pos)
     }
 
     /// Frees quarantined shared-lane slots whose claimants died; forgets
     /// those the claimants handed back.
     fn check_quarantine(&mut self) {
-        let mpsc = self.region.mpsc();
-        let mut k = 0;
-        while k < self.quarantine.len() {
-            let (pos, pid, start) = self.quarantine[k];
-            if mpsc.quarantined_pid(pos) != Some(pid) {
-                self.quarantine.swap_remove(k);
-                continue;
-            }
-            if !ul_ring::procinfo::same_process_alive(pid, start) {
-                if mpsc.release_quarantined(pos) {
-                    self.writer_line(
-                        Level::Warn,
-                        &format!(
-                            "freed the shared-lane slot of position {pos}: its claimant, pid {pid}, died inside its copy"
-                        ),
-                    );
-                }
-                self.quarantine.swap_remove(k);
-                continue;
-            }
-            k += 1;
+        for (pos, pid) in self.quarantine.sweep(&self.region.mpsc()) {
+            self.writer_line(
+                Level::Warn,
+                &format!(
+                    "freed the shared-lane slot of position {pos}: its claimant, pid {pid}, died inside its copy"
+                ),
+            );
         }
     }
 
@@ -1251,16 +1232,4 @@ fn reached(region: &Region, heads: &Heads) -> bool {
         // Reached, or the tail jumped past it (a corrupt lane skipped).
         tail.wrapping_sub(hd) < (1 << 62)
     }) && region.mpsc().control().tail.load(Ordering::Relaxed) >= heads.1
-}
-
-/// Quarantined shared-lane slots a previous writer left, with each
-/// claimant's start time as of now (a pid reused since only keeps a slot
-/// quarantined longer, never frees it early).
-fn quarantined(region: &Region) -> Vec<(u64, u32, u64)> {
-    region
-        .mpsc()
-        .quarantined()
-        .into_iter()
-        .map(|(pos, pid)| (pos, pid, ul_ring::procinfo::start_time(pid).unwrap_or(0)))
-        .collect()
 }

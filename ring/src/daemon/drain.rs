@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::channel::{padded_len, record_len, MESSAGE_FRAME_LEN};
 use crate::lane::Consumer;
 use crate::mpsc::{SlotRead, TailState};
+use crate::quarantine::Quarantine;
 use crate::record::RecordKind;
 use crate::region::Region;
 
@@ -32,8 +33,8 @@ pub(super) struct Drainer<'r, T> {
     /// A shared-lane claim not committed yet: (position, first seen).
     stuck_claim: Option<(u64, Instant)>,
     /// Shared-lane slots held out of use because their claimants stalled
-    /// inside their copy: (position, claimant pid, its start time).
-    quarantine: Vec<(u64, u32, u64)>,
+    /// inside their copy.
+    quarantine: Quarantine,
     /// Problems found in the last pass, for the daemon's `on_bad_input`.
     pub(super) problems: Vec<String>,
     _message: PhantomData<fn() -> T>,
@@ -52,12 +53,7 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
             shared: None,
             stuck_claim: None,
             // Slots a previous daemon quarantined are ours to watch now.
-            quarantine: region
-                .mpsc()
-                .quarantined()
-                .into_iter()
-                .map(|(pos, pid)| (pos, pid, crate::procinfo::start_time(pid).unwrap_or(0)))
-                .collect(),
+            quarantine: Quarantine::of_lane(&region.mpsc()),
             problems: Vec::new(),
             _message: PhantomData,
         }
@@ -131,24 +127,10 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
     /// Frees quarantined shared-lane slots whose claimants died; forgets
     /// those the claimants handed back.
     fn check_quarantine(&mut self) {
-        let mpsc = self.region.mpsc();
-        let mut k = 0;
-        while k < self.quarantine.len() {
-            let (pos, pid, start) = self.quarantine[k];
-            if mpsc.quarantined_pid(pos) != Some(pid) {
-                self.quarantine.swap_remove(k);
-                continue;
-            }
-            if !crate::procinfo::same_process_alive(pid, start) {
-                if mpsc.release_quarantined(pos) {
-                    self.problems.push(format!(
-                        "freed the shared-lane slot of position {pos}: its sender, pid {pid}, died inside its copy"
-                    ));
-                }
-                self.quarantine.swap_remove(k);
-                continue;
-            }
-            k += 1;
+        for (pos, pid) in self.quarantine.sweep(&self.region.mpsc()) {
+            self.problems.push(format!(
+                "freed the shared-lane slot of position {pos}: its sender, pid {pid}, died inside its copy"
+            ));
         }
     }
 
@@ -220,14 +202,7 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
             || (mpsc.copying(pos) && waited >= 2 * self.process_timeout && {
                 // Stalled inside its copy: the slot stays out of use until
                 // the claimant hands it back or dies (see `crate::mpsc`).
-                match mpsc.abandon_copying(pos) {
-                    Some(pid) => {
-                        let start = crate::procinfo::start_time(pid).unwrap_or(0);
-                        self.quarantine.push((pos, pid, start));
-                        true
-                    }
-                    None => false,
-                }
+                self.quarantine.abandon_copying(&mpsc, pos)
             });
         if abandoned {
             self.region
