@@ -80,47 +80,17 @@ specs!(
     ]
 );
 
-#[derive(Debug, Clone)]
-enum Owned {
-    U8(u8),
-    U16(u16),
-    U32(u32),
-    U64(u64),
-    U128(u128),
-    I8(i8),
-    I16(i16),
-    I32(i32),
-    I64(i64),
-    I128(i128),
-    F32(f32),
-    F64(f64),
-    Bool(bool),
-    Char(char),
-    Str(String),
+/// The argument values, as typed at the call site: the codec's own
+/// [`OwnedValue`] (`as_value` gives what the producer encodes).
+use ul_ring::args::OwnedValue as Owned;
+
+/// What `format!` does with each owned value.
+trait Expect {
+    fn specs(&self) -> Vec<&'static str>;
+    fn expected(&self, spec: &str) -> String;
 }
 
-impl Owned {
-    /// What the producer would encode.
-    fn value(&self) -> Value<'_> {
-        match self {
-            Owned::U8(v) => Value::U64(u64::from(*v)),
-            Owned::U16(v) => Value::U64(u64::from(*v)),
-            Owned::U32(v) => Value::U64(u64::from(*v)),
-            Owned::U64(v) => Value::U64(*v),
-            Owned::U128(v) => Value::U128(*v),
-            Owned::I8(v) => Value::I64(i64::from(*v)),
-            Owned::I16(v) => Value::I64(i64::from(*v)),
-            Owned::I32(v) => Value::I64(i64::from(*v)),
-            Owned::I64(v) => Value::I64(*v),
-            Owned::I128(v) => Value::I128(*v),
-            Owned::F32(v) => Value::F32(*v),
-            Owned::F64(v) => Value::F64(*v),
-            Owned::Bool(v) => Value::Bool(*v),
-            Owned::Char(v) => Value::Char(*v),
-            Owned::Str(v) => Value::Str(v),
-        }
-    }
-
+impl Expect for Owned {
     /// The specs `format!` accepts for the original type. Signed integers
     /// narrower than 64 bits leave out the radix specs: they decode to
     /// `i64`, so a negative one prints 64-bit two's complement (documented).
@@ -251,13 +221,13 @@ fn literal() -> impl Strategy<Value = (String, String)> {
 fn run(fmt: &str, args: impl Iterator<Item = Owned>) -> (String, FormatOutcome) {
     let owned: Vec<Owned> = args.collect();
     let mut out = Vec::new();
-    let outcome = format_message(&mut out, fmt, owned.iter().map(Owned::value));
+    let outcome = format_message(&mut out, fmt, owned.iter().map(Owned::as_value));
     // The writer's path, the format string parsed once per call site, must
     // give the same bytes and outcome.
     let parsed = ParsedFormat::new(fmt);
     for _ in 0..2 {
         let mut again = Vec::new();
-        let o = parsed.format(&mut again, owned.iter().map(Owned::value), owned.len());
+        let o = parsed.format(&mut again, owned.iter().map(Owned::as_value), owned.len());
         assert_eq!(again, out, "ParsedFormat differs for {fmt:?}");
         assert_eq!(o, outcome, "ParsedFormat outcome differs for {fmt:?}");
     }
@@ -462,8 +432,8 @@ proptest! {
         let pairs: Vec<(&str, ContextValue<'_>)> = ctx
             .iter()
             .enumerate()
-            .map(|(i, (k, v))| (k.as_str(), if i % 2 == 0 { ContextValue::Value(v.value()) } else {
-                match v.value() { Value::Str(s) => ContextValue::Str(s), other => ContextValue::Value(other) }
+            .map(|(i, (k, v))| (k.as_str(), if i % 2 == 0 { ContextValue::Value(v.as_value()) } else {
+                match v.as_value() { Value::Str(s) => ContextValue::Str(s), other => ContextValue::Value(other) }
             }))
             .collect();
         let r = LineRecord { timestamp_ns: ts, level, source: &source, message: &msg, context: &pairs, pid: 1, tid: 2, seq: 3 };
@@ -508,7 +478,7 @@ proptest! {
         let pairs: Vec<(&str, ContextValue<'_>)> = keys
             .iter()
             .zip(&ctx)
-            .map(|(k, (_, v))| (k.as_str(), ContextValue::Value(v.value())))
+            .map(|(k, (_, v))| (k.as_str(), ContextValue::Value(v.as_value())))
             .collect();
         let r = LineRecord { timestamp_ns: ts, level, source: &source, message: &msg, context: &pairs, pid: ids.0, tid: ids.1, seq: ids.2 };
         let mut out = Vec::new();
