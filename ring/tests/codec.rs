@@ -7,23 +7,23 @@
 //! feature (`cargo test -p ul-ring --features arbitrary --test codec`);
 //! without it those files are still fed to the decoder.
 
-use std::path::{Path, PathBuf};
-
 use proptest::prelude::*;
-use ul_ring::args::{encode_record, OwnedValue, Value, MAX_STR_LEN};
+use ul_ring::args::{encode_record, OwnedValue, MAX_STR_LEN};
 use ul_ring::record::{
-    decode, read_frame, DecodeError, Level, RecordHeader, RecordKind, FLAG_TRUNCATED, HEADER_LEN,
-    MAX_RECORD_LEN,
+    decode, DecodeError, Level, RecordHeader, RecordKind, HEADER_LEN, MAX_RECORD_LEN,
 };
 
-/// Value equality that compares floats by their bits (NaN == NaN).
-fn same(a: &Value<'_>, b: &Value<'_>) -> bool {
-    match (a, b) {
-        (Value::F32(x), Value::F32(y)) => x.to_bits() == y.to_bits(),
-        (Value::F64(x), Value::F64(y)) => x.to_bits() == y.to_bits(),
-        _ => a == b,
-    }
+/// The fuzz targets' own checks (`decode_record`, `roundtrip`).
+mod codec_checks {
+    include!("../../fuzz/src/codec_checks.rs");
 }
+/// Where the corpora are.
+mod corpus_files {
+    include!("../../fuzz/src/corpus_files.rs");
+}
+
+use codec_checks::{check_decode, check_roundtrip};
+use corpus_files::{corpus, fuzz_dir};
 
 fn owned_value(max_str: usize) -> impl Strategy<Value = OwnedValue> {
     prop_oneof![
@@ -66,83 +66,6 @@ fn header() -> impl Strategy<Value = RecordHeader> {
                 ..Default::default()
             },
         )
-}
-
-/// Encodes, decodes and checks everything that should survive. This is the
-/// body of the `roundtrip` fuzz target.
-fn check_roundtrip(h: RecordHeader, args: &[OwnedValue]) -> Result<(), String> {
-    let mut buf = vec![0xA5; 3]; // encode_record appends
-    encode_record(&mut buf, h, args);
-    let rec_bytes = &buf[3..];
-    if rec_bytes.len() % 8 != 0 {
-        return Err(format!("length {} not padded", rec_bytes.len()));
-    }
-    let kept = &args[..args.len().min(255)];
-    let truncated = kept
-        .iter()
-        .any(|a| matches!(a, OwnedValue::Str(s) if s.len() > MAX_STR_LEN));
-    if rec_bytes.len() > MAX_RECORD_LEN {
-        return match decode(rec_bytes) {
-            Err(DecodeError::BadLength { .. }) => Ok(()),
-            other => Err(format!("oversized record decoded as {other:?}")),
-        };
-    }
-    let rec = decode(rec_bytes).map_err(|e| format!("{e} ({e:?})"))?;
-    let want_flags = h.flags | if truncated { FLAG_TRUNCATED } else { 0 };
-    let hh = rec.header;
-    if hh.len as usize != rec_bytes.len()
-        || hh.kind != RecordKind::Log as u8
-        || hh.level != h.level
-        || hh.flags != want_flags
-        || hh.timestamp != h.timestamp
-        || hh.callsite != h.callsite
-        || hh.seq != h.seq
-        || hh.context != h.context
-        || usize::from(hh.nargs) != kept.len()
-    {
-        return Err(format!("header {hh:?} from {h:?}"));
-    }
-    if rec.level as u8 != h.level {
-        return Err(format!("level {:?}", rec.level));
-    }
-    if rec.args.len() != kept.len() {
-        return Err(format!("{} args, want {}", rec.args.len(), kept.len()));
-    }
-    let got: Vec<Value<'_>> = rec.args.iter().collect();
-    let want: Vec<Value<'_>> = kept.iter().map(OwnedValue::as_value).collect();
-    if got.len() != want.len() || !got.iter().zip(&want).all(|(a, b)| same(a, b)) {
-        return Err(format!("args {got:?}, want {want:?}"));
-    }
-    Ok(())
-}
-
-/// Decodes and checks the invariants a successful decode promises. This is
-/// the body of the `decode_record` fuzz target.
-fn check_decode(data: &[u8]) {
-    fn one(bytes: &[u8]) {
-        if let Ok(rec) = decode(bytes) {
-            assert_eq!(rec.header.len as usize, bytes.len());
-            assert!(bytes.len() >= HEADER_LEN && bytes.len() <= MAX_RECORD_LEN);
-            assert_eq!(rec.header.kind, RecordKind::Log as u8);
-            assert_eq!(rec.level as u8, rec.header.level);
-            assert_eq!(rec.args.len(), usize::from(rec.header.nargs));
-            let mut n = 0;
-            for v in rec.args.iter() {
-                if let Value::Str(s) = v {
-                    assert!(s.len() <= bytes.len());
-                }
-                n += 1;
-            }
-            assert_eq!(n, rec.args.len(), "iteration ended early");
-        }
-    }
-    one(data);
-    if let Ok(f) = read_frame(data) {
-        assert!(f.len >= 8 && f.len % 8 == 0 && f.len <= data.len().min(MAX_RECORD_LEN));
-        if let Some(rec) = data.get(..f.len) {
-            one(rec);
-        }
-    }
 }
 
 /// A byte string whose frame and header look valid, so the decoder gets
@@ -326,66 +249,12 @@ fn errors_name_what_and_where() {
 
 // ---- fuzz corpus replay -------------------------------------------------
 
-fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
-}
-
-/// Files directly under each of `dirs` (missing directories are skipped).
-fn files_in(dirs: &[PathBuf]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for d in dirs {
-        let Ok(rd) = std::fs::read_dir(d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_file() {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-fn corpus(target: &str) -> Vec<PathBuf> {
-    let f = fuzz_dir();
-    files_in(&[
-        f.join("corpus").join(target),
-        f.join("regressions").join(target),
-    ])
-}
-
 #[cfg(feature = "arbitrary")]
 mod roundtrip_input {
     use super::*;
     use arbitrary::{Arbitrary, Unstructured};
 
-    /// Must match `Input` in `fuzz/fuzz_targets/roundtrip.rs`.
-    #[derive(Arbitrary, Debug)]
-    pub struct Input {
-        pub level: u8,
-        pub flags: u16,
-        pub timestamp: u64,
-        pub callsite: u32,
-        pub seq: u32,
-        pub context: u32,
-        pub args: Vec<OwnedValue>,
-    }
-
-    impl Input {
-        pub fn header(&self) -> RecordHeader {
-            RecordHeader {
-                level: self.level % 5,
-                flags: self.flags,
-                timestamp: self.timestamp,
-                callsite: self.callsite,
-                seq: self.seq,
-                context: self.context,
-                ..Default::default()
-            }
-        }
-    }
+    include!("../../fuzz/src/roundtrip_input.rs");
 
     /// The `roundtrip` fuzz target's body.
     pub fn run(data: &[u8]) -> Result<(), String> {

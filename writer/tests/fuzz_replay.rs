@@ -22,6 +22,12 @@ use ul_ring::record::{RecordHeader, RecordKind, FLAG_TSC};
 mod checks {
     include!("../../fuzz/src/checks.rs");
 }
+/// Where the corpora are.
+mod corpus_files {
+    include!("../../fuzz/src/corpus_files.rs");
+}
+
+use corpus_files::{corpus, fuzz_dir};
 
 use checks::format_record::Arg;
 
@@ -29,36 +35,6 @@ use checks::format_record::Arg;
 /// `(target, file name, what is wrong)`. The corpus replay skips them; the
 /// ignored `known_bugs` test replays them.
 const KNOWN_BUGS: &[(&str, &str, &str)] = &[];
-
-fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
-}
-
-/// Files directly under each of `dirs` (missing directories are skipped).
-fn files_in(dirs: &[PathBuf]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for d in dirs {
-        let Ok(rd) = std::fs::read_dir(d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_file() {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-fn corpus(target: &str) -> Vec<PathBuf> {
-    let f = fuzz_dir();
-    files_in(&[
-        f.join("corpus").join(target),
-        f.join("regressions").join(target),
-    ])
-}
 
 fn is_known_bug(target: &str, p: &Path) -> bool {
     let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
