@@ -73,6 +73,21 @@ pub struct Identity {
     pub schema: AtomicU64,
 }
 
+impl Identity {
+    /// The sizes the creator recorded (Relaxed loads: read them after the
+    /// Acquire load of `magic` that says they are there).
+    pub fn sizes(&self) -> Sizes {
+        let r = core::sync::atomic::Ordering::Relaxed;
+        Sizes {
+            lanes: self.lanes.load(r),
+            lane_capacity: self.lane_capacity.load(r),
+            mpsc_slots: self.mpsc_slots.load(r),
+            mpsc_slot_len: self.mpsc_slot_len.load(r),
+            callsite_len: self.callsite_len.load(r),
+        }
+    }
+}
+
 // Fields added at the end of the identity stay inside its padded line, so
 // the blocks after it do not move.
 const _: () = assert!(core::mem::size_of::<Identity>() <= 128);

@@ -439,13 +439,7 @@ impl Region {
                 expected: LAYOUT_VERSION,
             });
         }
-        let sizes = Sizes {
-            lanes: h.id.lanes.load(r),
-            lane_capacity: h.id.lane_capacity.load(r),
-            mpsc_slots: h.id.mpsc_slots.load(r),
-            mpsc_slot_len: h.id.mpsc_slot_len.load(r),
-            callsite_len: h.id.callsite_len.load(r),
-        };
+        let sizes = h.id.sizes();
         let total = h.id.total_len.load(r);
         let header_len = h.id.header_len.load(r);
         let (found_len, found_schema) = (h.id.message_len.load(r), h.id.schema.load(r));

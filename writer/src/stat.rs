@@ -21,7 +21,7 @@ use std::sync::atomic::Ordering;
 use serde::Serialize;
 use ul_ring::lane::LaneControl;
 use ul_ring::layout::{
-    intent_state, lane_state, LaneSlot, RegionHeader, Sizes, HEADER_LEN, LAYOUT_VERSION, MAGIC,
+    intent_state, lane_state, LaneSlot, RegionHeader, HEADER_LEN, LAYOUT_VERSION, MAGIC,
 };
 use ul_ring::mpsc::MpscControl;
 
@@ -246,13 +246,7 @@ impl Snapshot {
                 expected: LAYOUT_VERSION,
             });
         }
-        let sizes = Sizes {
-            lanes: h.id.lanes.load(r),
-            lane_capacity: h.id.lane_capacity.load(r),
-            mpsc_slots: h.id.mpsc_slots.load(r),
-            mpsc_slot_len: h.id.mpsc_slot_len.load(r),
-            callsite_len: h.id.callsite_len.load(r),
-        };
+        let sizes = h.id.sizes();
         let geo = sizes.geometry().map_err(corrupt)?;
         if geo.total_len as u64 > file_len {
             return Err(corrupt(format!(
