@@ -1280,6 +1280,13 @@ fn producer_stopped_inside_a_shared_lane_claim() {
         tries += 1;
         std::thread::sleep(Duration::from_millis(rng.range(1, 20)));
         signal(p.pid(), libc::SIGSTOP);
+        // Only once every thread is stopped can a pending claim not be
+        // committed by its own thread behind the test's back.
+        assert!(
+            wait_stopped(p.pid(), Duration::from_secs(10)),
+            "producer {} did not stop",
+            p.pid()
+        );
         // A claim is pending if some position in [tail, head) is claimed
         // but not committed; the writer then stops at it.
         let pending = wait_for(Duration::from_millis(50), || {

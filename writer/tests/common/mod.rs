@@ -140,6 +140,33 @@ pub fn signal(pid: u32, sig: i32) {
     unsafe { libc::kill(pid as i32, sig) };
 }
 
+/// Waits until every thread of `pid` is in the stopped state (`T` in
+/// `/proc/<pid>/task/*/stat`). `kill(SIGSTOP)` returns before the group
+/// stop has reached each thread, so a test that samples shared state right
+/// after it may still see the process move. Returns false on timeout.
+pub fn wait_stopped(pid: u32, d: Duration) -> bool {
+    wait_for(d, || {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return false;
+        };
+        let mut any = false;
+        for t in tasks.flatten() {
+            let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+                return false;
+            };
+            // The state follows the parenthesised command name.
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next());
+            if !matches!(state, Some('T') | Some('t')) {
+                return false;
+            }
+            any = true;
+        }
+        any
+    })
+}
+
 pub fn wait_timeout(child: &mut Child, d: Duration) -> Option<std::process::ExitStatus> {
     let end = Instant::now() + d;
     while Instant::now() < end {
