@@ -113,14 +113,60 @@ impl Calibration {
         }
     }
 
-    /// Unix nanoseconds of a TSC reading.
+    /// Unix nanoseconds of a TSC reading (rounded to the nearest; clamped
+    /// to 0 for readings before the epoch).
     #[inline]
     pub fn to_ns(&self, tsc: u64) -> u64 {
         // Only the distance from the anchor goes through f64 (exact to the
         // nanosecond for days of ticks); the anchor itself stays an integer,
-        // since an f64 near 1.8e18 resolves only 256 ns.
-        let delta = tsc as i128 - self.tsc_base as i128;
-        let delta_ns = (delta as f64 / self.ticks_per_ns).round() as i128;
-        (self.ns_base as i128 + delta_ns).clamp(0, u64::MAX as i128) as u64
+        // since an f64 near 1.8e18 resolves only 256 ns. The distance is
+        // taken as an i64 (a reading more than 2^63 ticks, about a century,
+        // from the anchor is garbage either way) so that the conversions
+        // are single instructions rather than i128 library calls.
+        let delta = tsc.wrapping_sub(self.tsc_base) as i64;
+        let d = delta as f64 / self.ticks_per_ns;
+        // Round half away from zero, as `f64::round` (a libm call here).
+        let delta_ns = if d >= 0.0 {
+            (d + 0.5) as i64
+        } else {
+            (d - 0.5) as i64
+        };
+        let ns = i128::from(self.ns_base) + i128::from(delta_ns);
+        ns.clamp(0, i128::from(u64::MAX)) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The straightforward conversion `to_ns` replaces.
+    fn reference(c: &Calibration, tsc: u64) -> u64 {
+        let delta = tsc as i128 - c.tsc_base as i128;
+        let delta_ns = (delta as f64 / c.ticks_per_ns).round() as i128;
+        (c.ns_base as i128 + delta_ns).clamp(0, u64::MAX as i128) as u64
+    }
+
+    #[test]
+    fn to_ns_matches_the_rounded_quotient() {
+        let c = Calibration {
+            tsc_base: 1 << 55,
+            ns_base: 1_735_689_600_000_000_000,
+            ticks_per_ns: 2.445_123,
+        };
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Up to about 3 days of ticks either side of the anchor.
+            let off = (x % (1 << 50)) as i64 - (1 << 49);
+            let tsc = c.tsc_base.wrapping_add_signed(off);
+            assert_eq!(c.to_ns(tsc), reference(&c, tsc), "tsc {tsc}");
+        }
+        // Before the epoch clamps to 0; no reading panics.
+        let early = Calibration { ns_base: 10, ..c };
+        assert_eq!(early.to_ns(0), 0);
+        let _ = c.to_ns(u64::MAX);
     }
 }
