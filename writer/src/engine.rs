@@ -20,8 +20,8 @@ use ul_ring::record::{decode, Level, FLAG_TSC};
 use ul_ring::region::{PathStatus, Region, RegionError, RegionOptions};
 
 use crate::format::{
-    format_message, write_json, write_text, ContextValue, LineRecord, ParsedFormat,
-    TimestampFormatter,
+    format_message, json_head, json_tail, text_head, text_tail, write_json, write_text,
+    ContextValue, Escape, LineRecord, ParsedFormat, TimestampFormatter,
 };
 use crate::limits::Throttle;
 use crate::names::Names;
@@ -142,6 +142,8 @@ pub struct Engine {
     ts: TimestampFormatter,
     scratch: Vec<u8>,
     msg: Vec<u8>,
+    /// An argument's text while it is escaped in place.
+    esc: Vec<u8>,
     bufs: Vec<Vec<u8>>,
     pending: Vec<PendingLane>,
     mpsc_release: Option<(u64, u64)>,
@@ -199,6 +201,7 @@ impl Engine {
             ts: TimestampFormatter::new(),
             scratch: Vec::with_capacity(ul_ring::lane::COPY_CHUNK),
             msg: Vec::with_capacity(1024),
+            esc: Vec::with_capacity(1024),
             bufs: (0..COUNT).map(|_| Vec::with_capacity(1 << 20)).collect(),
             pending: Vec::with_capacity(lanes),
             mpsc_release: None,
@@ -611,7 +614,6 @@ impl Engine {
             None
         };
         let nargs = rec.args.len();
-        self.msg.clear();
         let (format, keys, source): (Option<&ParsedFormat>, &[String], &str) = match &site {
             Ok(s) => {
                 let source = if !s.source.is_empty() {
@@ -626,11 +628,6 @@ impl Engine {
             Err(_) => (None, &[], "unknown"),
         };
         let npos = nargs - keys.len();
-        let args = rec.args.iter().take(npos);
-        let _ = match format {
-            Some(f) => f.format(&mut self.msg, args, npos),
-            None => format_message(&mut self.msg, "<unknown callsite>", args),
-        };
         let mut pairs: Vec<(&str, ContextValue<'_>)> = Vec::new();
         if let Some(c) = &ctx {
             for (k, v) in &c.pairs {
@@ -645,21 +642,66 @@ impl Engine {
         } else {
             hdr.timestamp
         };
+        let level = rec.level;
         let line = LineRecord {
             timestamp_ns: ts,
-            level: rec.level,
+            level,
             source,
-            message: &self.msg,
+            message: &[],
             context: &pairs,
             pid: origin.pid,
             tid: origin.tid,
             seq: hdr.seq,
         };
+        // The message is formatted straight into each output when its
+        // format allows (`ParsedFormat::format_escaped`); otherwise once
+        // into `self.msg` and escaped from there.
+        let positional = || rec.args.iter().take(npos);
+        let mut staged = false;
+        let (text_buf, json_bufs) = self.bufs.split_at_mut(TEXT + 1);
+        let text_buf = &mut text_buf[TEXT];
+        // Where the text message landed in `text_buf`, if formatted there.
+        let mut text_msg = None;
         if self.format.text() {
-            write_text(&mut self.bufs[TEXT], &mut self.ts, &line);
+            text_head(text_buf, &mut self.ts, ts, source, level);
+            let at = text_buf.len();
+            let direct = format.and_then(|f| {
+                f.format_escaped(text_buf, positional(), npos, Escape::Text, &mut self.esc)
+            });
+            if direct.is_some() {
+                text_msg = Some(at..text_buf.len());
+            } else {
+                stage(&mut self.msg, format, positional(), npos);
+                staged = true;
+                Escape::Text.escape(text_buf, &self.msg);
+            }
+            text_tail(text_buf, &pairs);
         }
         if self.format.json() {
-            write_json(&mut self.bufs[1 + rec.level as usize], &mut self.ts, &line);
+            let out = &mut json_bufs[level as usize];
+            json_head(out, level);
+            // A text message with nothing to escape for JSON either (the
+            // usual case) is copied rather than formatted again.
+            let copied = match text_msg {
+                Some(r) if Escape::Json.is_plain(&text_buf[r.clone()]) => {
+                    out.extend_from_slice(&text_buf[r]);
+                    true
+                }
+                _ => false,
+            };
+            if !copied
+                && format
+                    .and_then(|f| {
+                        f.format_escaped(out, positional(), npos, Escape::Json, &mut self.esc)
+                    })
+                    .is_none()
+            {
+                if !staged {
+                    stage(&mut self.msg, format, positional(), npos);
+                }
+                Escape::Json.escape(out, &self.msg);
+            }
+            json_tail(out, &mut self.ts, &line);
         }
         self.batch_records += 1;
     }
@@ -1232,4 +1274,20 @@ fn reached(region: &Region, heads: &Heads) -> bool {
         // Reached, or the tail jumped past it (a corrupt lane skipped).
         tail.wrapping_sub(hd) < (1 << 62)
     }) && region.mpsc().control().tail.load(Ordering::Relaxed) >= heads.1
+}
+
+/// Formats a record's message into `msg` (cleared first): by its call
+/// site's format, or, for an unknown call site, a placeholder text followed
+/// by the arguments.
+fn stage<'a>(
+    msg: &mut Vec<u8>,
+    format: Option<&ParsedFormat>,
+    args: impl Iterator<Item = ul_ring::args::Value<'a>>,
+    nargs: usize,
+) {
+    msg.clear();
+    let _ = match format {
+        Some(f) => f.format(msg, args, nargs),
+        None => format_message(msg, "<unknown callsite>", args),
+    };
 }

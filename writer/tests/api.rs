@@ -127,6 +127,10 @@ fn in_process_api_contexts_loggers_configure_and_flush() {
         255u64,
         "q\"s"
     );
+    // Arguments that need escaping in one output or both, formatted
+    // straight into the outputs: the text line stays one line, and the
+    // JSON message parses back to the exact message.
+    ul::warn!("multi {} line {}", "a\nb", "say \"hi\" \\");
 
     ul::configure(ul::Config {
         min_level: Some(ul::Level::Warn),
@@ -161,6 +165,22 @@ fn in_process_api_contexts_loggers_configure_and_flush() {
     has("Database] ERROR: lost conn [env:test]");
     has("api] WARN: padded    42|ab  |1.23|0xff|\"q\\\"s\"");
     has("api] WARN: kept");
+    has("api] WARN: multi a\\nb line say \"hi\" \\");
+    let warn_messages: Vec<String> = s
+        .json("warn")
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["message"].to_string())
+        .collect();
+    for want in [
+        "padded    42|ab  |1.23|0xff|\"q\\\"s\"",
+        "multi a\nb line say \"hi\" \\",
+    ] {
+        let want = serde_json::Value::from(want).to_string();
+        assert!(
+            warn_messages.contains(&want),
+            "{want} not in {warn_messages:?}"
+        );
+    }
     assert!(!text.contains("filtered out"), "{text}");
     let info = s.json("info");
     let auth: serde_json::Value = info

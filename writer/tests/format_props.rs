@@ -10,8 +10,8 @@ use proptest::prelude::*;
 use ul_ring::args::Value;
 use ul_ring::record::Level;
 use ul_writer::format::{
-    format_message, write_json, write_text, ContextValue, FormatOutcome, LineRecord, ParsedFormat,
-    TimestampFormatter,
+    format_message, write_json, write_text, ContextValue, Escape, FormatOutcome, LineRecord,
+    ParsedFormat, TimestampFormatter,
 };
 
 /// Declares the specs of one family and a function that applies each with
@@ -206,6 +206,8 @@ fn literal() -> impl Strategy<Value = (String, String)> {
     proptest::collection::vec(
         prop_oneof![
             "[^{}]{0,6}".prop_map(|s| (s.clone(), s)),
+            // Text that needs no escaping, so `format_escaped` takes it.
+            "[a-z ,:.=]{0,6}".prop_map(|s| (s.clone(), s)),
             Just(("{{".to_string(), "{".to_string())),
             Just(("}}".to_string(), "}".to_string())),
         ],
@@ -230,6 +232,21 @@ fn run(fmt: &str, args: impl Iterator<Item = Owned>) -> (String, FormatOutcome) 
         let o = parsed.format(&mut again, owned.iter().map(Owned::as_value), owned.len());
         assert_eq!(again, out, "ParsedFormat differs for {fmt:?}");
         assert_eq!(o, outcome, "ParsedFormat outcome differs for {fmt:?}");
+    }
+    // Formatting straight into an output, escaped on the way, must give
+    // what escaping the whole message gives, whenever it applies.
+    for esc in [Escape::Text, Escape::Json] {
+        let mut direct = b"head ".to_vec();
+        let mut scratch = Vec::new();
+        let args = owned.iter().map(Owned::as_value);
+        if let Some(o) = parsed.format_escaped(&mut direct, args, owned.len(), esc, &mut scratch) {
+            let mut want = b"head ".to_vec();
+            esc.escape(&mut want, &out);
+            assert_eq!(direct, want, "format_escaped({esc:?}) differs for {fmt:?}");
+            assert_eq!(o, outcome, "format_escaped outcome differs for {fmt:?}");
+        } else {
+            assert_eq!(direct, b"head ", "format_escaped wrote and declined");
+        }
     }
     (String::from_utf8(out).expect("UTF-8 out"), outcome)
 }

@@ -206,15 +206,53 @@ fn text_value(out: &mut Vec<u8>, v: &ContextValue<'_>) {
 ///     "UL: [2025-01-01T00:00:00.000000123Z] [UserService] INFO: User action completed [session:abc123]\n");
 /// ```
 pub fn write_text(out: &mut Vec<u8>, ts: &mut TimestampFormatter, r: &LineRecord<'_>) {
-    out.extend_from_slice(b"UL: [");
-    ts.write(out, r.timestamp_ns);
-    out.extend_from_slice(b"] [");
-    text_escaped(out, r.source.as_bytes());
-    out.extend_from_slice(b"] ");
-    out.extend_from_slice(r.level.as_upper().as_bytes());
-    out.extend_from_slice(b": ");
+    text_head(out, ts, r.timestamp_ns, r.source, r.level);
     text_escaped(out, r.message);
-    for (k, v) in r.context {
+    text_tail(out, r.context);
+}
+
+/// The part of a text line before the message:
+/// `UL: [2025-01-01T00:00:00.000000123Z] [UserService] INFO: `.
+///
+/// With [`text_tail`] and a message escaped by [`Escape::Text`] between
+/// them, the same line as [`write_text`]; the writer formats messages
+/// straight into the output this way.
+///
+/// ```
+/// use ul_writer::format::*;
+/// let mut out = Vec::new();
+/// text_head(&mut out, &mut TimestampFormatter::new(), 0, "S", ul_ring::record::Level::Warn);
+/// assert_eq!(out, b"UL: [1970-01-01T00:00:00.000000000Z] [S] WARN: ");
+/// ```
+#[inline]
+pub fn text_head(
+    out: &mut Vec<u8>,
+    ts: &mut TimestampFormatter,
+    timestamp_ns: u64,
+    source: &str,
+    level: Level,
+) {
+    out.extend_from_slice(b"UL: [");
+    ts.write(out, timestamp_ns);
+    out.extend_from_slice(b"] [");
+    text_escaped(out, source.as_bytes());
+    out.extend_from_slice(b"] ");
+    out.extend_from_slice(level.as_upper().as_bytes());
+    out.extend_from_slice(b": ");
+}
+
+/// The part of a text line after the message: the context groups and the
+/// newline (see [`text_head`]).
+///
+/// ```
+/// use ul_writer::format::*;
+/// let mut out = Vec::new();
+/// text_tail(&mut out, &[("session", ContextValue::Str("abc"))]);
+/// assert_eq!(out, b" [session:abc]\n");
+/// ```
+#[inline]
+pub fn text_tail(out: &mut Vec<u8>, context: &[(&str, ContextValue<'_>)]) {
+    for (k, v) in context {
         out.extend_from_slice(b" [");
         text_escaped(out, k.as_bytes());
         out.push(b':');
@@ -224,16 +262,72 @@ pub fn write_text(out: &mut Vec<u8>, ts: &mut TimestampFormatter, r: &LineRecord
     out.push(b'\n');
 }
 
+/// How a message is escaped for one output: [`Escape::Text`] as
+/// [`write_text`] escapes it, [`Escape::Json`] as the inside of a JSON
+/// string in [`write_json`].
+///
+/// ```
+/// use ul_writer::format::Escape;
+/// assert!(Escape::Text.is_plain(b"say \"hi\""));
+/// assert!(!Escape::Json.is_plain(b"say \"hi\""));
+/// let mut out = Vec::new();
+/// Escape::Json.escape(&mut out, b"say \"hi\"\n");
+/// assert_eq!(out, b"say \\\"hi\\\"\\n");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Escape {
+    /// The text format: control characters and U+2028/U+2029 escaped.
+    Text,
+    /// Inside a JSON string: `"`, `\\` and control characters escaped.
+    Json,
+}
+
+impl Escape {
+    /// True if `s` is printable ASCII that this escaping leaves as it is,
+    /// so it can be copied without [`Escape::escape`].
+    ///
+    /// ```
+    /// assert!(ul_writer::format::Escape::Text.is_plain(b"a b"));
+    /// ```
+    #[inline]
+    pub fn is_plain(self, s: &[u8]) -> bool {
+        match self {
+            Escape::Text => all_words(s, not_printable),
+            Escape::Json => all_words(s, not_json_plain),
+        }
+    }
+
+    /// Appends `s` escaped (for JSON without the quotes); invalid UTF-8
+    /// becomes U+FFFD.
+    ///
+    /// ```
+    /// let mut out = Vec::new();
+    /// ul_writer::format::Escape::Text.escape(&mut out, b"a\tb");
+    /// assert_eq!(out, b"a\\tb");
+    /// ```
+    pub fn escape(self, out: &mut Vec<u8>, s: &[u8]) {
+        match self {
+            Escape::Text => text_escaped(out, s),
+            Escape::Json => json_str_body(out, s),
+        }
+    }
+}
+
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Appends `s` as a JSON string (quotes included); invalid UTF-8 becomes
 /// U+FFFD.
 fn json_str(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
+    json_str_body(out, s);
+    out.push(b'"');
+}
+
+/// [`json_str`] without the quotes.
+fn json_str_body(out: &mut Vec<u8>, s: &[u8]) {
     // Fast path: printable ASCII other than `"` and `\\` is copied as is.
     if all_words(s, not_json_plain) {
         out.extend_from_slice(s);
-        out.push(b'"');
         return;
     }
     for chunk in s.utf8_chunks() {
@@ -242,7 +336,6 @@ fn json_str(out: &mut Vec<u8>, s: &[u8]) {
             out.extend_from_slice("\u{fffd}".as_bytes());
         }
     }
-    out.push(b'"');
 }
 
 /// JSON string escaping, the same as serde_json's: `"`, `\\`, and the
@@ -319,11 +412,42 @@ fn json_value(out: &mut Vec<u8>, v: &ContextValue<'_>) {
 /// assert_eq!(v["message"], "say \"hi\"");
 /// ```
 pub fn write_json(out: &mut Vec<u8>, ts: &mut TimestampFormatter, r: &LineRecord<'_>) {
+    json_head(out, r.level);
+    json_str_body(out, r.message);
+    json_tail(out, ts, r);
+}
+
+/// The part of a JSON line before the message's escaped text:
+/// `{"level":"info","message":"`. With [`json_tail`] after a message
+/// escaped by [`Escape::Json`], the same line as [`write_json`].
+///
+/// ```
+/// let mut out = Vec::new();
+/// ul_writer::format::json_head(&mut out, ul_ring::record::Level::Info);
+/// assert_eq!(out, br#"{"level":"info","message":""#);
+/// ```
+#[inline]
+pub fn json_head(out: &mut Vec<u8>, level: Level) {
     out.extend_from_slice(b"{\"level\":\"");
-    out.extend_from_slice(r.level.as_str().as_bytes());
-    out.extend_from_slice(b"\",\"message\":");
-    json_str(out, r.message);
-    out.extend_from_slice(b",\"timestamp\":\"");
+    out.extend_from_slice(level.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"message\":\"");
+}
+
+/// The part of a JSON line after the message's text, from its closing
+/// quote to the newline; `r.message` is not used (see [`json_head`]).
+///
+/// ```
+/// use ul_writer::format::*;
+/// let r = LineRecord { timestamp_ns: 0, level: ul_ring::record::Level::Info,
+///     source: "S", message: b"", context: &[], pid: 1, tid: 2, seq: 3 };
+/// let mut out = Vec::new();
+/// json_tail(&mut out, &mut TimestampFormatter::new(), &r);
+/// assert_eq!(out, br#"","timestamp":"1970-01-01T00:00:00.000000000Z","source":"S","context":{},"pid":1,"tid":2,"seq":3}
+/// "#);
+/// ```
+#[inline]
+pub fn json_tail(out: &mut Vec<u8>, ts: &mut TimestampFormatter, r: &LineRecord<'_>) {
+    out.extend_from_slice(b"\",\"timestamp\":\"");
     ts.write(out, r.timestamp_ns);
     out.extend_from_slice(b"\",\"source\":");
     json_str(out, r.source.as_bytes());

@@ -24,6 +24,9 @@ mod placeholder;
 mod time;
 
 pub use float::{write_f32, write_f64};
-pub use line::{write_json, write_text, ContextValue, LineRecord};
+pub use line::{
+    json_head, json_tail, text_head, text_tail, write_json, write_text, ContextValue, Escape,
+    LineRecord,
+};
 pub use placeholder::{format_message, write_display, FormatOutcome, ParsedFormat, MAX_WIDTH};
 pub use time::TimestampFormatter;

@@ -28,6 +28,8 @@ use std::io::Write as _;
 
 use ul_ring::args::Value;
 
+use super::line::Escape;
+
 /// Largest width or precision a placeholder may ask for.
 ///
 /// A larger one (`{:100000}`) makes the spec invalid, so the placeholder is
@@ -300,6 +302,9 @@ pub struct ParsedFormat {
     /// with valid specs and no positional index, so `n` arguments can be
     /// written as they are decoded, without collecting them first.
     sequential: Option<usize>,
+    /// The whole format string (literals and specs, fill characters
+    /// included) needs no text escaping, or no JSON escaping.
+    plain: [bool; 2],
 }
 
 impl ParsedFormat {
@@ -408,6 +413,7 @@ impl ParsedFormat {
             pieces,
             stray,
             sequential,
+            plain: [Escape::Text.is_plain(bytes), Escape::Json.is_plain(bytes)],
         }
     }
 
@@ -439,17 +445,68 @@ impl ParsedFormat {
         nargs: usize,
     ) -> FormatOutcome {
         if self.sequential == Some(nargs) {
-            self.format_in_order(out, args)
+            self.format_in_order(out, args, &mut |_, _, _| {})
         } else {
             self.format_any(out, args)
         }
     }
 
+    /// Appends the message escaped by `esc`, formatted straight into `out`
+    /// (no staging copy, no escape pass over text that cannot need it);
+    /// `None`, with nothing written, unless this is the common case: every
+    /// argument used once, in order, and a format string that needs no
+    /// escaping. `scratch` holds an argument's text while it is escaped.
+    ///
+    /// Only strings and chars are checked after they are written (and,
+    /// rarely, escaped in place); numbers and booleans never need it.
+    ///
+    /// ```
+    /// use ul_ring::args::Value;
+    /// use ul_writer::format::{Escape, ParsedFormat};
+    /// let f = ParsedFormat::new("user {} said {}");
+    /// let mut out = Vec::new();
+    /// let args = [Value::U64(7), Value::Str("\"hi\"")];
+    /// f.format_escaped(&mut out, args.into_iter(), 2, Escape::Json, &mut Vec::new()).unwrap();
+    /// assert_eq!(out, br#"user 7 said \"hi\""#);
+    /// assert!(ParsedFormat::new("{0}").format_escaped(&mut out, args.into_iter(), 1, Escape::Json, &mut Vec::new()).is_none());
+    /// ```
+    #[inline]
+    pub fn format_escaped<'a>(
+        &self,
+        out: &mut Vec<u8>,
+        args: impl Iterator<Item = Value<'a>>,
+        nargs: usize,
+        esc: Escape,
+        scratch: &mut Vec<u8>,
+    ) -> Option<FormatOutcome> {
+        let plain = match esc {
+            Escape::Text => self.plain[0],
+            Escape::Json => self.plain[1],
+        };
+        if !plain || self.sequential != Some(nargs) {
+            return None;
+        }
+        let mut fix = |out: &mut Vec<u8>, start: usize, v: &Value<'_>| {
+            if matches!(v, Value::Str(_) | Value::Char(_)) && !esc.is_plain(&out[start..]) {
+                scratch.clear();
+                scratch.extend_from_slice(&out[start..]);
+                out.truncate(start);
+                esc.escape(out, scratch);
+            }
+        };
+        Some(self.format_in_order(out, args, &mut fix))
+    }
+
     /// The common case: every argument used once, in order.
+    ///
+    /// `after(out, start, value)` runs after each argument is written from
+    /// `start`: [`ParsedFormat::format_escaped`] escapes strings there.
+    #[inline]
     fn format_in_order<'a>(
         &self,
         out: &mut Vec<u8>,
         mut args: impl Iterator<Item = Value<'a>>,
+        after: &mut impl FnMut(&mut Vec<u8>, usize, &Value<'_>),
     ) -> FormatOutcome {
         let bytes = self.fmt.as_bytes();
         let mut outcome = FormatOutcome::default();
@@ -457,7 +514,11 @@ impl ParsedFormat {
             match *p {
                 Piece::Lit(a, b) => out.extend_from_slice(&bytes[a..b]),
                 Piece::Next(start) => match args.next() {
-                    Some(v) => write_display(out, &v),
+                    Some(v) => {
+                        let at = out.len();
+                        write_display(out, &v);
+                        after(out, at, &v);
+                    }
                     None => {
                         outcome.missing += 1;
                         out.extend_from_slice(&bytes[start..start + 2]);
@@ -467,9 +528,11 @@ impl ParsedFormat {
                     spec, start, end, ..
                 } => match (args.next(), spec) {
                     (Some(v), Some(spec)) => {
+                        let at = out.len();
                         if !write_value(out, v, &spec) {
                             outcome.mismatched += 1;
                         }
+                        after(out, at, &v);
                     }
                     // The caller's count was wrong: behave as when the
                     // argument is missing.
@@ -483,7 +546,9 @@ impl ParsedFormat {
         for v in args {
             outcome.extra += 1;
             out.push(b' ');
+            let at = out.len();
             write_display(out, &v);
+            after(out, at, &v);
         }
         outcome
     }
