@@ -684,7 +684,7 @@ impl Engine {
             // usual case) is copied rather than formatted again.
             let copied = match text_msg {
                 Some(r) if Escape::Json.is_plain(&text_buf[r.clone()]) => {
-                    out.extend_from_slice(&text_buf[r]);
+                    crate::format::put(out, &text_buf[r]);
                     true
                 }
                 _ => false,

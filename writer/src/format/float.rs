@@ -8,6 +8,7 @@
 //! [`write_f32`] take ryu's digits and exponent and lay them out as std
 //! does. NaN and the infinities go through std.
 
+use super::put::put;
 use std::io::Write as _;
 
 /// Appends `x` exactly as `format!("{}", x)` would.
@@ -75,7 +76,7 @@ const POW10: [f64; 10] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
 fn write_short_decimal(out: &mut Vec<u8>, x: f64) -> bool {
     let ax = x.abs();
     if ax == 0.0 {
-        out.extend_from_slice(if x.is_sign_negative() { b"-0" } else { b"0" });
+        put(out, if x.is_sign_negative() { b"-0" } else { b"0" });
         return true;
     }
     // NaN fails both comparisons; infinities and subnormals the range.
@@ -110,16 +111,16 @@ fn put_decimal(out: &mut Vec<u8>, neg: bool, mut n: u64, mut k: usize) {
     let mut b = itoa::Buffer::new();
     let d = b.format(n).as_bytes();
     if k == 0 {
-        out.extend_from_slice(d);
+        put(out, d);
     } else if d.len() > k {
         let (int, frac) = d.split_at(d.len() - k);
-        out.extend_from_slice(int);
+        put(out, int);
         out.push(b'.');
-        out.extend_from_slice(frac);
+        put(out, frac);
     } else {
-        out.extend_from_slice(b"0.");
+        put(out, b"0.");
         out.resize(out.len() + (k - d.len()), b'0');
-        out.extend_from_slice(d);
+        put(out, d);
     }
 }
 
@@ -239,17 +240,17 @@ fn relayout(out: &mut Vec<u8>, s: &[u8], exact: f64) -> bool {
     if d.is_empty() {
         out.push(b'0');
     } else if point <= 0 {
-        out.extend_from_slice(b"0.");
+        put(out, b"0.");
         out.resize(out.len() + (-point) as usize, b'0');
-        out.extend_from_slice(d);
+        put(out, d);
     } else if point as usize >= d.len() {
-        out.extend_from_slice(d);
+        put(out, d);
         out.resize(out.len() + (point as usize - d.len()), b'0');
     } else {
         let p = point as usize;
-        out.extend_from_slice(&d[..p]);
+        put(out, &d[..p]);
         out.push(b'.');
-        out.extend_from_slice(&d[p..]);
+        put(out, &d[p..]);
     }
     true
 }
@@ -276,7 +277,7 @@ fn relayout_fixed(out: &mut Vec<u8>, s: &[u8], exact: f64) -> bool {
     if sig > 0 && may_tie(exact, sig) {
         return false;
     }
-    out.extend_from_slice(body);
+    put(out, body);
     true
 }
 

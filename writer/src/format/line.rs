@@ -1,5 +1,6 @@
 //! The two output line formats: human-readable text and JSON lines.
 
+use super::put::put;
 use ul_ring::args::Value;
 use ul_ring::record::Level;
 
@@ -72,7 +73,7 @@ pub struct LineRecord<'a> {
 fn text_escaped(out: &mut Vec<u8>, s: &[u8]) {
     // Fast path: printable ASCII needs neither validation nor escaping.
     if all_words(s, not_printable) {
-        out.extend_from_slice(s);
+        put(out, s);
     } else {
         text_escaped_slow(out, s);
     }
@@ -134,7 +135,7 @@ fn text_escaped_slow(out: &mut Vec<u8>, s: &[u8]) {
     for chunk in s.utf8_chunks() {
         text_escape_valid(out, chunk.valid().as_bytes());
         if !chunk.invalid().is_empty() {
-            out.extend_from_slice("\u{fffd}".as_bytes());
+            put(out, "\u{fffd}".as_bytes());
         }
     }
 }
@@ -157,11 +158,11 @@ fn text_escape_valid(out: &mut Vec<u8>, b: &[u8]) {
                 continue;
             }
         };
-        out.extend_from_slice(&b[start..i]);
+        put(out, &b[start..i]);
         match cp {
-            0x0a => out.extend_from_slice(b"\\n"),
-            0x0d => out.extend_from_slice(b"\\r"),
-            0x09 => out.extend_from_slice(b"\\t"),
+            0x0a => put(out, b"\\n"),
+            0x0d => put(out, b"\\r"),
+            0x09 => put(out, b"\\t"),
             _ => {
                 let _ = std::io::Write::write_fmt(out, format_args!("\\u{{{cp:x}}}"));
             }
@@ -169,7 +170,7 @@ fn text_escape_valid(out: &mut Vec<u8>, b: &[u8]) {
         i += len;
         start = i;
     }
-    out.extend_from_slice(&b[start..]);
+    put(out, &b[start..]);
 }
 
 fn text_value(out: &mut Vec<u8>, v: &ContextValue<'_>) {
@@ -232,13 +233,13 @@ pub fn text_head(
     source: &str,
     level: Level,
 ) {
-    out.extend_from_slice(b"UL: [");
+    put(out, b"UL: [");
     ts.write(out, timestamp_ns);
-    out.extend_from_slice(b"] [");
+    put(out, b"] [");
     text_escaped(out, source.as_bytes());
-    out.extend_from_slice(b"] ");
-    out.extend_from_slice(level.as_upper().as_bytes());
-    out.extend_from_slice(b": ");
+    put(out, b"] ");
+    put(out, level.as_upper().as_bytes());
+    put(out, b": ");
 }
 
 /// The part of a text line after the message: the context groups and the
@@ -253,7 +254,7 @@ pub fn text_head(
 #[inline]
 pub fn text_tail(out: &mut Vec<u8>, context: &[(&str, ContextValue<'_>)]) {
     for (k, v) in context {
-        out.extend_from_slice(b" [");
+        put(out, b" [");
         text_escaped(out, k.as_bytes());
         out.push(b':');
         text_value(out, v);
@@ -327,13 +328,13 @@ fn json_str(out: &mut Vec<u8>, s: &[u8]) {
 fn json_str_body(out: &mut Vec<u8>, s: &[u8]) {
     // Fast path: printable ASCII other than `"` and `\\` is copied as is.
     if all_words(s, not_json_plain) {
-        out.extend_from_slice(s);
+        put(out, s);
         return;
     }
     for chunk in s.utf8_chunks() {
         json_escape_valid(out, chunk.valid().as_bytes());
         if !chunk.invalid().is_empty() {
-            out.extend_from_slice("\u{fffd}".as_bytes());
+            put(out, "\u{fffd}".as_bytes());
         }
     }
 }
@@ -352,8 +353,8 @@ fn json_escape_valid(out: &mut Vec<u8>, s: &[u8]) {
             0x08 => b"\\b",
             0x0c => b"\\f",
             0..=0x1f => {
-                out.extend_from_slice(&s[start..i]);
-                out.extend_from_slice(b"\\u00");
+                put(out, &s[start..i]);
+                put(out, b"\\u00");
                 out.push(HEX[(b >> 4) as usize]);
                 out.push(HEX[(b & 15) as usize]);
                 start = i + 1;
@@ -361,19 +362,17 @@ fn json_escape_valid(out: &mut Vec<u8>, s: &[u8]) {
             }
             _ => continue,
         };
-        out.extend_from_slice(&s[start..i]);
-        out.extend_from_slice(esc);
+        put(out, &s[start..i]);
+        put(out, esc);
         start = i + 1;
     }
-    out.extend_from_slice(&s[start..]);
+    put(out, &s[start..]);
 }
 
 fn json_value(out: &mut Vec<u8>, v: &ContextValue<'_>) {
     match v {
         ContextValue::Str(s) | ContextValue::Value(Value::Str(s)) => json_str(out, s.as_bytes()),
-        ContextValue::Value(Value::Bool(b)) => {
-            out.extend_from_slice(if *b { b"true" } else { b"false" })
-        }
+        ContextValue::Value(Value::Bool(b)) => put(out, if *b { b"true" } else { b"false" }),
         ContextValue::Value(Value::Char(c)) => {
             let mut b = [0u8; 4];
             json_str(out, c.encode_utf8(&mut b).as_bytes());
@@ -428,9 +427,9 @@ pub fn write_json(out: &mut Vec<u8>, ts: &mut TimestampFormatter, r: &LineRecord
 /// ```
 #[inline]
 pub fn json_head(out: &mut Vec<u8>, level: Level) {
-    out.extend_from_slice(b"{\"level\":\"");
-    out.extend_from_slice(level.as_str().as_bytes());
-    out.extend_from_slice(b"\",\"message\":\"");
+    put(out, b"{\"level\":\"");
+    put(out, level.as_str().as_bytes());
+    put(out, b"\",\"message\":\"");
 }
 
 /// The part of a JSON line after the message's text, from its closing
@@ -447,11 +446,11 @@ pub fn json_head(out: &mut Vec<u8>, level: Level) {
 /// ```
 #[inline]
 pub fn json_tail(out: &mut Vec<u8>, ts: &mut TimestampFormatter, r: &LineRecord<'_>) {
-    out.extend_from_slice(b"\",\"timestamp\":\"");
+    put(out, b"\",\"timestamp\":\"");
     ts.write(out, r.timestamp_ns);
-    out.extend_from_slice(b"\",\"source\":");
+    put(out, b"\",\"source\":");
     json_str(out, r.source.as_bytes());
-    out.extend_from_slice(b",\"context\":{");
+    put(out, b",\"context\":{");
     for (i, (k, v)) in r.context.iter().enumerate() {
         if i > 0 {
             out.push(b',');
@@ -460,13 +459,13 @@ pub fn json_tail(out: &mut Vec<u8>, ts: &mut TimestampFormatter, r: &LineRecord<
         out.push(b':');
         json_value(out, v);
     }
-    out.extend_from_slice(b"},\"pid\":");
-    out.extend_from_slice(itoa::Buffer::new().format(r.pid).as_bytes());
-    out.extend_from_slice(b",\"tid\":");
-    out.extend_from_slice(itoa::Buffer::new().format(r.tid).as_bytes());
-    out.extend_from_slice(b",\"seq\":");
-    out.extend_from_slice(itoa::Buffer::new().format(r.seq).as_bytes());
-    out.extend_from_slice(b"}\n");
+    put(out, b"},\"pid\":");
+    put(out, itoa::Buffer::new().format(r.pid).as_bytes());
+    put(out, b",\"tid\":");
+    put(out, itoa::Buffer::new().format(r.tid).as_bytes());
+    put(out, b",\"seq\":");
+    put(out, itoa::Buffer::new().format(r.seq).as_bytes());
+    put(out, b"}\n");
 }
 
 #[cfg(test)]

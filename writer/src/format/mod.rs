@@ -21,6 +21,7 @@
 mod float;
 mod line;
 mod placeholder;
+mod put;
 mod time;
 
 pub use float::{write_f32, write_f64};
@@ -29,4 +30,5 @@ pub use line::{
     LineRecord,
 };
 pub use placeholder::{format_message, write_display, FormatOutcome, ParsedFormat, MAX_WIDTH};
+pub use put::put;
 pub use time::TimestampFormatter;

@@ -23,6 +23,7 @@
 //!   arguments no placeholder used are appended after the message, each
 //!   preceded by a space. [`FormatOutcome`] counts each of these.
 
+use super::put::put;
 use std::fmt::{Binary, Debug, Display, LowerExp, LowerHex, Octal, UpperExp, UpperHex};
 use std::io::Write as _;
 
@@ -445,7 +446,7 @@ impl ParsedFormat {
         nargs: usize,
     ) -> FormatOutcome {
         if self.sequential == Some(nargs) {
-            self.format_in_order(out, args, &mut |_, _, _| {})
+            self.format_in_order(out, args, None)
         } else {
             self.format_any(out, args)
         }
@@ -486,42 +487,34 @@ impl ParsedFormat {
         if !plain || self.sequential != Some(nargs) {
             return None;
         }
-        let mut fix = |out: &mut Vec<u8>, start: usize, v: &Value<'_>| {
-            if matches!(v, Value::Str(_) | Value::Char(_)) && !esc.is_plain(&out[start..]) {
-                scratch.clear();
-                scratch.extend_from_slice(&out[start..]);
-                out.truncate(start);
-                esc.escape(out, scratch);
-            }
-        };
-        Some(self.format_in_order(out, args, &mut fix))
+        Some(self.format_in_order(out, args, Some((esc, scratch))))
     }
 
     /// The common case: every argument used once, in order.
     ///
-    /// `after(out, start, value)` runs after each argument is written from
-    /// `start`: [`ParsedFormat::format_escaped`] escapes strings there.
+    /// With `escape`, each string or char argument is escaped in place
+    /// after it is written (see [`ParsedFormat::format_escaped`]).
     #[inline]
     fn format_in_order<'a>(
         &self,
         out: &mut Vec<u8>,
         mut args: impl Iterator<Item = Value<'a>>,
-        after: &mut impl FnMut(&mut Vec<u8>, usize, &Value<'_>),
+        mut escape: Option<(Escape, &mut Vec<u8>)>,
     ) -> FormatOutcome {
         let bytes = self.fmt.as_bytes();
         let mut outcome = FormatOutcome::default();
         for p in &self.pieces {
             match *p {
-                Piece::Lit(a, b) => out.extend_from_slice(&bytes[a..b]),
+                Piece::Lit(a, b) => put(out, &bytes[a..b]),
                 Piece::Next(start) => match args.next() {
                     Some(v) => {
                         let at = out.len();
                         write_display(out, &v);
-                        after(out, at, &v);
+                        escape_arg(out, at, &v, &mut escape);
                     }
                     None => {
                         outcome.missing += 1;
-                        out.extend_from_slice(&bytes[start..start + 2]);
+                        put(out, &bytes[start..start + 2]);
                     }
                 },
                 Piece::Arg {
@@ -532,13 +525,13 @@ impl ParsedFormat {
                         if !write_value(out, v, &spec) {
                             outcome.mismatched += 1;
                         }
-                        after(out, at, &v);
+                        escape_arg(out, at, &v, &mut escape);
                     }
                     // The caller's count was wrong: behave as when the
                     // argument is missing.
                     _ => {
                         outcome.missing += 1;
-                        out.extend_from_slice(&bytes[start..end]);
+                        put(out, &bytes[start..end]);
                     }
                 },
             }
@@ -548,7 +541,7 @@ impl ParsedFormat {
             out.push(b' ');
             let at = out.len();
             write_display(out, &v);
-            after(out, at, &v);
+            escape_arg(out, at, &v, &mut escape);
         }
         outcome
     }
@@ -569,7 +562,7 @@ impl ParsedFormat {
         for p in &self.pieces {
             let (index, spec, start, end) = match *p {
                 Piece::Lit(a, b) => {
-                    out.extend_from_slice(&bytes[a..b]);
+                    put(out, &bytes[a..b]);
                     continue;
                 }
                 Piece::Next(start) => (Index::Next, Some(Spec::PLAIN), start, start + 2),
@@ -597,11 +590,11 @@ impl ParsedFormat {
                 }
                 (Some(_), Some(_)) => {
                     outcome.missing += 1;
-                    out.extend_from_slice(&bytes[start..end]);
+                    put(out, &bytes[start..end]);
                 }
                 _ => {
                     outcome.bad_specs += 1;
-                    out.extend_from_slice(&bytes[start..end]);
+                    put(out, &bytes[start..end]);
                 }
             }
         }
@@ -645,6 +638,25 @@ pub fn format_message<'a>(
     ParsedFormat::new(fmt).format_any(out, args)
 }
 
+/// Escapes the text of a string or char argument written at `out[at..]`
+/// in place, if `escape` asks for it and the text needs it.
+#[inline(always)]
+fn escape_arg(
+    out: &mut Vec<u8>,
+    at: usize,
+    v: &Value<'_>,
+    escape: &mut Option<(Escape, &mut Vec<u8>)>,
+) {
+    if let Some((esc, scratch)) = escape {
+        if matches!(v, Value::Str(_) | Value::Char(_)) && !esc.is_plain(&out[at..]) {
+            scratch.clear();
+            scratch.extend_from_slice(&out[at..]);
+            out.truncate(at);
+            esc.escape(out, scratch);
+        }
+    }
+}
+
 /// Appends `v` as `{}` would: integers through `itoa`, strings copied,
 /// floats as std's `Display` writes them (an `f32` prints as an `f32`).
 ///
@@ -660,18 +672,18 @@ pub fn format_message<'a>(
 #[inline]
 pub fn write_display(out: &mut Vec<u8>, v: &Value<'_>) {
     match *v {
-        Value::U64(x) => out.extend_from_slice(itoa::Buffer::new().format(x).as_bytes()),
-        Value::I64(x) => out.extend_from_slice(itoa::Buffer::new().format(x).as_bytes()),
-        Value::U128(x) => out.extend_from_slice(itoa::Buffer::new().format(x).as_bytes()),
-        Value::I128(x) => out.extend_from_slice(itoa::Buffer::new().format(x).as_bytes()),
+        Value::U64(x) => put(out, itoa::Buffer::new().format(x).as_bytes()),
+        Value::I64(x) => put(out, itoa::Buffer::new().format(x).as_bytes()),
+        Value::U128(x) => put(out, itoa::Buffer::new().format(x).as_bytes()),
+        Value::I128(x) => put(out, itoa::Buffer::new().format(x).as_bytes()),
         Value::F32(x) => super::float::write_f32(out, x),
         Value::F64(x) => super::float::write_f64(out, x),
-        Value::Bool(x) => out.extend_from_slice(if x { b"true" } else { b"false" }),
+        Value::Bool(x) => put(out, if x { b"true" } else { b"false" }),
         Value::Char(c) => {
             let mut b = [0u8; 4];
-            out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+            put(out, c.encode_utf8(&mut b).as_bytes());
         }
-        Value::Str(s) => out.extend_from_slice(s.as_bytes()),
+        Value::Str(s) => put(out, s.as_bytes()),
     }
 }
 
@@ -722,7 +734,7 @@ fn text_core(out: &mut Vec<u8>, s: &str, spec: &Spec) -> bool {
         Some((cut, _)) => &s[..cut],
         None => s,
     };
-    out.extend_from_slice(s.as_bytes());
+    put(out, s.as_bytes());
     matches!(spec.ty, Ty::Display | Ty::Debug)
 }
 
@@ -849,7 +861,7 @@ fn pad(out: &mut Vec<u8>, start: usize, spec: &Spec, numeric: bool, prefixed: bo
         out.splice(start..start, bytes);
     }
     for _ in 0..post {
-        out.extend_from_slice(fill);
+        put(out, fill);
     }
 }
 
