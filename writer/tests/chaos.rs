@@ -883,6 +883,10 @@ fn writer_stopped_until_rings_fill_then_resumed_drop_policy() {
     let stop = s.dir.join("stop-producers");
     let stop_arg = stop.to_str().expect("utf-8 path");
     signal(w.pid(), libc::SIGSTOP);
+    assert!(
+        wait_stopped(w.pid(), Duration::from_secs(10)),
+        "the writer did not stop"
+    );
     let procs: Vec<Producer> = (0..2)
         .map(|_| {
             Producer::spawn(
