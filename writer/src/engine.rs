@@ -20,8 +20,8 @@ use ul_ring::record::{decode, Level, FLAG_TSC};
 use ul_ring::region::{PathStatus, Region, RegionError, RegionOptions};
 
 use crate::format::{
-    format_message, json_head, json_tail, text_head, text_tail, write_json, write_text,
-    ContextValue, Escape, LineRecord, ParsedFormat, TimestampFormatter,
+    format_message, json_head, text_tail, write_json, write_text, ContextValue, Escape, LineParts,
+    LineRecord, ParsedFormat, TimestampFormatter,
 };
 use crate::limits::Throttle;
 use crate::names::Names;
@@ -144,6 +144,8 @@ pub struct Engine {
     msg: Vec<u8>,
     /// An argument's text while it is escaped in place.
     esc: Vec<u8>,
+    /// Line parts kept from the last record (source, level, pid, tid).
+    parts: LineParts,
     bufs: Vec<Vec<u8>>,
     pending: Vec<PendingLane>,
     mpsc_release: Option<(u64, u64)>,
@@ -202,6 +204,7 @@ impl Engine {
             scratch: Vec::with_capacity(ul_ring::lane::COPY_CHUNK),
             msg: Vec::with_capacity(1024),
             esc: Vec::with_capacity(1024),
+            parts: LineParts::default(),
             bufs: (0..COUNT).map(|_| Vec::with_capacity(1 << 20)).collect(),
             pending: Vec::with_capacity(lanes),
             mpsc_release: None,
@@ -663,7 +666,7 @@ impl Engine {
         // Where the text message landed in `text_buf`, if formatted there.
         let mut text_msg = None;
         if self.format.text() {
-            text_head(text_buf, &mut self.ts, ts, source, level);
+            self.parts.text_head(text_buf, &mut self.ts, &line);
             let at = text_buf.len();
             let direct = format.and_then(|f| {
                 f.format_escaped(text_buf, positional(), npos, Escape::Text, &mut self.esc)
@@ -701,7 +704,7 @@ impl Engine {
                 }
                 Escape::Json.escape(out, &self.msg);
             }
-            json_tail(out, &mut self.ts, &line);
+            self.parts.json_tail(out, &mut self.ts, &line);
         }
         self.batch_records += 1;
     }

@@ -451,14 +451,7 @@ pub fn json_tail(out: &mut Vec<u8>, ts: &mut TimestampFormatter, r: &LineRecord<
     put(out, b"\",\"source\":");
     json_str(out, r.source.as_bytes());
     put(out, b",\"context\":{");
-    for (i, (k, v)) in r.context.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        json_str(out, k.as_bytes());
-        out.push(b':');
-        json_value(out, v);
-    }
+    json_context(out, r.context);
     put(out, b"},\"pid\":");
     put(out, itoa::Buffer::new().format(r.pid).as_bytes());
     put(out, b",\"tid\":");
@@ -468,9 +461,168 @@ pub fn json_tail(out: &mut Vec<u8>, ts: &mut TimestampFormatter, r: &LineRecord<
     put(out, b"}\n");
 }
 
+/// The parts of a line that depend only on the source and level, or on the
+/// pid and tid, rendered once and reused while they stay the same (records
+/// come in runs from one call site and one thread).
+///
+/// [`LineParts::text_head`] and [`LineParts::json_tail`] write exactly what
+/// [`text_head`] and [`json_tail`] write, without escaping the source or
+/// formatting the pid and tid again for every record.
+///
+/// ```
+/// use ul_writer::format::*;
+/// let r = LineRecord { timestamp_ns: 0, level: ul_ring::record::Level::Info,
+///     source: "S", message: b"", context: &[], pid: 1, tid: 2, seq: 3 };
+/// let (mut a, mut b) = (Vec::new(), Vec::new());
+/// let mut ts = TimestampFormatter::new();
+/// let mut parts = LineParts::default();
+/// parts.text_head(&mut a, &mut ts, &r);
+/// parts.json_tail(&mut a, &mut ts, &r);
+/// text_head(&mut b, &mut ts, r.timestamp_ns, r.source, r.level);
+/// json_tail(&mut b, &mut ts, &r);
+/// assert_eq!(a, b);
+/// ```
+#[derive(Debug, Default)]
+pub struct LineParts {
+    /// Source and level that `text_mid` and `json_source` show.
+    source: String,
+    level: Option<Level>,
+    /// `] [source] LEVEL: `
+    text_mid: Vec<u8>,
+    /// `","source":"source","context":{`
+    json_source: Vec<u8>,
+    /// Pid and tid that `json_ids` shows.
+    ids: Option<(u32, u32)>,
+    /// `},"pid":1,"tid":2,"seq":`
+    json_ids: Vec<u8>,
+}
+
+impl LineParts {
+    /// Brings the source parts up to date for `source` and `level`.
+    #[inline]
+    fn source_parts(&mut self, source: &str, level: Level) {
+        if self.level != Some(level) || self.source != source {
+            self.rebuild_source(source, level);
+        }
+    }
+
+    #[cold]
+    fn rebuild_source(&mut self, source: &str, level: Level) {
+        self.source.clear();
+        self.source.push_str(source);
+        self.level = Some(level);
+        self.text_mid.clear();
+        self.text_mid.extend_from_slice(b"] [");
+        text_escaped(&mut self.text_mid, source.as_bytes());
+        self.text_mid.extend_from_slice(b"] ");
+        self.text_mid.extend_from_slice(level.as_upper().as_bytes());
+        self.text_mid.extend_from_slice(b": ");
+        self.json_source.clear();
+        self.json_source.extend_from_slice(b"\",\"source\":");
+        json_str(&mut self.json_source, source.as_bytes());
+        self.json_source.extend_from_slice(b",\"context\":{");
+    }
+
+    #[cold]
+    fn rebuild_ids(&mut self, pid: u32, tid: u32) {
+        self.ids = Some((pid, tid));
+        self.json_ids.clear();
+        self.json_ids.extend_from_slice(b"},\"pid\":");
+        self.json_ids
+            .extend_from_slice(itoa::Buffer::new().format(pid).as_bytes());
+        self.json_ids.extend_from_slice(b",\"tid\":");
+        self.json_ids
+            .extend_from_slice(itoa::Buffer::new().format(tid).as_bytes());
+        self.json_ids.extend_from_slice(b",\"seq\":");
+    }
+
+    /// [`text_head`] for `r`'s timestamp, source and level.
+    #[inline]
+    pub fn text_head(
+        &mut self,
+        out: &mut Vec<u8>,
+        ts: &mut TimestampFormatter,
+        r: &LineRecord<'_>,
+    ) {
+        self.source_parts(r.source, r.level);
+        put(out, b"UL: [");
+        ts.write(out, r.timestamp_ns);
+        put(out, &self.text_mid);
+    }
+
+    /// [`json_tail`] for `r`.
+    #[inline]
+    pub fn json_tail(
+        &mut self,
+        out: &mut Vec<u8>,
+        ts: &mut TimestampFormatter,
+        r: &LineRecord<'_>,
+    ) {
+        self.source_parts(r.source, r.level);
+        if self.ids != Some((r.pid, r.tid)) {
+            self.rebuild_ids(r.pid, r.tid);
+        }
+        put(out, b"\",\"timestamp\":\"");
+        ts.write(out, r.timestamp_ns);
+        put(out, &self.json_source);
+        json_context(out, r.context);
+        put(out, &self.json_ids);
+        put(out, itoa::Buffer::new().format(r.seq).as_bytes());
+        put(out, b"}\n");
+    }
+}
+
+/// The pairs inside a JSON line's `"context":{...}`.
+#[inline]
+fn json_context(out: &mut Vec<u8>, context: &[(&str, ContextValue<'_>)]) {
+    for (i, (k, v)) in context.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json_str(out, k.as_bytes());
+        out.push(b':');
+        json_value(out, v);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_parts_match_the_plain_functions_as_keys_change() {
+        let ctx = [("k", ContextValue::Str("v\""))];
+        let mut parts = LineParts::default();
+        let mut ts = TimestampFormatter::new();
+        let sources = ["A", "A", "B\n\"", "", "A"];
+        let levels = [
+            Level::Info,
+            Level::Warn,
+            Level::Warn,
+            Level::Info,
+            Level::Info,
+        ];
+        for (i, (src, level)) in sources.iter().zip(levels).enumerate() {
+            for (pid, tid) in [(1, 2), (1, 2), (1, 3), (4_000_000, 2)] {
+                let r = LineRecord {
+                    timestamp_ns: 1_000_000_007 * i as u64,
+                    level,
+                    source: src,
+                    message: b"m",
+                    context: if i % 2 == 0 { &ctx } else { &[] },
+                    pid,
+                    tid,
+                    seq: i as u32,
+                };
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                parts.text_head(&mut a, &mut ts, &r);
+                parts.json_tail(&mut a, &mut ts, &r);
+                text_head(&mut b, &mut ts, r.timestamp_ns, r.source, r.level);
+                json_tail(&mut b, &mut ts, &r);
+                assert_eq!(String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
+            }
+        }
+    }
 
     fn rec<'a>(
         message: &'a [u8],

@@ -27,7 +27,7 @@ mod time;
 pub use float::{write_f32, write_f64};
 pub use line::{
     json_head, json_tail, text_head, text_tail, write_json, write_text, ContextValue, Escape,
-    LineRecord,
+    LineParts, LineRecord,
 };
 pub use placeholder::{format_message, write_display, FormatOutcome, ParsedFormat, MAX_WIDTH};
 pub use put::put;
