@@ -307,6 +307,14 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
+    /// The next value of a xorshift64 generator.
+    fn xorshift(s: &mut u64) -> u64 {
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        *s
+    }
+
     fn f32s(x: f32) -> String {
         let mut out = Vec::new();
         write_f32(&mut out, x);
@@ -382,9 +390,7 @@ mod tests {
         // xorshift over all bit patterns: every exponent and sign.
         let mut s = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..400_000 {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
+            let s = xorshift(&mut s);
             let x = f64::from_bits(s);
             assert_eq!(f64s(x), format!("{x}"), "{:#x}", s);
             let y = f32::from_bits(s as u32);
@@ -398,9 +404,7 @@ mod tests {
         // and the doubles right next to each value, which must not take it.
         let mut s = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..200_000 {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
+            let s = xorshift(&mut s);
             let digits = 1 + (s % 16) as u32;
             let n = (s >> 8) % 10u64.pow(digits);
             let k = ((s >> 4) % 12) as i32;
