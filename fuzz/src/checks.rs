@@ -666,7 +666,8 @@ pub mod format_record {
     use ul_ring::args::Value;
     use ul_ring::record::Level;
     use ul_writer::format::{
-        format_message, ContextValue, FormatOutcome, LineRecord, TimestampFormatter,
+        format_message, ContextValue, Escape, FormatOutcome, LineRecord, ParsedFormat,
+        TimestampFormatter,
     };
 
     /// Most arguments decoded (enough to pass 128, where the formatter
@@ -966,6 +967,24 @@ pub mod format_record {
         if let Some((want, want_outcome)) = expected(&fmt, &args) {
             assert_eq!(msg, want, "{fmt:?} with {args:?}");
             assert_eq!(outcome, want_outcome, "{fmt:?} with {args:?}");
+        }
+        // The writer's direct path, where it applies, gives the message
+        // escaped for each output exactly as escaping it afterwards does.
+        let parsed = ParsedFormat::new(&fmt);
+        for esc in [Escape::Text, Escape::Json] {
+            let mut direct = b"prefix ".to_vec();
+            let mut scratch = Vec::new();
+            let args_iter = values.iter().copied();
+            if let Some(o) =
+                parsed.format_escaped(&mut direct, args_iter, values.len(), esc, &mut scratch)
+            {
+                let mut want = b"prefix ".to_vec();
+                esc.escape(&mut want, msg.as_bytes());
+                assert_eq!(direct, want, "{esc:?}: {fmt:?} with {args:?}");
+                assert_eq!(o, outcome, "{esc:?}: {fmt:?} with {args:?}");
+            } else {
+                assert_eq!(direct, b"prefix ", "declined but wrote: {fmt:?}");
+            }
         }
 
         // A timestamp, level and ids that vary with the input.
