@@ -18,6 +18,7 @@
 use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicUsize, Ordering};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
+use std::sync::Mutex;
 
 use ul_ring::region::Region;
 
@@ -55,22 +56,31 @@ static SLOTS: [Watched; WATCHED] = [EMPTY; WATCHED];
 pub fn watch(region: &'static Region) -> bool {
     install_handler();
     let (base, len) = region.mapped_range();
-    // The path is leaked: the handler may read it at any time.
-    let path: &'static [u8] = Box::leak(
-        region
-            .path()
-            .as_os_str()
-            .as_bytes()
-            .to_vec()
-            .into_boxed_slice(),
-    );
     for s in &SLOTS {
         if s.base
             .compare_exchange(0, base as usize, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
-            s.path.store(path.as_ptr().cast_mut(), Ordering::Relaxed);
-            s.path_len.store(path.len(), Ordering::Relaxed);
+            // The path is never freed: a handler may read it at any time,
+            // even after `unwatch`. Only a claimed slot gets one, and a
+            // reused slot's old path moves to `RETIRED`, so each stays
+            // reachable and the leak is bounded by the regions served.
+            let path: &'static [u8] = Box::leak(
+                region
+                    .path()
+                    .as_os_str()
+                    .as_bytes()
+                    .to_vec()
+                    .into_boxed_slice(),
+            );
+            let old = s.path.swap(path.as_ptr().cast_mut(), Ordering::Relaxed);
+            let old_len = s.path_len.swap(path.len(), Ordering::Relaxed);
+            if !old.is_null() {
+                RETIRED
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((old as usize, old_len));
+            }
             s.fd.store(region.file().as_raw_fd(), Ordering::Relaxed);
             // Release: a handler that sees `len` sees the fields above.
             s.len.store(len, Ordering::Release);
@@ -79,6 +89,10 @@ pub fn watch(region: &'static Region) -> bool {
     }
     false
 }
+
+/// Paths of reused slots (address, length): kept, never freed, since a
+/// signal handler may still hold one.
+static RETIRED: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
 
 /// Stops watching `region` (before it is unmapped).
 pub fn unwatch(region: &Region) {
