@@ -13,8 +13,10 @@ export RUSTFLAGS="-Zsanitizer=address"
 export RUSTDOCFLAGS="-Zsanitizer=address"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1"
 export CARGO_TARGET_DIR=target/asan
+# The tests run examples (producers, the session daemon) and ul-log from
+# next to their own binary; `cargo test --tests` alone does not build them,
+# and a test's own `cargo build` would lack the sanitizer's --target.
+cargo +nightly build --target "$TARGET" -p ul-ring -p ul-writer -p ul --bins --examples
+export UL_EXAMPLES_PREBUILT=1
 cargo +nightly test --target "$TARGET" -p ul-ring --lib --tests
-# The writer's tests run the examples (producers) and ul-log next to the
-# ul-writer binary; `cargo test --tests` alone does not build them.
-cargo +nightly build --target "$TARGET" -p ul-writer -p ul --bins --examples
 cargo +nightly test --target "$TARGET" -p ul-writer --tests

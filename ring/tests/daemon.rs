@@ -40,13 +40,24 @@ fn event(sender: u32, seq: u32) -> SessionEvent {
 }
 
 /// The example, built once per test run with the same profile and target
-/// directory as this test.
+/// directory as this test. With `UL_EXAMPLES_PREBUILT` set (by
+/// `scripts/asan.sh`, which builds it with the sanitizer's `--target`), the
+/// binary already next to this test is used as it is.
 fn example() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let exe = std::env::current_exe().expect("test exe");
         // <target>/<profile>/deps/daemon-<hash>
         let profile_dir = exe.parent().and_then(Path::parent).expect("profile dir");
+        if std::env::var_os("UL_EXAMPLES_PREBUILT").is_some() {
+            let bin = profile_dir.join("examples").join("session_daemon");
+            assert!(
+                bin.exists(),
+                "UL_EXAMPLES_PREBUILT is set but {} is missing",
+                bin.display()
+            );
+            return bin;
+        }
         let target = profile_dir.parent().expect("target dir");
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
