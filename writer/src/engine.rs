@@ -661,6 +661,8 @@ impl Engine {
         // into `self.msg` and escaped from there.
         let positional = || rec.args.iter().take(npos);
         let mut staged = false;
+        // The text buffer comes first; the JSON ones follow in level order.
+        const _: () = assert!(TEXT == 0);
         let (text_buf, json_bufs) = self.bufs.split_at_mut(TEXT + 1);
         let text_buf = &mut text_buf[TEXT];
         // Where the text message landed in `text_buf`, if formatted there.
