@@ -401,6 +401,43 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
         }
     }
 
+    /// True if position `pos` is claimed and not committed: `head` has
+    /// passed it and its slot's sequence word still says "claimed for
+    /// `pos`" (the free word `pos`, or a writing word of `pos` not yet
+    /// quarantined).
+    ///
+    /// Unlike [`tail_state`](Self::tail_state), this stays exact for an
+    /// observer other than the consumer (a test, a monitor) while the
+    /// consumer is between the two stores of [`release`](Self::release)
+    /// or [`abandon`](Self::abandon): the slot's word is already
+    /// `pos + slots` there while `tail` still reads `pos`, which
+    /// `tail_state` reports as `Pending`.
+    ///
+    /// ```
+    /// use ul_ring::bytes::HeapBytes;
+    /// use ul_ring::mpsc::{Mpsc, MpscControl};
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// let ctrl = MpscControl::new();
+    /// let seqs: Vec<AtomicU64> = (0..4).map(|_| AtomicU64::new(0)).collect();
+    /// let m = Mpsc::new(&ctrl, &seqs, HeapBytes::new(4 * 64), 64);
+    /// m.init();
+    /// assert!(!m.claimed_uncommitted(0));
+    /// // A claimant that moved `head` and then stopped.
+    /// ctrl.head.fetch_add(1, Ordering::Relaxed);
+    /// assert!(m.claimed_uncommitted(0));
+    /// assert!(m.abandon(0));
+    /// assert!(!m.claimed_uncommitted(0));
+    /// ```
+    pub fn claimed_uncommitted(&self, pos: u64) -> bool {
+        let n = self.slot_count();
+        if n == 0 {
+            return false;
+        }
+        let s = self.seqs[(pos % n) as usize].load(Ordering::Acquire);
+        let claimed_word = s == pos || (writing_for(s, pos) && s & QUARANTINED == 0);
+        claimed_word && self.ctrl.head.load(Ordering::Acquire) > pos
+    }
+
     /// Copies the committed slot at `pos` into `scratch` and checks it.
     pub fn read_slot<'s>(&self, pos: u64, scratch: &'s mut Vec<u8>) -> SlotRead<'s> {
         let n = self.slot_count().max(1);

@@ -1291,16 +1291,16 @@ fn producer_stopped_inside_a_shared_lane_claim() {
             "producer {} did not stop",
             p.pid()
         );
-        // A claim is pending if some position in [tail, head) is claimed
-        // but not committed; the writer then stops at it.
+        // A claim is stuck if the position at the tail is claimed but not
+        // committed; the writer then stops at it. (`tail_state` would also
+        // say `Pending` while the writer is between the two stores of
+        // releasing a slot it has read, which is no claim at all.)
+        let mut pos = 0;
         let pending = wait_for(Duration::from_millis(50), || {
-            matches!(
-                m.tail_state(m.control().tail.load(Ordering::Acquire)),
-                ul_ring::mpsc::TailState::Pending(_)
-            )
+            pos = m.control().tail.load(Ordering::Acquire);
+            m.claimed_uncommitted(pos)
         });
         if pending {
-            let pos = m.control().tail.load(Ordering::Acquire);
             // The writer abandons it after the process timeout.
             assert!(
                 wait_for(Duration::from_secs(30), || m
