@@ -235,6 +235,12 @@ pub fn text_head(
 ) {
     put(out, b"UL: [");
     ts.write(out, timestamp_ns);
+    text_mid(out, source, level);
+}
+
+/// `] [source] LEVEL: `: the part of a text line between the timestamp
+/// and the message.
+fn text_mid(out: &mut Vec<u8>, source: &str, level: Level) {
     put(out, b"] [");
     text_escaped(out, source.as_bytes());
     put(out, b"] ");
@@ -448,17 +454,29 @@ pub fn json_head(out: &mut Vec<u8>, level: Level) {
 pub fn json_tail(out: &mut Vec<u8>, ts: &mut TimestampFormatter, r: &LineRecord<'_>) {
     put(out, b"\",\"timestamp\":\"");
     ts.write(out, r.timestamp_ns);
-    put(out, b"\",\"source\":");
-    json_str(out, r.source.as_bytes());
-    put(out, b",\"context\":{");
+    json_source(out, r.source);
     json_context(out, r.context);
-    put(out, b"},\"pid\":");
-    put(out, itoa::Buffer::new().format(r.pid).as_bytes());
-    put(out, b",\"tid\":");
-    put(out, itoa::Buffer::new().format(r.tid).as_bytes());
-    put(out, b",\"seq\":");
+    json_ids(out, r.pid, r.tid);
     put(out, itoa::Buffer::new().format(r.seq).as_bytes());
     put(out, b"}\n");
+}
+
+/// `","source":"source","context":{`: the part of a JSON line between the
+/// timestamp and the context pairs.
+fn json_source(out: &mut Vec<u8>, source: &str) {
+    put(out, b"\",\"source\":");
+    json_str(out, source.as_bytes());
+    put(out, b",\"context\":{");
+}
+
+/// `},"pid":1,"tid":2,"seq":`: the part of a JSON line between the context
+/// pairs and the sequence number.
+fn json_ids(out: &mut Vec<u8>, pid: u32, tid: u32) {
+    put(out, b"},\"pid\":");
+    put(out, itoa::Buffer::new().format(pid).as_bytes());
+    put(out, b",\"tid\":");
+    put(out, itoa::Buffer::new().format(tid).as_bytes());
+    put(out, b",\"seq\":");
 }
 
 /// The parts of a line that depend only on the source and level, or on the
@@ -512,28 +530,16 @@ impl LineParts {
         self.source.push_str(source);
         self.level = Some(level);
         self.text_mid.clear();
-        self.text_mid.extend_from_slice(b"] [");
-        text_escaped(&mut self.text_mid, source.as_bytes());
-        self.text_mid.extend_from_slice(b"] ");
-        self.text_mid.extend_from_slice(level.as_upper().as_bytes());
-        self.text_mid.extend_from_slice(b": ");
+        text_mid(&mut self.text_mid, source, level);
         self.json_source.clear();
-        self.json_source.extend_from_slice(b"\",\"source\":");
-        json_str(&mut self.json_source, source.as_bytes());
-        self.json_source.extend_from_slice(b",\"context\":{");
+        json_source(&mut self.json_source, source);
     }
 
     #[cold]
     fn rebuild_ids(&mut self, pid: u32, tid: u32) {
         self.ids = Some((pid, tid));
         self.json_ids.clear();
-        self.json_ids.extend_from_slice(b"},\"pid\":");
-        self.json_ids
-            .extend_from_slice(itoa::Buffer::new().format(pid).as_bytes());
-        self.json_ids.extend_from_slice(b",\"tid\":");
-        self.json_ids
-            .extend_from_slice(itoa::Buffer::new().format(tid).as_bytes());
-        self.json_ids.extend_from_slice(b",\"seq\":");
+        json_ids(&mut self.json_ids, pid, tid);
     }
 
     /// [`text_head`] for `r`'s timestamp, source and level.
