@@ -52,14 +52,25 @@ pub fn same_process_alive(pid: u32, start: u64) -> bool {
     }
     // A zombie still has its /proc entry; it will never log again.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            if let Some(i) = stat.rfind(')') {
-                if stat[i + 1..].trim_start().starts_with('Z') {
-                    return false;
-                }
-            }
-        }
+        Ok(stat) if stat_state(&stat) == Some('Z') => return false,
+        Ok(_) => {}
         Err(_) => return false,
     }
     start_time(pid) == Some(start)
+}
+
+/// The state letter (field 3) of a `/proc/<pid>/stat` or
+/// `/proc/<pid>/task/<tid>/stat` line: `R`, `S`, `D`, `T` (stopped), `Z`
+/// (zombie), ...
+///
+/// ```
+/// use ul_ring::procinfo::stat_state;
+/// assert_eq!(stat_state("42 (a) b) T 1 2"), Some('T'));
+/// assert_eq!(stat_state("no parenthesis"), None);
+/// ```
+pub fn stat_state(stat: &str) -> Option<char> {
+    // The command name (field 2) may hold spaces and parentheses: the
+    // state follows the last ')'.
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.trim_start().chars().next()
 }

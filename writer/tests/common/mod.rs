@@ -154,11 +154,7 @@ pub fn wait_stopped(pid: u32, d: Duration) -> bool {
             let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
                 return false;
             };
-            // The state follows the parenthesised command name.
-            let state = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.trim_start().chars().next());
-            if !matches!(state, Some('T') | Some('t')) {
+            if !matches!(ul_ring::procinfo::stat_state(&stat), Some('T') | Some('t')) {
                 return false;
             }
             any = true;
