@@ -414,8 +414,12 @@ impl<'a, B: ByteStore> Consumer<'a, B> {
             let remaining = head.wrapping_sub(pos);
             let segment = to_end.min(remaining);
             let copy = segment.min(COPY_CHUNK as u64) as usize;
-            scratch.clear();
-            scratch.resize(copy, 0);
+            // Grown once and then only overwritten: zeroing it for every
+            // chunk cost as much as the copy itself.
+            if scratch.len() < copy {
+                scratch.resize(copy, 0);
+            }
+            let scratch = &mut scratch[..copy];
             self.bytes.read(offset as usize, scratch);
             let mut at = 0usize;
             while at < copy && records < max_records {
@@ -456,6 +460,73 @@ impl<'a, B: ByteStore> Consumer<'a, B> {
             records,
             corrupt: None,
         }
+    }
+
+    /// Where a second reader can take over: the position just past the
+    /// first `n` records (padding not counted) of `[tail, head)`, if that is
+    /// before `head`. `None` if the lane holds `n` records or fewer there,
+    /// or bytes that cannot be framed (then one reader takes it all, and
+    /// [`read_batch`](Self::read_batch) reports them).
+    ///
+    /// Reads only the 8-byte frames, so it is cheap. The lane is untrusted:
+    /// a producer may rewrite its bytes after this walk, so each reader
+    /// still validates what it reads; splitting `[tail, head)` at the
+    /// returned position only decides who reads which bytes.
+    ///
+    /// ```
+    /// use ul_ring::bytes::HeapBytes;
+    /// use ul_ring::lane::{Consumer, LaneControl, Producer};
+    ///
+    /// let (ctrl, bytes) = (LaneControl::new(), HeapBytes::new(1024));
+    /// // SAFETY: one producer and one consumer; 1024 is a power of two.
+    /// let mut p = unsafe { Producer::attach(&ctrl, &bytes) };
+    /// let c = unsafe { Consumer::attach(&ctrl, &bytes) };
+    /// for _ in 0..3 {
+    ///     p.try_push(16, |enc| {
+    ///         enc.put_u32(16);
+    ///         enc.put_u8(1); // a log record
+    ///         enc.finish();
+    ///     })
+    ///     .unwrap();
+    /// }
+    /// assert_eq!(c.split_after(c.tail(), c.head(), 2), Some(32));
+    /// assert_eq!(c.split_after(c.tail(), c.head(), 3), None);
+    /// ```
+    pub fn split_after(&self, tail: u64, head: u64, n: usize) -> Option<u64> {
+        let avail = head.wrapping_sub(tail);
+        if avail > self.capacity || avail % RECORD_ALIGN as u64 != 0 {
+            return None;
+        }
+        let mut pos = tail;
+        let mut records = 0;
+        while pos != head {
+            if records == n {
+                return Some(pos);
+            }
+            let offset = pos & self.mask;
+            // Records never wrap (padding fills a lane's end), so a frame
+            // lies within the segment up to the lane's end or the head.
+            let segment = (self.capacity - offset).min(head.wrapping_sub(pos));
+            if segment < MIN_FRAME_LEN as u64 {
+                return None;
+            }
+            let mut frame = [0u8; MIN_FRAME_LEN];
+            self.bytes.read(offset as usize, &mut frame);
+            let len = u64::from(u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]));
+            // The checks `read_frame` makes, against the segment.
+            if len < MIN_FRAME_LEN as u64
+                || len % RECORD_ALIGN as u64 != 0
+                || len > MAX_RECORD_LEN as u64
+                || len > segment
+            {
+                return None;
+            }
+            if frame[4] != RecordKind::Padding as u8 {
+                records += 1;
+            }
+            pos = pos.wrapping_add(len);
+        }
+        None
     }
 
     /// Marks everything below `new_tail` consumed.
