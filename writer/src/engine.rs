@@ -12,20 +12,19 @@ use std::time::{Duration, Instant};
 
 use ul_ring::callsite::CallsiteTable;
 use ul_ring::clock::Calibration;
-use ul_ring::lane::Consumer;
+use ul_ring::lane::{Batch, Consumer};
 use ul_ring::layout::{intent_state, lane_state};
 use ul_ring::mpsc::{SlotRead, TailState};
 use ul_ring::quarantine::Quarantine;
-use ul_ring::record::{decode, Level, FLAG_TSC};
+use ul_ring::record::Level;
 use ul_ring::region::{PathStatus, Region, RegionError, RegionOptions};
 
-use crate::format::{
-    format_message, json_head, text_tail, write_json, write_text, ContextValue, Escape, LineParts,
-    LineRecord, ParsedFormat, TimestampFormatter,
-};
+use crate::format::TimestampFormatter;
+use crate::helpers::Helpers;
 use crate::limits::Throttle;
+use crate::lines::{LineMaker, Origin};
 use crate::names::Names;
-use crate::outputs::{Format, OutputError, Outputs, COUNT, TEXT};
+use crate::outputs::{Format, OutputError, Outputs, COUNT};
 use crate::rotate::{Rotation, Rotator};
 
 /// Longest wait between retries of a failing write.
@@ -81,14 +80,6 @@ type FlushTarget = (u64, Heads, Vec<(&'static Region, Heads)>);
 /// Every lane's head and the shared lane's head of one region.
 type Heads = (Vec<u64>, u64);
 
-/// Where a record came from.
-#[derive(Clone, Copy)]
-struct Origin {
-    lane: Option<usize>,
-    pid: u32,
-    tid: u32,
-}
-
 /// A lane whose tail moves when the current batch is on disk.
 struct PendingLane {
     lane: usize,
@@ -136,22 +127,18 @@ pub struct Engine {
     out: Outputs,
     format: Format,
     process_timeout: Duration,
-    names: Names,
-    calib: Calibration,
+    /// The batch's lines, and the state that formats them.
+    lines: LineMaker,
+    /// Threads that format parts of long runs (see [`crate::helpers`]).
+    helpers: Helpers,
+    /// Where the current lane's run is split among the format threads.
+    split: Vec<u64>,
     calib_at: Instant,
-    ts: TimestampFormatter,
     scratch: Vec<u8>,
-    msg: Vec<u8>,
-    /// An argument's text while it is escaped in place.
-    esc: Vec<u8>,
-    /// Line parts kept from the last record (source, level, pid, tid).
-    parts: LineParts,
-    bufs: Vec<Vec<u8>>,
     pending: Vec<PendingLane>,
     mpsc_release: Option<(u64, u64)>,
     mpsc_dropped: Option<u64>,
     batch_no: u64,
-    batch_records: u64,
     stuck_claim: Option<(u64, Instant)>,
     /// Quarantined shared-lane slots.
     quarantine: Quarantine,
@@ -167,7 +154,6 @@ pub struct Engine {
     follow: Option<RegionOptions>,
     /// Replaced regions still being drained.
     retiring: Vec<Served>,
-    pid: u32,
     rotation: Option<Rotator>,
     throttle: Option<Throttle>,
     /// Running totals.
@@ -197,20 +183,15 @@ impl Engine {
             out,
             format,
             process_timeout,
-            names: Names::default(),
-            calib,
+            lines: LineMaker::new(format, calib),
+            helpers: Helpers::default(),
+            split: Vec::new(),
             calib_at: Instant::now(),
-            ts: TimestampFormatter::new(),
             scratch: Vec::with_capacity(ul_ring::lane::COPY_CHUNK),
-            msg: Vec::with_capacity(1024),
-            esc: Vec::with_capacity(1024),
-            parts: LineParts::default(),
-            bufs: (0..COUNT).map(|_| Vec::with_capacity(1 << 20)).collect(),
             pending: Vec::with_capacity(lanes),
             mpsc_release: None,
             mpsc_dropped: None,
             batch_no,
-            batch_records: 0,
             stuck_claim: None,
             quarantine: Quarantine::of_lane(&region.mpsc()),
             last_scan: Instant::now() - Duration::from_secs(3600),
@@ -220,13 +201,21 @@ impl Engine {
             last_region_check: Instant::now(),
             follow: None,
             retiring: Vec::new(),
-            pid: std::process::id(),
             rotation: None,
             throttle: None,
             totals: Totals::default(),
         };
         e.recover()?;
         Ok(e)
+    }
+
+    /// Formats long runs of records on `threads` threads: this one and
+    /// `threads - 1` helpers (see [`crate::helpers`]). 1 (the default)
+    /// starts none; a second call replaces the helpers.
+    pub fn set_format_threads(&mut self, threads: usize) -> std::io::Result<()> {
+        self.helpers = Helpers::default();
+        self.helpers = Helpers::spawn(self.format, threads)?;
+        Ok(())
     }
 
     /// Rotates the outputs by size (see [`crate::rotate`]).
@@ -282,8 +271,8 @@ impl Engine {
     /// Swaps the engine's per-region state with `s`.
     fn swap_served(&mut self, s: &mut Served) {
         std::mem::swap(&mut self.region, &mut s.region);
-        std::mem::swap(&mut self.names, &mut s.names);
-        std::mem::swap(&mut self.calib, &mut s.calib);
+        std::mem::swap(&mut self.lines.names, &mut s.names);
+        std::mem::swap(&mut self.lines.calib, &mut s.calib);
         std::mem::swap(&mut self.calib_at, &mut s.calib_at);
         std::mem::swap(&mut self.batch_no, &mut s.batch_no);
         std::mem::swap(&mut self.stuck_claim, &mut s.stuck_claim);
@@ -362,14 +351,14 @@ impl Engine {
             .load(Ordering::Relaxed)
             .clamp(1, 1 << 20) as usize;
         let lanes = self.region.geometry().sizes.lanes as usize;
-        for b in &mut self.bufs {
+        for b in &mut self.lines.bufs {
             b.clear();
         }
         self.pending.clear();
         self.to_free.clear();
         self.mpsc_release = None;
         self.mpsc_dropped = None;
-        self.batch_records = 0;
+        self.lines.records = 0;
         // Lanes of dead owners: their marker lines go into this batch, and
         // the lanes are freed only once it is on disk, so a writer killed in
         // between announces them again rather than never.
@@ -407,8 +396,8 @@ impl Engine {
             }
             if dropped != reported {
                 let n = dropped.wrapping_sub(reported);
-                let since = since_text(&mut self.ts, self.last_drop_report[i]);
-                self.writer_line(
+                let since = since_text(&mut self.lines.ts, self.last_drop_report[i]);
+                self.lines.writer_line(
                     Level::Warn,
                     &format!(
                         "{n} records dropped by pid {} (lane {i}) since {since}",
@@ -417,33 +406,17 @@ impl Engine {
                 );
                 self.last_drop_report[i] = ul_ring::clock::wall_ns();
             }
-            // SAFETY: we hold the writer lock, so we are the lane's only
-            // consumer; lane capacities are validated powers of two.
-            let consumer = unsafe { Consumer::attach(ctrl, self.region.lane_bytes(i)) };
-            let mut scratch = std::mem::take(&mut self.scratch);
-            let batch = consumer.read_batch(tail, head, batch_size, &mut scratch, |pos, rec| {
-                self.record(&table, origin, pos, rec)
-            });
-            self.scratch = scratch;
-            if let Some(c) = &batch.corrupt {
-                h.stats.corrupt_lanes.fetch_add(1, Ordering::Relaxed);
-                let msg = format!(
-                    "lane {i} (pid {}) holds bytes that are not records at position {}: {}; skipped {} bytes",
-                    origin.pid, c.pos, c.reason, c.skipped
-                );
-                eprintln!("ul-writer: {msg}");
-                self.writer_line(Level::Error, &msg);
-            }
+            let new_tail = self.read_lane(&table, i, origin, (tail, head), batch_size);
             self.pending.push(PendingLane {
                 lane: i,
-                new_tail: batch.new_tail,
+                new_tail,
                 dropped,
             });
         }
         self.drain_mpsc(&table, batch_size);
-        if self.batch_records == 0
+        if self.lines.records == 0
             && self.to_free.is_empty()
-            && self.bufs.iter().all(|b| b.is_empty())
+            && self.lines.bufs.iter().all(|b| b.is_empty())
             && self.pending.iter().all(|p| {
                 let c = &self.region.lane_control(p.lane).consumer;
                 p.new_tail == c.tail.load(Ordering::Relaxed)
@@ -454,7 +427,120 @@ impl Engine {
             return Ok(0);
         }
         self.write_batch()?;
-        Ok(self.batch_records.max(1) as usize)
+        Ok(self.lines.records.max(1) as usize)
+    }
+
+    /// Formats up to `max` records of lane `i` in `[tail, head)` into the
+    /// batch; returns the tail to commit once the batch is on disk.
+    ///
+    /// A run long enough is split among the format helpers (see
+    /// [`crate::helpers`]): the engine reads the first part, each helper a
+    /// later one, and the parts are appended in lane order. The lane's new
+    /// tail is the end of the last part read whole, so a part that stopped
+    /// early (or a helper that died and left its part to be read here)
+    /// never leaves a gap.
+    fn read_lane(
+        &mut self,
+        table: &CallsiteTable<'_>,
+        i: usize,
+        origin: Origin,
+        (tail, head): (u64, u64),
+        max: usize,
+    ) -> u64 {
+        let region = self.region;
+        // SAFETY: we hold the writer lock, so we are the lane's only
+        // consumer (helpers only read parts we hand them, and we commit
+        // after they return them); lane capacities are validated powers of
+        // two.
+        let consumer = unsafe { Consumer::attach(region.lane_control(i), region.lane_bytes(i)) };
+        // Split points: the run is cut into parts of `per` records.
+        let threads = self.helpers.len() + 1;
+        let per = max / threads;
+        self.split.clear();
+        self.split.push(tail);
+        if threads > 1 && per >= crate::helpers::MIN_PART_RECORDS {
+            let mut from = tail;
+            while self.split.len() < threads {
+                match consumer.split_after(from, head, per) {
+                    Some(p) => {
+                        self.split.push(p);
+                        from = p;
+                    }
+                    None => break,
+                }
+            }
+        }
+        let parts = self.split.len();
+        self.split.push(head);
+        let calib = self.lines.calib;
+        let mut started = 0;
+        for k in 1..parts {
+            let range = (self.split[k], self.split[k + 1]);
+            let last_max = max - per * (parts - 1);
+            let part_max = if k + 1 == parts { last_max } else { per };
+            if !self
+                .helpers
+                .start(k - 1, region, i, origin, range, part_max, calib)
+            {
+                break;
+            }
+            started += 1;
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let first_max = if parts > 1 { per } else { max };
+        let lines = &mut self.lines;
+        let batch =
+            consumer.read_batch(tail, self.split[1], first_max, &mut scratch, |pos, rec| {
+                lines.record(region, table, origin, pos, rec)
+            });
+        self.scratch = scratch;
+        let mut whole = self.lane_part_done(i, origin, &batch, self.split[1]);
+        let mut new_tail = batch.new_tail;
+        // Collect every started part (even after a short one: the helpers
+        // must hand their buffers back before the next batch).
+        let mut k = 1;
+        let mut helper = 0;
+        while helper < started {
+            let end = self.split[k + 1];
+            match self.helpers.finish(helper) {
+                Some(part) => {
+                    if whole {
+                        self.lines.append(&part.bufs, part.records);
+                        whole = self.lane_part_done(i, origin, &part.batch, end);
+                        new_tail = part.batch.new_tail;
+                    }
+                    self.helpers.give_back(helper, part.bufs);
+                    helper += 1;
+                }
+                None => {
+                    // The helper died (and was removed): its part is read
+                    // in a later pass, by the engine if need be.
+                    started -= 1;
+                    whole = false;
+                }
+            }
+            k += 1;
+        }
+        new_tail
+    }
+
+    /// Reports what reading one part of lane `i` found wrong; true if the
+    /// part was read to its `end`, so the next part follows it.
+    fn lane_part_done(&mut self, i: usize, origin: Origin, batch: &Batch, end: u64) -> bool {
+        if let Some(c) = &batch.corrupt {
+            self.region
+                .header()
+                .stats
+                .corrupt_lanes
+                .fetch_add(1, Ordering::Relaxed);
+            let msg = format!(
+                "lane {i} (pid {}) holds bytes that are not records at position {}: {}; skipped {} bytes",
+                origin.pid, c.pos, c.reason, c.skipped
+            );
+            eprintln!("ul-writer: {msg}");
+            self.lines.writer_line(Level::Error, &msg);
+        }
+        batch.new_tail == end
     }
 
     fn drain_mpsc(&mut self, table: &CallsiteTable<'_>, batch_size: usize) {
@@ -464,8 +550,8 @@ impl Engine {
         let reported = mpsc.control().dropped_reported.load(Ordering::Relaxed);
         if dropped != reported {
             let lanes = region.geometry().sizes.lanes as usize;
-            let since = since_text(&mut self.ts, self.last_drop_report[lanes]);
-            self.writer_line(
+            let since = since_text(&mut self.lines.ts, self.last_drop_report[lanes]);
+            self.lines.writer_line(
                 Level::Warn,
                 &format!(
                     "{} records dropped in the shared lane since {since}",
@@ -492,7 +578,7 @@ impl Engine {
                                 tid,
                             };
                             let rec = record.to_vec();
-                            self.record(table, origin, pos, &rec);
+                            self.lines.record(region, table, origin, pos, &rec);
                         }
                         SlotRead::Bad(why) => {
                             region
@@ -500,7 +586,7 @@ impl Engine {
                                 .stats
                                 .decode_errors
                                 .fetch_add(1, Ordering::Relaxed);
-                            self.writer_line(
+                            self.lines.writer_line(
                                 Level::Error,
                                 &format!("skipped a shared-lane record: {why}"),
                             );
@@ -533,7 +619,7 @@ impl Engine {
                                         .stats
                                         .claims_abandoned
                                         .fetch_add(1, Ordering::Relaxed);
-                                    self.writer_line(
+                                    self.lines.writer_line(
                                         Level::Warn,
                                         &format!(
                                             "abandoned a shared-lane claim at position {pos} not committed within {:?} (its producer died or stalled)",
@@ -567,168 +653,12 @@ impl Engine {
     /// those the claimants handed back.
     fn check_quarantine(&mut self) {
         for (pos, pid) in self.quarantine.sweep(&self.region.mpsc()) {
-            self.writer_line(
+            self.lines.writer_line(
                 Level::Warn,
                 &format!(
                     "freed the shared-lane slot of position {pos}: its claimant, pid {pid}, died inside its copy"
                 ),
             );
-        }
-    }
-
-    /// Formats one record into the batch buffers.
-    fn record(&mut self, table: &CallsiteTable<'_>, origin: Origin, pos: u64, bytes: &[u8]) {
-        let rec = match decode(bytes) {
-            Ok(r) => r,
-            Err(e) => {
-                self.region
-                    .header()
-                    .stats
-                    .decode_errors
-                    .fetch_add(1, Ordering::Relaxed);
-                let where_ = match origin.lane {
-                    Some(l) => format!("lane {l}"),
-                    None => "the shared lane".to_string(),
-                };
-                let msg = format!(
-                    "skipped a record from pid {} in {where_} at position {pos}: {e}",
-                    origin.pid
-                );
-                self.writer_line(Level::Error, &msg);
-                return;
-            }
-        };
-        let hdr = rec.header;
-        let (site, site_err) = self.names.site(table, hdr.callsite);
-        if site_err {
-            if let Err(e) = &site {
-                eprintln!("ul-writer: {e}");
-            }
-        }
-        let ctx = if hdr.context != 0 {
-            let (c, first) = self.names.context(table, hdr.context);
-            if first {
-                if let Err(e) = &c {
-                    eprintln!("ul-writer: {e}");
-                }
-            }
-            c.ok()
-        } else {
-            None
-        };
-        let nargs = rec.args.len();
-        let (format, keys, source): (Option<&ParsedFormat>, &[String], &str) = match &site {
-            Ok(s) => {
-                let source = if !s.source.is_empty() {
-                    s.source.as_str()
-                } else if let Some(c) = ctx.as_ref().filter(|c| !c.source.is_empty()) {
-                    c.source.as_str()
-                } else {
-                    s.module.as_str()
-                };
-                (Some(&s.format), &s.keys[..s.keys.len().min(nargs)], source)
-            }
-            Err(_) => (None, &[], "unknown"),
-        };
-        let npos = nargs - keys.len();
-        let mut pairs: Vec<(&str, ContextValue<'_>)> = Vec::new();
-        if let Some(c) = &ctx {
-            for (k, v) in &c.pairs {
-                pairs.push((k.as_str(), ContextValue::Str(v.as_str())));
-            }
-        }
-        for (k, v) in keys.iter().zip(rec.args.iter().skip(npos)) {
-            pairs.push((k.as_str(), ContextValue::Value(v)));
-        }
-        let ts = if hdr.flags & FLAG_TSC != 0 {
-            self.calib.to_ns(hdr.timestamp)
-        } else {
-            hdr.timestamp
-        };
-        let level = rec.level;
-        let line = LineRecord {
-            timestamp_ns: ts,
-            level,
-            source,
-            message: &[],
-            context: &pairs,
-            pid: origin.pid,
-            tid: origin.tid,
-            seq: hdr.seq,
-        };
-        // The message is formatted straight into each output when its
-        // format allows (`ParsedFormat::format_escaped`); otherwise once
-        // into `self.msg` and escaped from there.
-        let positional = || rec.args.iter().take(npos);
-        let mut staged = false;
-        // The text buffer comes first; the JSON ones follow in level order.
-        const _: () = assert!(TEXT == 0);
-        let (text_buf, json_bufs) = self.bufs.split_at_mut(TEXT + 1);
-        let text_buf = &mut text_buf[TEXT];
-        // Where the text message landed in `text_buf`, if formatted there.
-        let mut text_msg = None;
-        if self.format.text() {
-            self.parts.text_head(text_buf, &mut self.ts, &line);
-            let at = text_buf.len();
-            let direct = format.and_then(|f| {
-                f.format_escaped(text_buf, positional(), npos, Escape::Text, &mut self.esc)
-            });
-            if direct.is_some() {
-                text_msg = Some(at..text_buf.len());
-            } else {
-                stage(&mut self.msg, format, positional(), npos);
-                staged = true;
-                Escape::Text.escape(text_buf, &self.msg);
-            }
-            text_tail(text_buf, &pairs);
-        }
-        if self.format.json() {
-            let out = &mut json_bufs[level as usize];
-            json_head(out, level);
-            // A text message with nothing to escape for JSON either (the
-            // usual case) is copied rather than formatted again.
-            let copied = match text_msg {
-                Some(r) if Escape::Json.is_plain(&text_buf[r.clone()]) => {
-                    crate::format::put(out, &text_buf[r]);
-                    true
-                }
-                _ => false,
-            };
-            if !copied
-                && format
-                    .and_then(|f| {
-                        f.format_escaped(out, positional(), npos, Escape::Json, &mut self.esc)
-                    })
-                    .is_none()
-            {
-                if !staged {
-                    stage(&mut self.msg, format, positional(), npos);
-                }
-                Escape::Json.escape(out, &self.msg);
-            }
-            self.parts.json_tail(out, &mut self.ts, &line);
-        }
-        self.batch_records += 1;
-    }
-
-    /// Adds a line of the writer's own (drops, reclaimed lanes, skipped
-    /// bytes) to the current batch.
-    fn writer_line(&mut self, level: Level, message: &str) {
-        let line = LineRecord {
-            timestamp_ns: ul_ring::clock::wall_ns(),
-            level,
-            source: "ul-writer",
-            message: message.as_bytes(),
-            context: &[],
-            pid: self.pid,
-            tid: 0,
-            seq: 0,
-        };
-        if self.format.text() {
-            write_text(&mut self.bufs[TEXT], &mut self.ts, &line);
-        }
-        if self.format.json() {
-            write_json(&mut self.bufs[1 + level as usize], &mut self.ts, &line);
         }
     }
 
@@ -745,7 +675,7 @@ impl Engine {
         // a batch is never split across files and recovery truncates only
         // the file the batch went to.
         if let Some(r) = &mut self.rotation {
-            r.before_batch(&mut self.out, &self.bufs);
+            r.before_batch(&mut self.out, &self.lines.bufs);
         }
         let h = self.region.header();
         let w = &h.writer;
@@ -772,7 +702,7 @@ impl Engine {
         w.intent_state
             .store(intent_state::WRITING, Ordering::Release);
         for i in 0..COUNT {
-            if let Err(e) = self.out.append(i, &self.bufs[i]) {
+            if let Err(e) = self.out.append(i, &self.lines.bufs[i]) {
                 // Take back what this batch already wrote; the cursors stay
                 // where they are and the batch is read again on retry.
                 for (j, l) in lens.iter().enumerate().take(i) {
@@ -818,12 +748,12 @@ impl Engine {
         w.intent_state.store(intent_state::IDLE, Ordering::Release);
         h.stats
             .records_written
-            .fetch_add(self.batch_records, Ordering::Relaxed);
-        let bytes: usize = self.bufs.iter().map(Vec::len).sum();
+            .fetch_add(self.lines.records, Ordering::Relaxed);
+        let bytes: usize = self.lines.bufs.iter().map(Vec::len).sum();
         h.stats
             .bytes_written
             .fetch_add(bytes as u64, Ordering::Relaxed);
-        self.totals.records += self.batch_records;
+        self.totals.records += self.lines.records;
         self.totals.batches += 1;
         Ok(())
     }
@@ -1039,7 +969,7 @@ impl Engine {
         }
         for (pid, n) in dead {
             let s = if n == 1 { "" } else { "s" };
-            self.writer_line(
+            self.lines.writer_line(
                 Level::Warn,
                 &format!("process {pid} exited; reclaimed {n} lane{s}"),
             );
@@ -1108,7 +1038,7 @@ impl Engine {
             }
             let terminating = signals.terminate.load(Ordering::Relaxed);
             if self.calib_at.elapsed() > Duration::from_secs(10) {
-                self.calib = calibrate(self.region);
+                self.lines.calib = calibrate(self.region);
                 self.calib_at = Instant::now();
             }
             let req = h.flush.request.load(Ordering::Acquire);
@@ -1279,20 +1209,4 @@ fn reached(region: &Region, heads: &Heads) -> bool {
         // Reached, or the tail jumped past it (a corrupt lane skipped).
         tail.wrapping_sub(hd) < (1 << 62)
     }) && region.mpsc().control().tail.load(Ordering::Relaxed) >= heads.1
-}
-
-/// Formats a record's message into `msg` (cleared first): by its call
-/// site's format, or, for an unknown call site, a placeholder text followed
-/// by the arguments.
-fn stage<'a>(
-    msg: &mut Vec<u8>,
-    format: Option<&ParsedFormat>,
-    args: impl Iterator<Item = ul_ring::args::Value<'a>>,
-    nargs: usize,
-) {
-    msg.clear();
-    let _ = match format {
-        Some(f) => f.format(msg, args, nargs),
-        None => format_message(msg, "<unknown callsite>", args),
-    };
 }

@@ -6,9 +6,11 @@
 
 pub mod engine;
 pub mod format;
+pub mod helpers;
 /// Resource limits (memory, CPU share, nice, affinity); they live in
 /// `ul-ring` so that daemons built on [`ul_ring::run_daemon`] share them.
 pub use ul_ring::limits;
+pub mod lines;
 pub mod names;
 pub mod outputs;
 pub mod region_guard;

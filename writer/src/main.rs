@@ -80,6 +80,11 @@ struct Cli {
     /// CPUs to run on, e.g. 0,1 or 2-3.
     #[arg(long, value_name = "LIST")]
     cpu_affinity: Option<String>,
+    /// Threads that format a long backlog (one lane's run is split among
+    /// them; the files are the same as with one). Default: 2, or 1 on a
+    /// single CPU.
+    #[arg(long, value_name = "N")]
+    format_threads: Option<usize>,
     /// Write the writer's pid to this file once it serves the region
     /// (removed on exit), for `kill -HUP $(cat FILE)` after logrotate.
     #[arg(long, value_name = "FILE")]
@@ -159,6 +164,12 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     // new one.
     engine.follow_path(opts);
     engine.set_rotation(rotation);
+    // Before the limits, so an address-space limit counts the helpers'
+    // stacks.
+    let threads = cli
+        .format_threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(2)));
+    engine.set_format_threads(threads)?;
     // Applied once the region is mapped and the buffers allocated, so an
     // address-space limit is checked against what the writer really holds.
     let (outcomes, throttle) = limits.apply();

@@ -1,0 +1,241 @@
+//! Format helper threads: more than one core for a writer that fell behind.
+//!
+//! When one lane holds a long run of records, the engine splits the run at
+//! record boundaries ([`Consumer::split_after`]). It formats the first part
+//! itself while each helper formats a later part into buffers of its own;
+//! the parts are then appended in lane order, so the files hold exactly
+//! what one thread would have written. Writing, the write-ahead intent and
+//! the cursors stay with the engine's thread: a helper only reads lane
+//! bytes (below the head the engine observed, above the tail it has not
+//! yet moved) and formats them, so crash recovery is unchanged.
+//!
+//! A helper that dies (a panic) is dropped and its part formatted by the
+//! engine instead; nothing is lost.
+
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::thread::JoinHandle;
+
+use ul_ring::clock::Calibration;
+use ul_ring::lane::{Batch, Consumer, COPY_CHUNK};
+use ul_ring::region::Region;
+
+use crate::lines::{LineMaker, Origin};
+use crate::outputs::{Format, COUNT};
+
+/// Fewest records a part must hold for a run to be split: below this the
+/// hand-off (a futex wake and wait per helper) costs more than it saves.
+pub const MIN_PART_RECORDS: usize = 256;
+
+/// Most format threads (the engine's own included).
+pub const MAX_FORMAT_THREADS: usize = 16;
+
+/// One part of a lane for a helper: the records in `[from, to)`, at most
+/// `max_records` of them.
+struct Job {
+    region: &'static Region,
+    lane: usize,
+    origin: Origin,
+    from: u64,
+    to: u64,
+    max_records: usize,
+    calib: Calibration,
+    /// Empty buffers to format into (handed back and forth, so they are
+    /// allocated once).
+    bufs: Vec<Vec<u8>>,
+}
+
+/// A helper's finished part.
+pub struct Part {
+    /// The formatted lines, one buffer per output.
+    pub bufs: Vec<Vec<u8>>,
+    /// Records formatted.
+    pub records: u64,
+    /// What reading the part found (`new_tail` short of the part's end if
+    /// it stopped early; `corrupt` if it held bytes that are not records).
+    pub batch: Batch,
+}
+
+struct Helper {
+    jobs: Option<Sender<Job>>,
+    parts: Receiver<Part>,
+    spare: Option<Vec<Vec<u8>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The engine's helper threads (none by default; `ul-writer
+/// --format-threads N` starts `N - 1`).
+///
+/// ```
+/// use ul_writer::helpers::Helpers;
+/// use ul_writer::outputs::Format;
+///
+/// let h = Helpers::spawn(Format::Text, 3).unwrap();
+/// assert_eq!(h.len(), 2);
+/// assert!(Helpers::default().is_empty());
+/// ```
+#[derive(Default)]
+pub struct Helpers {
+    helpers: Vec<Helper>,
+}
+
+impl Helpers {
+    /// Starts `threads - 1` helpers (`threads` counts the engine's own
+    /// thread; at most [`MAX_FORMAT_THREADS`]).
+    pub fn spawn(format: Format, threads: usize) -> std::io::Result<Self> {
+        let mut h = Helpers::default();
+        for k in 1..threads.clamp(1, MAX_FORMAT_THREADS) {
+            let (job_tx, job_rx) = channel::<Job>();
+            let (part_tx, part_rx) = channel::<Part>();
+            let thread = std::thread::Builder::new()
+                .name(format!("ul-format-{k}"))
+                .spawn(move || serve(format, job_rx, part_tx))?;
+            h.helpers.push(Helper {
+                jobs: Some(job_tx),
+                parts: part_rx,
+                spare: None,
+                thread: Some(thread),
+            });
+        }
+        Ok(h)
+    }
+
+    /// Helpers alive.
+    pub fn len(&self) -> usize {
+        self.helpers.len()
+    }
+
+    /// True if there is no helper.
+    pub fn is_empty(&self) -> bool {
+        self.helpers.is_empty()
+    }
+
+    /// Hands helper `k` the records of `lane` in `[from, to)`, at most
+    /// `max_records`. False if the helper is gone (the caller formats the
+    /// part itself).
+    ///
+    /// The caller must be the lane's consumer, must have loaded the head
+    /// (Acquire) at or past `to`, and must not move the tail past `from`
+    /// before [`finish`](Self::finish) returns for this part.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start(
+        &mut self,
+        k: usize,
+        region: &'static Region,
+        lane: usize,
+        origin: Origin,
+        (from, to): (u64, u64),
+        max_records: usize,
+        calib: Calibration,
+    ) -> bool {
+        let h = &mut self.helpers[k];
+        let bufs = h
+            .spare
+            .take()
+            .unwrap_or_else(|| (0..COUNT).map(|_| Vec::new()).collect());
+        let job = Job {
+            region,
+            lane,
+            origin,
+            from,
+            to,
+            max_records,
+            calib,
+            bufs,
+        };
+        if h.jobs.as_ref().is_some_and(|tx| tx.send(job).is_ok()) {
+            return true;
+        }
+        self.remove(k);
+        false
+    }
+
+    /// Drops helper `k`, which died.
+    fn remove(&mut self, k: usize) {
+        let mut h = self.helpers.remove(k);
+        h.jobs = None;
+        if let Some(t) = h.thread.take() {
+            let _ = t.join();
+        }
+        eprintln!("ul-writer: a format helper stopped; the engine formats its share");
+    }
+
+    /// Waits for helper `k`'s part; `None` if the helper died (then it is
+    /// removed, and the caller formats the part itself).
+    pub fn finish(&mut self, k: usize) -> Option<Part> {
+        match self.helpers[k].parts.recv() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                self.remove(k);
+                None
+            }
+        }
+    }
+
+    /// Returns a part's buffers to helper `k` for its next part.
+    pub fn give_back(&mut self, k: usize, mut bufs: Vec<Vec<u8>>) {
+        if let Some(h) = self.helpers.get_mut(k) {
+            for b in &mut bufs {
+                b.clear();
+            }
+            h.spare = Some(bufs);
+        }
+    }
+}
+
+impl Drop for Helpers {
+    fn drop(&mut self) {
+        for h in &mut self.helpers {
+            // Closing the channel ends the helper's loop.
+            h.jobs = None;
+        }
+        for h in &mut self.helpers {
+            if let Some(t) = h.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+/// A helper's loop: format each part it is handed, send it back.
+fn serve(format: Format, jobs: Receiver<Job>, parts: Sender<Part>) {
+    let mut lines: Option<(LineMaker, *const Region)> = None;
+    let mut scratch = Vec::with_capacity(COPY_CHUNK);
+    while let Ok(job) = jobs.recv() {
+        let (maker, names_of) =
+            lines.get_or_insert_with(|| (LineMaker::new(format, job.calib), core::ptr::null()));
+        if !core::ptr::eq(*names_of, job.region) {
+            // Names are per region (a replaced region is drained too).
+            maker.names.clear();
+            *names_of = job.region;
+        }
+        maker.calib = job.calib;
+        maker.bufs = job.bufs;
+        maker.records = 0;
+        let region = job.region;
+        let table = region.callsites();
+        // SAFETY: the engine is this lane's consumer and hands out
+        // disjoint parts of `[tail, head)` that it observed published and
+        // does not release until this part is returned (the contract of
+        // `Helpers::start`); reading them concurrently with the engine's
+        // reads of other parts is sound because nobody consumes (moves
+        // the tail) meanwhile. Lane capacities are validated powers of
+        // two.
+        let consumer =
+            unsafe { Consumer::attach(region.lane_control(job.lane), region.lane_bytes(job.lane)) };
+        let batch = consumer.read_batch(
+            job.from,
+            job.to,
+            job.max_records,
+            &mut scratch,
+            |pos, rec| maker.record(region, &table, job.origin, pos, rec),
+        );
+        let part = Part {
+            bufs: std::mem::take(&mut maker.bufs),
+            records: maker.records,
+            batch,
+        };
+        if parts.send(part).is_err() {
+            break;
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! Formats records, and the writer's own lines, into the buffers of one
+//! batch: one buffer per output (`server.log`, then `server.<level>.json`
+//! in level order).
+//!
+//! The engine owns one [`LineMaker`]; each format helper thread owns
+//! another (see [`crate::helpers`]), so a long run of one lane's records
+//! can be formatted in parts at once and the parts appended in order.
+
+use std::sync::atomic::Ordering;
+use ul_ring::callsite::CallsiteTable;
+use ul_ring::clock::Calibration;
+use ul_ring::record::{decode, Level, FLAG_TSC};
+use ul_ring::region::Region;
+
+use crate::format::{
+    format_message, json_head, text_tail, write_json, write_text, ContextValue, Escape, LineParts,
+    LineRecord, ParsedFormat, TimestampFormatter,
+};
+use crate::names::Names;
+use crate::outputs::{Format, COUNT, TEXT};
+
+/// Where a record came from.
+#[derive(Clone, Copy, Debug)]
+pub struct Origin {
+    /// The lane it was read from (`None`: the shared lane).
+    pub lane: Option<usize>,
+    /// The producing process.
+    pub pid: u32,
+    /// The producing thread.
+    pub tid: u32,
+}
+
+/// The formatting state and output buffers of one batch (see the module
+/// docs).
+pub struct LineMaker {
+    format: Format,
+    /// Call sites and contexts of the region being read.
+    pub names: Names,
+    /// Tick-to-ns conversion of the region being read.
+    pub calib: Calibration,
+    /// Timestamp text, cached per second.
+    pub ts: TimestampFormatter,
+    msg: Vec<u8>,
+    /// An argument's text while it is escaped in place.
+    esc: Vec<u8>,
+    /// Line parts kept from the last record (source, level, pid, tid).
+    parts: LineParts,
+    /// One buffer per output, indexed as [`crate::outputs::Outputs`] is.
+    pub bufs: Vec<Vec<u8>>,
+    /// Records formatted since the last [`clear`](Self::clear).
+    pub records: u64,
+    /// This process, the pid of the writer's own lines.
+    pid: u32,
+}
+
+impl LineMaker {
+    /// Empty buffers for `format`; `calib` converts record timestamps.
+    pub fn new(format: Format, calib: Calibration) -> Self {
+        LineMaker {
+            format,
+            names: Names::default(),
+            calib,
+            ts: TimestampFormatter::new(),
+            msg: Vec::with_capacity(1024),
+            esc: Vec::with_capacity(1024),
+            parts: LineParts::default(),
+            bufs: (0..COUNT).map(|_| Vec::with_capacity(1 << 20)).collect(),
+            records: 0,
+            pid: std::process::id(),
+        }
+    }
+
+    /// Empties the buffers for the next batch.
+    pub fn clear(&mut self) {
+        for b in &mut self.bufs {
+            b.clear();
+        }
+        self.records = 0;
+    }
+
+    /// True if no line is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.bufs.iter().all(Vec::is_empty)
+    }
+
+    /// Appends lines formatted elsewhere (a helper's part of a lane, which
+    /// follows this one's), with their record count.
+    pub fn append(&mut self, bufs: &[Vec<u8>], records: u64) {
+        for (mine, theirs) in self.bufs.iter_mut().zip(bufs) {
+            mine.extend_from_slice(theirs);
+        }
+        self.records += records;
+    }
+
+    /// Formats one record into the batch buffers.
+    ///
+    /// `bytes` are the record's own bytes, `pos` its lane position (for
+    /// error lines). A record that does not decode becomes an error line
+    /// saying what and where, and is counted in the region's statistics.
+    pub fn record(
+        &mut self,
+        region: &Region,
+        table: &CallsiteTable<'_>,
+        origin: Origin,
+        pos: u64,
+        bytes: &[u8],
+    ) {
+        let rec = match decode(bytes) {
+            Ok(r) => r,
+            Err(e) => {
+                region
+                    .header()
+                    .stats
+                    .decode_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                let where_ = match origin.lane {
+                    Some(l) => format!("lane {l}"),
+                    None => "the shared lane".to_string(),
+                };
+                let msg = format!(
+                    "skipped a record from pid {} in {where_} at position {pos}: {e}",
+                    origin.pid
+                );
+                self.writer_line(Level::Error, &msg);
+                return;
+            }
+        };
+        let hdr = rec.header;
+        let (site, site_err) = self.names.site(table, hdr.callsite);
+        if site_err {
+            if let Err(e) = &site {
+                eprintln!("ul-writer: {e}");
+            }
+        }
+        let ctx = if hdr.context != 0 {
+            let (c, first) = self.names.context(table, hdr.context);
+            if first {
+                if let Err(e) = &c {
+                    eprintln!("ul-writer: {e}");
+                }
+            }
+            c.ok()
+        } else {
+            None
+        };
+        let nargs = rec.args.len();
+        let (format, keys, source): (Option<&ParsedFormat>, &[String], &str) = match &site {
+            Ok(s) => {
+                let source = if !s.source.is_empty() {
+                    s.source.as_str()
+                } else if let Some(c) = ctx.as_ref().filter(|c| !c.source.is_empty()) {
+                    c.source.as_str()
+                } else {
+                    s.module.as_str()
+                };
+                (Some(&s.format), &s.keys[..s.keys.len().min(nargs)], source)
+            }
+            Err(_) => (None, &[], "unknown"),
+        };
+        let npos = nargs - keys.len();
+        let mut pairs: Vec<(&str, ContextValue<'_>)> = Vec::new();
+        if let Some(c) = &ctx {
+            for (k, v) in &c.pairs {
+                pairs.push((k.as_str(), ContextValue::Str(v.as_str())));
+            }
+        }
+        for (k, v) in keys.iter().zip(rec.args.iter().skip(npos)) {
+            pairs.push((k.as_str(), ContextValue::Value(v)));
+        }
+        let ts = if hdr.flags & FLAG_TSC != 0 {
+            self.calib.to_ns(hdr.timestamp)
+        } else {
+            hdr.timestamp
+        };
+        let level = rec.level;
+        let line = LineRecord {
+            timestamp_ns: ts,
+            level,
+            source,
+            message: &[],
+            context: &pairs,
+            pid: origin.pid,
+            tid: origin.tid,
+            seq: hdr.seq,
+        };
+        // The message is formatted straight into each output when its
+        // format allows (`ParsedFormat::format_escaped`); otherwise once
+        // into `self.msg` and escaped from there.
+        let positional = || rec.args.iter().take(npos);
+        let mut staged = false;
+        // The text buffer comes first; the JSON ones follow in level order.
+        const _: () = assert!(TEXT == 0);
+        let (text_buf, json_bufs) = self.bufs.split_at_mut(TEXT + 1);
+        let text_buf = &mut text_buf[TEXT];
+        // Where the text message landed in `text_buf`, if formatted there.
+        let mut text_msg = None;
+        if self.format.text() {
+            self.parts.text_head(text_buf, &mut self.ts, &line);
+            let at = text_buf.len();
+            let direct = format.and_then(|f| {
+                f.format_escaped(text_buf, positional(), npos, Escape::Text, &mut self.esc)
+            });
+            if direct.is_some() {
+                text_msg = Some(at..text_buf.len());
+            } else {
+                stage(&mut self.msg, format, positional(), npos);
+                staged = true;
+                Escape::Text.escape(text_buf, &self.msg);
+            }
+            text_tail(text_buf, &pairs);
+        }
+        if self.format.json() {
+            let out = &mut json_bufs[level as usize];
+            json_head(out, level);
+            // A text message with nothing to escape for JSON either (the
+            // usual case) is copied rather than formatted again.
+            let copied = match text_msg {
+                Some(r) if Escape::Json.is_plain(&text_buf[r.clone()]) => {
+                    crate::format::put(out, &text_buf[r]);
+                    true
+                }
+                _ => false,
+            };
+            if !copied
+                && format
+                    .and_then(|f| {
+                        f.format_escaped(out, positional(), npos, Escape::Json, &mut self.esc)
+                    })
+                    .is_none()
+            {
+                if !staged {
+                    stage(&mut self.msg, format, positional(), npos);
+                }
+                Escape::Json.escape(out, &self.msg);
+            }
+            self.parts.json_tail(out, &mut self.ts, &line);
+        }
+        self.records += 1;
+    }
+
+    /// Adds a line of the writer's own (drops, reclaimed lanes, skipped
+    /// bytes) to the current batch.
+    pub fn writer_line(&mut self, level: Level, message: &str) {
+        let line = LineRecord {
+            timestamp_ns: ul_ring::clock::wall_ns(),
+            level,
+            source: "ul-writer",
+            message: message.as_bytes(),
+            context: &[],
+            pid: self.pid,
+            tid: 0,
+            seq: 0,
+        };
+        if self.format.text() {
+            write_text(&mut self.bufs[TEXT], &mut self.ts, &line);
+        }
+        if self.format.json() {
+            write_json(&mut self.bufs[1 + level as usize], &mut self.ts, &line);
+        }
+    }
+}
+
+/// Formats a record's message into `msg` (cleared first): by its call
+/// site's format, or, for an unknown call site, a placeholder text followed
+/// by the arguments.
+fn stage<'a>(
+    msg: &mut Vec<u8>,
+    format: Option<&ParsedFormat>,
+    args: impl Iterator<Item = ul_ring::args::Value<'a>>,
+    nargs: usize,
+) {
+    msg.clear();
+    let _ = match format {
+        Some(f) => f.format(msg, args, nargs),
+        None => format_message(msg, "<unknown callsite>", args),
+    };
+}

@@ -1,0 +1,219 @@
+//! Format helper threads (`--format-threads`): a long run of one lane's
+//! records is split among threads, and the files must be exactly what one
+//! thread writes: every record once, in lane order, with bytes that are not
+//! records reported and skipped the same way.
+//!
+//! Each case fills identical regions with the same records (fixed
+//! timestamps, so the lines are byte-identical) and drains one with each
+//! thread count through the real `Engine::pass`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use ul_ring::args::{encode_record, OwnedValue};
+use ul_ring::bytes::ByteStore;
+use ul_ring::layout::lane_state;
+use ul_ring::layout::Sizes;
+use ul_ring::record::{Level, RecordHeader, RecordKind};
+use ul_ring::region::{Region, RegionOptions};
+use ul_writer::engine::Engine;
+use ul_writer::outputs::{Format, Outputs};
+
+/// What goes into the lane, in order.
+#[derive(Clone, Copy)]
+enum Item {
+    /// A log record carrying its number.
+    Record(u64),
+    /// A frame whose length lies: the lane is unreadable from there on.
+    BadFrame,
+    /// A well-framed record with an unknown argument tag: skipped alone.
+    BadTag,
+}
+
+struct Case {
+    dir: PathBuf,
+}
+
+impl Case {
+    fn new(tag: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("ul-format-threads-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Case { dir }
+    }
+
+    /// Fills a fresh region with `items` in lane 0 (4 lanes of 1 MiB),
+    /// drains it on `threads` format threads with `batch` records per
+    /// pass, and returns `server.log` and `server.info.json`.
+    fn drain(&self, items: &[Item], threads: usize, batch: u32) -> (String, String) {
+        let shm = self.dir.join(format!("region-{threads}"));
+        let out = self.dir.join(format!("out-{threads}"));
+        std::fs::create_dir_all(&out).unwrap();
+        let region = Region::open(
+            &shm,
+            &RegionOptions {
+                sizes: Sizes {
+                    lanes: 4,
+                    lane_capacity: 1 << 20,
+                    ..Sizes::default()
+                },
+                batch_size: batch,
+                ..RegionOptions::default()
+            },
+        )
+        .unwrap();
+        fill(&region, items);
+        let outputs = Outputs::new(&out, "server").unwrap();
+        let mut engine =
+            Engine::new(region, outputs, Format::Both, Duration::from_secs(30)).unwrap();
+        engine.set_format_threads(threads).unwrap();
+        let mut passes = 0;
+        while engine.pass().unwrap() > 0 {
+            passes += 1;
+            assert!(passes < 10_000, "the engine never finished draining");
+        }
+        let _ = std::fs::remove_file(&shm);
+        (
+            read(&out.join("server.log")),
+            read(&out.join("server.info.json")),
+        )
+    }
+}
+
+impl Drop for Case {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}
+
+/// Writes `items` into lane 0 as a producer would (claimed by this live
+/// process) and publishes them.
+fn fill(region: &Region, items: &[Item]) {
+    let me = (u64::from(std::process::id()) << 8) | lane_state::OWNED;
+    region
+        .lane_slot(0)
+        .owner
+        .compare_exchange(lane_state::FREE, me, Ordering::AcqRel, Ordering::Relaxed)
+        .expect("lane 0 is free in a new region");
+    let ctrl = region.lane_control(0);
+    let bytes = region.lane_bytes(0);
+    let cap = bytes.capacity() as u64;
+    let mut head = 0u64;
+    let mut rec = Vec::new();
+    for item in items {
+        rec.clear();
+        let hdr = RecordHeader {
+            kind: RecordKind::Log as u8,
+            level: Level::Info as u8,
+            timestamp: 1_700_000_000_000_000_000,
+            callsite: 0,
+            ..Default::default()
+        };
+        match *item {
+            Item::Record(i) => encode_record(
+                &mut rec,
+                RecordHeader {
+                    seq: i as u32,
+                    ..hdr
+                },
+                &[OwnedValue::U64(i), OwnedValue::F64(i as f64 / 4.0)],
+            ),
+            Item::BadTag => {
+                encode_record(&mut rec, hdr, &[OwnedValue::U64(0)]);
+                rec[32] = 200;
+            }
+            Item::BadFrame => {
+                rec.extend_from_slice(&9u32.to_le_bytes());
+                rec.extend_from_slice(&[1, 0, 0, 0]);
+            }
+        }
+        assert!(
+            head + rec.len() as u64 <= cap,
+            "the test's records fit the lane"
+        );
+        bytes.write_with(head as usize, rec.len(), |e| e.put_bytes(&rec));
+        head += rec.len() as u64;
+    }
+    ctrl.producer.head.store(head, Ordering::Release);
+}
+
+/// The record numbers in `text`'s lines, in order.
+fn numbers(text: &str) -> Vec<u64> {
+    text.lines()
+        .filter(|l| !l.contains("ul-writer"))
+        .map(|l| {
+            let args = l.rsplit("<unknown callsite>").next().unwrap();
+            args.split_whitespace().next().unwrap().parse().unwrap()
+        })
+        .collect()
+}
+
+/// The lines not written by the writer itself (those carry wall time).
+fn record_lines(text: &str) -> Vec<&str> {
+    text.lines().filter(|l| !l.contains("ul-writer")).collect()
+}
+
+#[test]
+fn a_split_run_is_written_as_one_thread_writes_it() {
+    let case = Case::new("clean");
+    let items: Vec<Item> = (0..12_000).map(Item::Record).collect();
+    let (text1, json1) = case.drain(&items, 1, 4096);
+    assert_eq!(numbers(&text1), (0..12_000).collect::<Vec<_>>());
+    assert_eq!(json1.lines().count(), 12_000);
+    for threads in [2, 3, 4] {
+        let (text, json) = case.drain(&items, threads, 4096);
+        assert_eq!(text, text1, "server.log with {threads} format threads");
+        assert_eq!(
+            json, json1,
+            "server.info.json with {threads} format threads"
+        );
+    }
+}
+
+#[test]
+fn bad_bytes_in_a_helper_part_are_skipped_as_one_thread_skips_them() {
+    let case = Case::new("bad");
+    // 2 threads, 4096 per pass: parts of 2048. A bad tag in the second
+    // part of the first pass, a lying frame in the second pass.
+    let mut items: Vec<Item> = (0..3000).map(Item::Record).collect();
+    items.push(Item::BadTag);
+    items.extend((3000..7000).map(Item::Record));
+    items.push(Item::BadFrame);
+    items.extend((7000..9000).map(Item::Record));
+    let (text1, json1) = case.drain(&items, 1, 4096);
+    let n1 = numbers(&text1);
+    // One thread: the bad tag costs only its record; the lying frame
+    // makes the rest of what was published unreadable.
+    assert_eq!(n1, (0..7000).collect::<Vec<_>>());
+    assert!(text1.contains("skipped a record"), "{text1}");
+    assert!(
+        text1.contains("holds bytes that are not records"),
+        "{text1}"
+    );
+    for threads in [2, 3] {
+        let (text, json) = case.drain(&items, threads, 4096);
+        assert_eq!(
+            record_lines(&text),
+            record_lines(&text1),
+            "{threads} threads"
+        );
+        assert_eq!(json.lines().count(), json1.lines().count());
+        assert!(text.contains("skipped a record"), "{text}");
+        assert!(text.contains("holds bytes that are not records"), "{text}");
+    }
+}
+
+#[test]
+fn small_batches_are_not_split_and_lose_nothing() {
+    let case = Case::new("small");
+    let items: Vec<Item> = (0..5000).map(Item::Record).collect();
+    // 300 records per pass: parts would hold fewer than MIN_PART_RECORDS.
+    let (text, _) = case.drain(&items, 2, 300);
+    assert_eq!(numbers(&text), (0..5000).collect::<Vec<_>>());
+}
