@@ -20,7 +20,7 @@ use ul_ring::record::Level;
 use ul_ring::region::{PathStatus, Region, RegionError, RegionOptions};
 
 use crate::format::TimestampFormatter;
-use crate::helpers::Helpers;
+use crate::helpers::{Helpers, MIN_PART_RECORDS};
 use crate::limits::Throttle;
 use crate::lines::{LineMaker, Origin};
 use crate::names::Names;
@@ -80,6 +80,16 @@ type FlushTarget = (u64, Heads, Vec<(&'static Region, Heads)>);
 /// Every lane's head and the shared lane's head of one region.
 type Heads = (Vec<u64>, u64);
 
+/// Parts of a lane handed to the helpers one pass ahead (see
+/// [`Engine::prefetch`]): helper `k` formats `[starts[k], starts[k + 1])`,
+/// the last one up to `end`.
+struct Prefetch {
+    region: &'static Region,
+    lane: usize,
+    starts: Vec<u64>,
+    end: u64,
+}
+
 /// A lane whose tail moves when the current batch is on disk.
 struct PendingLane {
     lane: usize,
@@ -119,6 +129,10 @@ pub struct Totals {
     pub batches: u64,
     /// Times the loop slept on the futex.
     pub sleeps: u64,
+    /// Lane parts formatted by helper threads, appended to a batch.
+    pub helper_parts: u64,
+    /// Of those, parts handed out a pass ahead.
+    pub prefetched_parts: u64,
 }
 
 /// The writer: one region, one set of outputs.
@@ -133,6 +147,8 @@ pub struct Engine {
     helpers: Helpers,
     /// Where the current lane's run is split among the format threads.
     split: Vec<u64>,
+    /// Helper parts handed out for the next pass.
+    prefetch: Option<Prefetch>,
     calib_at: Instant,
     scratch: Vec<u8>,
     pending: Vec<PendingLane>,
@@ -186,6 +202,7 @@ impl Engine {
             lines: LineMaker::new(format, calib),
             helpers: Helpers::default(),
             split: Vec::new(),
+            prefetch: None,
             calib_at: Instant::now(),
             scratch: Vec::with_capacity(ul_ring::lane::COPY_CHUNK),
             pending: Vec::with_capacity(lanes),
@@ -213,6 +230,7 @@ impl Engine {
     /// `threads - 1` helpers (see [`crate::helpers`]). 1 (the default)
     /// starts none; a second call replaces the helpers.
     pub fn set_format_threads(&mut self, threads: usize) -> std::io::Result<()> {
+        self.prefetch = None;
         self.helpers = Helpers::default();
         self.helpers = Helpers::spawn(self.format, threads)?;
         Ok(())
@@ -370,6 +388,7 @@ impl Engine {
             }
         }
         let table = region.callsites();
+        let mut busiest: Option<(u64, usize, Origin, u64)> = None;
         for i in 0..lanes {
             let ctrl = self.region.lane_control(i);
             let head = ctrl.head();
@@ -407,6 +426,14 @@ impl Engine {
                 self.last_drop_report[i] = ul_ring::clock::wall_ns();
             }
             let new_tail = self.read_lane(&table, i, origin, (tail, head), batch_size);
+            // The lane with the most left over gets the helpers next pass.
+            let left = head.wrapping_sub(new_tail);
+            if new_tail.wrapping_sub(tail) <= head.wrapping_sub(tail)
+                && left > 0
+                && busiest.is_none_or(|(b, ..)| left > b)
+            {
+                busiest = Some((left, i, origin, new_tail));
+            }
             self.pending.push(PendingLane {
                 lane: i,
                 new_tail,
@@ -414,6 +441,9 @@ impl Engine {
             });
         }
         self.drain_mpsc(&table, batch_size);
+        if let Some((_, i, origin, from)) = busiest {
+            self.prefetch(i, origin, from, batch_size);
+        }
         if self.lines.records == 0
             && self.to_free.is_empty()
             && self.lines.bufs.iter().all(|b| b.is_empty())
@@ -433,12 +463,14 @@ impl Engine {
     /// Formats up to `max` records of lane `i` in `[tail, head)` into the
     /// batch; returns the tail to commit once the batch is on disk.
     ///
-    /// A run long enough is split among the format helpers (see
-    /// [`crate::helpers`]): the engine reads the first part, each helper a
-    /// later one, and the parts are appended in lane order. The lane's new
-    /// tail is the end of the last part read whole, so a part that stopped
-    /// early (or a helper that died and left its part to be read here)
-    /// never leaves a gap.
+    /// With format helpers (see [`crate::helpers`]) the run is cut into
+    /// parts at record boundaries: this thread reads the first, each helper
+    /// a later one, and the parts are appended in lane order. The parts of
+    /// a lane prefetched in the previous pass ([`Engine::prefetch`]) are
+    /// used when they start inside `[tail, head]`: this thread then reads
+    /// everything up to the first of them. The lane's new tail is the end
+    /// of the last part read whole, so a part that stopped early (or a
+    /// helper that died) never leaves a gap: what follows is read again.
     fn read_lane(
         &mut self,
         table: &CallsiteTable<'_>,
@@ -450,15 +482,31 @@ impl Engine {
         let region = self.region;
         // SAFETY: we hold the writer lock, so we are the lane's only
         // consumer (helpers only read parts we hand them, and we commit
-        // after they return them); lane capacities are validated powers of
-        // two.
+        // past a part only after it is handed back); lane capacities are
+        // validated powers of two.
         let consumer = unsafe { Consumer::attach(region.lane_control(i), region.lane_bytes(i)) };
-        // Split points: the run is cut into parts of `per` records.
-        let threads = self.helpers.len() + 1;
-        let per = max / threads;
         self.split.clear();
         self.split.push(tail);
-        if threads > 1 && per >= crate::helpers::MIN_PART_RECORDS {
+        let mut started = 0;
+        let mut first_max = max;
+        let threads = self.helpers.len() + 1;
+        let per = max / threads;
+        let ours =
+            matches!(&self.prefetch, Some(p) if p.lane == i && core::ptr::eq(p.region, region));
+        if ours {
+            let p = self.prefetch.take().expect("checked above");
+            if p.starts[0].wrapping_sub(tail) <= head.wrapping_sub(tail) {
+                self.split.extend_from_slice(&p.starts);
+                self.split.push(p.end);
+                started = p.starts.len();
+                first_max = usize::MAX;
+            } else {
+                // The tail moved past it (bytes skipped as corrupt).
+                self.discard_parts(p.starts.len());
+            }
+        }
+        if started == 0 && self.prefetch.is_none() && threads > 1 && per >= MIN_PART_RECORDS {
+            // No prefetch: split now, the helpers format while we do.
             let mut from = tail;
             while self.split.len() < threads {
                 match consumer.split_after(from, head, per) {
@@ -469,25 +517,33 @@ impl Engine {
                     None => break,
                 }
             }
-        }
-        let parts = self.split.len();
-        self.split.push(head);
-        let calib = self.lines.calib;
-        let mut started = 0;
-        for k in 1..parts {
-            let range = (self.split[k], self.split[k + 1]);
-            let last_max = max - per * (parts - 1);
-            let part_max = if k + 1 == parts { last_max } else { per };
-            if !self
-                .helpers
-                .start(k - 1, region, i, origin, range, part_max, calib)
-            {
-                break;
+            let parts = self.split.len();
+            self.split.push(head);
+            let calib = self.lines.calib;
+            for k in 1..parts {
+                let range = (self.split[k], self.split[k + 1]);
+                let part_max = if k + 1 == parts {
+                    max - per * (parts - 1)
+                } else {
+                    per
+                };
+                if !self
+                    .helpers
+                    .start(k - 1, region, i, origin, range, part_max, calib)
+                {
+                    break;
+                }
+                started += 1;
             }
-            started += 1;
+            if started > 0 {
+                first_max = per;
+            }
+        }
+        if started == 0 {
+            self.split.truncate(1);
+            self.split.push(head);
         }
         let mut scratch = std::mem::take(&mut self.scratch);
-        let first_max = if parts > 1 { per } else { max };
         let lines = &mut self.lines;
         let batch =
             consumer.read_batch(tail, self.split[1], first_max, &mut scratch, |pos, rec| {
@@ -497,7 +553,7 @@ impl Engine {
         let mut whole = self.lane_part_done(i, origin, &batch, self.split[1]);
         let mut new_tail = batch.new_tail;
         // Collect every started part (even after a short one: the helpers
-        // must hand their buffers back before the next batch).
+        // must hand their buffers back before their next part).
         let mut k = 1;
         let mut helper = 0;
         while helper < started {
@@ -505,6 +561,8 @@ impl Engine {
             match self.helpers.finish(helper) {
                 Some(part) => {
                     if whole {
+                        self.totals.helper_parts += 1;
+                        self.totals.prefetched_parts += u64::from(first_max == usize::MAX);
                         self.lines.append(&part.bufs, part.records);
                         whole = self.lane_part_done(i, origin, &part.batch, end);
                         new_tail = part.batch.new_tail;
@@ -513,8 +571,8 @@ impl Engine {
                     helper += 1;
                 }
                 None => {
-                    // The helper died (and was removed): its part is read
-                    // in a later pass, by the engine if need be.
+                    // The helper died (and was removed): its part and the
+                    // ones after it are read again in a later pass.
                     started -= 1;
                     whole = false;
                 }
@@ -522,6 +580,70 @@ impl Engine {
             k += 1;
         }
         new_tail
+    }
+
+    /// Collects the next `n` parts from the helpers and drops them.
+    fn discard_parts(&mut self, n: usize) {
+        let mut helper = 0;
+        for _ in 0..n {
+            if let Some(part) = self.helpers.finish(helper) {
+                self.helpers.give_back(helper, part.bufs);
+                helper += 1;
+            }
+        }
+    }
+
+    /// Hands the helpers the records of lane `i` that follow `from` (its
+    /// tail once this batch is on disk), for the next pass, so they format
+    /// while this thread writes. This thread's own part of the next pass
+    /// comes first and is kept short (`max / (2 x threads - 1)` records;
+    /// each helper's is twice that), since this thread also writes.
+    fn prefetch(&mut self, i: usize, origin: Origin, from: u64, max: usize) {
+        if self.helpers.is_empty() || self.prefetch.is_some() {
+            return;
+        }
+        let region = self.region;
+        let head = region.lane_control(i).head();
+        let threads = self.helpers.len() + 1;
+        let own = max / (2 * threads - 1);
+        if own < MIN_PART_RECORDS {
+            return;
+        }
+        // SAFETY: as in `read_lane`; this only reads frames below `head`.
+        let consumer = unsafe { Consumer::attach(region.lane_control(i), region.lane_bytes(i)) };
+        let Some(first) = consumer.split_after(from, head, own) else {
+            return;
+        };
+        let mut starts = vec![first];
+        while starts.len() < self.helpers.len() {
+            match consumer.split_after(*starts.last().expect("not empty"), head, 2 * own) {
+                Some(p) => starts.push(p),
+                None => break,
+            }
+        }
+        let calib = self.lines.calib;
+        let mut started = 0;
+        for k in 0..starts.len() {
+            let end = starts.get(k + 1).copied().unwrap_or(head);
+            if !self
+                .helpers
+                .start(k, region, i, origin, (starts[k], end), 2 * own, calib)
+            {
+                break;
+            }
+            started += 1;
+        }
+        if started == 0 {
+            return;
+        }
+        let end = starts.get(started).copied().unwrap_or(head);
+        starts.truncate(started);
+        self.prefetch = Some(Prefetch {
+            region,
+            lane: i,
+            starts,
+            end,
+        });
     }
 
     /// Reports what reading one part of lane `i` found wrong; true if the

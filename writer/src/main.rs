@@ -200,8 +200,8 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             .store(0, Ordering::Release);
     }
     eprintln!(
-        "ul-writer: exiting after writing {} records in {} batches",
-        engine.totals.records, engine.totals.batches
+        "ul-writer: exiting after writing {} records in {} batches ({} lane parts formatted by helpers)",
+        engine.totals.records, engine.totals.batches, engine.totals.helper_parts
     );
     result?;
     Ok(())

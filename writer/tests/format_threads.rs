@@ -46,8 +46,9 @@ impl Case {
 
     /// Fills a fresh region with `items` in lane 0 (4 lanes of 1 MiB),
     /// drains it on `threads` format threads with `batch` records per
-    /// pass, and returns `server.log` and `server.info.json`.
-    fn drain(&self, items: &[Item], threads: usize, batch: u32) -> (String, String) {
+    /// pass, and returns `server.log` and `server.info.json`, and the
+    /// lane parts helpers formatted (all, and prefetched ones).
+    fn drain(&self, items: &[Item], threads: usize, batch: u32) -> (String, String, (u64, u64)) {
         let shm = self.dir.join(format!("region-{threads}"));
         let out = self.dir.join(format!("out-{threads}"));
         std::fs::create_dir_all(&out).unwrap();
@@ -75,9 +76,11 @@ impl Case {
             assert!(passes < 10_000, "the engine never finished draining");
         }
         let _ = std::fs::remove_file(&shm);
+        let t = engine.totals;
         (
             read(&out.join("server.log")),
             read(&out.join("server.info.json")),
+            (t.helper_parts, t.prefetched_parts),
         )
     }
 }
@@ -163,15 +166,22 @@ fn record_lines(text: &str) -> Vec<&str> {
 fn a_split_run_is_written_as_one_thread_writes_it() {
     let case = Case::new("clean");
     let items: Vec<Item> = (0..12_000).map(Item::Record).collect();
-    let (text1, json1) = case.drain(&items, 1, 4096);
+    let (text1, json1, parts) = case.drain(&items, 1, 4096);
+    assert_eq!(parts, (0, 0));
     assert_eq!(numbers(&text1), (0..12_000).collect::<Vec<_>>());
     assert_eq!(json1.lines().count(), 12_000);
     for threads in [2, 3, 4] {
-        let (text, json) = case.drain(&items, threads, 4096);
+        let (text, json, (helped, prefetched)) = case.drain(&items, threads, 4096);
         assert_eq!(text, text1, "server.log with {threads} format threads");
         assert_eq!(
             json, json1,
             "server.info.json with {threads} format threads"
+        );
+        // The first pass splits as it reads; the next ones use parts
+        // handed out while the previous batch was written.
+        assert!(
+            helped > prefetched && prefetched > 0,
+            "{threads} threads: {helped} parts, {prefetched} prefetched"
         );
     }
 }
@@ -186,7 +196,7 @@ fn bad_bytes_in_a_helper_part_are_skipped_as_one_thread_skips_them() {
     items.extend((3000..7000).map(Item::Record));
     items.push(Item::BadFrame);
     items.extend((7000..9000).map(Item::Record));
-    let (text1, json1) = case.drain(&items, 1, 4096);
+    let (text1, json1, _) = case.drain(&items, 1, 4096);
     let n1 = numbers(&text1);
     // One thread: the bad tag costs only its record; the lying frame
     // makes the rest of what was published unreadable.
@@ -197,7 +207,8 @@ fn bad_bytes_in_a_helper_part_are_skipped_as_one_thread_skips_them() {
         "{text1}"
     );
     for threads in [2, 3] {
-        let (text, json) = case.drain(&items, threads, 4096);
+        let (text, json, (helped, _)) = case.drain(&items, threads, 4096);
+        assert!(helped > 0, "{threads} threads: no part went to a helper");
         assert_eq!(
             record_lines(&text),
             record_lines(&text1),
@@ -214,6 +225,7 @@ fn small_batches_are_not_split_and_lose_nothing() {
     let case = Case::new("small");
     let items: Vec<Item> = (0..5000).map(Item::Record).collect();
     // 300 records per pass: parts would hold fewer than MIN_PART_RECORDS.
-    let (text, _) = case.drain(&items, 2, 300);
+    let (text, _, parts) = case.drain(&items, 2, 300);
     assert_eq!(numbers(&text), (0..5000).collect::<Vec<_>>());
+    assert_eq!(parts, (0, 0));
 }
