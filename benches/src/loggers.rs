@@ -114,6 +114,8 @@ pub struct LoggerOptions {
     pub lanes: u32,
     /// ul: bytes per lane.
     pub lane_size: u32,
+    /// ul: the writer's `--format-threads` (None: its default).
+    pub format_threads: Option<usize>,
     /// Peers: queue capacity (records) where the logger lets it be set.
     pub capacity: usize,
 }
@@ -270,6 +272,7 @@ fn install_ul(opts: &LoggerOptions) -> Result<Installed<UlApi>, String> {
         format: opts.ul_format.clone(),
         lanes: opts.lanes,
         lane_size: opts.lane_size,
+        format_threads: opts.format_threads,
     })
     .map_err(|e| format!("starting {}: {e}", opts.writer.display()))?;
     // Let the writer create the region with its sizes; if it is slow, we

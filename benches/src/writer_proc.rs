@@ -79,6 +79,8 @@ pub struct WriterConfig {
     pub lanes: u32,
     /// Bytes per lane if the writer creates the region.
     pub lane_size: u32,
+    /// The writer's `--format-threads` (None: its default).
+    pub format_threads: Option<usize>,
 }
 
 /// A running `ul-writer`.
@@ -90,7 +92,11 @@ pub struct WriterProcess {
 impl WriterProcess {
     /// Starts the writer (its stderr goes to ours; stdout is discarded).
     pub fn spawn(cfg: &WriterConfig) -> std::io::Result<Self> {
-        let child = Command::new(&cfg.binary)
+        let mut cmd = Command::new(&cfg.binary);
+        if let Some(n) = cfg.format_threads {
+            cmd.args(["--format-threads", &n.to_string()]);
+        }
+        let child = cmd
             .arg("--shm")
             .arg(&cfg.shm)
             .arg("--dir")

@@ -163,6 +163,7 @@ fn profile(cli: &Cli) -> Result<(), String> {
         writer,
         lanes: ul::Sizes::default().lanes,
         lane_size: ul::Sizes::default().lane_capacity,
+        format_threads: None,
         capacity: 100_000,
     };
     with_logger(kind, &opts, ProfileVisitor { message, bursts })
@@ -263,6 +264,7 @@ fn child(cli: &Cli) -> Result<(), String> {
             writer,
             lanes: ul::Sizes::default().lanes,
             lane_size: ul::Sizes::default().lane_capacity,
+            format_threads: None,
             capacity: 100_000,
         };
         let (h, e, f, n) = with_logger(kind, &opts, LatencyVisitor { cfg: &cfg })?;

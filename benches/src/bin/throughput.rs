@@ -51,6 +51,9 @@ struct Cli {
     /// ul: bytes per lane.
     #[arg(long, default_value_t = ul::Sizes::default().lane_capacity)]
     lane_size: u32,
+    /// ul: the writer's `--format-threads` (default: the writer's own).
+    #[arg(long)]
+    format_threads: Option<usize>,
     /// Peers: queue capacity where it can be set.
     #[arg(long, default_value_t = 100_000)]
     capacity: usize,
@@ -199,6 +202,7 @@ fn child(cli: &Cli) -> Result<(), String> {
         writer,
         lanes: ul::Sizes::default().lanes,
         lane_size: cli.lane_size,
+        format_threads: cli.format_threads,
         capacity: cli.capacity,
     };
     let row = with_logger(
@@ -261,6 +265,9 @@ fn parent(cli: &Cli) -> Result<(), String> {
                     .args(["--capacity", &cli.capacity.to_string()]);
                 if let Some(w) = &writer {
                     cmd.arg("--writer").arg(w);
+                }
+                if let Some(n) = cli.format_threads {
+                    cmd.args(["--format-threads", &n.to_string()]);
                 }
                 let label = format!("{}, {format}, {t} thread(s)", kind.name());
                 eprintln!("throughput: {label} ...");
