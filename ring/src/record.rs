@@ -61,6 +61,23 @@ pub struct RecordHeader {
 
 const _: () = assert!(core::mem::size_of::<RecordHeader>() == HEADER_LEN);
 
+impl RecordHeader {
+    /// The header at the start of `bytes`, unchecked beyond its length:
+    /// [`decode`] validates a record; this only reads its first 32 bytes.
+    ///
+    /// ```
+    /// use ul_ring::record::RecordHeader;
+    /// let h = RecordHeader { len: 32, seq: 7, ..Default::default() };
+    /// let bytes = bytemuck::bytes_of(&h).to_vec();
+    /// assert_eq!(RecordHeader::read(&bytes), Some(h));
+    /// assert_eq!(RecordHeader::read(&bytes[..31]), None);
+    /// ```
+    #[inline]
+    pub fn read(bytes: &[u8]) -> Option<RecordHeader> {
+        bytes.get(..HEADER_LEN).map(bytemuck::pod_read_unaligned)
+    }
+}
+
 /// What a frame holds.
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

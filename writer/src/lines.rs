@@ -9,12 +9,12 @@
 use std::sync::atomic::Ordering;
 use ul_ring::callsite::CallsiteTable;
 use ul_ring::clock::Calibration;
-use ul_ring::record::{decode, Level, FLAG_TSC};
+use ul_ring::record::{decode, Level, RecordHeader, RecordKind, FLAG_TSC};
 use ul_ring::region::Region;
 
 use crate::format::{
     format_message, json_head, text_tail, write_json, write_text, ContextValue, Escape, LineParts,
-    LineRecord, ParsedFormat, TimestampFormatter,
+    LineRecord, ParsedFormat, Plan, TimestampFormatter,
 };
 use crate::names::Names;
 use crate::outputs::{Format, COUNT, TEXT};
@@ -105,6 +105,9 @@ impl LineMaker {
         pos: u64,
         bytes: &[u8],
     ) {
+        if self.record_planned(table, origin, bytes) {
+            return;
+        }
         let rec = match decode(bytes) {
             Ok(r) => r,
             Err(e) => {
@@ -157,6 +160,11 @@ impl LineMaker {
             }
             Err(_) => (None, &[], "unknown"),
         };
+        if let Ok(s) = &site {
+            if s.plan.get().is_none() {
+                let _ = s.plan.set(Plan::new(&s.format, bytes));
+            }
+        }
         let npos = nargs - keys.len();
         let mut pairs: Vec<(&str, ContextValue<'_>)> = Vec::new();
         if let Some(c) = &ctx {
@@ -236,6 +244,81 @@ impl LineMaker {
             self.parts.json_tail(out, &mut self.ts, &line);
         }
         self.records += 1;
+    }
+
+    /// Formats `bytes` by its call site's [`Plan`] if it has one and the
+    /// record fits it (no context, no key-value fields): the same lines as
+    /// [`record`](Self::record) writes, without decoding the record. False
+    /// if it does not apply; nothing is written then.
+    fn record_planned(&mut self, table: &CallsiteTable<'_>, origin: Origin, bytes: &[u8]) -> bool {
+        let Some(hdr) = RecordHeader::read(bytes) else {
+            return false;
+        };
+        if hdr.kind != RecordKind::Log as u8 || hdr.context != 0 {
+            return false;
+        }
+        let Ok(level) = Level::try_from(hdr.level) else {
+            return false;
+        };
+        let site = match self.names.site(table, hdr.callsite) {
+            (Ok(s), _) => s,
+            (Err(e), first) => {
+                // Reported here, the first time, as `record` would.
+                if first {
+                    eprintln!("ul-writer: {e}");
+                }
+                return false;
+            }
+        };
+        let Some(Some(plan)) = site.plan.get() else {
+            return false;
+        };
+        if !site.keys.is_empty() || !plan.fits(bytes) {
+            return false;
+        }
+        let source = if site.source.is_empty() {
+            site.module.as_str()
+        } else {
+            site.source.as_str()
+        };
+        let line = LineRecord {
+            timestamp_ns: if hdr.flags & FLAG_TSC != 0 {
+                self.calib.to_ns(hdr.timestamp)
+            } else {
+                hdr.timestamp
+            },
+            level,
+            source,
+            message: &[],
+            context: &[],
+            pid: origin.pid,
+            tid: origin.tid,
+            seq: hdr.seq,
+        };
+        let (text_buf, json_bufs) = self.bufs.split_at_mut(TEXT + 1);
+        let text_buf = &mut text_buf[TEXT];
+        if self.format.text() {
+            self.parts.text_head(text_buf, &mut self.ts, &line);
+            let msg = text_buf.len();
+            plan.write(text_buf, bytes);
+            // A planned message never needs escaping (plain literals,
+            // numbers), so the JSON line takes the same text.
+            let end = text_buf.len();
+            text_tail(text_buf, &[]);
+            if self.format.json() {
+                let out = &mut json_bufs[level as usize];
+                json_head(out, level);
+                crate::format::put(out, &text_buf[msg..end]);
+                self.parts.json_tail(out, &mut self.ts, &line);
+            }
+        } else {
+            let out = &mut json_bufs[level as usize];
+            json_head(out, level);
+            plan.write(out, bytes);
+            self.parts.json_tail(out, &mut self.ts, &line);
+        }
+        self.records += 1;
+        true
     }
 
     /// Adds a line of the writer's own (drops, reclaimed lanes, skipped

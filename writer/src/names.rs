@@ -1,12 +1,13 @@
 //! Resolves the callsite and context ids that records carry, caching what
 //! it has read from the region's (untrusted) callsite table.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
 use ul_ring::callsite::{CallsiteTable, EntryKind};
 
-use crate::format::ParsedFormat;
+use crate::format::{ParsedFormat, Plan};
 
 /// Most ids of each kind kept in the cache; a hostile producer naming
 /// random ids makes the writer forget and re-read, not grow without bound.
@@ -23,6 +24,9 @@ pub struct Site {
     pub module: String,
     /// Names of the call's key-value fields (the last arguments).
     pub keys: Vec<String>,
+    /// How to write its messages straight from the records' bytes, made
+    /// from its first record that decodes (`None` inside: not possible).
+    pub plan: OnceCell<Option<Plan>>,
 }
 
 /// A context as the writer needs it.
@@ -79,6 +83,7 @@ impl Names {
                     source,
                     module,
                     keys: it.collect(),
+                    plan: OnceCell::new(),
                 }))
             }
             Ok(_) => Err(format!(

@@ -21,6 +21,7 @@
 mod float;
 mod line;
 mod placeholder;
+mod plan;
 mod put;
 mod time;
 
@@ -30,5 +31,6 @@ pub use line::{
     LineParts, LineRecord,
 };
 pub use placeholder::{format_message, write_display, FormatOutcome, ParsedFormat, MAX_WIDTH};
+pub use plan::Plan;
 pub use put::put;
 pub use time::TimestampFormatter;

@@ -490,6 +490,30 @@ impl ParsedFormat {
         Some(self.format_in_order(out, args, Some((esc, scratch))))
     }
 
+    /// The literal text around the placeholders (`n + 1` pieces, some
+    /// empty, for `n` placeholders), if every placeholder is a plain `{}`
+    /// and the string needs no escaping in either output: what a
+    /// [`Plan`](super::Plan) is made of.
+    pub(crate) fn plain_literals(&self) -> Option<Vec<Vec<u8>>> {
+        if self.sequential.is_none() || self.stray != 0 || self.plain != [true, true] {
+            return None;
+        }
+        let bytes = self.fmt.as_bytes();
+        let mut lits = vec![Vec::new()];
+        for p in &self.pieces {
+            match *p {
+                // Pieces on either side of a `{{` are separate literals.
+                Piece::Lit(a, b) => lits
+                    .last_mut()
+                    .expect("never empty")
+                    .extend_from_slice(&bytes[a..b]),
+                Piece::Next(_) => lits.push(Vec::new()),
+                Piece::Arg { .. } => return None,
+            }
+        }
+        Some(lits)
+    }
+
     /// The common case: every argument used once, in order.
     ///
     /// With `escape`, each string or char argument is escaped in place
