@@ -28,6 +28,10 @@ pub struct TimestampFormatter {
     /// Seconds since the epoch that `prefix` shows.
     second: i64,
     prefix: [u8; 19],
+    /// The last timestamp [`write`](Self::write) rendered, kept for the
+    /// same record's other line (text and JSON).
+    last_ns: u64,
+    last: [u8; 30],
 }
 
 impl Default for TimestampFormatter {
@@ -47,8 +51,11 @@ impl TimestampFormatter {
         let mut t = Self {
             second: 0,
             prefix: [0; 19],
+            last_ns: 0,
+            last: [0; 30],
         };
         t.set_second(0);
+        t.last = t.render(0, 0);
         t
     }
 
@@ -74,17 +81,18 @@ impl TimestampFormatter {
         self.second = second;
     }
 
+    /// The 30 bytes of the timestamp `second` + `frac` ns.
     #[inline]
-    fn write_parts(&mut self, out: &mut Vec<u8>, second: i64, frac: u32) {
+    fn render(&mut self, second: i64, frac: u32) -> [u8; 30] {
         if second != self.second {
             self.set_second(second);
         }
         let mut buf = [0u8; 30];
         buf[..19].copy_from_slice(&self.prefix);
         buf[19] = b'.';
-        put(&mut buf[20..29], frac);
+        put_nine(&mut buf[20..29], frac);
         buf[29] = b'Z';
-        out.extend_from_slice(&buf);
+        buf
     }
 
     /// Appends the timestamp of `ns` nanoseconds since the Unix epoch
@@ -97,10 +105,14 @@ impl TimestampFormatter {
     /// ```
     #[inline]
     pub fn write(&mut self, out: &mut Vec<u8>, ns: u64) {
-        // u64::MAX / 1e9 fits an i64 with room to spare.
-        let second = (ns / NANOS as u64) as i64;
-        let frac = (ns % NANOS as u64) as u32;
-        self.write_parts(out, second, frac);
+        if ns != self.last_ns {
+            // u64::MAX / 1e9 fits an i64 with room to spare.
+            let second = (ns / NANOS as u64) as i64;
+            let frac = (ns % NANOS as u64) as u32;
+            self.last = self.render(second, frac);
+            self.last_ns = ns;
+        }
+        out.extend_from_slice(&self.last);
     }
 
     /// Appends the timestamp of `ns` nanoseconds since the Unix epoch,
@@ -115,8 +127,33 @@ impl TimestampFormatter {
     pub fn write_i64(&mut self, out: &mut Vec<u8>, ns: i64) {
         let second = ns.div_euclid(NANOS);
         let frac = ns.rem_euclid(NANOS) as u32;
-        self.write_parts(out, second, frac);
+        let buf = self.render(second, frac);
+        out.extend_from_slice(&buf);
     }
+}
+
+/// `00` to `99`, two digits at a time.
+const PAIRS: [[u8; 2]; 100] = {
+    let mut t = [[0u8; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    t
+};
+
+/// Writes `v` (below 10^9) as nine digits, zero-padded: one digit, then
+/// four pairs (five divisions by constants instead of nine).
+#[inline]
+fn put_nine(dst: &mut [u8], v: u32) {
+    let (top, low8) = (v / 100_000_000 % 10, v % 100_000_000);
+    let (hi4, lo4) = (low8 / 10_000, low8 % 10_000);
+    dst[0] = b'0' + top as u8;
+    dst[1..3].copy_from_slice(&PAIRS[(hi4 / 100) as usize]);
+    dst[3..5].copy_from_slice(&PAIRS[(hi4 % 100) as usize]);
+    dst[5..7].copy_from_slice(&PAIRS[(lo4 / 100) as usize]);
+    dst[7..9].copy_from_slice(&PAIRS[(lo4 % 100) as usize]);
 }
 
 /// Writes `v` as `dst.len()` decimal digits, zero-padded (higher digits
@@ -132,6 +169,30 @@ fn put(dst: &mut [u8], mut v: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nine_digits_match_the_digit_loop() {
+        let mut v = 0u32;
+        let mut x = 0x9e37_79b9u32;
+        for k in 0..400_000u32 {
+            let (mut a, mut b) = ([0u8; 9], [0u8; 9]);
+            put_nine(&mut a, v);
+            put(&mut b, v);
+            assert_eq!(a, b, "{v}");
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            // Random values, and every value near the powers of ten.
+            v = if k % 2 == 0 {
+                x % 1_000_000_000
+            } else {
+                (10u32.pow(k % 10) + k % 7).wrapping_sub(3) % 1_000_000_000
+            };
+        }
+        let mut a = [0u8; 9];
+        put_nine(&mut a, 999_999_999);
+        assert_eq!(&a, b"999999999");
+    }
     use chrono::{DateTime, SecondsFormat};
 
     fn chrono_u64(ns: u64) -> String {
@@ -169,6 +230,29 @@ mod tests {
             String::from_utf8(out).unwrap(),
             DateTime::from_timestamp_nanos(i64::MIN).to_rfc3339_opts(SecondsFormat::Nanos, true)
         );
+    }
+
+    #[test]
+    fn random_and_repeated_timestamps_match_chrono() {
+        let mut t = TimestampFormatter::new();
+        let mut x = 0x1234_5678_9abc_def1u64;
+        let mut prev = 0u64;
+        for k in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // New values, the same one again (the text and JSON lines of
+            // one record), and near ones (the same second).
+            let ns = match k % 3 {
+                0 => x,
+                1 => prev,
+                _ => prev.wrapping_add(x % 2_000_000_000),
+            };
+            assert_eq!(ours_u64(&mut t, ns), chrono_u64(ns), "{ns}");
+            // write_i64 moves the cached second under the kept timestamp.
+            t.write_i64(&mut Vec::new(), (x >> 2) as i64);
+            prev = ns;
+        }
     }
 
     #[test]
