@@ -663,10 +663,10 @@ pub mod engine_drain {
 pub mod format_record {
     use std::fmt::{Debug, Display, LowerExp, LowerHex, Octal, UpperExp, UpperHex};
 
-    use ul_ring::args::Value;
+    use ul_ring::args::{encode_record, OwnedValue, Value};
     use ul_ring::record::Level;
     use ul_writer::format::{
-        format_message, ContextValue, Escape, FormatOutcome, LineRecord, ParsedFormat,
+        format_message, ContextValue, Escape, FormatOutcome, LineRecord, ParsedFormat, Plan,
         TimestampFormatter,
     };
 
@@ -689,6 +689,20 @@ pub mod format_record {
     }
 
     impl Arg {
+        pub fn to_owned_value(&self) -> OwnedValue {
+            match self {
+                Arg::U64(x) => OwnedValue::U64(*x),
+                Arg::I64(x) => OwnedValue::I64(*x),
+                Arg::F64(x) => OwnedValue::F64(*x),
+                Arg::F32(x) => OwnedValue::F32(*x),
+                Arg::Bool(x) => OwnedValue::Bool(*x),
+                Arg::Char(x) => OwnedValue::Char(*x),
+                Arg::Str(x) => OwnedValue::Str(x.clone()),
+                Arg::U128(x) => OwnedValue::U128(*x),
+                Arg::I128(x) => OwnedValue::I128(*x),
+            }
+        }
+
         pub fn as_value(&self) -> Value<'_> {
             match self {
                 Arg::U64(x) => Value::U64(*x),
@@ -984,6 +998,19 @@ pub mod format_record {
                 assert_eq!(o, outcome, "{esc:?}: {fmt:?} with {args:?}");
             } else {
                 assert_eq!(direct, b"prefix ", "declined but wrote: {fmt:?}");
+            }
+        }
+        // A plan, where the format and the arguments allow one, writes the
+        // message from the record's bytes exactly as the general path does.
+        let owned: Vec<OwnedValue> = args.iter().map(Arg::to_owned_value).collect();
+        let mut record = Vec::new();
+        encode_record(&mut record, Default::default(), &owned);
+        if owned.len() <= 255 {
+            if let Some(plan) = Plan::new(&parsed, &record) {
+                assert!(plan.fits(&record), "{fmt:?} with {args:?}");
+                let mut planned = Vec::new();
+                plan.write(&mut planned, &record);
+                assert_eq!(planned, msg.as_bytes(), "plan: {fmt:?} with {args:?}");
             }
         }
 
