@@ -149,45 +149,19 @@ fn write_value(out: &mut Vec<u8>, t: u8, b: &[u8]) {
     fn le<const N: usize>(b: &[u8]) -> [u8; N] {
         *b.first_chunk::<N>().expect("the record fits the plan")
     }
+    #[inline(always)]
+    fn int(out: &mut Vec<u8>, x: impl itoa::Integer) {
+        put(out, itoa::Buffer::new().format(x).as_bytes());
+    }
     match t {
-        tag::U8 => put(out, itoa::Buffer::new().format(b[0]).as_bytes()),
-        tag::U16 => put(
-            out,
-            itoa::Buffer::new()
-                .format(u16::from_le_bytes(le(b)))
-                .as_bytes(),
-        ),
-        tag::U32 => put(
-            out,
-            itoa::Buffer::new()
-                .format(u32::from_le_bytes(le(b)))
-                .as_bytes(),
-        ),
-        tag::U64 => put(
-            out,
-            itoa::Buffer::new()
-                .format(u64::from_le_bytes(le(b)))
-                .as_bytes(),
-        ),
-        tag::I8 => put(out, itoa::Buffer::new().format(b[0] as i8).as_bytes()),
-        tag::I16 => put(
-            out,
-            itoa::Buffer::new()
-                .format(i16::from_le_bytes(le(b)))
-                .as_bytes(),
-        ),
-        tag::I32 => put(
-            out,
-            itoa::Buffer::new()
-                .format(i32::from_le_bytes(le(b)))
-                .as_bytes(),
-        ),
-        tag::I64 => put(
-            out,
-            itoa::Buffer::new()
-                .format(i64::from_le_bytes(le(b)))
-                .as_bytes(),
-        ),
+        tag::U8 => int(out, b[0]),
+        tag::U16 => int(out, u16::from_le_bytes(le(b))),
+        tag::U32 => int(out, u32::from_le_bytes(le(b))),
+        tag::U64 => int(out, u64::from_le_bytes(le(b))),
+        tag::I8 => int(out, b[0] as i8),
+        tag::I16 => int(out, i16::from_le_bytes(le(b))),
+        tag::I32 => int(out, i32::from_le_bytes(le(b))),
+        tag::I64 => int(out, i64::from_le_bytes(le(b))),
         tag::F64 => write_f64(out, f64::from_bits(u64::from_le_bytes(le(b)))),
         // The rare ones, through the general path's own function.
         tag::U128 => write_display(out, &Value::U128(u128::from_le_bytes(le(b)))),
