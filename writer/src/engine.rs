@@ -369,14 +369,11 @@ impl Engine {
             .load(Ordering::Relaxed)
             .clamp(1, 1 << 20) as usize;
         let lanes = self.region.geometry().sizes.lanes as usize;
-        for b in &mut self.lines.bufs {
-            b.clear();
-        }
+        self.lines.clear();
         self.pending.clear();
         self.to_free.clear();
         self.mpsc_release = None;
         self.mpsc_dropped = None;
-        self.lines.records = 0;
         // Lanes of dead owners: their marker lines go into this batch, and
         // the lanes are freed only once it is on disk, so a writer killed in
         // between announces them again rather than never.
@@ -446,7 +443,7 @@ impl Engine {
         }
         if self.lines.records == 0
             && self.to_free.is_empty()
-            && self.lines.bufs.iter().all(|b| b.is_empty())
+            && self.lines.is_empty()
             && self.pending.iter().all(|p| {
                 let c = &self.region.lane_control(p.lane).consumer;
                 p.new_tail == c.tail.load(Ordering::Relaxed)
@@ -485,17 +482,17 @@ impl Engine {
         // past a part only after it is handed back); lane capacities are
         // validated powers of two.
         let consumer = unsafe { Consumer::attach(region.lane_control(i), region.lane_bytes(i)) };
-        self.split.clear();
-        self.split.push(tail);
         let mut started = 0;
         let mut first_max = max;
         let threads = self.helpers.len() + 1;
         let per = max / threads;
-        let ours =
-            matches!(&self.prefetch, Some(p) if p.lane == i && core::ptr::eq(p.region, region));
-        if ours {
-            let p = self.prefetch.take().expect("checked above");
+        if let Some(p) = self
+            .prefetch
+            .take_if(|p| p.lane == i && core::ptr::eq(p.region, region))
+        {
             if p.starts[0].wrapping_sub(tail) <= head.wrapping_sub(tail) {
+                self.split.clear();
+                self.split.push(tail);
                 self.split.extend_from_slice(&p.starts);
                 self.split.push(p.end);
                 started = p.starts.len();
@@ -507,41 +504,14 @@ impl Engine {
         }
         if started == 0 && self.prefetch.is_none() && threads > 1 && per >= MIN_PART_RECORDS {
             // No prefetch: split now, the helpers format while we do.
-            let mut from = tail;
-            while self.split.len() < threads {
-                match consumer.split_after(from, head, per) {
-                    Some(p) => {
-                        self.split.push(p);
-                        from = p;
-                    }
-                    None => break,
-                }
-            }
-            let parts = self.split.len();
-            self.split.push(head);
-            let calib = self.lines.calib;
-            for k in 1..parts {
-                let range = (self.split[k], self.split[k + 1]);
-                let part_max = if k + 1 == parts {
-                    max - per * (parts - 1)
-                } else {
-                    per
-                };
-                if !self
-                    .helpers
-                    .start(k - 1, region, i, origin, range, part_max, calib)
-                {
-                    break;
-                }
-                started += 1;
-            }
+            started = self.start_parts(i, origin, (tail, head), (per, per, max));
             if started > 0 {
                 first_max = per;
             }
         }
         if started == 0 {
-            self.split.truncate(1);
-            self.split.push(head);
+            self.split.clear();
+            self.split.extend_from_slice(&[tail, head]);
         }
         let mut scratch = std::mem::take(&mut self.scratch);
         let lines = &mut self.lines;
@@ -602,48 +572,77 @@ impl Engine {
         if self.helpers.is_empty() || self.prefetch.is_some() {
             return;
         }
-        let region = self.region;
-        let head = region.lane_control(i).head();
+        let head = self.region.lane_control(i).head();
         let threads = self.helpers.len() + 1;
         let own = max / (2 * threads - 1);
         if own < MIN_PART_RECORDS {
             return;
         }
+        let total = own + 2 * own * self.helpers.len();
+        let started = self.start_parts(i, origin, (from, head), (own, 2 * own, total));
+        if started == 0 {
+            return;
+        }
+        self.prefetch = Some(Prefetch {
+            region: self.region,
+            lane: i,
+            starts: self.split[1..=started].to_vec(),
+            end: self.split[started + 1],
+        });
+    }
+
+    /// Cuts lane `i`'s `[from, head)` at record boundaries, the first cut
+    /// after `first` records and then every `each`, and hands the parts
+    /// after the first to the helpers (one each, in order). A part gets at
+    /// most `each` records, the last one what is left of `total`; a part
+    /// whose walk found fewer than `each` records ends at `head` (or at
+    /// bytes that are not records), so that bound does not bind there.
+    ///
+    /// Leaves `self.split` as `[from, start of each started part..., end
+    /// of the last one]` and returns how many parts were started (0: none,
+    /// and `self.split` is not meaningful).
+    fn start_parts(
+        &mut self,
+        i: usize,
+        origin: Origin,
+        (from, head): (u64, u64),
+        (first, each, total): (usize, usize, usize),
+    ) -> usize {
+        let region = self.region;
         // SAFETY: as in `read_lane`; this only reads frames below `head`.
         let consumer = unsafe { Consumer::attach(region.lane_control(i), region.lane_bytes(i)) };
-        let Some(first) = consumer.split_after(from, head, own) else {
-            return;
-        };
-        let mut starts = vec![first];
-        while starts.len() < self.helpers.len() {
-            match consumer.split_after(*starts.last().expect("not empty"), head, 2 * own) {
-                Some(p) => starts.push(p),
+        self.split.clear();
+        self.split.push(from);
+        let mut n = first;
+        while self.split.len() <= self.helpers.len() {
+            let at = *self.split.last().expect("never empty");
+            match consumer.split_after(at, head, n) {
+                Some(p) => self.split.push(p),
                 None => break,
             }
+            n = each;
         }
+        let parts = self.split.len() - 1;
+        self.split.push(head);
         let calib = self.lines.calib;
         let mut started = 0;
-        for k in 0..starts.len() {
-            let end = starts.get(k + 1).copied().unwrap_or(head);
+        for k in 1..=parts {
+            let part_max = if k == parts {
+                total - first - each * (parts - 1)
+            } else {
+                each
+            };
+            let range = (self.split[k], self.split[k + 1]);
             if !self
                 .helpers
-                .start(k, region, i, origin, (starts[k], end), 2 * own, calib)
+                .start(k - 1, region, i, origin, range, part_max, calib)
             {
                 break;
             }
             started += 1;
         }
-        if started == 0 {
-            return;
-        }
-        let end = starts.get(started).copied().unwrap_or(head);
-        starts.truncate(started);
-        self.prefetch = Some(Prefetch {
-            region,
-            lane: i,
-            starts,
-            end,
-        });
+        self.split.truncate(started + 2);
+        started
     }
 
     /// Reports what reading one part of lane `i` found wrong; true if the
