@@ -149,21 +149,14 @@ impl LineMaker {
         let nargs = rec.args.len();
         let (format, keys, source): (Option<&ParsedFormat>, &[String], &str) = match &site {
             Ok(s) => {
-                let source = if !s.source.is_empty() {
-                    s.source.as_str()
-                } else if let Some(c) = ctx.as_ref().filter(|c| !c.source.is_empty()) {
-                    c.source.as_str()
-                } else {
-                    s.module.as_str()
-                };
+                let source = s.source(ctx.as_deref());
                 (Some(&s.format), &s.keys[..s.keys.len().min(nargs)], source)
             }
             Err(_) => (None, &[], "unknown"),
         };
         if let Ok(s) = &site {
-            if s.plan.get().is_none() {
-                let _ = s.plan.set(Plan::new(&s.format, bytes));
-            }
+            // A plan is made from the first record that decodes.
+            s.plan.get_or_init(|| Plan::new(&s.format, bytes));
         }
         let npos = nargs - keys.len();
         let mut pairs: Vec<(&str, ContextValue<'_>)> = Vec::new();
@@ -175,14 +168,9 @@ impl LineMaker {
         for (k, v) in keys.iter().zip(rec.args.iter().skip(npos)) {
             pairs.push((k.as_str(), ContextValue::Value(v)));
         }
-        let ts = if hdr.flags & FLAG_TSC != 0 {
-            self.calib.to_ns(hdr.timestamp)
-        } else {
-            hdr.timestamp
-        };
         let level = rec.level;
         let line = LineRecord {
-            timestamp_ns: ts,
+            timestamp_ns: self.timestamp_ns(&hdr),
             level,
             source,
             message: &[],
@@ -276,19 +264,10 @@ impl LineMaker {
         if !site.keys.is_empty() || !plan.fits(bytes) {
             return false;
         }
-        let source = if site.source.is_empty() {
-            site.module.as_str()
-        } else {
-            site.source.as_str()
-        };
         let line = LineRecord {
-            timestamp_ns: if hdr.flags & FLAG_TSC != 0 {
-                self.calib.to_ns(hdr.timestamp)
-            } else {
-                hdr.timestamp
-            },
+            timestamp_ns: self.timestamp_ns(&hdr),
             level,
-            source,
+            source: site.source(None),
             message: &[],
             context: &[],
             pid: origin.pid,
@@ -319,6 +298,16 @@ impl LineMaker {
         }
         self.records += 1;
         true
+    }
+
+    /// A record's time in ns since the epoch: its TSC ticks converted, or
+    /// the ns it carries.
+    fn timestamp_ns(&self, hdr: &RecordHeader) -> u64 {
+        if hdr.flags & FLAG_TSC != 0 {
+            self.calib.to_ns(hdr.timestamp)
+        } else {
+            hdr.timestamp
+        }
     }
 
     /// Adds a line of the writer's own (drops, reclaimed lanes, skipped

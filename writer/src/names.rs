@@ -29,6 +29,20 @@ pub struct Site {
     pub plan: OnceCell<Option<Plan>>,
 }
 
+impl Site {
+    /// The source a record of this call site shows: the call site's own,
+    /// else its context's (`ctx`), else the module path.
+    pub fn source<'a>(&'a self, ctx: Option<&'a Ctx>) -> &'a str {
+        if !self.source.is_empty() {
+            &self.source
+        } else if let Some(c) = ctx.filter(|c| !c.source.is_empty()) {
+            &c.source
+        } else {
+            &self.module
+        }
+    }
+}
+
 /// A context as the writer needs it.
 #[derive(Debug)]
 pub struct Ctx {
