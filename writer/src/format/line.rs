@@ -1,6 +1,6 @@
 //! The two output line formats: human-readable text and JSON lines.
 
-use super::put::put;
+use super::put::{put, same_bytes};
 use ul_ring::args::Value;
 use ul_ring::record::Level;
 
@@ -519,7 +519,7 @@ impl LineParts {
     /// Brings the source parts up to date for `source` and `level`.
     #[inline]
     fn source_parts(&mut self, source: &str, level: Level) {
-        if self.level != Some(level) || self.source != source {
+        if self.level != Some(level) || !same_bytes(self.source.as_bytes(), source.as_bytes()) {
             self.rebuild_source(source, level);
         }
     }

@@ -32,5 +32,5 @@ pub use line::{
 };
 pub use placeholder::{format_message, write_display, FormatOutcome, ParsedFormat, MAX_WIDTH};
 pub use plan::Plan;
-pub use put::put;
+pub use put::{put, same_bytes};
 pub use time::TimestampFormatter;
