@@ -8,7 +8,7 @@
 //! [`write_f32`] take ryu's digits and exponent and lay them out as std
 //! does. NaN and the infinities go through std.
 
-use super::put::put;
+use super::put::{put, PAIRS};
 use std::io::Write as _;
 
 /// Appends `x` exactly as `format!("{}", x)` would.
@@ -98,30 +98,56 @@ fn write_short_decimal(out: &mut Vec<u8>, x: f64) -> bool {
     false
 }
 
-/// Appends `[-]n / 10^k` in plain decimal, trailing fractional zeros
-/// dropped.
+/// Appends `[-]n / 10^k` (`n < 10^15`, `k <= 9`) in plain decimal,
+/// trailing fractional zeros dropped.
+///
+/// The digits are laid out right to left in a stack buffer, two at a time,
+/// with the point in place, and appended with one [`put`]: about half the
+/// instructions of formatting `n` with itoa and splicing the point in.
 fn put_decimal(out: &mut Vec<u8>, neg: bool, mut n: u64, mut k: usize) {
     while k > 0 && n % 10 == 0 {
         n /= 10;
         k -= 1;
     }
-    if neg {
-        out.push(b'-');
+    // Longest: `-` and 15 digits and a point (17), or `-0.` and 9
+    // fraction digits (12).
+    let mut buf = [0u8; 24];
+    let mut i = buf.len();
+    // Exactly `k` fraction digits, zero-padded on the left.
+    let mut frac = k;
+    while frac >= 2 {
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[(n % 100) as usize]);
+        n /= 100;
+        frac -= 2;
     }
-    let mut b = itoa::Buffer::new();
-    let d = b.format(n).as_bytes();
-    if k == 0 {
-        put(out, d);
-    } else if d.len() > k {
-        let (int, frac) = d.split_at(d.len() - k);
-        put(out, int);
-        out.push(b'.');
-        put(out, frac);
+    if frac == 1 {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    if k > 0 {
+        i -= 1;
+        buf[i] = b'.';
+    }
+    // The integer part: at least one digit.
+    while n >= 100 {
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[(n % 100) as usize]);
+        n /= 100;
+    }
+    if n >= 10 {
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[n as usize]);
     } else {
-        put(out, b"0.");
-        out.resize(out.len() + (k - d.len()), b'0');
-        put(out, d);
+        i -= 1;
+        buf[i] = b'0' + n as u8;
     }
+    if neg {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    put(out, &buf[i..]);
 }
 
 #[cold]

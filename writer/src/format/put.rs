@@ -7,6 +7,18 @@
 //! moves instead. [`same_bytes`] compares short strings the same way,
 //! without a call to libc's `memcmp`.
 
+/// `00` to `99`, two digits at a time (for digit writers that divide by
+/// 100 rather than by 10).
+pub(crate) const PAIRS: [[u8; 2]; 100] = {
+    let mut t = [[0u8; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    t
+};
+
 /// Appends `s` to `out`, as `out.extend_from_slice(s)`.
 ///
 /// ```

@@ -1,6 +1,7 @@
 //! RFC 3339 UTC timestamps with nanoseconds, the date and time of day
 //! computed once per second.
 
+use super::put::PAIRS;
 use chrono::{Datelike, Timelike};
 
 const NANOS: i64 = 1_000_000_000;
@@ -131,17 +132,6 @@ impl TimestampFormatter {
         out.extend_from_slice(&buf);
     }
 }
-
-/// `00` to `99`, two digits at a time.
-const PAIRS: [[u8; 2]; 100] = {
-    let mut t = [[0u8; 2]; 100];
-    let mut i = 0;
-    while i < 100 {
-        t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
-        i += 1;
-    }
-    t
-};
 
 /// Writes `v` (below 10^9) as nine digits, zero-padded: one digit, then
 /// four pairs (five divisions by constants instead of nine).
