@@ -89,9 +89,18 @@ fn write_short_decimal(out: &mut Vec<u8>, x: f64) -> bool {
             return false;
         }
         // `s < 2^53`, so the truncation is exact when `s` is an integer.
-        let n = s as u64;
-        if n as f64 == s && n as f64 / p == ax {
-            put_decimal(out, x.is_sign_negative(), n, k);
+        // `as u64` would saturate (range checks) and `u64 as f64` needs a
+        // fix-up sequence on x86-64; through `i64` each is one instruction
+        // (about 30 fewer per float).
+        // SAFETY: `s` is finite and in (0, 1e15): `ax` is in [1e-9, 1e15)
+        // (checked above) and `p` in [1, 1e9], so `s` is positive and at
+        // most 1e24, and the check above bounds it by 1e15 < 2^63; its
+        // truncation is therefore representable as an `i64`, which is all
+        // `to_int_unchecked` requires.
+        let n = unsafe { s.to_int_unchecked::<i64>() };
+        let back = n as f64;
+        if back == s && back / p == ax {
+            put_decimal(out, x.is_sign_negative(), n as u64, k);
             return true;
         }
     }
