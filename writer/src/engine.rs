@@ -133,6 +133,9 @@ pub struct Totals {
     pub helper_parts: u64,
     /// Of those, parts handed out a pass ahead.
     pub prefetched_parts: u64,
+    /// Helper threads that died (their parts were formatted again by the
+    /// engine).
+    pub helpers_lost: u64,
 }
 
 /// The writer: one region, one set of outputs.
@@ -234,6 +237,18 @@ impl Engine {
         self.helpers = Helpers::default();
         self.helpers = Helpers::spawn(self.format, threads)?;
         Ok(())
+    }
+
+    /// Format threads running, the engine's own included.
+    pub fn format_threads(&self) -> usize {
+        self.helpers.len() + 1
+    }
+
+    /// A test hook: helper `k` panics on the next part it is handed (see
+    /// [`Helpers::fail_next_part`]).
+    #[doc(hidden)]
+    pub fn fail_helper_part(&mut self, k: usize) {
+        self.helpers.fail_next_part(k);
     }
 
     /// Rotates the outputs by size (see [`crate::rotate`]).
@@ -438,6 +453,19 @@ impl Engine {
             });
         }
         self.drain_mpsc(&table, batch_size);
+        let lost = self.helpers.lost();
+        if lost > self.totals.helpers_lost {
+            // Their parts were left unread and are read again next pass.
+            self.lines.writer_line(
+                Level::Warn,
+                &format!(
+                    "{} format helper thread(s) stopped; {} format thread(s) left",
+                    lost - self.totals.helpers_lost,
+                    self.helpers.len() + 1
+                ),
+            );
+            self.totals.helpers_lost = lost;
+        }
         if let Some((_, i, origin, from)) = busiest {
             self.prefetch(i, origin, from, batch_size);
         }

@@ -42,6 +42,9 @@ struct Job {
     /// Empty buffers to format into (handed back and forth, so they are
     /// allocated once).
     bufs: Vec<Vec<u8>>,
+    /// Panic inside this part, as a bug in formatting would (a test hook:
+    /// [`Helpers::fail_next_part`]).
+    fail: bool,
 }
 
 /// A helper's finished part.
@@ -56,6 +59,8 @@ pub struct Part {
 }
 
 struct Helper {
+    /// The next part this helper is handed panics (a test hook).
+    fail_next: bool,
     jobs: Option<Sender<Job>>,
     parts: Receiver<Part>,
     spare: Option<Vec<Vec<u8>>>,
@@ -76,6 +81,8 @@ struct Helper {
 #[derive(Default)]
 pub struct Helpers {
     helpers: Vec<Helper>,
+    /// Helpers that died and were dropped.
+    lost: u64,
 }
 
 impl Helpers {
@@ -90,6 +97,7 @@ impl Helpers {
                 .name(format!("ul-format-{k}"))
                 .spawn(move || serve(format, job_rx, part_tx))?;
             h.helpers.push(Helper {
+                fail_next: false,
                 jobs: Some(job_tx),
                 parts: part_rx,
                 spare: None,
@@ -107,6 +115,28 @@ impl Helpers {
     /// True if there is no helper.
     pub fn is_empty(&self) -> bool {
         self.helpers.is_empty()
+    }
+
+    /// Helpers that died (and were dropped) so far.
+    pub fn lost(&self) -> u64 {
+        self.lost
+    }
+
+    /// A test hook: helper `k` panics while formatting the next part it is
+    /// handed, as a bug in formatting would make it, so that tests can
+    /// check the engine formats that part itself and loses nothing.
+    ///
+    /// ```
+    /// use ul_writer::helpers::Helpers;
+    /// use ul_writer::outputs::Format;
+    ///
+    /// let mut h = Helpers::spawn(Format::Text, 2).unwrap();
+    /// h.fail_next_part(0);
+    /// assert_eq!(h.len(), 1);
+    /// ```
+    #[doc(hidden)]
+    pub fn fail_next_part(&mut self, k: usize) {
+        self.helpers[k].fail_next = true;
     }
 
     /// Hands helper `k` the records of `lane` in `[from, to)`, at most
@@ -141,6 +171,7 @@ impl Helpers {
             max_records,
             calib,
             bufs,
+            fail: std::mem::take(&mut h.fail_next),
         };
         if h.jobs.as_ref().is_some_and(|tx| tx.send(job).is_ok()) {
             return true;
@@ -152,6 +183,7 @@ impl Helpers {
     /// Drops helper `k`, which died.
     fn remove(&mut self, k: usize) {
         let mut h = self.helpers.remove(k);
+        self.lost += 1;
         h.jobs = None;
         if let Some(t) = h.thread.take() {
             let _ = t.join();
@@ -227,7 +259,12 @@ fn serve(format: Format, jobs: Receiver<Job>, parts: Sender<Part>) {
             job.to,
             job.max_records,
             &mut scratch,
-            |pos, rec| maker.record(region, &table, job.origin, pos, rec),
+            |pos, rec| {
+                if job.fail {
+                    panic!("ul-writer: a format helper failed (a test asked it to)");
+                }
+                maker.record(region, &table, job.origin, pos, rec)
+            },
         );
         let part = Part {
             bufs: std::mem::take(&mut maker.bufs),

@@ -8,7 +8,7 @@
 //! thread count through the real `Engine::pass`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ul_ring::args::{encode_record, OwnedValue};
@@ -17,7 +17,7 @@ use ul_ring::layout::lane_state;
 use ul_ring::layout::Sizes;
 use ul_ring::record::{Level, RecordHeader, RecordKind};
 use ul_ring::region::{Region, RegionOptions};
-use ul_writer::engine::Engine;
+use ul_writer::engine::{Engine, Totals};
 use ul_writer::outputs::{Format, Outputs};
 
 /// What goes into the lane, in order.
@@ -49,8 +49,24 @@ impl Case {
     /// pass, and returns `server.log` and `server.info.json`, and the
     /// lane parts helpers formatted (all, and prefetched ones).
     fn drain(&self, items: &[Item], threads: usize, batch: u32) -> (String, String, (u64, u64)) {
-        let shm = self.dir.join(format!("region-{threads}"));
-        let out = self.dir.join(format!("out-{threads}"));
+        let (text, json, totals) = self.drain_with(items, threads, batch, |_, _| {});
+        (text, json, (totals.helper_parts, totals.prefetched_parts))
+    }
+
+    /// [`drain`](Self::drain), calling `before(engine, pass)` before each
+    /// pass (0, 1, ...); returns the engine's totals.
+    fn drain_with(
+        &self,
+        items: &[Item],
+        threads: usize,
+        batch: u32,
+        mut before: impl FnMut(&mut Engine, usize),
+    ) -> (String, String, Totals) {
+        // A fresh region and output directory for every drain.
+        static DRAINS: AtomicUsize = AtomicUsize::new(0);
+        let n = DRAINS.fetch_add(1, Ordering::Relaxed);
+        let shm = self.dir.join(format!("region-{threads}-{n}"));
+        let out = self.dir.join(format!("out-{threads}-{n}"));
         std::fs::create_dir_all(&out).unwrap();
         let region = Region::open(
             &shm,
@@ -71,16 +87,19 @@ impl Case {
             Engine::new(region, outputs, Format::Both, Duration::from_secs(30)).unwrap();
         engine.set_format_threads(threads).unwrap();
         let mut passes = 0;
-        while engine.pass().unwrap() > 0 {
+        loop {
+            before(&mut engine, passes);
+            if engine.pass().unwrap() == 0 {
+                break;
+            }
             passes += 1;
             assert!(passes < 10_000, "the engine never finished draining");
         }
         let _ = std::fs::remove_file(&shm);
-        let t = engine.totals;
         (
             read(&out.join("server.log")),
             read(&out.join("server.info.json")),
-            (t.helper_parts, t.prefetched_parts),
+            engine.totals,
         )
     }
 }
@@ -228,4 +247,55 @@ fn small_batches_are_not_split_and_lose_nothing() {
     let (text, _, parts) = case.drain(&items, 2, 300);
     assert_eq!(numbers(&text), (0..5000).collect::<Vec<_>>());
     assert_eq!(parts, (0, 0));
+}
+
+#[test]
+fn a_helper_that_dies_loses_nothing() {
+    let case = Case::new("dies");
+    let items: Vec<Item> = (0..12_000).map(Item::Record).collect();
+    let (text1, json1, _) = case.drain(&items, 1, 2048);
+    assert_eq!(numbers(&text1), (0..12_000).collect::<Vec<_>>());
+    // Pass 0 splits as it reads: a helper that panics there. Before pass 2
+    // the parts handed out ahead (during pass 1) are already running, so
+    // the failure lands in a prefetched part (handed out during pass 2).
+    for (threads, fail_before) in [(2, 0), (3, 0), (2, 2), (3, 2)] {
+        let mut left = threads;
+        let (text, json, totals) = case.drain_with(&items, threads, 2048, |engine, pass| {
+            if pass == fail_before {
+                engine.fail_helper_part(0);
+            }
+            left = engine.format_threads();
+        });
+        let what = format!("{threads} threads, failing before pass {fail_before}");
+        assert_eq!(totals.helpers_lost, 1, "{what}");
+        assert_eq!(left, threads - 1, "{what}: the dead helper was not dropped");
+        let (got, want) = (record_lines(&text), record_lines(&text1));
+        if let Some(at) = (0..got.len().max(want.len())).find(|&k| got.get(k) != want.get(k)) {
+            let nums = numbers(&text);
+            let mut runs = Vec::new();
+            let mut start = 0;
+            for k in 1..=nums.len() {
+                if k == nums.len() || nums[k] != nums[k - 1] + 1 {
+                    runs.push(format!("{}..={}", nums[start], nums[k - 1]));
+                    start = k;
+                }
+            }
+            panic!(
+                "{what}: line {at} of {} differs: {:?} where one thread wrote {:?}; runs of numbers: {runs:?}",
+                want.len(),
+                got.get(at),
+                want.get(at)
+            );
+        }
+        assert_eq!(json.lines().count(), json1.lines().count(), "{what}");
+        let warned = text
+            .lines()
+            .filter(|l| l.contains("ul-writer") && l.contains("format helper thread(s) stopped"))
+            .count();
+        assert_eq!(warned, 1, "{what}: the loss is reported once:\n{text}");
+        if threads == 3 {
+            // The surviving helper keeps formatting parts.
+            assert!(totals.helper_parts > 0, "{what}");
+        }
+    }
 }
