@@ -81,9 +81,10 @@ struct Cli {
     #[arg(long, value_name = "LIST")]
     cpu_affinity: Option<String>,
     /// Threads that format a long backlog (one lane's run is split among
-    /// them; the files are the same as with one). Default: 2 with
-    /// `--format both` on 2 or more CPUs, else 1 (with one output, a second
-    /// thread cost more CPU than it gained in wall time, measured).
+    /// them; the files are the same as with one). Default: 2 with JSON
+    /// output (`--format json` or `both`) on 2 or more CPUs, else 1 (for
+    /// text alone a second thread cost more CPU than it gained in wall
+    /// time, measured).
     #[arg(long, value_name = "N")]
     format_threads: Option<usize>,
     /// Write the writer's pid to this file once it serves the region
@@ -167,9 +168,12 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     engine.set_rotation(rotation);
     // Before the limits, so an address-space limit counts the helpers'
     // stacks.
-    let threads = cli.format_threads.unwrap_or_else(|| match cli.format {
-        Format::Both => std::thread::available_parallelism().map_or(1, |n| n.get().min(2)),
-        _ => 1,
+    let threads = cli.format_threads.unwrap_or_else(|| {
+        if cli.format.json() {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
+        } else {
+            1
+        }
     });
     engine.set_format_threads(threads)?;
     // Applied once the region is mapped and the buffers allocated, so an
