@@ -1,6 +1,8 @@
 //! The writer's per-record cost, for instruction counting under callgrind:
-//! this process logs batches of the int/int/double message with `ul::info!`
-//! into its own region and drains each batch with one `Engine::pass`.
+//! this process logs batches of the int/int/double message (or, with `str`
+//! as the third argument, the latency harness's int/int/56-byte-string
+//! one) with `ul::info!` into its own region and drains each batch with
+//! one `Engine::pass`.
 //!
 //! ```text
 //! cargo build --release -p ul-writer --example drain_profile
@@ -8,8 +10,8 @@
 //!     target/release/examples/drain_profile text 200
 //! ```
 //!
-//! Arguments: the format (`text`, `json`, `both`) and the number of passes
-//! of 1,000 records. With `--toggle-collect` only the passes are counted,
+//! Arguments: the format (`text`, `json`, `both`), the number of passes
+//! of 1,000 records, and the message (`int`, the default, or `str`). With `--toggle-collect` only the passes are counted,
 //! so the instruction total divided by the record count is the writer's
 //! cost per record (file writes into a temp dir included).
 
@@ -33,6 +35,16 @@ fn main() {
         }
     };
     let passes: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(200);
+    let strings = match args.next().as_deref() {
+        None | Some("int") => false,
+        Some("str") => true,
+        Some(other) => {
+            eprintln!("drain_profile: unknown message {other:?} (int or str)");
+            std::process::exit(2);
+        }
+    };
+    // The latency harness's string argument: 56 bytes of plain ASCII.
+    let s = "a 56-byte string argument, as in Quill's large-string ca";
     let shm = format!("/dev/shm/ul-drain-profile-{}", std::process::id());
     let dir = std::env::temp_dir().join(format!("ul-drain-profile-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("create the output dir");
@@ -44,7 +56,11 @@ fn main() {
     let mut written = 0;
     for _ in 0..passes {
         for _ in 0..PER_PASS {
-            ul::info!("Logging int: {}, int: {}, double: {}", i, j, x);
+            if strings {
+                ul::info!("Logging int: {}, int: {}, string: {}", i, j, s);
+            } else {
+                ul::info!("Logging int: {}, int: {}, double: {}", i, j, x);
+            }
             i += 1;
             x += 0.25;
         }
