@@ -1007,10 +1007,16 @@ pub mod format_record {
         encode_record(&mut record, Default::default(), &owned);
         if owned.len() <= 255 {
             if let Some(plan) = Plan::new(&parsed, &record) {
-                assert!(plan.fits(&record), "{fmt:?} with {args:?}");
-                let mut planned = Vec::new();
-                plan.write(&mut planned, &record);
-                assert_eq!(planned, msg.as_bytes(), "plan: {fmt:?} with {args:?}");
+                // A string that an output escapes is the general path's.
+                let escaped = owned.iter().any(
+                    |v| matches!(v, OwnedValue::Str(s) if !Escape::Json.is_plain(s.as_bytes())),
+                );
+                assert_eq!(plan.fits(&record), !escaped, "{fmt:?} with {args:?}");
+                if !escaped {
+                    let mut planned = Vec::new();
+                    plan.write(&mut planned, &record);
+                    assert_eq!(planned, msg.as_bytes(), "plan: {fmt:?} with {args:?}");
+                }
             }
         }
 

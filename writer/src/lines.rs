@@ -49,6 +49,8 @@ pub struct LineMaker {
     pub bufs: Vec<Vec<u8>>,
     /// Records formatted since the last [`clear`](Self::clear).
     pub records: u64,
+    /// Records written by their call site's [`Plan`] (never reset).
+    pub planned: u64,
     /// This process, the pid of the writer's own lines.
     pid: u32,
 }
@@ -66,6 +68,7 @@ impl LineMaker {
             parts: LineParts::default(),
             bufs: (0..COUNT).map(|_| Vec::with_capacity(1 << 20)).collect(),
             records: 0,
+            planned: 0,
             pid: std::process::id(),
         }
     }
@@ -281,7 +284,8 @@ impl LineMaker {
             let msg = text_buf.len();
             plan.write(text_buf, bytes);
             // A planned message never needs escaping (plain literals,
-            // numbers), so the JSON line takes the same text.
+            // numbers, strings `Plan::fits` found plain), so the JSON line
+            // takes the same text.
             let end = text_buf.len();
             text_tail(text_buf, &[]);
             if self.format.json() {
@@ -297,6 +301,7 @@ impl LineMaker {
             self.parts.json_tail(out, &mut self.ts, &line);
         }
         self.records += 1;
+        self.planned += 1;
         true
     }
 
@@ -346,4 +351,121 @@ fn stage<'a>(
         Some(f) => f.format(msg, args, nargs),
         None => format_message(msg, "<unknown callsite>", args),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ul_ring::args::{encode_record, OwnedValue};
+    use ul_ring::callsite::EntryKind;
+    use ul_ring::region::RegionOptions;
+
+    /// A region of its own in /dev/shm, removed on drop.
+    struct Shm(std::path::PathBuf, Region);
+
+    impl Drop for Shm {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn region(tag: &str) -> Shm {
+        let path = std::path::PathBuf::from(format!(
+            "/dev/shm/ul-lines-test-{tag}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        let r = Region::open(&path, &RegionOptions::default()).expect("open a test region");
+        Shm(path, r)
+    }
+
+    /// The lines `maker` adds to each output for `record`.
+    fn lines_of(maker: &mut LineMaker, shm: &Shm, record: &[u8]) -> Vec<Vec<u8>> {
+        let before: Vec<usize> = maker.bufs.iter().map(Vec::len).collect();
+        let origin = Origin {
+            lane: Some(0),
+            pid: 42,
+            tid: 7,
+        };
+        maker.record(&shm.1, &shm.1.callsites(), origin, 0, record);
+        maker
+            .bufs
+            .iter()
+            .zip(before)
+            .map(|(b, n)| b[n..].to_vec())
+            .collect()
+    }
+
+    /// Records of one call site, through a maker that has its plan and
+    /// through a new maker each time (whose first record of a call site
+    /// always takes the general path): the lines must be identical, for
+    /// strings that need escaping (general path both times) and for those
+    /// that do not (the plan, the second time).
+    #[test]
+    fn planned_lines_are_the_general_paths_lines() {
+        let shm = region("plan");
+        let table = shm.1.callsites();
+        let fmt = "user {} said {} ({} times, {})";
+        let id = table
+            .register(EntryKind::Callsite, 2, 1, &[fmt, "chat", "main.rs", "app"])
+            .expect("register the call site");
+        let strings = [
+            "ann",
+            "",
+            "a plain sentence, with digits 0123456789 and punctuation!?",
+            "/var/log/app.log",
+            "{braces} [brackets] <angles> 'quotes'",
+            "x",
+            "say \"hi\"",
+            "back\\slash",
+            "tab\there",
+            "new\nline",
+            "caf\u{e9}",
+            "del\u{7f}",
+            "sep\u{2028}",
+        ];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for format in [Format::Text, Format::Json, Format::Both] {
+            let calib = Calibration::from_anchors((0, 0), (1, 1));
+            let mut warm = LineMaker::new(format, calib);
+            let mut planned = 0;
+            for k in 0..400u64 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let (a, b) = (
+                    strings[(x % 13) as usize],
+                    strings[((x >> 8) % 13) as usize],
+                );
+                let mut rec = Vec::new();
+                encode_record(
+                    &mut rec,
+                    RecordHeader {
+                        kind: RecordKind::Log as u8,
+                        level: Level::Info as u8,
+                        timestamp: 1_700_000_000_000_000_000 + x % 5_000_000_000,
+                        callsite: id,
+                        seq: k as u32,
+                        ..Default::default()
+                    },
+                    &[
+                        OwnedValue::Str(a.into()),
+                        OwnedValue::Str(b.into()),
+                        OwnedValue::U64(x >> 40),
+                        OwnedValue::F64((x % 1000) as f64 / 8.0),
+                    ],
+                );
+                let before = warm.planned;
+                let got = lines_of(&mut warm, &shm, &rec);
+                let want = lines_of(&mut LineMaker::new(format, calib), &shm, &rec);
+                assert_eq!(got, want, "{format:?}: {a:?} {b:?}");
+                let plain = [a, b].iter().all(|s| Escape::Json.is_plain(s.as_bytes()));
+                if k > 0 {
+                    assert_eq!(warm.planned > before, plain, "{format:?}: {a:?} {b:?}");
+                }
+                planned += warm.planned - before;
+            }
+            assert!(planned > 50, "{format:?}: only {planned} records planned");
+        }
+    }
 }

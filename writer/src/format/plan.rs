@@ -1,22 +1,24 @@
 //! Formatting plans: the message of a call site whose placeholders are all
-//! `{}` and whose arguments are all fixed-size numbers (or bools), written
+//! `{}` and whose arguments are all numbers, bools or strings, written
 //! straight from a record's bytes.
 //!
-//! Every record of such a call site has the same layout: the same length,
-//! the same tags, each value at the same offset. A [`Plan`] is made from one
-//! record that decoded cleanly. A later record that has that length and
-//! those tags is formatted by the plan without decoding it: its values are
-//! read at their offsets (every bit pattern of an integer or a float is a
-//! value, and bools are checked to be 0 or 1, so nothing is left to
-//! validate) and written by [`write_display`], the function the general
-//! path uses, so the text is the same byte for byte. Anything else (a
-//! string, a spec such as `{:>8}`, text that needs escaping, a record that
-//! does not fit) takes the general path.
+//! Every record of such a call site has the same tags, and without strings
+//! the same length, with each value at the same offset. A [`Plan`] is made
+//! from one record that decoded cleanly. A later record that has those
+//! tags is formatted by the plan without decoding it: its values are read
+//! in place (every bit pattern of an integer or a float is a value, bools
+//! are checked to be 0 or 1, and strings to lie inside the record and to
+//! be printable ASCII other than `"` and `\\`, which is valid UTF-8 that
+//! neither the text nor the JSON escaping changes) and written by the
+//! functions the general path uses, so the text is the same byte for byte.
+//! Anything else (a char, a spec such as `{:>8}`, literal text that needs
+//! escaping, a string that does, a record that does not fit) takes the
+//! general path.
 
 use ul_ring::args::{tag, Value};
 use ul_ring::record::HEADER_LEN;
 
-use super::{put, write_display, write_f64, ParsedFormat};
+use super::{put, write_display, write_f64, Escape, ParsedFormat};
 
 /// How to write one call site's messages from its records' bytes (see the
 /// module docs).
@@ -32,25 +34,58 @@ use super::{put, write_display, write_f64, ParsedFormat};
 /// let mut out = Vec::new();
 /// plan.write(&mut out, &rec);
 /// assert_eq!(out, b"n=7 x=0.5");
-/// // A string argument, or a spec, is for the general path.
-/// assert!(Plan::new(&ParsedFormat::new("n={:>4} x={}"), &rec).is_none());
+///
+/// // Strings too, when neither output's escaping would change them.
+/// let mut rec = Vec::new();
+/// encode_record(&mut rec, Default::default(), &[OwnedValue::Str("ann".into())]);
+/// let plan = Plan::new(&ParsedFormat::new("user {}"), &rec).unwrap();
+/// assert!(plan.fits(&rec));
+/// let mut quoted = Vec::new();
+/// encode_record(&mut quoted, Default::default(), &[OwnedValue::Str("\"ann\"".into())]);
+/// assert!(!plan.fits(&quoted));
+///
+/// // A spec is for the general path.
+/// assert!(Plan::new(&ParsedFormat::new("n={:>4}"), &rec).is_none());
 /// ```
 #[derive(Debug)]
 pub struct Plan {
-    /// Length of every record that fits.
-    len: usize,
-    /// Their tags.
+    /// Length of every record that fits, for plans without strings (with
+    /// strings the length varies and [`fits`](Self::fits) walks the
+    /// record).
+    len: Option<usize>,
+    /// The arguments' tags.
     tags: Vec<u8>,
     /// The literals, back to back; `ends[i]` is where literal `i` ends.
     text: Vec<u8>,
     ends: Vec<usize>,
-    /// Each argument's tag and offset in the record.
-    args: Vec<(u8, usize)>,
-    /// Some argument is a bool (its byte must be 0 or 1).
-    has_bool: bool,
+    /// Without strings: the offsets of the bool arguments' bytes (each
+    /// must be 0 or 1).
+    bools: Vec<usize>,
     /// With 1 to 8 arguments, their tags as the little-endian word at
     /// offset 32, and the mask of the bytes that are tags.
     tag_word: Option<(u64, u64)>,
+}
+
+/// Bytes of a fixed-size argument with tag `t`; `None` for a string, and
+/// for tags a plan does not take.
+fn fixed_size(t: u8) -> Option<usize> {
+    match t {
+        tag::U8 | tag::I8 | tag::BOOL => Some(1),
+        tag::U16 | tag::I16 => Some(2),
+        tag::U32 | tag::I32 | tag::F32 => Some(4),
+        tag::U64 | tag::I64 | tag::F64 => Some(8),
+        tag::U128 | tag::I128 => Some(16),
+        _ => None,
+    }
+}
+
+/// The bytes of the string whose length prefix is at `at`, and the offset
+/// after them; `None` if they do not lie inside `record`.
+#[inline]
+fn string_at(record: &[u8], at: usize) -> Option<(&[u8], usize)> {
+    let n = u32::from_le_bytes(*record.get(at..)?.first_chunk::<4>()?) as usize;
+    let end = (at + 4).checked_add(n)?;
+    Some((record.get(at + 4..end)?, end))
 }
 
 impl Plan {
@@ -64,19 +99,19 @@ impl Plan {
             return None;
         }
         let tags = record.get(HEADER_LEN..HEADER_LEN + nargs)?.to_vec();
-        let mut args = Vec::with_capacity(nargs);
+        let mut bools = Vec::new();
+        let mut has_str = false;
         let mut at = HEADER_LEN + nargs;
         for &t in &tags {
-            let n = match t {
-                tag::U8 | tag::I8 | tag::BOOL => 1,
-                tag::U16 | tag::I16 => 2,
-                tag::U32 | tag::I32 | tag::F32 => 4,
-                tag::U64 | tag::I64 | tag::F64 => 8,
-                tag::U128 | tag::I128 => 16,
-                _ => return None,
-            };
-            args.push((t, at));
-            at += n;
+            if t == tag::STR {
+                has_str = true;
+                at = string_at(record, at)?.1;
+                continue;
+            }
+            if t == tag::BOOL {
+                bools.push(at);
+            }
+            at += fixed_size(t)?;
         }
         if at > record.len() {
             return None;
@@ -97,18 +132,17 @@ impl Plan {
         });
         Some(Plan {
             tag_word,
-            len: record.len(),
-            has_bool: tags.contains(&tag::BOOL),
+            len: (!has_str).then_some(record.len()),
+            bools: if has_str { Vec::new() } else { bools },
             tags,
             text,
             ends,
-            args,
         })
     }
 
     /// True if `record` (a log record of the plan's call site) has the
-    /// plan's layout, so [`write`](Self::write) formats it as the general
-    /// path would.
+    /// plan's tags and its values are all the plan can write as they are,
+    /// so [`write`](Self::write) formats it as the general path would.
     #[inline]
     pub fn fits(&self, record: &[u8]) -> bool {
         let tags_match = match self.tag_word {
@@ -118,57 +152,109 @@ impl Plan {
                 .is_some_and(|b| (u64::from_le_bytes(*b) ^ word) & mask == 0),
             None => record.get(HEADER_LEN..HEADER_LEN + self.tags.len()) == Some(&self.tags[..]),
         };
-        record.len() == self.len
-            && record.get(HEADER_LEN - 4).map(|&n| usize::from(n)) == Some(self.tags.len())
-            && tags_match
-            && (!self.has_bool
-                || self
-                    .args
-                    .iter()
-                    .all(|&(t, at)| t != tag::BOOL || record[at] <= 1))
+        if !(tags_match
+            && record.get(HEADER_LEN - 4).map(|&n| usize::from(n)) == Some(self.tags.len()))
+        {
+            return false;
+        }
+        match self.len {
+            Some(len) => record.len() == len && self.bools.iter().all(|&at| record[at] <= 1),
+            None => self.walk_fits(record),
+        }
+    }
+
+    /// [`fits`](Self::fits) for a plan with strings: every value inside
+    /// the record, bools 0 or 1, strings plain.
+    fn walk_fits(&self, record: &[u8]) -> bool {
+        let mut at = HEADER_LEN + self.tags.len();
+        for &t in &self.tags {
+            if t == tag::STR {
+                match string_at(record, at) {
+                    Some((s, end)) if Escape::Json.is_plain(s) => at = end,
+                    _ => return false,
+                }
+            } else {
+                if t == tag::BOOL && record.get(at).is_none_or(|&b| b > 1) {
+                    return false;
+                }
+                // Only tags `Plan::new` took (the tags matched): all
+                // fixed-size but strings.
+                match fixed_size(t) {
+                    Some(n) => at += n,
+                    None => return false,
+                }
+            }
+        }
+        at <= record.len()
     }
 
     /// Appends the message of `record`, which [`fits`](Self::fits).
     #[inline]
     pub fn write(&self, out: &mut Vec<u8>, record: &[u8]) {
         let mut start = 0;
-        for (i, &(t, at)) in self.args.iter().enumerate() {
+        let mut at = HEADER_LEN + self.tags.len();
+        for (i, &t) in self.tags.iter().enumerate() {
             let end = self.ends[i];
             put(out, &self.text[start..end]);
             start = end;
-            write_value(out, t, &record[at..]);
+            at = write_value(out, t, record, at);
         }
         put(out, &self.text[start..]);
     }
 }
 
-/// Writes the value of tag `t` at the start of `b` (long enough:
-/// [`Plan::fits`]) as [`write_display`] writes its decoded [`Value`].
+/// Writes the value of tag `t` at offset `at` of `record` (inside it:
+/// [`Plan::fits`]) as [`write_display`] writes its decoded [`Value`];
+/// returns the offset after it.
 #[inline(always)]
-fn write_value(out: &mut Vec<u8>, t: u8, b: &[u8]) {
+fn write_value(out: &mut Vec<u8>, t: u8, record: &[u8], at: usize) -> usize {
     fn le<const N: usize>(b: &[u8]) -> [u8; N] {
         *b.first_chunk::<N>().expect("the record fits the plan")
     }
     #[inline(always)]
-    fn int(out: &mut Vec<u8>, x: impl itoa::Integer) {
+    fn int(out: &mut Vec<u8>, x: impl itoa::Integer, next: usize) -> usize {
         put(out, itoa::Buffer::new().format(x).as_bytes());
+        next
     }
+    let b = &record[at..];
+    // Each arm returns the offset after its value (one dispatch per value).
     match t {
-        tag::U8 => int(out, b[0]),
-        tag::U16 => int(out, u16::from_le_bytes(le(b))),
-        tag::U32 => int(out, u32::from_le_bytes(le(b))),
-        tag::U64 => int(out, u64::from_le_bytes(le(b))),
-        tag::I8 => int(out, b[0] as i8),
-        tag::I16 => int(out, i16::from_le_bytes(le(b))),
-        tag::I32 => int(out, i32::from_le_bytes(le(b))),
-        tag::I64 => int(out, i64::from_le_bytes(le(b))),
-        tag::F64 => write_f64(out, f64::from_bits(u64::from_le_bytes(le(b)))),
+        tag::U8 => int(out, b[0], at + 1),
+        tag::U16 => int(out, u16::from_le_bytes(le(b)), at + 2),
+        tag::U32 => int(out, u32::from_le_bytes(le(b)), at + 4),
+        tag::U64 => int(out, u64::from_le_bytes(le(b)), at + 8),
+        tag::I8 => int(out, b[0] as i8, at + 1),
+        tag::I16 => int(out, i16::from_le_bytes(le(b)), at + 2),
+        tag::I32 => int(out, i32::from_le_bytes(le(b)), at + 4),
+        tag::I64 => int(out, i64::from_le_bytes(le(b)), at + 8),
+        tag::F64 => {
+            write_f64(out, f64::from_bits(u64::from_le_bytes(le(b))));
+            at + 8
+        }
+        tag::STR => {
+            let (s, end) = string_at(record, at).expect("the record fits the plan");
+            // Plain ASCII (`fits`): what `{}` writes for the decoded `&str`.
+            put(out, s);
+            end
+        }
         // The rare ones, through the general path's own function.
-        tag::U128 => write_display(out, &Value::U128(u128::from_le_bytes(le(b)))),
-        tag::I128 => write_display(out, &Value::I128(i128::from_le_bytes(le(b)))),
-        tag::F32 => write_display(out, &Value::F32(f32::from_bits(u32::from_le_bytes(le(b))))),
+        tag::U128 => {
+            write_display(out, &Value::U128(u128::from_le_bytes(le(b))));
+            at + 16
+        }
+        tag::I128 => {
+            write_display(out, &Value::I128(i128::from_le_bytes(le(b))));
+            at + 16
+        }
+        tag::F32 => {
+            write_display(out, &Value::F32(f32::from_bits(u32::from_le_bytes(le(b)))));
+            at + 4
+        }
         // Only tags `Plan::new` accepted reach here: a bool.
-        _ => write_display(out, &Value::Bool(b[0] != 0)),
+        _ => {
+            write_display(out, &Value::Bool(b[0] != 0));
+            at + 1
+        }
     }
 }
 
@@ -204,7 +290,7 @@ mod tests {
 
     fn random_value(r: &mut Rng) -> OwnedValue {
         let x = r.next();
-        match r.next() % 13 {
+        match r.next() % 15 {
             0 => OwnedValue::U8(x as u8),
             1 => OwnedValue::U16(x as u16),
             2 => OwnedValue::U32(x as u32),
@@ -221,15 +307,37 @@ mod tests {
             } else {
                 (x % 100_000) as f64 / 4.0
             }),
-            _ => OwnedValue::Bool(x % 2 == 0),
+            12 => OwnedValue::Bool(x % 2 == 0),
+            _ => OwnedValue::Str(random_string(r)),
         }
+    }
+
+    /// Mostly plain ASCII, sometimes with what an output escapes (a quote,
+    /// a backslash, a control character, DEL) or non-ASCII text.
+    fn random_string(r: &mut Rng) -> String {
+        let n = (r.next() % 70) as usize;
+        let mut s: String = (0..n)
+            .map(|_| char::from(b' ' + (r.next() % 95) as u8))
+            .filter(|&c| c != '"' && c != '\\')
+            .collect();
+        if r.next() % 3 == 0 {
+            let odd = ["\"", "\\", "\n", "\t", "\u{7f}", "é", "\u{2028}", "\0"];
+            let at = s.len() / 2;
+            s.insert_str(at, odd[(r.next() % odd.len() as u64) as usize]);
+        }
+        s
+    }
+
+    /// True if `v` is a string that an output's escaping would change.
+    fn escaped(v: &OwnedValue) -> bool {
+        matches!(v, OwnedValue::Str(s) if !Escape::Json.is_plain(s.as_bytes()))
     }
 
     #[test]
     fn plans_write_what_the_general_path_writes() {
         let mut r = Rng(0x2545_f491_4f6c_dd1d);
         let lits = ["", "a", "Logging int: ", ", x = ", "{{b}}", " ~ "];
-        let mut planned = 0;
+        let (mut planned, mut strings) = (0, 0);
         for _ in 0..20_000 {
             let n = (r.next() % 11) as usize;
             let mut fmt = String::new();
@@ -241,8 +349,7 @@ mod tests {
             let f = ParsedFormat::new(&fmt);
             let args: Vec<_> = (0..n).map(|_| random_value(&mut r)).collect();
             let first = rec(&args);
-            let plan = Plan::new(&f, &first).expect("numeric args and plain `{}`s plan");
-            planned += 1;
+            let plan = Plan::new(&f, &first).expect("numbers, bools, strings and plain `{}`s plan");
             // A later record of the same layout, other values.
             let later: Vec<_> = args
                 .iter()
@@ -253,14 +360,45 @@ mod tests {
                     }
                 })
                 .collect();
-            for record in [first, rec(&later)] {
-                assert!(plan.fits(&record), "{fmt:?} {later:?}");
-                let mut out = Vec::new();
-                plan.write(&mut out, &record);
-                assert_eq!(out, general(&f, &record), "{fmt:?} {later:?}");
+            for (values, record) in [(&args, first.clone()), (&later, rec(&later))] {
+                // What an output escapes is the general path's to write.
+                let plain = !values.iter().any(escaped);
+                assert_eq!(plan.fits(&record), plain, "{fmt:?} {values:?}");
+                if plain {
+                    let mut out = Vec::new();
+                    plan.write(&mut out, &record);
+                    assert_eq!(out, general(&f, &record), "{fmt:?} {values:?}");
+                    planned += 1;
+                    strings += usize::from(values.iter().any(|v| matches!(v, OwnedValue::Str(_))));
+                }
             }
         }
-        assert_eq!(planned, 20_000);
+        // Most records fit, many of them with strings.
+        assert!(planned > 30_000 && strings > 10_000, "{planned} {strings}");
+    }
+
+    #[test]
+    fn strings_that_do_not_lie_inside_the_record_do_not_fit() {
+        let r = rec(&[OwnedValue::Str("abcdef".into()), OwnedValue::U32(9)]);
+        let plan = Plan::new(&ParsedFormat::new("{} {}"), &r).unwrap();
+        assert!(plan.fits(&r));
+        let len_at = HEADER_LEN + 2;
+        for bad in [7u32, 1000, u32::MAX] {
+            let mut b = r.clone();
+            b[len_at..len_at + 4].copy_from_slice(&bad.to_le_bytes());
+            assert!(!plan.fits(&b), "length {bad}");
+        }
+        // A shorter string moves the next value: still fits, and is read
+        // where it now is.
+        let s = rec(&[OwnedValue::Str("ab".into()), OwnedValue::U32(9)]);
+        assert!(plan.fits(&s));
+        let mut out = Vec::new();
+        plan.write(&mut out, &s);
+        assert_eq!(out, b"ab 9");
+        // Not valid UTF-8, and not plain either: the general path reports it.
+        let mut u = r.clone();
+        u[len_at + 4] = 0xff;
+        assert!(!plan.fits(&u));
     }
 
     #[test]
@@ -277,8 +415,6 @@ mod tests {
         ] {
             assert!(Plan::new(&ParsedFormat::new(fmt), &nums).is_none(), "{fmt}");
         }
-        let s = rec(&[OwnedValue::Str("s".into()), OwnedValue::U8(1)]);
-        assert!(Plan::new(&ParsedFormat::new("{} {}"), &s).is_none());
         let c = rec(&[OwnedValue::Char('x')]);
         assert!(Plan::new(&ParsedFormat::new("{}"), &c).is_none());
 
