@@ -245,7 +245,10 @@ impl LineMaker {
         let Some(hdr) = RecordHeader::read(bytes) else {
             return false;
         };
-        if hdr.kind != RecordKind::Log as u8 || hdr.context != 0 {
+        // `decode` rejects a frame length other than the bytes given (a
+        // shared-lane slot carries its own length); so does the plan.
+        if hdr.len as usize != bytes.len() || hdr.kind != RecordKind::Log as u8 || hdr.context != 0
+        {
             return false;
         }
         let Ok(level) = Level::try_from(hdr.level) else {
@@ -467,5 +470,42 @@ mod tests {
             }
             assert!(planned > 50, "{format:?}: only {planned} records planned");
         }
+    }
+
+    /// A record whose frame length is not its length (a shared-lane slot
+    /// carries its own) is reported by the general path, never planned.
+    #[test]
+    fn a_record_whose_frame_length_lies_is_not_planned() {
+        let shm = region("len");
+        let table = shm.1.callsites();
+        let id = table
+            .register(
+                EntryKind::Callsite,
+                2,
+                1,
+                &["n={} x={}", "s", "main.rs", "app"],
+            )
+            .expect("register the call site");
+        let mut rec = Vec::new();
+        let hdr = RecordHeader {
+            kind: RecordKind::Log as u8,
+            level: Level::Info as u8,
+            callsite: id,
+            ..Default::default()
+        };
+        let args = [OwnedValue::U64(1), OwnedValue::F64(0.5)];
+        encode_record(&mut rec, hdr, &args);
+        let calib = Calibration::from_anchors((0, 0), (1, 1));
+        let mut maker = LineMaker::new(Format::Both, calib);
+        lines_of(&mut maker, &shm, &rec);
+        lines_of(&mut maker, &shm, &rec);
+        assert_eq!(maker.planned, 1, "the second record takes the plan");
+        let mut lying = rec.clone();
+        let short = (rec.len() - 8) as u32;
+        lying[..4].copy_from_slice(&short.to_le_bytes());
+        let text = lines_of(&mut maker, &shm, &lying).swap_remove(TEXT);
+        assert_eq!(maker.planned, 1, "a lying frame length took the plan");
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("skipped a record"), "{text}");
     }
 }
