@@ -33,7 +33,9 @@ use crossbeam_utils::CachePadded;
 
 use crate::args::Encoder;
 use crate::bytes::ByteStore;
-use crate::record::{read_frame, RecordKind, MAX_RECORD_LEN, MIN_FRAME_LEN, RECORD_ALIGN};
+use crate::record::{
+    check_frame, read_frame, RecordKind, MAX_RECORD_LEN, MIN_FRAME_LEN, RECORD_ALIGN,
+};
 use crate::sync::{AtomicU64, Ordering};
 
 /// The producer's cache line of a lane.
@@ -510,21 +512,17 @@ impl<'a, B: ByteStore> Consumer<'a, B> {
             if segment < MIN_FRAME_LEN as u64 {
                 return None;
             }
-            let mut frame = [0u8; MIN_FRAME_LEN];
-            self.bytes.read(offset as usize, &mut frame);
-            let len = u64::from(u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]));
-            // The checks `read_frame` makes, against the segment.
-            if len < MIN_FRAME_LEN as u64
-                || len % RECORD_ALIGN as u64 != 0
-                || len > MAX_RECORD_LEN as u64
-                || len > segment
-            {
+            let mut head8 = [0u8; MIN_FRAME_LEN];
+            self.bytes.read(offset as usize, &mut head8);
+            // The checks `read_frame` makes, against the segment (at most
+            // the lane's capacity, so it fits a usize).
+            let Ok(frame) = check_frame(&head8, segment as usize) else {
                 return None;
-            }
-            if frame[4] != RecordKind::Padding as u8 {
+            };
+            if frame.kind != RecordKind::Padding as u8 {
                 records += 1;
             }
-            pos = pos.wrapping_add(len);
+            pos = pos.wrapping_add(frame.len as u64);
         }
         None
     }

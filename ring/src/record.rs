@@ -307,6 +307,19 @@ pub fn read_frame(bytes: &[u8]) -> Result<Frame, DecodeError> {
             available: bytes.len(),
         });
     };
+    check_frame(head, bytes.len())
+}
+
+/// [`read_frame`] for a reader that has only the frame's 8 bytes: checks
+/// them as if `available` bytes (counted from the frame's start) followed.
+///
+/// ```
+/// let mut head = [0u8; 8];
+/// head[..4].copy_from_slice(&24u32.to_le_bytes());
+/// assert_eq!(ul_ring::record::check_frame(&head, 24).unwrap().len, 24);
+/// assert!(ul_ring::record::check_frame(&head, 16).is_err());
+/// ```
+pub fn check_frame(head: &[u8; MIN_FRAME_LEN], available: usize) -> Result<Frame, DecodeError> {
     let len32 = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
     let bad = |why| Err(DecodeError::BadLength { len: len32, why });
     let Ok(len) = usize::try_from(len32) else {
@@ -321,11 +334,11 @@ pub fn read_frame(bytes: &[u8]) -> Result<Frame, DecodeError> {
     if len > MAX_RECORD_LEN {
         return bad("exceeds the 64 KiB maximum");
     }
-    if len > bytes.len() {
+    if len > available {
         return Err(DecodeError::Truncated {
             offset: 0,
             needed: len,
-            available: bytes.len(),
+            available,
         });
     }
     Ok(Frame { len, kind: head[4] })
