@@ -212,50 +212,34 @@ fn write_value(out: &mut Vec<u8>, t: u8, record: &[u8], at: usize) -> usize {
         *b.first_chunk::<N>().expect("the record fits the plan")
     }
     #[inline(always)]
-    fn int(out: &mut Vec<u8>, x: impl itoa::Integer, next: usize) -> usize {
+    fn int(out: &mut Vec<u8>, x: impl itoa::Integer) {
         put(out, itoa::Buffer::new().format(x).as_bytes());
-        next
     }
     let b = &record[at..];
-    // Each arm returns the offset after its value (one dispatch per value).
     match t {
-        tag::U8 => int(out, b[0], at + 1),
-        tag::U16 => int(out, u16::from_le_bytes(le(b)), at + 2),
-        tag::U32 => int(out, u32::from_le_bytes(le(b)), at + 4),
-        tag::U64 => int(out, u64::from_le_bytes(le(b)), at + 8),
-        tag::I8 => int(out, b[0] as i8, at + 1),
-        tag::I16 => int(out, i16::from_le_bytes(le(b)), at + 2),
-        tag::I32 => int(out, i32::from_le_bytes(le(b)), at + 4),
-        tag::I64 => int(out, i64::from_le_bytes(le(b)), at + 8),
-        tag::F64 => {
-            write_f64(out, f64::from_bits(u64::from_le_bytes(le(b))));
-            at + 8
-        }
+        tag::U8 => int(out, b[0]),
+        tag::U16 => int(out, u16::from_le_bytes(le(b))),
+        tag::U32 => int(out, u32::from_le_bytes(le(b))),
+        tag::U64 => int(out, u64::from_le_bytes(le(b))),
+        tag::I8 => int(out, b[0] as i8),
+        tag::I16 => int(out, i16::from_le_bytes(le(b))),
+        tag::I32 => int(out, i32::from_le_bytes(le(b))),
+        tag::I64 => int(out, i64::from_le_bytes(le(b))),
+        tag::F64 => write_f64(out, f64::from_bits(u64::from_le_bytes(le(b)))),
         tag::STR => {
             let (s, end) = string_at(record, at).expect("the record fits the plan");
             // Plain ASCII (`fits`): what `{}` writes for the decoded `&str`.
             put(out, s);
-            end
+            return end;
         }
         // The rare ones, through the general path's own function.
-        tag::U128 => {
-            write_display(out, &Value::U128(u128::from_le_bytes(le(b))));
-            at + 16
-        }
-        tag::I128 => {
-            write_display(out, &Value::I128(i128::from_le_bytes(le(b))));
-            at + 16
-        }
-        tag::F32 => {
-            write_display(out, &Value::F32(f32::from_bits(u32::from_le_bytes(le(b)))));
-            at + 4
-        }
+        tag::U128 => write_display(out, &Value::U128(u128::from_le_bytes(le(b)))),
+        tag::I128 => write_display(out, &Value::I128(i128::from_le_bytes(le(b)))),
+        tag::F32 => write_display(out, &Value::F32(f32::from_bits(u32::from_le_bytes(le(b))))),
         // Only tags `Plan::new` accepted reach here: a bool.
-        _ => {
-            write_display(out, &Value::Bool(b[0] != 0));
-            at + 1
-        }
+        _ => write_display(out, &Value::Bool(b[0] != 0)),
     }
+    at + fixed_size(t).expect("a tag Plan::new took")
 }
 
 #[cfg(test)]
