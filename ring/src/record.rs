@@ -299,6 +299,7 @@ pub struct Frame {
 /// assert_eq!((f.len, f.kind), (16, 2));
 /// assert!(ul_ring::record::read_frame(&rec[..12]).is_err());
 /// ```
+#[inline]
 pub fn read_frame(bytes: &[u8]) -> Result<Frame, DecodeError> {
     let Some(head) = bytes.first_chunk::<MIN_FRAME_LEN>() else {
         return Err(DecodeError::Truncated {
@@ -319,6 +320,7 @@ pub fn read_frame(bytes: &[u8]) -> Result<Frame, DecodeError> {
 /// assert_eq!(ul_ring::record::check_frame(&head, 24).unwrap().len, 24);
 /// assert!(ul_ring::record::check_frame(&head, 16).is_err());
 /// ```
+#[inline]
 pub fn check_frame(head: &[u8; MIN_FRAME_LEN], available: usize) -> Result<Frame, DecodeError> {
     let len32 = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
     let bad = |why| Err(DecodeError::BadLength { len: len32, why });
