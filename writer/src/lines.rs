@@ -433,9 +433,7 @@ mod tests {
             let mut warm = LineMaker::new(format, calib);
             let mut planned = 0;
             for k in 0..400u64 {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                crate::xorshift(&mut x);
                 let (a, b) = (
                     strings[(x % 13) as usize],
                     strings[((x >> 8) % 13) as usize],

@@ -335,19 +335,12 @@ fn parse_exp(s: &[u8]) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::xorshift;
 
     fn f64s(x: f64) -> String {
         let mut out = Vec::new();
         write_f64(&mut out, x);
         String::from_utf8(out).unwrap()
-    }
-
-    /// The next value of a xorshift64 generator.
-    fn xorshift(s: &mut u64) -> u64 {
-        *s ^= *s << 13;
-        *s ^= *s >> 7;
-        *s ^= *s << 17;
-        *s
     }
 
     fn f32s(x: f32) -> String {

@@ -228,9 +228,7 @@ mod tests {
         let mut x = 0x1234_5678_9abc_def1u64;
         let mut prev = 0u64;
         for k in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            crate::xorshift(&mut x);
             // New values, the same one again (the text and JSON lines of
             // one record), and near ones (the same second).
             let ns = match k % 3 {
