@@ -512,6 +512,8 @@ impl Engine {
         let consumer = unsafe { Consumer::attach(region.lane_control(i), region.lane_bytes(i)) };
         let mut started = 0;
         let mut first_max = max;
+        // The started parts were handed out a pass ahead.
+        let mut prefetched = false;
         let threads = self.helpers.len() + 1;
         let per = max / threads;
         if let Some(p) = self
@@ -525,6 +527,7 @@ impl Engine {
                 self.split.push(p.end);
                 started = p.starts.len();
                 first_max = usize::MAX;
+                prefetched = true;
             } else {
                 // The tail moved past it (bytes skipped as corrupt).
                 self.discard_parts(p.starts.len());
@@ -560,7 +563,7 @@ impl Engine {
                 Some(part) => {
                     if whole {
                         self.totals.helper_parts += 1;
-                        self.totals.prefetched_parts += u64::from(first_max == usize::MAX);
+                        self.totals.prefetched_parts += u64::from(prefetched);
                         self.lines.append(&part.bufs, part.records);
                         whole = self.lane_part_done(i, origin, &part.batch, end);
                         new_tail = part.batch.new_tail;
