@@ -261,9 +261,13 @@ pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
         return;
     };
     let callsite = cs.id(shared);
-    let unpadded = HEADER_LEN + args.wire_len();
-    let len = record_len(unpadded);
     let pushed = with_inner(|inner| {
+        // Sized in here, not before `with_inner`: the closure's body is
+        // compiled into `LocalKey::try_with`, and a length captured from
+        // outside reaches it through memory, where the compiler can no
+        // longer see that it is a constant for fixed-size arguments (and
+        // fold the lane's length checks and the encoder's bounds checks).
+        let len = record_len(HEADER_LEN + args.wire_len());
         if inner.epoch != FORK_EPOCH.load(Ordering::Relaxed)
             || !core::ptr::eq(inner.attached, shared)
         {
