@@ -14,8 +14,10 @@
 //!
 //! Each kind twice: once with no consumer (ul's lane size, 1 MiB, reset
 //! between bursts when a burst might not fit, untimed), once drained by a
-//! thread that consumes as fast as it can. All four are timed in one run,
-//! bursts dealt round-robin over them.
+//! thread that consumes as fast as it can. The latency harness times the
+//! two rings with no consumer first, with no drain thread running, then
+//! the two drained rings with it; within each phase, bursts are dealt
+//! round-robin over the two rings.
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -35,6 +37,10 @@ const REC_WORDS: usize = RECORD_LEN / 8;
 pub const LANE_BYTES: usize = 1 << 20;
 /// Words in the hand ring: a whole number of records, about 0.9 MiB.
 const HAND_WORDS: usize = REC_WORDS << 14;
+
+/// The floor "messages" below this index are the rings with no consumer
+/// (the harness times them while no drain thread runs).
+pub const FLOOR_IDLE_RINGS: usize = 2;
 
 /// Names of the floor "messages": one per ring.
 pub const FLOOR_MESSAGES: [&str; 4] = [

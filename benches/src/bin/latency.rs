@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use ul_benches::floor::{Floor, FLOOR_MESSAGES};
+use ul_benches::floor::{Floor, FLOOR_IDLE_RINGS, FLOOR_MESSAGES};
 use ul_benches::hist::LatHist;
 use ul_benches::loggers::{
     lines_in, temp_dir, with_logger, Api, Installed, Kind, LoggerOptions, LoggerSubject, Visitor,
@@ -232,19 +232,36 @@ fn child(cli: &Cli) -> Result<(), String> {
     let mut notes = Vec::new();
     let (hists, expected, found) = if is_floor {
         let floor = Floor::new();
-        let stop = AtomicBool::new(false);
-        let hists = std::thread::scope(|s| {
-            let drainer = s.spawn(|| {
-                if cfg.pin {
-                    ul_benches::pin_to_cpu(0);
-                }
-                floor.drain(&stop)
-            });
-            let h = run(&floor, &cfg);
-            stop.store(true, Ordering::Relaxed);
-            let _ = drainer.join();
-            h
-        });
+        // Two phases: the rings with no consumer are timed while no drain
+        // thread runs (it would hold the other CPU and push the machine's
+        // own work onto the producer's), then the drained rings with it.
+        // `cases` lists messages in order, so idle cases come first.
+        let (idle, drained): (Vec<Case>, Vec<Case>) =
+            cases.iter().partition(|c| c.message < FLOOR_IDLE_RINGS);
+        let phase = |cases: Vec<Case>| RunConfig {
+            cases,
+            ..cfg.clone()
+        };
+        let mut hists = if idle.is_empty() {
+            Vec::new()
+        } else {
+            run(&floor, &phase(idle))
+        };
+        if !drained.is_empty() {
+            let stop = AtomicBool::new(false);
+            hists.extend(std::thread::scope(|s| {
+                let drainer = s.spawn(|| {
+                    if cfg.pin {
+                        ul_benches::pin_to_cpu(0);
+                    }
+                    floor.drain(&stop)
+                });
+                let h = run(&floor, &phase(drained));
+                stop.store(true, Ordering::Relaxed);
+                let _ = drainer.join();
+                h
+            }));
+        }
         let refused = floor.refused.load(Ordering::Relaxed);
         if refused > 0 {
             notes.push(format!("{refused} pushes found the ring full"));
