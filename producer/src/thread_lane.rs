@@ -24,10 +24,6 @@ pub(crate) static NESTED_DROPS: AtomicU64 = AtomicU64::new(0);
 /// record).
 pub(crate) static WAKE_SYSCALLS: AtomicU64 = AtomicU64::new(0);
 
-/// A thread looks whether its region was replaced once per this many of its
-/// records (besides the slow paths: full lane, wake-up, flush).
-const FOLLOW_EVERY: u32 = 4096;
-
 #[cold]
 #[inline(never)]
 fn follow_slow(shared: &'static Shared) {
@@ -318,11 +314,20 @@ pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
         };
         if ok {
             inner.seq = inner.seq.wrapping_add(1);
-            if inner.seq % FOLLOW_EVERY == 0 {
-                // A thread that logs a lot also looks (rate-limited) whether
-                // its region was replaced, even if its lane never fills.
-                follow_slow(shared);
-            }
+        }
+        // A writer that serves a new region at the path marks the old one:
+        // then look at the path (rate-limited), even if the lane never
+        // fills. One load from the line the level check just read; no
+        // system call on the hot path.
+        if shared
+            .region
+            .header()
+            .control
+            .superseded
+            .load(Ordering::Relaxed)
+            != 0
+        {
+            follow_slow(shared);
         }
         ok
     });

@@ -194,6 +194,12 @@ pub struct ControlBlock {
     pub flush_interval_ms: AtomicU32,
     /// Bumped on every change.
     pub epoch: AtomicU32,
+    /// Set to 1 (Release) by a writer that found this region's path naming
+    /// another file and now serves the region there: producers still here
+    /// look at the path on their next log call. Lets them follow without a
+    /// periodic `lstat` on the hot path (this line is the one the level
+    /// check already loads).
+    pub superseded: AtomicU32,
 }
 
 /// The flush handshake: producers request, the writer acknowledges.

@@ -1010,6 +1010,9 @@ impl Engine {
         // writer sleeps, and that no writer serves it.
         old.header().writer.pid.store(0, Ordering::Release);
         old.header().wake.sleeping.store(1, Ordering::SeqCst);
+        // And every log call on the old region sees this flag, so even a
+        // thread whose lane never passes half full moves on its next call.
+        old.header().control.superseded.store(1, Ordering::Release);
         let mut s = Served::new(new);
         self.swap_served(&mut s);
         self.retiring.push(s);

@@ -46,5 +46,8 @@ pub fn take(region: &Region) -> Result<(), Busy> {
         .heartbeat_ns
         .store(ul_ring::clock::monotonic_ns(), Ordering::Relaxed);
     h.writer.pid.store(me, Ordering::Release);
+    // The region this writer serves is the one at the path (a file moved
+    // back there after it was superseded is current again).
+    h.control.superseded.store(0, Ordering::Release);
     Ok(())
 }
