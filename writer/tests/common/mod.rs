@@ -207,8 +207,26 @@ pub fn stress(shm: &Path, threads: u32, count: u64, extra: &[&str]) -> u32 {
     0
 }
 
-/// CPU time (ns) a process has used, from /proc/<pid>/schedstat.
+/// CPU time (ns) a process's main thread has used, from
+/// /proc/<pid>/schedstat.
 pub fn cpu_ns(pid: u32) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).expect("schedstat");
     s.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// Summed over every thread of a process, from
+/// /proc/<pid>/task/*/schedstat: CPU time (ns), and the times a thread was
+/// put on a CPU (each wake-up from a sleep counts one; a preemption in
+/// the middle of a run adds one more).
+pub fn threads_cpu_and_runs(pid: u32) -> (u64, u64) {
+    let mut total = (0, 0);
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("task dir") {
+        let Ok(s) = std::fs::read_to_string(task.expect("task").path().join("schedstat")) else {
+            continue; // the thread exited meanwhile
+        };
+        let f: Vec<u64> = s.split_whitespace().map(|x| x.parse().unwrap()).collect();
+        total.0 += f[0];
+        total.1 += f[2];
+    }
+    total
 }
