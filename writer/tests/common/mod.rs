@@ -207,11 +207,21 @@ pub fn stress(shm: &Path, threads: u32, count: u64, extra: &[&str]) -> u32 {
     0
 }
 
+/// The fields of a schedstat file: CPU time (ns), run-queue wait (ns), and
+/// the times the thread was put on a CPU. `None` if it cannot be read (a
+/// thread that exited).
+fn schedstat(path: impl AsRef<std::path::Path>) -> Option<[u64; 3]> {
+    let s = std::fs::read_to_string(path).ok()?;
+    let mut f = s
+        .split_whitespace()
+        .map(|x| x.parse().expect("a schedstat number"));
+    Some([f.next()?, f.next()?, f.next()?])
+}
+
 /// CPU time (ns) a process's main thread has used, from
 /// /proc/<pid>/schedstat.
 pub fn cpu_ns(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).expect("schedstat");
-    s.split_whitespace().next().unwrap().parse().unwrap()
+    schedstat(format!("/proc/{pid}/schedstat")).expect("schedstat")[0]
 }
 
 /// Summed over every thread of a process, from
@@ -221,12 +231,11 @@ pub fn cpu_ns(pid: u32) -> u64 {
 pub fn threads_cpu_and_runs(pid: u32) -> (u64, u64) {
     let mut total = (0, 0);
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("task dir") {
-        let Ok(s) = std::fs::read_to_string(task.expect("task").path().join("schedstat")) else {
-            continue; // the thread exited meanwhile
-        };
-        let f: Vec<u64> = s.split_whitespace().map(|x| x.parse().unwrap()).collect();
-        total.0 += f[0];
-        total.1 += f[2];
+        // A thread that exited meanwhile is skipped.
+        if let Some([cpu, _, runs]) = schedstat(task.expect("task").path().join("schedstat")) {
+            total.0 += cpu;
+            total.1 += runs;
+        }
     }
     total
 }
