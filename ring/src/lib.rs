@@ -30,6 +30,7 @@ pub mod layout;
 #[cfg(not(loom))]
 pub mod limits;
 pub mod mpsc;
+pub mod ownership;
 pub mod procinfo;
 #[cfg(not(loom))]
 pub mod quarantine;

@@ -651,6 +651,12 @@ impl Region {
         }
     }
 
+    /// True if `file` is the mapped region file (same device and inode).
+    pub fn is_file(&self, file: &File) -> bool {
+        file.metadata()
+            .is_ok_and(|m| (m.dev(), m.ino()) == self.dev_ino)
+    }
+
     /// Where the region is mapped: its first byte and its length.
     pub fn mapped_range(&self) -> (*const u8, usize) {
         (self.base().cast_const(), self.geo.total_len)
