@@ -414,7 +414,7 @@ pub mod engine_drain {
 
     use ul_ring::bytes::ByteStore;
     use ul_ring::callsite::EntryKind;
-    use ul_ring::layout::{lane_state, Sizes};
+    use ul_ring::layout::Sizes;
     use ul_ring::record::decode;
     use ul_ring::region::{Region, RegionOptions};
     use ul_writer::engine::Engine;
@@ -435,6 +435,9 @@ pub mod engine_drain {
 
     struct Rig {
         engine: Engine,
+        /// Holds the lane's lock, so the engine's dead-owner scan leaves
+        /// the lane alone.
+        _lane: ul_ring::ownership::ClaimedLane,
         dir: PathBuf,
         /// Bytes of each output file already checked.
         seen: Vec<(PathBuf, u64)>,
@@ -508,13 +511,14 @@ pub mod engine_drain {
         }
         // Own the lane as this live process, as a producer would, so the
         // engine's dead-owner scan leaves it alone.
-        let me = (u64::from(std::process::id()) << 8) | lane_state::OWNED;
-        region.lane_slot(0).owner.store(me, Ordering::Release);
+        let lane = ul_ring::ownership::claim_lane(&region, std::process::id(), 0, 0)
+            .expect("claim the region's one lane");
         let outputs = Outputs::new(&dir, "server").expect("create the outputs");
         let engine = Engine::new(region, outputs, Format::Both, Duration::from_secs(30))
             .expect("start the engine");
         Rig {
             engine,
+            _lane: lane,
             dir,
             seen: Vec::new(),
             served: 0,

@@ -206,12 +206,13 @@ fn writer_status() -> String {
     } else if writer_alive() {
         format!("writer pid {pid} is alive but did not answer")
     } else {
-        format!("writer pid {pid} is gone")
+        format!("writer pid {pid} is gone (no process holds the region's writer lock)")
     }
 }
 
-/// True if a live `ul-writer` serves the region (its pid is alive and is
-/// the same process that registered, and its heartbeat is recent). If the
+/// True if a live `ul-writer` serves the region (the kernel says a process
+/// holds the region's writer lock, which is true in any pid namespace, and
+/// its heartbeat is recent). If the
 /// region file was replaced at its path, the process moves to the new one
 /// first (see `docs/design.md`, recovery).
 ///
@@ -228,9 +229,7 @@ pub fn writer_alive() -> bool {
     };
     let shared = shared::follow(shared, false);
     let h = shared.region.header();
-    let pid = h.writer.pid.load(Ordering::Acquire);
-    let start = h.writer.start_time.load(Ordering::Relaxed);
-    if pid == 0 || !ul_ring::procinfo::same_process_alive(pid, start) {
+    if !ul_ring::ownership::writer_lock_held(shared.region.file()).unwrap_or(false) {
         return false;
     }
     let beat = h.writer.heartbeat_ns.load(Ordering::Relaxed);

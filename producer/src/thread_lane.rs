@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use ul_ring::args::Encoder;
 use ul_ring::bytes::RawBytes;
 use ul_ring::lane::{Producer, PushError};
-use ul_ring::layout::lane_state;
 use ul_ring::mpsc::MpscPushError;
+use ul_ring::ownership::ClaimedLane;
 use ul_ring::record::{record_len, RecordHeader, RecordKind, FLAG_TRUNCATED, FLAG_TSC, HEADER_LEN};
 
 use crate::arglist::ArgList;
@@ -44,7 +44,8 @@ enum Sink {
     /// Its own SPSC lane.
     Lane {
         producer: Producer<'static, RawBytes>,
-        index: usize,
+        /// The claim, with the lock that tells the writer we live.
+        claim: ClaimedLane,
     },
     /// The shared MPSC lane (every lane was taken).
     Shared,
@@ -132,17 +133,11 @@ impl Inner {
     /// Hands this thread's lane (if it has one) back to the writer of the
     /// region it is in, which frees it once drained.
     fn retire_lane(&mut self) {
-        if let Sink::Lane { index, .. } = self.sink {
+        if let Sink::Lane { claim, .. } = core::mem::replace(&mut self.sink, Sink::Unattached) {
             // SAFETY: `attached` is null or a leaked, never-freed Shared.
-            if let Some(shared) = unsafe { self.attached.as_ref() } {
-                let slot = shared.region.lane_slot(index);
-                let me = u64::from(shared::pid()) << 8;
-                let _ = slot.owner.compare_exchange(
-                    me | lane_state::OWNED,
-                    me | lane_state::RETIRING,
-                    Ordering::Release,
-                    Ordering::Relaxed,
-                );
+            match unsafe { self.attached.as_ref() } {
+                Some(shared) => claim.retire(&shared.region),
+                None => drop(claim),
             }
         }
     }
@@ -164,7 +159,8 @@ impl Inner {
         self.attached = shared;
         if self.epoch != epoch {
             // After a fork the lane we hold is the parent's: forget it
-            // without touching it.
+            // without touching its owner word. (Its lock descriptor, a copy
+            // of the parent's, was closed by ul-ring's fork handler.)
             if let Sink::Lane { .. } = self.sink {
                 self.sink = Sink::Unattached;
             }
@@ -173,39 +169,21 @@ impl Inner {
         }
         self.tid = ul_ring::procinfo::gettid();
         let pid = shared::pid();
-        let start = ul_ring::procinfo::start_time(pid).unwrap_or(0);
         let lanes = shared.region.geometry().sizes.lanes as usize;
         let first = self.tid as usize % lanes;
         self.sink = Sink::Shared;
-        for k in 0..lanes {
-            let i = (first + k) % lanes;
-            let slot = shared.region.lane_slot(i);
-            if slot.owner.load(Ordering::Relaxed) != lane_state::FREE {
-                continue;
-            }
-            let me = (u64::from(pid) << 8) | lane_state::OWNED;
-            // Acquire: the writer's release of this lane (after draining it)
-            // happens before we write into it.
-            if slot
-                .owner
-                .compare_exchange(lane_state::FREE, me, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-            {
-                slot.tid.store(self.tid, Ordering::Relaxed);
-                slot.claimed_ns
-                    .store(ul_ring::clock::wall_ns(), Ordering::Relaxed);
-                slot.start_time.store(start, Ordering::Release);
-                // SAFETY: we own the lane's directory entry, so we are its
-                // only producer until we mark it RETIRING; the lane's bytes
-                // are a power of two of at least 4 KiB (region validation).
-                let producer = unsafe {
-                    Producer::attach(shared.region.lane_control(i), shared.region.lane_bytes(i))
-                };
-                self.wake_threshold = producer.capacity() / 2;
-                self.sink = Sink::Lane { producer, index: i };
-                set_nested_sink(&shared.region.lane_control(i).producer.nested_dropped);
-                break;
-            }
+        if let Some(claim) = ul_ring::ownership::claim_lane(&shared.region, pid, self.tid, first) {
+            let i = claim.index();
+            // SAFETY: we own the lane (our claim CAS succeeded and we hold
+            // its lock), so we are its only producer until we retire it;
+            // the lane's bytes are a power of two of at least 4 KiB
+            // (region validation).
+            let producer = unsafe {
+                Producer::attach(shared.region.lane_control(i), shared.region.lane_bytes(i))
+            };
+            self.wake_threshold = producer.capacity() / 2;
+            self.sink = Sink::Lane { producer, claim };
+            set_nested_sink(&shared.region.lane_control(i).producer.nested_dropped);
         }
         if let Sink::Shared = self.sink {
             set_nested_sink(&*shared.region.mpsc().control().dropped);
@@ -429,8 +407,8 @@ pub(crate) fn set_context(ctx: Option<std::sync::Arc<crate::context::Context>>) 
 
 /// Lane index of this thread, if it holds one (for tests and `ul-stat`).
 pub fn current_lane() -> Option<usize> {
-    with_inner(|inner| match inner.sink {
-        Sink::Lane { index, .. } => Some(index),
+    with_inner(|inner| match &inner.sink {
+        Sink::Lane { claim, .. } => Some(claim.index()),
         _ => None,
     })
     .flatten()

@@ -27,8 +27,10 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"ULRING\0\0");
 /// as a log region; the magic keeps the two from being mistaken for each
 /// other.
 pub const CHANNEL_MAGIC: u64 = u64::from_le_bytes(*b"ULCHAN\0\0");
-/// Layout version; a region of another version is refused.
-pub const LAYOUT_VERSION: u32 = 2;
+/// Layout version; a region of another version is refused. 3: lane owner
+/// words carry a generation, and owners hold a kernel lock
+/// ([`crate::ownership`]) instead of publishing a start time.
+pub const LAYOUT_VERSION: u32 = 3;
 /// Size of the header page.
 pub const HEADER_LEN: usize = 4096;
 /// Number of output files whose lengths a write intent records.
@@ -267,28 +269,20 @@ pub struct RegionHeader {
 
 const _: () = assert!(core::mem::size_of::<RegionHeader>() <= HEADER_LEN);
 
-/// Lane directory states (low byte of [`LaneSlot::owner`]).
-pub mod lane_state {
-    /// Nobody owns the lane.
-    pub const FREE: u64 = 0;
-    /// A live thread owns the lane.
-    pub const OWNED: u64 = 1;
-    /// The owning thread exited; the writer frees it once drained.
-    pub const RETIRING: u64 = 2;
-}
-
 /// One lane's directory entry.
 #[repr(C, align(64))]
 pub struct LaneSlot {
-    /// `pid << 8 | state`: claimed by one CAS from 0, so the owner's pid is
-    /// published with the claim itself.
+    /// The owner word: generation, pid and state, changed only by the
+    /// transitions of [`crate::ownership::OwnerWord`]. While a lane is
+    /// owned, its owner also holds the kernel lock on this entry's first
+    /// byte of the region file ([`crate::ownership::lane_lock_offset`]).
     pub owner: AtomicU64,
-    /// Start time of the owner's pid (0 until written just after the claim).
-    pub start_time: AtomicU64,
-    /// The owner thread's tid.
+    /// Unused since layout version 3 (was the owner's start time).
+    pub _reserved0: AtomicU64,
+    /// The owner thread's tid, in its own pid namespace.
     pub tid: AtomicU32,
-    /// Bumped each time the writer frees the lane.
-    pub generation: AtomicU32,
+    /// Unused since layout version 3 (the generation is in `owner`).
+    pub _reserved1: AtomicU32,
     /// Wall-clock ns of the claim.
     pub claimed_ns: AtomicU64,
 }

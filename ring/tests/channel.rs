@@ -11,7 +11,7 @@ use std::time::Duration;
 use ul_ring::channel::{Channel, ChannelError, ChannelOptions, Full};
 use ul_ring::daemon::{run_daemon, Daemon, DaemonOptions, DaemonTotals};
 use ul_ring::lane::Producer;
-use ul_ring::layout::lane_state;
+use ul_ring::ownership::{LaneOwner, OwnerWord};
 use ul_ring::region::{Region, RegionError, RegionOptions};
 
 static N: AtomicU32 = AtomicU32::new(0);
@@ -196,8 +196,8 @@ fn senders_beyond_the_lanes_use_the_shared_lane_and_dropped_lanes_are_freed() {
     }
     let lane_a = a.lane().unwrap();
     drop(a);
-    let owner = ch.region().lane_slot(lane_a).owner.load(Ordering::Relaxed);
-    assert_eq!(owner & 0xff, lane_state::RETIRING);
+    let owner = OwnerWord::new(&ch.region().lane_slot(lane_a).owner).load();
+    assert!(matches!(owner, LaneOwner::Retiring { .. }), "{owner:?}");
     let (d, _) = drain(&p.0, small());
     for sender in 0..3u8 {
         let mine: Vec<Odd> = d
@@ -209,9 +209,10 @@ fn senders_beyond_the_lanes_use_the_shared_lane_and_dropped_lanes_are_freed() {
         let want: Vec<Odd> = (0..5).map(|s| odd(sender, s)).collect();
         assert_eq!(mine, want, "sender {sender}: all, once, in order");
     }
-    assert_eq!(
-        ch.region().lane_slot(lane_a).owner.load(Ordering::Relaxed),
-        lane_state::FREE,
+    assert!(
+        OwnerWord::new(&ch.region().lane_slot(lane_a).owner)
+            .load()
+            .is_free(),
         "the dropped sender's lane is freed once drained"
     );
     // The freed lane is claimed by the next sender.
@@ -224,12 +225,9 @@ fn records_that_are_not_messages_are_skipped_and_reported() {
     let ch = Channel::<Odd>::open_or_create(&p.0, &small()).unwrap();
     let region = ch.region();
     // A hostile process claims lane 1 and writes a log record into it.
-    let me = (u64::from(std::process::id()) << 8) | lane_state::OWNED;
-    region
-        .lane_slot(1)
-        .owner
-        .compare_exchange(lane_state::FREE, me, Ordering::AcqRel, Ordering::Relaxed)
-        .expect("lane 1 free");
+    let claim =
+        ul_ring::ownership::claim_lane(region, std::process::id(), 0, 1).expect("a free lane");
+    assert_eq!(claim.index(), 1, "lane 1 is free");
     // SAFETY: we own lane 1's directory entry: its only producer.
     let mut hostile = unsafe { Producer::attach(region.lane_control(1), region.lane_bytes(1)) };
     hostile

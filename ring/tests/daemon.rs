@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use ul_ring::channel::{Channel, ChannelOptions};
 use ul_ring::daemon::{run_daemon, Daemon, DaemonError, DaemonOptions};
-use ul_ring::layout::lane_state;
+use ul_ring::ownership::{LaneOwner, OwnerWord};
 
 /// The example's message, byte for byte (it is a separate crate).
 #[repr(C)]
@@ -399,8 +399,10 @@ fn lanes_of_a_killed_sender_are_drained_reported_and_freed() {
     let held = |ch: &Channel<SessionEvent>| {
         (0..ch.region().geometry().sizes.lanes as usize)
             .filter(|&i| {
-                ch.region().lane_slot(i).owner.load(Ordering::Acquire)
-                    == (u64::from(pid) << 8 | lane_state::OWNED)
+                matches!(
+                    OwnerWord::new(&ch.region().lane_slot(i).owner).load(),
+                    LaneOwner::Owned { pid: p, .. } if p == pid
+                )
             })
             .count()
     };

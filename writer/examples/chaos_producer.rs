@@ -67,6 +67,11 @@ struct Cli {
     /// records), flush, and log the end records.
     #[arg(long)]
     stop_file: Option<std::path::PathBuf>,
+    /// Write this number as `p=` instead of the process id: producers in
+    /// pid namespaces of their own all see themselves as pid 1, and the
+    /// checker must still tell them apart.
+    #[arg(long)]
+    pid_as: Option<u32>,
 }
 
 const LETTERS: &[u8; 26] = b"abcdefghijklmnopqrstuvwxyz";
@@ -148,7 +153,7 @@ fn main() {
             std::process::exit(2)
         });
     let cli: &'static Cli = Box::leak(Box::new(cli));
-    let pid = std::process::id();
+    let pid = cli.pid_as.unwrap_or_else(std::process::id);
     // Thread 0 is the main thread in fork mode; workers are 1..=threads.
     let first_worker = u32::from(cli.fork.is_some());
     let workers: Vec<_> = (first_worker..first_worker + cli.threads)

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use ul_ring::callsite::CallsiteTable;
 use ul_ring::clock::Calibration;
 use ul_ring::lane::{Batch, Consumer};
-use ul_ring::layout::{intent_state, lane_state};
+use ul_ring::layout::intent_state;
 use ul_ring::mpsc::{SlotRead, TailState};
+use ul_ring::ownership::{LaneOwner, OwnerWord, Verdict};
 use ul_ring::quarantine::Quarantine;
 use ul_ring::record::Level;
 use ul_ring::region::{PathStatus, Region, RegionError, RegionOptions};
@@ -164,7 +165,7 @@ pub struct Engine {
     last_scan: Instant,
     /// Lanes to free once the current batch (with their marker lines) is on
     /// disk: (lane, owner word seen when it was found free-able).
-    to_free: Vec<(usize, u64)>,
+    to_free: Vec<(usize, LaneOwner)>,
     last_drop_report: Vec<u64>,
     write_failing: Option<(Instant, Duration, String)>,
     last_region_check: Instant,
@@ -289,9 +290,9 @@ impl Engine {
             let r = s.region;
             (0..r.geometry().sizes.lanes as usize).any(|i| {
                 let slot = r.lane_slot(i);
-                let owner = slot.owner.load(Ordering::Acquire);
-                owner & 0xff != lane_state::FREE
-                    && (owner >> 8) as u32 == pid
+                let owner = OwnerWord::new(&slot.owner).load();
+                !owner.is_free()
+                    && owner.pid() == pid
                     && slot.tid.load(Ordering::Relaxed) == tid
                     && {
                         let c = r.lane_control(i);
@@ -411,10 +412,9 @@ impl Engine {
                 continue;
             }
             let slot = self.region.lane_slot(i);
-            let owner = slot.owner.load(Ordering::Acquire);
             let origin = Origin {
                 lane: Some(i),
-                pid: (owner >> 8) as u32,
+                pid: OwnerWord::new(&slot.owner).load().pid(),
                 tid: slot.tid.load(Ordering::Relaxed),
             };
             if head != tail
@@ -1056,7 +1056,9 @@ impl Engine {
             }
             let lanes = self.region.geometry().sizes.lanes as usize;
             let free = (0..lanes).all(|i| {
-                self.region.lane_slot(i).owner.load(Ordering::Acquire) == lane_state::FREE
+                OwnerWord::new(&self.region.lane_slot(i).owner)
+                    .load()
+                    .is_free()
             });
             self.swap_served(&mut s);
             if !(empty && free) {
@@ -1082,19 +1084,23 @@ impl Engine {
 
     /// Finds lanes whose owners exited (drained) and lanes retired by
     /// exiting threads (drained), queues them in `to_free`, and adds a
-    /// marker line per dead process to the batch.
+    /// marker line per dead process to the batch. An owner is dead when
+    /// nobody holds its lane's kernel lock ([`ul_ring::ownership`]): true
+    /// whatever pid namespace, uid or `/proc` mount either side has.
     fn reclaim(&mut self) {
-        let lanes = self.region.geometry().sizes.lanes as usize;
+        let geo = *self.region.geometry();
         let mut dead: Vec<(u32, usize)> = Vec::new();
-        let mut alive_cache: Vec<(u32, u64, bool)> = Vec::new();
-        for i in 0..lanes {
-            let slot = self.region.lane_slot(i);
-            let owner = slot.owner.load(Ordering::Acquire);
-            let state = owner & 0xff;
-            if state == lane_state::FREE {
-                continue;
-            }
-            let pid = (owner >> 8) as u32;
+        for i in 0..geo.sizes.lanes as usize {
+            let word = OwnerWord::new(&self.region.lane_slot(i).owner);
+            let file = self.region.file();
+            // Judged before the drain check: an owner known to be gone (or
+            // retired) adds nothing more, so a drained lane stays drained
+            // until it is freed.
+            let verdict = word.judge(|| ul_ring::ownership::lane_lock_held(file, &geo, i));
+            let owner = match verdict {
+                Verdict::Free | Verdict::Live => continue,
+                Verdict::Retired(o) | Verdict::Dead(o) | Verdict::Corrupt(o) => o,
+            };
             let ctrl = self.region.lane_control(i);
             let drained = ctrl.head() == ctrl.consumer.tail.load(Ordering::Relaxed)
                 && ctrl.producer.total_dropped()
@@ -1102,22 +1108,10 @@ impl Engine {
             if !drained {
                 continue;
             }
-            if state != lane_state::RETIRING {
-                let start = slot.start_time.load(Ordering::Acquire);
-                let alive = match alive_cache.iter().find(|c| c.0 == pid && c.1 == start) {
-                    Some(c) => c.2,
-                    None => {
-                        let a = ul_ring::procinfo::same_process_alive(pid, start);
-                        alive_cache.push((pid, start, a));
-                        a
-                    }
-                };
-                if alive {
-                    continue;
-                }
-                match dead.iter_mut().find(|d| d.0 == pid) {
+            if let Verdict::Dead(o) = verdict {
+                match dead.iter_mut().find(|d| d.0 == o.pid()) {
                     Some(d) => d.1 += 1,
-                    None => dead.push((pid, 1)),
+                    None => dead.push((o.pid(), 1)),
                 }
             }
             self.to_free.push((i, owner));
@@ -1135,20 +1129,13 @@ impl Engine {
     /// A lane whose owner word changed meanwhile is left alone.
     fn free_lanes(&mut self) {
         for &(i, owner) in &self.to_free {
-            let slot = self.region.lane_slot(i);
-            if slot
-                .owner
-                .compare_exchange(owner, lane_state::FREE, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-            {
-                slot.generation.fetch_add(1, Ordering::Relaxed);
-                if owner & 0xff != lane_state::RETIRING {
-                    self.region
-                        .header()
-                        .stats
-                        .lanes_reclaimed
-                        .fetch_add(1, Ordering::Relaxed);
-                }
+            let word = OwnerWord::new(&self.region.lane_slot(i).owner);
+            if word.free(owner) && !matches!(owner, LaneOwner::Retiring { .. }) {
+                self.region
+                    .header()
+                    .stats
+                    .lanes_reclaimed
+                    .fetch_add(1, Ordering::Relaxed);
             }
         }
         self.to_free.clear();

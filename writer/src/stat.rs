@@ -20,10 +20,9 @@ use std::sync::atomic::Ordering;
 
 use serde::Serialize;
 use ul_ring::lane::LaneControl;
-use ul_ring::layout::{
-    intent_state, lane_state, LaneSlot, RegionHeader, HEADER_LEN, LAYOUT_VERSION, MAGIC,
-};
+use ul_ring::layout::{intent_state, LaneSlot, RegionHeader, HEADER_LEN, LAYOUT_VERSION, MAGIC};
 use ul_ring::mpsc::MpscControl;
+use ul_ring::ownership::LaneOwner;
 
 /// Why a region could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -259,8 +258,9 @@ impl Snapshot {
         let beat = h.writer.heartbeat_ns.load(r);
         let writer = WriterInfo {
             pid: wpid,
-            alive: wpid != 0
-                && ul_ring::procinfo::same_process_alive(wpid, h.writer.start_time.load(r)),
+            // The kernel's word (the writer lock), not the pid: the writer
+            // may run in another pid namespace.
+            alive: ul_ring::ownership::writer_lock_held(&file).unwrap_or(false),
             heartbeat_age_ms: (beat != 0 && beat <= now)
                 .then(|| ((now - beat) as f64 / 1e5).round() / 10.0),
             intent: match h.writer.intent_state.load(r) {
@@ -275,12 +275,11 @@ impl Snapshot {
         for i in 0..sizes.lanes as usize {
             let slot: Box<LaneSlot> =
                 read_at(&file, (geo.dir_offset + i * 64) as u64).map_err(io("read"))?;
-            let owner = slot.owner.load(r);
-            let state = match owner & 0xff {
-                lane_state::FREE => continue,
-                lane_state::OWNED => "owned",
-                lane_state::RETIRING => "retiring",
-                _ => "invalid",
+            let owner = LaneOwner::decode(slot.owner.load(r));
+            let state = match owner {
+                LaneOwner::Free { .. } => continue,
+                LaneOwner::Corrupt { .. } => "invalid",
+                o => o.name(),
             };
             let ctrl: Box<LaneControl> =
                 read_at(&file, (geo.lanes_offset + i * geo.lane_stride) as u64)
@@ -292,13 +291,14 @@ impl Snapshot {
                 .wrapping_sub(ctrl.consumer.tail.load(r));
             let d = ctrl.producer.dropped.load(r);
             dropped = dropped.wrapping_add(d);
-            let pid = (owner >> 8) as u32;
             lanes.push(LaneInfo {
                 lane: i,
-                pid,
+                pid: owner.pid(),
                 tid: slot.tid.load(r),
                 state,
-                alive: ul_ring::procinfo::same_process_alive(pid, slot.start_time.load(r)),
+                // Whether the kernel holds the owner's lane lock: a retired
+                // lane's owner let go of it on purpose.
+                alive: ul_ring::ownership::lane_lock_held(&file, &geo, i).unwrap_or(false),
                 used_bytes: used,
                 fill_pct: pct(used, u64::from(sizes.lane_capacity)),
                 dropped: d,

@@ -1,7 +1,8 @@
 //! Becoming a region's one writer: an exclusive `flock` on the region file
 //! (the kernel releases it when the holder dies, so a dead writer's lock is
-//! free at once), then the writer's pid, pid start time and a first
-//! heartbeat in the header.
+//! free at once), the region's writer lock (an open-file-description lock
+//! that producers and `ul-stat` can test from any pid namespace), then the
+//! writer's pid, pid start time and a first heartbeat in the header.
 
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
@@ -36,6 +37,14 @@ pub fn take(region: &Region) -> Result<(), Busy> {
             path: region.path().to_owned(),
             pid: h.writer.pid.load(Ordering::Relaxed),
         });
+    }
+    // Held for the life of the process, like the mapping of every region
+    // the writer served: a replaced region is still drained, and its
+    // producers still ask whether a writer serves it. The kernel drops it
+    // when the writer dies. Without it the writer still serves the region;
+    // producers then call it gone in their flush errors.
+    if let Ok(Some(lock)) = ul_ring::ownership::WriterLock::acquire(region) {
+        std::mem::forget(lock);
     }
     let me = std::process::id();
     h.writer.start_time.store(

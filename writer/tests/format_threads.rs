@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use ul_ring::args::{encode_record, OwnedValue};
 use ul_ring::bytes::ByteStore;
-use ul_ring::layout::lane_state;
 use ul_ring::layout::Sizes;
 use ul_ring::record::{Level, RecordHeader, RecordKind};
 use ul_ring::region::{Region, RegionOptions};
@@ -81,7 +80,7 @@ impl Case {
             },
         )
         .unwrap();
-        fill(&region, items);
+        let _lane = fill(&region, items);
         let outputs = Outputs::new(&out, "server").unwrap();
         let mut engine =
             Engine::new(region, outputs, Format::Both, Duration::from_secs(30)).unwrap();
@@ -115,14 +114,12 @@ fn read(p: &Path) -> String {
 }
 
 /// Writes `items` into lane 0 as a producer would (claimed by this live
-/// process) and publishes them.
-fn fill(region: &Region, items: &[Item]) {
-    let me = (u64::from(std::process::id()) << 8) | lane_state::OWNED;
-    region
-        .lane_slot(0)
-        .owner
-        .compare_exchange(lane_state::FREE, me, Ordering::AcqRel, Ordering::Relaxed)
-        .expect("lane 0 is free in a new region");
+/// process) and publishes them. Keep the claim while the engine runs: it
+/// holds the lock that tells the engine the lane's owner lives.
+fn fill(region: &Region, items: &[Item]) -> ul_ring::ownership::ClaimedLane {
+    let claim = ul_ring::ownership::claim_lane(region, std::process::id(), 0, 0)
+        .expect("a free lane in a new region");
+    assert_eq!(claim.index(), 0, "lane 0 is free in a new region");
     let ctrl = region.lane_control(0);
     let bytes = region.lane_bytes(0);
     let cap = bytes.capacity() as u64;
@@ -163,6 +160,7 @@ fn fill(region: &Region, items: &[Item]) {
         head += rec.len() as u64;
     }
     ctrl.producer.head.store(head, Ordering::Release);
+    claim
 }
 
 /// The record numbers in `text`'s lines, in order.

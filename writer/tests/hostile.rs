@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use ul_ring::bytes::ByteStore;
-use ul_ring::layout::lane_state;
 use ul_ring::region::{Region, RegionOptions};
 
 struct Rng(u64);
@@ -41,16 +40,9 @@ fn garbage_from_a_hostile_producer_is_reported_and_skipped() {
     )
     .expect("open region");
     // Claim a lane as this (live) process, as a producer would.
-    let me = (u64::from(std::process::id()) << 8) | lane_state::OWNED;
-    let lane = (0..4)
-        .find(|&i| {
-            region
-                .lane_slot(i)
-                .owner
-                .compare_exchange(lane_state::FREE, me, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-        })
-        .expect("a free lane");
+    let claim =
+        ul_ring::ownership::claim_lane(&region, std::process::id(), 0, 0).expect("a free lane");
+    let lane = claim.index();
     let ctrl = region.lane_control(lane);
     let bytes = region.lane_bytes(lane);
     let cap = bytes.capacity() as u64;

@@ -259,11 +259,9 @@ fn region_replaced(tag: &str, recreate: bool, pace: Pace) {
         (0..g.sizes.lanes as usize).all(|i| {
             let c = old.lane_control(i);
             c.head() == c.tail()
-                && old
-                    .lane_slot(i)
-                    .owner
-                    .load(std::sync::atomic::Ordering::Relaxed)
-                    == 0
+                && ul_ring::ownership::OwnerWord::new(&old.lane_slot(i).owner)
+                    .load()
+                    .is_free()
         })
     };
     assert!(

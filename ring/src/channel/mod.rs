@@ -223,12 +223,13 @@ impl<T> Channel<T> {
         self.region.path()
     }
 
-    /// Pid of the daemon serving the channel, if one is registered and that
-    /// process is still the one that registered (pid and start time).
+    /// Pid of the daemon serving the channel (as the daemon sees itself),
+    /// if one is registered and a process holds the channel's writer lock
+    /// (the kernel's word, true in any pid namespace).
     pub fn daemon_pid(&self) -> Option<u32> {
         let w = &self.region.header().writer;
         let pid = w.pid.load(Ordering::Acquire);
-        let start = w.start_time.load(Ordering::Relaxed);
-        (pid != 0 && crate::procinfo::same_process_alive(pid, start)).then_some(pid)
+        let held = crate::ownership::writer_lock_held(self.region.file()).unwrap_or(false);
+        (pid != 0 && held).then_some(pid)
     }
 }

@@ -9,8 +9,8 @@ use super::{padded_len, record_len, MESSAGE_FRAME_LEN};
 use crate::args::Encoder;
 use crate::bytes::RawBytes;
 use crate::lane::{LaneControl, Producer};
-use crate::layout::lane_state;
 use crate::mpsc::MpscPushError;
+use crate::ownership::ClaimedLane;
 use crate::record::RecordKind;
 use crate::region::Region;
 
@@ -37,8 +37,8 @@ enum Sink {
     /// (see `Sender`'s field order and `Sender::attach`).
     Lane {
         producer: Producer<'static, RawBytes>,
-        index: usize,
-        owner: u64,
+        /// The claim, with the lock that tells the daemon we live.
+        claim: ClaimedLane,
     },
     /// The shared MPSC lane.
     Shared,
@@ -80,53 +80,32 @@ impl<T: bytemuck::Pod> Sender<T> {
         s
     }
 
-    /// Claims a free lane (one CAS on its directory entry, publishing our
-    /// pid), or falls back to the shared lane.
+    /// Claims a free lane (its lock, then one CAS on its directory entry:
+    /// see [`crate::ownership`]), or falls back to the shared lane.
     fn claim_lane(&mut self) {
         self.epoch = FORK_EPOCH.load(Ordering::Relaxed);
         self.pid = crate::procinfo::getpid();
         self.tid = crate::procinfo::gettid();
         self.sink = Sink::Shared;
-        let start = crate::procinfo::start_time(self.pid).unwrap_or(0);
         let lanes = self.region.geometry().sizes.lanes as usize;
         let first = self.tid as usize % lanes;
-        for k in 0..lanes {
-            let i = (first + k) % lanes;
-            let slot = self.region.lane_slot(i);
-            if slot.owner.load(Ordering::Relaxed) != lane_state::FREE {
-                continue;
-            }
-            let owner = (u64::from(self.pid) << 8) | lane_state::OWNED;
-            // Acquire: the daemon's release of the lane (after draining it)
-            // happens before we write into it.
-            if slot
-                .owner
-                .compare_exchange(lane_state::FREE, owner, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-            {
-                slot.tid.store(self.tid, Ordering::Relaxed);
-                slot.claimed_ns
-                    .store(crate::clock::wall_ns(), Ordering::Relaxed);
-                slot.start_time.store(start, Ordering::Release);
-                let ctrl: *const LaneControl = self.region.lane_control(i);
-                // SAFETY: `ctrl` points into the mapping owned by the
-                // `Arc<Region>` in `self.region`, which does not move and
-                // is dropped only after `self.sink` (field order), so the
-                // reference stays valid for as long as the producer lives;
-                // the producer never leaves this sender.
-                let ctrl: &'static LaneControl = unsafe { &*ctrl };
-                // SAFETY: we own the lane's directory entry, so we are its
-                // only producer until we retire it; the lane's capacity is
-                // a validated power of two of at least 4 KiB.
-                let producer = unsafe { Producer::attach(ctrl, self.region.lane_bytes(i)) };
-                self.sink = Sink::Lane {
-                    producer,
-                    index: i,
-                    owner,
-                };
-                return;
-            }
-        }
+        let Some(claim) = crate::ownership::claim_lane(&self.region, self.pid, self.tid, first)
+        else {
+            return;
+        };
+        let i = claim.index();
+        let ctrl: *const LaneControl = self.region.lane_control(i);
+        // SAFETY: `ctrl` points into the mapping owned by the
+        // `Arc<Region>` in `self.region`, which does not move and is
+        // dropped only after `self.sink` (field order), so the reference
+        // stays valid for as long as the producer lives; the producer never
+        // leaves this sender.
+        let ctrl: &'static LaneControl = unsafe { &*ctrl };
+        // SAFETY: we own the lane (claim CAS won, its lock held), so we are
+        // its only producer until we retire it; the lane's capacity is a
+        // validated power of two of at least 4 KiB.
+        let producer = unsafe { Producer::attach(ctrl, self.region.lane_bytes(i)) };
+        self.sink = Sink::Lane { producer, claim };
     }
 
     /// Sends `msg` if there is room, and wakes the daemon if it sleeps.
@@ -208,8 +187,8 @@ impl<T> Sender<T> {
     /// The index of the sender's own lane, or `None` if it uses the shared
     /// lane (every lane was taken when it attached).
     pub fn lane(&self) -> Option<usize> {
-        match self.sink {
-            Sink::Lane { index, .. } => Some(index),
+        match &self.sink {
+            Sink::Lane { claim, .. } => Some(claim.index()),
             Sink::Shared => None,
         }
     }
@@ -229,18 +208,11 @@ fn put_record(enc: &mut Encoder<'_>, len: usize, bytes: &[u8]) {
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         // Hand the lane to the daemon, which frees it once drained. Not in a
-        // forked child: that lane is the parent's.
-        if let Sink::Lane { index, owner, .. } = self.sink {
+        // forked child: that lane is the parent's (dropping the claim there
+        // only forgets it; its lock descriptor was closed at the fork).
+        if let Sink::Lane { claim, .. } = std::mem::replace(&mut self.sink, Sink::Shared) {
             if self.epoch == FORK_EPOCH.load(Ordering::Relaxed) {
-                let retiring = (owner & !0xff) | lane_state::RETIRING;
-                // Release: our records happen before the daemon sees the
-                // lane retired and frees it.
-                let _ = self.region.lane_slot(index).owner.compare_exchange(
-                    owner,
-                    retiring,
-                    Ordering::Release,
-                    Ordering::Relaxed,
-                );
+                claim.retire(&self.region);
             }
         }
     }

@@ -218,6 +218,9 @@ pub fn run_daemon<D: Daemon>(
             pid: region.header().writer.pid.load(Ordering::Acquire),
         });
     }
+    // Held while we serve (dropped on return): lets senders in any pid
+    // namespace ask whether a daemon serves the channel.
+    let _writer_lock = crate::ownership::WriterLock::acquire(region).ok().flatten();
     let h = region.header();
     let me = crate::procinfo::getpid();
     h.writer.start_time.store(

@@ -3,52 +3,43 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::layout::lane_state;
+use crate::ownership::{LaneOwner, OwnerWord, Verdict};
 use crate::region::Region;
 
 /// A lane to free once its owner's exit has been reported.
 pub(super) struct Reclaim {
     lane: usize,
-    /// The owner word seen: the lane is freed only if it still holds it.
-    owner: u64,
+    /// The owner word judged: the lane is freed only if it still holds it.
+    owner: LaneOwner,
 }
 
-/// Drained lanes whose owner retired them or is dead (pid gone, a zombie,
-/// or reused by another process: start time differs), and the distinct
-/// dead pids among their owners.
+/// Drained lanes whose owner retired them or is dead (nobody holds the
+/// lane's kernel lock: see [`crate::ownership`]), and the distinct dead
+/// pids among their owners (as those processes saw themselves).
 pub(super) fn scan(region: &Region) -> (Vec<Reclaim>, Vec<u32>) {
     let mut free = Vec::new();
     let mut dead: Vec<u32> = Vec::new();
-    let mut seen: Vec<(u32, u64, bool)> = Vec::new();
-    for i in 0..region.geometry().sizes.lanes as usize {
-        let slot = region.lane_slot(i);
-        let owner = slot.owner.load(Ordering::Acquire);
-        let state = owner & 0xff;
-        if state == lane_state::FREE {
-            continue;
-        }
+    let geo = *region.geometry();
+    for i in 0..geo.sizes.lanes as usize {
+        let word = OwnerWord::new(&region.lane_slot(i).owner);
+        // Judged before the drain check: once the owner is known to be
+        // gone (or retired), nothing more is added, so a drained lane stays
+        // drained until we free it.
+        let verdict = word.judge(|| crate::ownership::lane_lock_held(region.file(), &geo, i));
+        let owner = match verdict {
+            Verdict::Free | Verdict::Live => continue,
+            Verdict::Retired(o) | Verdict::Corrupt(o) => o,
+            Verdict::Dead(o) => o,
+        };
         let ctrl = region.lane_control(i);
         // Only drained lanes: whatever a dead sender published is still
         // delivered; the lane is freed on a later scan.
         if ctrl.head() != ctrl.consumer.tail.load(Ordering::Relaxed) {
             continue;
         }
-        if state != lane_state::RETIRING {
-            let pid = (owner >> 8) as u32;
-            let start = slot.start_time.load(Ordering::Acquire);
-            let alive = match seen.iter().find(|s| s.0 == pid && s.1 == start) {
-                Some(s) => s.2,
-                None => {
-                    let a = crate::procinfo::same_process_alive(pid, start);
-                    seen.push((pid, start, a));
-                    a
-                }
-            };
-            if alive {
-                continue;
-            }
-            if !dead.contains(&pid) {
-                dead.push(pid);
+        if let Verdict::Dead(o) = verdict {
+            if !dead.contains(&o.pid()) {
+                dead.push(o.pid());
             }
         }
         free.push(Reclaim { lane: i, owner });
@@ -61,23 +52,9 @@ pub(super) fn scan(region: &Region) -> (Vec<Reclaim>, Vec<u32>) {
 pub(super) fn free(region: &Region, lanes: &[Reclaim]) -> u64 {
     let mut reclaimed = 0;
     for r in lanes {
-        let slot = region.lane_slot(r.lane);
-        // Release: our reads of the lane happen before a new owner, whose
-        // claim CAS acquires this store, writes into it.
-        if slot
-            .owner
-            .compare_exchange(
-                r.owner,
-                lane_state::FREE,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            )
-            .is_ok()
-        {
-            slot.generation.fetch_add(1, Ordering::Relaxed);
-            if r.owner & 0xff != lane_state::RETIRING {
-                reclaimed += 1;
-            }
+        let word = OwnerWord::new(&region.lane_slot(r.lane).owner);
+        if word.free(r.owner) && !matches!(r.owner, LaneOwner::Retiring { .. }) {
+            reclaimed += 1;
         }
     }
     region
