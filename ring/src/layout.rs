@@ -239,6 +239,20 @@ pub struct Stats {
 // move no other block, so they need no layout version change.
 const _: () = assert!(core::mem::size_of::<Stats>() <= 128);
 
+/// The identity of each output file a write intent names, beside its
+/// length in [`WriterBlock::intent_lens`]: recovery truncates only the file
+/// with this identity (found in the writer's directory even if it was
+/// renamed since, as logrotate does), and leaves alone an intent that names
+/// no file of the writer's. A slot whose device and inode are both 0 names
+/// no file: the batch wrote nothing there.
+#[repr(C)]
+pub struct IntentFiles {
+    /// `st_dev` of each file.
+    pub dev: [AtomicU64; INTENT_SLOTS],
+    /// `st_ino` of each file.
+    pub ino: [AtomicU64; INTENT_SLOTS],
+}
+
 /// Cursor of the callsite arena.
 #[repr(C)]
 pub struct ArenaHead {
@@ -265,6 +279,8 @@ pub struct RegionHeader {
     pub stats: CachePadded<Stats>,
     /// Callsite arena cursor.
     pub arena: CachePadded<ArenaHead>,
+    /// Identities of the files a write intent names (layout version 3).
+    pub intent_files: CachePadded<IntentFiles>,
 }
 
 const _: () = assert!(core::mem::size_of::<RegionHeader>() <= HEADER_LEN);

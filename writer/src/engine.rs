@@ -323,14 +323,19 @@ impl Engine {
         match state {
             intent_state::WRITING => {
                 // The outputs may hold part of the batch; the cursors did not
-                // move. Cut the files back; the batch is read again.
+                // move. Cut the files the batch went to back (found by
+                // identity, wherever they were renamed in the directory);
+                // the batch is read again.
+                let files = &self.region.header().intent_files;
                 for i in 0..COUNT {
-                    let len = w.intent_lens[i].load(Ordering::Relaxed);
-                    self.out.truncate(i, len)?;
+                    let f = crate::intent::FileIntent::read(w, files, i);
+                    match crate::intent::roll_back(&mut self.out, i, f)? {
+                        crate::intent::RollBack::Nothing => {}
+                        done => eprintln!(
+                            "ul-writer: rolling back batch {batch} that a previous writer left half written: {done}"
+                        ),
+                    }
                 }
-                eprintln!(
-                    "ul-writer: rolled back batch {batch} that a previous writer left half written"
-                );
             }
             intent_state::WRITTEN => {
                 // The batch is on disk; finish moving the cursors.
@@ -846,10 +851,7 @@ impl Engine {
             w.mpsc_pending_dropped.store(d, Ordering::Relaxed);
             w.mpsc_pending_batch.store(b, Ordering::Release);
         }
-        let lens = self.out.lengths();
-        for (i, l) in lens.iter().enumerate() {
-            w.intent_lens[i].store(*l, Ordering::Relaxed);
-        }
+        let lens = crate::intent::record(w, &h.intent_files, &mut self.out, &self.lines.bufs)?;
         w.intent.store(b, Ordering::Release);
         w.intent_state
             .store(intent_state::WRITING, Ordering::Release);

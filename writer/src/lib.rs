@@ -7,6 +7,7 @@
 pub mod engine;
 pub mod format;
 pub mod helpers;
+pub mod intent;
 /// Resource limits (memory, CPU share, nice, affinity); they live in
 /// `ul-ring` so that daemons built on [`ul_ring::run_daemon`] share them.
 pub use ul_ring::limits;

@@ -59,6 +59,8 @@ struct Slot {
     path: PathBuf,
     file: Option<File>,
     len: u64,
+    /// Device and inode of `file` (valid while it is open).
+    id: (u64, u64),
 }
 
 /// The open output files and their lengths.
@@ -96,6 +98,7 @@ impl Outputs {
                 path,
                 file: None,
                 len: 0,
+                id: (0, 0),
             });
         }
         let mut out = Self {
@@ -137,17 +140,28 @@ impl Outputs {
                     path: slot.path.clone(),
                     source,
                 })?;
-            slot.len = file
-                .metadata()
-                .map_err(|source| OutputError {
-                    op: "stat",
-                    path: slot.path.clone(),
-                    source,
-                })?
-                .len();
+            let meta = file.metadata().map_err(|source| OutputError {
+                op: "stat",
+                path: slot.path.clone(),
+                source,
+            })?;
+            slot.len = meta.len();
+            slot.id = (meta.dev(), meta.ino());
             slot.file = Some(file);
         }
         Ok(slot.file.as_mut().expect("opened above"))
+    }
+
+    /// Opens (creating it if need be) file `i`, so that a batch about to
+    /// be written there can name it in its intent.
+    pub fn prepare(&mut self, i: usize) -> Result<(), OutputError> {
+        self.open(i).map(|_| ())
+    }
+
+    /// Device and inode of file `i`, if it is open.
+    pub fn identity(&self, i: usize) -> Option<(u64, u64)> {
+        let s = &self.slots[i];
+        s.file.as_ref().map(|_| s.id)
     }
 
     /// Current lengths of all outputs (0 for files not yet opened).
