@@ -104,6 +104,18 @@ thread_local! {
     };
 }
 
+/// Clears a thread's `busy` flag when dropped (after the compiler fence
+/// that keeps the flag's store after every access to the lane state).
+struct BusyGuard<'a>(&'a Cell<bool>);
+
+impl Drop for BusyGuard<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        compiler_fence(Ordering::SeqCst);
+        self.0.set(false);
+    }
+}
+
 /// Runs `f` with this thread's lane state, unless the thread is already
 /// inside a log call (a signal handler interrupted it): then returns None.
 #[inline(always)]
@@ -114,15 +126,19 @@ fn with_inner<R>(f: impl FnOnce(&mut Inner) -> R) -> Option<R> {
                 return None;
             }
             st.busy.set(true);
+            // Clears `busy` when `f` returns or unwinds: a panic inside a
+            // log call must not leave every later record of this thread
+            // counted as a nested drop.
+            let _busy = BusyGuard(&st.busy);
             // The flag must be set before we touch `inner`, as seen by a
             // signal handler running on this same thread.
             compiler_fence(Ordering::SeqCst);
             // SAFETY: `busy` makes this the only live reference to `inner`:
             // it is thread-local, and a nested call (signal handler) on this
-            // thread sees `busy` and returns before reaching here.
+            // thread sees `busy` and returns before reaching here; the
+            // reference does not outlive `f`, and `_busy` clears the flag
+            // only after `f` is done with it (returned or unwound).
             let r = f(unsafe { &mut *st.inner.get() });
-            compiler_fence(Ordering::SeqCst);
-            st.busy.set(false);
             Some(r)
         })
         .ok()
@@ -314,6 +330,17 @@ pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
     }
 }
 
+/// When a blocked log call gives up: `timeout` from now, or (for a
+/// timeout no `Instant` can hold, such as `Duration::MAX`) 2^32 s from now,
+/// which is never in practice. `Instant + Duration` panics on overflow,
+/// and a panic inside a log call used to leave the thread marked busy.
+fn block_deadline(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(Duration::from_secs(1 << 32)))
+        .unwrap_or(now)
+}
+
 #[cold]
 #[inline(never)]
 fn push_when_full(
@@ -327,7 +354,7 @@ fn push_when_full(
         producer.count_drop();
         return false;
     };
-    let deadline = Instant::now() + timeout;
+    let deadline = block_deadline(timeout);
     let mut pause = Duration::from_micros(20);
     loop {
         if producer.try_push(len, &write).is_ok() {
@@ -358,7 +385,7 @@ fn push_shared(
     let mpsc = shared.region.mpsc();
     let pid = shared::pid();
     let deadline = match shared.overflow {
-        Overflow::Block { timeout } => Some(Instant::now() + timeout),
+        Overflow::Block { timeout } => Some(block_deadline(timeout)),
         Overflow::Drop => None,
     };
     let mut pause = Duration::from_micros(20);
@@ -412,4 +439,33 @@ pub fn current_lane() -> Option<usize> {
         _ => None,
     })
     .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panic inside a log call (before 2026-12: `Overflow::Block` with
+    /// `Duration::MAX` overflowed an `Instant`) used to leave `busy` set,
+    /// and every later record of the thread was counted as a nested drop.
+    #[test]
+    fn a_panic_inside_a_log_call_does_not_leave_the_thread_busy() {
+        let r = std::panic::catch_unwind(|| {
+            with_inner(|_| panic!("inside a log call"));
+        });
+        assert!(r.is_err());
+        assert_eq!(
+            with_inner(|_| 7),
+            Some(7),
+            "the thread is still marked busy"
+        );
+    }
+
+    #[test]
+    fn an_unbounded_block_timeout_has_a_deadline() {
+        let d = block_deadline(Duration::MAX);
+        assert!(d > Instant::now() + Duration::from_secs(3600 * 24 * 365));
+        let short = block_deadline(Duration::from_millis(5));
+        assert!(short <= Instant::now() + Duration::from_millis(5));
+    }
 }

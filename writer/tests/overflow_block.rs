@@ -1,0 +1,53 @@
+//! `Overflow::Block` with an unbounded timeout (`Duration::MAX`) against a
+//! real writer that stops for a while: the call waits for room instead of
+//! panicking, and a panic could not have left the thread's lane state
+//! marked busy (every later record counted as a nested drop).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+#[test]
+fn block_with_duration_max_waits_for_room() {
+    let s = Scratch::new("blockmax");
+    let w = Writer::start(&s, &["--lane-size", "4096"]);
+    ul::Options::new(&s.shm)
+        .overflow(ul::Overflow::Block {
+            timeout: Duration::MAX,
+        })
+        .init()
+        .expect("attach");
+    // With the writer stopped, the 4 KiB lane fills after ~100 records.
+    signal(w.pid(), libc::SIGSTOP);
+    assert!(wait_stopped(w.pid(), Duration::from_secs(10)));
+    let logger = std::thread::spawn(|| {
+        let mut panics = 0;
+        for i in 0..400u64 {
+            if std::panic::catch_unwind(|| ul::info!("blocked record {}", i)).is_err() {
+                panics += 1;
+            }
+        }
+        panics
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    signal(w.pid(), libc::SIGCONT);
+    let panics = logger.join().expect("the logging thread");
+    ul::flush_timeout(Duration::from_secs(30)).expect("flush");
+    let (status, err) = w.stop();
+    assert!(status.success(), "{err}");
+    assert_eq!(panics, 0, "a log call panicked");
+    assert_eq!(ul::nested_drops(), 0, "records counted as nested drops");
+    let text = s.text();
+    let got: Vec<u64> = text
+        .lines()
+        .filter_map(|l| l.split("blocked record ").nth(1))
+        .map(|n| n.parse().expect("a number"))
+        .collect();
+    assert_eq!(
+        got,
+        (0..400).collect::<Vec<_>>(),
+        "every record, once, in order"
+    );
+}
