@@ -16,8 +16,21 @@
 //! `seq == pos`, encodes its record into private memory and checksums it,
 //! marks the slot with its writing word (CAS), copies the record in, and
 //! commits with a CAS from the writing word to `pos + 1` (Release). The
-//! consumer reads slot `tail` once `seq == tail + 1` (Acquire), and frees it
-//! by storing `tail + slots` (Release).
+//! consumer reads slot `tail` once `seq == tail + 1` (Acquire), frees it by
+//! a CAS from `tail + 1` to `tail + slots` (Release), then moves `tail` on.
+//!
+//! # A consumer that dies inside a release
+//!
+//! Between the two stores of [`Mpsc::release`] the slot is free for its
+//! next lap while `tail` still names it. If the consumer dies there, a
+//! producer can claim and even commit the slot's next lap (`pos + slots`)
+//! before a new consumer starts. `ul-writer` then repeats the release of
+//! the batch it finds on disk (its write-ahead intent), so a release must
+//! be repeatable: it frees the slot only by a CAS from the committed word
+//! `pos + 1`, which fails once the slot moved on, and it moves `tail` only
+//! forward. A plain store would rewind the next lap's committed record to
+//! "free", and the consumer would later abandon it as a claim that never
+//! commits.
 //!
 //! # Dead and stalled claimants
 //!
@@ -475,15 +488,43 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
     }
 
     /// Frees the slot at `pos` for the next lap and moves the tail past it.
+    ///
+    /// Safe to repeat, as a restarted consumer does for a batch whose
+    /// release its predecessor died in (see the module docs): the slot is
+    /// freed only if it still holds the record committed at `pos`, and the
+    /// tail only ever moves forward.
     pub fn release(&self, pos: u64) {
         let n = self.slot_count();
         if n == 0 {
             return;
         }
+        // A CAS from "committed at `pos`", not a store of the free word: if
+        // this release was done before (by a consumer that died before
+        // moving the tail), a producer may have taken the slot's next lap
+        // since (claimed `pos + n`, copying it, or committed it), and a
+        // store would rewind the slot under it: its record would then be
+        // abandoned as a claim that never commits. The slot's word is
+        // `pos + 1` only until the first release (`n >= 2`, so no word of
+        // the next lap equals it); on failure there is nothing to do.
         // Release: our reads of the slot happen before a producer that sees
         // the new sequence (Acquire) overwrites it.
-        self.seqs[(pos % n) as usize].store(pos.wrapping_add(n), Ordering::Release);
-        self.ctrl.tail.store(pos.wrapping_add(1), Ordering::Release);
+        let _ = self.seqs[(pos % n) as usize].compare_exchange(
+            pos.wrapping_add(1),
+            pos.wrapping_add(n),
+            Ordering::Release,
+            Ordering::Relaxed,
+        );
+        self.advance_tail(pos.wrapping_add(1));
+    }
+
+    /// Moves the tail to `to` unless it is there or further already (a
+    /// repeated release of an older position). Consumer only.
+    fn advance_tail(&self, to: u64) {
+        let tail = self.ctrl.tail.load(Ordering::Relaxed);
+        let ahead = to.wrapping_sub(tail);
+        if ahead != 0 && ahead < 1 << 62 {
+            self.ctrl.tail.store(to, Ordering::Release);
+        }
     }
 
     /// Gives up on the uncommitted claim at `pos`: frees its slot so the

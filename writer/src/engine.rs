@@ -355,6 +355,11 @@ impl Engine {
                     && to <= head
                     && to - from <= u64::from(self.region.geometry().sizes.mpsc_slots)
                 {
+                    // `release` is repeatable: the dead writer may have
+                    // freed the slot at `from` already (it died between
+                    // the slot and the tail), and a producer may have
+                    // taken the slot's next lap since; that slot is left
+                    // as it is (see `ul_ring::mpsc`).
                     for pos in from..to {
                         mpsc.release(pos);
                     }
