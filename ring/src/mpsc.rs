@@ -32,6 +32,14 @@
 //! "free", and the consumer would later abandon it as a claim that never
 //! commits.
 //!
+//! A consumer that died between the slot and the tail of a release it does
+//! not replay (the daemon template has no intent), or of an
+//! [`abandon`](Mpsc::abandon) or [`abandon_copying`](Mpsc::abandon_copying),
+//! leaves the tail on a slot that has left its position: `tail_state` says
+//! `Pending` for ever and `abandon` cannot take it. A consumer taking the
+//! lane over therefore calls [`Mpsc::take_over`] first, which moves the tail
+//! past such a slot.
+//!
 //! # Dead and stalled claimants
 //!
 //! A producer that dies (or is stopped) between claim and commit leaves
@@ -525,6 +533,64 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
         if ahead != 0 && ahead < 1 << 62 {
             self.ctrl.tail.store(to, Ordering::Release);
         }
+    }
+
+    /// For a consumer taking the lane over from one that may have died:
+    /// finishes the [`release`](Self::release), [`abandon`](Self::abandon)
+    /// or [`abandon_copying`](Self::abandon_copying) of the tail's slot that
+    /// its predecessor died inside, between the slot's word and the tail.
+    ///
+    /// Such a slot has left the tail's position already (freed for its next
+    /// lap, and maybe claimed or committed there since, or quarantined for
+    /// the tail's position) while `tail` still names it, so
+    /// [`tail_state`](Self::tail_state) reports it `Pending` for ever and
+    /// `abandon` cannot take it: the lane would be stuck. This moves the
+    /// tail past it and returns its position; `None` if the tail's slot is
+    /// in a state of the tail's own position (free, claimed, copying,
+    /// committed) or held by an older lap's quarantine. Only one slot can be
+    /// in that state (each step stores the slot before the tail).
+    ///
+    /// Call it while no other consumer runs, before
+    /// [`Quarantine::of_lane`](crate::quarantine::Quarantine::of_lane),
+    /// which then finds a slot the predecessor quarantined there.
+    ///
+    /// ```
+    /// use ul_ring::bytes::HeapBytes;
+    /// use ul_ring::mpsc::{Mpsc, MpscControl, TailState};
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// let ctrl = MpscControl::new();
+    /// let seqs: Vec<AtomicU64> = (0..4).map(|_| AtomicU64::new(0)).collect();
+    /// let m = Mpsc::new(&ctrl, &seqs, HeapBytes::new(4 * 64), 64);
+    /// m.init();
+    /// m.try_push(1, 1, 8, |enc| enc.put_u64(7)).unwrap();
+    /// assert_eq!(m.take_over(), None, "committed at the tail: read it");
+    /// // A consumer freed the slot and died before moving the tail.
+    /// m.release(0);
+    /// ctrl.tail.store(0, Ordering::Relaxed);
+    /// assert_eq!(m.tail_state(0), TailState::Pending(0));
+    /// assert_eq!(m.take_over(), Some(0));
+    /// assert_eq!(m.tail_state(1), TailState::Empty);
+    /// ```
+    pub fn take_over(&self) -> Option<u64> {
+        let n = self.slot_count();
+        if n < 2 {
+            return None;
+        }
+        let tail = self.ctrl.tail.load(Ordering::Acquire);
+        let s = self.seqs[(tail % n) as usize].load(Ordering::Acquire);
+        let next = tail.wrapping_add(n);
+        // Freed for the next lap, or that lap's claimant copying or
+        // committed; or quarantined for `tail` by `abandon_copying`. (The
+        // low 32 bits of a writing word tell `tail` and `next` apart.)
+        let left = s == next
+            || s == next.wrapping_add(1)
+            || writing_for(s, next)
+            || (writing_for(s, tail) && s & QUARANTINED != 0);
+        if !left {
+            return None;
+        }
+        self.advance_tail(tail.wrapping_add(1));
+        Some(tail)
     }
 
     /// Gives up on the uncommitted claim at `pos`: frees its slot so the

@@ -9,7 +9,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ul_ring::bytes::HeapBytes;
-use ul_ring::mpsc::{writing_word, Mpsc, MpscControl, MpscPushError, SlotRead, TailState};
+use ul_ring::mpsc::{
+    writing_word, Mpsc, MpscControl, MpscPushError, SlotRead, TailState, QUARANTINED,
+};
 
 const SLOT: usize = 64;
 const SLOTS: u64 = 2;
@@ -166,4 +168,62 @@ fn release_is_idempotent_and_never_moves_the_tail_back() {
     );
     assert_eq!(m.tail_state(2), TailState::Ready(2));
     assert_eq!(lane.read(2), vec![0xc2; 16]);
+}
+
+/// A consumer taking the lane over moves the tail past a slot its
+/// predecessor freed or quarantined without moving the tail (it died in
+/// between), whatever producers did with the slot's next lap since; it
+/// leaves alone a slot in a state of the tail's own position.
+#[test]
+fn take_over_finishes_only_a_step_the_predecessor_died_inside() {
+    const PID: u32 = 4242;
+    // Slot 0's word with the tail at 0 and head past 2, and whether it has
+    // left position 0.
+    let cases = [
+        (0, false, "claimed for 0"),
+        (writing_word(0, PID), false, "copying for 0"),
+        (1, false, "committed at 0"),
+        (
+            writing_word(0, PID) | QUARANTINED,
+            true,
+            "quarantined for 0",
+        ),
+        (SLOTS, true, "freed for 2"),
+        (writing_word(SLOTS, PID), true, "copying for 2"),
+        (SLOTS + 1, true, "committed at 2"),
+    ];
+    for (word, left, what) in cases {
+        let lane = Lane::new();
+        let m = lane.mpsc();
+        lane.ctrl.head.store(3, Ordering::Relaxed);
+        lane.seqs[0].store(word, Ordering::Relaxed);
+        lane.seqs[1].store(2, Ordering::Relaxed); // committed at 1
+        assert_eq!(m.take_over(), left.then_some(0), "{what}");
+        let tail = lane.ctrl.tail.load(Ordering::Relaxed);
+        assert_eq!(tail, u64::from(left), "{what}: tail");
+        assert_eq!(lane.seqs[0].load(Ordering::Relaxed), word, "{what}: slot");
+        if left {
+            assert_eq!(m.tail_state(1), TailState::Ready(1), "{what}");
+            assert_eq!(m.take_over(), None, "{what}: taken over twice");
+        }
+    }
+    // The predecessor's quarantine is found once the tail has passed it.
+    let lane = Lane::new();
+    let m = lane.mpsc();
+    lane.ctrl.head.store(1, Ordering::Relaxed);
+    lane.seqs[0].store(writing_word(0, PID) | QUARANTINED, Ordering::Relaxed);
+    assert_eq!(m.quarantined(), vec![]);
+    assert_eq!(m.take_over(), Some(0));
+    assert_eq!(m.quarantined(), vec![(0, PID)]);
+    // A slot an older lap's quarantine holds (position 0, the tail at 2,
+    // so the slot cannot serve position 2 yet) is not the tail's to pass.
+    let lane = Lane::new();
+    let m = lane.mpsc();
+    lane.ctrl.head.store(2, Ordering::Relaxed);
+    lane.ctrl.tail.store(2, Ordering::Relaxed);
+    lane.seqs[0].store(writing_word(0, PID) | QUARANTINED, Ordering::Relaxed);
+    lane.seqs[1].store(1 + SLOTS, Ordering::Relaxed);
+    assert_eq!(m.take_over(), None, "an older lap's quarantine");
+    assert_eq!(lane.ctrl.tail.load(Ordering::Relaxed), 2);
+    assert_eq!(m.tail_state(2), TailState::Empty);
 }

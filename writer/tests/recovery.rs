@@ -135,3 +135,60 @@ fn a_record_committed_after_the_writer_died_inside_a_release_is_written() {
     assert_eq!(region.mpsc().control().tail.load(Ordering::Relaxed), 3);
     let _ = std::fs::remove_file(&shm);
 }
+
+/// The previous writer abandoned a shared-lane claim whose producer died
+/// (position 0: slot 0 freed for its next lap) and was killed before moving
+/// the shared tail; no batch was in flight. Producers went on: "shared 1",
+/// and "shared 2" in slot 0's next lap. The new writer must take the lane
+/// over and write both, not wait for ever on position 0 as a claim that
+/// never commits (which `abandon` cannot take: its slot is not "claimed
+/// for 0" any more), with every later shared-lane record stuck behind it.
+#[test]
+fn a_writer_killed_inside_an_abandon_does_not_stick_the_shared_lane() {
+    let dir = Dir::new("abandon");
+    let shm = dir.0.join("region");
+    let out = dir.0.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let region = region(&shm);
+    let site = region
+        .callsites()
+        .register(EntryKind::Callsite, 2, 1, &["shared {}", "", "t.rs", "t"])
+        .unwrap();
+    let mpsc = region.mpsc();
+    // A producer claimed 0 and died; the writer abandoned the claim and
+    // was killed between the slot and the tail.
+    assert_eq!(mpsc.control().head.fetch_add(1, Ordering::Relaxed), 0);
+    assert!(mpsc.abandon(0));
+    mpsc.control().tail.store(0, Ordering::Release);
+    assert_eq!(push(&region, site, 1), 1);
+    assert_eq!(push(&region, site, 2), 2, "slot 0's next lap");
+
+    let outputs = Outputs::new(&out, "server").unwrap();
+    let mut engine = Engine::new(region, outputs, Format::Text, Duration::from_secs(30)).unwrap();
+    let mut passes = 0;
+    while engine.pass().unwrap() != 0 {
+        passes += 1;
+        assert!(passes < 100, "the engine never finished draining");
+    }
+    let text = std::fs::read_to_string(out.join("server.log")).unwrap_or_default();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("shared "))
+        .map(|l| l.rsplit(": ").next().unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        ["shared 1", "shared 2"],
+        "the shared lane is stuck at the position the dead writer abandoned; server.log:\n{text}"
+    );
+    assert_eq!(
+        engine
+            .region()
+            .mpsc()
+            .control()
+            .tail
+            .load(Ordering::Relaxed),
+        3
+    );
+    let _ = std::fs::remove_file(&shm);
+}
