@@ -59,7 +59,17 @@ impl Callsite {
     /// The id of this call site in the attached region (0 if the table is full).
     #[inline(always)]
     pub(crate) fn id(&self, shared: &crate::shared::Shared) -> u32 {
-        let v = self.id.load(Ordering::Relaxed);
+        // Acquire, paired with the Release store in `register`: the entry's
+        // commit (its length word, stored before the id in the registering
+        // thread) then happens before this thread's record naming the id,
+        // which the lane publishes with Release, so the writer that reads
+        // the record (Acquire) finds the entry committed. With a Relaxed
+        // load, a thread that found the id another thread cached had no
+        // such chain, and the writer could read the record before the entry.
+        // Cost: on x86_64 an Acquire load is the same plain `mov` as a
+        // Relaxed one (TSO), so the hot path pays nothing there; on AArch64
+        // it is an `ldar`/`ldapr` instead of an `ldr`.
+        let v = self.id.load(Ordering::Acquire);
         // Generations start at 1, so an unregistered 0 never matches.
         if (v >> 32) as u32 == shared.gen {
             return v as u32;
@@ -80,12 +90,12 @@ impl Callsite {
         ) {
             Ok(id) => {
                 // Two threads may both register; both ids are valid entries
-                // and the last store wins. Relaxed: the entry was committed
-                // with Release before this, and records naming the id are
-                // published with Release after it.
+                // and the last store wins. Release: the entry's commit
+                // happens before any thread's Acquire load that finds this
+                // id (see `id`), hence before the records it logs with it.
                 self.id.store(
                     u64::from(shared.gen) << 32 | u64::from(id),
-                    Ordering::Relaxed,
+                    Ordering::Release,
                 );
                 id
             }

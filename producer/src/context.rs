@@ -33,7 +33,9 @@ impl Clone for Context {
         Self {
             source: self.source.clone(),
             pairs: self.pairs.clone(),
-            id: AtomicU64::new(self.id.load(Ordering::Relaxed)),
+            // Acquire: the clone may be used by another thread; the
+            // entry's commit must happen before its records (see `id`).
+            id: AtomicU64::new(self.id.load(Ordering::Acquire)),
         }
     }
 }
@@ -64,7 +66,13 @@ impl Context {
     /// The id of this context in the attached region (0 if the table is full).
     pub(crate) fn id(&self, shared: &Shared) -> u32 {
         let epoch = attach_epoch(shared);
-        let v = self.id.load(Ordering::Relaxed);
+        // Acquire, paired with the Release store below: a context is shared
+        // between threads (`Logger` clones, `Arc`s), and the thread that
+        // registered it committed the entry before storing the id, so the
+        // entry's commit happens before every record that carries the id
+        // (published with Release), and the writer finds it committed. On
+        // x86_64 an Acquire load is a plain load, as a Relaxed one is.
+        let v = self.id.load(Ordering::Acquire);
         if v != 0 && v >> 32 == epoch {
             return v as u32;
         }
@@ -79,8 +87,9 @@ impl Context {
             .register(EntryKind::Context, 0, 0, &strings)
         {
             Ok(id) => {
+                // Release: after the entry's commit (see the load above).
                 self.id
-                    .store(epoch << 32 | u64::from(id), Ordering::Relaxed);
+                    .store(epoch << 32 | u64::from(id), Ordering::Release);
                 id
             }
             Err(_) => 0,

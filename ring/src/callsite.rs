@@ -80,8 +80,9 @@ pub enum CallsiteError {
         /// What is wrong.
         what: &'static str,
     },
-    /// The entry was reserved but never committed.
-    #[error("callsite id {id} was never committed (its producer died while registering?)")]
+    /// The entry is not committed: not yet (its commit is not visible to
+    /// this reader yet), or never (its producer died while registering).
+    #[error("callsite id {id} is not committed (not yet, or its producer died while registering)")]
     Uncommitted {
         /// The id.
         id: u32,

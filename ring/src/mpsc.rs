@@ -16,8 +16,29 @@
 //! `seq == pos`, encodes its record into private memory and checksums it,
 //! marks the slot with its writing word (CAS), copies the record in, and
 //! commits with a CAS from the writing word to `pos + 1` (Release). The
-//! consumer reads slot `tail` once `seq == tail + 1` (Acquire), and frees it
-//! by storing `tail + slots` (Release).
+//! consumer reads slot `tail` once `seq == tail + 1` (Acquire), frees it by
+//! a CAS from `tail + 1` to `tail + slots` (Release), then moves `tail` on.
+//!
+//! # A consumer that dies inside a release
+//!
+//! Between the two stores of [`Mpsc::release`] the slot is free for its
+//! next lap while `tail` still names it. If the consumer dies there, a
+//! producer can claim and even commit the slot's next lap (`pos + slots`)
+//! before a new consumer starts. `ul-writer` then repeats the release of
+//! the batch it finds on disk (its write-ahead intent), so a release must
+//! be repeatable: it frees the slot only by a CAS from the committed word
+//! `pos + 1`, which fails once the slot moved on, and it moves `tail` only
+//! forward. A plain store would rewind the next lap's committed record to
+//! "free", and the consumer would later abandon it as a claim that never
+//! commits.
+//!
+//! A consumer that died between the slot and the tail of a release it does
+//! not replay (the daemon template has no intent), or of an
+//! [`abandon`](Mpsc::abandon) or [`abandon_copying`](Mpsc::abandon_copying),
+//! leaves the tail on a slot that has left its position: `tail_state` says
+//! `Pending` for ever and `abandon` cannot take it. A consumer taking the
+//! lane over therefore calls [`Mpsc::take_over`] first, which moves the tail
+//! past such a slot.
 //!
 //! # Dead and stalled claimants
 //!
@@ -475,15 +496,101 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
     }
 
     /// Frees the slot at `pos` for the next lap and moves the tail past it.
+    ///
+    /// Safe to repeat, as a restarted consumer does for a batch whose
+    /// release its predecessor died in (see the module docs): the slot is
+    /// freed only if it still holds the record committed at `pos`, and the
+    /// tail only ever moves forward.
     pub fn release(&self, pos: u64) {
         let n = self.slot_count();
         if n == 0 {
             return;
         }
+        // A CAS from "committed at `pos`", not a store of the free word: if
+        // this release was done before (by a consumer that died before
+        // moving the tail), a producer may have taken the slot's next lap
+        // since (claimed `pos + n`, copying it, or committed it), and a
+        // store would rewind the slot under it: its record would then be
+        // abandoned as a claim that never commits. The slot's word is
+        // `pos + 1` only until the first release (`n >= 2`, so no word of
+        // the next lap equals it); on failure there is nothing to do.
         // Release: our reads of the slot happen before a producer that sees
         // the new sequence (Acquire) overwrites it.
-        self.seqs[(pos % n) as usize].store(pos.wrapping_add(n), Ordering::Release);
-        self.ctrl.tail.store(pos.wrapping_add(1), Ordering::Release);
+        let _ = self.seqs[(pos % n) as usize].compare_exchange(
+            pos.wrapping_add(1),
+            pos.wrapping_add(n),
+            Ordering::Release,
+            Ordering::Relaxed,
+        );
+        self.advance_tail(pos.wrapping_add(1));
+    }
+
+    /// Moves the tail to `to` unless it is there or further already (a
+    /// repeated release of an older position). Consumer only.
+    fn advance_tail(&self, to: u64) {
+        let tail = self.ctrl.tail.load(Ordering::Relaxed);
+        let ahead = to.wrapping_sub(tail);
+        if ahead != 0 && ahead < 1 << 62 {
+            self.ctrl.tail.store(to, Ordering::Release);
+        }
+    }
+
+    /// For a consumer taking the lane over from one that may have died:
+    /// finishes the [`release`](Self::release), [`abandon`](Self::abandon)
+    /// or [`abandon_copying`](Self::abandon_copying) of the tail's slot that
+    /// its predecessor died inside, between the slot's word and the tail.
+    ///
+    /// Such a slot has left the tail's position already (freed for its next
+    /// lap, and maybe claimed or committed there since, or quarantined for
+    /// the tail's position) while `tail` still names it, so
+    /// [`tail_state`](Self::tail_state) reports it `Pending` for ever and
+    /// `abandon` cannot take it: the lane would be stuck. This moves the
+    /// tail past it and returns its position; `None` if the tail's slot is
+    /// in a state of the tail's own position (free, claimed, copying,
+    /// committed) or held by an older lap's quarantine. Only one slot can be
+    /// in that state (each step stores the slot before the tail).
+    ///
+    /// Call it while no other consumer runs, before
+    /// [`Quarantine::of_lane`](crate::quarantine::Quarantine::of_lane),
+    /// which then finds a slot the predecessor quarantined there.
+    ///
+    /// ```
+    /// use ul_ring::bytes::HeapBytes;
+    /// use ul_ring::mpsc::{Mpsc, MpscControl, TailState};
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// let ctrl = MpscControl::new();
+    /// let seqs: Vec<AtomicU64> = (0..4).map(|_| AtomicU64::new(0)).collect();
+    /// let m = Mpsc::new(&ctrl, &seqs, HeapBytes::new(4 * 64), 64);
+    /// m.init();
+    /// m.try_push(1, 1, 8, |enc| enc.put_u64(7)).unwrap();
+    /// assert_eq!(m.take_over(), None, "committed at the tail: read it");
+    /// // A consumer freed the slot and died before moving the tail.
+    /// m.release(0);
+    /// ctrl.tail.store(0, Ordering::Relaxed);
+    /// assert_eq!(m.tail_state(0), TailState::Pending(0));
+    /// assert_eq!(m.take_over(), Some(0));
+    /// assert_eq!(m.tail_state(1), TailState::Empty);
+    /// ```
+    pub fn take_over(&self) -> Option<u64> {
+        let n = self.slot_count();
+        if n < 2 {
+            return None;
+        }
+        let tail = self.ctrl.tail.load(Ordering::Acquire);
+        let s = self.seqs[(tail % n) as usize].load(Ordering::Acquire);
+        let next = tail.wrapping_add(n);
+        // Freed for the next lap, or that lap's claimant copying or
+        // committed; or quarantined for `tail` by `abandon_copying`. (The
+        // low 32 bits of a writing word tell `tail` and `next` apart.)
+        let left = s == next
+            || s == next.wrapping_add(1)
+            || writing_for(s, next)
+            || (writing_for(s, tail) && s & QUARANTINED != 0);
+        if !left {
+            return None;
+        }
+        self.advance_tail(tail.wrapping_add(1));
+        Some(tail)
     }
 
     /// Gives up on the uncommitted claim at `pos`: frees its slot so the

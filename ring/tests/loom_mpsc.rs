@@ -33,6 +33,11 @@
 //!   module docs, that no torn record is ever accepted (the producer
 //!   checksums the record in private memory before copying it into the
 //!   slot, so late words are never covered by the checksum).
+//! * a repeated release (a consumer that died between the two stores of
+//!   `release`, and its successor releasing the same positions again)
+//!   racing a producer of the slot's next lap:
+//!   `repeated_release_races_the_next_lap` checks the producer's record is
+//!   never rewound, whatever the interleaving.
 //! * a claimant stalled inside its copy into the slot (after its writing
 //!   word is set) is quarantined by the consumer:
 //!   `copy_stalled_claim_is_quarantined` checks that the slot's next lap is
@@ -297,6 +302,47 @@ fn abandon_races_commit() {
             assert_eq!(check_slot(&lane, pos, &mut scratch), (2, k));
             mpsc.release(pos);
         }
+    });
+}
+
+/// A consumer died between the two stores of `release(0)` (slot 0 freed
+/// for its next lap, the tail still 0), and the next consumer repeats the
+/// release of positions 0 and 1 (as `ul-writer` does for a batch its
+/// predecessor left WRITTEN) while a producer takes slot 0's next lap,
+/// position 2. In every interleaving the producer's record lands and is
+/// read intact: the repeated release never rewinds the slot under its
+/// claim, its copy or its commit.
+#[test]
+fn repeated_release_races_the_next_lap() {
+    model(|| {
+        let lane = Lane::new(2);
+        push_once(&lane, EARLY, 0).expect("queueing into an empty lane");
+        push_once(&lane, EARLY, 1).expect("queueing into an empty lane");
+        // The dead consumer's first store of `release(0)`.
+        lane.seqs[0].store(2, Ordering::Release);
+        let producer = {
+            let lane = lane.clone();
+            thread::spawn(move || push_once(&lane, 1, 0))
+        };
+        let mpsc = lane.mpsc();
+        mpsc.release(0);
+        mpsc.release(1);
+        assert_eq!(
+            producer.join().unwrap(),
+            Ok(()),
+            "the push into slot 0's next lap failed"
+        );
+        assert_eq!(lane.ctrl.tail.load(Ordering::Relaxed), 2);
+        assert_eq!(
+            mpsc.tail_state(2),
+            TailState::Ready(2),
+            "the record committed at 2 was rewound"
+        );
+        let mut scratch = Vec::new();
+        assert_eq!(check_slot(&lane, 2, &mut scratch), (1, 0));
+        mpsc.release(2);
+        assert_eq!(lane.ctrl.tail.load(Ordering::Relaxed), 3);
+        assert_eq!(lane.ctrl.dropped.load(Ordering::Relaxed), 0);
     });
 }
 

@@ -59,6 +59,7 @@ struct Served {
 impl Served {
     fn new(region: &'static Region) -> Self {
         let lanes = region.geometry().sizes.lanes as usize;
+        take_over_shared_lane(region);
         Served {
             region,
             names: Names::default(),
@@ -71,6 +72,18 @@ impl Served {
             last_drop_report: vec![0; lanes + 1],
             quiet_since: None,
         }
+    }
+}
+
+/// Finishes a shared-lane step (release, abandon, quarantine) a previous
+/// writer of `region` died inside, before the quarantine list is read (see
+/// [`ul_ring::mpsc::Mpsc::take_over`]); without it the shared lane would
+/// wait for ever on a slot that has left the tail's position.
+fn take_over_shared_lane(region: &Region) {
+    if let Some(pos) = region.mpsc().take_over() {
+        eprintln!(
+            "ul-writer: moved the shared tail past position {pos}, which a previous writer had freed or given up on before it died"
+        );
     }
 }
 
@@ -198,6 +211,7 @@ impl Engine {
         let h = region.header();
         let batch_no = h.writer.intent.load(Ordering::Acquire);
         let calib = calibrate(region);
+        take_over_shared_lane(region);
         let mut e = Engine {
             region,
             out,
@@ -361,6 +375,11 @@ impl Engine {
                     && to <= head
                     && to - from <= u64::from(self.region.geometry().sizes.mpsc_slots)
                 {
+                    // `release` is repeatable: the dead writer may have
+                    // freed the slot at `from` already (it died between
+                    // the slot and the tail), and a producer may have
+                    // taken the slot's next lap since; that slot is left
+                    // as it is (see `ul_ring::mpsc`).
                     for pos in from..to {
                         mpsc.release(pos);
                     }

@@ -2,10 +2,10 @@
 //! it has read from the region's (untrusted) callsite table.
 
 use std::cell::OnceCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-use ul_ring::callsite::{CallsiteTable, EntryKind};
+use ul_ring::callsite::{CallsiteError, CallsiteTable, EntryKind};
 
 use crate::format::{ParsedFormat, Plan};
 
@@ -52,8 +52,17 @@ pub struct Ctx {
     pub pairs: Vec<(String, String)>,
 }
 
-/// Caches of resolved ids. Failures are cached too, so a bad id is reported
-/// once, not per record.
+/// Caches of resolved ids. Definitive failures (an id outside the table, a
+/// malformed entry, one of the wrong kind) are cached too, so a bad id is
+/// reported once, not per record.
+///
+/// An entry not committed yet is not cached: its producer may have
+/// registered it a moment ago, with the commit not yet visible here (a
+/// producer whose thread took the id from another thread's cache without
+/// an Acquire load, for one). Caching that answer would print every later
+/// record of the call site without its format string for the writer's
+/// lifetime; the id is looked up again with each record instead (one
+/// atomic load while it stays uncommitted), and reported once.
 #[derive(Default)]
 pub struct Names {
     /// The last call site found, checked before the map: records come in
@@ -61,6 +70,8 @@ pub struct Names {
     last_site: Option<(u32, Rc<Site>)>,
     sites: HashMap<u32, Result<Rc<Site>, String>>,
     contexts: HashMap<u32, Result<Rc<Ctx>, String>>,
+    /// Ids found not committed, already reported.
+    uncommitted: HashSet<u32>,
 }
 
 impl Names {
@@ -69,6 +80,15 @@ impl Names {
         self.last_site = None;
         self.sites.clear();
         self.contexts.clear();
+        self.uncommitted.clear();
+    }
+
+    /// True the first time `id` is found not committed (to report it once).
+    fn first_uncommitted(&mut self, id: u32) -> bool {
+        if self.uncommitted.len() >= MAX_CACHED {
+            self.uncommitted.clear();
+        }
+        self.uncommitted.insert(id)
     }
 
     /// The call site `id`, or why it cannot be read. The bool is true the
@@ -86,6 +106,10 @@ impl Names {
             return (r.clone(), false);
         }
         let r = match table.read(id) {
+            // Not cached: maybe committed by the next record (see `Names`).
+            Err(e @ CallsiteError::Uncommitted { .. }) => {
+                return (Err(e.to_string()), self.first_uncommitted(id));
+            }
             Ok(e) if e.kind == EntryKind::Callsite && e.strings.len() >= 4 => {
                 let mut it = e.strings.into_iter();
                 let format = it.next().unwrap_or_default();
@@ -124,6 +148,10 @@ impl Names {
             return (r.clone(), false);
         }
         let r = match table.read(id) {
+            // Not cached: maybe committed by the next record (see `Names`).
+            Err(e @ CallsiteError::Uncommitted { .. }) => {
+                return (Err(e.to_string()), self.first_uncommitted(id));
+            }
             Ok(e) if e.kind == EntryKind::Context && !e.strings.is_empty() => {
                 let mut it = e.strings.into_iter();
                 let source = it.next().unwrap_or_default();
@@ -144,5 +172,109 @@ impl Names {
         }
         self.contexts.insert(id, r.clone());
         (r, first)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use ul_ring::layout::ArenaHead;
+
+    const LEN: usize = 4096;
+
+    /// The commit word (length word) of entry `id` in the arena at `base`.
+    ///
+    /// # Safety
+    ///
+    /// `base` must be an 8-aligned arena of `LEN` bytes that outlives the
+    /// returned reference, and `id` an entry in it.
+    unsafe fn commit_word<'a>(base: *mut u8, id: u32) -> &'a AtomicU32 {
+        let off = (id as usize - 1) * 8;
+        assert!(off + 4 <= LEN);
+        // SAFETY: forwarded from the contract; `off` is 8-aligned and
+        // inside the arena, as `CallsiteTable` reads it.
+        unsafe { &*(base.add(off) as *const AtomicU32) }
+    }
+
+    /// An id read before its entry's commit is visible ("never
+    /// committed"), as the writer can see it when the record arrives
+    /// first, is looked up again later: the entry is found once committed.
+    /// The error is reported once, not once per record.
+    #[test]
+    fn an_entry_committed_after_a_lookup_is_found_next_time() {
+        let mut mem = vec![0u64; LEN / 8];
+        let base: *mut u8 = mem.as_mut_ptr().cast();
+        let head = ArenaHead {
+            next: AtomicU32::new(0),
+            refused: AtomicU32::new(0),
+        };
+        // SAFETY: `mem` is 8-aligned, `LEN` bytes, outlives `table`, and is
+        // only reached through `base` from here on.
+        let table = unsafe { CallsiteTable::new(&head, base, LEN) };
+        let site = table
+            .register(
+                EntryKind::Callsite,
+                2,
+                7,
+                &["hello {}", "", "main.rs", "app"],
+            )
+            .unwrap();
+        let ctx = table
+            .register(EntryKind::Context, 0, 0, &["svc", "session", "abc"])
+            .unwrap();
+        // SAFETY: `base` is the arena above; `site` and `ctx` are entries.
+        let (site_word, ctx_word) = unsafe { (commit_word(base, site), commit_word(base, ctx)) };
+        // Reserved and written, their commits not seen yet.
+        let site_len = site_word.swap(0, Ordering::Relaxed);
+        let ctx_len = ctx_word.swap(0, Ordering::Relaxed);
+
+        let mut names = Names::default();
+        for round in 0..2 {
+            let (r, first) = names.site(&table, site);
+            let e = r.expect_err("the call site is not committed yet");
+            assert!(e.contains("not committed"), "{e}");
+            assert_eq!(first, round == 0, "reported once: {e}");
+            let (r, first) = names.context(&table, ctx);
+            let e = r.expect_err("the context is not committed yet");
+            assert!(e.contains("not committed"), "{e}");
+            assert_eq!(first, round == 0, "reported once: {e}");
+        }
+
+        // The registering thread's commits become visible.
+        site_word.store(site_len, Ordering::Release);
+        ctx_word.store(ctx_len, Ordering::Release);
+        let (r, first) = names.site(&table, site);
+        let s = r.expect("the call site's format string, once committed");
+        assert_eq!((s.format.as_str(), s.module.as_str()), ("hello {}", "app"));
+        assert!(!first);
+        let (r, _) = names.context(&table, ctx);
+        let c = r.expect("the context, once committed");
+        assert_eq!(c.source, "svc");
+        assert_eq!(c.pairs, [("session".to_string(), "abc".to_string())]);
+        drop(mem);
+    }
+
+    /// Permanent errors (an id outside the table, an entry of the wrong
+    /// kind) are cached and reported once.
+    #[test]
+    fn permanent_errors_are_reported_once() {
+        let mut mem = vec![0u64; LEN / 8];
+        let head = ArenaHead {
+            next: AtomicU32::new(0),
+            refused: AtomicU32::new(0),
+        };
+        // SAFETY: `mem` is 8-aligned, `LEN` bytes, and outlives `table`.
+        let table = unsafe { CallsiteTable::new(&head, mem.as_mut_ptr().cast(), LEN) };
+        let ctx = table.register(EntryKind::Context, 0, 0, &["svc"]).unwrap();
+        let mut names = Names::default();
+        for (id, what) in [(1_000_000, "outside the table"), (ctx, "not a callsite")] {
+            let (r, first) = names.site(&table, id);
+            assert!(r.expect_err(what).contains(what));
+            assert!(first);
+            let (r, first) = names.site(&table, id);
+            assert!(r.is_err());
+            assert!(!first, "{what}: reported twice");
+        }
     }
 }

@@ -43,6 +43,12 @@ pub(super) struct Drainer<'r, T> {
 impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
     pub(super) fn new(region: &'r Region, batch_size: usize, process_timeout: Duration) -> Self {
         let lanes = region.geometry().sizes.lanes as usize;
+        // A previous daemon may have died between a shared-lane slot and
+        // the tail (inside a release or an abandon): finish that step, or
+        // the lane waits for ever on a slot that has left the tail's
+        // position. Before the quarantine list is read, which then includes
+        // a slot it quarantined there.
+        region.mpsc().take_over();
         Self {
             region,
             batch_size: batch_size.max(1),
@@ -286,6 +292,92 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
         }) && {
             let tail = self.region.mpsc().control().tail.load(Ordering::Relaxed);
             tail.wrapping_sub(t.shared) < (1 << 62)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::Sizes;
+    use crate::region::RegionOptions;
+
+    /// A region of its own in /dev/shm with a two-slot shared lane,
+    /// removed on drop.
+    struct Shm(std::path::PathBuf, Region);
+
+    impl Drop for Shm {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn region(tag: &str) -> Shm {
+        let path = std::path::PathBuf::from(format!(
+            "/dev/shm/ul-drain-test-{tag}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        let opts = RegionOptions {
+            sizes: Sizes {
+                lanes: 1,
+                lane_capacity: 4096,
+                mpsc_slots: 2,
+                mpsc_slot_len: 64,
+                callsite_len: 4096,
+            },
+            ..RegionOptions::default()
+        };
+        let r = Region::open(&path, &opts).expect("open a test region");
+        Shm(path, r)
+    }
+
+    /// Sends the u64 message `v` through the shared lane as a sender does.
+    fn send(region: &Region, v: u64) {
+        region
+            .mpsc()
+            .try_push(std::process::id(), 1, 8, |enc| enc.put_u64(v))
+            .expect("room in the shared lane");
+    }
+
+    /// The previous daemon died between the two stores of a release, or of
+    /// an abandon, of shared-lane position 0: slot 0 free for its next lap,
+    /// the tail still 0. Senders went on (position 2 is slot 0's next lap).
+    /// The next daemon must take the lane over and deliver 11 and 12, not
+    /// wait for ever on position 0 as a claim that never commits.
+    #[test]
+    fn a_daemon_takes_over_a_step_its_predecessor_died_inside() {
+        for abandoned in [false, true] {
+            let shm = region(if abandoned { "abandon" } else { "release" });
+            let r = &shm.1;
+            let mpsc = r.mpsc();
+            if abandoned {
+                // A sender claimed 0 and died; the daemon abandoned it.
+                mpsc.control().head.fetch_add(1, Ordering::Relaxed);
+                assert!(mpsc.abandon(0));
+            } else {
+                // The daemon processed 10 and released it.
+                send(r, 10);
+                mpsc.release(0);
+            }
+            mpsc.control().tail.store(0, Ordering::Relaxed);
+            send(r, 11);
+            send(r, 12);
+
+            let mut d = Drainer::<u64>::new(r, 16, Duration::from_secs(30));
+            let mut batch = Vec::new();
+            let took = d.collect(&mut batch);
+            assert_eq!(
+                batch,
+                [11, 12],
+                "after a daemon died inside {}",
+                if abandoned { "an abandon" } else { "a release" }
+            );
+            assert!(took);
+            d.commit();
+            assert_eq!(mpsc.control().tail.load(Ordering::Relaxed), 3);
+            assert!(!d.collect(&mut batch));
+            assert!(batch.is_empty());
         }
     }
 }
