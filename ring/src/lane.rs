@@ -29,7 +29,7 @@
 //! A record never straddles the end of the buffer: when it would, the
 //! producer first fills the rest of the buffer with a padding record.
 
-use crossbeam_utils::CachePadded;
+use crate::padded::Padded;
 
 use crate::args::Encoder;
 use crate::bytes::ByteStore;
@@ -87,9 +87,9 @@ pub struct ConsumerLine {
 #[repr(C)]
 pub struct LaneControl {
     /// Written by the producer only.
-    pub producer: CachePadded<ProducerLine>,
+    pub producer: Padded<ProducerLine>,
     /// Written by the consumer only.
-    pub consumer: CachePadded<ConsumerLine>,
+    pub consumer: Padded<ConsumerLine>,
 }
 
 impl LaneControl {
@@ -101,12 +101,12 @@ impl LaneControl {
     /// ```
     pub fn new() -> Self {
         Self {
-            producer: CachePadded::new(ProducerLine {
+            producer: Padded::new(ProducerLine {
                 head: AtomicU64::new(0),
                 dropped: AtomicU64::new(0),
                 nested_dropped: AtomicU64::new(0),
             }),
-            consumer: CachePadded::new(ConsumerLine {
+            consumer: Padded::new(ConsumerLine {
                 tail: AtomicU64::new(0),
                 dropped_reported: AtomicU64::new(0),
                 pending_batch: AtomicU64::new(0),

@@ -13,8 +13,8 @@
 //! callsite_offset    callsite and context arena
 //! ```
 
+use crate::padded::Padded;
 use core::sync::atomic::{AtomicU32, AtomicU64};
-use crossbeam_utils::CachePadded;
 
 use crate::lane::LaneControl;
 use crate::mpsc::MpscControl;
@@ -266,24 +266,41 @@ pub struct ArenaHead {
 #[repr(C)]
 pub struct RegionHeader {
     /// Identity and geometry.
-    pub id: CachePadded<Identity>,
+    pub id: Padded<Identity>,
     /// The writer's block.
-    pub writer: CachePadded<WriterBlock>,
+    pub writer: Padded<WriterBlock>,
     /// Sleep/wake handshake.
-    pub wake: CachePadded<WakeBlock>,
+    pub wake: Padded<WakeBlock>,
     /// Run-time configuration.
-    pub control: CachePadded<ControlBlock>,
+    pub control: Padded<ControlBlock>,
     /// Flush handshake.
-    pub flush: CachePadded<FlushBlock>,
+    pub flush: Padded<FlushBlock>,
     /// Writer counters.
-    pub stats: CachePadded<Stats>,
+    pub stats: Padded<Stats>,
     /// Callsite arena cursor.
-    pub arena: CachePadded<ArenaHead>,
+    pub arena: Padded<ArenaHead>,
     /// Identities of the files a write intent names (layout version 3).
-    pub intent_files: CachePadded<IntentFiles>,
+    pub intent_files: Padded<IntentFiles>,
 }
 
 const _: () = assert!(core::mem::size_of::<RegionHeader>() <= HEADER_LEN);
+// The header's blocks sit at the same offsets on every target (`Padded`
+// is 128-aligned everywhere): a 32-bit and a 64-bit process agree.
+const _: () = {
+    use core::mem::offset_of;
+    assert!(offset_of!(RegionHeader, id) == 0);
+    assert!(offset_of!(RegionHeader, writer) == 128);
+    assert!(offset_of!(RegionHeader, wake) == 256);
+    assert!(offset_of!(RegionHeader, control) == 384);
+    assert!(offset_of!(RegionHeader, flush) == 512);
+    assert!(offset_of!(RegionHeader, stats) == 640);
+    assert!(offset_of!(RegionHeader, arena) == 768);
+    assert!(offset_of!(RegionHeader, intent_files) == 896);
+    assert!(core::mem::size_of::<RegionHeader>() == 1024);
+    assert!(offset_of!(LaneControl, consumer) == 128);
+    assert!(offset_of!(MpscControl, tail) == 128);
+    assert!(offset_of!(MpscControl, dropped_reported) == 384);
+};
 
 /// One lane's directory entry.
 #[repr(C, align(64))]

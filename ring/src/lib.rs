@@ -31,6 +31,7 @@ pub mod layout;
 pub mod limits;
 pub mod mpsc;
 pub mod ownership;
+pub mod padded;
 pub mod procinfo;
 #[cfg(not(loom))]
 pub mod quarantine;

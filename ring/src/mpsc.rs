@@ -62,7 +62,7 @@
 //! length and the record, computed from the producer's private copy), so a
 //! slot whose bytes are not what its committer wrote is dropped, not printed.
 
-use crossbeam_utils::CachePadded;
+use crate::padded::Padded;
 
 use crate::args::Encoder;
 use crate::bytes::ByteStore;
@@ -113,23 +113,23 @@ pub const SLOT_HEADER_LEN: usize = 24;
 #[repr(C)]
 pub struct MpscControl {
     /// Next position to claim (producers CAS it).
-    pub head: CachePadded<AtomicU64>,
+    pub head: Padded<AtomicU64>,
     /// Next position to consume (consumer only).
-    pub tail: CachePadded<AtomicU64>,
+    pub tail: Padded<AtomicU64>,
     /// Records dropped: lane full, record too large, or claim abandoned.
-    pub dropped: CachePadded<AtomicU64>,
+    pub dropped: Padded<AtomicU64>,
     /// Value of `dropped` already reported in the log (consumer only).
-    pub dropped_reported: CachePadded<AtomicU64>,
+    pub dropped_reported: Padded<AtomicU64>,
 }
 
 impl MpscControl {
     /// Cursors at zero (heap-backed lanes, tests, loom).
     pub fn new() -> Self {
         Self {
-            head: CachePadded::new(AtomicU64::new(0)),
-            tail: CachePadded::new(AtomicU64::new(0)),
-            dropped: CachePadded::new(AtomicU64::new(0)),
-            dropped_reported: CachePadded::new(AtomicU64::new(0)),
+            head: Padded::new(AtomicU64::new(0)),
+            tail: Padded::new(AtomicU64::new(0)),
+            dropped: Padded::new(AtomicU64::new(0)),
+            dropped_reported: Padded::new(AtomicU64::new(0)),
         }
     }
 }

@@ -75,13 +75,13 @@ pub enum StatError {
 /// an integer atomic, an integer, or padding.
 unsafe trait AnyBits {}
 // SAFETY: the header's blocks are repr(C) structs of AtomicU32/AtomicU64
-// (in CachePadded wrappers, which add only padding).
+// (in Padded wrappers, which add only padding).
 unsafe impl AnyBits for RegionHeader {}
 // SAFETY: LaneSlot is repr(C): AtomicU64, AtomicU64, AtomicU32, AtomicU32, AtomicU64.
 unsafe impl AnyBits for LaneSlot {}
-// SAFETY: LaneControl is repr(C): two CachePadded lines of AtomicU64s.
+// SAFETY: LaneControl is repr(C): two Padded lines of AtomicU64s.
 unsafe impl AnyBits for LaneControl {}
-// SAFETY: MpscControl is repr(C): four CachePadded AtomicU64s.
+// SAFETY: MpscControl is repr(C): four Padded AtomicU64s.
 unsafe impl AnyBits for MpscControl {}
 
 /// Copies `size_of::<T>()` bytes at `offset` of `file` into a fresh `T`
