@@ -23,7 +23,7 @@ use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use ul_ring::args::{tag, Arg};
-use ul_ring::bytes::HeapBytes;
+use ul_ring::bytes::{HeapBytes, RawBytes};
 use ul_ring::lane::{Consumer, LaneControl, Producer};
 use ul_ring::record::{Level, RecordHeader, RecordKind, FLAG_TSC};
 
@@ -175,10 +175,20 @@ fn hand_record(ts: u64, seq: u32, i: u64, j: u32, x: f64) -> [u64; REC_WORDS] {
     ]
 }
 
+/// Keeps a lane's heap memory alive; never read or written through.
+struct KeepAlive(#[allow(dead_code)] HeapBytes);
+
+// SAFETY: nothing reaches the bytes through this field (it only owns
+// them), so sharing it between threads shares no access; the threads use
+// the `RawBytes` view under the lane protocol.
+unsafe impl Sync for KeepAlive {}
+
 /// One ring of each kind, in pre-faulted heap memory.
 struct Rings {
     lane_ctrl: LaneControl,
-    lane_bytes: HeapBytes,
+    /// Owns the lane's memory; `lane` views it from both threads.
+    _lane_bytes: KeepAlive,
+    lane: RawBytes,
     hand: HandRing,
 }
 
@@ -190,19 +200,24 @@ impl Rings {
             lane_bytes.fill(off, &[1u8; 8]);
             lane_bytes.fill(off, &[0u8; 8]);
         }
+        // SAFETY: the view lives in the same `Rings` as the memory it
+        // views (dropped together, never used after), and its users follow
+        // the lane protocol: one producer thread, one drain thread.
+        let lane = unsafe { lane_bytes.shared() };
         Self {
             lane_ctrl: LaneControl::new(),
-            lane_bytes,
+            _lane_bytes: KeepAlive(lane_bytes),
+            lane,
             hand: HandRing::new(),
         }
     }
 
-    fn producers(&self) -> (Producer<'_, &HeapBytes>, HandProducer<'_>) {
+    fn producers(&self) -> (Producer<'_, &RawBytes>, HandProducer<'_>) {
         (
             // SAFETY: one producer per ring: `Floor::thread` is called for
             // thread 0 only (asserted there); HeapBytes of a power-of-two
             // size.
-            unsafe { Producer::attach(&self.lane_ctrl, &self.lane_bytes) },
+            unsafe { Producer::attach(&self.lane_ctrl, &self.lane) },
             HandProducer::new(&self.hand),
         )
     }
@@ -226,7 +241,7 @@ pub struct Floor {
 
 /// Per-thread state of a [`Floor`] run.
 pub struct FloorThread<'a> {
-    lanes: [Producer<'a, &'a HeapBytes>; 2],
+    lanes: [Producer<'a, &'a RawBytes>; 2],
     hands: [HandProducer<'a>; 2],
     seq: u32,
     i: u64,
@@ -258,7 +273,7 @@ impl Floor {
         // SAFETY: this is the ring's only consumer (the harness runs one
         // drain thread, and resets only the other rings); HeapBytes
         // capacity is a power of two.
-        let lane = unsafe { Consumer::attach(&r.lane_ctrl, &r.lane_bytes) };
+        let lane = unsafe { Consumer::attach(&r.lane_ctrl, &r.lane) };
         let mut scratch = Vec::with_capacity(ul_ring::lane::COPY_CHUNK);
         let mut sum = 0u64;
         let mut hand_tail = r.hand.tail.0.load(Ordering::Relaxed);
@@ -378,7 +393,7 @@ impl Subject for Floor {
             let ctrl = &self.idle.lane_ctrl;
             // SAFETY: nothing else consumes the idle lane, so this is its
             // only consumer while it lives.
-            let c = unsafe { Consumer::attach(ctrl, &self.idle.lane_bytes) };
+            let c = unsafe { Consumer::attach(ctrl, &self.idle.lane) };
             c.commit(ctrl.head());
             lane.refresh_tail();
         }

@@ -588,9 +588,11 @@ pub mod engine_drain {
             let rig = rigs.last_mut().expect("a rig");
             rig.served += 1;
             let region = rig.engine.region();
-            region
-                .lane_bytes(0)
-                .write_with(0, LANE, |e| e.put_bytes(&img));
+            // SAFETY: the engine is not running (it runs only inside
+            // `pass`, on this thread), so nothing else touches the lane;
+            // the region outlives this use (the engine leaks it).
+            let bytes = unsafe { region.lane_bytes(0) };
+            bytes.write_with(0, LANE, |e| e.put_bytes(&img));
             let ctrl = region.lane_control(0);
             ctrl.consumer.tail.store(tail, Ordering::Release);
             ctrl.producer.head.store(head, Ordering::Release);

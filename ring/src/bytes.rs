@@ -73,7 +73,10 @@ impl RawBytes {
     /// # Safety
     ///
     /// `ptr` must be valid for reads and writes of `capacity` bytes for as
-    /// long as the returned value (or a copy) is used.
+    /// long as the returned value (or a copy) is used, and the value and
+    /// its copies (it is `Copy` and `Sync`) must be used so that no write
+    /// races a read or write of the same bytes by another thread of this
+    /// process: the lane protocol's ranges, or one thread at a time.
     pub unsafe fn new(ptr: *mut u8, capacity: usize) -> Self {
         Self { ptr, capacity }
     }
@@ -152,11 +155,13 @@ pub struct HeapBytes {
     raw: RawBytes,
 }
 
-// SAFETY: as for `RawBytes`: the bytes sit behind `UnsafeCell`s and are only
-// reached through raw pointers under the lane protocol.
+// SAFETY: the bytes sit behind `UnsafeCell`s owned by the value and are
+// only reached through raw pointers; moving the owner to another thread
+// moves all access with it. Not `Sync`: `write_with` takes `&self`, and two
+// threads writing one range through shared references would race in safe
+// code. (Shared use across threads is what `RawBytes`, made by an `unsafe`
+// constructor whose caller answers for the protocol, is for.)
 unsafe impl Send for HeapBytes {}
-// SAFETY: as above.
-unsafe impl Sync for HeapBytes {}
 
 impl HeapBytes {
     /// Allocates `capacity` zeroed bytes (rounded up to a multiple of 8).
@@ -169,6 +174,18 @@ impl HeapBytes {
         // as `self`, and does not move when `self` moves (it is on the heap).
         let raw = unsafe { RawBytes::new(ptr, words.len() * 8) };
         Self { _words: words, raw }
+    }
+
+    /// A view of the same bytes that may be shared between threads (a
+    /// producer and a consumer thread over one heap lane).
+    ///
+    /// # Safety
+    ///
+    /// As for [`RawBytes::new`]: the view is not used after `self` is
+    /// dropped, and no write through it races another access to the same
+    /// bytes.
+    pub unsafe fn shared(&self) -> RawBytes {
+        self.raw
     }
 
     /// Overwrites `src.len()` bytes at `offset`, bypassing the protocol:

@@ -555,7 +555,18 @@ impl Region {
     }
 
     /// Lane `i`'s ring bytes. Panics if `i` is out of range.
-    pub fn lane_bytes(&self, i: usize) -> RawBytes {
+    ///
+    /// # Safety
+    ///
+    /// The returned view carries no lifetime: the caller must not use it
+    /// (or a copy) after `self` is dropped (the mapping goes with it), and
+    /// must write only a range no other thread of this process reads or
+    /// writes at the same time (the lane protocol: one producer writes
+    /// what it reserved, the consumer reads what was published). Wrap it in
+    /// [`Producer::attach`](crate::lane::Producer::attach) or
+    /// [`Consumer::attach`](crate::lane::Consumer::attach), whose contracts
+    /// say the same.
+    pub unsafe fn lane_bytes(&self, i: usize) -> RawBytes {
         assert!(i < self.geo.sizes.lanes as usize, "lane {i} out of range");
         let off =
             self.geo.lanes_offset + i * self.geo.lane_stride + crate::layout::LANE_CONTROL_LEN;
@@ -586,7 +597,13 @@ impl Region {
     }
 
     /// The callsite arena's bytes.
-    pub fn callsite_bytes(&self) -> RawBytes {
+    ///
+    /// # Safety
+    ///
+    /// As for [`lane_bytes`](Self::lane_bytes): not used after `self` is
+    /// dropped, and no write races another access of this process to the
+    /// same bytes ([`callsites`](Self::callsites) is the safe way in).
+    pub unsafe fn callsite_bytes(&self) -> RawBytes {
         // SAFETY: the arena lies inside the mapping by the geometry.
         unsafe {
             RawBytes::new(

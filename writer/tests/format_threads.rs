@@ -121,7 +121,9 @@ fn fill(region: &Region, items: &[Item]) -> ul_ring::ownership::ClaimedLane {
         .expect("a free lane in a new region");
     assert_eq!(claim.index(), 0, "lane 0 is free in a new region");
     let ctrl = region.lane_control(0);
-    let bytes = region.lane_bytes(0);
+    // SAFETY: the claim makes us the lane's one producer, and no engine
+    // runs yet; `region` outlives `bytes`.
+    let bytes = unsafe { region.lane_bytes(0) };
     let cap = bytes.capacity() as u64;
     let mut head = 0u64;
     let mut rec = Vec::new();

@@ -44,7 +44,10 @@ fn garbage_from_a_hostile_producer_is_reported_and_skipped() {
         ul_ring::ownership::claim_lane(&region, std::process::id(), 0, 0).expect("a free lane");
     let lane = claim.index();
     let ctrl = region.lane_control(lane);
-    let bytes = region.lane_bytes(lane);
+    // SAFETY: we own the lane (claimed above) and only this thread of this
+    // process touches it (the writer reading it is another process);
+    // `region` outlives `bytes`.
+    let bytes = unsafe { region.lane_bytes(lane) };
     let cap = bytes.capacity() as u64;
 
     // An honest producer logs meanwhile (two threads: lanes are left).
@@ -109,7 +112,10 @@ fn garbage_from_a_hostile_producer_is_reported_and_skipped() {
             }
             // Garbage in the callsite arena past what is in use.
             4 => {
-                let table = region.callsite_bytes();
+                // SAFETY: only past the arena's used part, which no
+                // producer of this process writes (this test's process
+                // registers nothing); `region` outlives `table`.
+                let table = unsafe { region.callsite_bytes() };
                 let used = region.callsites().used();
                 let room = table.capacity().saturating_sub(used) / 8;
                 if room > 1 {

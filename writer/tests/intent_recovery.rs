@@ -40,7 +40,9 @@ fn options(create: bool) -> RegionOptions {
 fn push(region: &Region, claim: &ClaimedLane, from: u64, to: u64) {
     let i = claim.index();
     let ctrl = region.lane_control(i);
-    let bytes = region.lane_bytes(i);
+    // SAFETY: the claim makes this thread the lane's one producer, and no
+    // engine runs while it pushes; `region` outlives `bytes`.
+    let bytes = unsafe { region.lane_bytes(i) };
     let mut head = ctrl.producer.head.load(Ordering::Relaxed);
     let mut rec = Vec::new();
     for n in from..to {
