@@ -343,10 +343,16 @@ impl Engine {
                 let files = &self.region.header().intent_files;
                 for i in 0..COUNT {
                     let f = crate::intent::FileIntent::read(w, files, i);
-                    match crate::intent::roll_back(&mut self.out, i, f)? {
-                        crate::intent::RollBack::Nothing => {}
-                        done => eprintln!(
+                    // A file that cannot be cut (read-only, immutable, gone
+                    // meanwhile) is reported and left; refusing to start
+                    // would keep the intent, and the writer, stuck for ever.
+                    match crate::intent::roll_back(&mut self.out, i, f) {
+                        Ok(crate::intent::RollBack::Nothing) => {}
+                        Ok(done) => eprintln!(
                             "ul-writer: rolling back batch {batch} that a previous writer left half written: {done}"
+                        ),
+                        Err(e) => eprintln!(
+                            "ul-writer: rolling back batch {batch} that a previous writer left half written: {e}; that file keeps the partial batch"
                         ),
                     }
                 }

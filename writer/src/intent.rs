@@ -124,7 +124,8 @@ impl std::fmt::Display for RollBack {
 
 /// Takes the half-written batch out of the file slot `i` of an intent
 /// names: the output `i` if it is that file, else the file in the writer's
-/// directory with that identity (a rotated file), else nothing.
+/// directory with that identity whose name is output `i`'s own or one of
+/// its rotations (`<name>.N`, `<name>-DATE`), else nothing.
 pub fn roll_back(out: &mut Outputs, i: usize, f: FileIntent) -> Result<RollBack, OutputError> {
     if f.is_empty() {
         return Ok(RollBack::Nothing);
@@ -147,8 +148,24 @@ pub fn roll_back(out: &mut Outputs, i: usize, f: FileIntent) -> Result<RollBack,
         });
     }
     let dir = out.dir().to_owned();
+    // Only this output's own names: the file itself and its rotations
+    // (`server.log.1` by `--rotate-size` or logrotate, `server.log-DATE`
+    // by logrotate's dateext). Another application's file in the
+    // directory is never a candidate, whatever identity an intent names.
+    let own = out
+        .path(i)
+        .file_name()
+        .map(|n| n.to_owned())
+        .unwrap_or_default();
+    let is_own = |name: &std::ffi::OsStr| {
+        let (n, o) = (name.as_encoded_bytes(), own.as_encoded_bytes());
+        n == o || (n.len() > o.len() && n.starts_with(o) && matches!(n[o.len()], b'.' | b'-'))
+    };
     let entries = std::fs::read_dir(&dir).map_err(err("list", &dir))?;
     for entry in entries.flatten() {
+        if !is_own(&entry.file_name()) {
+            continue;
+        }
         let path = entry.path();
         // lstat: a symbolic link is never followed to a file elsewhere.
         let Ok(m) = std::fs::symlink_metadata(&path) else {
@@ -157,9 +174,11 @@ pub fn roll_back(out: &mut Outputs, i: usize, f: FileIntent) -> Result<RollBack,
         if !m.is_file() || (m.dev(), m.ino()) != (f.dev, f.ino) {
             continue;
         }
+        // O_NONBLOCK: a FIFO swapped in after the lstat must not hang us
+        // (the identity check below then refuses it).
         let file = OpenOptions::new()
             .write(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
             .open(&path)
             .map_err(err("open", &path))?;
         let m = file.metadata().map_err(err("stat", &path))?;

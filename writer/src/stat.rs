@@ -104,7 +104,8 @@ fn read_at<T: AnyBits>(file: &File, offset: u64) -> std::io::Result<Box<T>> {
 pub struct WriterInfo {
     /// Pid in the header (0: no writer).
     pub pid: u32,
-    /// True if that pid is alive and is the same process (start time).
+    /// True if a process holds the region's writer lock (the kernel's word,
+    /// true in any pid namespace; see `ul_ring::ownership`).
     pub alive: bool,
     /// Milliseconds since the writer's last heartbeat (None: no heartbeat).
     pub heartbeat_age_ms: Option<f64>,

@@ -183,9 +183,9 @@ fn a_batch_half_written_is_cut_back_and_written_once() {
 }
 
 /// Anything that can write the region can forge an intent: WRITING with
-/// zero lengths. Naming no file of the writer's (here: identity zero, and
-/// then the identity of a file outside its directory), it is reported and
-/// left alone; the logs keep every byte.
+/// zero lengths. Naming no file of the writer's (here: identity zero, a
+/// file outside its directory, and another application's file inside
+/// it), it is reported and left alone; every file keeps every byte.
 #[test]
 fn a_forged_intent_truncates_nothing() {
     let s = Scratch::new("forged");
@@ -202,7 +202,15 @@ fn a_forged_intent_truncates_nothing() {
     let outside = std::env::temp_dir().join(format!("ul-forged-outside-{}", std::process::id()));
     std::fs::write(&outside, b"not the writer's\n").unwrap();
     let outside_id = std::fs::metadata(&outside).unwrap();
-    for forged in [(0, 0), (outside_id.dev(), outside_id.ino())] {
+    // Another application's file in the log directory.
+    let neighbour = s.dir.join("other-app.log");
+    std::fs::write(&neighbour, b"another application's line\n").unwrap();
+    let neighbour_id = std::fs::metadata(&neighbour).unwrap();
+    for forged in [
+        (0, 0),
+        (outside_id.dev(), outside_id.ino()),
+        (neighbour_id.dev(), neighbour_id.ino()),
+    ] {
         let h = region.header();
         for i in 0..ul_ring::layout::INTENT_SLOTS {
             h.writer.intent_lens[i].store(0, Ordering::Relaxed);
@@ -223,6 +231,11 @@ fn a_forged_intent_truncates_nothing() {
         );
     }
     assert_eq!(std::fs::read(&outside).unwrap(), b"not the writer's\n");
+    assert_eq!(
+        std::fs::read(&neighbour).unwrap(),
+        b"another application's line\n",
+        "a forged intent cut another application's file in the log directory"
+    );
     let _ = std::fs::remove_file(&outside);
     drop(claim);
 }

@@ -31,8 +31,25 @@ fn block_with_duration_max_waits_for_room() {
         }
         panics
     });
-    std::thread::sleep(Duration::from_millis(300));
+    // Wait until the lane is full (the logging thread is then blocked, or
+    // would have panicked), so the test always reaches the full-lane path.
+    let region = ul_ring::region::Region::open(
+        &s.shm,
+        &ul_ring::region::RegionOptions {
+            create: false,
+            ..Default::default()
+        },
+    )
+    .expect("open the region");
+    let full = wait_for(Duration::from_secs(20), || {
+        (0..region.geometry().sizes.lanes as usize).any(|i| {
+            let c = region.lane_control(i);
+            let used = c.head().wrapping_sub(c.tail());
+            used + 128 > u64::from(region.geometry().sizes.lane_capacity)
+        })
+    });
     signal(w.pid(), libc::SIGCONT);
+    assert!(full, "the lane never filled while the writer was stopped");
     let panics = logger.join().expect("the logging thread");
     ul::flush_timeout(Duration::from_secs(30)).expect("flush");
     let (status, err) = w.stop();

@@ -15,8 +15,9 @@
 //!   sleeping-flag handshake of [`crate::wake`]: senders wake it, no
 //!   message waits for a timeout, and an idle daemon uses no CPU);
 //! * every [`DaemonOptions::reclaim_interval`], frees drained lanes of
-//!   dropped senders and of dead sender processes (pid gone, zombie, or pid
-//!   reused: start time differs), calling [`Daemon::on_sender_exit`];
+//!   dropped senders and of dead sender processes (nobody holds the lane's
+//!   kernel lock: see [`crate::ownership`]), calling
+//!   [`Daemon::on_sender_exit`] with the pid the sender saw for itself;
 //! * abandons a shared-lane claim not committed within
 //!   [`DaemonOptions::process_timeout`] (its sender died mid-send);
 //! * stops when [`DaemonOptions::stop`] is set (or, if

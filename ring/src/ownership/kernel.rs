@@ -113,6 +113,20 @@ impl Drop for LaneLock {
             .compare_exchange(self.entry, 0, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
         {
+            // Unlock explicitly first: a fork between the deregistration
+            // above and the close below leaves the child a copy of the
+            // descriptor it will not close, and the lock (which belongs to
+            // the open file description) would live on in the child.
+            // SAFETY: an all-zero `flock` is a valid value of the C struct.
+            let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+            fl.l_type = libc::F_UNLCK as libc::c_short;
+            fl.l_whence = libc::SEEK_SET as libc::c_short;
+            fl.l_start = 0;
+            fl.l_len = 0;
+            // SAFETY: `self.fd` is still open (we hold its registry entry);
+            // `fl` is valid and outlives the call. Unlocking the whole file
+            // on this description releases only this lock (one per fd).
+            unsafe { libc::fcntl(self.fd, libc::F_OFD_SETLK, &mut fl) };
             // SAFETY: the registry entry proved the descriptor is still the
             // one we opened, and nobody else closes it.
             unsafe { libc::close(self.fd) };
