@@ -7,8 +7,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Once;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use super::{LaneOwner, OwnerWord};
 use crate::region::Region;
@@ -38,7 +37,36 @@ const WRITER_LOCK_OFFSET: u64 = 0;
 const REGISTRY_LEN: usize = 4096;
 static REGISTRY: [AtomicU64; REGISTRY_LEN] = [const { AtomicU64::new(0) }; REGISTRY_LEN];
 static NEXT_TAG: AtomicU32 = AtomicU32::new(1);
-static FORK_HANDLER: Once = Once::new();
+/// 0: not installed, 1: being installed, 2: installed, 3: refused. Not a
+/// `Once`: a fork while another thread is inside `call_once` would leave
+/// the child's `Once` running for ever, and its first claim would hang.
+static FORK_HANDLER: AtomicU8 = AtomicU8::new(0);
+
+/// Installs the fork handler once. False if the system refused it
+/// (`pthread_atfork` fails only for lack of memory): then no lock is
+/// taken, since a forked child would keep its parent's locks alive.
+fn fork_handler_installed() -> bool {
+    match FORK_HANDLER.load(Ordering::Acquire) {
+        2 => true,
+        3 => false,
+        // Another thread is installing it right now: go on (a fork in that
+        // instant could only make a lane be reclaimed late, never early).
+        1 => true,
+        _ => {
+            if FORK_HANDLER
+                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                return FORK_HANDLER.load(Ordering::Acquire) != 3;
+            }
+            // SAFETY: the child handler only swaps atomics and calls
+            // close, both async-signal-safe.
+            let r = unsafe { libc::pthread_atfork(None, None, Some(close_inherited_locks)) };
+            FORK_HANDLER.store(if r == 0 { 2 } else { 3 }, Ordering::Release);
+            r == 0
+        }
+    }
+}
 
 extern "C" fn close_inherited_locks() {
     for e in &REGISTRY {
@@ -67,11 +95,9 @@ impl LaneLock {
     /// Takes the write lock on byte `offset` of `region`'s file without
     /// waiting. `Ok(None)`: another file description holds it.
     fn acquire(region: &Region, offset: u64) -> io::Result<Option<LaneLock>> {
-        FORK_HANDLER.call_once(|| {
-            // SAFETY: the child handler only swaps atomics and calls close,
-            // both async-signal-safe.
-            unsafe { libc::pthread_atfork(None, None, Some(close_inherited_locks)) };
-        });
+        if !fork_handler_installed() {
+            return Err(io::Error::other("pthread_atfork refused the fork handler"));
+        }
         let fd = reopen(region)?;
         let tag = NEXT_TAG.fetch_add(1, Ordering::Relaxed).max(1);
         let entry = u64::from(tag) << 32 | u64::from(fd as u32);
