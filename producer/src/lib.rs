@@ -315,7 +315,7 @@ pub fn log_dynamic(level: Level, source: &str, message: &str) {
 /// Records dropped in this process because a log call was made from a
 /// signal handler while its thread was inside another log call. Each is
 /// also counted in the thread's lane, so the writer reports it in the log
-/// like an overflow drop (`N records dropped by pid P (lane L) since T`).
+/// like an overflow drop (`N records dropped by pid P (lane L, thread T) since T0`).
 pub fn nested_drops() -> u64 {
     thread_lane::NESTED_DROPS.load(Ordering::Relaxed)
 }

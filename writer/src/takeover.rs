@@ -43,8 +43,16 @@ pub fn take(region: &Region) -> Result<(), Busy> {
     // producers still ask whether a writer serves it. The kernel drops it
     // when the writer dies. Without it the writer still serves the region;
     // producers then call it gone in their flush errors.
-    if let Ok(Some(lock)) = ul_ring::ownership::WriterLock::acquire(region) {
-        std::mem::forget(lock);
+    match ul_ring::ownership::WriterLock::acquire(region) {
+        Ok(Some(lock)) => std::mem::forget(lock),
+        Ok(None) => eprintln!(
+            "ul-writer: another process holds the writer lock of {}; producers may call this writer gone",
+            region.path().display()
+        ),
+        Err(e) => eprintln!(
+            "ul-writer: cannot take the writer lock of {} ({e}); producers will call this writer gone",
+            region.path().display()
+        ),
     }
     let me = std::process::id();
     h.writer.start_time.store(

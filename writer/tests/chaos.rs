@@ -412,6 +412,8 @@ fn writer_msg(f: &mut Files, msg: &str) -> bool {
     if let Some((n, rest)) = msg.split_once(" records dropped by pid ") {
         let (pid, rest) = rest.split_once(" (lane ").unwrap_or(("", ""));
         let (lane, _) = rest.split_once(") since ").unwrap_or(("", ""));
+        // `L, thread T`: the lane is what the checker keys drops by.
+        let lane = lane.split(',').next().unwrap_or("");
         if let (Ok(n), Ok(pid), Ok(lane)) = (n.parse::<u64>(), pid.parse(), lane.parse()) {
             *f.lane_drops.entry((pid, lane)).or_default() += n;
             return true;

@@ -1,0 +1,84 @@
+//! Flush targets: the heads a flush request waits for, and whether the
+//! writer has reached them.
+
+use super::*;
+
+/// Every lane's head and the shared lane's head of one region, as seen
+/// when a flush request was.
+pub(super) struct Heads {
+    lanes: Vec<u64>,
+    shared: u64,
+}
+
+impl Heads {
+    /// Snapshot of `region`'s heads.
+    fn of(region: &Region) -> Self {
+        let lanes = region.geometry().sizes.lanes as usize;
+        Heads {
+            lanes: (0..lanes).map(|i| region.lane_control(i).head()).collect(),
+            shared: region.mpsc().control().head.load(Ordering::Acquire),
+        }
+    }
+
+    /// True once `region`'s tails reached these heads.
+    fn reached_in(&self, region: &Region) -> bool {
+        self.lanes.iter().enumerate().all(|(i, &hd)| {
+            let tail = region.lane_control(i).consumer.tail.load(Ordering::Relaxed);
+            // Reached, or the tail jumped past it (a corrupt lane skipped).
+            tail.wrapping_sub(hd) < (1 << 62)
+        }) && region.mpsc().control().tail.load(Ordering::Relaxed) >= self.shared
+    }
+}
+
+/// What a flush request waits for: the served region's heads, and each
+/// retiring region's heads, when the request was seen.
+pub(super) struct FlushTarget {
+    /// The request (a `flush.request` value) this target answers.
+    pub(super) request: u64,
+    served: Heads,
+    retiring: Vec<(&'static Region, Heads)>,
+}
+
+impl Engine {
+    /// True if every lane (of every region served) is drained (shutdown).
+    pub(super) fn drained(&self) -> bool {
+        drained(self.region) && self.retiring.iter().all(|s| drained(s.region))
+    }
+
+    /// Snapshot of what flush request `request` must wait for, in the
+    /// served region and in each retiring one.
+    pub(super) fn flush_target(&self, request: u64) -> FlushTarget {
+        FlushTarget {
+            request,
+            served: Heads::of(self.region),
+            retiring: self
+                .retiring
+                .iter()
+                .map(|s| (s.region, Heads::of(s.region)))
+                .collect(),
+        }
+    }
+
+    /// True once every region reached its heads of `t` (a retiring region
+    /// that is gone was drained before it went).
+    pub(super) fn reached(&self, t: &FlushTarget) -> bool {
+        t.served.reached_in(self.region)
+            && t.retiring.iter().all(|(r, hd)| {
+                !self.retiring.iter().any(|s| core::ptr::eq(s.region, *r)) || hd.reached_in(r)
+            })
+    }
+}
+
+/// True if every lane of `region` and its shared lane are drained.
+pub(super) fn drained(region: &Region) -> bool {
+    let lanes = region.geometry().sizes.lanes as usize;
+    (0..lanes).all(|i| {
+        let c = region.lane_control(i);
+        c.head() == c.consumer.tail.load(Ordering::Relaxed)
+    }) && matches!(
+        region
+            .mpsc()
+            .tail_state(region.mpsc().control().tail.load(Ordering::Relaxed)),
+        TailState::Empty
+    )
+}

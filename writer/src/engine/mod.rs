@@ -1,0 +1,826 @@
+//! The drain loop: take records from every lane in batches, format them,
+//! write them with one write per file per batch, then move the cursors.
+//!
+//! Cursors live in shared memory and move only after a batch is on disk,
+//! under a write-ahead intent (see [`ul_ring::layout::intent_state`]), so a
+//! writer killed at any instant restarts where it stopped, and writes
+//! nothing twice.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ul_ring::callsite::CallsiteTable;
+use ul_ring::clock::Calibration;
+use ul_ring::lane::{Batch, Consumer};
+use ul_ring::layout::intent_state;
+use ul_ring::mpsc::{SlotRead, TailState};
+use ul_ring::ownership::{LaneOwner, OwnerWord, Verdict};
+use ul_ring::quarantine::Quarantine;
+use ul_ring::record::Level;
+use ul_ring::region::{PathStatus, Region, RegionError, RegionOptions};
+
+use crate::format::TimestampFormatter;
+use crate::helpers::{Helpers, MIN_PART_RECORDS};
+use crate::limits::Throttle;
+use crate::lines::{LineMaker, Origin};
+use crate::names::Names;
+use crate::outputs::{Format, OutputError, Outputs, COUNT};
+use crate::rotate::{Rotation, Rotator};
+
+mod flush;
+mod follow;
+mod parts;
+mod reclaim;
+mod recovery;
+mod shared_lane;
+
+use flush::{drained, FlushTarget};
+use recovery::take_over_shared_lane;
+
+/// Longest wait between retries of a failing write.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How often lanes of dead owners are looked for (and the region file's
+/// size and identity checked).
+const RECLAIM_SCAN: Duration = Duration::from_millis(200);
+
+/// How long a replaced region must stay empty, with every lane free, before
+/// the writer stops draining it.
+const RETIRE_QUIET: Duration = Duration::from_secs(1);
+
+/// Per-region state of a region that was replaced at its path and is being
+/// drained to its end. The served region's state lives in the engine's own
+/// fields; a retiring region's is swapped in for its pass.
+struct Served {
+    region: &'static Region,
+    names: Names,
+    calib: Calibration,
+    calib_at: Instant,
+    batch_no: u64,
+    stuck_claim: Option<(u64, Instant)>,
+    quarantine: Quarantine,
+    last_scan: Instant,
+    last_drop_report: Vec<u64>,
+    /// Since when the region has been empty with every lane free.
+    quiet_since: Option<Instant>,
+}
+
+impl Served {
+    fn new(region: &'static Region) -> Self {
+        let lanes = region.geometry().sizes.lanes as usize;
+        take_over_shared_lane(region);
+        Served {
+            region,
+            names: Names::default(),
+            calib: calibrate(region),
+            calib_at: Instant::now(),
+            batch_no: region.header().writer.intent.load(Ordering::Acquire),
+            stuck_claim: None,
+            quarantine: Quarantine::of_lane(&region.mpsc()),
+            last_scan: Instant::now() - Duration::from_secs(3600),
+            last_drop_report: vec![0; lanes + 1],
+            quiet_since: None,
+        }
+    }
+}
+
+/// A write that failed: when to retry, the backoff so far, and what failed
+/// (a new kind of failure is reported, a repeat is not).
+struct WriteFailing {
+    retry_at: Instant,
+    backoff: Duration,
+    what: String,
+}
+
+/// Parts of a lane handed to the helpers one pass ahead (see
+/// [`Engine::prefetch`]): helper `k` formats `[starts[k], starts[k + 1])`,
+/// the last one up to `end`.
+struct Prefetch {
+    region: &'static Region,
+    lane: usize,
+    starts: Vec<u64>,
+    end: u64,
+}
+
+/// A lane whose tail moves when the current batch is on disk.
+struct PendingLane {
+    lane: usize,
+    new_tail: u64,
+    dropped: u64,
+}
+
+/// Why [`Engine::run`] stopped before a clean shutdown.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Writing failed while shutting down (the records stay in the region).
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// The region file was truncated (or can no longer be checked): its
+    /// pages cannot be read. Batches written before are on disk.
+    #[error(
+        "region broken: {0}; batches already written are on disk, the rest of the region is lost"
+    )]
+    RegionBroken(RegionError),
+}
+
+/// Signals the loop reacts to.
+#[derive(Clone, Default)]
+pub struct Signals {
+    /// SIGTERM or SIGINT: drain everything, then exit.
+    pub terminate: Arc<AtomicBool>,
+    /// SIGHUP: reopen the output files.
+    pub reopen: Arc<AtomicBool>,
+}
+
+/// Counters for the closing summary and the tests.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Totals {
+    /// Records written.
+    pub records: u64,
+    /// Batches written.
+    pub batches: u64,
+    /// Times the loop slept on the futex.
+    pub sleeps: u64,
+    /// Lane parts formatted by helper threads, appended to a batch.
+    pub helper_parts: u64,
+    /// Of those, parts handed out a pass ahead.
+    pub prefetched_parts: u64,
+    /// Helper threads that died (their parts were formatted again by the
+    /// engine).
+    pub helpers_lost: u64,
+}
+
+/// The writer: one region, one set of outputs.
+pub struct Engine {
+    region: &'static Region,
+    out: Outputs,
+    format: Format,
+    process_timeout: Duration,
+    /// The batch's lines, and the state that formats them.
+    lines: LineMaker,
+    /// Threads that format parts of long runs (see [`crate::helpers`]).
+    helpers: Helpers,
+    /// Where the current lane's run is split among the format threads.
+    split: Vec<u64>,
+    /// Helper parts handed out for the next pass.
+    prefetch: Option<Prefetch>,
+    calib_at: Instant,
+    scratch: Vec<u8>,
+    pending: Vec<PendingLane>,
+    mpsc_release: Option<(u64, u64)>,
+    mpsc_dropped: Option<u64>,
+    batch_no: u64,
+    stuck_claim: Option<(u64, Instant)>,
+    /// Quarantined shared-lane slots.
+    quarantine: Quarantine,
+    last_scan: Instant,
+    /// Lanes to free once the current batch (with their marker lines) is on
+    /// disk: (lane, owner word seen when it was found free-able).
+    to_free: Vec<(usize, LaneOwner)>,
+    last_drop_report: Vec<u64>,
+    write_failing: Option<WriteFailing>,
+    last_region_check: Instant,
+    /// Options to open the region at its path again when it is replaced
+    /// (None: do not follow).
+    follow: Option<RegionOptions>,
+    /// Replaced regions still being drained.
+    retiring: Vec<Served>,
+    rotation: Option<Rotator>,
+    throttle: Option<Throttle>,
+    /// Set once the kernel refused to say whether a lane's owner lives
+    /// (reported once: such lanes are never reclaimed).
+    lock_query_failed: bool,
+    /// Running totals.
+    pub totals: Totals,
+}
+
+impl Engine {
+    /// Takes over `region` (the caller holds its writer lock) and finishes
+    /// whatever batch a previous writer left in flight.
+    pub fn new(
+        region: Region,
+        out: Outputs,
+        format: Format,
+        process_timeout: Duration,
+    ) -> Result<Self, OutputError> {
+        // The engine serves one region for the life of the process; a
+        // 'static borrow lets the drain loop hold views of it while it
+        // updates its own state.
+        let region: &'static Region = Box::leak(Box::new(region));
+        crate::region_guard::watch(region);
+        let lanes = region.geometry().sizes.lanes as usize;
+        let h = region.header();
+        let batch_no = h.writer.intent.load(Ordering::Acquire);
+        let calib = calibrate(region);
+        take_over_shared_lane(region);
+        let mut e = Engine {
+            region,
+            out,
+            format,
+            process_timeout,
+            lines: LineMaker::new(format, calib),
+            helpers: Helpers::default(),
+            split: Vec::new(),
+            prefetch: None,
+            calib_at: Instant::now(),
+            scratch: Vec::with_capacity(ul_ring::lane::COPY_CHUNK),
+            pending: Vec::with_capacity(lanes),
+            mpsc_release: None,
+            mpsc_dropped: None,
+            batch_no,
+            stuck_claim: None,
+            quarantine: Quarantine::of_lane(&region.mpsc()),
+            last_scan: Instant::now() - Duration::from_secs(3600),
+            to_free: Vec::with_capacity(lanes),
+            last_drop_report: vec![0; lanes + 1],
+            write_failing: None,
+            last_region_check: Instant::now(),
+            follow: None,
+            retiring: Vec::new(),
+            rotation: None,
+            throttle: None,
+            lock_query_failed: false,
+            totals: Totals::default(),
+        };
+        e.recover()?;
+        Ok(e)
+    }
+
+    /// Formats long runs of records on `threads` threads: this one and
+    /// `threads - 1` helpers (see [`crate::helpers`]). 1 (the default)
+    /// starts none; a second call replaces the helpers.
+    pub fn set_format_threads(&mut self, threads: usize) -> std::io::Result<()> {
+        self.prefetch = None;
+        self.helpers = Helpers::default();
+        self.helpers = Helpers::spawn(self.format, threads)?;
+        Ok(())
+    }
+
+    /// Format threads running, the engine's own included.
+    pub fn format_threads(&self) -> usize {
+        self.helpers.len() + 1
+    }
+
+    /// A test hook: helper `k` panics on the next part it is handed (see
+    /// [`Helpers::fail_next_part`]).
+    #[doc(hidden)]
+    pub fn fail_helper_part(&mut self, k: usize) {
+        self.helpers.fail_next_part(k);
+    }
+
+    /// Rotates the outputs by size (see [`crate::rotate`]).
+    pub fn set_rotation(&mut self, rotation: Option<Rotation>) {
+        self.rotation = rotation.map(Rotator::new);
+    }
+
+    /// Paces the loop to a CPU share after every batch (see
+    /// [`crate::limits::Throttle`]).
+    pub fn set_throttle(&mut self, throttle: Option<Throttle>) {
+        self.throttle = throttle;
+    }
+
+    /// The region served.
+    pub fn region(&self) -> &'static Region {
+        self.region
+    }
+
+    /// One pass over every lane. Returns the number of records and lines
+    /// formatted (0: nothing to do).
+    pub fn pass(&mut self) -> Result<usize, OutputError> {
+        let region = self.region;
+        let h = region.header();
+        let batch_size = h
+            .control
+            .batch_size
+            .load(Ordering::Relaxed)
+            .clamp(1, 1 << 20) as usize;
+        let lanes = self.region.geometry().sizes.lanes as usize;
+        self.lines.clear();
+        self.pending.clear();
+        self.to_free.clear();
+        self.mpsc_release = None;
+        self.mpsc_dropped = None;
+        // Lanes of dead owners: their marker lines go into this batch, and
+        // the lanes are freed only once it is on disk, so a writer killed in
+        // between announces them again rather than never.
+        if self.last_scan.elapsed() >= RECLAIM_SCAN {
+            self.last_scan = Instant::now();
+            self.reclaim();
+            if !self.quarantine.is_empty() {
+                self.check_quarantine();
+            }
+        }
+        let table = region.callsites();
+        let mut busiest: Option<(u64, usize, Origin, u64)> = None;
+        for i in 0..lanes {
+            let ctrl = self.region.lane_control(i);
+            let head = ctrl.head();
+            let tail = ctrl.consumer.tail.load(Ordering::Relaxed);
+            let dropped = ctrl.producer.total_dropped();
+            let reported = ctrl.consumer.dropped_reported.load(Ordering::Relaxed);
+            if head == tail && dropped == reported {
+                continue;
+            }
+            let slot = self.region.lane_slot(i);
+            let origin = Origin {
+                lane: Some(i),
+                pid: OwnerWord::new(&slot.owner).load().pid(),
+                tid: slot.tid.load(Ordering::Relaxed),
+            };
+            if head != tail
+                && !self.retiring.is_empty()
+                && self.earlier_records_pending(origin.pid, origin.tid)
+            {
+                // The thread moved here from a replaced region whose lane
+                // still holds its earlier records: those go first.
+                continue;
+            }
+            if dropped != reported {
+                let n = dropped.wrapping_sub(reported);
+                let since = since_text(&mut self.lines.ts, self.last_drop_report[i]);
+                self.lines.writer_line(
+                    Level::Warn,
+                    &format!(
+                        "{n} records dropped by pid {} (lane {i}, thread {}) since {since}",
+                        origin.pid, origin.tid
+                    ),
+                );
+                self.last_drop_report[i] = ul_ring::clock::wall_ns();
+            }
+            let new_tail = self.read_lane(&table, i, origin, (tail, head), batch_size);
+            // The lane with the most left over gets the helpers next pass.
+            let left = head.wrapping_sub(new_tail);
+            if new_tail.wrapping_sub(tail) <= head.wrapping_sub(tail)
+                && left > 0
+                && busiest.is_none_or(|(b, ..)| left > b)
+            {
+                busiest = Some((left, i, origin, new_tail));
+            }
+            self.pending.push(PendingLane {
+                lane: i,
+                new_tail,
+                dropped,
+            });
+        }
+        self.drain_mpsc(&table, batch_size);
+        let lost = self.helpers.lost();
+        if lost > self.totals.helpers_lost {
+            // Their parts were left unread and are read again next pass.
+            self.lines.writer_line(
+                Level::Warn,
+                &format!(
+                    "{} format helper thread(s) stopped; {} format thread(s) left",
+                    lost - self.totals.helpers_lost,
+                    self.helpers.len() + 1
+                ),
+            );
+            self.totals.helpers_lost = lost;
+        }
+        if let Some((_, i, origin, from)) = busiest {
+            self.prefetch(i, origin, from, batch_size);
+        }
+        if self.lines.records == 0
+            && self.to_free.is_empty()
+            && self.lines.is_empty()
+            && self.pending.iter().all(|p| {
+                let c = &self.region.lane_control(p.lane).consumer;
+                p.new_tail == c.tail.load(Ordering::Relaxed)
+                    && p.dropped == c.dropped_reported.load(Ordering::Relaxed)
+            })
+            && self.mpsc_release.is_none()
+        {
+            return Ok(0);
+        }
+        self.write_batch()?;
+        Ok(self.lines.records.max(1) as usize)
+    }
+
+    /// Formats up to `max` records of lane `i` in `[tail, head)` into the
+    /// batch; returns the tail to commit once the batch is on disk.
+    ///
+    /// With format helpers (see [`crate::helpers`]) the run is cut into
+    /// parts at record boundaries: this thread reads the first, each helper
+    /// a later one, and the parts are appended in lane order. The parts of
+    /// a lane prefetched in the previous pass ([`Engine::prefetch`]) are
+    /// used when they start inside `[tail, head]`: this thread then reads
+    /// everything up to the first of them. The lane's new tail is the end
+    /// of the last part read whole, so a part that stopped early (or a
+    /// helper that died) never leaves a gap: what follows is read again.
+    fn read_lane(
+        &mut self,
+        table: &CallsiteTable<'_>,
+        i: usize,
+        origin: Origin,
+        (tail, head): (u64, u64),
+        max: usize,
+    ) -> u64 {
+        let region = self.region;
+        // SAFETY: we hold the writer lock, so we are the lane's only
+        // consumer (helpers only read parts we hand them, and we commit
+        // past a part only after it is handed back); lane capacities are
+        // validated powers of two.
+        let consumer = unsafe { Consumer::attach(region.lane_control(i), region.lane_bytes(i)) };
+        let mut started = 0;
+        let mut first_max = max;
+        // The started parts were handed out a pass ahead.
+        let mut prefetched = false;
+        let threads = self.helpers.len() + 1;
+        let per = max / threads;
+        if let Some(p) = self
+            .prefetch
+            .take_if(|p| p.lane == i && core::ptr::eq(p.region, region))
+        {
+            if p.starts[0].wrapping_sub(tail) <= head.wrapping_sub(tail) {
+                self.split.clear();
+                self.split.push(tail);
+                self.split.extend_from_slice(&p.starts);
+                self.split.push(p.end);
+                started = p.starts.len();
+                first_max = usize::MAX;
+                prefetched = true;
+            } else {
+                // The tail moved past it (bytes skipped as corrupt).
+                self.discard_parts(p.starts.len());
+            }
+        }
+        if started == 0 && self.prefetch.is_none() && threads > 1 && per >= MIN_PART_RECORDS {
+            // No prefetch: split now, the helpers format while we do.
+            started = self.start_parts(i, origin, (tail, head), (per, per, max));
+            if started > 0 {
+                first_max = per;
+            }
+        }
+        if started == 0 {
+            self.split.clear();
+            self.split.extend_from_slice(&[tail, head]);
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let lines = &mut self.lines;
+        let batch =
+            consumer.read_batch(tail, self.split[1], first_max, &mut scratch, |pos, rec| {
+                lines.record(region, table, origin, pos, rec)
+            });
+        self.scratch = scratch;
+        let mut whole = self.lane_part_done(i, origin, &batch, self.split[1]);
+        let mut new_tail = batch.new_tail;
+        // Collect every started part (even after a short one: the helpers
+        // must hand their buffers back before their next part).
+        let mut k = 1;
+        let mut helper = 0;
+        while helper < started {
+            let end = self.split[k + 1];
+            match self.helpers.finish(helper) {
+                Some(part) => {
+                    if whole {
+                        self.totals.helper_parts += 1;
+                        self.totals.prefetched_parts += u64::from(prefetched);
+                        self.lines.append(&part.bufs, part.records);
+                        whole = self.lane_part_done(i, origin, &part.batch, end);
+                        new_tail = part.batch.new_tail;
+                    }
+                    self.helpers.give_back(helper, part.bufs);
+                    helper += 1;
+                }
+                None => {
+                    // The helper died (and was removed): its part and the
+                    // ones after it are read again in a later pass.
+                    started -= 1;
+                    whole = false;
+                }
+            }
+            k += 1;
+        }
+        new_tail
+    }
+
+    /// Writes the batch under the write-ahead intent, then moves the cursors.
+    fn write_batch(&mut self) -> Result<(), OutputError> {
+        if self.out.moved() {
+            eprintln!(
+                "ul-writer: {} or a file in it was removed or replaced; writing to new files there",
+                self.out.dir().display()
+            );
+            self.out.reopen_all()?;
+        }
+        // Rotate between batches, before the intent records the lengths:
+        // a batch is never split across files and recovery truncates only
+        // the file the batch went to.
+        if let Some(r) = &mut self.rotation {
+            r.before_batch(&mut self.out, &self.lines.bufs);
+        }
+        let h = self.region.header();
+        let w = &h.writer;
+        self.batch_no += 1;
+        let b = self.batch_no;
+        for p in &self.pending {
+            let c = &self.region.lane_control(p.lane).consumer;
+            c.pending_tail.store(p.new_tail, Ordering::Relaxed);
+            c.pending_dropped.store(p.dropped, Ordering::Relaxed);
+            c.pending_batch.store(b, Ordering::Release);
+        }
+        if let Some((_, to)) = self.mpsc_release {
+            w.mpsc_pending_tail.store(to, Ordering::Relaxed);
+        }
+        if let Some(d) = self.mpsc_dropped {
+            w.mpsc_pending_dropped.store(d, Ordering::Relaxed);
+            w.mpsc_pending_batch.store(b, Ordering::Release);
+        }
+        let lens = crate::intent::record(w, &h.intent_files, &mut self.out, &self.lines.bufs)?;
+        w.intent.store(b, Ordering::Release);
+        w.intent_state
+            .store(intent_state::WRITING, Ordering::Release);
+        for i in 0..COUNT {
+            if let Err(e) = self.out.append(i, &self.lines.bufs[i]) {
+                // Take back what this batch already wrote; the cursors stay
+                // where they are and the batch is read again on retry.
+                for (j, l) in lens.iter().enumerate().take(i) {
+                    let _ = self.out.truncate(j, *l);
+                }
+                w.intent_state.store(intent_state::IDLE, Ordering::Release);
+                return Err(e);
+            }
+        }
+        w.intent_state
+            .store(intent_state::WRITTEN, Ordering::Release);
+        for p in &self.pending {
+            let ctrl = self.region.lane_control(p.lane);
+            // SAFETY: as in `pass`: we are the only consumer.
+            let consumer = unsafe { Consumer::attach(ctrl, self.region.lane_bytes(p.lane)) };
+            consumer.commit(p.new_tail);
+            let before = ctrl
+                .consumer
+                .dropped_reported
+                .swap(p.dropped, Ordering::Relaxed);
+            h.stats
+                .drops_reported
+                .fetch_add(p.dropped.wrapping_sub(before), Ordering::Relaxed);
+        }
+        if let Some((from, to)) = self.mpsc_release {
+            let mpsc = self.region.mpsc();
+            for pos in from..to {
+                mpsc.release(pos);
+            }
+        }
+        if let Some(d) = self.mpsc_dropped {
+            let before = self
+                .region
+                .mpsc()
+                .control()
+                .dropped_reported
+                .swap(d, Ordering::Relaxed);
+            h.stats
+                .drops_reported
+                .fetch_add(d.wrapping_sub(before), Ordering::Relaxed);
+        }
+        self.free_lanes();
+        w.intent_state.store(intent_state::IDLE, Ordering::Release);
+        h.stats
+            .records_written
+            .fetch_add(self.lines.records, Ordering::Relaxed);
+        let bytes: usize = self.lines.bufs.iter().map(Vec::len).sum();
+        h.stats
+            .bytes_written
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+        self.totals.records += self.lines.records;
+        self.totals.batches += 1;
+        Ok(())
+    }
+
+    /// True if some lane has records, drops to report, or a flush waits.
+    pub fn has_work(&self) -> bool {
+        let h = self.region.header();
+        if h.flush.request.load(Ordering::Acquire) > h.flush.ack.load(Ordering::Acquire) {
+            return true;
+        }
+        let lanes = self.region.geometry().sizes.lanes as usize;
+        for i in 0..lanes {
+            let c = self.region.lane_control(i);
+            if c.head() != c.consumer.tail.load(Ordering::Relaxed)
+                || c.producer.total_dropped() != c.consumer.dropped_reported.load(Ordering::Relaxed)
+            {
+                return true;
+            }
+        }
+        // A claim not yet committed (`Pending`) is not work: its producer
+        // commits and wakes us, or it died and the claim is abandoned by a
+        // pass after the timeout, which the sleep's timeout (the flush
+        // interval) brings round. Counting it would spin the loop.
+        let mpsc = self.region.mpsc();
+        mpsc.control().dropped.load(Ordering::Relaxed)
+            != mpsc.control().dropped_reported.load(Ordering::Relaxed)
+            || matches!(
+                mpsc.tail_state(mpsc.control().tail.load(Ordering::Relaxed)),
+                TailState::Ready(_)
+            )
+    }
+
+    /// Runs until `signals.terminate`, then drains everything and returns.
+    /// Stops early with [`RunError::RegionBroken`] if the region file is
+    /// truncated under it.
+    pub fn run(&mut self, signals: &Signals) -> Result<(), RunError> {
+        let mut flush: Option<FlushTarget> = None;
+        loop {
+            if self.last_region_check.elapsed() >= RECLAIM_SCAN && self.check_region()? {
+                // A pending flush was asked of the old region, which now
+                // acknowledges its own requests once drained.
+                flush = None;
+            }
+            self.heartbeat(signals);
+            let terminating = signals.terminate.load(Ordering::Relaxed);
+            self.track_flush_request(&mut flush);
+            if self.backing_off(terminating) {
+                continue;
+            }
+            let Some(mut did) = self.pass_or_back_off(terminating)? else {
+                continue;
+            };
+            if !self.retiring.is_empty() && self.drain_retiring() {
+                did = did.max(1);
+            }
+            if let (true, Some(t)) = (did > 0, &mut self.throttle) {
+                t.pace();
+            }
+            if self.acknowledge_flush(&mut flush) || did > 0 {
+                continue;
+            }
+            if terminating {
+                if self.drained() {
+                    return Ok(());
+                }
+                // Only an uncommitted claim is left: it commits soon or is
+                // abandoned after the timeout; poll it without spinning.
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            }
+            if self.sleep_until_work(signals)? {
+                flush = None;
+            }
+        }
+    }
+
+    /// The heartbeat, a reopen of the files on SIGHUP, and the clock's rate
+    /// re-derived every 10 s.
+    fn heartbeat(&mut self, signals: &Signals) {
+        let h = self.region.header();
+        h.writer
+            .heartbeat_ns
+            .store(ul_ring::clock::monotonic_ns(), Ordering::Relaxed);
+        if signals.reopen.swap(false, Ordering::Relaxed) {
+            if let Err(e) = self.out.reopen_all() {
+                eprintln!("ul-writer: reopening outputs: {e}");
+            }
+        }
+        if self.calib_at.elapsed() > Duration::from_secs(10) {
+            self.lines.calib = calibrate(self.region);
+            self.calib_at = Instant::now();
+        }
+    }
+
+    /// Takes the heads a new flush request waits for.
+    fn track_flush_request(&self, flush: &mut Option<FlushTarget>) {
+        let h = self.region.header();
+        let req = h.flush.request.load(Ordering::Acquire);
+        if req > h.flush.ack.load(Ordering::Acquire)
+            && flush.as_ref().is_none_or(|t| t.request < req)
+        {
+            *flush = Some(self.flush_target(req));
+        }
+    }
+
+    /// True (after a short sleep) while a failing write waits for its
+    /// retry; never while terminating.
+    fn backing_off(&self, terminating: bool) -> bool {
+        match &self.write_failing {
+            Some(f) if Instant::now() < f.retry_at && !terminating => {
+                std::thread::sleep(Duration::from_millis(10));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// One pass. `Some(records)`, or `None` after a failed write: reported
+    /// once per kind of failure, retried with backoff; the records stay in
+    /// shared memory. A failure while terminating ends the run.
+    fn pass_or_back_off(&mut self, terminating: bool) -> Result<Option<usize>, RunError> {
+        match self.pass() {
+            Ok(n) => {
+                if let Some(f) = self.write_failing.take() {
+                    eprintln!("ul-writer: writing works again ({} cleared)", f.what);
+                }
+                Ok(Some(n))
+            }
+            Err(e) => {
+                // Once per kind of failure: a new error (another file,
+                // another errno) is reported, a repeat is not.
+                let what = e.to_string();
+                let backoff = match &self.write_failing {
+                    Some(f) => {
+                        if f.what != what {
+                            eprintln!("ul-writer: {what}; records stay in shared memory, retrying");
+                        }
+                        (f.backoff * 2).min(MAX_BACKOFF)
+                    }
+                    None => {
+                        eprintln!("ul-writer: {what}; records stay in shared memory, retrying");
+                        Duration::from_millis(50)
+                    }
+                };
+                self.write_failing = Some(WriteFailing {
+                    retry_at: Instant::now() + backoff,
+                    backoff,
+                    what,
+                });
+                let _ = self.out.reopen_all();
+                if terminating {
+                    return Err(e.into());
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Acknowledges the pending flush if its target is reached (and wakes
+    /// the producers waiting for it). True if it did.
+    fn acknowledge_flush(&self, flush: &mut Option<FlushTarget>) -> bool {
+        let Some(t) = flush.as_ref() else {
+            return false;
+        };
+        if !self.reached(t) {
+            return false;
+        }
+        let h = self.region.header();
+        h.flush.ack.fetch_max(t.request, Ordering::AcqRel);
+        h.flush.ack_futex.fetch_add(1, Ordering::Release);
+        ul_ring::futex::wake(&h.flush.ack_futex, i32::MAX);
+        *flush = None;
+        true
+    }
+
+    /// Idle: announces sleep, re-checks every lane, sleeps on the futex
+    /// until woken or the flush interval passes, then looks at the region
+    /// file. True if the engine now serves another region.
+    fn sleep_until_work(&mut self, signals: &Signals) -> Result<bool, RunError> {
+        let h = self.region.header();
+        let seq = h.wake.prepare_sleep();
+        if self.has_work() || signals.terminate.load(Ordering::Relaxed) {
+            h.wake.cancel_sleep();
+            return Ok(false);
+        }
+        let mut interval = h
+            .control
+            .flush_interval_ms
+            .load(Ordering::Relaxed)
+            .clamp(1, 60_000);
+        if !self.retiring.is_empty() {
+            // Producers of a retiring region wake its futex, not ours.
+            interval = interval.min(10);
+        }
+        self.totals.sleeps += 1;
+        ul_ring::futex::wait(
+            &h.wake.futex,
+            seq,
+            Some(Duration::from_millis(u64::from(interval))),
+        );
+        // Woken or timed out: a cheap moment to see that the region file is
+        // still whole (and still the one at the path). A region left behind
+        // gets `sleeping = 1` again from `drain_retiring`.
+        let switched = self.check_region()?;
+        h.wake.cancel_sleep();
+        Ok(switched)
+    }
+}
+
+fn since_text(ts: &mut TimestampFormatter, since: u64) -> String {
+    if since == 0 {
+        return "the writer started".to_string();
+    }
+    let mut v = Vec::new();
+    ts.write(&mut v, since);
+    String::from_utf8_lossy(&v).into_owned()
+}
+
+/// Tick-to-ns conversion anchored at the region's creation: over a long
+/// baseline the rate is precise; a young region gets a short measurement.
+fn calibrate(region: &Region) -> Calibration {
+    let id = &region.header().id;
+    let base = (
+        id.anchor_tsc.load(Ordering::Relaxed),
+        id.anchor_ns.load(Ordering::Relaxed),
+    );
+    let now = ul_ring::clock::anchor();
+    let c = if now.1.saturating_sub(base.1) >= 1_000_000_000 {
+        Calibration::from_anchors(base, now)
+    } else {
+        let m = Calibration::measure(Duration::from_millis(50));
+        Calibration {
+            tsc_base: base.0,
+            ns_base: base.1,
+            ticks_per_ns: m.ticks_per_ns,
+        }
+    };
+    id.tsc_hz
+        .store((c.ticks_per_ns * 1e9) as u64, Ordering::Relaxed);
+    c
+}

@@ -1,0 +1,94 @@
+//! Intent and recovery: finishing or rolling back what a writer that died
+//! left in flight (the batch named by the write-ahead intent, a shared-lane
+//! step between slot and tail).
+
+use super::*;
+
+impl Engine {
+    /// Completes or rolls back a batch a dead writer left in flight.
+    pub(super) fn recover(&mut self) -> Result<(), OutputError> {
+        let w = &self.region.header().writer;
+        let state = w.intent_state.load(Ordering::Acquire);
+        let batch = w.intent.load(Ordering::Acquire);
+        match state {
+            intent_state::WRITING => {
+                // The outputs may hold part of the batch; the cursors did not
+                // move. Cut the files the batch went to back (found by
+                // identity, wherever they were renamed in the directory);
+                // the batch is read again.
+                let files = &self.region.header().intent_files;
+                for i in 0..COUNT {
+                    let f = crate::intent::FileIntent::read(w, files, i);
+                    // A file that cannot be cut (read-only, immutable, gone
+                    // meanwhile) is reported and left; refusing to start
+                    // would keep the intent, and the writer, stuck for ever.
+                    match crate::intent::roll_back(&mut self.out, i, f) {
+                        Ok(crate::intent::RollBack::Nothing) => {}
+                        Ok(done) => eprintln!(
+                            "ul-writer: rolling back batch {batch} that a previous writer left half written: {done}"
+                        ),
+                        Err(e) => eprintln!(
+                            "ul-writer: rolling back batch {batch} that a previous writer left half written: {e}; that file keeps the partial batch"
+                        ),
+                    }
+                }
+            }
+            intent_state::WRITTEN => {
+                // The batch is on disk; finish moving the cursors.
+                let lanes = self.region.geometry().sizes.lanes as usize;
+                for i in 0..lanes {
+                    let c = &self.region.lane_control(i).consumer;
+                    if c.pending_batch.load(Ordering::Acquire) == batch {
+                        let head = self.region.lane_control(i).head();
+                        let t = c.pending_tail.load(Ordering::Relaxed);
+                        let tail = c.tail.load(Ordering::Relaxed);
+                        if t.wrapping_sub(tail) <= head.wrapping_sub(tail) {
+                            c.tail.store(t, Ordering::Release);
+                        }
+                        c.dropped_reported
+                            .store(c.pending_dropped.load(Ordering::Relaxed), Ordering::Relaxed);
+                    }
+                }
+                let mpsc = self.region.mpsc();
+                let to = w.mpsc_pending_tail.load(Ordering::Relaxed);
+                let from = mpsc.control().tail.load(Ordering::Relaxed);
+                let head = mpsc.control().head.load(Ordering::Acquire);
+                if to > from
+                    && to <= head
+                    && to - from <= u64::from(self.region.geometry().sizes.mpsc_slots)
+                {
+                    // `release` is repeatable: the dead writer may have
+                    // freed the slot at `from` already (it died between
+                    // the slot and the tail), and a producer may have
+                    // taken the slot's next lap since; that slot is left
+                    // as it is (see `ul_ring::mpsc`).
+                    for pos in from..to {
+                        mpsc.release(pos);
+                    }
+                }
+                if w.mpsc_pending_batch.load(Ordering::Acquire) == batch {
+                    mpsc.control().dropped_reported.store(
+                        w.mpsc_pending_dropped.load(Ordering::Relaxed),
+                        Ordering::Relaxed,
+                    );
+                }
+                eprintln!("ul-writer: completed batch {batch} that a previous writer had written");
+            }
+            _ => {}
+        }
+        w.intent_state.store(intent_state::IDLE, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// Finishes a shared-lane step (release, abandon, quarantine) a previous
+/// writer of `region` died inside, before the quarantine list is read (see
+/// [`ul_ring::mpsc::Mpsc::take_over`]); without it the shared lane would
+/// wait for ever on a slot that has left the tail's position.
+pub(super) fn take_over_shared_lane(region: &Region) {
+    if let Some(pos) = region.mpsc().take_over() {
+        eprintln!(
+            "ul-writer: moved the shared tail past position {pos}, which a previous writer had freed or given up on before it died"
+        );
+    }
+}

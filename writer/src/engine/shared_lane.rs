@@ -1,0 +1,125 @@
+//! The shared lane: reading committed slots in order, abandoning claims
+//! that never commit, and quarantining claims stalled inside their copy.
+
+use super::*;
+
+impl Engine {
+    pub(super) fn drain_mpsc(&mut self, table: &CallsiteTable<'_>, batch_size: usize) {
+        let mpsc = self.region.mpsc();
+        let region = self.region;
+        let dropped = mpsc.control().dropped.load(Ordering::Relaxed);
+        let reported = mpsc.control().dropped_reported.load(Ordering::Relaxed);
+        if dropped != reported {
+            let lanes = region.geometry().sizes.lanes as usize;
+            let since = since_text(&mut self.lines.ts, self.last_drop_report[lanes]);
+            self.lines.writer_line(
+                Level::Warn,
+                &format!(
+                    "{} records dropped in the shared lane since {since}",
+                    dropped.wrapping_sub(reported)
+                ),
+            );
+            self.last_drop_report[lanes] = ul_ring::clock::wall_ns();
+            self.mpsc_dropped = Some(dropped);
+        }
+        let start = mpsc.control().tail.load(Ordering::Relaxed);
+        let mut pos = start;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let mut n = 0;
+        while n < batch_size {
+            match mpsc.tail_state(pos) {
+                TailState::Empty => break,
+                TailState::Ready(_) => {
+                    self.stuck_claim = None;
+                    match mpsc.read_slot(pos, &mut scratch) {
+                        SlotRead::Record { pid, tid, record } => {
+                            let origin = Origin {
+                                lane: None,
+                                pid,
+                                tid,
+                            };
+                            let rec = record.to_vec();
+                            self.lines.record(region, table, origin, pos, &rec);
+                        }
+                        SlotRead::Bad(why) => {
+                            region
+                                .header()
+                                .stats
+                                .decode_errors
+                                .fetch_add(1, Ordering::Relaxed);
+                            self.lines.writer_line(
+                                Level::Error,
+                                &format!("skipped a shared-lane record: {why}"),
+                            );
+                        }
+                    }
+                    pos += 1;
+                    n += 1;
+                }
+                TailState::Pending(_) => {
+                    let now = Instant::now();
+                    match self.stuck_claim {
+                        Some((p, since)) if p == pos => {
+                            if now.duration_since(since) >= self.process_timeout {
+                                // Release everything read so far first: the
+                                // abandon moves the shared tail.
+                                if pos > start {
+                                    break;
+                                }
+                                // A claimant stopped inside its copy gets
+                                // twice the timeout: abandoning it lets its
+                                // late bytes reach the slot's next lap.
+                                let waited = now.duration_since(since);
+                                let abandoned = mpsc.abandon(pos)
+                                    || (mpsc.copying(pos)
+                                        && waited >= 2 * self.process_timeout
+                                        && self.quarantine_copy(pos));
+                                if abandoned {
+                                    self.region
+                                        .header()
+                                        .stats
+                                        .claims_abandoned
+                                        .fetch_add(1, Ordering::Relaxed);
+                                    self.lines.writer_line(
+                                        Level::Warn,
+                                        &format!(
+                                            "abandoned a shared-lane claim at position {pos} not committed within {:?} (its producer died or stalled)",
+                                            self.process_timeout
+                                        ),
+                                    );
+                                    self.stuck_claim = None;
+                                }
+                            }
+                        }
+                        _ => self.stuck_claim = Some((pos, now)),
+                    }
+                    break;
+                }
+            }
+        }
+        self.scratch = scratch;
+        if pos != start {
+            self.mpsc_release = Some((start, pos));
+        }
+    }
+
+    /// Gives up on the shared-lane claim at `pos`, stalled inside its copy,
+    /// keeping its slot quarantined (see [`ul_ring::quarantine`]) until its
+    /// claimant hands it back or dies.
+    pub(super) fn quarantine_copy(&mut self, pos: u64) -> bool {
+        self.quarantine.abandon_copying(&self.region.mpsc(), pos)
+    }
+
+    /// Frees quarantined shared-lane slots whose claimants died; forgets
+    /// those the claimants handed back.
+    pub(super) fn check_quarantine(&mut self) {
+        for (pos, pid) in self.quarantine.sweep(&self.region.mpsc()) {
+            self.lines.writer_line(
+                Level::Warn,
+                &format!(
+                    "freed the shared-lane slot of position {pos}: its claimant, pid {pid}, died inside its copy"
+                ),
+            );
+        }
+    }
+}
