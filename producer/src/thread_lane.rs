@@ -47,8 +47,10 @@ enum Sink {
         /// The claim, with the lock that tells the writer we live.
         claim: ClaimedLane,
     },
-    /// The shared MPSC lane (every lane was taken).
-    Shared,
+    /// The shared MPSC lane (every lane was taken), with this thread's
+    /// entry in the drop table (`None`: the table was full too; drops are
+    /// then counted in the shared lane's anonymous counter).
+    Shared { drops: Option<ClaimedLane> },
 }
 
 struct Inner {
@@ -149,12 +151,14 @@ impl Inner {
     /// Hands this thread's lane (if it has one) back to the writer of the
     /// region it is in, which frees it once drained.
     fn retire_lane(&mut self) {
-        if let Sink::Lane { claim, .. } = core::mem::replace(&mut self.sink, Sink::Unattached) {
-            // SAFETY: `attached` is null or a leaked, never-freed Shared.
-            match unsafe { self.attached.as_ref() } {
-                Some(shared) => claim.retire(&shared.region),
-                None => drop(claim),
-            }
+        let claim = match core::mem::replace(&mut self.sink, Sink::Unattached) {
+            Sink::Lane { claim, .. } | Sink::Shared { drops: Some(claim) } => claim,
+            _ => return,
+        };
+        // SAFETY: `attached` is null or a leaked, never-freed Shared.
+        match unsafe { self.attached.as_ref() } {
+            Some(shared) => claim.retire(&shared.region),
+            None => drop(claim),
         }
     }
 
@@ -177,7 +181,7 @@ impl Inner {
             // After a fork the lane we hold is the parent's: forget it
             // without touching its owner word. (Its lock descriptor, a copy
             // of the parent's, was closed by ul-ring's fork handler.)
-            if let Sink::Lane { .. } = self.sink {
+            if let Sink::Lane { .. } | Sink::Shared { .. } = self.sink {
                 self.sink = Sink::Unattached;
             }
             self.epoch = epoch;
@@ -187,7 +191,7 @@ impl Inner {
         let pid = shared::pid();
         let lanes = shared.region.geometry().sizes.lanes as usize;
         let first = self.tid as usize % lanes;
-        self.sink = Sink::Shared;
+        self.sink = Sink::Unattached;
         if let Some(claim) = ul_ring::ownership::claim_lane(&shared.region, pid, self.tid, first) {
             let i = claim.index();
             // SAFETY: we own the lane (our claim CAS succeeded and we hold
@@ -201,12 +205,28 @@ impl Inner {
             self.sink = Sink::Lane { producer, claim };
             set_nested_sink(&shared.region.lane_control(i).producer.nested_dropped);
         }
-        if let Sink::Shared = self.sink {
-            set_nested_sink(&*shared.region.mpsc().control().dropped);
+        if let Sink::Unattached = self.sink {
+            // Every lane is taken: the shared lane, and an entry in the
+            // drop table so that what this thread drops there is reported
+            // with its pid and thread, even if the process is killed.
+            let first = self.tid as usize % ul_ring::layout::DROP_SLOTS;
+            let drops = ul_ring::ownership::claim_drop_slot(&shared.region, pid, self.tid, first);
+            set_nested_sink(shared_drop_counter(shared, &drops));
+            self.sink = Sink::Shared { drops };
         }
         if let Some(ctx) = self.pending_context.as_ref() {
             self.context = ctx.id(shared);
         }
+    }
+}
+
+/// Where a thread on the shared lane counts its drops: its drop-table
+/// entry, else the shared lane's anonymous counter. Both live in the
+/// region, mapped for the life of the process.
+fn shared_drop_counter<'a>(shared: &'a Shared, drops: &Option<ClaimedLane>) -> &'a AtomicU64 {
+    match drops {
+        Some(c) => &shared.region.drop_slot(c.index()).dropped,
+        None => &shared.region.mpsc().control().dropped,
     }
 }
 
@@ -304,7 +324,14 @@ pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
                     false
                 }
             },
-            _ => push_shared(shared, inner.tid, len, write),
+            Sink::Shared { drops } => push_shared(
+                shared,
+                inner.tid,
+                len,
+                write,
+                shared_drop_counter(shared, drops),
+            ),
+            Sink::Unattached => false,
         };
         if ok {
             inner.seq = inner.seq.wrapping_add(1);
@@ -381,6 +408,7 @@ fn push_shared(
     tid: u32,
     len: usize,
     write: impl Fn(&mut Encoder<'_>),
+    drops: &AtomicU64,
 ) -> bool {
     let mpsc = shared.region.mpsc();
     let pid = shared::pid();
@@ -390,7 +418,7 @@ fn push_shared(
     };
     let mut pause = Duration::from_micros(20);
     loop {
-        match mpsc.try_push(pid, tid, len, &write) {
+        match mpsc.try_push_counted(pid, tid, len, &write, drops) {
             Ok(()) => {
                 if mpsc.used() > mpsc.slots() / 2 && shared.region.header().wake.writer_sleeping() {
                     wake_writer(shared);
@@ -408,12 +436,12 @@ fn push_shared(
                         pause = (pause * 2).min(Duration::from_millis(2));
                     }
                     _ => {
-                        mpsc.count_drop();
+                        drops.fetch_add(1, Ordering::Relaxed);
                         return false;
                     }
                 }
             }
-            // Counted by the lane itself.
+            // Counted in `drops` by the lane itself.
             Err(_) => return false,
         }
     }

@@ -6,6 +6,7 @@
 //! offset 0           header page (4 KiB): identity, geometry, clock, writer,
 //!                    wake, control, flush, stats, callsite arena cursor
 //! dir_offset         lane directory: one 64-byte LaneSlot per lane
+//! drops_offset       drop table: DROP_SLOTS 64-byte DropSlots (shared-lane threads)
 //! mpsc_seq_offset    shared lane's slot sequence words (8 bytes per slot)
 //! mpsc_ctrl_offset   shared lane's MpscControl
 //! mpsc_data_offset   shared lane's slots
@@ -321,6 +322,39 @@ pub struct LaneSlot {
 }
 
 const _: () = assert!(core::mem::size_of::<LaneSlot>() == 64);
+
+/// Entries in the drop table.
+pub const DROP_SLOTS: usize = 256;
+
+/// One entry of the drop table: a thread that logs through the shared lane
+/// (every lane was taken) claims one, with the same protocol as a lane
+/// ([`crate::ownership`]: owner word, kernel lock on its first byte), and
+/// counts the records it drops there. The counts live in shared memory, so
+/// a thread killed by SIGKILL still has its drops reported, by pid and
+/// thread. A thread that finds the table full counts in the shared lane's
+/// own counter, reported without a pid.
+#[repr(C, align(64))]
+pub struct DropSlot {
+    /// The owner word (see [`crate::ownership::OwnerWord`]).
+    pub owner: AtomicU64,
+    /// The owner thread's tid, in its own pid namespace.
+    pub tid: AtomicU32,
+    /// Reserved (zero).
+    pub _reserved: AtomicU32,
+    /// Records the owner dropped (its signal handlers too: one atomic add).
+    pub dropped: AtomicU64,
+    /// Value of `dropped` already reported in the log (writer only).
+    pub dropped_reported: AtomicU64,
+    /// `dropped_reported` once batch `pending_batch` is on disk (the
+    /// write-ahead intent, as for a lane).
+    pub pending_dropped: AtomicU64,
+    /// See `pending_dropped`.
+    pub pending_batch: AtomicU64,
+    /// Wall-clock ns of the claim.
+    pub claimed_ns: AtomicU64,
+}
+
+const _: () = assert!(core::mem::size_of::<DropSlot>() == 64);
 const _: () = assert!(core::mem::size_of::<LaneControl>() <= LANE_CONTROL_LEN);
 const _: () = assert!(core::mem::size_of::<MpscControl>() <= MPSC_CONTROL_LEN);
 
@@ -363,6 +397,8 @@ pub struct Geometry {
     pub sizes: Sizes,
     /// Offset of the lane directory.
     pub dir_offset: usize,
+    /// Offset of the drop table ([`DROP_SLOTS`] [`DropSlot`]s).
+    pub drops_offset: usize,
     /// Offset of the shared lane's sequence words.
     pub mpsc_seq_offset: usize,
     /// Offset of the shared lane's control block.
@@ -429,7 +465,8 @@ impl Sizes {
         self.validate()?;
         let s = *self;
         let dir_offset = HEADER_LEN;
-        let mpsc_seq_offset = align_up(dir_offset + s.lanes as usize * 64, 4096);
+        let drops_offset = dir_offset + s.lanes as usize * 64;
+        let mpsc_seq_offset = align_up(drops_offset + DROP_SLOTS * 64, 4096);
         let mpsc_ctrl_offset = align_up(mpsc_seq_offset + s.mpsc_slots as usize * 8, 4096);
         let mpsc_data_offset = mpsc_ctrl_offset + MPSC_CONTROL_LEN;
         let lanes_offset = align_up(
@@ -442,6 +479,7 @@ impl Sizes {
         Ok(Geometry {
             sizes: s,
             dir_offset,
+            drops_offset,
             mpsc_seq_offset,
             mpsc_ctrl_offset,
             mpsc_data_offset,

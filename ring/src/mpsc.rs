@@ -286,7 +286,8 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
     /// Claims a slot, lets `write` fill `len` bytes of record, and commits.
     ///
     /// `len` must be a multiple of 8. The checksum is computed from what
-    /// `write` wrote, read back from the slot.
+    /// `write` wrote, read back from the slot. A record that is too large
+    /// or whose claim was abandoned is counted in the lane's `dropped`.
     pub fn try_push(
         &self,
         pid: u32,
@@ -294,9 +295,24 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
         len: usize,
         write: impl FnOnce(&mut Encoder<'_>),
     ) -> Result<(), MpscPushError> {
+        self.try_push_counted(pid, tid, len, write, &self.ctrl.dropped)
+    }
+
+    /// [`try_push`](Self::try_push), counting a dropped record (too large,
+    /// or its claim abandoned) in `drops` instead of the lane's anonymous
+    /// `dropped`: a log thread's entry in the drop table, so the drop is
+    /// reported with its pid and thread.
+    pub fn try_push_counted(
+        &self,
+        pid: u32,
+        tid: u32,
+        len: usize,
+        write: impl FnOnce(&mut Encoder<'_>),
+        drops: &AtomicU64,
+    ) -> Result<(), MpscPushError> {
         let max = self.max_record_len();
         if len > max || len % 8 != 0 {
-            self.ctrl.dropped.fetch_add(1, Ordering::Relaxed);
+            drops.fetch_add(1, Ordering::Relaxed);
             return Err(MpscPushError::TooLarge { len, max });
         }
         let n = self.slot_count();
@@ -366,7 +382,7 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
             .compare_exchange(pos, writing, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
-            self.ctrl.dropped.fetch_add(1, Ordering::Relaxed);
+            drops.fetch_add(1, Ordering::Relaxed);
             return Err(MpscPushError::Abandoned);
         }
         self.bytes
@@ -400,7 +416,7 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
                     Ordering::Release,
                     Ordering::Relaxed,
                 );
-                self.ctrl.dropped.fetch_add(1, Ordering::Relaxed);
+                drops.fetch_add(1, Ordering::Relaxed);
                 Err(MpscPushError::Abandoned)
             }
         }

@@ -301,6 +301,6 @@ impl<'a> OwnerWord<'a> {
 mod kernel;
 #[cfg(not(loom))]
 pub use kernel::{
-    claim_lane, lane_lock_held, lane_lock_offset, writer_lock_held, ClaimedLane, LaneLock,
-    WriterLock,
+    claim_drop_slot, claim_lane, drop_lock_held, drop_lock_offset, lane_lock_held,
+    lane_lock_offset, writer_lock_held, ClaimedLane, LaneLock, WriterLock,
 };

@@ -541,6 +541,16 @@ impl Region {
         unsafe { &*(self.base().add(self.geo.dir_offset + i * 64) as *const LaneSlot) }
     }
 
+    /// Entry `k` of the drop table. Panics if `k` is out of range.
+    pub fn drop_slot(&self, k: usize) -> &crate::layout::DropSlot {
+        assert!(k < crate::layout::DROP_SLOTS, "drop slot {k} out of range");
+        // SAFETY: in range (checked); the drop table lies inside the mapping
+        // (geometry), entries are 64-byte aligned atomics.
+        unsafe {
+            &*(self.base().add(self.geo.drops_offset + k * 64) as *const crate::layout::DropSlot)
+        }
+    }
+
     /// Lane `i`'s cursors. Panics if `i` is out of range.
     pub fn lane_control(&self, i: usize) -> &LaneControl {
         assert!(i < self.geo.sizes.lanes as usize, "lane {i} out of range");

@@ -72,6 +72,11 @@ struct Cli {
     /// checker must still tell them apart.
     #[arg(long)]
     pid_as: Option<u32>,
+    /// Once every worker is done, print `held` on stdout and sleep this
+    /// long before flushing: a test kills the process there, when exactly
+    /// `--count` records per thread were attempted.
+    #[arg(long)]
+    hold_ms: Option<u64>,
 }
 
 const LETTERS: &[u8; 26] = b"abcdefghijklmnopqrstuvwxyz";
@@ -208,6 +213,13 @@ fn main() {
     }
     for w in workers {
         ends.push(w.join().expect("producer thread panicked"));
+    }
+    if let Some(ms) = cli.hold_ms {
+        use std::io::Write;
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "held");
+        let _ = out.flush();
+        std::thread::sleep(Duration::from_millis(ms));
     }
     if cli.no_flush {
         return;

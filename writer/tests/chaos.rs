@@ -419,6 +419,14 @@ fn writer_msg(f: &mut Files, msg: &str) -> bool {
             return true;
         }
     }
+    // A thread on the shared lane reports by pid and thread (its drop-table
+    // entry), else anonymously; the checker pools both.
+    if let Some((n, _)) = msg.split_once(" records dropped in the shared lane by pid ") {
+        if let Ok(n) = n.parse::<u64>() {
+            f.shared_drops += n;
+            return true;
+        }
+    }
     if let Some((n, _)) = msg.split_once(" records dropped in the shared lane since ") {
         if let Ok(n) = n.parse::<u64>() {
             f.shared_drops += n;

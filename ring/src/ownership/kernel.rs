@@ -24,6 +24,60 @@ pub fn lane_lock_offset(geo: &crate::layout::Geometry, i: usize) -> u64 {
     (geo.dir_offset + i * 64) as u64
 }
 
+/// Byte of the region file whose lock says drop-table entry `k`'s owner
+/// lives: the first byte of the entry.
+pub fn drop_lock_offset(geo: &crate::layout::Geometry, k: usize) -> u64 {
+    (geo.drops_offset + k * 64) as u64
+}
+
+/// Which directory of a region an entry is in: the lanes', or the drop
+/// table's (threads on the shared lane). Both use one protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Table {
+    Lanes,
+    Drops,
+}
+
+impl Table {
+    fn len(self, region: &Region) -> usize {
+        match self {
+            Table::Lanes => region.geometry().sizes.lanes as usize,
+            Table::Drops => crate::layout::DROP_SLOTS,
+        }
+    }
+
+    fn owner(self, region: &Region, i: usize) -> &AtomicU64 {
+        match self {
+            Table::Lanes => &region.lane_slot(i).owner,
+            Table::Drops => &region.drop_slot(i).owner,
+        }
+    }
+
+    fn lock_offset(self, region: &Region, i: usize) -> u64 {
+        match self {
+            Table::Lanes => lane_lock_offset(region.geometry(), i),
+            Table::Drops => drop_lock_offset(region.geometry(), i),
+        }
+    }
+
+    /// Stores who claimed entry `i` (after the claim CAS).
+    fn note_claim(self, region: &Region, i: usize, tid: u32) {
+        let now = crate::clock::wall_ns();
+        match self {
+            Table::Lanes => {
+                let slot = region.lane_slot(i);
+                slot.tid.store(tid, Ordering::Relaxed);
+                slot.claimed_ns.store(now, Ordering::Relaxed);
+            }
+            Table::Drops => {
+                let slot = region.drop_slot(i);
+                slot.tid.store(tid, Ordering::Relaxed);
+                slot.claimed_ns.store(now, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
 /// Byte of the region file whose lock says a writer (or daemon) serves it:
 /// the first byte of the header.
 const WRITER_LOCK_OFFSET: u64 = 0;
@@ -217,6 +271,12 @@ pub fn lane_lock_held(file: &File, geo: &crate::layout::Geometry, i: usize) -> i
     lock_held(file, lane_lock_offset(geo, i))
 }
 
+/// True if a live owner holds drop-table entry `k`'s lock, asked through
+/// `file` (as [`lane_lock_held`]).
+pub fn drop_lock_held(file: &File, geo: &crate::layout::Geometry, k: usize) -> io::Result<bool> {
+    lock_held(file, drop_lock_offset(geo, k))
+}
+
 /// True if a writer (or daemon) holds the region's writer lock, asked
 /// through `file`. Unlike the writer's pid, this is true in any pid
 /// namespace.
@@ -241,6 +301,7 @@ impl WriterLock {
 /// lock that tells the writer its owner lives.
 #[derive(Debug)]
 pub struct ClaimedLane {
+    table: Table,
     index: usize,
     owner: LaneOwner,
     lock: Option<LaneLock>,
@@ -261,7 +322,7 @@ impl ClaimedLane {
     /// drained): the retire CAS first, then the lock is dropped, so a
     /// writer never sees the lane owned and unlocked while its owner lives.
     pub fn retire(mut self, region: &Region) {
-        OwnerWord::new(&region.lane_slot(self.index).owner)
+        OwnerWord::new(self.table.owner(region, self.index))
             .retire_and_unlock(self.owner, self.lock.take());
     }
 }
@@ -273,13 +334,30 @@ impl ClaimedLane {
 /// `None`: every lane is taken (or no lock could be had), use the shared
 /// lane.
 pub fn claim_lane(region: &Region, pid: u32, tid: u32, first: usize) -> Option<ClaimedLane> {
-    let lanes = region.geometry().sizes.lanes as usize;
-    for k in 0..lanes {
-        let i = (first + k) % lanes;
-        let slot = region.lane_slot(i);
+    claim_in(Table::Lanes, region, pid, tid, first)
+}
+
+/// Claims a free entry of `region`'s drop table for thread `tid` of
+/// process `pid` (a thread on the shared lane), by the protocol of
+/// [`claim_lane`]. `None`: the table is full; count drops in the shared
+/// lane's own counter.
+pub fn claim_drop_slot(region: &Region, pid: u32, tid: u32, first: usize) -> Option<ClaimedLane> {
+    claim_in(Table::Drops, region, pid, tid, first)
+}
+
+fn claim_in(
+    table: Table,
+    region: &Region,
+    pid: u32,
+    tid: u32,
+    first: usize,
+) -> Option<ClaimedLane> {
+    let n = table.len(region);
+    for k in 0..n {
+        let i = (first + k) % n;
         let mut no_descriptor = false;
-        let claimed = OwnerWord::new(&slot.owner).claim_locked(pid, || {
-            match LaneLock::acquire(region, lane_lock_offset(region.geometry(), i)) {
+        let claimed = OwnerWord::new(table.owner(region, i)).claim_locked(pid, || {
+            match LaneLock::acquire(region, table.lock_offset(region, i)) {
                 Ok(lock) => lock,
                 Err(_) => {
                     no_descriptor = true;
@@ -288,18 +366,17 @@ pub fn claim_lane(region: &Region, pid: u32, tid: u32, first: usize) -> Option<C
             }
         });
         if let Some((owner, lock)) = claimed {
-            slot.tid.store(tid, Ordering::Relaxed);
-            slot.claimed_ns
-                .store(crate::clock::wall_ns(), Ordering::Relaxed);
+            table.note_claim(region, i, tid);
             return Some(ClaimedLane {
+                table,
                 index: i,
                 owner,
                 lock: Some(lock),
             });
         }
         // No descriptor to lock with (EMFILE, no /proc and the path
-        // moved): without a lock the writer would take the lane back, so
-        // use the shared lane.
+        // moved): without a lock the writer would take the entry back, so
+        // give up.
         if no_descriptor {
             return None;
         }

@@ -28,6 +28,7 @@ use crate::names::Names;
 use crate::outputs::{Format, OutputError, Outputs, COUNT};
 use crate::rotate::{Rotation, Rotator};
 
+mod drops;
 mod flush;
 mod follow;
 mod parts;
@@ -62,6 +63,7 @@ struct Served {
     quarantine: Quarantine,
     last_scan: Instant,
     last_drop_report: Vec<u64>,
+    table_drop_report: Vec<u64>,
     /// Since when the region has been empty with every lane free.
     quiet_since: Option<Instant>,
 }
@@ -80,6 +82,7 @@ impl Served {
             quarantine: Quarantine::of_lane(&region.mpsc()),
             last_scan: Instant::now() - Duration::from_secs(3600),
             last_drop_report: vec![0; lanes + 1],
+            table_drop_report: vec![0; ul_ring::layout::DROP_SLOTS],
             quiet_since: None,
         }
     }
@@ -178,6 +181,12 @@ pub struct Engine {
     /// Lanes to free once the current batch (with their marker lines) is on
     /// disk: (lane, owner word seen when it was found free-able).
     to_free: Vec<(usize, LaneOwner)>,
+    /// Drop-table entries to free with the lanes (same rule).
+    to_free_drops: Vec<(usize, LaneOwner)>,
+    /// Drop-table entries this batch reports: (entry, its `dropped`).
+    table_drops: Vec<(usize, u64)>,
+    /// Per drop-table entry: wall-clock ns of its last report.
+    table_drop_report: Vec<u64>,
     last_drop_report: Vec<u64>,
     write_failing: Option<WriteFailing>,
     last_region_check: Instant,
@@ -233,6 +242,9 @@ impl Engine {
             quarantine: Quarantine::of_lane(&region.mpsc()),
             last_scan: Instant::now() - Duration::from_secs(3600),
             to_free: Vec::with_capacity(lanes),
+            to_free_drops: Vec::new(),
+            table_drops: Vec::new(),
+            table_drop_report: vec![0; ul_ring::layout::DROP_SLOTS],
             last_drop_report: vec![0; lanes + 1],
             write_failing: None,
             last_region_check: Instant::now(),
@@ -299,8 +311,11 @@ impl Engine {
         self.lines.clear();
         self.pending.clear();
         self.to_free.clear();
+        self.to_free_drops.clear();
+        self.table_drops.clear();
         self.mpsc_release = None;
         self.mpsc_dropped = None;
+        self.report_table_drops();
         // Lanes of dead owners: their marker lines go into this batch, and
         // the lanes are freed only once it is on disk, so a writer killed in
         // between announces them again rather than never.
@@ -382,6 +397,7 @@ impl Engine {
         }
         if self.lines.records == 0
             && self.to_free.is_empty()
+            && self.to_free_drops.is_empty()
             && self.lines.is_empty()
             && self.pending.iter().all(|p| {
                 let c = &self.region.lane_control(p.lane).consumer;
@@ -526,6 +542,7 @@ impl Engine {
             w.mpsc_pending_dropped.store(d, Ordering::Relaxed);
             w.mpsc_pending_batch.store(b, Ordering::Release);
         }
+        self.record_table_drops(b);
         let lens = crate::intent::record(w, &h.intent_files, &mut self.out, &self.lines.bufs)?;
         w.intent.store(b, Ordering::Release);
         w.intent_state
@@ -573,6 +590,7 @@ impl Engine {
                 .drops_reported
                 .fetch_add(d.wrapping_sub(before), Ordering::Relaxed);
         }
+        self.commit_table_drops();
         self.free_lanes();
         w.intent_state.store(intent_state::IDLE, Ordering::Release);
         h.stats

@@ -54,6 +54,22 @@ impl Engine {
             }
             self.to_free.push((i, owner));
         }
+        // Drop-table entries: freed on the same rule, without a line (the
+        // process's lanes, if it had any, announce it).
+        for k in 0..ul_ring::layout::DROP_SLOTS {
+            let slot = self.region.drop_slot(k);
+            let file = self.region.file();
+            let verdict = OwnerWord::new(&slot.owner)
+                .judge(|| ul_ring::ownership::drop_lock_held(file, &geo, k));
+            let owner = match verdict {
+                Verdict::Free | Verdict::Live => continue,
+                Verdict::Retired(o) | Verdict::Dead(o) | Verdict::Corrupt(o) => o,
+            };
+            if slot.dropped.load(Ordering::Relaxed) == slot.dropped_reported.load(Ordering::Relaxed)
+            {
+                self.to_free_drops.push((k, owner));
+            }
+        }
         for (pid, n) in dead {
             let s = if n == 1 { "" } else { "s" };
             self.lines.writer_line(
@@ -77,5 +93,9 @@ impl Engine {
             }
         }
         self.to_free.clear();
+        for &(k, owner) in &self.to_free_drops {
+            OwnerWord::new(&self.region.drop_slot(k).owner).free(owner);
+        }
+        self.to_free_drops.clear();
     }
 }

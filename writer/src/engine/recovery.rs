@@ -72,6 +72,7 @@ impl Engine {
                         Ordering::Relaxed,
                     );
                 }
+                drops::recover_table_drops(self.region, batch);
                 eprintln!("ul-writer: completed batch {batch} that a previous writer had written");
             }
             _ => {}

@@ -1,0 +1,72 @@
+//! The drop table: records that threads on the shared lane dropped,
+//! reported with their pid and thread (see [`ul_ring::layout::DropSlot`]),
+//! under the batch's write-ahead intent like a lane's drops.
+
+use ul_ring::layout::DROP_SLOTS;
+
+use super::*;
+
+impl Engine {
+    /// Adds a line for each drop-table entry with drops not yet reported,
+    /// and queues the count that line reports (made the reported count
+    /// once the batch is on disk).
+    pub(super) fn report_table_drops(&mut self) {
+        for k in 0..DROP_SLOTS {
+            let slot = self.region.drop_slot(k);
+            let dropped = slot.dropped.load(Ordering::Relaxed);
+            let reported = slot.dropped_reported.load(Ordering::Relaxed);
+            if dropped == reported {
+                continue;
+            }
+            let pid = OwnerWord::new(&slot.owner).load().pid();
+            let tid = slot.tid.load(Ordering::Relaxed);
+            let since = since_text(&mut self.lines.ts, self.table_drop_report[k]);
+            self.lines.writer_line(
+                Level::Warn,
+                &format!(
+                    "{} records dropped in the shared lane by pid {pid} (thread {tid}) since {since}",
+                    dropped.wrapping_sub(reported)
+                ),
+            );
+            self.table_drop_report[k] = ul_ring::clock::wall_ns();
+            self.table_drops.push((k, dropped));
+        }
+    }
+
+    /// Before the intent: the counts this batch reports, for recovery.
+    pub(super) fn record_table_drops(&self, batch: u64) {
+        for &(k, dropped) in &self.table_drops {
+            let slot = self.region.drop_slot(k);
+            slot.pending_dropped.store(dropped, Ordering::Relaxed);
+            slot.pending_batch.store(batch, Ordering::Release);
+        }
+    }
+
+    /// Once the batch is on disk: its counts are reported.
+    pub(super) fn commit_table_drops(&self) {
+        let stats = &self.region.header().stats;
+        for &(k, dropped) in &self.table_drops {
+            let before = self
+                .region
+                .drop_slot(k)
+                .dropped_reported
+                .swap(dropped, Ordering::Relaxed);
+            stats
+                .drops_reported
+                .fetch_add(dropped.wrapping_sub(before), Ordering::Relaxed);
+        }
+    }
+}
+
+/// After a writer died with batch `batch` written: the counts it reported.
+pub(super) fn recover_table_drops(region: &Region, batch: u64) {
+    for k in 0..DROP_SLOTS {
+        let slot = region.drop_slot(k);
+        if slot.pending_batch.load(Ordering::Acquire) == batch {
+            slot.dropped_reported.store(
+                slot.pending_dropped.load(Ordering::Relaxed),
+                Ordering::Relaxed,
+            );
+        }
+    }
+}
