@@ -83,6 +83,9 @@ unsafe impl AnyBits for LaneSlot {}
 unsafe impl AnyBits for LaneControl {}
 // SAFETY: MpscControl is repr(C): four Padded AtomicU64s.
 unsafe impl AnyBits for MpscControl {}
+// SAFETY: DropSlot is repr(C, align(64)): AtomicU64, AtomicU32, AtomicU32,
+// then five AtomicU64s, and tail padding.
+unsafe impl AnyBits for ul_ring::layout::DropSlot {}
 
 /// Copies `size_of::<T>()` bytes at `offset` of `file` into a fresh `T`
 /// (the header page at most: small enough for the stack).
@@ -124,7 +127,8 @@ pub struct LaneInfo {
     pub tid: u32,
     /// `owned` or `retiring`.
     pub state: &'static str,
-    /// True if the owner process is alive (same start time).
+    /// True if a process holds the lane's kernel lock (its owner lives; a
+    /// retired lane's owner let go of it).
     pub alive: bool,
     /// Bytes waiting to be written.
     pub used_bytes: u64,
@@ -132,6 +136,23 @@ pub struct LaneInfo {
     pub fill_pct: f64,
     /// Records the owner dropped because the lane was full.
     pub dropped: u64,
+}
+
+/// A thread on the shared lane, as its drop-table entry records it.
+#[derive(Clone, Debug, Serialize)]
+pub struct SharedThreadInfo {
+    /// Its pid (in its own pid namespace).
+    pub pid: u32,
+    /// Its tid.
+    pub tid: u32,
+    /// `owned`, `retiring` or `invalid`.
+    pub state: &'static str,
+    /// True if a process holds the entry's kernel lock.
+    pub alive: bool,
+    /// Records it dropped on the shared lane.
+    pub dropped: u64,
+    /// Of those, reported in the log.
+    pub reported: u64,
 }
 
 /// The shared (MPSC) lane.
@@ -195,6 +216,8 @@ pub struct Snapshot {
     pub lanes: Vec<LaneInfo>,
     /// The shared lane.
     pub shared: SharedLaneInfo,
+    /// Threads on the shared lane (the drop table's entries in use).
+    pub shared_threads: Vec<SharedThreadInfo>,
     /// Counters.
     pub counters: Counters,
 }
@@ -305,6 +328,27 @@ impl Snapshot {
                 dropped: d,
             });
         }
+        let mut shared_threads = Vec::new();
+        for k in 0..ul_ring::layout::DROP_SLOTS {
+            let e: Box<ul_ring::layout::DropSlot> =
+                read_at(&file, (geo.drops_offset + k * 64) as u64).map_err(io("read"))?;
+            let owner = LaneOwner::decode(e.owner.load(r));
+            let state = match owner {
+                LaneOwner::Free { .. } => continue,
+                LaneOwner::Corrupt { .. } => "invalid",
+                o => o.name(),
+            };
+            let d = e.dropped.load(r);
+            dropped = dropped.wrapping_add(d.wrapping_sub(e.dropped_reported.load(r)));
+            shared_threads.push(SharedThreadInfo {
+                pid: owner.pid(),
+                tid: e.tid.load(r),
+                state,
+                alive: ul_ring::ownership::drop_lock_held(&file, &geo, k).unwrap_or(false),
+                dropped: d,
+                reported: e.dropped_reported.load(r),
+            });
+        }
         let m: Box<MpscControl> =
             read_at(&file, geo.mpsc_ctrl_offset as u64).map_err(io("read"))?;
         let used_slots = m.head.load(r).wrapping_sub(m.tail.load(r));
@@ -328,6 +372,7 @@ impl Snapshot {
                 fill_pct: pct(used_slots, u64::from(sizes.mpsc_slots)),
                 dropped: md,
             },
+            shared_threads,
             counters: Counters {
                 records_written: s.records_written.load(r),
                 bytes_written: s.bytes_written.load(r),
@@ -416,6 +461,25 @@ impl Snapshot {
                     l.used_bytes,
                     l.fill_pct,
                     l.dropped
+                );
+            }
+        }
+        if !self.shared_threads.is_empty() {
+            let _ = writeln!(
+                o,
+                "\n{:>8} {:>8} {:<9} {:<5} {:>9} {:>9}",
+                "PID", "TID", "SHARED", "ALIVE", "DROPPED", "REPORTED"
+            );
+            for t in &self.shared_threads {
+                let _ = writeln!(
+                    o,
+                    "{:>8} {:>8} {:<9} {:<5} {:>9} {:>9}",
+                    t.pid,
+                    t.tid,
+                    t.state,
+                    if t.alive { "yes" } else { "no" },
+                    t.dropped,
+                    t.reported
                 );
             }
         }

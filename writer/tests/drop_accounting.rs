@@ -99,6 +99,29 @@ fn run(kill: bool) {
         .read_line(&mut line)
         .expect("read the producer");
     assert_eq!(line.trim(), "held", "the producer's threads did not finish");
+    // ul-stat shows the threads on the shared lane and what they dropped
+    // (nothing reported yet: the writer is stopped).
+    let out = Command::new(env!("CARGO_BIN_EXE_ul-stat"))
+        .arg("--shm")
+        .arg(&s.shm)
+        .arg("--json")
+        .output()
+        .expect("run ul-stat");
+    let stat: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ul-stat --json");
+    let ours: Vec<&serde_json::Value> = stat["shared_threads"]
+        .as_array()
+        .expect("shared_threads")
+        .iter()
+        .filter(|t| t["pid"].as_u64() == Some(u64::from(pid)))
+        .collect();
+    assert_eq!(
+        ours.len(),
+        THREADS as usize - 1,
+        "threads on the shared lane: {stat}"
+    );
+    assert!(ours
+        .iter()
+        .all(|t| t["dropped"].as_u64() > Some(0) && t["reported"] == 0));
     if kill {
         signal(pid, libc::SIGKILL);
     }
