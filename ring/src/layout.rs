@@ -254,6 +254,22 @@ pub struct IntentFiles {
     pub ino: [AtomicU64; INTENT_SLOTS],
 }
 
+/// The shared-lane claim at the tail that has not committed, and since
+/// when it has been seen so (`CLOCK_MONOTONIC` ns, which every process
+/// shares): kept in the region so that a writer restarted before the
+/// claim's timeout ran out goes on counting instead of starting over (a
+/// writer killed more often than the timeout would otherwise never
+/// abandon a dead claimant's claim, and the shared lane would wait for
+/// ever). Written by the writer only; read as untrusted (a time in the
+/// future counts as now).
+#[repr(C)]
+pub struct ClaimWatch {
+    /// Position of the claim plus one (0: none).
+    pub pos_plus_one: AtomicU64,
+    /// When it was first seen uncommitted.
+    pub since_ns: AtomicU64,
+}
+
 /// Cursor of the callsite arena.
 #[repr(C)]
 pub struct ArenaHead {
@@ -282,6 +298,8 @@ pub struct RegionHeader {
     pub arena: Padded<ArenaHead>,
     /// Identities of the files a write intent names (layout version 3).
     pub intent_files: Padded<IntentFiles>,
+    /// The uncommitted shared-lane claim at the tail (layout version 3).
+    pub claim_watch: Padded<ClaimWatch>,
 }
 
 const _: () = assert!(core::mem::size_of::<RegionHeader>() <= HEADER_LEN);
@@ -297,7 +315,8 @@ const _: () = {
     assert!(offset_of!(RegionHeader, stats) == 640);
     assert!(offset_of!(RegionHeader, arena) == 768);
     assert!(offset_of!(RegionHeader, intent_files) == 896);
-    assert!(core::mem::size_of::<RegionHeader>() == 1024);
+    assert!(offset_of!(RegionHeader, claim_watch) == 1024);
+    assert!(core::mem::size_of::<RegionHeader>() == 1152);
     assert!(offset_of!(LaneControl, consumer) == 128);
     assert!(offset_of!(MpscControl, tail) == 128);
     assert!(offset_of!(MpscControl, dropped_reported) == 384);

@@ -66,3 +66,56 @@ fn an_uncommitted_shared_lane_claim_does_not_keep_the_writer_busy() {
     let (st, _) = w.stop();
     assert!(st.success());
 }
+
+/// A writer restarted more often than the process timeout used to start
+/// the claim's clock over each time, so a dead claimant's claim was never
+/// abandoned while the restarts went on, and the shared lane (and every
+/// flush) waited. The clock is kept in the region now: a writer that takes
+/// over goes on counting where the last one stopped.
+#[test]
+fn a_restarted_writer_goes_on_counting_a_stuck_claims_time() {
+    use ul_writer::engine::Engine;
+    use ul_writer::outputs::{Format, Outputs};
+
+    let s = Scratch::new("stuck-claim-restart");
+    let timeout = Duration::from_millis(1000);
+    let region = Region::open(&s.shm, &RegionOptions::default()).expect("create region");
+    // A producer killed right after its claim.
+    let claimed = region.mpsc().control().head.fetch_add(1, Ordering::AcqRel);
+    let engine = |region: Region| {
+        Engine::new(
+            region,
+            Outputs::new(&s.dir, "server").expect("outputs"),
+            Format::Text,
+            timeout,
+        )
+        .expect("engine")
+    };
+    // The first writer watches the claim for 0.7 s, then is gone.
+    let mut first = engine(region);
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < Duration::from_millis(700) {
+        first.pass().expect("pass");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(first);
+    // The next one runs 0.6 s: 1.3 s since the claim was first seen.
+    let reopen = RegionOptions {
+        create: false,
+        ..Default::default()
+    };
+    let mut second = engine(Region::open(&s.shm, &reopen).expect("open region"));
+    let t1 = std::time::Instant::now();
+    let stats = &second.region().header().stats;
+    while t1.elapsed() < Duration::from_millis(600)
+        && stats.claims_abandoned.load(Ordering::Relaxed) == 0
+    {
+        second.pass().expect("pass");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        stats.claims_abandoned.load(Ordering::Relaxed),
+        1,
+        "the claim at {claimed}, pending for 1.3 s across two writers, was not abandoned (timeout 1 s)"
+    );
+}

@@ -45,7 +45,6 @@ impl Engine {
         std::mem::swap(&mut self.lines.calib, &mut s.calib);
         std::mem::swap(&mut self.calib_at, &mut s.calib_at);
         std::mem::swap(&mut self.batch_no, &mut s.batch_no);
-        std::mem::swap(&mut self.stuck_claim, &mut s.stuck_claim);
         std::mem::swap(&mut self.quarantine, &mut s.quarantine);
         std::mem::swap(&mut self.last_scan, &mut s.last_scan);
         std::mem::swap(&mut self.last_drop_report, &mut s.last_drop_report);

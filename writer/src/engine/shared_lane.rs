@@ -30,7 +30,6 @@ impl Engine {
             match mpsc.tail_state(pos) {
                 TailState::Empty => break,
                 TailState::Ready(_) => {
-                    self.stuck_claim = None;
                     match mpsc.read_slot(pos, &mut scratch) {
                         SlotRead::Record { pid, tid, record } => {
                             let origin = Origin {
@@ -57,41 +56,44 @@ impl Engine {
                     n += 1;
                 }
                 TailState::Pending(_) => {
-                    let now = Instant::now();
-                    match self.stuck_claim {
-                        Some((p, since)) if p == pos => {
-                            if now.duration_since(since) >= self.process_timeout {
-                                // Release everything read so far first: the
-                                // abandon moves the shared tail.
-                                if pos > start {
-                                    break;
-                                }
-                                // A claimant stopped inside its copy gets
-                                // twice the timeout: abandoning it lets its
-                                // late bytes reach the slot's next lap.
-                                let waited = now.duration_since(since);
-                                let abandoned = mpsc.abandon(pos)
-                                    || (mpsc.copying(pos)
-                                        && waited >= 2 * self.process_timeout
-                                        && self.quarantine_copy(pos));
-                                if abandoned {
-                                    self.region
-                                        .header()
-                                        .stats
-                                        .claims_abandoned
-                                        .fetch_add(1, Ordering::Relaxed);
-                                    self.lines.writer_line(
-                                        Level::Warn,
-                                        &format!(
-                                            "abandoned a shared-lane claim at position {pos} not committed within {:?} (its producer died or stalled)",
-                                            self.process_timeout
-                                        ),
-                                    );
-                                    self.stuck_claim = None;
-                                }
-                            }
+                    // Timed from when any writer first saw this claim
+                    // pending (kept in the region): a writer restarted
+                    // meanwhile goes on counting.
+                    let watch = &region.header().claim_watch;
+                    let now = ul_ring::clock::monotonic_ns();
+                    let since = if watch.pos_plus_one.load(Ordering::Relaxed) == pos + 1 {
+                        watch.since_ns.load(Ordering::Relaxed).min(now)
+                    } else {
+                        watch.since_ns.store(now, Ordering::Relaxed);
+                        watch.pos_plus_one.store(pos + 1, Ordering::Relaxed);
+                        now
+                    };
+                    let waited = Duration::from_nanos(now - since);
+                    // Release everything read so far first: the abandon
+                    // moves the shared tail.
+                    if waited >= self.process_timeout && pos == start {
+                        // A claimant stopped inside its copy gets twice the
+                        // timeout: abandoning it lets its late bytes reach
+                        // the slot's next lap.
+                        let abandoned = mpsc.abandon(pos)
+                            || (mpsc.copying(pos)
+                                && waited >= 2 * self.process_timeout
+                                && self.quarantine_copy(pos));
+                        if abandoned {
+                            self.region
+                                .header()
+                                .stats
+                                .claims_abandoned
+                                .fetch_add(1, Ordering::Relaxed);
+                            self.lines.writer_line(
+                                Level::Warn,
+                                &format!(
+                                    "abandoned a shared-lane claim at position {pos} not committed within {:?} (its producer died or stalled)",
+                                    self.process_timeout
+                                ),
+                            );
+                            watch.pos_plus_one.store(0, Ordering::Relaxed);
                         }
-                        _ => self.stuck_claim = Some((pos, now)),
                     }
                     break;
                 }
