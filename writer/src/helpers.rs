@@ -188,7 +188,7 @@ impl Helpers {
         if let Some(t) = h.thread.take() {
             let _ = t.join();
         }
-        eprintln!("ul-writer: a format helper stopped; the engine formats its share");
+        crate::diag!("a format helper stopped; the engine formats its share");
     }
 
     /// Waits for helper `k`'s part; `None` if the helper died (then it is

@@ -4,6 +4,7 @@
 //! is public so tests, benchmarks and fuzz targets run the very code the
 //! binary runs.
 
+pub mod diag;
 pub mod engine;
 pub mod format;
 pub mod helpers;

@@ -135,14 +135,14 @@ impl LineMaker {
         let (site, site_err) = self.names.site(table, hdr.callsite);
         if site_err {
             if let Err(e) = &site {
-                eprintln!("ul-writer: {e}");
+                crate::diag!("{e}");
             }
         }
         let ctx = if hdr.context != 0 {
             let (c, first) = self.names.context(table, hdr.context);
             if first {
                 if let Err(e) = &c {
-                    eprintln!("ul-writer: {e}");
+                    crate::diag!("{e}");
                 }
             }
             c.ok()
@@ -259,7 +259,7 @@ impl LineMaker {
             (Err(e), first) => {
                 // Reported here, the first time, as `record` would.
                 if first {
-                    eprintln!("ul-writer: {e}");
+                    crate::diag!("{e}");
                 }
                 return false;
             }

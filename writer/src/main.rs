@@ -98,7 +98,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("ul-writer: {e}");
+            ul_writer::diag!("{e}");
             match e.downcast_ref::<RunError>() {
                 Some(RunError::RegionBroken(_)) => ExitCode::from(EXIT_REGION_BROKEN),
                 _ => ExitCode::FAILURE,
@@ -180,11 +180,11 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     // address-space limit is checked against what the writer really holds.
     let (outcomes, throttle) = limits.apply();
     for (what, o) in &outcomes {
-        eprintln!("ul-writer: {what} limit {o}");
+        ul_writer::diag!("{what} limit {o}");
     }
     engine.set_throttle(throttle);
-    eprintln!(
-        "ul-writer: serving {} -> {} (pid {me})",
+    ul_writer::diag!(
+        "serving {} -> {} (pid {me})",
         cli.shm.display(),
         cli.dir.display()
     );
@@ -205,9 +205,11 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             .pid
             .store(0, Ordering::Release);
     }
-    eprintln!(
-        "ul-writer: exiting after writing {} records in {} batches ({} lane parts formatted by helpers)",
-        engine.totals.records, engine.totals.batches, engine.totals.helper_parts
+    ul_writer::diag!(
+        "exiting after writing {} records in {} batches ({} lane parts formatted by helpers)",
+        engine.totals.records,
+        engine.totals.batches,
+        engine.totals.helper_parts
     );
     result?;
     Ok(())

@@ -66,7 +66,7 @@ impl Rotator {
                 Err(e) => {
                     let msg = e.to_string();
                     if self.last_error.as_ref() != Some(&msg) {
-                        eprintln!("ul-writer: {msg}; writing on to the current file");
+                        crate::diag!("{msg}; writing on to the current file");
                         self.last_error = Some(msg);
                     }
                 }

@@ -45,12 +45,12 @@ pub fn take(region: &Region) -> Result<(), Busy> {
     // producers then call it gone in their flush errors.
     match ul_ring::ownership::WriterLock::acquire(region) {
         Ok(Some(lock)) => std::mem::forget(lock),
-        Ok(None) => eprintln!(
-            "ul-writer: another process holds the writer lock of {}; producers may call this writer gone",
+        Ok(None) => crate::diag!(
+            "another process holds the writer lock of {}; producers may call this writer gone",
             region.path().display()
         ),
-        Err(e) => eprintln!(
-            "ul-writer: cannot take the writer lock of {} ({e}); producers will call this writer gone",
+        Err(e) => crate::diag!(
+            "cannot take the writer lock of {} ({e}); producers will call this writer gone",
             region.path().display()
         ),
     }

@@ -59,8 +59,8 @@ impl Engine {
         let new = match Region::open(&path, &opts) {
             Ok(r) => r,
             Err(e) => {
-                eprintln!(
-                    "ul-writer: {} was replaced but the new region cannot be opened: {e}; still draining the old one",
+                crate::diag!(
+                    "{} was replaced but the new region cannot be opened: {e}; still draining the old one",
                     path.display()
                 );
                 return;
@@ -70,8 +70,8 @@ impl Engine {
             return; // Replaced again meanwhile: next check.
         }
         if let Err(e) = crate::takeover::take(&new) {
-            eprintln!(
-                "ul-writer: {} was replaced and {e}; this writer drains the old region only",
+            crate::diag!(
+                "{} was replaced and {e}; this writer drains the old region only",
                 path.display()
             );
             self.follow = None;
@@ -103,10 +103,10 @@ impl Engine {
         self.swap_served(&mut s);
         self.retiring.push(s);
         if let Err(e) = self.recover() {
-            eprintln!("ul-writer: recovering the new region's last batch: {e}");
+            crate::diag!("recovering the new region's last batch: {e}");
         }
-        eprintln!(
-            "ul-writer: {} was {}; serving the new region there, draining the old one to its end",
+        crate::diag!(
+            "{} was {}; serving the new region there, draining the old one to its end",
             path.display(),
             if new.created() {
                 "unlinked"
@@ -154,8 +154,8 @@ impl Engine {
             }
             if s.quiet_since.is_some_and(|t| t.elapsed() >= RETIRE_QUIET) {
                 crate::region_guard::unwatch(s.region);
-                eprintln!(
-                    "ul-writer: drained the replaced region {} to its end",
+                crate::diag!(
+                    "drained the replaced region {} to its end",
                     s.region.path().display()
                 );
                 // The mapping stays (leaked, like every region the engine

@@ -509,8 +509,8 @@ impl Engine {
     /// Writes the batch under the write-ahead intent, then moves the cursors.
     fn write_batch(&mut self) -> Result<(), OutputError> {
         if self.out.moved() {
-            eprintln!(
-                "ul-writer: {} or a file in it was removed or replaced; writing to new files there",
+            crate::diag!(
+                "{} or a file in it was removed or replaced; writing to new files there",
                 self.out.dir().display()
             );
             self.out.reopen_all()?;
@@ -682,7 +682,7 @@ impl Engine {
             .store(ul_ring::clock::monotonic_ns(), Ordering::Relaxed);
         if signals.reopen.swap(false, Ordering::Relaxed) {
             if let Err(e) = self.out.reopen_all() {
-                eprintln!("ul-writer: reopening outputs: {e}");
+                crate::diag!("reopening outputs: {e}");
             }
         }
         if self.calib_at.elapsed() > Duration::from_secs(10) {
@@ -721,7 +721,7 @@ impl Engine {
         match self.pass() {
             Ok(n) => {
                 if let Some(f) = self.write_failing.take() {
-                    eprintln!("ul-writer: writing works again ({} cleared)", f.what);
+                    crate::diag!("writing works again ({} cleared)", f.what);
                 }
                 Ok(Some(n))
             }
@@ -732,12 +732,12 @@ impl Engine {
                 let backoff = match &self.write_failing {
                     Some(f) => {
                         if f.what != what {
-                            eprintln!("ul-writer: {what}; records stay in shared memory, retrying");
+                            crate::diag!("{what}; records stay in shared memory, retrying");
                         }
                         (f.backoff * 2).min(MAX_BACKOFF)
                     }
                     None => {
-                        eprintln!("ul-writer: {what}; records stay in shared memory, retrying");
+                        crate::diag!("{what}; records stay in shared memory, retrying");
                         Duration::from_millis(50)
                     }
                 };

@@ -117,7 +117,7 @@ impl Engine {
                 "lane {i} (pid {}) holds bytes that are not records at position {}: {}; skipped {} bytes",
                 origin.pid, c.pos, c.reason, c.skipped
             );
-            eprintln!("ul-writer: {msg}");
+            crate::diag!("{msg}");
             self.lines.writer_line(Level::Error, &msg);
         }
         batch.new_tail == end

@@ -28,8 +28,8 @@ impl Engine {
             });
             if let (Some(e), false) = (failed, self.lock_query_failed) {
                 self.lock_query_failed = true;
-                eprintln!(
-                    "ul-writer: cannot ask the kernel whether lane {i}'s owner lives \
+                crate::diag!(
+                    "cannot ask the kernel whether lane {i}'s owner lives \
                      (F_OFD_GETLK on {}: {e}); lanes of dead producers will not be \
                      reclaimed while this lasts",
                     self.region.path().display()

@@ -24,11 +24,11 @@ impl Engine {
                     // would keep the intent, and the writer, stuck for ever.
                     match crate::intent::roll_back(&mut self.out, i, f) {
                         Ok(crate::intent::RollBack::Nothing) => {}
-                        Ok(done) => eprintln!(
-                            "ul-writer: rolling back batch {batch} that a previous writer left half written: {done}"
+                        Ok(done) => crate::diag!(
+                            "rolling back batch {batch} that a previous writer left half written: {done}"
                         ),
-                        Err(e) => eprintln!(
-                            "ul-writer: rolling back batch {batch} that a previous writer left half written: {e}; that file keeps the partial batch"
+                        Err(e) => crate::diag!(
+                            "rolling back batch {batch} that a previous writer left half written: {e}; that file keeps the partial batch"
                         ),
                     }
                 }
@@ -73,7 +73,7 @@ impl Engine {
                     );
                 }
                 drops::recover_table_drops(self.region, batch);
-                eprintln!("ul-writer: completed batch {batch} that a previous writer had written");
+                crate::diag!("completed batch {batch} that a previous writer had written");
             }
             _ => {}
         }
@@ -88,8 +88,8 @@ impl Engine {
 /// wait for ever on a slot that has left the tail's position.
 pub(super) fn take_over_shared_lane(region: &Region) {
     if let Some(pos) = region.mpsc().take_over() {
-        eprintln!(
-            "ul-writer: moved the shared tail past position {pos}, which a previous writer had freed or given up on before it died"
+        crate::diag!(
+            "moved the shared tail past position {pos}, which a previous writer had freed or given up on before it died"
         );
     }
 }
