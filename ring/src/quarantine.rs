@@ -4,44 +4,98 @@
 //! given up on with [`Mpsc::abandon_copying`], which moves the tail past
 //! its slot but keeps the slot out of use (quarantined) so its late bytes
 //! can never land in a reused slot. The consumer remembers each such slot
-//! with its claimant's pid and start time, and [`Quarantine::sweep`] frees
-//! the slots of claimants that died; a live claimant hands its slot back
-//! itself when it resumes. Both the log writer and the daemon template use
-//! this.
+//! with how to tell whether its claimant's process lives, and
+//! [`Quarantine::sweep`] frees the slots of claimants that died; a live
+//! claimant hands its slot back itself when it resumes. Both the log
+//! writer and the daemon template use this.
+//!
+//! Liveness, as for lanes, is the kernel's word where it can be: a log
+//! thread on the shared lane holds a drop-table entry (its lock, see
+//! [`crate::ownership`]), so the claimant's process lives while some entry
+//! that named its pid when the slot was quarantined still has that owner
+//! word and its lock held. Only where no entry names the pid (a channel's
+//! sender, or a full drop table) is the pid looked up in this process's
+//! `/proc` with its start time, which is wrong for a claimant in another
+//! pid namespace. Both err towards keeping a slot: a pid that another
+//! process also has (another namespace) keeps it quarantined longer,
+//! never frees it early.
 //!
 //! ```no_run
 //! # use ul_ring::region::{Region, RegionOptions};
 //! use ul_ring::quarantine::Quarantine;
 //! # let region = Region::open("/dev/shm/ul", &RegionOptions::default()).unwrap();
-//! let mpsc = region.mpsc();
 //! // A consumer taking over a lane watches what its predecessor left.
-//! let mut q = Quarantine::of_lane(&mpsc);
-//! for (pos, pid) in q.sweep(&mpsc) {
+//! let mut q = Quarantine::of_lane(&region);
+//! for (pos, pid) in q.sweep(&region) {
 //!     println!("freed slot of position {pos}: pid {pid} died inside its copy");
 //! }
 //! ```
 
-use crate::bytes::ByteStore;
-use crate::mpsc::Mpsc;
-use crate::procinfo;
+use std::sync::atomic::Ordering;
 
-/// Quarantined slots: (position, claimant pid, its start time when
-/// quarantined; 0 if it could not be read).
+use crate::layout::DROP_SLOTS;
+use crate::ownership::LaneOwner;
+use crate::procinfo;
+use crate::region::Region;
+
+/// How a quarantined slot's claimant is known to live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Watch {
+    /// Drop-table entries (index, owner word) that named the claimant's
+    /// pid: it lives while one of them keeps that word and its lock.
+    Entries(Vec<(usize, u64)>),
+    /// No entry named the pid: its start time (0: unknown).
+    StartTime(u64),
+}
+
+impl Watch {
+    fn of(region: &Region, pid: u32) -> Watch {
+        let entries: Vec<(usize, u64)> = (0..DROP_SLOTS)
+            .filter_map(|k| {
+                let word = region.drop_slot(k).owner.load(Ordering::Acquire);
+                match LaneOwner::decode(word) {
+                    LaneOwner::Owned { pid: p, .. } if p == pid => Some((k, word)),
+                    _ => None,
+                }
+            })
+            .collect();
+        if entries.is_empty() {
+            Watch::StartTime(procinfo::start_time(pid).unwrap_or(0))
+        } else {
+            Watch::Entries(entries)
+        }
+    }
+
+    fn alive(&self, region: &Region, pid: u32) -> bool {
+        match self {
+            Watch::Entries(v) => v.iter().any(|&(k, word)| {
+                region.drop_slot(k).owner.load(Ordering::Acquire) == word
+                    // A lock that cannot be asked about counts as held.
+                    && crate::ownership::drop_lock_held(region.file(), region.geometry(), k)
+                        .unwrap_or(true)
+            }),
+            Watch::StartTime(start) => procinfo::same_process_alive(pid, *start),
+        }
+    }
+}
+
+/// Quarantined slots: (position, claimant pid, how to tell it lives).
 #[derive(Debug, Default, Clone)]
 pub struct Quarantine {
-    slots: Vec<(u64, u32, u64)>,
+    slots: Vec<(u64, u32, Watch)>,
 }
 
 impl Quarantine {
-    /// The slots a previous consumer of `mpsc` left quarantined, with each
-    /// claimant's start time as of now (a pid reused since then only keeps a
-    /// slot quarantined longer, never frees it early).
-    pub fn of_lane<B: ByteStore>(mpsc: &Mpsc<'_, B>) -> Self {
+    /// The slots a previous consumer of `region`'s shared lane left
+    /// quarantined, each watched as of now (a pid reused since then only
+    /// keeps a slot quarantined longer, never frees it early).
+    pub fn of_lane(region: &Region) -> Self {
         Self {
-            slots: mpsc
+            slots: region
+                .mpsc()
                 .quarantined()
                 .into_iter()
-                .map(|(pos, pid)| (pos, pid, procinfo::start_time(pid).unwrap_or(0)))
+                .map(|(pos, pid)| (pos, pid, Watch::of(region, pid)))
                 .collect(),
         }
     }
@@ -52,30 +106,30 @@ impl Quarantine {
     }
 
     /// Gives up on the claim at `pos`, stalled inside its copy, keeping its
-    /// slot quarantined (see [`Mpsc::abandon_copying`]). Returns false if
-    /// the claim is no longer copying (look at it again).
-    pub fn abandon_copying<B: ByteStore>(&mut self, mpsc: &Mpsc<'_, B>, pos: u64) -> bool {
-        let Some(pid) = mpsc.abandon_copying(pos) else {
+    /// slot quarantined (see [`Mpsc::abandon_copying`](crate::mpsc::Mpsc::abandon_copying)).
+    /// Returns false if the claim is no longer copying (look at it again).
+    pub fn abandon_copying(&mut self, region: &Region, pos: u64) -> bool {
+        let Some(pid) = region.mpsc().abandon_copying(pos) else {
             return false;
         };
-        let start = procinfo::start_time(pid).unwrap_or(0);
-        self.slots.push((pos, pid, start));
+        self.slots.push((pos, pid, Watch::of(region, pid)));
         true
     }
 
     /// Frees the slots whose claimants died and forgets those handed back.
     /// Returns the freed slots as (position, claimant pid).
-    pub fn sweep<B: ByteStore>(&mut self, mpsc: &Mpsc<'_, B>) -> Vec<(u64, u32)> {
+    pub fn sweep(&mut self, region: &Region) -> Vec<(u64, u32)> {
+        let mpsc = region.mpsc();
         let mut freed = Vec::new();
-        self.slots.retain(|&(pos, pid, start)| {
-            if mpsc.quarantined_pid(pos) != Some(pid) {
+        self.slots.retain(|(pos, pid, watch)| {
+            if mpsc.quarantined_pid(*pos) != Some(*pid) {
                 return false; // handed back by its claimant
             }
-            if procinfo::same_process_alive(pid, start) {
+            if watch.alive(region, *pid) {
                 return true;
             }
-            if mpsc.release_quarantined(pos) {
-                freed.push((pos, pid));
+            if mpsc.release_quarantined(*pos) {
+                freed.push((*pos, *pid));
             }
             false
         });

@@ -59,7 +59,7 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
             shared: None,
             stuck_claim: None,
             // Slots a previous daemon quarantined are ours to watch now.
-            quarantine: Quarantine::of_lane(&region.mpsc()),
+            quarantine: Quarantine::of_lane(region),
             problems: Vec::new(),
             _message: PhantomData,
         }
@@ -135,7 +135,7 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
     /// Frees quarantined shared-lane slots whose claimants died; forgets
     /// those the claimants handed back.
     fn check_quarantine(&mut self) {
-        for (pos, pid) in self.quarantine.sweep(&self.region.mpsc()) {
+        for (pos, pid) in self.quarantine.sweep(self.region) {
             self.problems.push(format!(
                 "freed the shared-lane slot of position {pos}: its sender, pid {pid}, died inside its copy"
             ));
@@ -210,7 +210,7 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
             || (mpsc.copying(pos) && waited >= 2 * self.process_timeout && {
                 // Stalled inside its copy: the slot stays out of use until
                 // the claimant hands it back or dies (see `crate::mpsc`).
-                self.quarantine.abandon_copying(&mpsc, pos)
+                self.quarantine.abandon_copying(self.region, pos)
             });
         if abandoned {
             self.region

@@ -109,13 +109,13 @@ impl Engine {
     /// keeping its slot quarantined (see [`ul_ring::quarantine`]) until its
     /// claimant hands it back or dies.
     pub(super) fn quarantine_copy(&mut self, pos: u64) -> bool {
-        self.quarantine.abandon_copying(&self.region.mpsc(), pos)
+        self.quarantine.abandon_copying(self.region, pos)
     }
 
     /// Frees quarantined shared-lane slots whose claimants died; forgets
     /// those the claimants handed back.
     pub(super) fn check_quarantine(&mut self) {
-        for (pos, pid) in self.quarantine.sweep(&self.region.mpsc()) {
+        for (pos, pid) in self.quarantine.sweep(self.region) {
             self.lines.writer_line(
                 Level::Warn,
                 &format!(

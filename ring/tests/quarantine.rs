@@ -1,0 +1,70 @@
+//! A quarantined shared-lane slot is freed when its claimant's process is
+//! dead by the kernel's word (its threads' drop-table locks), not by a pid
+//! looked up in this process's `/proc`: a claimant in another pid
+//! namespace has a pid that means nothing here.
+
+use std::sync::atomic::Ordering;
+
+use ul_ring::mpsc::writing_word;
+use ul_ring::ownership::claim_drop_slot;
+use ul_ring::quarantine::Quarantine;
+use ul_ring::region::{Region, RegionOptions};
+
+fn region(tag: &str) -> (std::path::PathBuf, Region) {
+    let path = std::path::PathBuf::from(format!(
+        "/dev/shm/ul-ring-test-quarantine-{tag}-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&path);
+    let opts = RegionOptions {
+        sizes: ul_ring::layout::Sizes {
+            lanes: 1,
+            lane_capacity: 4096,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let r = Region::open(&path, &opts).unwrap();
+    (path, r)
+}
+
+/// Leaves slot 0 as a claimant of `pid` stalled inside its copy leaves it:
+/// the shared head moved past position 0, and slot 0's sequence word is the
+/// claimant's writing word.
+fn stalled_copy(region: &Region, pid: u32) {
+    let mpsc = region.mpsc();
+    assert_eq!(mpsc.control().head.fetch_add(1, Ordering::AcqRel), 0);
+    let (base, len) = region.mapped_range();
+    let off = region.geometry().mpsc_seq_offset;
+    assert!(off + 8 <= len);
+    // SAFETY: the geometry puts slot 0's sequence word, an 8-byte-aligned
+    // AtomicU64, at `mpsc_seq_offset` inside the mapping, which `region`
+    // keeps alive for this borrow.
+    let seq0 = unsafe { &*(base.add(off) as *const std::sync::atomic::AtomicU64) };
+    seq0.store(writing_word(0, pid), Ordering::Release);
+    assert!(mpsc.copying(0));
+}
+
+#[test]
+fn a_claimant_in_another_pid_namespace_is_judged_by_its_lock() {
+    let (path, region) = region("ns");
+    // pid 1: in this process's /proc that is init, alive for ever; a
+    // producer in a container sees itself as pid 1 too.
+    let thread_entry = claim_drop_slot(&region, 1, 7, 0).expect("a drop-table entry");
+    stalled_copy(&region, 1);
+    let mut q = Quarantine::default();
+    assert!(q.abandon_copying(&region, 0), "quarantined");
+    assert!(
+        q.sweep(&region).is_empty(),
+        "freed while its claimant lives"
+    );
+    assert_eq!(region.mpsc().quarantined_pid(0), Some(1));
+    // The claimant's process dies: the kernel drops its locks.
+    drop(thread_entry);
+    assert_eq!(
+        q.sweep(&region),
+        vec![(0, 1)],
+        "kept after its claimant died"
+    );
+    let _ = std::fs::remove_file(&path);
+}
