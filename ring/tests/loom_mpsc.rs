@@ -87,8 +87,19 @@ impl Lane {
     }
 
     fn mpsc(&self) -> Mpsc<'_, &LoomBytes> {
+        started(&self.ctrl);
         Mpsc::new(&self.ctrl, &self.seqs, &self.bytes, SLOT_LEN)
     }
+}
+
+/// Called by every `mpsc()` view, so every thread's first operation on a
+/// lane is a read-modify-write of a location every thread touches. Loom
+/// 0.7 does not explore a spawned thread whose first operation is an
+/// atomic load (tokio-rs/loom#392: it is marked skipped at its first
+/// branch), and `try_push` starts with a load of `head`. Relaxed and adding
+/// 0: no ordering or value the protocol does not have.
+fn started(ctrl: &MpscControl) {
+    ctrl.dropped.fetch_add(0, Ordering::Relaxed);
 }
 
 /// The 16-byte record number `k` of producer `pid`.
@@ -433,6 +444,7 @@ impl RacyLane {
     }
 
     fn mpsc(&self) -> Mpsc<'_, &RelaxedBytes> {
+        started(&self.ctrl);
         Mpsc::new(&self.ctrl, &self.seqs, &self.bytes, Self::SLOT_LEN)
     }
 }
@@ -596,6 +608,7 @@ impl StallLane {
     }
 
     fn mpsc(&self) -> Mpsc<'_, &StallingBytes> {
+        started(&self.ctrl);
         Mpsc::new(&self.ctrl, &self.seqs, &self.bytes, SLOT_LEN)
     }
 

@@ -67,9 +67,10 @@ impl Lane {
     /// operation is an atomic load (tokio-rs/loom#392: it is marked
     /// skipped at its first branch), and a claim starts with a load of the
     /// owner word; a read-modify-write of a location both threads touch
-    /// first restores the exploration.
+    /// first restores the exploration. Relaxed, so it adds no ordering the
+    /// protocol does not have.
     fn start(&self) {
-        self.started.fetch_add(1, Ordering::SeqCst);
+        self.started.fetch_add(1, Ordering::Relaxed);
     }
 
     fn word(&self) -> OwnerWord<'_> {
