@@ -1,6 +1,7 @@
 //! The owner word's transitions refuse every stale view (no process
 //! needed: the word is an atomic and the lock a closure), and the kernel
 //! locks behave as the protocol needs on a real region file.
+#![cfg(not(loom))]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -2,6 +2,7 @@
 //! dead by the kernel's word (its threads' drop-table locks), not by a pid
 //! looked up in this process's `/proc`: a claimant in another pid
 //! namespace has a pid that means nothing here.
+#![cfg(not(loom))]
 
 use std::sync::atomic::Ordering;
 
