@@ -23,6 +23,8 @@ pub mod clock;
 #[cfg(not(loom))]
 pub mod daemon;
 #[cfg(not(loom))]
+pub mod drain_core;
+#[cfg(not(loom))]
 pub mod futex;
 pub mod lane;
 #[cfg(not(loom))]

@@ -3,7 +3,7 @@
 
 use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::channel::{padded_len, record_len, MESSAGE_FRAME_LEN};
 use crate::lane::Consumer;
@@ -14,10 +14,7 @@ use crate::region::Region;
 
 /// Where every lane's head was at some instant: what a stopping daemon
 /// drains to.
-pub(super) struct Targets {
-    lanes: Vec<u64>,
-    shared: u64,
-}
+pub(super) type Targets = crate::drain_core::Heads;
 
 /// The drain state of one daemon over one channel.
 pub(super) struct Drainer<'r, T> {
@@ -30,8 +27,6 @@ pub(super) struct Drainer<'r, T> {
     commits: Vec<(usize, u64)>,
     /// Shared-lane positions read in this pass: [from, to).
     shared: Option<(u64, u64)>,
-    /// A shared-lane claim not committed yet: (position, first seen).
-    stuck_claim: Option<(u64, Instant)>,
     /// Shared-lane slots held out of use because their claimants stalled
     /// inside their copy.
     quarantine: Quarantine,
@@ -57,7 +52,6 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
             slot: Vec::new(),
             commits: Vec::with_capacity(lanes),
             shared: None,
-            stuck_claim: None,
             // Slots a previous daemon quarantined are ours to watch now.
             quarantine: Quarantine::of_lane(region),
             problems: Vec::new(),
@@ -155,7 +149,6 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
             match mpsc.tail_state(pos) {
                 TailState::Empty => break,
                 TailState::Ready(_) => {
-                    self.stuck_claim = None;
                     match mpsc.read_slot(pos, &mut self.slot) {
                         SlotRead::Record { record, .. } if record.len() == padded_len(size) => {
                             batch.push(bytemuck::pod_read_unaligned(&record[..size]));
@@ -189,40 +182,25 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
 
     /// A claim at `pos` is not committed: after the process timeout its
     /// sender is taken for dead and the claim abandoned (twice the timeout
-    /// if it is inside its copy), so one dead sender never stalls the lane.
-    /// Only when nothing before it is pending release (`first`): abandoning
-    /// moves the shared tail.
+    /// if it is inside its copy), so one dead sender never stalls the lane
+    /// (see [`crate::drain_core::pending_claim`]). Only when nothing before
+    /// it is pending release (`first`): abandoning moves the shared tail.
     fn check_stuck_claim(&mut self, pos: u64, first: bool) {
-        let now = Instant::now();
-        let since = match self.stuck_claim {
-            Some((p, since)) if p == pos => since,
-            _ => {
-                self.stuck_claim = Some((pos, now));
-                return;
+        use crate::drain_core::{pending_claim, PendingClaim};
+        match pending_claim(
+            self.region,
+            pos,
+            first,
+            self.process_timeout,
+            &mut self.quarantine,
+        ) {
+            PendingClaim::Waiting => {}
+            PendingClaim::Abandoned | PendingClaim::Quarantined => {
+                self.problems.push(format!(
+                    "abandoned a shared-lane claim at position {pos} not committed within {:?} (its sender died or stalled)",
+                    self.process_timeout
+                ))
             }
-        };
-        let waited = now.duration_since(since);
-        if !first || waited < self.process_timeout {
-            return;
-        }
-        let mpsc = self.region.mpsc();
-        let abandoned = mpsc.abandon(pos)
-            || (mpsc.copying(pos) && waited >= 2 * self.process_timeout && {
-                // Stalled inside its copy: the slot stays out of use until
-                // the claimant hands it back or dies (see `crate::mpsc`).
-                self.quarantine.abandon_copying(self.region, pos)
-            });
-        if abandoned {
-            self.region
-                .header()
-                .stats
-                .claims_abandoned
-                .fetch_add(1, Ordering::Relaxed);
-            self.problems.push(format!(
-                "abandoned a shared-lane claim at position {pos} not committed within {:?} (its sender died or stalled)",
-                self.process_timeout
-            ));
-            self.stuck_claim = None;
         }
     }
 
@@ -265,34 +243,18 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
     /// True while a shared-lane claim is pending (the loop then wakes up
     /// regularly to time it out).
     pub(super) fn claim_pending(&self) -> bool {
-        self.stuck_claim.is_some()
+        crate::drain_core::claim_pending(self.region)
     }
 
     /// Every lane's head now.
     pub(super) fn targets(&self) -> Targets {
-        Targets {
-            lanes: (0..self.lanes())
-                .map(|i| self.region.lane_control(i).head())
-                .collect(),
-            shared: self.region.mpsc().control().head.load(Ordering::Acquire),
-        }
+        Targets::of(self.region)
     }
 
     /// True once every tail reached (or, for a skipped corrupt lane,
     /// passed) the heads in `t`.
     pub(super) fn reached(&self, t: &Targets) -> bool {
-        t.lanes.iter().enumerate().all(|(i, &head)| {
-            let tail = self
-                .region
-                .lane_control(i)
-                .consumer
-                .tail
-                .load(Ordering::Relaxed);
-            tail.wrapping_sub(head) < (1 << 62)
-        }) && {
-            let tail = self.region.mpsc().control().tail.load(Ordering::Relaxed);
-            tail.wrapping_sub(t.shared) < (1 << 62)
-        }
+        t.reached_in(self.region)
     }
 }
 

@@ -60,7 +60,6 @@
 //! ```
 
 mod drain;
-mod reclaim;
 mod signals;
 
 use std::os::fd::AsRawFd;
@@ -249,12 +248,24 @@ fn stop_requested(options: &DaemonOptions) -> bool {
 /// each dead pid first: a daemon killed in between reports the exit again
 /// rather than never.
 fn reclaim_lanes<D: Daemon>(region: &Region, daemon: &mut D, totals: &mut DaemonTotals) {
-    let (lanes, dead) = reclaim::scan(region);
+    // Only drained lanes: whatever a dead sender published is still
+    // delivered; the lane is freed on a later scan.
+    let drained = |i: usize| {
+        let c = region.lane_control(i);
+        c.head() == c.consumer.tail.load(Ordering::Relaxed)
+    };
+    let lanes = crate::drain_core::scan_lanes(region, drained, |_, _| {});
+    let mut dead: Vec<u32> = Vec::new();
+    for r in lanes.iter().filter(|r| r.dead) {
+        if !dead.contains(&r.owner.pid()) {
+            dead.push(r.owner.pid());
+        }
+    }
     for &pid in &dead {
         daemon.on_sender_exit(pid);
     }
     totals.senders_exited += dead.len() as u64;
-    reclaim::free(region, &lanes);
+    crate::drain_core::free_lanes(region, &lanes);
 }
 
 /// The drain loop.

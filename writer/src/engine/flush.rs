@@ -1,34 +1,9 @@
 //! Flush targets: the heads a flush request waits for, and whether the
 //! writer has reached them.
 
+use ul_ring::drain_core::Heads;
+
 use super::*;
-
-/// Every lane's head and the shared lane's head of one region, as seen
-/// when a flush request was.
-pub(super) struct Heads {
-    lanes: Vec<u64>,
-    shared: u64,
-}
-
-impl Heads {
-    /// Snapshot of `region`'s heads.
-    fn of(region: &Region) -> Self {
-        let lanes = region.geometry().sizes.lanes as usize;
-        Heads {
-            lanes: (0..lanes).map(|i| region.lane_control(i).head()).collect(),
-            shared: region.mpsc().control().head.load(Ordering::Acquire),
-        }
-    }
-
-    /// True once `region`'s tails reached these heads.
-    fn reached_in(&self, region: &Region) -> bool {
-        self.lanes.iter().enumerate().all(|(i, &hd)| {
-            let tail = region.lane_control(i).consumer.tail.load(Ordering::Relaxed);
-            // Reached, or the tail jumped past it (a corrupt lane skipped).
-            tail.wrapping_sub(hd) < (1 << 62)
-        }) && region.mpsc().control().tail.load(Ordering::Relaxed) >= self.shared
-    }
-}
 
 /// What a flush request waits for: the served region's heads, and each
 /// retiring region's heads, when the request was seen.

@@ -177,7 +177,7 @@ pub struct Engine {
     last_scan: Instant,
     /// Lanes to free once the current batch (with their marker lines) is on
     /// disk: (lane, owner word seen when it was found free-able).
-    to_free: Vec<(usize, LaneOwner)>,
+    to_free: Vec<ul_ring::drain_core::Reclaimable>,
     /// Drop-table entries to free with the lanes (same rule).
     to_free_drops: Vec<(usize, LaneOwner)>,
     /// Drop-table entries this batch reports: (entry, its `dropped`).

@@ -11,49 +11,34 @@ impl Engine {
     /// whatever pid namespace, uid or `/proc` mount either side has.
     pub(super) fn reclaim(&mut self) {
         let geo = *self.region.geometry();
-        let mut dead: Vec<(u32, usize)> = Vec::new();
-        for i in 0..geo.sizes.lanes as usize {
-            let word = OwnerWord::new(&self.region.lane_slot(i).owner);
-            let file = self.region.file();
-            // Judged before the drain check: an owner known to be gone (or
-            // retired) adds nothing more, so a drained lane stays drained
-            // until it is freed.
-            let mut failed = None;
-            let verdict = word.judge(|| {
-                let held = ul_ring::ownership::lane_lock_held(file, &geo, i);
-                if let Err(e) = &held {
-                    failed = Some(e.to_string());
-                }
-                held
-            });
-            if let (Some(e), false) = (failed, self.lock_query_failed) {
-                self.lock_query_failed = true;
-                crate::diag!(
-                    "cannot ask the kernel whether lane {i}'s owner lives \
-                     (F_OFD_GETLK on {}: {e}); lanes of dead producers will not be \
-                     reclaimed while this lasts",
-                    self.region.path().display()
-                );
-            }
-            let owner = match verdict {
-                Verdict::Free | Verdict::Live => continue,
-                Verdict::Retired(o) | Verdict::Dead(o) | Verdict::Corrupt(o) => o,
-            };
-            let ctrl = self.region.lane_control(i);
-            let drained = ctrl.head() == ctrl.consumer.tail.load(Ordering::Relaxed)
-                && ctrl.producer.total_dropped()
-                    == ctrl.consumer.dropped_reported.load(Ordering::Relaxed);
-            if !drained {
-                continue;
-            }
-            if let Verdict::Dead(o) = verdict {
-                match dead.iter_mut().find(|d| d.0 == o.pid()) {
-                    Some(d) => d.1 += 1,
-                    None => dead.push((o.pid(), 1)),
-                }
-            }
-            self.to_free.push((i, owner));
+        let region = self.region;
+        // Drained: its records written and its drops reported.
+        let drained = |i: usize| {
+            let c = region.lane_control(i);
+            c.head() == c.consumer.tail.load(Ordering::Relaxed)
+                && c.producer.total_dropped() == c.consumer.dropped_reported.load(Ordering::Relaxed)
+        };
+        let mut failed = None;
+        let lanes = ul_ring::drain_core::scan_lanes(region, drained, |i, e| {
+            failed.get_or_insert((i, e.to_string()));
+        });
+        if let (Some((i, e)), false) = (failed, self.lock_query_failed) {
+            self.lock_query_failed = true;
+            crate::diag!(
+                "cannot ask the kernel whether lane {i}'s owner lives \
+                 (F_OFD_GETLK on {}: {e}); lanes of dead producers will not be \
+                 reclaimed while this lasts",
+                region.path().display()
+            );
         }
+        let mut dead: Vec<(u32, usize)> = Vec::new();
+        for r in lanes.iter().filter(|r| r.dead) {
+            match dead.iter_mut().find(|d| d.0 == r.owner.pid()) {
+                Some(d) => d.1 += 1,
+                None => dead.push((r.owner.pid(), 1)),
+            }
+        }
+        self.to_free.extend(lanes);
         // Drop-table entries: freed on the same rule, without a line (the
         // process's lanes, if it had any, announce it).
         for k in 0..ul_ring::layout::DROP_SLOTS {
@@ -82,16 +67,7 @@ impl Engine {
     /// Frees the lanes `reclaim` queued, now that their lines are on disk.
     /// A lane whose owner word changed meanwhile is left alone.
     pub(super) fn free_lanes(&mut self) {
-        for &(i, owner) in &self.to_free {
-            let word = OwnerWord::new(&self.region.lane_slot(i).owner);
-            if word.free(owner) && !matches!(owner, LaneOwner::Retiring { .. }) {
-                self.region
-                    .header()
-                    .stats
-                    .lanes_reclaimed
-                    .fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        ul_ring::drain_core::free_lanes(self.region, &self.to_free);
         self.to_free.clear();
         for &(k, owner) in &self.to_free_drops {
             OwnerWord::new(&self.region.drop_slot(k).owner).free(owner);

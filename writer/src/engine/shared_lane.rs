@@ -56,35 +56,19 @@ impl Engine {
                     n += 1;
                 }
                 TailState::Pending(_) => {
-                    // Timed from when any writer first saw this claim
-                    // pending (kept in the region): a writer restarted
-                    // meanwhile goes on counting.
-                    let watch = &region.header().claim_watch;
-                    let now = ul_ring::clock::monotonic_ns();
-                    let since = if watch.pos_plus_one.load(Ordering::Relaxed) == pos + 1 {
-                        watch.since_ns.load(Ordering::Relaxed).min(now)
-                    } else {
-                        watch.since_ns.store(now, Ordering::Relaxed);
-                        watch.pos_plus_one.store(pos + 1, Ordering::Relaxed);
-                        now
-                    };
-                    let waited = Duration::from_nanos(now - since);
-                    // Release everything read so far first: the abandon
-                    // moves the shared tail.
-                    if waited >= self.process_timeout && pos == start {
-                        // A claimant stopped inside its copy gets twice the
-                        // timeout: abandoning it lets its late bytes reach
-                        // the slot's next lap.
-                        let abandoned = mpsc.abandon(pos)
-                            || (mpsc.copying(pos)
-                                && waited >= 2 * self.process_timeout
-                                && self.quarantine_copy(pos));
-                        if abandoned {
-                            self.region
-                                .header()
-                                .stats
-                                .claims_abandoned
-                                .fetch_add(1, Ordering::Relaxed);
+                    use ul_ring::drain_core::{pending_claim, PendingClaim};
+                    // Timed from when any writer first saw it (kept in the
+                    // region); only first in line, as abandoning moves the
+                    // shared tail.
+                    match pending_claim(
+                        region,
+                        pos,
+                        pos == start,
+                        self.process_timeout,
+                        &mut self.quarantine,
+                    ) {
+                        PendingClaim::Waiting => {}
+                        PendingClaim::Abandoned | PendingClaim::Quarantined => {
                             self.lines.writer_line(
                                 Level::Warn,
                                 &format!(
@@ -92,7 +76,6 @@ impl Engine {
                                     self.process_timeout
                                 ),
                             );
-                            watch.pos_plus_one.store(0, Ordering::Relaxed);
                         }
                     }
                     break;
@@ -103,13 +86,6 @@ impl Engine {
         if pos != start {
             self.mpsc_release = Some((start, pos));
         }
-    }
-
-    /// Gives up on the shared-lane claim at `pos`, stalled inside its copy,
-    /// keeping its slot quarantined (see [`ul_ring::quarantine`]) until its
-    /// claimant hands it back or dies.
-    pub(super) fn quarantine_copy(&mut self, pos: u64) -> bool {
-        self.quarantine.abandon_copying(self.region, pos)
     }
 
     /// Frees quarantined shared-lane slots whose claimants died; forgets
