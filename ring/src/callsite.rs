@@ -165,14 +165,9 @@ impl<'a> CallsiteTable<'a> {
         if len > self.len {
             return Err(CallsiteError::Full { len: self.len });
         }
-        let off = self.head.next.fetch_add(len as u32, Ordering::Relaxed) as usize;
-        if off.checked_add(len).is_none_or(|end| end > self.len) {
-            // Keep `next` from wrapping around after many refusals.
-            self.head.next.store(self.len as u32, Ordering::Relaxed);
-            self.head.refused.fetch_add(1, Ordering::Relaxed);
-            return Err(CallsiteError::Full { len: self.len });
-        }
-        self.bytes.write_with(off + 4, len - 4, |enc| {
+        // The entry as it would stand after its commit word.
+        let mut entry = vec![0u8; len - 4];
+        let encode = |enc: &mut crate::args::Encoder<'_>| {
             enc.put_u32(kind as u32);
             enc.put_u8(level);
             enc.put_u8(strings.len() as u8);
@@ -182,12 +177,57 @@ impl<'a> CallsiteTable<'a> {
                 enc.put_u32(s.len() as u32);
                 enc.put_bytes(s.as_bytes());
             }
-        });
+        };
+        encode(&mut crate::args::Encoder::new(&mut entry));
+        // Every process registers its call sites again; the same call site
+        // of the same program is the same entry. Reuse it, or a region that
+        // sees thousands of short-lived producers (a cron job's `ul-log`)
+        // fills its arena, and every later call site loses its format.
+        if let Some(id) = self.find(&entry) {
+            return Ok(id);
+        }
+        let off = self.head.next.fetch_add(len as u32, Ordering::Relaxed) as usize;
+        if off.checked_add(len).is_none_or(|end| end > self.len) {
+            // Keep `next` from wrapping around after many refusals.
+            self.head.next.store(self.len as u32, Ordering::Relaxed);
+            self.head.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(CallsiteError::Full { len: self.len });
+        }
+        self.bytes
+            .write_with(off + 4, len - 4, |enc| enc.put_bytes(&entry));
         // Release: the entry's bytes happen before any reader that sees the
         // commit word (and before the records that name this id, which are
         // published later in program order).
         self.commit_word(off).store(len as u32, Ordering::Release);
         Ok((off / 8) as u32 + 1)
+    }
+
+    /// The id of a committed entry whose bytes after the commit word are
+    /// `entry` (and so whose length is `entry.len() + 4`), walking the
+    /// committed entries from the start. Stops at the first uncommitted
+    /// one (being written, or its writer died: its length is unknown), or
+    /// at anything out of bounds (the arena is untrusted).
+    fn find(&self, entry: &[u8]) -> Option<u32> {
+        let want = entry.len() + 4;
+        let end = (self.head.next.load(Ordering::Relaxed) as usize).min(self.len);
+        let mut off = 0;
+        let mut buf = Vec::new();
+        while off + ENTRY_HEAD <= end {
+            // Acquire: the entry's bytes, written before its commit.
+            let len = self.commit_word(off).load(Ordering::Acquire) as usize;
+            if len < ENTRY_HEAD || len % 8 != 0 || len > end - off {
+                return None;
+            }
+            if len == want {
+                buf.resize(len - 4, 0);
+                self.bytes.read(off + 4, &mut buf);
+                if buf == entry {
+                    return Some((off / 8) as u32 + 1);
+                }
+            }
+            off += len;
+        }
+        None
     }
 
     /// Reads and checks entry `id`, treating the arena as untrusted.
@@ -240,5 +280,60 @@ impl<'a> CallsiteTable<'a> {
     /// Bytes of the arena in use.
     pub fn used(&self) -> usize {
         (self.head.next.load(Ordering::Relaxed) as usize).min(self.len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::sync::atomic::AtomicU32;
+
+    /// Before 2026-12 every registration appended: the arena filled after
+    /// a few thousand short-lived processes (320-750 bytes each for the
+    /// chaos producer), and every later call site lost its format.
+    #[test]
+    fn the_same_entry_registered_again_is_the_same_id() {
+        let head = ArenaHead {
+            next: AtomicU32::new(0),
+            refused: AtomicU32::new(0),
+        };
+        let mut mem = vec![0u64; 512];
+        // SAFETY: `mem` is 8-aligned, 4096 bytes, and outlives `table`.
+        let table = unsafe { CallsiteTable::new(&head, mem.as_mut_ptr().cast(), 4096) };
+        let site = ["hello {}", "", "main.rs", "app"];
+        let a = table.register(EntryKind::Callsite, 2, 7, &site).unwrap();
+        let used = head.next.load(Ordering::Relaxed);
+        for _ in 0..1000 {
+            assert_eq!(table.register(EntryKind::Callsite, 2, 7, &site).unwrap(), a);
+        }
+        assert_eq!(head.next.load(Ordering::Relaxed), used, "the arena grew");
+        // Anything that differs (level, line, kind, a string) is an entry
+        // of its own.
+        let others = [
+            table.register(EntryKind::Callsite, 3, 7, &site).unwrap(),
+            table.register(EntryKind::Callsite, 2, 8, &site).unwrap(),
+            table.register(EntryKind::Context, 2, 7, &site).unwrap(),
+            table
+                .register(
+                    EntryKind::Callsite,
+                    2,
+                    7,
+                    &["hello {}!", "", "main.rs", "app"],
+                )
+                .unwrap(),
+        ];
+        for (k, &id) in others.iter().enumerate() {
+            assert_ne!(id, a);
+            assert!(!others[..k].contains(&id));
+        }
+        // An entry being written (committed length 0) ends the search: the
+        // next registration appends rather than read past it.
+        let before = head.next.load(Ordering::Relaxed);
+        head.next.fetch_add(16, Ordering::Relaxed); // reserved, never committed
+        let b = table.register(EntryKind::Callsite, 4, 1, &["x"]).unwrap();
+        assert!(head.next.load(Ordering::Relaxed) > before + 16);
+        assert_eq!(table.read(b).unwrap().strings, vec!["x".to_string()]);
+        // ... and so does this, found before the hole.
+        assert_eq!(table.register(EntryKind::Callsite, 2, 7, &site).unwrap(), a);
     }
 }
