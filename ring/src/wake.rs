@@ -14,6 +14,17 @@
 //! the record, or the producer finds `sleeping == 1` and wakes it. No wakeup
 //! is lost. The loom model in `tests/loom_wake.rs` checks this.
 //!
+//! That guarantee is [`WakeBlock::claim_wake`]'s, whose fence is the
+//! producer's half. The log hot path does not pay for a fence on every
+//! record: it first asks [`WakeBlock::writer_sleeping`], a plain load,
+//! and calls `claim_wake` only if that says yes. Without the fence that
+//! load can miss a `sleeping = 1` the writer just stored, while the
+//! writer's re-check misses the record: the writer then sleeps until its
+//! futex wait times out, one flush interval, with that lane over half
+//! full. That delay (not a loss: the record is drained at the next pass)
+//! is what the hot path trades for its speed; `flush()` and a full lane
+//! always go through `claim_wake` or bump the futex themselves.
+//!
 //! A producer clears `sleeping` with a swap before waking, so of many
 //! producers only one pays for the system call, and a writer that died
 //! asleep (leaving `sleeping == 1`) costs producers one call, not one per
@@ -73,7 +84,11 @@ impl WakeBlock {
         true
     }
 
-    /// True if the writer announced it sleeps (cheap: a relaxed load).
+    /// True if the writer announced it sleeps (cheap: a relaxed load, no
+    /// fence). A hint only: it may miss an announcement made just before
+    /// (see the module docs), which costs at most one flush interval of
+    /// delay. Use [`claim_wake`](Self::claim_wake) where no wakeup may be
+    /// missed.
     #[inline]
     pub fn writer_sleeping(&self) -> bool {
         self.sleeping.load(Ordering::Relaxed) != 0
