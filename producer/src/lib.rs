@@ -171,13 +171,13 @@ pub fn flush_timeout(timeout: Duration) -> Result<(), FlushError> {
     // SeqCst: our records' `head` stores (Release, earlier in program order)
     // happen before this; the writer's Acquire load of `request` that sees
     // our ticket then sees them.
-    let ticket = h.flush.request.fetch_add(1, Ordering::SeqCst) + 1;
+    let ticket = h.flush.ask();
     h.wake.futex.fetch_add(1, Ordering::SeqCst);
     ul_ring::futex::wake(&h.wake.futex, 1);
     let start = Instant::now();
     loop {
         let seen = h.flush.ack_futex.load(Ordering::Acquire);
-        if h.flush.ack.load(Ordering::Acquire) >= ticket {
+        if h.flush.acknowledged(ticket) {
             return Ok(());
         }
         let waited = start.elapsed();

@@ -15,7 +15,7 @@
 //! ```
 
 use crate::padded::Padded;
-use core::sync::atomic::{AtomicU32, AtomicU64};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::lane::LaneControl;
 use crate::mpsc::MpscControl;
@@ -169,6 +169,88 @@ pub struct WriterBlock {
 // end must not move the blocks after it (no layout version change).
 const _: () = assert!(core::mem::size_of::<WriterBlock>() <= 128);
 
+/// The state of a writer's write-ahead intent, decoded (see
+/// [`intent_state`] for the protocol).
+///
+/// ```
+/// use ul_ring::layout::IntentState;
+/// assert_eq!(IntentState::decode(IntentState::Written.encode()), IntentState::Written);
+/// assert_eq!(IntentState::decode(9), IntentState::Invalid(9));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IntentState {
+    /// No batch in flight.
+    Idle,
+    /// The outputs may hold part of the batch.
+    Writing,
+    /// The outputs hold the whole batch; the tails may not all have moved.
+    Written,
+    /// A value no writer stores (the region is untrusted input).
+    Invalid(u64),
+}
+
+impl IntentState {
+    /// Decodes a stored state word.
+    pub fn decode(word: u64) -> Self {
+        match word {
+            intent_state::IDLE => IntentState::Idle,
+            intent_state::WRITING => IntentState::Writing,
+            intent_state::WRITTEN => IntentState::Written,
+            w => IntentState::Invalid(w),
+        }
+    }
+
+    /// The word that stands for this state.
+    pub fn encode(self) -> u64 {
+        match self {
+            IntentState::Idle => intent_state::IDLE,
+            IntentState::Writing => intent_state::WRITING,
+            IntentState::Written => intent_state::WRITTEN,
+            IntentState::Invalid(w) => w,
+        }
+    }
+
+    /// `idle`, `writing`, `written` or `invalid`.
+    pub fn name(self) -> &'static str {
+        match self {
+            IntentState::Idle => "idle",
+            IntentState::Writing => "writing",
+            IntentState::Written => "written",
+            IntentState::Invalid(_) => "invalid",
+        }
+    }
+}
+
+impl WriterBlock {
+    /// The intent's batch number and state (Acquire: what the writer
+    /// stored before the state is seen with it).
+    pub fn intent(&self) -> (u64, IntentState) {
+        let state = IntentState::decode(self.intent_state.load(Ordering::Acquire));
+        (self.intent.load(Ordering::Acquire), state)
+    }
+
+    /// Batch `batch` is about to be written: everything recorded for it
+    /// (pending tails, file lengths and identities) was stored before this
+    /// (Release).
+    pub fn begin_batch(&self, batch: u64) {
+        self.intent.store(batch, Ordering::Release);
+        self.intent_state
+            .store(intent_state::WRITING, Ordering::Release);
+    }
+
+    /// The batch in flight is wholly in the outputs.
+    pub fn batch_written(&self) {
+        self.intent_state
+            .store(intent_state::WRITTEN, Ordering::Release);
+    }
+
+    /// No batch in flight (its tails moved, or it was taken back).
+    pub fn batch_done(&self) {
+        self.intent_state
+            .store(intent_state::IDLE, Ordering::Release);
+    }
+}
+
 /// States of a writer's write-ahead intent ([`WriterBlock::intent_state`]).
 ///
 /// Before writing a batch the writer stores each lane's target tail in the
@@ -214,6 +296,35 @@ pub struct FlushBlock {
     pub ack: AtomicU64,
     /// Futex word producers wait on; bumped with every acknowledgement.
     pub ack_futex: AtomicU32,
+}
+
+impl FlushBlock {
+    /// Producer: asks for a flush; returns its ticket. SeqCst: the
+    /// caller's records (their heads' Release stores, earlier in program
+    /// order) happen before it, so a writer that sees the ticket sees them.
+    pub fn ask(&self) -> u64 {
+        self.request.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Producer: true once `ticket` is acknowledged (Acquire: the writer's
+    /// writes happen before).
+    pub fn acknowledged(&self, ticket: u64) -> bool {
+        self.ack.load(Ordering::Acquire) >= ticket
+    }
+
+    /// Writer: the newest request not yet acknowledged, if any.
+    pub fn wanted(&self) -> Option<u64> {
+        let req = self.request.load(Ordering::Acquire);
+        (req > self.ack.load(Ordering::Acquire)).then_some(req)
+    }
+
+    /// Writer: every request up to `req` is written; wakes the producers
+    /// waiting on [`ack_futex`](Self::ack_futex).
+    pub fn acknowledge(&self, req: u64) {
+        self.ack.fetch_max(req, Ordering::AcqRel);
+        self.ack_futex.fetch_add(1, Ordering::Release);
+        crate::futex::wake(&self.ack_futex, i32::MAX);
+    }
 }
 
 /// Counters kept by the writer, for `ul-stat` and the tests.

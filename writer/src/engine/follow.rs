@@ -128,17 +128,15 @@ impl Engine {
             self.swap_served(&mut s);
             let h = self.region.header();
             h.wake.sleeping.store(1, Ordering::SeqCst);
-            let req = h.flush.request.load(Ordering::Acquire);
+            let wanted = h.flush.wanted();
             // A failed write leaves the records where they are; the served
             // region's pass reports the error and backs off.
             if let Ok(n) = self.pass() {
                 did |= n > 0;
             }
             let empty = drained(self.region);
-            if empty && req > h.flush.ack.load(Ordering::Acquire) {
-                h.flush.ack.fetch_max(req, Ordering::AcqRel);
-                h.flush.ack_futex.fetch_add(1, Ordering::Release);
-                ul_ring::futex::wake(&h.flush.ack_futex, i32::MAX);
+            if let (true, Some(req)) = (empty, wanted) {
+                h.flush.acknowledge(req);
             }
             let lanes = self.region.geometry().sizes.lanes as usize;
             let free = (0..lanes).all(|i| {

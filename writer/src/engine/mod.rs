@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use ul_ring::callsite::CallsiteTable;
 use ul_ring::clock::Calibration;
 use ul_ring::lane::{Batch, Consumer};
-use ul_ring::layout::intent_state;
+use ul_ring::layout::IntentState;
 use ul_ring::mpsc::{SlotRead, TailState};
 use ul_ring::ownership::{LaneOwner, OwnerWord, Verdict};
 use ul_ring::quarantine::Quarantine;
@@ -540,9 +540,7 @@ impl Engine {
         }
         self.record_table_drops(b);
         let lens = crate::intent::record(w, &h.intent_files, &mut self.out, &self.lines.bufs)?;
-        w.intent.store(b, Ordering::Release);
-        w.intent_state
-            .store(intent_state::WRITING, Ordering::Release);
+        w.begin_batch(b);
         for i in 0..COUNT {
             if let Err(e) = self.out.append(i, &self.lines.bufs[i]) {
                 // Take back what this batch already wrote; the cursors stay
@@ -550,12 +548,11 @@ impl Engine {
                 for (j, l) in lens.iter().enumerate().take(i) {
                     let _ = self.out.truncate(j, *l);
                 }
-                w.intent_state.store(intent_state::IDLE, Ordering::Release);
+                w.batch_done();
                 return Err(e);
             }
         }
-        w.intent_state
-            .store(intent_state::WRITTEN, Ordering::Release);
+        w.batch_written();
         for p in &self.pending {
             let ctrl = self.region.lane_control(p.lane);
             // SAFETY: as in `pass`: we are the only consumer.
@@ -588,7 +585,7 @@ impl Engine {
         }
         self.commit_table_drops();
         self.free_lanes();
-        w.intent_state.store(intent_state::IDLE, Ordering::Release);
+        w.batch_done();
         h.stats
             .records_written
             .fetch_add(self.lines.records, Ordering::Relaxed);
@@ -604,7 +601,7 @@ impl Engine {
     /// True if some lane has records, drops to report, or a flush waits.
     pub fn has_work(&self) -> bool {
         let h = self.region.header();
-        if h.flush.request.load(Ordering::Acquire) > h.flush.ack.load(Ordering::Acquire) {
+        if h.flush.wanted().is_some() {
             return true;
         }
         let lanes = self.region.geometry().sizes.lanes as usize;
@@ -694,11 +691,10 @@ impl Engine {
     /// Takes the heads a new flush request waits for.
     fn track_flush_request(&self, flush: &mut Option<FlushTarget>) {
         let h = self.region.header();
-        let req = h.flush.request.load(Ordering::Acquire);
-        if req > h.flush.ack.load(Ordering::Acquire)
-            && flush.as_ref().is_none_or(|t| t.request < req)
-        {
-            *flush = Some(self.flush_target(req));
+        if let Some(req) = h.flush.wanted() {
+            if flush.as_ref().is_none_or(|t| t.request < req) {
+                *flush = Some(self.flush_target(req));
+            }
         }
     }
 
@@ -765,9 +761,7 @@ impl Engine {
             return false;
         }
         let h = self.region.header();
-        h.flush.ack.fetch_max(t.request, Ordering::AcqRel);
-        h.flush.ack_futex.fetch_add(1, Ordering::Release);
-        ul_ring::futex::wake(&h.flush.ack_futex, i32::MAX);
+        h.flush.acknowledge(t.request);
         *flush = None;
         true
     }

@@ -8,10 +8,9 @@ impl Engine {
     /// Completes or rolls back a batch a dead writer left in flight.
     pub(super) fn recover(&mut self) -> Result<(), OutputError> {
         let w = &self.region.header().writer;
-        let state = w.intent_state.load(Ordering::Acquire);
-        let batch = w.intent.load(Ordering::Acquire);
+        let (batch, state) = w.intent();
         match state {
-            intent_state::WRITING => {
+            IntentState::Writing => {
                 // The outputs may hold part of the batch; the cursors did not
                 // move. Cut the files the batch went to back (found by
                 // identity, wherever they were renamed in the directory);
@@ -33,7 +32,7 @@ impl Engine {
                     }
                 }
             }
-            intent_state::WRITTEN => {
+            IntentState::Written => {
                 // The batch is on disk; finish moving the cursors.
                 let lanes = self.region.geometry().sizes.lanes as usize;
                 for i in 0..lanes {
@@ -77,7 +76,7 @@ impl Engine {
             }
             _ => {}
         }
-        w.intent_state.store(intent_state::IDLE, Ordering::Release);
+        w.batch_done();
         Ok(())
     }
 }
