@@ -21,13 +21,25 @@ use loom::thread;
 
 use ul_ring::ownership::{LaneOwner, OwnerWord, Verdict};
 
-/// The model of a held kernel lock: dropping it unlocks (as closing the
-/// descriptor does, or the kernel when the process dies).
+/// The model of a held kernel lock: one reference to the open file
+/// description that holds it. Dropping the last reference unlocks (as
+/// closing the last descriptor does, or the kernel when the process dies);
+/// a forked child's copy is another reference ([`ModelLock::fork`]).
 struct ModelLock(Arc<Lane>);
+
+impl ModelLock {
+    /// The copy a `fork()` gives the child: the same description.
+    fn fork(&self) -> ModelLock {
+        self.0.lock_refs.fetch_add(1, Ordering::SeqCst);
+        ModelLock(self.0.clone())
+    }
+}
 
 impl Drop for ModelLock {
     fn drop(&mut self) {
-        self.0.lock.store(0, Ordering::SeqCst);
+        if self.0.lock_refs.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.lock.store(0, Ordering::SeqCst);
+        }
     }
 }
 
@@ -36,6 +48,8 @@ type Owned = (LaneOwner, ModelLock);
 struct Lane {
     owner: AtomicU64,
     lock: AtomicU32,
+    /// References to the description that holds `lock`.
+    lock_refs: AtomicU32,
     inside: AtomicU32,
     /// Per pid: 1 while that owner is inside.
     inside_pid: [AtomicU32; 4],
@@ -53,6 +67,7 @@ impl Lane {
         Arc::new(Lane {
             owner: AtomicU64::new(0),
             lock: AtomicU32::new(0),
+            lock_refs: AtomicU32::new(0),
             inside: AtomicU32::new(0),
             inside_pid: [(); 4].map(|_| AtomicU32::new(0)),
             head: AtomicU64::new(0),
@@ -145,7 +160,10 @@ fn claim(lane: &Arc<Lane>, pid: u32) -> Option<Owned> {
         lane.lock
             .compare_exchange(0, pid, Ordering::SeqCst, Ordering::SeqCst)
             .ok()
-            .map(|_| ModelLock(lane.clone()))
+            .map(|_| {
+                lane.lock_refs.store(1, Ordering::SeqCst);
+                ModelLock(lane.clone())
+            })
     })?;
     lane.inside_pid[pid as usize].store(1, Ordering::SeqCst);
     let before = lane.inside.fetch_add(1, Ordering::SeqCst);
@@ -270,5 +288,41 @@ fn claim_vs_reclaim() {
             );
         }
         t.join().unwrap();
+    });
+}
+
+/// A process owns the lane and forks: the child inherits a copy of the
+/// lock's descriptor, closes it at once (ul-ring's fork handler) and tries
+/// a lane of its own, while the parent dies and the writer reclaims. The
+/// child's copy may keep the lock alive (the lane is reclaimed late), but
+/// its close never releases the lock of a parent that lives, and the child
+/// never gets into the lane while the parent is inside.
+#[test]
+fn forked_child_vs_parent_death_vs_reclaim() {
+    loom::model(|| {
+        let lane = Lane::new();
+        let parent = claim(&lane, 1).expect("the lane is free");
+        lane.push(1);
+        let inherited = parent.1.fork();
+        let l2 = lane.clone();
+        let child = thread::spawn(move || {
+            l2.start();
+            drop(inherited);
+            if let Some(o) = claim(&l2, 2) {
+                l2.push(2);
+                l2.retire(o);
+            }
+        });
+        let l3 = lane.clone();
+        let death = thread::spawn(move || {
+            l3.start();
+            l3.die(parent);
+        });
+        lane.start();
+        for _ in 0..2 {
+            lane.reclaim_round();
+        }
+        child.join().unwrap();
+        death.join().unwrap();
     });
 }
