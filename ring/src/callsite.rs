@@ -100,6 +100,8 @@ pub struct CallsiteTable<'a> {
 const ENTRY_HEAD: usize = 16;
 const MAX_STRINGS: usize = 255;
 const MAX_STRING_LEN: usize = 64 * 1024;
+/// Entries a registration looks at for an identical one before appending.
+const FIND_BUDGET: usize = 1 << 16;
 
 impl<'a> CallsiteTable<'a> {
     /// Wraps an arena of `len` bytes at `base`.
@@ -183,8 +185,10 @@ impl<'a> CallsiteTable<'a> {
         // of the same program is the same entry. Reuse it, or a region that
         // sees thousands of short-lived producers (a cron job's `ul-log`)
         // fills its arena, and every later call site loses its format.
-        if let Some(id) = self.find(&entry) {
-            return Ok(id);
+        if (self.head.next.load(Ordering::Relaxed) as usize) < self.len {
+            if let Some(id) = self.find(&entry) {
+                return Ok(id);
+            }
         }
         let off = self.head.next.fetch_add(len as u32, Ordering::Relaxed) as usize;
         if off.checked_add(len).is_none_or(|end| end > self.len) {
@@ -212,7 +216,12 @@ impl<'a> CallsiteTable<'a> {
         let end = (self.head.next.load(Ordering::Relaxed) as usize).min(self.len);
         let mut off = 0;
         let mut buf = Vec::new();
-        while off + ENTRY_HEAD <= end {
+        // At most this many entries are looked at: call sites register
+        // early, and a program that registers contexts per request must
+        // not pay a walk of the whole arena for each.
+        let mut budget = FIND_BUDGET;
+        while off + ENTRY_HEAD <= end && budget > 0 {
+            budget -= 1;
             // Acquire: the entry's bytes, written before its commit.
             let len = self.commit_word(off).load(Ordering::Acquire) as usize;
             if len < ENTRY_HEAD || len % 8 != 0 || len > end - off {

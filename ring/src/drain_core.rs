@@ -128,12 +128,18 @@ pub fn pending_claim(
 /// True while an uncommitted shared-lane claim is being timed (a consumer
 /// then wakes up regularly to time it out rather than sleep until woken).
 pub fn claim_pending(region: &Region) -> bool {
-    region
+    let watched = region
         .header()
         .claim_watch
         .pos_plus_one
-        .load(Ordering::Relaxed)
-        != 0
+        .load(Ordering::Relaxed);
+    let mpsc = region.mpsc();
+    let tail = mpsc.control().tail.load(Ordering::Relaxed);
+    // The watch is cleared only when a claim is given up on; one that
+    // committed leaves it naming a position the tail has passed.
+    watched != 0
+        && watched == tail.wrapping_add(1)
+        && matches!(mpsc.tail_state(tail), crate::mpsc::TailState::Pending(_))
 }
 
 /// A lane to take back once the lines that announce it (if any) are done.

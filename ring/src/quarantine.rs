@@ -16,9 +16,18 @@
 //! word and its lock held. Only where no entry names the pid (a channel's
 //! sender, or a full drop table) is the pid looked up in this process's
 //! `/proc` with its start time, which is wrong for a claimant in another
-//! pid namespace. Both err towards keeping a slot: a pid that another
-//! process also has (another namespace) keeps it quarantined longer,
-//! never frees it early.
+//! pid namespace.
+//!
+//! The entries are found by pid, not by thread: the writing word names
+//! the claimant's pid only. So a claimant thread that got no entry of its
+//! own (more than 256 threads on the shared lane, or no descriptor for its
+//! lock) is judged by entries of other threads that share its pid number:
+//! of its own process, or of a process in another pid namespace with the
+//! same number. When those go, its slot is freed while it may still be
+//! inside its copy; its late bytes then fail the next record's checksum in
+//! that slot, which is skipped and reported, not printed. Naming the
+//! claimant's own entry in the writing word would close this; it has not
+//! been done.
 //!
 //! ```no_run
 //! # use ul_ring::region::{Region, RegionOptions};

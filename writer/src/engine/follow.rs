@@ -139,8 +139,14 @@ impl Engine {
                 h.flush.acknowledge(req);
             }
             let lanes = self.region.geometry().sizes.lanes as usize;
+            // Every lane and every drop-table entry free: a thread on the
+            // old shared lane holds an entry until it moves or exits.
             let free = (0..lanes).all(|i| {
                 OwnerWord::new(&self.region.lane_slot(i).owner)
+                    .load()
+                    .is_free()
+            }) && (0..ul_ring::layout::DROP_SLOTS).all(|k| {
+                OwnerWord::new(&self.region.drop_slot(k).owner)
                     .load()
                     .is_free()
             });

@@ -604,6 +604,13 @@ impl Engine {
         if h.flush.wanted().is_some() {
             return true;
         }
+        // Drops counted in the drop table wait for a report too.
+        if (0..ul_ring::layout::DROP_SLOTS).any(|k| {
+            let e = self.region.drop_slot(k);
+            e.dropped.load(Ordering::Relaxed) != e.dropped_reported.load(Ordering::Relaxed)
+        }) {
+            return true;
+        }
         let lanes = self.region.geometry().sizes.lanes as usize;
         for i in 0..lanes {
             let c = self.region.lane_control(i);
