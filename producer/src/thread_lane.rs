@@ -324,13 +324,21 @@ pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
                     false
                 }
             },
-            Sink::Shared { drops } => push_shared(
-                shared,
-                inner.tid,
-                len,
-                write,
-                shared_drop_counter(shared, drops),
-            ),
+            Sink::Shared { drops } => {
+                // The slot's writing word names the thread's drop-table
+                // entry (its lock says whether the thread lives), or the pid.
+                let claimant = drops.as_ref().map_or(shared::pid(), |c| {
+                    ul_ring::mpsc::CLAIMANT_ENTRY | c.index() as u32
+                });
+                push_shared(
+                    shared,
+                    inner.tid,
+                    len,
+                    write,
+                    shared_drop_counter(shared, drops),
+                    claimant,
+                )
+            }
             Sink::Unattached => false,
         };
         if ok {
@@ -409,6 +417,7 @@ fn push_shared(
     len: usize,
     write: impl Fn(&mut Encoder<'_>),
     drops: &AtomicU64,
+    claimant: u32,
 ) -> bool {
     let mpsc = shared.region.mpsc();
     let pid = shared::pid();
@@ -418,7 +427,7 @@ fn push_shared(
     };
     let mut pause = Duration::from_micros(20);
     loop {
-        match mpsc.try_push_counted(pid, tid, len, &write, drops) {
+        match mpsc.try_push_counted(pid, tid, len, &write, drops, claimant) {
             Ok(()) => {
                 if mpsc.used() > mpsc.slots() / 2 && shared.region.header().wake.writer_sleeping() {
                     wake_writer(shared);

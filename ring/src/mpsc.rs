@@ -79,6 +79,12 @@ pub const QUARANTINED: u64 = 1 << 62;
 /// Bits of a writing word that hold the claimant's pid (Linux pids fit).
 const PID_MASK: u64 = (1 << 30) - 1;
 
+/// A writing word's claimant field with this bit names a drop-table entry
+/// (the low bits are its index), not a pid: a log thread on the shared lane
+/// names its own entry, whose kernel lock says whether it lives (see
+/// [`crate::quarantine`]). Linux pids stay below 2^22, so no pid has it.
+pub const CLAIMANT_ENTRY: u32 = 1 << 29;
+
 /// The sequence word of a slot whose claimant `pid` copies its record for
 /// position `pos`: [`WRITING`], the pid, and the position's low 32 bits.
 /// The low bits tell laps apart (a slot is at most one lap behind the
@@ -295,13 +301,15 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
         len: usize,
         write: impl FnOnce(&mut Encoder<'_>),
     ) -> Result<(), MpscPushError> {
-        self.try_push_counted(pid, tid, len, write, &self.ctrl.dropped)
+        self.try_push_counted(pid, tid, len, write, &self.ctrl.dropped, pid)
     }
 
     /// [`try_push`](Self::try_push), counting a dropped record (too large,
     /// or its claim abandoned) in `drops` instead of the lane's anonymous
     /// `dropped`: a log thread's entry in the drop table, so the drop is
-    /// reported with its pid and thread.
+    /// reported with its pid and thread. `claimant` is what the slot's
+    /// writing word names while the record is copied in: the pid, or
+    /// [`CLAIMANT_ENTRY`] | the thread's drop-table entry.
     pub fn try_push_counted(
         &self,
         pid: u32,
@@ -309,6 +317,7 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
         len: usize,
         write: impl FnOnce(&mut Encoder<'_>),
         drops: &AtomicU64,
+        claimant: u32,
     ) -> Result<(), MpscPushError> {
         let max = self.max_record_len();
         if len > max || len % 8 != 0 {
@@ -371,7 +380,7 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
         write(&mut Encoder::new(record));
         let sum = slot_checksum(pos, pid, tid, record);
         let seq = &self.seqs[(pos % n) as usize];
-        let writing = writing_word(pos, pid);
+        let writing = writing_word(pos, claimant);
         // Announce the copy into the slot. If the consumer abandoned the
         // claim while we encoded (we were stopped past the timeout), this
         // fails and we have written nothing into a slot that may have been

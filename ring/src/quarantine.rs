@@ -18,16 +18,16 @@
 //! `/proc` with its start time, which is wrong for a claimant in another
 //! pid namespace.
 //!
-//! The entries are found by pid, not by thread: the writing word names
-//! the claimant's pid only. So a claimant thread that got no entry of its
-//! own (more than 256 threads on the shared lane, or no descriptor for its
-//! lock) is judged by entries of other threads that share its pid number:
-//! of its own process, or of a process in another pid namespace with the
-//! same number. When those go, its slot is freed while it may still be
-//! inside its copy; its late bytes then fail the next record's checksum in
-//! that slot, which is skipped and reported, not printed. Naming the
-//! claimant's own entry in the writing word would close this; it has not
-//! been done.
+//! A log thread with an entry names that entry in the slot's writing word
+//! ([`CLAIMANT_ENTRY`] and its index), so its slot is judged by its own
+//! entry alone. A claimant that names a pid (a channel's sender, or a log
+//! thread that got no entry: more than 256 threads on the shared lane, or
+//! no descriptor for its lock) is judged by the entries that name that pid
+//! number, else by its start time in `/proc`; entries of another thread
+//! with the same number (of its process, or of another pid namespace) can
+//! then free its slot while it still copies, and its late bytes fail the
+//! next record's checksum in that slot (skipped and reported, not
+//! printed).
 //!
 //! ```no_run
 //! # use ul_ring::region::{Region, RegionOptions};
@@ -43,6 +43,7 @@
 use std::sync::atomic::Ordering;
 
 use crate::layout::DROP_SLOTS;
+use crate::mpsc::CLAIMANT_ENTRY;
 use crate::ownership::LaneOwner;
 use crate::procinfo;
 use crate::region::Region;
@@ -58,7 +59,29 @@ enum Watch {
 }
 
 impl Watch {
-    fn of(region: &Region, pid: u32) -> Watch {
+    /// How to watch the claimant a writing word names (`claimant`: its
+    /// drop-table entry, or a pid), and the pid to report it by.
+    fn of(region: &Region, claimant: u32) -> (Watch, u32) {
+        let entry = CLAIMANT_ENTRY;
+        if claimant & entry != 0 {
+            let k = (claimant & !entry) as usize;
+            if k >= DROP_SLOTS {
+                // Hostile bytes: no entry to ask; keep the slot.
+                return (Watch::StartTime(0), 0);
+            }
+            let word = region.drop_slot(k).owner.load(Ordering::Acquire);
+            return match LaneOwner::decode(word) {
+                // The claimant thread's own entry: it lives while the
+                // entry keeps this word and its lock.
+                LaneOwner::Owned { pid, .. } => (Watch::Entries(vec![(k, word)]), pid),
+                // Retired or freed: the thread is gone.
+                o => (Watch::Entries(Vec::new()), o.pid()),
+            };
+        }
+        (Watch::by_pid(region, claimant), claimant)
+    }
+
+    fn by_pid(region: &Region, pid: u32) -> Watch {
         let entries: Vec<(usize, u64)> = (0..DROP_SLOTS)
             .filter_map(|k| {
                 let word = region.drop_slot(k).owner.load(Ordering::Acquire);
@@ -83,15 +106,18 @@ impl Watch {
                     && crate::ownership::drop_lock_held(region.file(), region.geometry(), k)
                         .unwrap_or(true)
             }),
+            // No pid (hostile bytes): keep.
+            Watch::StartTime(_) if pid == 0 => true,
             Watch::StartTime(start) => procinfo::same_process_alive(pid, *start),
         }
     }
 }
 
-/// Quarantined slots: (position, claimant pid, how to tell it lives).
+/// Quarantined slots: (position, the claimant its writing word names, the
+/// claimant's pid, how to tell it lives).
 #[derive(Debug, Default, Clone)]
 pub struct Quarantine {
-    slots: Vec<(u64, u32, Watch)>,
+    slots: Vec<(u64, u32, u32, Watch)>,
 }
 
 impl Quarantine {
@@ -104,7 +130,10 @@ impl Quarantine {
                 .mpsc()
                 .quarantined()
                 .into_iter()
-                .map(|(pos, pid)| (pos, pid, Watch::of(region, pid)))
+                .map(|(pos, claimant)| {
+                    let (watch, pid) = Watch::of(region, claimant);
+                    (pos, claimant, pid, watch)
+                })
                 .collect(),
         }
     }
@@ -118,10 +147,11 @@ impl Quarantine {
     /// slot quarantined (see [`Mpsc::abandon_copying`](crate::mpsc::Mpsc::abandon_copying)).
     /// Returns false if the claim is no longer copying (look at it again).
     pub fn abandon_copying(&mut self, region: &Region, pos: u64) -> bool {
-        let Some(pid) = region.mpsc().abandon_copying(pos) else {
+        let Some(claimant) = region.mpsc().abandon_copying(pos) else {
             return false;
         };
-        self.slots.push((pos, pid, Watch::of(region, pid)));
+        let (watch, pid) = Watch::of(region, claimant);
+        self.slots.push((pos, claimant, pid, watch));
         true
     }
 
@@ -130,8 +160,8 @@ impl Quarantine {
     pub fn sweep(&mut self, region: &Region) -> Vec<(u64, u32)> {
         let mpsc = region.mpsc();
         let mut freed = Vec::new();
-        self.slots.retain(|(pos, pid, watch)| {
-            if mpsc.quarantined_pid(*pos) != Some(*pid) {
+        self.slots.retain(|(pos, claimant, pid, watch)| {
+            if mpsc.quarantined_pid(*pos) != Some(*claimant) {
                 return false; // handed back by its claimant
             }
             if watch.alive(region, *pid) {

@@ -69,3 +69,29 @@ fn a_claimant_in_another_pid_namespace_is_judged_by_its_lock() {
     );
     let _ = std::fs::remove_file(&path);
 }
+
+/// A log thread's writing word names its own drop-table entry, so its slot
+/// is judged by that entry alone: another thread with the same pid number
+/// (of its process, or of a process in another pid namespace) going away
+/// does not free it early.
+#[test]
+fn a_claimant_naming_its_own_entry_is_judged_by_that_entry_alone() {
+    let (path, region) = region("entry");
+    let own = claim_drop_slot(&region, 1, 7, 10).expect("the claimant's entry");
+    let other = claim_drop_slot(&region, 1, 8, 20).expect("another pid-1 thread's entry");
+    stalled_copy(&region, ul_ring::mpsc::CLAIMANT_ENTRY | own.index() as u32);
+    let mut q = Quarantine::default();
+    assert!(q.abandon_copying(&region, 0), "quarantined");
+    drop(other);
+    assert!(
+        q.sweep(&region).is_empty(),
+        "freed while its claimant's own entry is locked"
+    );
+    drop(own);
+    assert_eq!(
+        q.sweep(&region),
+        vec![(0, 1)],
+        "the pid reported is the entry's"
+    );
+    let _ = std::fs::remove_file(&path);
+}
