@@ -2,27 +2,24 @@
 //! "pending", so a consumer stops waking up to time it out.
 #![cfg(not(loom))]
 
+mod common;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ul_ring::drain_core::{claim_pending, pending_claim, PendingClaim};
 use ul_ring::quarantine::Quarantine;
-use ul_ring::region::{Region, RegionOptions};
 
 #[test]
 fn a_claim_that_commits_is_no_longer_pending() {
-    let path = std::path::PathBuf::from(format!(
-        "/dev/shm/ul-ring-test-drain-core-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&path);
-    let region = Region::open(&path, &RegionOptions::default()).unwrap();
+    let scratch = common::ScratchRegion::new("drain-core", 1);
+    let region = &scratch.region;
     let mpsc = region.mpsc();
     assert_eq!(mpsc.control().head.fetch_add(1, Ordering::AcqRel), 0);
     let mut q = Quarantine::default();
-    let outcome = pending_claim(&region, 0, true, Duration::from_secs(60), &mut q);
+    let outcome = pending_claim(region, 0, true, Duration::from_secs(60), &mut q);
     assert_eq!(outcome, PendingClaim::Waiting);
-    assert!(claim_pending(&region));
+    assert!(claim_pending(region));
     // The claimant commits: slot 0's sequence word becomes `pos + 1`.
     let (base, _) = region.mapped_range();
     // SAFETY: slot 0's sequence word is an aligned AtomicU64 at
@@ -30,8 +27,7 @@ fn a_claim_that_commits_is_no_longer_pending() {
     let seq0 = unsafe { &*(base.add(region.geometry().mpsc_seq_offset) as *const AtomicU64) };
     seq0.store(1, Ordering::Release);
     assert!(
-        !claim_pending(&region),
+        !claim_pending(region),
         "a committed claim still counted as pending (the consumer would poll for ever)"
     );
-    let _ = std::fs::remove_file(&path);
 }

@@ -3,10 +3,11 @@
 //! locks behave as the protocol needs on a real region file.
 #![cfg(not(loom))]
 
+mod common;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ul_ring::ownership::{claim_lane, lane_lock_held, LaneOwner, OwnerWord, Verdict};
-use ul_ring::region::{Region, RegionOptions};
 
 #[test]
 fn a_writer_with_a_stale_view_frees_nothing() {
@@ -96,28 +97,11 @@ fn judge_calls_an_owner_dead_only_if_its_word_held_still() {
     ));
 }
 
-fn scratch_region(tag: &str) -> (std::path::PathBuf, Region) {
-    let path = std::path::PathBuf::from(format!(
-        "/dev/shm/ul-ring-test-ownership-{tag}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&path);
-    let opts = RegionOptions {
-        sizes: ul_ring::layout::Sizes {
-            lanes: 4,
-            lane_capacity: 4096,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let region = Region::open(&path, &opts).unwrap();
-    (path, region)
-}
-
 #[test]
 fn a_lane_whose_lock_is_held_is_skipped_by_claimants() {
-    let (path, region) = scratch_region("skip");
-    let a = claim_lane(&region, 1, 1, 2).unwrap();
+    let scratch = common::ScratchRegion::new("ownership-skip", 4);
+    let region = &scratch.region;
+    let a = claim_lane(region, 1, 1, 2).unwrap();
     assert_eq!(a.index(), 2);
     let geo = *region.geometry();
     assert!(lane_lock_held(region.file(), &geo, 2).unwrap());
@@ -128,21 +112,21 @@ fn a_lane_whose_lock_is_held_is_skipped_by_claimants() {
         .lane_slot(2)
         .owner
         .store(LaneOwner::Free { gen: 5 }.encode(), Ordering::Relaxed);
-    let b = claim_lane(&region, 2, 2, 2).unwrap();
+    let b = claim_lane(region, 2, 2, 2).unwrap();
     assert_eq!(b.index(), 3, "claimed a lane whose lock another holds");
-    a.retire(&region);
+    a.retire(region);
     assert!(!lane_lock_held(region.file(), &geo, 2).unwrap());
     drop(b);
-    let _ = std::fs::remove_file(&path);
 }
 
 #[test]
 fn a_read_only_descriptor_can_ask_about_locks() {
-    let (path, region) = scratch_region("ro");
-    let claim = claim_lane(&region, 1, 1, 0).unwrap();
-    let ro = std::fs::File::open(&path).unwrap();
+    let scratch = common::ScratchRegion::new("ownership-ro", 4);
+    let region = &scratch.region;
+    let path = &scratch.path;
+    let claim = claim_lane(region, 1, 1, 0).unwrap();
+    let ro = std::fs::File::open(path).unwrap();
     assert!(lane_lock_held(&ro, region.geometry(), claim.index()).unwrap());
     drop(claim);
     assert!(!lane_lock_held(&ro, region.geometry(), 0).unwrap());
-    let _ = std::fs::remove_file(&path);
 }

@@ -4,30 +4,14 @@
 //! namespace has a pid that means nothing here.
 #![cfg(not(loom))]
 
+mod common;
+
 use std::sync::atomic::Ordering;
 
 use ul_ring::mpsc::writing_word;
 use ul_ring::ownership::claim_drop_slot;
 use ul_ring::quarantine::Quarantine;
-use ul_ring::region::{Region, RegionOptions};
-
-fn region(tag: &str) -> (std::path::PathBuf, Region) {
-    let path = std::path::PathBuf::from(format!(
-        "/dev/shm/ul-ring-test-quarantine-{tag}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&path);
-    let opts = RegionOptions {
-        sizes: ul_ring::layout::Sizes {
-            lanes: 1,
-            lane_capacity: 4096,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let r = Region::open(&path, &opts).unwrap();
-    (path, r)
-}
+use ul_ring::region::Region;
 
 /// Leaves slot 0 as a claimant of `pid` stalled inside its copy leaves it:
 /// the shared head moved past position 0, and slot 0's sequence word is the
@@ -48,26 +32,23 @@ fn stalled_copy(region: &Region, pid: u32) {
 
 #[test]
 fn a_claimant_in_another_pid_namespace_is_judged_by_its_lock() {
-    let (path, region) = region("ns");
+    let scratch = common::ScratchRegion::new("quarantine-ns", 1);
+    let region = &scratch.region;
     // pid 1: in this process's /proc that is init, alive for ever; a
     // producer in a container sees itself as pid 1 too.
-    let thread_entry = claim_drop_slot(&region, 1, 7, 0).expect("a drop-table entry");
-    stalled_copy(&region, 1);
+    let thread_entry = claim_drop_slot(region, 1, 7, 0).expect("a drop-table entry");
+    stalled_copy(region, 1);
     let mut q = Quarantine::default();
-    assert!(q.abandon_copying(&region, 0), "quarantined");
-    assert!(
-        q.sweep(&region).is_empty(),
-        "freed while its claimant lives"
-    );
+    assert!(q.abandon_copying(region, 0), "quarantined");
+    assert!(q.sweep(region).is_empty(), "freed while its claimant lives");
     assert_eq!(region.mpsc().quarantined_pid(0), Some(1));
     // The claimant's process dies: the kernel drops its locks.
     drop(thread_entry);
     assert_eq!(
-        q.sweep(&region),
+        q.sweep(region),
         vec![(0, 1)],
         "kept after its claimant died"
     );
-    let _ = std::fs::remove_file(&path);
 }
 
 /// A log thread's writing word names its own drop-table entry, so its slot
@@ -76,22 +57,22 @@ fn a_claimant_in_another_pid_namespace_is_judged_by_its_lock() {
 /// does not free it early.
 #[test]
 fn a_claimant_naming_its_own_entry_is_judged_by_that_entry_alone() {
-    let (path, region) = region("entry");
-    let own = claim_drop_slot(&region, 1, 7, 10).expect("the claimant's entry");
-    let other = claim_drop_slot(&region, 1, 8, 20).expect("another pid-1 thread's entry");
-    stalled_copy(&region, ul_ring::mpsc::CLAIMANT_ENTRY | own.index() as u32);
+    let scratch = common::ScratchRegion::new("quarantine-entry", 1);
+    let region = &scratch.region;
+    let own = claim_drop_slot(region, 1, 7, 10).expect("the claimant's entry");
+    let other = claim_drop_slot(region, 1, 8, 20).expect("another pid-1 thread's entry");
+    stalled_copy(region, ul_ring::mpsc::CLAIMANT_ENTRY | own.index() as u32);
     let mut q = Quarantine::default();
-    assert!(q.abandon_copying(&region, 0), "quarantined");
+    assert!(q.abandon_copying(region, 0), "quarantined");
     drop(other);
     assert!(
-        q.sweep(&region).is_empty(),
+        q.sweep(region).is_empty(),
         "freed while its claimant's own entry is locked"
     );
     drop(own);
     assert_eq!(
-        q.sweep(&region),
+        q.sweep(region),
         vec![(0, 1)],
         "the pid reported is the entry's"
     );
-    let _ = std::fs::remove_file(&path);
 }
