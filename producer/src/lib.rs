@@ -176,7 +176,7 @@ pub fn flush_timeout(timeout: Duration) -> Result<(), FlushError> {
     ul_ring::futex::wake(&h.wake.futex, 1);
     let start = Instant::now();
     loop {
-        let seen = h.flush.ack_futex.load(Ordering::Acquire);
+        let seen = h.flush.ack_seq();
         if h.flush.acknowledged(ticket) {
             return Ok(());
         }
@@ -188,7 +188,7 @@ pub fn flush_timeout(timeout: Duration) -> Result<(), FlushError> {
             });
         }
         let slice = (timeout - waited).min(Duration::from_millis(50));
-        ul_ring::futex::wait(&h.flush.ack_futex, seen, Some(slice));
+        h.flush.wait_ack(seen, Some(slice));
         // The writer may have slept through our wake: nudge it again.
         h.wake.futex.fetch_add(1, Ordering::SeqCst);
         ul_ring::futex::wake(&h.wake.futex, 1);

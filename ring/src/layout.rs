@@ -291,11 +291,11 @@ pub struct ControlBlock {
 #[repr(C)]
 pub struct FlushBlock {
     /// Bumped by each `flush()` call.
-    pub request: AtomicU64,
+    pub(crate) request: AtomicU64,
     /// Highest request whose records are all written.
-    pub ack: AtomicU64,
+    pub(crate) ack: AtomicU64,
     /// Futex word producers wait on; bumped with every acknowledgement.
-    pub ack_futex: AtomicU32,
+    pub(crate) ack_futex: AtomicU32,
 }
 
 impl FlushBlock {
@@ -318,8 +318,21 @@ impl FlushBlock {
         (req > self.ack.load(Ordering::Acquire)).then_some(req)
     }
 
+    /// Producer: the acknowledgement sequence now, to wait on with
+    /// [`wait_ack`](Self::wait_ack) after finding its ticket not yet
+    /// acknowledged (so an acknowledgement in between is not slept through).
+    pub fn ack_seq(&self) -> u32 {
+        self.ack_futex.load(Ordering::Acquire)
+    }
+
+    /// Producer: sleeps until an acknowledgement after `seen` (see
+    /// [`ack_seq`](Self::ack_seq)) or `timeout`.
+    pub fn wait_ack(&self, seen: u32, timeout: Option<std::time::Duration>) {
+        crate::futex::wait(&self.ack_futex, seen, timeout);
+    }
+
     /// Writer: every request up to `req` is written; wakes the producers
-    /// waiting on [`ack_futex`](Self::ack_futex).
+    /// waiting in [`wait_ack`](Self::wait_ack).
     pub fn acknowledge(&self, req: u64) {
         self.ack.fetch_max(req, Ordering::AcqRel);
         self.ack_futex.fetch_add(1, Ordering::Release);
@@ -440,7 +453,8 @@ pub struct LaneSlot {
     /// transitions of [`crate::ownership::OwnerWord`]. While a lane is
     /// owned, its owner also holds the kernel lock on this entry's first
     /// byte of the region file ([`crate::ownership::lane_lock_offset`]).
-    pub owner: AtomicU64,
+    /// Reached through [`LaneSlot::owner`] only.
+    pub(crate) owner: AtomicU64,
     /// Unused since layout version 3 (was the owner's start time).
     pub _reserved0: AtomicU64,
     /// The owner thread's tid, in its own pid namespace.
@@ -452,6 +466,20 @@ pub struct LaneSlot {
 }
 
 const _: () = assert!(core::mem::size_of::<LaneSlot>() == 64);
+
+impl LaneSlot {
+    /// The lane's owner word, with the protocol's transitions.
+    pub fn owner(&self) -> crate::ownership::OwnerWord<'_> {
+        crate::ownership::OwnerWord::new(&self.owner)
+    }
+
+    /// The raw owner word, for tests that forge what a hostile process
+    /// could write there. Not part of the protocol.
+    #[doc(hidden)]
+    pub fn owner_raw(&self) -> &AtomicU64 {
+        &self.owner
+    }
+}
 
 /// Entries in the drop table.
 pub const DROP_SLOTS: usize = 256;
@@ -465,8 +493,8 @@ pub const DROP_SLOTS: usize = 256;
 /// own counter, reported without a pid.
 #[repr(C, align(64))]
 pub struct DropSlot {
-    /// The owner word (see [`crate::ownership::OwnerWord`]).
-    pub owner: AtomicU64,
+    /// The owner word; reached through [`DropSlot::owner`] only.
+    pub(crate) owner: AtomicU64,
     /// The owner thread's tid, in its own pid namespace.
     pub tid: AtomicU32,
     /// Reserved (zero).
@@ -485,6 +513,13 @@ pub struct DropSlot {
 }
 
 const _: () = assert!(core::mem::size_of::<DropSlot>() == 64);
+
+impl DropSlot {
+    /// The entry's owner word, with the protocol's transitions.
+    pub fn owner(&self) -> crate::ownership::OwnerWord<'_> {
+        crate::ownership::OwnerWord::new(&self.owner)
+    }
+}
 const _: () = assert!(core::mem::size_of::<LaneControl>() <= LANE_CONTROL_LEN);
 const _: () = assert!(core::mem::size_of::<MpscControl>() <= MPSC_CONTROL_LEN);
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use ul_ring::channel::{Channel, ChannelError, ChannelOptions, Full};
 use ul_ring::daemon::{run_daemon, Daemon, DaemonOptions, DaemonTotals};
 use ul_ring::lane::Producer;
-use ul_ring::ownership::{LaneOwner, OwnerWord};
+use ul_ring::ownership::LaneOwner;
 use ul_ring::region::{Region, RegionError, RegionOptions};
 
 static N: AtomicU32 = AtomicU32::new(0);
@@ -196,7 +196,7 @@ fn senders_beyond_the_lanes_use_the_shared_lane_and_dropped_lanes_are_freed() {
     }
     let lane_a = a.lane().unwrap();
     drop(a);
-    let owner = OwnerWord::new(&ch.region().lane_slot(lane_a).owner).load();
+    let owner = ch.region().lane_slot(lane_a).owner().load();
     assert!(matches!(owner, LaneOwner::Retiring { .. }), "{owner:?}");
     let (d, _) = drain(&p.0, small());
     for sender in 0..3u8 {
@@ -210,9 +210,7 @@ fn senders_beyond_the_lanes_use_the_shared_lane_and_dropped_lanes_are_freed() {
         assert_eq!(mine, want, "sender {sender}: all, once, in order");
     }
     assert!(
-        OwnerWord::new(&ch.region().lane_slot(lane_a).owner)
-            .load()
-            .is_free(),
+        ch.region().lane_slot(lane_a).owner().load().is_free(),
         "the dropped sender's lane is freed once drained"
     );
     // The freed lane is claimed by the next sender.

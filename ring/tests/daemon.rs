@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use ul_ring::channel::{Channel, ChannelOptions};
 use ul_ring::daemon::{run_daemon, Daemon, DaemonError, DaemonOptions};
-use ul_ring::ownership::{LaneOwner, OwnerWord};
+use ul_ring::ownership::LaneOwner;
 
 /// The example's message, byte for byte (it is a separate crate).
 #[repr(C)]
@@ -400,7 +400,7 @@ fn lanes_of_a_killed_sender_are_drained_reported_and_freed() {
         (0..ch.region().geometry().sizes.lanes as usize)
             .filter(|&i| {
                 matches!(
-                    OwnerWord::new(&ch.region().lane_slot(i).owner).load(),
+                    ch.region().lane_slot(i).owner().load(),
                     LaneOwner::Owned { pid: p, .. } if p == pid
                 )
             })

@@ -110,7 +110,7 @@ fn a_lane_whose_lock_is_held_is_skipped_by_claimants() {
     // (a word scribbled to free): the next claimant skips it.
     region
         .lane_slot(2)
-        .owner
+        .owner_raw()
         .store(LaneOwner::Free { gen: 5 }.encode(), Ordering::Relaxed);
     let b = claim_lane(region, 2, 2, 2).unwrap();
     assert_eq!(b.index(), 3, "claimed a lane whose lock another holds");

@@ -294,7 +294,7 @@ impl Snapshot {
         for i in 0..sizes.lanes as usize {
             let slot: Box<LaneSlot> =
                 read_at(&file, (geo.dir_offset + i * 64) as u64).map_err(io("read"))?;
-            let owner = LaneOwner::decode(slot.owner.load(r));
+            let owner = slot.owner().load();
             let state = match owner {
                 LaneOwner::Free { .. } => continue,
                 LaneOwner::Corrupt { .. } => "invalid",
@@ -327,7 +327,7 @@ impl Snapshot {
         for k in 0..ul_ring::layout::DROP_SLOTS {
             let e: Box<ul_ring::layout::DropSlot> =
                 read_at(&file, (geo.drops_offset + k * 64) as u64).map_err(io("read"))?;
-            let owner = LaneOwner::decode(e.owner.load(r));
+            let owner = e.owner().load();
             let state = match owner {
                 LaneOwner::Free { .. } => continue,
                 LaneOwner::Corrupt { .. } => "invalid",

@@ -27,7 +27,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::*;
-use ul_ring::ownership::{LaneOwner, OwnerWord};
+use ul_ring::ownership::LaneOwner;
 use ul_ring::region::{Region, RegionOptions};
 
 const LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
@@ -245,7 +245,7 @@ fn quiescent(r: &Region) -> bool {
     let lanes = r.geometry().sizes.lanes as usize;
     let lanes_done = (0..lanes).all(|i| {
         let c = r.lane_control(i);
-        OwnerWord::new(&r.lane_slot(i).owner).load().is_free()
+        r.lane_slot(i).owner().load().is_free()
             && c.head() == c.tail()
             && c.producer.total_dropped() == c.consumer.dropped_reported.load(Ordering::Relaxed)
     });
@@ -262,7 +262,7 @@ fn lanes_state(r: &Region) -> String {
     let mut s = String::new();
     for i in 0..lanes {
         let c = r.lane_control(i);
-        let o: LaneOwner = OwnerWord::new(&r.lane_slot(i).owner).load();
+        let o: LaneOwner = r.lane_slot(i).owner().load();
         s += &format!(
             "lane {i}: pid {} state {} head {} tail {} dropped {}/{}\n",
             o.pid(),
@@ -924,7 +924,7 @@ fn writer_stopped_until_rings_fill_then_resumed_drop_policy() {
     let r = attach(&s.shm);
     let ours = |r: &Region| -> Vec<usize> {
         (0..r.geometry().sizes.lanes as usize)
-            .filter(|&i| pids.contains(&OwnerWord::new(&r.lane_slot(i).owner).load().pid()))
+            .filter(|&i| pids.contains(&r.lane_slot(i).owner().load().pid()))
             .collect()
     };
     let dropped = |r: &Region, i: usize| r.lane_control(i).producer.dropped.load(Ordering::Relaxed);

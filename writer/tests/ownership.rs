@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::*;
-use ul_ring::ownership::{claim_lane, LaneOwner, OwnerWord};
+use ul_ring::ownership::{claim_lane, LaneOwner};
 use ul_ring::region::{Region, RegionOptions};
 use ul_writer::engine::Engine;
 use ul_writer::outputs::{Format, Outputs};
@@ -36,7 +36,7 @@ fn a_reclaim_scan_right_after_a_claim_leaves_the_lane_alone() {
     let mut engine = engine(&s, region);
     engine.pass().unwrap();
     engine.pass().unwrap();
-    let now = OwnerWord::new(&engine.region().lane_slot(0).owner).load();
+    let now = engine.region().lane_slot(0).owner().load();
     assert_eq!(
         now,
         claim.owner(),
@@ -62,7 +62,7 @@ fn an_owner_whose_lock_is_gone_is_reclaimed_with_a_new_generation() {
     let mut engine = engine(&s, region);
     engine.pass().unwrap();
     engine.pass().unwrap();
-    let now = OwnerWord::new(&engine.region().lane_slot(3).owner).load();
+    let now = engine.region().lane_slot(3).owner().load();
     assert_eq!(
         now,
         LaneOwner::Free {
@@ -95,14 +95,14 @@ fn a_retired_lane_is_freed_quietly() {
     let gen = claim.owner().generation();
     claim.retire(&region);
     assert!(matches!(
-        OwnerWord::new(&region.lane_slot(5).owner).load(),
+        region.lane_slot(5).owner().load(),
         LaneOwner::Retiring { .. }
     ));
     let mut engine = engine(&s, region);
     engine.pass().unwrap();
     engine.pass().unwrap();
     assert_eq!(
-        OwnerWord::new(&engine.region().lane_slot(5).owner).load(),
+        engine.region().lane_slot(5).owner().load(),
         LaneOwner::Free { gen: gen + 1 }
     );
     assert!(!s.text().contains("exited"), "{}", s.text());
@@ -118,17 +118,20 @@ fn a_corrupt_owner_word_is_freed_only_without_a_lock_holder() {
     assert_eq!(held.index(), 1);
     // Lane 1: its owner lives (lock held) but its word was scribbled on.
     // Lane 2: scribbled on, nobody holds its lock.
-    region.lane_slot(1).owner.store(0x77, Ordering::Relaxed);
+    region
+        .lane_slot(1)
+        .owner_raw()
+        .store(0x77, Ordering::Relaxed);
     region
         .lane_slot(2)
-        .owner
+        .owner_raw()
         .store(0x0101_0000_0000_0077, Ordering::Relaxed);
     let mut engine = engine(&s, region);
     engine.pass().unwrap();
     engine.pass().unwrap();
     let r = engine.region();
-    assert_eq!(r.lane_slot(1).owner.load(Ordering::Relaxed), 0x77);
-    assert!(OwnerWord::new(&r.lane_slot(2).owner).load().is_free());
+    assert_eq!(r.lane_slot(1).owner_raw().load(Ordering::Relaxed), 0x77);
+    assert!(r.lane_slot(2).owner().load().is_free());
     drop(held);
 }
 

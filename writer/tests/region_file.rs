@@ -258,10 +258,7 @@ fn region_replaced(tag: &str, recreate: bool, pace: Pace) {
         let g = old.geometry();
         (0..g.sizes.lanes as usize).all(|i| {
             let c = old.lane_control(i);
-            c.head() == c.tail()
-                && ul_ring::ownership::OwnerWord::new(&old.lane_slot(i).owner)
-                    .load()
-                    .is_free()
+            c.head() == c.tail() && old.lane_slot(i).owner().load().is_free()
         })
     };
     assert!(

@@ -18,7 +18,7 @@ impl Engine {
             if dropped == reported {
                 continue;
             }
-            let pid = OwnerWord::new(&slot.owner).load().pid();
+            let pid = slot.owner().load().pid();
             let tid = slot.tid.load(Ordering::Relaxed);
             let since = since_text(&mut self.lines.ts, self.table_drop_report[k]);
             self.lines.writer_line(

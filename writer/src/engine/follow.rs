@@ -26,7 +26,7 @@ impl Engine {
             let r = s.region;
             (0..r.geometry().sizes.lanes as usize).any(|i| {
                 let slot = r.lane_slot(i);
-                let owner = OwnerWord::new(&slot.owner).load();
+                let owner = slot.owner().load();
                 !owner.is_free()
                     && owner.pid() == pid
                     && slot.tid.load(Ordering::Relaxed) == tid
@@ -141,15 +141,9 @@ impl Engine {
             let lanes = self.region.geometry().sizes.lanes as usize;
             // Every lane and every drop-table entry free: a thread on the
             // old shared lane holds an entry until it moves or exits.
-            let free = (0..lanes).all(|i| {
-                OwnerWord::new(&self.region.lane_slot(i).owner)
-                    .load()
-                    .is_free()
-            }) && (0..ul_ring::layout::DROP_SLOTS).all(|k| {
-                OwnerWord::new(&self.region.drop_slot(k).owner)
-                    .load()
-                    .is_free()
-            });
+            let free = (0..lanes).all(|i| self.region.lane_slot(i).owner().load().is_free())
+                && (0..ul_ring::layout::DROP_SLOTS)
+                    .all(|k| self.region.drop_slot(k).owner().load().is_free());
             self.swap_served(&mut s);
             if !(empty && free) {
                 s.quiet_since = None;

@@ -15,7 +15,7 @@ use ul_ring::clock::Calibration;
 use ul_ring::lane::{Batch, Consumer};
 use ul_ring::layout::IntentState;
 use ul_ring::mpsc::{SlotRead, TailState};
-use ul_ring::ownership::{LaneOwner, OwnerWord, Verdict};
+use ul_ring::ownership::{LaneOwner, Verdict};
 use ul_ring::quarantine::Quarantine;
 use ul_ring::record::Level;
 use ul_ring::region::{PathStatus, Region, RegionError, RegionOptions};
@@ -336,7 +336,7 @@ impl Engine {
             let slot = self.region.lane_slot(i);
             let origin = Origin {
                 lane: Some(i),
-                pid: OwnerWord::new(&slot.owner).load().pid(),
+                pid: slot.owner().load().pid(),
                 tid: slot.tid.load(Ordering::Relaxed),
             };
             if head != tail

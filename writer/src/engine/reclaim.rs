@@ -44,7 +44,8 @@ impl Engine {
         for k in 0..ul_ring::layout::DROP_SLOTS {
             let slot = self.region.drop_slot(k);
             let file = self.region.file();
-            let verdict = OwnerWord::new(&slot.owner)
+            let verdict = slot
+                .owner()
                 .judge(|| ul_ring::ownership::drop_lock_held(file, &geo, k));
             let owner = match verdict {
                 Verdict::Free | Verdict::Live => continue,
@@ -70,7 +71,7 @@ impl Engine {
         ul_ring::drain_core::free_lanes(self.region, &self.to_free);
         self.to_free.clear();
         for &(k, owner) in &self.to_free_drops {
-            OwnerWord::new(&self.region.drop_slot(k).owner).free(owner);
+            self.region.drop_slot(k).owner().free(owner);
         }
         self.to_free_drops.clear();
     }
