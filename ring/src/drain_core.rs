@@ -7,8 +7,9 @@
 //! - [`pending_claim`]: what to do about an uncommitted shared-lane claim
 //!   at the tail (wait, abandon it after the process timeout, or quarantine
 //!   it after twice that), timed from when any consumer first saw it;
-//! - [`scan_lanes`] and [`free_lanes`]: which lanes to take back (retired,
-//!   or their owner dead by the kernel lock) once drained, and taking them.
+//! - [`scan_lanes`] and [`free_lanes`] (and the same for the drop table):
+//!   which lanes to take back (retired, or their owner dead by the kernel
+//!   lock) once drained, and taking them.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -142,12 +143,13 @@ pub fn claim_pending(region: &Region) -> bool {
         && matches!(mpsc.tail_state(tail), crate::mpsc::TailState::Pending(_))
 }
 
-/// A lane to take back once the lines that announce it (if any) are done.
+/// A lane (or drop-table entry) to take back once the lines that announce
+/// it (if any) are done.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reclaimable {
-    /// The lane.
+    /// The lane (or the drop-table entry).
     pub lane: usize,
-    /// The owner word judged: the lane is freed only if it still holds it.
+    /// The owner word judged: it is freed only if it still holds it.
     pub owner: LaneOwner,
     /// True if its owner's process died (false: the thread retired it).
     pub dead: bool,
@@ -157,23 +159,55 @@ pub struct Reclaimable {
 /// by a process that is gone (nobody holds the lane's kernel lock: see
 /// [`crate::ownership`]), and `drained(lane)`. Each lane is judged before
 /// its drain is checked: an owner known gone adds nothing more, so a
-/// drained lane stays drained until it is freed. `lock_error` is told the
-/// first failure to ask the kernel (such a lane counts as alive).
+/// drained lane stays drained until it is freed. `lock_error` is told of
+/// each failure to ask the kernel (such a lane counts as alive).
 pub fn scan_lanes(
     region: &Region,
+    drained: impl FnMut(usize) -> bool,
+    lock_error: impl FnMut(usize, &std::io::Error),
+) -> Vec<Reclaimable> {
+    let geo = *region.geometry();
+    scan(
+        geo.sizes.lanes as usize,
+        |i| region.lane_slot(i).owner(),
+        |i| crate::ownership::lane_lock_held(region.file(), &geo, i),
+        drained,
+        lock_error,
+    )
+}
+
+/// The drop-table entries of `region` to take back, by the rule of
+/// [`scan_lanes`]; `reported(k)` says entry `k`'s drops are all reported.
+pub fn scan_drop_slots(
+    region: &Region,
+    reported: impl FnMut(usize) -> bool,
+    lock_error: impl FnMut(usize, &std::io::Error),
+) -> Vec<Reclaimable> {
+    let geo = *region.geometry();
+    scan(
+        crate::layout::DROP_SLOTS,
+        |k| region.drop_slot(k).owner(),
+        |k| crate::ownership::drop_lock_held(region.file(), &geo, k),
+        reported,
+        lock_error,
+    )
+}
+
+fn scan<'r>(
+    n: usize,
+    word: impl Fn(usize) -> OwnerWord<'r>,
+    held: impl Fn(usize) -> std::io::Result<bool>,
     mut drained: impl FnMut(usize) -> bool,
     mut lock_error: impl FnMut(usize, &std::io::Error),
 ) -> Vec<Reclaimable> {
-    let geo = *region.geometry();
     let mut out = Vec::new();
-    for i in 0..geo.sizes.lanes as usize {
-        let word = OwnerWord::new(&region.lane_slot(i).owner);
-        let verdict = word.judge(|| {
-            let held = crate::ownership::lane_lock_held(region.file(), &geo, i);
-            if let Err(e) = &held {
+    for i in 0..n {
+        let verdict = word(i).judge(|| {
+            let h = held(i);
+            if let Err(e) = &h {
                 lock_error(i, e);
             }
-            held
+            h
         });
         let (owner, dead) = match verdict {
             Verdict::Free | Verdict::Live => continue,
@@ -197,7 +231,7 @@ pub fn scan_lanes(
 pub fn free_lanes(region: &Region, lanes: &[Reclaimable]) -> u64 {
     let mut reclaimed = 0;
     for r in lanes {
-        if OwnerWord::new(&region.lane_slot(r.lane).owner).free(r.owner)
+        if region.lane_slot(r.lane).owner().free(r.owner)
             && !matches!(r.owner, LaneOwner::Retiring { .. })
         {
             reclaimed += 1;
@@ -209,4 +243,12 @@ pub fn free_lanes(region: &Region, lanes: &[Reclaimable]) -> u64 {
         .lanes_reclaimed
         .fetch_add(reclaimed, Ordering::Relaxed);
     reclaimed
+}
+
+/// Frees drop-table entries found by [`scan_drop_slots`] (each only if
+/// its owner word is still the one judged).
+pub fn free_drop_slots(region: &Region, entries: &[Reclaimable]) {
+    for r in entries {
+        region.drop_slot(r.lane).owner().free(r.owner);
+    }
 }

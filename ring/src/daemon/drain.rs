@@ -102,9 +102,7 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
                     }
                 },
             );
-            let pid = crate::ownership::OwnerWord::new(&self.region.lane_slot(i).owner)
-                .load()
-                .pid();
+            let pid = self.region.lane_slot(i).owner().load().pid();
             if let Some((pos, len, kind)) = first_bad {
                 stats.decode_errors.fetch_add(bad, Ordering::Relaxed);
                 self.problems.push(format!(

@@ -15,7 +15,6 @@ use ul_ring::clock::Calibration;
 use ul_ring::lane::{Batch, Consumer};
 use ul_ring::layout::IntentState;
 use ul_ring::mpsc::{SlotRead, TailState};
-use ul_ring::ownership::{LaneOwner, Verdict};
 use ul_ring::quarantine::Quarantine;
 use ul_ring::record::Level;
 use ul_ring::region::{PathStatus, Region, RegionError, RegionOptions};
@@ -179,7 +178,7 @@ pub struct Engine {
     /// disk: (lane, owner word seen when it was found free-able).
     to_free: Vec<ul_ring::drain_core::Reclaimable>,
     /// Drop-table entries to free with the lanes (same rule).
-    to_free_drops: Vec<(usize, LaneOwner)>,
+    to_free_drops: Vec<ul_ring::drain_core::Reclaimable>,
     /// Drop-table entries this batch reports: (entry, its `dropped`).
     table_drops: Vec<(usize, u64)>,
     /// Per drop-table entry: wall-clock ns of its last report.

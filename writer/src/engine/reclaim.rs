@@ -10,7 +10,6 @@ impl Engine {
     /// nobody holds its lane's kernel lock ([`ul_ring::ownership`]): true
     /// whatever pid namespace, uid or `/proc` mount either side has.
     pub(super) fn reclaim(&mut self) {
-        let geo = *self.region.geometry();
         let region = self.region;
         // Drained: its records written and its drops reported.
         let drained = |i: usize| {
@@ -39,23 +38,15 @@ impl Engine {
             }
         }
         self.to_free.extend(lanes);
-        // Drop-table entries: freed on the same rule, without a line (the
-        // process's lanes, if it had any, announce it).
-        for k in 0..ul_ring::layout::DROP_SLOTS {
-            let slot = self.region.drop_slot(k);
-            let file = self.region.file();
-            let verdict = slot
-                .owner()
-                .judge(|| ul_ring::ownership::drop_lock_held(file, &geo, k));
-            let owner = match verdict {
-                Verdict::Free | Verdict::Live => continue,
-                Verdict::Retired(o) | Verdict::Dead(o) | Verdict::Corrupt(o) => o,
-            };
-            if slot.dropped.load(Ordering::Relaxed) == slot.dropped_reported.load(Ordering::Relaxed)
-            {
-                self.to_free_drops.push((k, owner));
-            }
-        }
+        // Drop-table entries: freed on the same rule once their drops are
+        // reported, without a line (the process's lanes, if it had any,
+        // announce it).
+        let reported = |k: usize| {
+            let e = region.drop_slot(k);
+            e.dropped.load(Ordering::Relaxed) == e.dropped_reported.load(Ordering::Relaxed)
+        };
+        let entries = ul_ring::drain_core::scan_drop_slots(region, reported, |_, _| {});
+        self.to_free_drops.extend(entries);
         for (pid, n) in dead {
             let s = if n == 1 { "" } else { "s" };
             self.lines.writer_line(
@@ -70,9 +61,7 @@ impl Engine {
     pub(super) fn free_lanes(&mut self) {
         ul_ring::drain_core::free_lanes(self.region, &self.to_free);
         self.to_free.clear();
-        for &(k, owner) in &self.to_free_drops {
-            self.region.drop_slot(k).owner().free(owner);
-        }
+        ul_ring::drain_core::free_drop_slots(self.region, &self.to_free_drops);
         self.to_free_drops.clear();
     }
 }
