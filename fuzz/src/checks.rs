@@ -24,7 +24,7 @@ pub mod lines {
             Value::F64(x) => format!("{x}"),
             Value::Bool(x) => format!("{x}"),
             Value::Char(x) => format!("{x}"),
-            Value::Str(x) => x.to_string(),
+            Value::Str(x) | Value::Text(x) => x.to_string(),
         }
     }
 
@@ -39,13 +39,21 @@ pub mod lines {
     /// `ContextValue` documents.
     fn check_json_value(key: &str, j: &serde_json::Value, cv: &ContextValue<'_>) {
         let ok = match cv {
-            ContextValue::Str(s) | ContextValue::Value(Value::Str(s)) => j.as_str() == Some(*s),
+            ContextValue::Str(s)
+            | ContextValue::Value(Value::Str(s))
+            | ContextValue::Value(Value::Text(s)) => j.as_str() == Some(*s),
             ContextValue::Value(Value::Char(c)) => j.as_str() == Some(c.to_string().as_str()),
             ContextValue::Value(Value::Bool(b)) => j.as_bool() == Some(*b),
             ContextValue::Value(Value::U64(x)) => j.as_u64() == Some(*x),
             ContextValue::Value(Value::I64(x)) => j.as_i64() == Some(*x),
-            ContextValue::Value(Value::U128(x)) => j.as_str() == Some(x.to_string().as_str()),
-            ContextValue::Value(Value::I128(x)) => j.as_str() == Some(x.to_string().as_str()),
+            // Numbers, exact in the line; serde_json reads those past 64
+            // bits as an f64.
+            ContextValue::Value(Value::U128(x)) => j
+                .as_f64()
+                .is_some_and(|g| close(g, *x as f64, f64::EPSILON, 0.0)),
+            ContextValue::Value(Value::I128(x)) => j
+                .as_f64()
+                .is_some_and(|g| close(g, *x as f64, f64::EPSILON, 0.0)),
             ContextValue::Value(Value::F64(x)) if !x.is_finite() => {
                 j.as_str() == Some(x.to_string().as_str())
             }

@@ -1,16 +1,23 @@
-//! How the macros turn each argument into something the codec copies raw.
+//! How a log call turns each argument into something the codec copies.
 //!
 //! Integers, floats, bools, chars and strings implement
 //! [`ul_ring::args::Arg`] and are copied into the record as they are: the
-//! writer formats them. Any other `Display` value is formatted into a
-//! `String` at the call site (the slow path: it allocates) and sent as a
-//! string. The choice is made at compile time by auto-ref method lookup:
-//! `(&&Wrap(&x)).__ul_prepare()` finds [`ViaArg`] when `x: Arg` and falls
-//! back to [`ViaDisplay`] otherwise.
+//! writer formats them with their placeholder's spec. Any other value is
+//! formatted at the call site with the placeholder's whole spec (the slow
+//! path: it allocates) and sent as text, which the writer puts in as it is.
+//!
+//! The choice is made at compile time by auto-ref method lookup: for
+//! `(&&Wrap(&x)).__ul_arg(f)` the compiler first looks for the method on
+//! `&&Wrap<T>`, where [`ViaArg`] has it when `T: Arg`, and only then on
+//! `&Wrap<T>`, where [`ViaFormat`] has it for every `T`. `f` is the
+//! formatting the macro wrote for this placeholder
+//! (`|v| format!("{:>8?}", *v)`): the raw path never calls it, but the
+//! compiler checks it all the same, so a value that does not implement the
+//! placeholder's trait is refused at compile time, as `format!` refuses it.
 
 use std::fmt::Display;
 
-use ul_ring::args::Arg;
+use ul_ring::args::{Arg, Encoder, Text};
 
 /// Wraps an argument for the method lookup described in the module docs.
 pub struct Wrap<'a, T: ?Sized>(pub &'a T);
@@ -19,8 +26,14 @@ pub struct Wrap<'a, T: ?Sized>(pub &'a T);
 pub trait ViaArg<'a> {
     /// The value as the codec sees it.
     type Out: Arg;
-    /// Borrow it.
+    /// A key-value pair's value: borrowed as it is.
     fn __ul_prepare(self) -> Self::Out;
+    /// A placeholder's value: borrowed as it is (the writer applies the
+    /// spec); `format` is not called.
+    fn __ul_arg<F: FnOnce(Self::Out) -> String>(self, format: F) -> Self::Out;
+    /// A radix placeholder's value (`{:x}`): borrowed, sent under
+    /// [`Arg::RADIX_TAG`].
+    fn __ul_radix<F: FnOnce(Self::Out) -> String>(self, format: F) -> Radix<Self::Out>;
 }
 
 impl<'a, T: Arg + ?Sized> ViaArg<'a> for &&Wrap<'a, T> {
@@ -29,9 +42,18 @@ impl<'a, T: Arg + ?Sized> ViaArg<'a> for &&Wrap<'a, T> {
     fn __ul_prepare(self) -> &'a T {
         self.0
     }
+    #[inline(always)]
+    fn __ul_arg<F: FnOnce(&'a T) -> String>(self, _: F) -> &'a T {
+        self.0
+    }
+    #[inline(always)]
+    fn __ul_radix<F: FnOnce(&'a T) -> String>(self, _: F) -> Radix<&'a T> {
+        Radix(self.0)
+    }
 }
 
-/// Chosen for other `Display` values: formatted at the call site.
+/// Chosen for a key-value pair's value of another `Display` type:
+/// formatted at the call site.
 pub trait ViaDisplay {
     /// Format it.
     fn __ul_prepare(self) -> String;
@@ -41,6 +63,47 @@ impl<T: Display + ?Sized> ViaDisplay for &Wrap<'_, T> {
     #[inline]
     fn __ul_prepare(self) -> String {
         self.0.to_string()
+    }
+}
+
+/// Chosen for a placeholder's value of a type the codec does not carry:
+/// formatted at the call site by the placeholder's own `format!`.
+pub trait ViaFormat<'a, T: ?Sized + 'a> {
+    /// Format it.
+    fn __ul_arg<F: FnOnce(&'a T) -> String>(self, format: F) -> Text<String>;
+    /// Format it (a radix placeholder).
+    fn __ul_radix<F: FnOnce(&'a T) -> String>(self, format: F) -> Text<String>;
+}
+
+impl<'a, T: ?Sized> ViaFormat<'a, T> for &Wrap<'a, T> {
+    #[inline]
+    fn __ul_arg<F: FnOnce(&'a T) -> String>(self, format: F) -> Text<String> {
+        Text(format(self.0))
+    }
+    #[inline]
+    fn __ul_radix<F: FnOnce(&'a T) -> String>(self, format: F) -> Text<String> {
+        Text(format(self.0))
+    }
+}
+
+/// A value under a radix placeholder: its bytes as they are, under its
+/// [`Arg::RADIX_TAG`] (a narrow signed integer as its unsigned bits).
+#[derive(Clone, Copy, Debug)]
+pub struct Radix<T>(pub T);
+
+impl<T: Arg> Arg for Radix<T> {
+    const TAG: u8 = T::RADIX_TAG;
+    #[inline(always)]
+    fn wire_len(&self) -> usize {
+        self.0.wire_len()
+    }
+    #[inline(always)]
+    fn put(&self, enc: &mut Encoder<'_>) {
+        self.0.put(enc)
+    }
+    #[inline(always)]
+    fn truncated(&self) -> bool {
+        self.0.truncated()
     }
 }
 

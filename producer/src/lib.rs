@@ -330,11 +330,14 @@ pub fn wake_syscalls() -> u64 {
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::arg::{tag_of, ViaArg, ViaDisplay, Wrap};
+    pub use crate::arg::{tag_of, Radix, ViaArg, ViaDisplay, ViaFormat, Wrap};
     pub use crate::callsite::Callsite;
     pub use crate::thread_lane::emit;
     use crate::Level;
+    pub use std::format;
     use std::sync::atomic::Ordering;
+    pub use ul_macros::log_call;
+    pub use ul_ring::args::Text;
 
     /// The level check every macro call makes first: one load.
     #[inline(always)]

@@ -3,6 +3,13 @@
 /// Logs at a given level. The level macros ([`info!`](crate::info) etc.)
 /// are shorthands for it.
 ///
+/// The format string and its arguments work as in `format!`, checked by
+/// rustc the same way: captured identifiers (`{user}`), positional
+/// (`{0}`) and named (`name = expr`) arguments, and every spec (`{:>8.3}`,
+/// `{:#x}`, `{:?}`, `{:#?}`, `{:1$}`, `{:.*}`). Integers, floats, `bool`,
+/// `char` and strings are copied raw and formatted by the writer; other
+/// values are formatted at the call site.
+///
 /// Forms (each may end with `; key = value, ...` pairs, which go into the
 /// record's context):
 ///
@@ -13,6 +20,8 @@
 /// ul::log!(ul::Level::Info, source: "AuthService", "User {} logged in", "ann"; user_id = "user123");
 /// ul::log!(ul::Level::Warn, logger: &log, "retrying {}", 3);
 /// ul::log!(ul::Level::Warn, source: "Db", logger: &log, "slow query");
+/// let (user, n) = ("ann", 7u32);
+/// ul::log!(ul::Level::Info, "user {user} n {n:>4} {:?} {total}", Some(1), total = n + 1);
 /// ```
 #[macro_export]
 macro_rules! log {
@@ -36,29 +45,45 @@ macro_rules! log {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __ul_log {
-    ($lvl:expr, $src:expr, $ctx:expr, $fmt:literal $(, $arg:expr)* $(,)? $(; $($k:ident = $v:expr),+ $(,)?)?) => {{
-        static __UL_CALLSITE: $crate::__private::Callsite = $crate::__private::Callsite::new(
-            $lvl,
-            $fmt,
-            $src,
-            ::core::file!(),
-            ::core::line!(),
-            ::core::module_path!(),
-            &[$($(::core::stringify!($k)),+)?],
-        );
-        if $crate::__private::enabled($lvl) {
-            #[allow(unused_imports)]
-            use $crate::__private::{ViaArg as _, ViaDisplay as _};
-            $crate::__private::emit(
-                &__UL_CALLSITE,
-                $ctx,
-                &(
-                    $((&&$crate::__private::Wrap(&$arg)).__ul_prepare(),)*
-                    $($((&&$crate::__private::Wrap(&$v)).__ul_prepare(),)+)?
-                ),
-            );
-        }
-    }};
+    ($lvl:expr, $src:expr, $ctx:expr, $fmt:literal $($rest:tt)*) => {
+        $crate::__ul_args!(@[$crate ($lvl) ($src) ($ctx) $fmt] [] $($rest)*)
+    };
+}
+
+/// Sorts a call's arguments for [`ul_macros::log_call`]: each explicit
+/// argument as `[name?] (expr)`, then the `; key = value` pairs as
+/// `key (value)`. (`macro_rules!` parses the expressions, so an argument
+/// may hold commas inside generics or closures, as in `format!`.)
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __ul_args {
+    // The end, with or without a trailing comma and pairs.
+    (@$h:tt [$($acc:tt)*] $(,)?) => {
+        $crate::__private::log_call!($h [$($acc)*] [])
+    };
+    (@$h:tt [$($acc:tt)*] $(,)? ; $($k:ident = $v:expr),+ $(,)?) => {
+        $crate::__private::log_call!($h [$($acc)*] [$($k ($v))+])
+    };
+    // `name = expr`.
+    (@$h:tt [$($acc:tt)*] , $name:ident = $e:expr , $($rest:tt)*) => {
+        $crate::__ul_args!(@$h [$($acc)* [$name] ($e)] , $($rest)*)
+    };
+    (@$h:tt [$($acc:tt)*] , $name:ident = $e:expr ; $($rest:tt)*) => {
+        $crate::__ul_args!(@$h [$($acc)* [$name] ($e)] ; $($rest)*)
+    };
+    (@$h:tt [$($acc:tt)*] , $name:ident = $e:expr) => {
+        $crate::__ul_args!(@$h [$($acc)* [$name] ($e)])
+    };
+    // `expr`.
+    (@$h:tt [$($acc:tt)*] , $e:expr , $($rest:tt)*) => {
+        $crate::__ul_args!(@$h [$($acc)* [] ($e)] , $($rest)*)
+    };
+    (@$h:tt [$($acc:tt)*] , $e:expr ; $($rest:tt)*) => {
+        $crate::__ul_args!(@$h [$($acc)* [] ($e)] ; $($rest)*)
+    };
+    (@$h:tt [$($acc:tt)*] , $e:expr) => {
+        $crate::__ul_args!(@$h [$($acc)* [] ($e)])
+    };
 }
 
 /// Logs at [`Level::Trace`](crate::Level::Trace); see [`log!`](crate::log) for the forms.

@@ -11,6 +11,12 @@
 //! | 13 | bool (0 or 1) | 1 |
 //! | 14 | char (scalar value) | 4 |
 //! | 15 | str: u32 length, UTF-8 bytes | 4 + length |
+//! | 16 | text formatted at the call site: as str | 4 + length |
+//!
+//! A str (15) is a value the writer formats by its placeholder's spec, as
+//! it formats numbers. A text (16) is a value of some other type that the
+//! producer already formatted with the placeholder's whole spec (`{:>8?}`
+//! of a struct): the writer puts it in as it is, whatever the spec says.
 
 use crate::record::{DecodeError, RecordHeader, HEADER_LEN};
 
@@ -46,6 +52,8 @@ pub mod tag {
     pub const CHAR: u8 = 14;
     /// str
     pub const STR: u8 = 15;
+    /// Text formatted at the call site (same bytes as `STR`).
+    pub const TEXT: u8 = 16;
 }
 
 /// Longest string argument kept; longer ones are cut at a char boundary at
@@ -74,6 +82,9 @@ pub enum Value<'a> {
     Char(char),
     /// String.
     Str(&'a str),
+    /// A value of another type, already formatted by the producer with
+    /// its placeholder's spec: written as it is.
+    Text(&'a str),
 }
 
 /// Writes a record into memory reserved for it. Every write is bounds
@@ -227,6 +238,12 @@ impl<'a> Encoder<'a> {
 pub trait Arg {
     /// Its wire tag.
     const TAG: u8;
+    /// The tag to send it under when a radix placeholder (`{:x}`, `{:X}`,
+    /// `{:o}`, `{:b}`) formats it: the same as [`TAG`](Arg::TAG) except
+    /// for `i8`, `i16` and `i32`, which go as their unsigned bits (same
+    /// bytes), because the writer widens signed integers to 64 bits and
+    /// `format!("{:x}", -1i32)` is `ffffffff`, not sixteen `f`s.
+    const RADIX_TAG: u8 = Self::TAG;
     /// Bytes its value takes (without the tag).
     fn wire_len(&self) -> usize;
     /// Writes the value (without the tag): exactly `wire_len()` bytes.
@@ -239,9 +256,10 @@ pub trait Arg {
 }
 
 macro_rules! int_arg {
-    ($($t:ty => $tag:expr, $as:ty;)+) => {$(
+    ($($t:ty => $tag:expr, $radix:expr, $as:ty;)+) => {$(
         impl Arg for $t {
             const TAG: u8 = $tag;
+            const RADIX_TAG: u8 = $radix;
             #[inline(always)]
             fn wire_len(&self) -> usize {
                 core::mem::size_of::<$as>()
@@ -255,18 +273,18 @@ macro_rules! int_arg {
 }
 
 int_arg! {
-    u8 => tag::U8, u8;
-    u16 => tag::U16, u16;
-    u32 => tag::U32, u32;
-    u64 => tag::U64, u64;
-    u128 => tag::U128, u128;
-    usize => tag::U64, u64;
-    i8 => tag::I8, i8;
-    i16 => tag::I16, i16;
-    i32 => tag::I32, i32;
-    i64 => tag::I64, i64;
-    i128 => tag::I128, i128;
-    isize => tag::I64, i64;
+    u8 => tag::U8, tag::U8, u8;
+    u16 => tag::U16, tag::U16, u16;
+    u32 => tag::U32, tag::U32, u32;
+    u64 => tag::U64, tag::U64, u64;
+    u128 => tag::U128, tag::U128, u128;
+    usize => tag::U64, tag::U64, u64;
+    i8 => tag::I8, tag::U8, i8;
+    i16 => tag::I16, tag::U16, i16;
+    i32 => tag::I32, tag::U32, i32;
+    i64 => tag::I64, tag::I64, i64;
+    i128 => tag::I128, tag::I128, i128;
+    isize => tag::I64, tag::I64, i64;
 }
 
 impl Arg for f32 {
@@ -364,8 +382,37 @@ impl Arg for String {
     }
 }
 
+/// A value formatted at the call site ([`tag::TEXT`]): the writer puts it
+/// in its placeholder as it is. The log macros send one for an argument
+/// whose type the codec does not carry raw (`{:?}` of a struct).
+///
+/// ```
+/// use ul_ring::args::{Arg, Text, tag};
+/// assert_eq!(<Text<String>>::TAG, tag::TEXT);
+/// assert_eq!(Text("P { x: 3 }").wire_len(), 4 + 10);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Text<S>(pub S);
+
+impl<S: AsRef<str>> Arg for Text<S> {
+    const TAG: u8 = tag::TEXT;
+    #[inline(always)]
+    fn wire_len(&self) -> usize {
+        self.0.as_ref().wire_len()
+    }
+    #[inline(always)]
+    fn put(&self, enc: &mut Encoder<'_>) {
+        self.0.as_ref().put(enc)
+    }
+    #[inline(always)]
+    fn truncated(&self) -> bool {
+        self.0.as_ref().truncated()
+    }
+}
+
 impl<T: Arg + ?Sized> Arg for &T {
     const TAG: u8 = T::TAG;
+    const RADIX_TAG: u8 = T::RADIX_TAG;
     #[inline(always)]
     fn wire_len(&self) -> usize {
         (**self).wire_len()
@@ -431,7 +478,7 @@ impl<'a> Args<'a> {
         for (i, &t) in tags.iter().enumerate() {
             let need = match fixed_len(t) {
                 Some(n) => n,
-                None if t == tag::STR => {
+                None if t == tag::STR || t == tag::TEXT => {
                     let n = at
                         .checked_add(4)
                         .and_then(|e| record.get(at..e))
@@ -540,11 +587,16 @@ impl<'a> Iterator for ArgsIter<'a> {
             tag::F64 => Value::F64(f64::from_bits(u64::from_le_bytes(self.take_bytes()?))),
             tag::BOOL => Value::Bool(self.take_bytes::<1>()?[0] != 0),
             tag::CHAR => Value::Char(char::from_u32(u32::from_le_bytes(self.take_bytes()?))?),
-            tag::STR => {
+            tag::STR | tag::TEXT => {
                 let n = u32::from_le_bytes(self.take_bytes()?) as usize;
                 let (b, rest) = self.values.split_at_checked(n)?;
                 self.values = rest;
-                Value::Str(core::str::from_utf8(b).ok()?)
+                let s = core::str::from_utf8(b).ok()?;
+                if t == tag::STR {
+                    Value::Str(s)
+                } else {
+                    Value::Text(s)
+                }
             }
             _ => return None,
         };
@@ -594,6 +646,8 @@ pub enum OwnedValue {
     Char(char),
     /// String
     Str(String),
+    /// Text formatted at the call site ([`tag::TEXT`]).
+    Text(String),
 }
 
 impl OwnedValue {
@@ -616,6 +670,7 @@ impl OwnedValue {
             OwnedValue::Bool(v) => Value::Bool(*v),
             OwnedValue::Char(v) => Value::Char(*v),
             OwnedValue::Str(v) => Value::Str(kept(v)),
+            OwnedValue::Text(v) => Value::Text(kept(v)),
         }
     }
 
@@ -642,6 +697,7 @@ impl OwnedValue {
             OwnedValue::Bool(v) => go(v, enc),
             OwnedValue::Char(v) => go(v, enc),
             OwnedValue::Str(v) => go(v.as_str(), enc),
+            OwnedValue::Text(v) => go(&Text(v), enc),
         }
     }
 }
@@ -676,7 +732,7 @@ pub fn encode_record(buf: &mut Vec<u8>, mut header: RecordHeader, args: &[OwnedV
     }
     if args
         .iter()
-        .any(|a| matches!(a, OwnedValue::Str(s) if s.len() > MAX_STR_LEN))
+        .any(|a| matches!(a, OwnedValue::Str(s) | OwnedValue::Text(s) if s.len() > MAX_STR_LEN))
     {
         header.flags |= crate::record::FLAG_TRUNCATED;
     }

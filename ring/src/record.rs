@@ -595,12 +595,12 @@ mod tests {
     #[test]
     fn bad_tag() {
         let mut buf = record(&[OwnedValue::U8(1), OwnedValue::U8(2)]);
-        buf[HEADER_LEN + 1] = 16;
+        buf[HEADER_LEN + 1] = 17;
         let e = decode(&buf).unwrap_err();
         assert_eq!(
             e,
             DecodeError::BadTag {
-                tag: 16,
+                tag: 17,
                 offset: HEADER_LEN + 1
             }
         );

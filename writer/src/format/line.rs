@@ -10,9 +10,9 @@ use super::time::TimestampFormatter;
 /// A context value: a string from a context, or an argument from the call.
 ///
 /// Text output shows it as `{}` would. JSON output keeps its type: integers
-/// up to 64 bits and finite floats are numbers, `bool` a boolean, strings and
-/// `char` strings; 128-bit integers and non-finite floats (`"NaN"`, `"inf"`,
-/// `"-inf"`) are strings, since JSON readers cannot hold them as numbers.
+/// (128-bit ones included, written exactly) and finite floats are numbers,
+/// `bool` a boolean, strings and `char` strings; non-finite floats are the
+/// strings `"NaN"`, `"inf"` and `"-inf"`, since JSON has no number for them.
 ///
 /// ```
 /// use ul_writer::format::ContextValue;
@@ -175,9 +175,9 @@ fn text_escape_valid(out: &mut Vec<u8>, b: &[u8]) {
 
 fn text_value(out: &mut Vec<u8>, v: &ContextValue<'_>) {
     match v {
-        ContextValue::Str(s) | ContextValue::Value(Value::Str(s)) => {
-            text_escaped(out, s.as_bytes())
-        }
+        ContextValue::Str(s)
+        | ContextValue::Value(Value::Str(s))
+        | ContextValue::Value(Value::Text(s)) => text_escaped(out, s.as_bytes()),
         ContextValue::Value(Value::Char(c)) => {
             let mut b = [0u8; 4];
             text_escaped(out, c.encode_utf8(&mut b).as_bytes());
@@ -377,7 +377,9 @@ fn json_escape_valid(out: &mut Vec<u8>, s: &[u8]) {
 
 fn json_value(out: &mut Vec<u8>, v: &ContextValue<'_>) {
     match v {
-        ContextValue::Str(s) | ContextValue::Value(Value::Str(s)) => json_str(out, s.as_bytes()),
+        ContextValue::Str(s)
+        | ContextValue::Value(Value::Str(s))
+        | ContextValue::Value(Value::Text(s)) => json_str(out, s.as_bytes()),
         ContextValue::Value(Value::Bool(b)) => put(out, if *b { b"true" } else { b"false" }),
         ContextValue::Value(Value::Char(c)) => {
             let mut b = [0u8; 4];
@@ -389,12 +391,9 @@ fn json_value(out: &mut Vec<u8>, v: &ContextValue<'_>) {
         ContextValue::Value(Value::F64(f)) if !f.is_finite() => {
             json_str(out, f.to_string().as_bytes())
         }
-        // 128-bit integers exceed what JSON readers hold exactly: strings.
-        ContextValue::Value(v @ (Value::U128(_) | Value::I128(_))) => {
-            let mut tmp = Vec::new();
-            write_display(&mut tmp, v);
-            json_str(out, &tmp);
-        }
+        // Integers of every width are JSON numbers, 128-bit ones too
+        // (exact in the file; a reader that parses numbers into f64 rounds
+        // those above 2^53, as it would any large integer).
         ContextValue::Value(v) => write_display(out, v),
     }
 }
@@ -715,7 +714,7 @@ mod tests {
         );
         let line = json(&rec(b"m", "S", &ctx));
         assert!(line.contains(
-            r#""context":{"session":"abc123","u":18446744073709551615,"i":-9223372036854775808,"big":"340282366920938463463374607431768211455","f":0.1,"nan":"NaN","inf":"-inf","b":false,"c":"\""}"#
+            r#""context":{"session":"abc123","u":18446744073709551615,"i":-9223372036854775808,"big":340282366920938463463374607431768211455,"f":0.1,"nan":"NaN","inf":"-inf","b":false,"c":"\""}"#
         ), "{line}");
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["context"]["u"], serde_json::json!(u64::MAX));

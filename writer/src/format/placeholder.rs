@@ -672,7 +672,8 @@ fn escape_arg(
     escape: &mut Option<(Escape, &mut Vec<u8>)>,
 ) {
     if let Some((esc, scratch)) = escape {
-        if matches!(v, Value::Str(_) | Value::Char(_)) && !esc.is_plain(&out[at..]) {
+        if matches!(v, Value::Str(_) | Value::Text(_) | Value::Char(_)) && !esc.is_plain(&out[at..])
+        {
             scratch.clear();
             scratch.extend_from_slice(&out[at..]);
             out.truncate(at);
@@ -707,7 +708,7 @@ pub fn write_display(out: &mut Vec<u8>, v: &Value<'_>) {
             let mut b = [0u8; 4];
             put(out, c.encode_utf8(&mut b).as_bytes());
         }
-        Value::Str(s) => put(out, s.as_bytes()),
+        Value::Str(s) | Value::Text(s) => put(out, s.as_bytes()),
     }
 }
 
@@ -716,6 +717,11 @@ pub fn write_display(out: &mut Vec<u8>, v: &Value<'_>) {
 fn write_value(out: &mut Vec<u8>, v: Value<'_>, spec: &Spec) -> bool {
     if spec.is_plain() {
         write_display(out, &v);
+        return true;
+    }
+    if let Value::Text(s) = v {
+        // Formatted by the producer with this very spec: as it is.
+        put(out, s.as_bytes());
         return true;
     }
     let start = out.len();
@@ -745,6 +751,7 @@ fn write_value(out: &mut Vec<u8>, v: Value<'_>, spec: &Spec) -> bool {
             (text_core(out, c.encode_utf8(&mut b), spec), false)
         }
         Value::Str(s) => (text_core(out, s, spec), false),
+        Value::Text(_) => unreachable!("handled above"),
     };
     // The radix prefix (`0x`) is there only for an integer under `#`.
     let prefixed = fits && spec.alt && spec.ty.radix();

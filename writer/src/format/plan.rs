@@ -103,7 +103,7 @@ impl Plan {
         let mut has_str = false;
         let mut at = HEADER_LEN + nargs;
         for &t in &tags {
-            if t == tag::STR {
+            if t == tag::STR || t == tag::TEXT {
                 has_str = true;
                 at = string_at(record, at)?.1;
                 continue;
@@ -168,7 +168,7 @@ impl Plan {
     fn walk_fits(&self, record: &[u8]) -> bool {
         let mut at = HEADER_LEN + self.tags.len();
         for &t in &self.tags {
-            if t == tag::STR {
+            if t == tag::STR || t == tag::TEXT {
                 match string_at(record, at) {
                     Some((s, end)) if Escape::Json.is_plain(s) => at = end,
                     _ => return false,
@@ -226,9 +226,10 @@ fn write_value(out: &mut Vec<u8>, t: u8, record: &[u8], at: usize) -> usize {
         tag::I32 => int(out, i32::from_le_bytes(le(b))),
         tag::I64 => int(out, i64::from_le_bytes(le(b))),
         tag::F64 => write_f64(out, f64::from_bits(u64::from_le_bytes(le(b)))),
-        tag::STR => {
+        tag::STR | tag::TEXT => {
             let (s, end) = string_at(record, at).expect("the record fits the plan");
-            // Plain ASCII (`fits`): what `{}` writes for the decoded `&str`.
+            // Plain ASCII (`fits`): what `{}` writes for the decoded `&str`
+            // (and a text is written as it is under any spec).
             put(out, s);
             return end;
         }
