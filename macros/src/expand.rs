@@ -47,6 +47,10 @@ struct Plan {
     /// Local `i` is `&` of this: an explicit argument's expression, or a
     /// captured variable.
     locals: Vec<TokenStream>,
+    /// Where each local's value was written (its expression, or the
+    /// format string for a captured variable): rustc's errors about the
+    /// value point there.
+    spans: Vec<Span>,
     slots: Vec<Slot>,
     writer_format: String,
 }
@@ -247,8 +251,15 @@ impl Call {
         if used.iter().any(|u| !u) {
             return None;
         }
+        let spans = (0..locals.len())
+            .map(|i| match self.args.get(i) {
+                Some((_, e)) => span_of(e).unwrap_or(span),
+                None => span,
+            })
+            .collect();
         Some(Plan {
             locals,
+            spans,
             slots,
             writer_format,
         })
@@ -271,19 +282,21 @@ impl Call {
                     let lit = self.literal(&format!("{{:{}}}", spec.render(render_count)));
                     let method = if *radix { "__ul_radix" } else { "__ul_arg" };
                     quote(
-                        "(&& #0 ::__private::Wrap(#1)). #2 (|__ul_v| #0 ::__private::format!(#3, *__ul_v)),",
+                        "(&& #0 ::__private::Wrap(#1)). #2 (|__ul_v| #0 ::__private::format!(#3, #4)),",
                         [
                             k.clone().into(),
                             ts(local(*value)),
                             ts(Ident::new(method, Span::call_site())),
                             ts(lit),
+                            deref("__ul_v", plan.spans[*value]),
                         ],
                     )
                 }
                 Slot::Formatted { format, args } => {
                     let mut list = TokenStream::from(TokenTree::Literal(self.literal(format)));
                     for &a in args {
-                        list.extend(quote(", * #0", [ts(local(a))]));
+                        list.extend(quote(",", []));
+                        list.extend(deref(&format!("__ul_a{a}"), plan.spans[a]));
                     }
                     quote(
                         "#0 ::__private::Text(#0 ::__private::format!(#1)),",
@@ -455,6 +468,28 @@ fn quote<const N: usize>(template: &str, slots: [TokenStream; N]) -> TokenStream
         out
     }
     fill(template.parse().expect("a template that parses"), &slots)
+}
+
+/// `*name`, where `name` is a local of the expansion (call-site hygiene)
+/// but placed at `at`, the value's place in the call: rustc's errors about
+/// the value (a missing `Debug`) then point at it, as with `format!`.
+fn deref(name: &str, at: Span) -> TokenStream {
+    let span = Span::call_site().located_at(at);
+    let mut star = Punct::new('*', Spacing::Alone);
+    star.set_span(span);
+    TokenStream::from_iter([
+        TokenTree::Punct(star),
+        TokenTree::Ident(Ident::new(name, span)),
+    ])
+}
+
+/// Where an argument's tokens start (inside the invisible groups
+/// `macro_rules!` wraps an expression in).
+fn span_of(tokens: &TokenStream) -> Option<Span> {
+    match tokens.clone().into_iter().next()? {
+        TokenTree::Group(g) if g.delimiter() == Delimiter::None => span_of(&g.stream()),
+        t => Some(t.span()),
+    }
 }
 
 /// One token as a stream.

@@ -1,0 +1,5 @@
+struct NoDebug;
+
+fn main() {
+    ul::info!("{:?}", NoDebug);
+}

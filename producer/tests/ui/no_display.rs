@@ -1,0 +1,6 @@
+#[derive(Debug)]
+struct NoDisplay;
+
+fn main() {
+    ul::info!("{}", NoDisplay);
+}

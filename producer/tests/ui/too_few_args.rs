@@ -1,0 +1,3 @@
+fn main() {
+    ul::info!("too few args: {} {}", 1u32);
+}

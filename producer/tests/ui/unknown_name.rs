@@ -1,0 +1,5 @@
+fn main() {
+    let user = "ann";
+    ul::info!("user {usr}", );
+    let _ = user;
+}

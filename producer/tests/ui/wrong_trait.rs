@@ -1,0 +1,4 @@
+fn main() {
+    ul::info!("{:x}", "text");
+    ul::info!("{:e}", true);
+}
