@@ -36,9 +36,9 @@ fn encode(c: &mut Criterion) {
             enc.put_u8(tag::U64);
             enc.put_u8(tag::U32);
             enc.put_u8(tag::F64);
-            i.put(&mut enc);
-            j.put(&mut enc);
-            x.put(&mut enc);
+            i.put(&mut enc, 0);
+            j.put(&mut enc, 0);
+            x.put(&mut enc, 0);
             enc.finish();
             black_box(&slot);
         })

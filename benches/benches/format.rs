@@ -29,6 +29,7 @@ fn line<'a>(msg: &'a [u8], ts: u64) -> LineRecord<'a> {
         pid: 4242,
         tid: 4243,
         seq: 17,
+        truncated: false,
     }
 }
 

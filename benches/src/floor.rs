@@ -367,9 +367,9 @@ impl Subject for Floor {
                     enc.put_u8(tag::U64);
                     enc.put_u8(tag::U32);
                     enc.put_u8(tag::F64);
-                    i.put(enc);
-                    j.put(enc);
-                    x.put(enc);
+                    i.put(enc, 0);
+                    j.put(enc, 0);
+                    x.put(enc, 0);
                     enc.finish();
                 })
                 .is_ok()

@@ -1,6 +1,6 @@
 //! Arbitrary header fields and argument lists through `encode_record` and
 //! back through `decode`: everything must survive (strings cut to
-//! `MAX_STR_LEN` with `FLAG_TRUNCATED`, at most 255 arguments), and records
+//! `DEFAULT_STR_LIMIT` with `FLAG_TRUNCATED`, at most 255 arguments), and records
 //! over `MAX_RECORD_LEN` must be refused.
 //!
 //! The input type is `fuzz/src/roundtrip_input.rs` and the body

@@ -25,6 +25,7 @@ pub mod lines {
             Value::Bool(x) => format!("{x}"),
             Value::Char(x) => format!("{x}"),
             Value::Str(x) | Value::Text(x) => x.to_string(),
+            Value::Cut { kept, omitted, .. } => format!("{kept}…[+{omitted} bytes]"),
         }
     }
 
@@ -42,6 +43,7 @@ pub mod lines {
             ContextValue::Str(s)
             | ContextValue::Value(Value::Str(s))
             | ContextValue::Value(Value::Text(s)) => j.as_str() == Some(*s),
+            ContextValue::Value(v @ Value::Cut { .. }) => j.as_str() == Some(display(v).as_str()),
             ContextValue::Value(Value::Char(c)) => j.as_str() == Some(c.to_string().as_str()),
             ContextValue::Value(Value::Bool(b)) => j.as_bool() == Some(*b),
             ContextValue::Value(Value::U64(x)) => j.as_u64() == Some(*x),
@@ -288,7 +290,7 @@ pub mod drain_lane {
             context: &context,
             pid: r.header.callsite,
             tid: r.header.context,
-            seq: r.header.seq,
+            seq: r.header.seq, truncated: false,
         };
         super::lines::check(ts, &line);
     }
@@ -1053,7 +1055,7 @@ pub mod format_record {
             context: &context,
             pid: (h >> 32) as u32,
             tid: h as u32,
-            seq: args.len() as u32,
+            seq: args.len() as u32, truncated: false,
         };
         super::lines::check(&mut TimestampFormatter::new(), &line);
     }

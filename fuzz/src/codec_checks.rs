@@ -5,7 +5,7 @@
 // the corpora and runs the same checks from proptest on stable Rust), so the
 // fuzzer and CI run the very same code. It may use only `std` and `ul_ring`.
 
-use ul_ring::args::{encode_record, OwnedValue, Value, MAX_STR_LEN};
+use ul_ring::args::{encode_record, OwnedValue, Value, DEFAULT_STR_LIMIT};
 use ul_ring::record::{
     decode, read_frame, DecodeError, RecordHeader, RecordKind, FLAG_TRUNCATED, HEADER_LEN,
     MAX_RECORD_LEN,
@@ -32,7 +32,7 @@ pub fn check_roundtrip(h: RecordHeader, args: &[OwnedValue]) -> Result<(), Strin
     let kept = &args[..args.len().min(255)];
     let truncated = kept
         .iter()
-        .any(|a| matches!(a, OwnedValue::Str(s) if s.len() > MAX_STR_LEN));
+        .any(|a| matches!(a, OwnedValue::Str(s) if s.len() > DEFAULT_STR_LIMIT));
     if rec_bytes.len() > MAX_RECORD_LEN {
         return match decode(rec_bytes) {
             Err(DecodeError::BadLength { .. }) => Ok(()),

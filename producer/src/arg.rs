@@ -93,17 +93,18 @@ pub struct Radix<T>(pub T);
 
 impl<T: Arg> Arg for Radix<T> {
     const TAG: u8 = T::RADIX_TAG;
+    const CUTTABLE: bool = T::CUTTABLE;
     #[inline(always)]
-    fn wire_len(&self) -> usize {
-        self.0.wire_len()
+    fn wire_len(&self, max_str: usize) -> usize {
+        self.0.wire_len(max_str)
     }
     #[inline(always)]
-    fn put(&self, enc: &mut Encoder<'_>) {
-        self.0.put(enc)
+    fn put(&self, enc: &mut Encoder<'_>, max_str: usize) {
+        self.0.put(enc, max_str)
     }
     #[inline(always)]
-    fn truncated(&self) -> bool {
-        self.0.truncated()
+    fn truncated(&self, max_str: usize) -> bool {
+        self.0.truncated(max_str)
     }
 }
 

@@ -16,30 +16,34 @@ mod dynamic;
 pub trait ArgList {
     /// How many there are, when the type says (tuples).
     const COUNT: u8;
+    /// True if some may be a string (whose bytes depend on the limit).
+    const CUTTABLE: bool;
     /// How many there are: [`ArgList::COUNT`] unless the list is only
     /// known at run time.
     #[inline(always)]
     fn count(&self) -> u8 {
         Self::COUNT
     }
-    /// Bytes they take on the wire: one tag each plus the values.
-    fn wire_len(&self) -> usize;
+    /// Bytes they take on the wire: one tag each plus the values, strings
+    /// cut to `max_str` bytes.
+    fn wire_len(&self, max_str: usize) -> usize;
     /// Writes the tags, then the values.
-    fn put(&self, enc: &mut Encoder<'_>);
-    /// True if some string will be cut to `MAX_STR_LEN`.
-    fn truncated(&self) -> bool;
+    fn put(&self, enc: &mut Encoder<'_>, max_str: usize);
+    /// True if some string will be cut to `max_str` bytes.
+    fn truncated(&self, max_str: usize) -> bool;
 }
 
 impl ArgList for () {
     const COUNT: u8 = 0;
+    const CUTTABLE: bool = false;
     #[inline(always)]
-    fn wire_len(&self) -> usize {
+    fn wire_len(&self, _: usize) -> usize {
         0
     }
     #[inline(always)]
-    fn put(&self, _: &mut Encoder<'_>) {}
+    fn put(&self, _: &mut Encoder<'_>, _: usize) {}
     #[inline(always)]
-    fn truncated(&self) -> bool {
+    fn truncated(&self, _: usize) -> bool {
         false
     }
 }
@@ -48,18 +52,19 @@ macro_rules! tuple_arglist {
     ($n:expr; $($t:ident $i:tt),+) => {
         impl<$($t: Arg),+> ArgList for ($($t,)+) {
             const COUNT: u8 = $n;
+            const CUTTABLE: bool = false $(|| $t::CUTTABLE)+;
             #[inline(always)]
-            fn wire_len(&self) -> usize {
-                $n $(+ self.$i.wire_len())+
+            fn wire_len(&self, max_str: usize) -> usize {
+                $n $(+ self.$i.wire_len(max_str))+
             }
             #[inline(always)]
-            fn put(&self, enc: &mut Encoder<'_>) {
+            fn put(&self, enc: &mut Encoder<'_>, max_str: usize) {
                 $(enc.put_u8($t::TAG);)+
-                $(self.$i.put(enc);)+
+                $(self.$i.put(enc, max_str);)+
             }
             #[inline(always)]
-            fn truncated(&self) -> bool {
-                false $(|| self.$i.truncated())+
+            fn truncated(&self, max_str: usize) -> bool {
+                false $(|| self.$i.truncated(max_str))+
             }
         }
     };

@@ -65,6 +65,7 @@ pub struct Options {
     overflow: Overflow,
     process_timeout: Duration,
     mode: u32,
+    max_string_len: usize,
 }
 
 impl Options {
@@ -76,6 +77,7 @@ impl Options {
             overflow: Overflow::Drop,
             process_timeout: Duration::from_secs(30),
             mode: 0o600,
+            max_string_len: ul_ring::args::DEFAULT_STR_LIMIT,
         }
     }
 
@@ -97,6 +99,26 @@ impl Options {
         self
     }
 
+    /// Longest string argument (message, argument or field) a record keeps,
+    /// in bytes; default 16 KiB. A longer one is cut at a char boundary and
+    /// the cut is marked in both outputs: `…[+83616 bytes]` after the value
+    /// in the text line and the JSON message, and `"truncated":true` in the
+    /// JSON record. At most what one record in a lane holds (64 KiB less a
+    /// few bytes with the default lanes, half a lane for lanes under
+    /// 128 KiB); a larger value is lowered to that. Set by the first
+    /// `init` of the process (if a writer later replaces the region with
+    /// one of smaller lanes, a record too large for them is dropped and
+    /// reported).
+    ///
+    /// ```no_run
+    /// ul::Options::new("/dev/shm/ul").max_string_len(60_000).init()?;
+    /// # Ok::<(), ul::InitError>(())
+    /// ```
+    pub fn max_string_len(mut self, bytes: usize) -> Self {
+        self.max_string_len = bytes;
+        self
+    }
+
     /// File mode if this process creates the region (default 0600).
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = mode;
@@ -105,6 +127,7 @@ impl Options {
 
     /// Attaches the process (see [`init`]).
     pub fn init(self) -> Result<(), InitError> {
+        let _serial = shared::INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(s) = shared::get() {
             return if s.path == self.path {
                 Ok(())
@@ -118,6 +141,7 @@ impl Options {
             ..Default::default()
         };
         let region = ul_ring::region::Region::open(&self.path, &opts)?;
+        shared::set_max_str(shared::str_limit(self.max_string_len, &region));
         let installed = shared::install(shared::Shared {
             region,
             path: self.path.clone(),

@@ -2,7 +2,7 @@
 //! log call with one load.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ul_ring::region::{PathStatus, Region, RegionOptions};
@@ -38,6 +38,43 @@ pub(crate) struct Shared {
     pub gen: u32,
     /// `CLOCK_MONOTONIC` ns of the last look at `path` (rate limit).
     pub last_check_ns: AtomicU64,
+}
+
+/// Longest string a record keeps (`Options::max_string_len`, bounded by
+/// [`str_limit`]). Stored once, by the first `init`, before it installs
+/// the region (under `INIT_LOCK`), and never again: every record is
+/// encoded after its thread saw the region installed (Acquire), so it
+/// sees the one value, and a record's length (`wire_len`) and its bytes
+/// (`put`) always agree. A process-wide static rather than a field of
+/// [`Shared`]: read where it is needed, it costs records without strings
+/// nothing (a field would have to be carried into the encoding closure).
+static MAX_STR: AtomicUsize = AtomicUsize::new(ul_ring::args::DEFAULT_STR_LIMIT);
+
+/// Serialises `init`s, so that only the first stores [`MAX_STR`].
+pub(crate) static INIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The longest string a record keeps.
+#[inline(always)]
+pub(crate) fn max_str() -> usize {
+    MAX_STR.load(Ordering::Relaxed)
+}
+
+/// Sets [`max_str`]: only from `init`, holding `INIT_LOCK`, before the
+/// first region is installed.
+pub(crate) fn set_max_str(n: usize) {
+    debug_assert!(
+        get().is_none(),
+        "the string limit is set once, before the first record"
+    );
+    MAX_STR.store(n, Ordering::Relaxed);
+}
+
+/// The longest string a record of `region` keeps when `asked` is wanted:
+/// at most what a lane takes in one record, less the header and the
+/// string's own framing (tag, length word, count of bytes left out).
+pub(crate) fn str_limit(asked: usize, region: &Region) -> usize {
+    let lane = ul_ring::lane::max_record_len(region.geometry().sizes.lane_capacity as usize);
+    asked.min(lane.saturating_sub(ul_ring::record::HEADER_LEN + 16))
 }
 
 /// Least time between two looks at the region's path from log calls.

@@ -263,6 +263,17 @@ fn wake_writer(shared: &'static Shared) {
     }
 }
 
+/// The string limit for a record of `A`: read only if `A` may hold a
+/// string (an atomic load is not optimised away even when unused).
+#[inline(always)]
+fn str_limit<A: ArgList>() -> usize {
+    if A::CUTTABLE {
+        shared::max_str()
+    } else {
+        0
+    }
+}
+
 /// Encodes and publishes one record. Called by the macros after the level
 /// check; `context` overrides the thread's context when non-zero.
 #[inline(always)]
@@ -277,7 +288,7 @@ pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
         // outside reaches it through memory, where the compiler can no
         // longer see that it is a constant for fixed-size arguments (and
         // fold the lane's length checks and the encoder's bounds checks).
-        let len = record_len(HEADER_LEN + args.wire_len());
+        let len = record_len(HEADER_LEN + args.wire_len(str_limit::<A>()));
         if inner.epoch != FORK_EPOCH.load(Ordering::Relaxed)
             || !core::ptr::eq(inner.attached, shared)
         {
@@ -285,7 +296,7 @@ pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
         }
         let (timestamp, is_tsc) = ul_ring::clock::now();
         let mut flags = if is_tsc { FLAG_TSC } else { 0 };
-        if args.truncated() {
+        if args.truncated(str_limit::<A>()) {
             flags |= FLAG_TRUNCATED;
         }
         let header = RecordHeader {
@@ -303,7 +314,7 @@ pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
         let write = |enc: &mut Encoder<'_>| {
             enc.zero_last_word();
             enc.put_header(&header);
-            args.put(enc);
+            args.put(enc, str_limit::<A>());
         };
         let threshold = inner.wake_threshold;
         let ok = match &mut inner.sink {

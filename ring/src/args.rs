@@ -13,6 +13,12 @@
 //! | 15 | str: u32 length, UTF-8 bytes | 4 + length |
 //! | 16 | text formatted at the call site: as str | 4 + length |
 //!
+//! A string longer than the producer's limit (16 KiB unless
+//! `ul::Options::max_string_len` says otherwise) is cut at a char boundary
+//! and says so: its length word has bit 31 set ([`STR_CUT`]) and is
+//! followed by a u64, the number of bytes left out, then the bytes kept
+//! (`4 + 8 + kept`). The writer marks the cut (`…[+N bytes]`).
+//!
 //! A str (15) is a value the writer formats by its placeholder's spec, as
 //! it formats numbers. A text (16) is a value of some other type that the
 //! producer already formatted with the placeholder's whole spec (`{:>8?}`
@@ -56,9 +62,18 @@ pub mod tag {
     pub const TEXT: u8 = 16;
 }
 
-/// Longest string argument kept; longer ones are cut at a char boundary at
-/// or below this and the record is flagged `FLAG_TRUNCATED`.
-pub const MAX_STR_LEN: usize = 16 * 1024;
+/// Longest string argument kept unless the producer sets another limit;
+/// longer ones are cut at a char boundary at or below the limit, say how
+/// much was left out ([`STR_CUT`]), and the record is flagged
+/// `FLAG_TRUNCATED`.
+pub const DEFAULT_STR_LIMIT: usize = 16 * 1024;
+
+/// Bit of a string's length word that says it was cut: a u64 count of the
+/// bytes left out follows the word.
+pub const STR_CUT: u32 = 1 << 31;
+
+/// Longest string a length word can describe.
+pub const MAX_STR_WIRE_LEN: usize = (STR_CUT - 1) as usize;
 
 /// A decoded argument. Unsigned integers up to 64 bits decode to `U64`,
 /// signed ones to `I64`.
@@ -85,6 +100,15 @@ pub enum Value<'a> {
     /// A value of another type, already formatted by the producer with
     /// its placeholder's spec: written as it is.
     Text(&'a str),
+    /// A string or text cut at the producer's limit.
+    Cut {
+        /// The bytes kept (the start of the value).
+        kept: &'a str,
+        /// How many bytes were left out.
+        omitted: u64,
+        /// A text ([`tag::TEXT`]) rather than a str.
+        formatted: bool,
+    },
 }
 
 /// Writes a record into memory reserved for it. Every write is bounds
@@ -221,14 +245,15 @@ impl<'a> Encoder<'a> {
 /// use ul_ring::record::{decode, record_len, RecordHeader, HEADER_LEN};
 ///
 /// let (a, b) = (42u32, "hi");
-/// let len = record_len(HEADER_LEN + 2 + a.wire_len() + b.wire_len());
+/// let max = ul_ring::args::DEFAULT_STR_LIMIT;
+/// let len = record_len(HEADER_LEN + 2 + a.wire_len(max) + b.wire_len(max));
 /// let mut buf = vec![0u8; len];
 /// let mut enc = Encoder::new(&mut buf);
 /// enc.put_header(&RecordHeader { len: len as u32, kind: 1, level: 2, nargs: 2, ..Default::default() });
 /// enc.put_u8(u32::TAG);
 /// enc.put_u8(<&str>::TAG);
-/// a.put(&mut enc);
-/// b.put(&mut enc);
+/// a.put(&mut enc, max);
+/// b.put(&mut enc, max);
 /// enc.finish();
 ///
 /// let rec = decode(&buf).unwrap();
@@ -244,13 +269,19 @@ pub trait Arg {
     /// bytes), because the writer widens signed integers to 64 bits and
     /// `format!("{:x}", -1i32)` is `ffffffff`, not sixteen `f`s.
     const RADIX_TAG: u8 = Self::TAG;
-    /// Bytes its value takes (without the tag).
-    fn wire_len(&self) -> usize;
-    /// Writes the value (without the tag): exactly `wire_len()` bytes.
-    fn put(&self, enc: &mut Encoder<'_>);
-    /// True if `put` cuts the value (strings over [`MAX_STR_LEN`]).
+    /// True if the value's bytes depend on the string limit (strings):
+    /// the producer reads the limit only for records that have one.
+    const CUTTABLE: bool = false;
+    /// Bytes its value takes (without the tag), a string cut to at most
+    /// `max_str` bytes (numbers ignore it).
+    fn wire_len(&self, max_str: usize) -> usize;
+    /// Writes the value (without the tag): exactly `wire_len(max_str)`
+    /// bytes.
+    fn put(&self, enc: &mut Encoder<'_>, max_str: usize);
+    /// True if `put` cuts the value (a string over `max_str` bytes).
     #[inline(always)]
-    fn truncated(&self) -> bool {
+    fn truncated(&self, max_str: usize) -> bool {
+        let _ = max_str;
         false
     }
 }
@@ -261,11 +292,11 @@ macro_rules! int_arg {
             const TAG: u8 = $tag;
             const RADIX_TAG: u8 = $radix;
             #[inline(always)]
-            fn wire_len(&self) -> usize {
+            fn wire_len(&self, _: usize) -> usize {
                 core::mem::size_of::<$as>()
             }
             #[inline(always)]
-            fn put(&self, enc: &mut Encoder<'_>) {
+            fn put(&self, enc: &mut Encoder<'_>, _: usize) {
                 enc.put_bytes(&(*self as $as).to_le_bytes());
             }
         }
@@ -290,11 +321,11 @@ int_arg! {
 impl Arg for f32 {
     const TAG: u8 = tag::F32;
     #[inline(always)]
-    fn wire_len(&self) -> usize {
+    fn wire_len(&self, _: usize) -> usize {
         4
     }
     #[inline(always)]
-    fn put(&self, enc: &mut Encoder<'_>) {
+    fn put(&self, enc: &mut Encoder<'_>, _: usize) {
         enc.put_u32(self.to_bits());
     }
 }
@@ -302,11 +333,11 @@ impl Arg for f32 {
 impl Arg for f64 {
     const TAG: u8 = tag::F64;
     #[inline(always)]
-    fn wire_len(&self) -> usize {
+    fn wire_len(&self, _: usize) -> usize {
         8
     }
     #[inline(always)]
-    fn put(&self, enc: &mut Encoder<'_>) {
+    fn put(&self, enc: &mut Encoder<'_>, _: usize) {
         enc.put_u64(self.to_bits());
     }
 }
@@ -314,11 +345,11 @@ impl Arg for f64 {
 impl Arg for bool {
     const TAG: u8 = tag::BOOL;
     #[inline(always)]
-    fn wire_len(&self) -> usize {
+    fn wire_len(&self, _: usize) -> usize {
         1
     }
     #[inline(always)]
-    fn put(&self, enc: &mut Encoder<'_>) {
+    fn put(&self, enc: &mut Encoder<'_>, _: usize) {
         enc.put_u8(u8::from(*self));
     }
 }
@@ -326,22 +357,24 @@ impl Arg for bool {
 impl Arg for char {
     const TAG: u8 = tag::CHAR;
     #[inline(always)]
-    fn wire_len(&self) -> usize {
+    fn wire_len(&self, _: usize) -> usize {
         4
     }
     #[inline(always)]
-    fn put(&self, enc: &mut Encoder<'_>) {
+    fn put(&self, enc: &mut Encoder<'_>, _: usize) {
         enc.put_u32(u32::from(*self));
     }
 }
 
-/// `s` cut to at most [`MAX_STR_LEN`] bytes at a char boundary.
+/// `s` cut to at most `max` bytes (and [`MAX_STR_WIRE_LEN`]) at a char
+/// boundary.
 #[inline(always)]
-fn kept(s: &str) -> &str {
-    if s.len() <= MAX_STR_LEN {
+fn kept(s: &str, max: usize) -> &str {
+    let max = max.min(MAX_STR_WIRE_LEN);
+    if s.len() <= max {
         return s;
     }
-    let mut end = MAX_STR_LEN;
+    let mut end = max;
     while !s.is_char_boundary(end) {
         end -= 1;
     }
@@ -350,35 +383,43 @@ fn kept(s: &str) -> &str {
 
 impl Arg for str {
     const TAG: u8 = tag::STR;
+    const CUTTABLE: bool = true;
     #[inline(always)]
-    fn wire_len(&self) -> usize {
-        4 + kept(self).len()
+    fn wire_len(&self, max_str: usize) -> usize {
+        let k = kept(self, max_str).len();
+        4 + k + if k < self.len() { 8 } else { 0 }
     }
     #[inline(always)]
-    fn put(&self, enc: &mut Encoder<'_>) {
-        let s = kept(self);
-        enc.put_u32(s.len() as u32);
+    fn put(&self, enc: &mut Encoder<'_>, max_str: usize) {
+        let s = kept(self, max_str);
+        if s.len() < self.len() {
+            enc.put_u32(s.len() as u32 | STR_CUT);
+            enc.put_u64((self.len() - s.len()) as u64);
+        } else {
+            enc.put_u32(s.len() as u32);
+        }
         enc.put_bytes(s.as_bytes());
     }
     #[inline(always)]
-    fn truncated(&self) -> bool {
-        self.len() > MAX_STR_LEN
+    fn truncated(&self, max_str: usize) -> bool {
+        self.len() > max_str.min(MAX_STR_WIRE_LEN)
     }
 }
 
 impl Arg for String {
     const TAG: u8 = tag::STR;
+    const CUTTABLE: bool = true;
     #[inline(always)]
-    fn wire_len(&self) -> usize {
-        self.as_str().wire_len()
+    fn wire_len(&self, max_str: usize) -> usize {
+        self.as_str().wire_len(max_str)
     }
     #[inline(always)]
-    fn put(&self, enc: &mut Encoder<'_>) {
-        self.as_str().put(enc)
+    fn put(&self, enc: &mut Encoder<'_>, max_str: usize) {
+        self.as_str().put(enc, max_str)
     }
     #[inline(always)]
-    fn truncated(&self) -> bool {
-        self.as_str().truncated()
+    fn truncated(&self, max_str: usize) -> bool {
+        self.as_str().truncated(max_str)
     }
 }
 
@@ -389,41 +430,43 @@ impl Arg for String {
 /// ```
 /// use ul_ring::args::{Arg, Text, tag};
 /// assert_eq!(<Text<String>>::TAG, tag::TEXT);
-/// assert_eq!(Text("P { x: 3 }").wire_len(), 4 + 10);
+/// assert_eq!(Text("P { x: 3 }").wire_len(1024), 4 + 10);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Text<S>(pub S);
 
 impl<S: AsRef<str>> Arg for Text<S> {
     const TAG: u8 = tag::TEXT;
+    const CUTTABLE: bool = true;
     #[inline(always)]
-    fn wire_len(&self) -> usize {
-        self.0.as_ref().wire_len()
+    fn wire_len(&self, max_str: usize) -> usize {
+        self.0.as_ref().wire_len(max_str)
     }
     #[inline(always)]
-    fn put(&self, enc: &mut Encoder<'_>) {
-        self.0.as_ref().put(enc)
+    fn put(&self, enc: &mut Encoder<'_>, max_str: usize) {
+        self.0.as_ref().put(enc, max_str)
     }
     #[inline(always)]
-    fn truncated(&self) -> bool {
-        self.0.as_ref().truncated()
+    fn truncated(&self, max_str: usize) -> bool {
+        self.0.as_ref().truncated(max_str)
     }
 }
 
 impl<T: Arg + ?Sized> Arg for &T {
     const TAG: u8 = T::TAG;
     const RADIX_TAG: u8 = T::RADIX_TAG;
+    const CUTTABLE: bool = T::CUTTABLE;
     #[inline(always)]
-    fn wire_len(&self) -> usize {
-        (**self).wire_len()
+    fn wire_len(&self, max_str: usize) -> usize {
+        (**self).wire_len(max_str)
     }
     #[inline(always)]
-    fn put(&self, enc: &mut Encoder<'_>) {
-        (**self).put(enc)
+    fn put(&self, enc: &mut Encoder<'_>, max_str: usize) {
+        (**self).put(enc, max_str)
     }
     #[inline(always)]
-    fn truncated(&self) -> bool {
-        (**self).truncated()
+    fn truncated(&self, max_str: usize) -> bool {
+        (**self).truncated(max_str)
     }
 }
 
@@ -479,19 +522,23 @@ impl<'a> Args<'a> {
             let need = match fixed_len(t) {
                 Some(n) => n,
                 None if t == tag::STR || t == tag::TEXT => {
-                    let n = at
+                    let word = at
                         .checked_add(4)
                         .and_then(|e| record.get(at..e))
                         .and_then(|b| b.first_chunk::<4>())
-                        .map(|b| u32::from_le_bytes(*b) as usize)
+                        .map(|b| u32::from_le_bytes(*b))
                         .ok_or(overrun(at, 4))?;
-                    let need = n.checked_add(4).ok_or(overrun(at, usize::MAX))?;
+                    let n = (word & !STR_CUT) as usize;
+                    // A cut string's count of bytes left out sits between
+                    // the word and the bytes.
+                    let head = if word & STR_CUT != 0 { 12 } else { 4 };
+                    let need = n.checked_add(head).ok_or(overrun(at, usize::MAX))?;
                     let s = at
                         .checked_add(need)
-                        .and_then(|e| record.get(at + 4..e))
+                        .and_then(|e| record.get(at + head..e))
                         .ok_or(overrun(at, need))?;
                     if core::str::from_utf8(s).is_err() {
-                        return Err(DecodeError::BadUtf8 { offset: at + 4 });
+                        return Err(DecodeError::BadUtf8 { offset: at + head });
                     }
                     need
                 }
@@ -588,14 +635,24 @@ impl<'a> Iterator for ArgsIter<'a> {
             tag::BOOL => Value::Bool(self.take_bytes::<1>()?[0] != 0),
             tag::CHAR => Value::Char(char::from_u32(u32::from_le_bytes(self.take_bytes()?))?),
             tag::STR | tag::TEXT => {
-                let n = u32::from_le_bytes(self.take_bytes()?) as usize;
+                let word = u32::from_le_bytes(self.take_bytes()?);
+                let omitted = if word & STR_CUT != 0 {
+                    Some(u64::from_le_bytes(self.take_bytes()?))
+                } else {
+                    None
+                };
+                let n = (word & !STR_CUT) as usize;
                 let (b, rest) = self.values.split_at_checked(n)?;
                 self.values = rest;
                 let s = core::str::from_utf8(b).ok()?;
-                if t == tag::STR {
-                    Value::Str(s)
-                } else {
-                    Value::Text(s)
+                match (omitted, t == tag::TEXT) {
+                    (None, false) => Value::Str(s),
+                    (None, true) => Value::Text(s),
+                    (Some(omitted), formatted) => Value::Cut {
+                        kept: s,
+                        omitted,
+                        formatted,
+                    },
                 }
             }
             _ => return None,
@@ -669,17 +726,28 @@ impl OwnedValue {
             OwnedValue::F64(v) => Value::F64(*v),
             OwnedValue::Bool(v) => Value::Bool(*v),
             OwnedValue::Char(v) => Value::Char(*v),
-            OwnedValue::Str(v) => Value::Str(kept(v)),
-            OwnedValue::Text(v) => Value::Text(kept(v)),
+            OwnedValue::Str(v) | OwnedValue::Text(v) => {
+                let formatted = matches!(self, OwnedValue::Text(_));
+                let k = kept(v, DEFAULT_STR_LIMIT);
+                match (k.len() < v.len(), formatted) {
+                    (false, false) => Value::Str(k),
+                    (false, true) => Value::Text(k),
+                    (true, _) => Value::Cut {
+                        kept: k,
+                        omitted: (v.len() - k.len()) as u64,
+                        formatted,
+                    },
+                }
+            }
         }
     }
 
     fn tag_and_put(&self, enc: Option<&mut Encoder<'_>>) -> (u8, usize) {
         fn go<T: Arg + ?Sized>(v: &T, enc: Option<&mut Encoder<'_>>) -> (u8, usize) {
             if let Some(e) = enc {
-                v.put(e);
+                v.put(e, DEFAULT_STR_LIMIT);
             }
-            (T::TAG, v.wire_len())
+            (T::TAG, v.wire_len(DEFAULT_STR_LIMIT))
         }
         match self {
             OwnedValue::U8(v) => go(v, enc),
@@ -705,7 +773,7 @@ impl OwnedValue {
 /// Appends a whole record to `buf`: `header` (with `len` and `nargs` set
 /// from `args`), the tags, the values, the padding. At most 255 arguments
 /// are encoded. A `kind` of 0 becomes [`RecordKind::Log`]; strings over
-/// [`MAX_STR_LEN`] are cut and set [`FLAG_TRUNCATED`]. Nothing limits the
+/// [`DEFAULT_STR_LIMIT`] are cut and set [`FLAG_TRUNCATED`]. Nothing limits the
 /// total: a record over [`MAX_RECORD_LEN`] is written, and
 /// [`decode`](crate::record::decode) refuses it.
 ///
@@ -730,10 +798,9 @@ pub fn encode_record(buf: &mut Vec<u8>, mut header: RecordHeader, args: &[OwnedV
     if header.kind == 0 {
         header.kind = crate::record::RecordKind::Log as u8;
     }
-    if args
-        .iter()
-        .any(|a| matches!(a, OwnedValue::Str(s) | OwnedValue::Text(s) if s.len() > MAX_STR_LEN))
-    {
+    if args.iter().any(
+        |a| matches!(a, OwnedValue::Str(s) | OwnedValue::Text(s) if s.len() > DEFAULT_STR_LIMIT),
+    ) {
         header.flags |= crate::record::FLAG_TRUNCATED;
     }
     let start = buf.len();
@@ -757,22 +824,26 @@ mod tests {
     /// Encodes one argument through the `Arg` trait as the producer does
     /// and decodes it back.
     fn roundtrip<T: Arg + ?Sized>(v: &T) -> Vec<Value<'static>> {
-        let len = crate::record::record_len(HEADER_LEN + 1 + v.wire_len());
+        let len = crate::record::record_len(HEADER_LEN + 1 + v.wire_len(DEFAULT_STR_LIMIT));
         let mut buf = vec![0xAAu8; len];
         let header = RecordHeader {
             len: len as u32,
             kind: RecordKind::Log as u8,
             level: 2,
             nargs: 1,
-            flags: if v.truncated() { FLAG_TRUNCATED } else { 0 },
+            flags: if v.truncated(DEFAULT_STR_LIMIT) {
+                FLAG_TRUNCATED
+            } else {
+                0
+            },
             ..Default::default()
         };
         let mut enc = Encoder::new(&mut buf);
         enc.put_header(&header);
         enc.put_u8(T::TAG);
         let before = enc.position();
-        v.put(&mut enc);
-        assert_eq!(enc.position() - before, v.wire_len());
+        v.put(&mut enc, DEFAULT_STR_LIMIT);
+        assert_eq!(enc.position() - before, v.wire_len(DEFAULT_STR_LIMIT));
         assert!(!enc.overflowed());
         enc.finish();
         let buf: &'static [u8] = Box::leak(buf.into_boxed_slice());
@@ -854,38 +925,81 @@ mod tests {
         assert_eq!(one(&String::from("owned")), Value::Str("owned"));
         assert_eq!(one(&&"ref"), Value::Str("ref"));
         assert_eq!(one(&&&7u8), Value::U64(7));
-        assert_eq!("abc".wire_len(), 7);
-        assert!(!"abc".truncated());
+        assert_eq!("abc".wire_len(DEFAULT_STR_LIMIT), 7);
+        assert!(!"abc".truncated(DEFAULT_STR_LIMIT));
     }
 
     #[test]
-    fn long_strings_are_cut_at_a_char_boundary() {
-        // 'é' is 2 bytes; with an odd prefix MAX_STR_LEN falls inside one.
-        let s = format!("x{}", "é".repeat(MAX_STR_LEN));
-        assert!(s.truncated());
-        assert!(String::from(s.as_str()).truncated());
-        assert_eq!(s.wire_len(), 4 + MAX_STR_LEN - 1);
-        let Value::Str(got) = one(s.as_str()) else {
-            panic!("not a string")
+    fn long_strings_are_cut_at_a_char_boundary_and_say_how_much() {
+        let max = DEFAULT_STR_LIMIT;
+        // 'é' is 2 bytes; with an odd prefix the limit falls inside one.
+        let s = format!("x{}", "é".repeat(max));
+        assert!(s.truncated(max));
+        assert!(String::from(s.as_str()).truncated(max));
+        assert_eq!(s.wire_len(max), 4 + 8 + max - 1);
+        let Value::Cut {
+            kept,
+            omitted,
+            formatted: false,
+        } = one(s.as_str())
+        else {
+            panic!("not a cut string")
         };
-        assert_eq!(got.len(), MAX_STR_LEN - 1);
-        assert!(s.starts_with(got));
-        // Exactly MAX_STR_LEN is kept whole.
-        let s = "y".repeat(MAX_STR_LEN);
-        assert!(!s.truncated());
+        assert_eq!(kept.len(), max - 1);
+        assert_eq!(omitted as usize, s.len() - kept.len());
+        assert!(s.starts_with(kept));
+        // Exactly the limit is kept whole.
+        let s = "y".repeat(max);
+        assert!(!s.truncated(max));
         assert_eq!(
             one(s.as_str()),
             Value::Str(&*Box::leak(s.clone().into_boxed_str()))
         );
         // A 4-byte char straddling the limit.
-        let s = format!("{}🦀", "z".repeat(MAX_STR_LEN - 2));
-        assert_eq!(s.wire_len(), 4 + MAX_STR_LEN - 2);
+        let s = format!("{}🦀", "z".repeat(max - 2));
+        assert_eq!(s.wire_len(max), 4 + 8 + max - 2);
+        // Another limit, and a text.
+        assert!(Text("abcdef").truncated(4));
+        assert_eq!(Text("abcdef").wire_len(4), 4 + 8 + 4);
+        assert!(!Text("abcd").truncated(4));
+    }
+
+    #[test]
+    fn a_cut_text_decodes_as_a_formatted_cut() {
+        let long = "t".repeat(DEFAULT_STR_LIMIT + 5);
+        let mut buf = Vec::new();
+        encode_record(&mut buf, Default::default(), &[OwnedValue::Text(long)]);
+        let rec = decode(&buf).unwrap();
+        assert_ne!(rec.header.flags & FLAG_TRUNCATED, 0);
+        assert_eq!(
+            rec.args.iter().next(),
+            Some(Value::Cut {
+                kept: &"t".repeat(DEFAULT_STR_LIMIT),
+                omitted: 5,
+                formatted: true
+            })
+        );
+    }
+
+    #[test]
+    fn a_cut_length_word_without_its_count_is_an_overrun() {
+        let mut buf = Vec::new();
+        encode_record(
+            &mut buf,
+            Default::default(),
+            &[OwnedValue::Str("abcd".into())],
+        );
+        // Set the cut bit: the 8-byte count would now cover the bytes and
+        // run past them.
+        let word = HEADER_LEN + 1;
+        buf[word + 3] |= 0x80;
+        assert!(decode(&buf).is_err());
     }
 
     #[test]
     fn encode_record_flags_truncation() {
         let mut buf = Vec::new();
-        let long = "a".repeat(MAX_STR_LEN + 10);
+        let long = "a".repeat(DEFAULT_STR_LIMIT + 10);
         encode_record(
             &mut buf,
             RecordHeader::default(),
@@ -893,14 +1007,13 @@ mod tests {
         );
         let rec = decode(&buf).unwrap();
         assert_ne!(rec.header.flags & FLAG_TRUNCATED, 0);
-        assert_eq!(
-            rec.args.iter().next(),
-            Some(Value::Str(&long[..MAX_STR_LEN]))
-        );
-        assert_eq!(
-            OwnedValue::Str(long.clone()).as_value(),
-            Value::Str(&long[..MAX_STR_LEN])
-        );
+        let cut = Value::Cut {
+            kept: &long[..DEFAULT_STR_LIMIT],
+            omitted: 10,
+            formatted: false,
+        };
+        assert!(rec.args.iter().next() == Some(cut), "not cut as said");
+        assert!(OwnedValue::Str(long.clone()).as_value() == cut);
     }
 
     #[test]
@@ -980,7 +1093,7 @@ mod tests {
             ..Default::default()
         });
         enc.put_u8(tag::U16);
-        0xabcdu16.put(&mut enc);
+        0xabcdu16.put(&mut enc, DEFAULT_STR_LIMIT);
         assert_eq!(enc.position(), 35);
         assert!(!enc.overflowed());
         assert_eq!(&buf[35..], &[0; 5]);
@@ -1006,7 +1119,7 @@ mod tests {
             ..Default::default()
         });
         enc.put_u8(tag::U8);
-        9u8.put(&mut enc);
+        9u8.put(&mut enc, DEFAULT_STR_LIMIT);
         enc.finish();
         let got: Vec<_> = decode(&buf).unwrap().args.iter().collect();
         assert_eq!(got, [Value::U64(9)]);

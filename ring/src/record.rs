@@ -25,7 +25,7 @@ pub const MIN_FRAME_LEN: usize = 8;
 
 /// The timestamp is in TSC ticks (otherwise Unix nanoseconds).
 pub const FLAG_TSC: u16 = 1;
-/// The producer cut a string argument to [`crate::args::MAX_STR_LEN`].
+/// The producer cut a string argument to [`crate::args::DEFAULT_STR_LIMIT`].
 pub const FLAG_TRUNCATED: u16 = 2;
 
 /// The header every log record starts with.
@@ -604,7 +604,7 @@ mod tests {
                 offset: HEADER_LEN + 1
             }
         );
-        assert_eq!(e.to_string(), "unknown argument tag 16 at offset 33");
+        assert_eq!(e.to_string(), "unknown argument tag 17 at offset 33");
         buf[HEADER_LEN + 1] = 0;
         assert!(matches!(
             decode(&buf),

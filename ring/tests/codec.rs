@@ -8,7 +8,7 @@
 //! without it those files are still fed to the decoder.
 
 use proptest::prelude::*;
-use ul_ring::args::{encode_record, OwnedValue, MAX_STR_LEN};
+use ul_ring::args::{encode_record, OwnedValue, DEFAULT_STR_LIMIT};
 use ul_ring::record::{
     decode, DecodeError, Level, RecordHeader, RecordKind, HEADER_LEN, MAX_RECORD_LEN,
 };
@@ -133,12 +133,12 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
-    /// Few but long strings: truncation at MAX_STR_LEN and records that
+    /// Few but long strings: truncation at DEFAULT_STR_LIMIT and records that
     /// exceed MAX_RECORD_LEN.
     #[test]
     fn roundtrip_long_strings(
         h in header(),
-        lens in proptest::collection::vec(0usize..(MAX_STR_LEN + 300), 1..6),
+        lens in proptest::collection::vec(0usize..(DEFAULT_STR_LIMIT + 300), 1..6),
         c in any::<char>(),
     ) {
         let args: Vec<OwnedValue> = lens
@@ -188,7 +188,7 @@ fn roundtrip_every_variant_and_edge() {
 fn largest_record_roundtrips_and_one_more_byte_does_not() {
     // header 32 + 4 tags + 4 * (4 + n); choose strings summing to the max.
     let per = (MAX_RECORD_LEN - HEADER_LEN - 4) / 4 - 4;
-    assert!(per <= MAX_STR_LEN);
+    assert!(per <= DEFAULT_STR_LIMIT);
     let args = vec![OwnedValue::Str("a".repeat(per)); 4];
     let mut buf = Vec::new();
     encode_record(&mut buf, RecordHeader::default(), &args);

@@ -9,7 +9,7 @@
 use std::sync::atomic::Ordering;
 use ul_ring::callsite::CallsiteTable;
 use ul_ring::clock::Calibration;
-use ul_ring::record::{decode, Level, RecordHeader, RecordKind, FLAG_TSC};
+use ul_ring::record::{decode, Level, RecordHeader, RecordKind, FLAG_TRUNCATED, FLAG_TSC};
 use ul_ring::region::Region;
 
 use crate::format::{
@@ -181,6 +181,7 @@ impl LineMaker {
             pid: origin.pid,
             tid: origin.tid,
             seq: hdr.seq,
+            truncated: hdr.flags & FLAG_TRUNCATED != 0,
         };
         // The message is formatted straight into each output when its
         // format allows (`ParsedFormat::format_escaped`); otherwise once
@@ -279,6 +280,7 @@ impl LineMaker {
             pid: origin.pid,
             tid: origin.tid,
             seq: hdr.seq,
+            truncated: hdr.flags & FLAG_TRUNCATED != 0,
         };
         let (text_buf, json_bufs) = self.bufs.split_at_mut(TEXT + 1);
         let text_buf = &mut text_buf[TEXT];
@@ -330,6 +332,7 @@ impl LineMaker {
             pid: self.pid,
             tid: 0,
             seq: 0,
+            truncated: false,
         };
         if self.format.text() {
             write_text(&mut self.bufs[TEXT], &mut self.ts, &line);

@@ -49,30 +49,31 @@ impl DynArgs<'_> {
 
 impl ArgList for DynArgs<'_> {
     const COUNT: u8 = 0;
+    const CUTTABLE: bool = true;
 
     #[inline]
     fn count(&self) -> u8 {
         self.kept().len() as u8
     }
 
-    fn wire_len(&self) -> usize {
+    fn wire_len(&self, max_str: usize) -> usize {
         self.kept()
             .iter()
             .map(|a| {
                 1 + match *a {
-                    DynArg::U64(v) => v.wire_len(),
-                    DynArg::I64(v) => v.wire_len(),
-                    DynArg::U128(v) => v.wire_len(),
-                    DynArg::I128(v) => v.wire_len(),
-                    DynArg::F64(v) => v.wire_len(),
-                    DynArg::Bool(v) => v.wire_len(),
-                    DynArg::Str { start, end } => self.str_of(start, end).wire_len(),
+                    DynArg::U64(v) => v.wire_len(max_str),
+                    DynArg::I64(v) => v.wire_len(max_str),
+                    DynArg::U128(v) => v.wire_len(max_str),
+                    DynArg::I128(v) => v.wire_len(max_str),
+                    DynArg::F64(v) => v.wire_len(max_str),
+                    DynArg::Bool(v) => v.wire_len(max_str),
+                    DynArg::Str { start, end } => self.str_of(start, end).wire_len(max_str),
                 }
             })
             .sum()
     }
 
-    fn put(&self, enc: &mut Encoder<'_>) {
+    fn put(&self, enc: &mut Encoder<'_>, max_str: usize) {
         for a in self.kept() {
             enc.put_u8(match a {
                 DynArg::U64(_) => u64::TAG,
@@ -86,20 +87,20 @@ impl ArgList for DynArgs<'_> {
         }
         for a in self.kept() {
             match *a {
-                DynArg::U64(v) => v.put(enc),
-                DynArg::I64(v) => v.put(enc),
-                DynArg::U128(v) => v.put(enc),
-                DynArg::I128(v) => v.put(enc),
-                DynArg::F64(v) => v.put(enc),
-                DynArg::Bool(v) => v.put(enc),
-                DynArg::Str { start, end } => self.str_of(start, end).put(enc),
+                DynArg::U64(v) => v.put(enc, max_str),
+                DynArg::I64(v) => v.put(enc, max_str),
+                DynArg::U128(v) => v.put(enc, max_str),
+                DynArg::I128(v) => v.put(enc, max_str),
+                DynArg::F64(v) => v.put(enc, max_str),
+                DynArg::Bool(v) => v.put(enc, max_str),
+                DynArg::Str { start, end } => self.str_of(start, end).put(enc, max_str),
             }
         }
     }
 
-    fn truncated(&self) -> bool {
+    fn truncated(&self, max_str: usize) -> bool {
         self.kept().iter().any(|a| match *a {
-            DynArg::Str { start, end } => self.str_of(start, end).truncated(),
+            DynArg::Str { start, end } => self.str_of(start, end).truncated(max_str),
             _ => false,
         })
     }
@@ -108,7 +109,7 @@ impl ArgList for DynArgs<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ul_ring::args::{encode_record, OwnedValue, Value};
+    use ul_ring::args::{encode_record, OwnedValue, Value, DEFAULT_STR_LIMIT};
     use ul_ring::record::HEADER_LEN;
 
     #[test]
@@ -128,10 +129,10 @@ mod tests {
         ];
         let list = DynArgs { text, args: &args };
         assert_eq!(list.count(), 9);
-        let n = list.wire_len();
+        let n = list.wire_len(DEFAULT_STR_LIMIT);
         let mut mine = vec![0u8; n];
         let mut enc = Encoder::new(&mut mine);
-        list.put(&mut enc);
+        list.put(&mut enc, DEFAULT_STR_LIMIT);
         assert_eq!(enc.position(), n);
         assert!(!enc.overflowed());
 
@@ -153,7 +154,7 @@ mod tests {
         let values: Vec<Value<'_>> = rec.args.iter().collect();
         assert_eq!(values[0], Value::Str("hello"));
         assert_eq!(values[7], Value::Str("wide"));
-        assert!(!list.truncated());
+        assert!(!list.truncated(DEFAULT_STR_LIMIT));
     }
 
     #[test]
@@ -164,6 +165,6 @@ mod tests {
             args: &args,
         };
         assert_eq!(list.count(), 255);
-        assert_eq!(list.wire_len(), 255 * 2);
+        assert_eq!(list.wire_len(DEFAULT_STR_LIMIT), 255 * 2);
     }
 }

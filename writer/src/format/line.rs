@@ -41,7 +41,7 @@ pub enum ContextValue<'a> {
 ///     context: &ctx,
 ///     pid: 1,
 ///     tid: 2,
-///     seq: 3,
+///     seq: 3, truncated: false,
 /// };
 /// # let _ = r;
 /// ```
@@ -64,6 +64,10 @@ pub struct LineRecord<'a> {
     pub tid: u32,
     /// Per-lane sequence number.
     pub seq: u32,
+    /// Some value was cut at the producer's string limit (the record's
+    /// `FLAG_TRUNCATED`): the JSON line says `"truncated":true` after the
+    /// message (the text shows the cut where it is, `…[+N bytes]`).
+    pub truncated: bool,
 }
 
 /// Appends `s` for the text format: control characters (C0, DEL, C1) and
@@ -178,6 +182,11 @@ fn text_value(out: &mut Vec<u8>, v: &ContextValue<'_>) {
         ContextValue::Str(s)
         | ContextValue::Value(Value::Str(s))
         | ContextValue::Value(Value::Text(s)) => text_escaped(out, s.as_bytes()),
+        ContextValue::Value(v @ Value::Cut { .. }) => {
+            let mut tmp = Vec::new();
+            write_display(&mut tmp, v);
+            text_escaped(out, &tmp);
+        }
         ContextValue::Value(Value::Char(c)) => {
             let mut b = [0u8; 4];
             text_escaped(out, c.encode_utf8(&mut b).as_bytes());
@@ -201,7 +210,7 @@ fn text_value(out: &mut Vec<u8>, v: &ContextValue<'_>) {
 /// let mut out = Vec::new();
 /// let ctx = [("session", ContextValue::Str("abc123"))];
 /// let r = LineRecord { timestamp_ns: 1_735_689_600_000_000_123, level: ul_ring::record::Level::Info,
-///     source: "UserService", message: b"User action completed", context: &ctx, pid: 1, tid: 2, seq: 3 };
+///     source: "UserService", message: b"User action completed", context: &ctx, pid: 1, tid: 2, seq: 3, truncated: false};
 /// write_text(&mut out, &mut TimestampFormatter::new(), &r);
 /// assert_eq!(String::from_utf8(out).unwrap(),
 ///     "UL: [2025-01-01T00:00:00.000000123Z] [UserService] INFO: User action completed [session:abc123]\n");
@@ -380,6 +389,11 @@ fn json_value(out: &mut Vec<u8>, v: &ContextValue<'_>) {
         ContextValue::Str(s)
         | ContextValue::Value(Value::Str(s))
         | ContextValue::Value(Value::Text(s)) => json_str(out, s.as_bytes()),
+        ContextValue::Value(v @ Value::Cut { .. }) => {
+            let mut tmp = Vec::new();
+            write_display(&mut tmp, v);
+            json_str(out, &tmp);
+        }
         ContextValue::Value(Value::Bool(b)) => put(out, if *b { b"true" } else { b"false" }),
         ContextValue::Value(Value::Char(c)) => {
             let mut b = [0u8; 4];
@@ -410,7 +424,7 @@ fn json_value(out: &mut Vec<u8>, v: &ContextValue<'_>) {
 /// use ul_writer::format::*;
 /// let mut out = Vec::new();
 /// let r = LineRecord { timestamp_ns: 0, level: ul_ring::record::Level::Warn,
-///     source: "S", message: b"say \"hi\"", context: &[], pid: 1, tid: 2, seq: 3 };
+///     source: "S", message: b"say \"hi\"", context: &[], pid: 1, tid: 2, seq: 3, truncated: false};
 /// write_json(&mut out, &mut TimestampFormatter::new(), &r);
 /// let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
 /// assert_eq!(v["message"], "say \"hi\"");
@@ -443,7 +457,7 @@ pub fn json_head(out: &mut Vec<u8>, level: Level) {
 /// ```
 /// use ul_writer::format::*;
 /// let r = LineRecord { timestamp_ns: 0, level: ul_ring::record::Level::Info,
-///     source: "S", message: b"", context: &[], pid: 1, tid: 2, seq: 3 };
+///     source: "S", message: b"", context: &[], pid: 1, tid: 2, seq: 3, truncated: false};
 /// let mut out = Vec::new();
 /// json_tail(&mut out, &mut TimestampFormatter::new(), &r);
 /// assert_eq!(out, br#"","timestamp":"1970-01-01T00:00:00.000000000Z","source":"S","context":{},"pid":1,"tid":2,"seq":3}
@@ -451,13 +465,23 @@ pub fn json_head(out: &mut Vec<u8>, level: Level) {
 /// ```
 #[inline]
 pub fn json_tail(out: &mut Vec<u8>, ts: &mut TimestampFormatter, r: &LineRecord<'_>) {
-    put(out, b"\",\"timestamp\":\"");
+    json_after_message(out, r.truncated);
     ts.write(out, r.timestamp_ns);
     json_source(out, r.source);
     json_context(out, r.context);
     json_ids(out, r.pid, r.tid);
     put(out, itoa::Buffer::new().format(r.seq).as_bytes());
     put(out, b"}\n");
+}
+
+/// From the message's closing quote to the timestamp's opening one.
+#[inline(always)]
+fn json_after_message(out: &mut Vec<u8>, truncated: bool) {
+    if truncated {
+        put(out, b"\",\"truncated\":true,\"timestamp\":\"");
+    } else {
+        put(out, b"\",\"timestamp\":\"");
+    }
 }
 
 /// `","source":"source","context":{`: the part of a JSON line between the
@@ -489,7 +513,7 @@ fn json_ids(out: &mut Vec<u8>, pid: u32, tid: u32) {
 /// ```
 /// use ul_writer::format::*;
 /// let r = LineRecord { timestamp_ns: 0, level: ul_ring::record::Level::Info,
-///     source: "S", message: b"", context: &[], pid: 1, tid: 2, seq: 3 };
+///     source: "S", message: b"", context: &[], pid: 1, tid: 2, seq: 3, truncated: false};
 /// let (mut a, mut b) = (Vec::new(), Vec::new());
 /// let mut ts = TimestampFormatter::new();
 /// let mut parts = LineParts::default();
@@ -567,7 +591,7 @@ impl LineParts {
         if self.ids != Some((r.pid, r.tid)) {
             self.rebuild_ids(r.pid, r.tid);
         }
-        put(out, b"\",\"timestamp\":\"");
+        json_after_message(out, r.truncated);
         ts.write(out, r.timestamp_ns);
         put(out, &self.json_source);
         json_context(out, r.context);
@@ -618,6 +642,7 @@ mod tests {
                     pid,
                     tid,
                     seq: i as u32,
+                    truncated: false,
                 };
                 let (mut a, mut b) = (Vec::new(), Vec::new());
                 parts.text_head(&mut a, &mut ts, &r);
@@ -643,6 +668,7 @@ mod tests {
             pid: 1,
             tid: 2,
             seq: 3,
+            truncated: false,
         }
     }
 

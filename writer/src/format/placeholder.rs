@@ -672,7 +672,10 @@ fn escape_arg(
     escape: &mut Option<(Escape, &mut Vec<u8>)>,
 ) {
     if let Some((esc, scratch)) = escape {
-        if matches!(v, Value::Str(_) | Value::Text(_) | Value::Char(_)) && !esc.is_plain(&out[at..])
+        if matches!(
+            v,
+            Value::Str(_) | Value::Text(_) | Value::Cut { .. } | Value::Char(_)
+        ) && !esc.is_plain(&out[at..])
         {
             scratch.clear();
             scratch.extend_from_slice(&out[at..]);
@@ -709,7 +712,27 @@ pub fn write_display(out: &mut Vec<u8>, v: &Value<'_>) {
             put(out, c.encode_utf8(&mut b).as_bytes());
         }
         Value::Str(s) | Value::Text(s) => put(out, s.as_bytes()),
+        Value::Cut { kept, omitted, .. } => {
+            put(out, kept.as_bytes());
+            cut_mark(out, omitted);
+        }
     }
+}
+
+/// `…[+N bytes]`: after a value the producer cut at its string limit, `N`
+/// the bytes it left out.
+///
+/// ```
+/// use ul_ring::args::Value;
+/// let mut out = Vec::new();
+/// ul_writer::format::write_display(&mut out, &Value::Cut { kept: "abc", omitted: 83616, formatted: false });
+/// assert_eq!(String::from_utf8(out).unwrap(), "abc…[+83616 bytes]");
+/// ```
+#[inline(never)]
+pub fn cut_mark(out: &mut Vec<u8>, omitted: u64) {
+    put(out, "…[+".as_bytes());
+    put(out, itoa::Buffer::new().format(omitted).as_bytes());
+    put(out, b" bytes]");
 }
 
 /// Appends `v` formatted by `spec`; false if the spec's type does not apply
@@ -723,6 +746,23 @@ fn write_value(out: &mut Vec<u8>, v: Value<'_>, spec: &Spec) -> bool {
         // Formatted by the producer with this very spec: as it is.
         put(out, s.as_bytes());
         return true;
+    }
+    if let Value::Cut {
+        kept,
+        omitted,
+        formatted,
+    } = v
+    {
+        // What is left of the value, formatted as it would have been,
+        // then the mark.
+        let fits = if formatted {
+            put(out, kept.as_bytes());
+            true
+        } else {
+            write_value(out, Value::Str(kept), spec)
+        };
+        cut_mark(out, omitted);
+        return fits;
     }
     let start = out.len();
     let (fits, numeric) = match v {
@@ -751,7 +791,7 @@ fn write_value(out: &mut Vec<u8>, v: Value<'_>, spec: &Spec) -> bool {
             (text_core(out, c.encode_utf8(&mut b), spec), false)
         }
         Value::Str(s) => (text_core(out, s, spec), false),
-        Value::Text(_) => unreachable!("handled above"),
+        Value::Text(_) | Value::Cut { .. } => unreachable!("handled above"),
     };
     // The radix prefix (`0x`) is there only for an integer under `#`.
     let prefixed = fits && spec.alt && spec.ty.radix();
