@@ -151,18 +151,22 @@ pub struct WriterBlock {
     /// `CLOCK_MONOTONIC` ns of the writer's last heartbeat.
     pub heartbeat_ns: AtomicU64,
     /// Number of the batch being written (0: none). See `intent_state`.
-    pub intent: AtomicU64,
+    /// Reached through [`WriterBlock::intent`] and the batch methods.
+    pub(crate) intent: AtomicU64,
     /// [`intent_state`] of batch `intent`.
-    pub intent_state: AtomicU64,
-    /// Output file lengths before batch `intent` was written.
-    pub intent_lens: [AtomicU64; INTENT_SLOTS],
-    /// Shared-lane tail that batch `intent` moves to once on disk.
-    pub mpsc_pending_tail: AtomicU64,
+    pub(crate) intent_state: AtomicU64,
+    /// Output file lengths before batch `intent` was written (see
+    /// [`RegionHeader::intent_file`]).
+    pub(crate) intent_lens: [AtomicU64; INTENT_SLOTS],
+    /// Shared-lane tail that batch `intent` moves to once on disk (see
+    /// [`WriterBlock::stage_shared_release`]).
+    pub(crate) mpsc_pending_tail: AtomicU64,
     /// Shared-lane `dropped_reported` that batch `intent` sets once on disk
-    /// (valid when `mpsc_pending_batch == intent`).
-    pub mpsc_pending_dropped: AtomicU64,
+    /// (valid when `mpsc_pending_batch == intent`; see
+    /// [`WriterBlock::stage_shared_drops`]).
+    pub(crate) mpsc_pending_dropped: AtomicU64,
     /// Batch whose write sets `mpsc_pending_dropped`.
-    pub mpsc_pending_batch: AtomicU64,
+    pub(crate) mpsc_pending_batch: AtomicU64,
 }
 
 // The writer block shares its padded line with nothing; fields added at its
@@ -249,13 +253,56 @@ impl WriterBlock {
         self.intent_state
             .store(intent_state::IDLE, Ordering::Release);
     }
+
+    /// Writer, before [`begin_batch`](Self::begin_batch): the batch moves
+    /// the shared lane's tail to `tail` once it is on disk. Relaxed: read
+    /// only by a writer that found the batch WRITTEN, after the Acquire
+    /// load of [`intent`](Self::intent), which `begin_batch`'s Release
+    /// store (later in program order) publishes this with.
+    pub fn stage_shared_release(&self, tail: u64) {
+        self.mpsc_pending_tail.store(tail, Ordering::Relaxed);
+    }
+
+    /// Recovery: the shared-lane tail the last batch staged with
+    /// [`stage_shared_release`](Self::stage_shared_release). It is not
+    /// tagged with a batch (a batch that releases nothing leaves an older,
+    /// smaller value, which moves nothing), and it is untrusted: check it
+    /// against the lane's cursors. Relaxed: call after
+    /// [`intent`](Self::intent) (Acquire).
+    pub fn staged_shared_release(&self) -> u64 {
+        self.mpsc_pending_tail.load(Ordering::Relaxed)
+    }
+
+    /// Writer, before [`begin_batch`](Self::begin_batch): batch `batch`
+    /// reports the shared lane's anonymous drops up to `dropped`. The count
+    /// is stored first (Relaxed), then the batch number (Release), so a
+    /// reader that sees the number (Acquire, in
+    /// [`staged_shared_drops`](Self::staged_shared_drops)) sees the count
+    /// staged with it.
+    pub fn stage_shared_drops(&self, batch: u64, dropped: u64) {
+        self.mpsc_pending_dropped.store(dropped, Ordering::Relaxed);
+        self.mpsc_pending_batch.store(batch, Ordering::Release);
+    }
+
+    /// Recovery: the count [`stage_shared_drops`](Self::stage_shared_drops)
+    /// staged for `batch`, if the last staging was for `batch`.
+    pub fn staged_shared_drops(&self, batch: u64) -> Option<u64> {
+        // Acquire: pairs with the Release store of the batch number, so
+        // the count loaded after it is the one staged with it.
+        (self.mpsc_pending_batch.load(Ordering::Acquire) == batch)
+            .then(|| self.mpsc_pending_dropped.load(Ordering::Relaxed))
+    }
 }
 
-/// States of a writer's write-ahead intent ([`WriterBlock::intent_state`]).
+/// States of a writer's write-ahead intent (the words behind
+/// [`IntentState`], read with [`WriterBlock::intent`]).
 ///
-/// Before writing a batch the writer stores each lane's target tail in the
-/// lane's `pending_*` fields and the output lengths here (WRITING); after
-/// the write returns, WRITTEN; then it moves the tails and clears the intent.
+/// Before writing a batch the writer stages each lane's target tail in the
+/// lane ([`LaneControl::stage`]), the shared lane's in the writer block
+/// ([`WriterBlock::stage_shared_release`]), and the output files and
+/// lengths ([`RegionHeader::set_intent_file`]), then begins the batch
+/// (WRITING); after the write returns, WRITTEN; then it moves the tails and
+/// clears the intent.
 /// A writer restarting on WRITING truncates the outputs back (the batch is
 /// written again); on WRITTEN it finishes moving the tails. Nothing is lost
 /// and nothing is written twice.
@@ -365,17 +412,43 @@ pub struct Stats {
 const _: () = assert!(core::mem::size_of::<Stats>() <= 128);
 
 /// The identity of each output file a write intent names, beside its
-/// length in [`WriterBlock::intent_lens`]: recovery truncates only the file
-/// with this identity (found in the writer's directory even if it was
-/// renamed since, as logrotate does), and leaves alone an intent that names
-/// no file of the writer's. A slot whose device and inode are both 0 names
-/// no file: the batch wrote nothing there.
+/// length in the writer block: recovery truncates only the file with this
+/// identity (found in the writer's directory even if it was renamed since,
+/// as logrotate does), and leaves alone an intent that names no file of the
+/// writer's. A slot whose device and inode are both 0 names no file: the
+/// batch wrote nothing there. Reached through
+/// [`RegionHeader::intent_file`] and [`RegionHeader::set_intent_file`].
 #[repr(C)]
 pub struct IntentFiles {
     /// `st_dev` of each file.
-    pub dev: [AtomicU64; INTENT_SLOTS],
+    pub(crate) dev: [AtomicU64; INTENT_SLOTS],
     /// `st_ino` of each file.
-    pub ino: [AtomicU64; INTENT_SLOTS],
+    pub(crate) ino: [AtomicU64; INTENT_SLOTS],
+}
+
+/// One output file as a write intent names it: its identity and its length
+/// before the batch.
+///
+/// ```
+/// use ul_ring::layout::IntentFile;
+/// assert!(IntentFile::default().is_empty());
+/// assert!(!IntentFile { dev: 1, ino: 2, len: 0 }.is_empty());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IntentFile {
+    /// `st_dev` of the file (0 with `ino` 0: the batch wrote no file here).
+    pub dev: u64,
+    /// `st_ino` of the file.
+    pub ino: u64,
+    /// Its length before the batch.
+    pub len: u64,
+}
+
+impl IntentFile {
+    /// True if the batch wrote no file in this slot.
+    pub fn is_empty(&self) -> bool {
+        self.dev == 0 && self.ino == 0
+    }
 }
 
 /// The shared-lane claim at the tail that has not committed, and since
@@ -424,6 +497,29 @@ pub struct RegionHeader {
     pub intent_files: Padded<IntentFiles>,
     /// The uncommitted shared-lane claim at the tail (layout version 3).
     pub claim_watch: Padded<ClaimWatch>,
+}
+
+impl RegionHeader {
+    /// Slot `i` (below [`INTENT_SLOTS`]) of the write intent: the file the
+    /// batch named there and its length before the batch. Untrusted input.
+    /// Relaxed loads: call after [`WriterBlock::intent`] (Acquire) said a
+    /// batch is in flight, which orders them after the writer's stores.
+    pub fn intent_file(&self, i: usize) -> IntentFile {
+        IntentFile {
+            dev: self.intent_files.dev[i].load(Ordering::Relaxed),
+            ino: self.intent_files.ino[i].load(Ordering::Relaxed),
+            len: self.writer.intent_lens[i].load(Ordering::Relaxed),
+        }
+    }
+
+    /// Writer, before [`WriterBlock::begin_batch`]: the batch writes to
+    /// `f` (or, with [`IntentFile::default`], to no file) in slot `i`.
+    /// Relaxed stores: `begin_batch`'s Release store publishes them.
+    pub fn set_intent_file(&self, i: usize, f: IntentFile) {
+        self.intent_files.dev[i].store(f.dev, Ordering::Relaxed);
+        self.intent_files.ino[i].store(f.ino, Ordering::Relaxed);
+        self.writer.intent_lens[i].store(f.len, Ordering::Relaxed);
+    }
 }
 
 const _: () = assert!(core::mem::size_of::<RegionHeader>() <= HEADER_LEN);

@@ -20,7 +20,7 @@ use std::sync::atomic::Ordering;
 
 use serde::Serialize;
 use ul_ring::lane::LaneControl;
-use ul_ring::layout::{IntentState, LaneSlot, RegionHeader, HEADER_LEN, LAYOUT_VERSION, MAGIC};
+use ul_ring::layout::{LaneSlot, RegionHeader, HEADER_LEN, LAYOUT_VERSION, MAGIC};
 use ul_ring::mpsc::MpscControl;
 use ul_ring::ownership::LaneOwner;
 
@@ -287,7 +287,7 @@ impl Snapshot {
             alive: ul_ring::ownership::writer_lock_held(&file).unwrap_or(false),
             heartbeat_age_ms: (beat != 0 && beat <= now)
                 .then(|| ((now - beat) as f64 / 1e5).round() / 10.0),
-            intent: IntentState::decode(h.writer.intent_state.load(r)).name(),
+            intent: h.writer.intent().1.name(),
         };
         let mut lanes = Vec::new();
         let mut dropped = 0u64;

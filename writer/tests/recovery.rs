@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ul_ring::args::{encode_record, OwnedValue};
 use ul_ring::callsite::EntryKind;
-use ul_ring::layout::{intent_state, Sizes};
+use ul_ring::layout::{IntentState, Sizes};
 use ul_ring::record::{Level, RecordHeader, RecordKind};
 use ul_ring::region::{Region, RegionOptions};
 use ul_writer::engine::Engine;
@@ -99,10 +99,9 @@ fn a_record_committed_after_the_writer_died_inside_a_release_is_written() {
     // The dead writer: batch 7, [0, 2) of the shared lane on disk, state
     // WRITTEN, and release(0) stopped between its two stores.
     let w = &region.header().writer;
-    w.mpsc_pending_tail.store(2, Ordering::Relaxed);
-    w.intent.store(7, Ordering::Release);
-    w.intent_state
-        .store(intent_state::WRITTEN, Ordering::Release);
+    w.stage_shared_release(2);
+    w.begin_batch(7);
+    w.batch_written();
     let mpsc = region.mpsc();
     mpsc.release(0);
     mpsc.control().tail.store(0, Ordering::Release);
@@ -112,10 +111,7 @@ fn a_record_committed_after_the_writer_died_inside_a_release_is_written() {
     let outputs = Outputs::new(&out, "server").unwrap();
     let mut engine = Engine::new(region, outputs, Format::Text, Duration::from_secs(30)).unwrap();
     let region = engine.region();
-    assert_eq!(
-        region.header().writer.intent_state.load(Ordering::Relaxed),
-        intent_state::IDLE
-    );
+    assert_eq!(region.header().writer.intent().1, IntentState::Idle);
     let mut passes = 0;
     while engine.pass().unwrap() != 0 {
         passes += 1;

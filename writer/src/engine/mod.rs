@@ -75,7 +75,7 @@ impl Served {
             names: Names::default(),
             calib: calibrate(region),
             calib_at: Instant::now(),
-            batch_no: region.header().writer.intent.load(Ordering::Acquire),
+            batch_no: region.header().writer.intent().0,
             quarantine: Quarantine::of_lane(region),
             last_scan: Instant::now() - Duration::from_secs(3600),
             last_drop_report: vec![0; lanes + 1],
@@ -216,7 +216,7 @@ impl Engine {
         crate::region_guard::watch(region);
         let lanes = region.geometry().sizes.lanes as usize;
         let h = region.header();
-        let batch_no = h.writer.intent.load(Ordering::Acquire);
+        let batch_no = h.writer.intent().0;
         let calib = calibrate(region);
         take_over_shared_lane(region);
         let mut e = Engine {
@@ -531,14 +531,13 @@ impl Engine {
             c.pending_batch.store(b, Ordering::Release);
         }
         if let Some((_, to)) = self.mpsc_release {
-            w.mpsc_pending_tail.store(to, Ordering::Relaxed);
+            w.stage_shared_release(to);
         }
         if let Some(d) = self.mpsc_dropped {
-            w.mpsc_pending_dropped.store(d, Ordering::Relaxed);
-            w.mpsc_pending_batch.store(b, Ordering::Release);
+            w.stage_shared_drops(b, d);
         }
         self.record_table_drops(b);
-        let lens = crate::intent::record(w, &h.intent_files, &mut self.out, &self.lines.bufs)?;
+        let lens = crate::intent::record(h, &mut self.out, &self.lines.bufs)?;
         w.begin_batch(b);
         for i in 0..COUNT {
             if let Err(e) = self.out.append(i, &self.lines.bufs[i]) {

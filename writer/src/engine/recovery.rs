@@ -15,9 +15,8 @@ impl Engine {
                 // move. Cut the files the batch went to back (found by
                 // identity, wherever they were renamed in the directory);
                 // the batch is read again.
-                let files = &self.region.header().intent_files;
                 for i in 0..COUNT {
-                    let f = crate::intent::FileIntent::read(w, files, i);
+                    let f = self.region.header().intent_file(i);
                     // A file that cannot be cut (read-only, immutable, gone
                     // meanwhile) is reported and left; refusing to start
                     // would keep the intent, and the writer, stuck for ever.
@@ -49,7 +48,7 @@ impl Engine {
                     }
                 }
                 let mpsc = self.region.mpsc();
-                let to = w.mpsc_pending_tail.load(Ordering::Relaxed);
+                let to = w.staged_shared_release();
                 let from = mpsc.control().tail.load(Ordering::Relaxed);
                 let head = mpsc.control().head.load(Ordering::Acquire);
                 if to > from
@@ -65,11 +64,8 @@ impl Engine {
                         mpsc.release(pos);
                     }
                 }
-                if w.mpsc_pending_batch.load(Ordering::Acquire) == batch {
-                    mpsc.control().dropped_reported.store(
-                        w.mpsc_pending_dropped.load(Ordering::Relaxed),
-                        Ordering::Relaxed,
-                    );
+                if let Some(d) = w.staged_shared_drops(batch) {
+                    mpsc.control().dropped_reported.store(d, Ordering::Relaxed);
                 }
                 drops::recover_table_drops(self.region, batch);
                 crate::diag!("completed batch {batch} that a previous writer had written");
