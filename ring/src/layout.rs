@@ -17,6 +17,7 @@
 use crate::padded::Padded;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use crate::counter::DropCounter;
 use crate::lane::LaneControl;
 use crate::mpsc::MpscControl;
 use crate::wake::WakeBlock;
@@ -596,14 +597,14 @@ pub struct DropSlot {
     /// Reserved (zero).
     pub _reserved: AtomicU32,
     /// Records the owner dropped (its signal handlers too: one atomic add).
-    pub dropped: AtomicU64,
+    pub(crate) dropped: DropCounter,
     /// Value of `dropped` already reported in the log (writer only).
-    pub dropped_reported: AtomicU64,
+    pub(crate) dropped_reported: AtomicU64,
     /// `dropped_reported` once batch `pending_batch` is on disk (the
     /// write-ahead intent, as for a lane).
-    pub pending_dropped: AtomicU64,
+    pub(crate) pending_dropped: AtomicU64,
     /// See `pending_dropped`.
-    pub pending_batch: AtomicU64,
+    pub(crate) pending_batch: AtomicU64,
     /// Wall-clock ns of the claim.
     pub claimed_ns: AtomicU64,
 }
@@ -615,7 +616,62 @@ impl DropSlot {
     pub fn owner(&self) -> crate::ownership::OwnerWord<'_> {
         crate::ownership::OwnerWord::new(&self.owner)
     }
+
+    /// Producer (the entry's owner thread, and its signal handlers): where
+    /// it counts a record it drops on the shared lane.
+    pub fn drop_counter(&self) -> &DropCounter {
+        &self.dropped
+    }
+
+    /// Records the owner dropped (Relaxed: a count).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.get()
+    }
+
+    /// The part of [`dropped`](Self::dropped) already reported in the log.
+    /// Relaxed: only the writer stores it, and nothing is published with
+    /// it.
+    pub fn dropped_reported(&self) -> u64 {
+        self.dropped_reported.load(Ordering::Relaxed)
+    }
+
+    /// Writer, once the batch that reports them is on disk (or when
+    /// completing a batch a dead writer left written): the drops up to
+    /// `dropped` are reported. Returns the count reported before. Relaxed:
+    /// see [`dropped_reported`](Self::dropped_reported).
+    pub fn report_dropped(&self, dropped: u64) -> u64 {
+        self.dropped_reported.swap(dropped, Ordering::Relaxed)
+    }
+
+    /// Writer, before it writes batch `batch` (the write-ahead intent, as
+    /// [`LaneControl::stage`]): the batch reports the drops up to `dropped`.
+    /// The count is stored first (Relaxed), then the batch number
+    /// (Release), so a reader that sees the number (Acquire, in
+    /// [`staged`](Self::staged)) sees the count staged with it.
+    pub fn stage(&self, batch: u64, dropped: u64) {
+        self.pending_dropped.store(dropped, Ordering::Relaxed);
+        self.pending_batch.store(batch, Ordering::Release);
+    }
+
+    /// The count [`stage`](Self::stage) staged for `batch`, if the entry's
+    /// last staging was for `batch`.
+    pub fn staged(&self, batch: u64) -> Option<u64> {
+        // Acquire: pairs with `stage`'s Release store of the number.
+        (self.pending_batch.load(Ordering::Acquire) == batch)
+            .then(|| self.pending_dropped.load(Ordering::Relaxed))
+    }
 }
+
+// The fields behind methods sit where they always did (layout version 3).
+const _: () = {
+    use core::mem::offset_of;
+    assert!(offset_of!(DropSlot, dropped) == 16);
+    assert!(offset_of!(DropSlot, pending_batch) == 40);
+    assert!(offset_of!(WriterBlock, intent) == 24);
+    assert!(offset_of!(WriterBlock, intent_lens) == 40);
+    assert!(offset_of!(WriterBlock, mpsc_pending_batch) == 40 + 8 * INTENT_SLOTS + 16);
+    assert!(offset_of!(IntentFiles, ino) == 8 * INTENT_SLOTS);
+};
 const _: () = assert!(core::mem::size_of::<LaneControl>() <= LANE_CONTROL_LEN);
 const _: () = assert!(core::mem::size_of::<MpscControl>() <= MPSC_CONTROL_LEN);
 

@@ -303,12 +303,8 @@ impl Snapshot {
             let ctrl: Box<LaneControl> =
                 read_at(&file, (geo.lanes_offset + i * geo.lane_stride) as u64)
                     .map_err(io("read"))?;
-            let used = ctrl
-                .producer
-                .head
-                .load(r)
-                .wrapping_sub(ctrl.consumer.tail.load(r));
-            let d = ctrl.producer.dropped.load(r);
+            let used = ctrl.head().wrapping_sub(ctrl.tail());
+            let d = ctrl.owner_dropped();
             dropped = dropped.wrapping_add(d);
             lanes.push(LaneInfo {
                 lane: i,
@@ -333,21 +329,21 @@ impl Snapshot {
                 LaneOwner::Corrupt { .. } => "invalid",
                 o => o.name(),
             };
-            let d = e.dropped.load(r);
-            dropped = dropped.wrapping_add(d.wrapping_sub(e.dropped_reported.load(r)));
+            let d = e.dropped();
+            dropped = dropped.wrapping_add(d.wrapping_sub(e.dropped_reported()));
             shared_threads.push(SharedThreadInfo {
                 pid: owner.pid(),
                 tid: e.tid.load(r),
                 state,
                 alive: ul_ring::ownership::drop_lock_held(&file, &geo, k).unwrap_or(false),
                 dropped: d,
-                reported: e.dropped_reported.load(r),
+                reported: e.dropped_reported(),
             });
         }
         let m: Box<MpscControl> =
             read_at(&file, geo.mpsc_ctrl_offset as u64).map_err(io("read"))?;
-        let used_slots = m.head.load(r).wrapping_sub(m.tail.load(r));
-        let md = m.dropped.load(r);
+        let used_slots = m.head().wrapping_sub(m.tail());
+        let md = m.dropped();
         dropped = dropped.wrapping_add(md);
         let s = &h.stats;
         Ok(Snapshot {

@@ -43,7 +43,7 @@ fn push(region: &Region, claim: &ClaimedLane, from: u64, to: u64) {
     // SAFETY: the claim makes this thread the lane's one producer, and no
     // engine runs while it pushes; `region` outlives `bytes`.
     let bytes = unsafe { region.lane_bytes(i) };
-    let mut head = ctrl.producer.head.load(Ordering::Relaxed);
+    let mut head = ctrl.head();
     let mut rec = Vec::new();
     for n in from..to {
         rec.clear();
@@ -60,7 +60,7 @@ fn push(region: &Region, claim: &ClaimedLane, from: u64, to: u64) {
         bytes.write_with(at, rec.len(), |e| e.put_bytes(&rec));
         head += rec.len() as u64;
     }
-    ctrl.producer.head.store(head, Ordering::Release);
+    ctrl.head_raw().store(head, Ordering::Release);
 }
 
 fn drain(engine: &mut Engine) {

@@ -30,7 +30,7 @@ fn an_uncommitted_shared_lane_claim_does_not_keep_the_writer_busy() {
     // shared head moved past a slot whose sequence word still says "free
     // for this position", and no commit will ever come.
     let mpsc = region.mpsc();
-    let claimed = mpsc.control().head.fetch_add(1, Ordering::AcqRel);
+    let claimed = mpsc.control().head_raw().fetch_add(1, Ordering::AcqRel);
     std::thread::sleep(Duration::from_millis(300));
 
     let before = cpu_ns(w.pid());
@@ -59,7 +59,7 @@ fn an_uncommitted_shared_lane_claim_does_not_keep_the_writer_busy() {
         s.text()
     );
     assert_eq!(
-        mpsc.control().tail.load(Ordering::Acquire),
+        mpsc.control().tail(),
         claimed + 1,
         "the shared tail did not move past the abandoned slot"
     );
@@ -81,7 +81,11 @@ fn a_restarted_writer_goes_on_counting_a_stuck_claims_time() {
     let timeout = Duration::from_millis(1000);
     let region = Region::open(&s.shm, &RegionOptions::default()).expect("create region");
     // A producer killed right after its claim.
-    let claimed = region.mpsc().control().head.fetch_add(1, Ordering::AcqRel);
+    let claimed = region
+        .mpsc()
+        .control()
+        .head_raw()
+        .fetch_add(1, Ordering::AcqRel);
     let engine = |region: Region| {
         Engine::new(
             region,

@@ -54,11 +54,7 @@ fn a_writer_killed_asleep_costs_producers_a_bounded_number_of_wakes() {
     }
     let wakes = ul::wake_syscalls() - before;
     let lane = ul::current_lane().expect("this thread holds a lane");
-    let dropped = view
-        .lane_control(lane)
-        .producer
-        .dropped
-        .load(Ordering::SeqCst);
+    let dropped = view.lane_control(lane).owner_dropped();
     assert!(
         dropped > 0,
         "the lane should have filled and dropped records (dropped = {dropped})"

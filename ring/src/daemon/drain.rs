@@ -78,7 +78,7 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
         for i in 0..self.lanes() {
             let ctrl = self.region.lane_control(i);
             let head = ctrl.head();
-            let tail = ctrl.consumer.tail.load(Ordering::Relaxed);
+            let tail = ctrl.tail();
             if head == tail {
                 continue;
             }
@@ -141,7 +141,7 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
         let mpsc = self.region.mpsc();
         let size = core::mem::size_of::<T>();
         let stats = &self.region.header().stats;
-        let start = mpsc.control().tail.load(Ordering::Relaxed);
+        let start = mpsc.control().tail();
         let mut pos = start;
         while pos.wrapping_sub(start) < self.batch_size as u64 {
             match mpsc.tail_state(pos) {
@@ -228,13 +228,10 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
     pub(super) fn has_work(&self) -> bool {
         (0..self.lanes()).any(|i| {
             let c = self.region.lane_control(i);
-            c.head() != c.consumer.tail.load(Ordering::Relaxed)
+            c.head() != c.tail()
         }) || {
             let mpsc = self.region.mpsc();
-            matches!(
-                mpsc.tail_state(mpsc.control().tail.load(Ordering::Relaxed)),
-                TailState::Ready(_)
-            )
+            matches!(mpsc.tail_state(mpsc.control().tail()), TailState::Ready(_))
         }
     }
 
@@ -335,7 +332,7 @@ mod tests {
             );
             assert!(took);
             d.commit();
-            assert_eq!(mpsc.control().tail.load(Ordering::Relaxed), 3);
+            assert_eq!(mpsc.control().tail(), 3);
             assert!(!d.collect(&mut batch));
             assert!(batch.is_empty());
         }

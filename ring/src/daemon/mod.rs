@@ -252,7 +252,7 @@ fn reclaim_lanes<D: Daemon>(region: &Region, daemon: &mut D, totals: &mut Daemon
     // delivered; the lane is freed on a later scan.
     let drained = |i: usize| {
         let c = region.lane_control(i);
-        c.head() == c.consumer.tail.load(Ordering::Relaxed)
+        c.head() == c.tail()
     };
     let lanes = crate::drain_core::scan_lanes(region, drained, |_, _| {});
     let mut dead: Vec<u32> = Vec::new();

@@ -32,7 +32,7 @@ impl Engine {
                     && slot.tid.load(Ordering::Relaxed) == tid
                     && {
                         let c = r.lane_control(i);
-                        c.head() != c.consumer.tail.load(Ordering::Relaxed)
+                        c.head() != c.tail()
                     }
             })
         })

@@ -326,9 +326,9 @@ impl Engine {
         for i in 0..lanes {
             let ctrl = self.region.lane_control(i);
             let head = ctrl.head();
-            let tail = ctrl.consumer.tail.load(Ordering::Relaxed);
-            let dropped = ctrl.producer.total_dropped();
-            let reported = ctrl.consumer.dropped_reported.load(Ordering::Relaxed);
+            let tail = ctrl.tail();
+            let dropped = ctrl.dropped();
+            let reported = ctrl.dropped_reported();
             if head == tail && dropped == reported {
                 continue;
             }
@@ -395,9 +395,8 @@ impl Engine {
             && self.to_free_drops.is_empty()
             && self.lines.is_empty()
             && self.pending.iter().all(|p| {
-                let c = &self.region.lane_control(p.lane).consumer;
-                p.new_tail == c.tail.load(Ordering::Relaxed)
-                    && p.dropped == c.dropped_reported.load(Ordering::Relaxed)
+                let c = self.region.lane_control(p.lane);
+                p.new_tail == c.tail() && p.dropped == c.dropped_reported()
             })
             && self.mpsc_release.is_none()
         {
@@ -525,10 +524,9 @@ impl Engine {
         self.batch_no += 1;
         let b = self.batch_no;
         for p in &self.pending {
-            let c = &self.region.lane_control(p.lane).consumer;
-            c.pending_tail.store(p.new_tail, Ordering::Relaxed);
-            c.pending_dropped.store(p.dropped, Ordering::Relaxed);
-            c.pending_batch.store(b, Ordering::Release);
+            self.region
+                .lane_control(p.lane)
+                .stage(b, p.new_tail, p.dropped);
         }
         if let Some((_, to)) = self.mpsc_release {
             w.stage_shared_release(to);
@@ -556,10 +554,7 @@ impl Engine {
             // SAFETY: as in `pass`: we are the only consumer.
             let consumer = unsafe { Consumer::attach(ctrl, self.region.lane_bytes(p.lane)) };
             consumer.commit(p.new_tail);
-            let before = ctrl
-                .consumer
-                .dropped_reported
-                .swap(p.dropped, Ordering::Relaxed);
+            let before = ctrl.report_dropped(p.dropped);
             h.stats
                 .drops_reported
                 .fetch_add(p.dropped.wrapping_sub(before), Ordering::Relaxed);
@@ -571,12 +566,7 @@ impl Engine {
             }
         }
         if let Some(d) = self.mpsc_dropped {
-            let before = self
-                .region
-                .mpsc()
-                .control()
-                .dropped_reported
-                .swap(d, Ordering::Relaxed);
+            let before = self.region.mpsc().control().report_dropped(d);
             h.stats
                 .drops_reported
                 .fetch_add(d.wrapping_sub(before), Ordering::Relaxed);
@@ -605,16 +595,13 @@ impl Engine {
         // Drops counted in the drop table wait for a report too.
         if (0..ul_ring::layout::DROP_SLOTS).any(|k| {
             let e = self.region.drop_slot(k);
-            e.dropped.load(Ordering::Relaxed) != e.dropped_reported.load(Ordering::Relaxed)
+            e.dropped() != e.dropped_reported()
         }) {
             return true;
         }
         let lanes = self.region.geometry().sizes.lanes as usize;
         for i in 0..lanes {
-            let c = self.region.lane_control(i);
-            if c.head() != c.consumer.tail.load(Ordering::Relaxed)
-                || c.producer.total_dropped() != c.consumer.dropped_reported.load(Ordering::Relaxed)
-            {
+            if !self.region.lane_control(i).is_drained() {
                 return true;
             }
         }
@@ -623,12 +610,8 @@ impl Engine {
         // pass after the timeout, which the sleep's timeout (the flush
         // interval) brings round. Counting it would spin the loop.
         let mpsc = self.region.mpsc();
-        mpsc.control().dropped.load(Ordering::Relaxed)
-            != mpsc.control().dropped_reported.load(Ordering::Relaxed)
-            || matches!(
-                mpsc.tail_state(mpsc.control().tail.load(Ordering::Relaxed)),
-                TailState::Ready(_)
-            )
+        mpsc.control().dropped() != mpsc.control().dropped_reported()
+            || matches!(mpsc.tail_state(mpsc.control().tail()), TailState::Ready(_))
     }
 
     /// Runs until `signals.terminate`, then drains everything and returns.

@@ -35,22 +35,14 @@ impl Engine {
                 // The batch is on disk; finish moving the cursors.
                 let lanes = self.region.geometry().sizes.lanes as usize;
                 for i in 0..lanes {
-                    let c = &self.region.lane_control(i).consumer;
-                    if c.pending_batch.load(Ordering::Acquire) == batch {
-                        let head = self.region.lane_control(i).head();
-                        let t = c.pending_tail.load(Ordering::Relaxed);
-                        let tail = c.tail.load(Ordering::Relaxed);
-                        if t.wrapping_sub(tail) <= head.wrapping_sub(tail) {
-                            c.tail.store(t, Ordering::Release);
-                        }
-                        c.dropped_reported
-                            .store(c.pending_dropped.load(Ordering::Relaxed), Ordering::Relaxed);
-                    }
+                    // Its tail moves only within `[tail, head]`: the
+                    // region is untrusted.
+                    self.region.lane_control(i).complete_staged(batch);
                 }
                 let mpsc = self.region.mpsc();
                 let to = w.staged_shared_release();
-                let from = mpsc.control().tail.load(Ordering::Relaxed);
-                let head = mpsc.control().head.load(Ordering::Acquire);
+                let from = mpsc.control().tail();
+                let head = mpsc.control().head();
                 if to > from
                     && to <= head
                     && to - from <= u64::from(self.region.geometry().sizes.mpsc_slots)
@@ -65,7 +57,7 @@ impl Engine {
                     }
                 }
                 if let Some(d) = w.staged_shared_drops(batch) {
-                    mpsc.control().dropped_reported.store(d, Ordering::Relaxed);
+                    mpsc.control().report_dropped(d);
                 }
                 drops::recover_table_drops(self.region, batch);
                 crate::diag!("completed batch {batch} that a previous writer had written");
