@@ -4,7 +4,7 @@ use std::cell::{Cell, UnsafeCell};
 use std::sync::atomic::{compiler_fence, AtomicPtr, AtomicU64, Ordering};
 
 use std::time::{Duration, Instant};
-use ul_ring::counter::DropCounter;
+use ul_ring::counter::Counter;
 
 use ul_ring::args::Encoder;
 use ul_ring::bytes::RawBytes;
@@ -75,7 +75,7 @@ struct State {
     /// the lane's `nested_dropped`, or the shared lane's `dropped`; null
     /// before attaching. An atomic so a handler can read it while the
     /// interrupted call is inside `attach`.
-    nested_sink: AtomicPtr<DropCounter>,
+    nested_sink: AtomicPtr<Counter>,
     inner: UnsafeCell<Inner>,
 }
 
@@ -225,7 +225,7 @@ impl Inner {
 /// Where a thread on the shared lane counts its drops: its drop-table
 /// entry, else the shared lane's anonymous counter. Both live in the
 /// region, mapped for the life of the process.
-fn shared_drop_counter<'a>(shared: &'a Shared, drops: &Option<ClaimedLane>) -> &'a DropCounter {
+fn shared_drop_counter<'a>(shared: &'a Shared, drops: &Option<ClaimedLane>) -> &'a Counter {
     match drops {
         Some(c) => shared.region.drop_slot(c.index()).drop_counter(),
         None => shared.region.mpsc().control().drop_counter(),
@@ -234,7 +234,7 @@ fn shared_drop_counter<'a>(shared: &'a Shared, drops: &Option<ClaimedLane>) -> &
 
 /// Points this thread's nested-drop counter at `counter` (which lives in
 /// the region, mapped for the life of the process).
-fn set_nested_sink(counter: *const DropCounter) {
+fn set_nested_sink(counter: *const Counter) {
     let _ = STATE.try_with(|st| st.nested_sink.store(counter.cast_mut(), Ordering::Relaxed));
 }
 
@@ -350,14 +350,7 @@ pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
         // then look at the path (rate-limited), even if the lane never
         // fills. One load from the line the level check just read; no
         // system call on the hot path.
-        if shared
-            .region
-            .header()
-            .control
-            .superseded
-            .load(Ordering::Relaxed)
-            != 0
-        {
+        if shared.region.header().control.superseded() {
             follow_slow(shared);
         }
         ok
@@ -418,7 +411,7 @@ fn push_shared(
     tid: u32,
     len: usize,
     write: impl Fn(&mut Encoder<'_>),
-    drops: &DropCounter,
+    drops: &Counter,
     claimant: u32,
 ) -> bool {
     let mpsc = shared.region.mpsc();

@@ -113,11 +113,7 @@ pub fn pending_claim(
     } else {
         return PendingClaim::Waiting;
     };
-    region
-        .header()
-        .stats
-        .claims_abandoned
-        .fetch_add(1, Ordering::Relaxed);
+    region.header().stats.claims_abandoned.add(1);
     watch.pos_plus_one.store(0, Ordering::Relaxed);
     outcome
 }
@@ -233,11 +229,7 @@ pub fn free_lanes(region: &Region, lanes: &[Reclaimable]) -> u64 {
             reclaimed += 1;
         }
     }
-    region
-        .header()
-        .stats
-        .lanes_reclaimed
-        .fetch_add(reclaimed, Ordering::Relaxed);
+    region.header().stats.lanes_reclaimed.add(reclaimed);
     reclaimed
 }
 

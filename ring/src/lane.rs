@@ -33,7 +33,7 @@ use crate::padded::Padded;
 
 use crate::args::Encoder;
 use crate::bytes::ByteStore;
-use crate::counter::DropCounter;
+use crate::counter::Counter;
 use crate::record::{
     check_frame, read_frame, RecordKind, MAX_RECORD_LEN, MIN_FRAME_LEN, RECORD_ALIGN,
 };
@@ -51,7 +51,7 @@ pub(crate) struct ProducerLine {
     /// from `dropped` because the handler may interrupt the owner between
     /// the load and the store of `dropped`; the handler adds here with one
     /// atomic instruction.
-    pub(crate) nested_dropped: DropCounter,
+    pub(crate) nested_dropped: Counter,
 }
 
 /// The consumer's cache line of a lane.
@@ -120,7 +120,7 @@ impl LaneControl {
             producer: Padded::new(ProducerLine {
                 head: AtomicU64::new(pos),
                 dropped: AtomicU64::new(0),
-                nested_dropped: DropCounter::new(0),
+                nested_dropped: Counter::new(0),
             }),
             consumer: Padded::new(ConsumerLine {
                 tail: AtomicU64::new(pos),
@@ -168,7 +168,7 @@ impl LaneControl {
 
     /// Producer: where the owner thread's signal handlers count a record
     /// they drop (a log call inside a log call).
-    pub fn nested_drops(&self) -> &DropCounter {
+    pub fn nested_drops(&self) -> &Counter {
         &self.producer.nested_dropped
     }
 

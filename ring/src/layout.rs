@@ -17,7 +17,7 @@
 use crate::padded::Padded;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use crate::counter::DropCounter;
+use crate::counter::Counter;
 use crate::lane::LaneControl;
 use crate::mpsc::MpscControl;
 use crate::wake::WakeBlock;
@@ -316,23 +316,100 @@ pub mod intent_state {
     pub const WRITTEN: u64 = 2;
 }
 
-/// Run-time configuration, changed by any producer (`ul::configure`).
+/// Run-time configuration, changed by any producer (`ul::configure`) and
+/// by the writer's command line. Every value is untrusted: whoever reads
+/// one clamps it to what it can use. The fields are reached through
+/// methods only.
 #[repr(C)]
 pub struct ControlBlock {
     /// Records below this level are not logged (0 trace ... 4 error).
-    pub min_level: AtomicU32,
+    pub(crate) min_level: AtomicU32,
     /// Records the writer takes from one lane per pass.
-    pub batch_size: AtomicU32,
+    pub(crate) batch_size: AtomicU32,
     /// Longest the writer sleeps, and so longest a record waits, in ms.
-    pub flush_interval_ms: AtomicU32,
+    pub(crate) flush_interval_ms: AtomicU32,
     /// Bumped on every change.
-    pub epoch: AtomicU32,
+    pub(crate) epoch: AtomicU32,
     /// Set to 1 (Release) by a writer that found this region's path naming
     /// another file and now serves the region there: producers still here
     /// look at the path on their next log call. Lets them follow without a
     /// periodic `lstat` on the hot path (this line is the one the level
     /// check already loads).
-    pub superseded: AtomicU32,
+    pub(crate) superseded: AtomicU32,
+}
+
+// Each setting is one word, read and written on its own: Relaxed, since
+// no setting publishes anything else, and a reader that sees a change a
+// little late only applies it a little late (the writer rereads them every
+// pass, the level check on every log call).
+impl ControlBlock {
+    /// Records below this level are not logged (0 trace ... 4 error;
+    /// anything else is what some process stored). The hot path's one
+    /// load.
+    #[inline(always)]
+    pub fn min_level(&self) -> u32 {
+        self.min_level.load(Ordering::Relaxed)
+    }
+
+    /// Sets [`min_level`](Self::min_level); call
+    /// [`bump_epoch`](Self::bump_epoch) after a change.
+    pub fn set_min_level(&self, level: u32) {
+        self.min_level.store(level, Ordering::Relaxed);
+    }
+
+    /// Records the writer takes from one lane per pass, as stored (the
+    /// writer clamps it to 1 ..= 2^20).
+    pub fn batch_size(&self) -> u32 {
+        self.batch_size.load(Ordering::Relaxed)
+    }
+
+    /// Sets [`batch_size`](Self::batch_size), as given.
+    pub fn set_batch_size(&self, records: u32) {
+        self.batch_size.store(records, Ordering::Relaxed);
+    }
+
+    /// Longest the writer sleeps (and so a record waits), in ms, as stored.
+    pub fn flush_interval_ms(&self) -> u32 {
+        self.flush_interval_ms.load(Ordering::Relaxed)
+    }
+
+    /// Sets [`flush_interval_ms`](Self::flush_interval_ms), as given.
+    pub fn set_flush_interval_ms(&self, ms: u32) {
+        self.flush_interval_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Takes over `from`'s level, batch size and flush interval (a writer
+    /// carrying the settings over to a region it created in place of
+    /// `from`).
+    pub fn copy_settings(&self, from: &ControlBlock) {
+        self.set_min_level(from.min_level());
+        self.set_batch_size(from.batch_size());
+        self.set_flush_interval_ms(from.flush_interval_ms());
+    }
+
+    /// Counts one change of the settings. Release: a reader that sees the
+    /// new epoch (Acquire) sees the settings stored before it.
+    pub fn bump_epoch(&self) {
+        self.epoch.fetch_add(1, Ordering::Release);
+    }
+
+    /// True once a writer serves this region's path with another file and
+    /// marked this one (see [`set_superseded`](Self::set_superseded)).
+    /// Relaxed: it is a hint to look at the path, which is the truth; it
+    /// publishes nothing. On the hot path: the line the level check loads.
+    #[inline(always)]
+    pub fn superseded(&self) -> bool {
+        self.superseded.load(Ordering::Relaxed) != 0
+    }
+
+    /// Writer: marks the region superseded (a new one serves its path), or
+    /// clears the mark when it serves this region at its path again.
+    /// Release, as the writer has always stored it (the hint orders
+    /// nothing a reader depends on).
+    pub fn set_superseded(&self, superseded: bool) {
+        self.superseded
+            .store(u32::from(superseded), Ordering::Release);
+    }
 }
 
 /// The flush handshake: producers request, the writer acknowledges.
@@ -388,23 +465,24 @@ impl FlushBlock {
     }
 }
 
-/// Counters kept by the writer, for `ul-stat` and the tests.
+/// Counters kept by the writer, for `ul-stat` and the tests: each a
+/// [`Counter`] that the writer (or a daemon) adds to and anyone reads.
 #[repr(C)]
 pub struct Stats {
     /// Records written to the outputs.
-    pub records_written: AtomicU64,
+    pub records_written: Counter,
     /// Records that failed to decode and were skipped.
-    pub decode_errors: AtomicU64,
+    pub decode_errors: Counter,
     /// Lanes whose bytes could not be framed (skipped to their head).
-    pub corrupt_lanes: AtomicU64,
+    pub corrupt_lanes: Counter,
     /// Lanes taken back from dead owners.
-    pub lanes_reclaimed: AtomicU64,
+    pub lanes_reclaimed: Counter,
     /// Dropped records reported in the log.
-    pub drops_reported: AtomicU64,
+    pub drops_reported: Counter,
     /// MPSC claims abandoned after the process timeout.
-    pub claims_abandoned: AtomicU64,
+    pub claims_abandoned: Counter,
     /// Bytes written to the outputs (all files together).
-    pub bytes_written: AtomicU64,
+    pub bytes_written: Counter,
 }
 
 // Like the writer block, the stats share their padded line with nothing:
@@ -597,7 +675,7 @@ pub struct DropSlot {
     /// Reserved (zero).
     pub _reserved: AtomicU32,
     /// Records the owner dropped (its signal handlers too: one atomic add).
-    pub(crate) dropped: DropCounter,
+    pub(crate) dropped: Counter,
     /// Value of `dropped` already reported in the log (writer only).
     pub(crate) dropped_reported: AtomicU64,
     /// `dropped_reported` once batch `pending_batch` is on disk (the
@@ -619,7 +697,7 @@ impl DropSlot {
 
     /// Producer (the entry's owner thread, and its signal handlers): where
     /// it counts a record it drops on the shared lane.
-    pub fn drop_counter(&self) -> &DropCounter {
+    pub fn drop_counter(&self) -> &Counter {
         &self.dropped
     }
 

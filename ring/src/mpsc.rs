@@ -66,7 +66,7 @@ use crate::padded::Padded;
 
 use crate::args::Encoder;
 use crate::bytes::ByteStore;
-use crate::counter::DropCounter;
+use crate::counter::Counter;
 use crate::sync::{AtomicU64, Ordering};
 
 /// Sequence-word bit set while a claimant copies its record into the slot.
@@ -127,7 +127,7 @@ pub struct MpscControl {
     pub(crate) tail: Padded<AtomicU64>,
     /// Records dropped: lane full, record too large, or claim abandoned
     /// (by a producer with no drop-table entry of its own).
-    pub(crate) dropped: Padded<DropCounter>,
+    pub(crate) dropped: Padded<Counter>,
     /// Value of `dropped` already reported in the log (consumer only).
     pub(crate) dropped_reported: Padded<AtomicU64>,
 }
@@ -138,7 +138,7 @@ impl MpscControl {
         Self {
             head: Padded::new(AtomicU64::new(0)),
             tail: Padded::new(AtomicU64::new(0)),
-            dropped: Padded::new(DropCounter::new(0)),
+            dropped: Padded::new(Counter::new(0)),
             dropped_reported: Padded::new(AtomicU64::new(0)),
         }
     }
@@ -167,7 +167,7 @@ impl MpscControl {
 
     /// Producer: where a thread with no drop-table entry counts a record it
     /// drops (see [`Mpsc::count_drop`], [`Mpsc::try_push_counted`]).
-    pub fn drop_counter(&self) -> &DropCounter {
+    pub fn drop_counter(&self) -> &Counter {
         &self.dropped
     }
 
@@ -378,7 +378,7 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
         tid: u32,
         len: usize,
         write: impl FnOnce(&mut Encoder<'_>),
-        drops: &DropCounter,
+        drops: &Counter,
         claimant: u32,
     ) -> Result<(), MpscPushError> {
         let max = self.max_record_len();

@@ -126,18 +126,17 @@ fn garbage_from_a_hostile_producer_is_reported_and_skipped() {
             // Header fields a producer may set, set to nonsense.
             _ => {
                 let c = &region.header().control;
-                c.batch_size.store(rng.next() as u32, Ordering::Relaxed);
-                c.flush_interval_ms
-                    .store(rng.next() as u32, Ordering::Relaxed);
-                c.min_level.store(0, Ordering::Relaxed);
+                c.set_batch_size(rng.next() as u32);
+                c.set_flush_interval_ms(rng.next() as u32);
+                c.set_min_level(0);
             }
         }
         std::thread::sleep(Duration::from_micros(200));
     }
     // Restore what the honest producer needs to finish in reasonable time.
     let c = &region.header().control;
-    c.batch_size.store(4096, Ordering::Relaxed);
-    c.flush_interval_ms.store(20, Ordering::Relaxed);
+    c.set_batch_size(4096);
+    c.set_flush_interval_ms(20);
     let st = wait_timeout(&mut { honest }, Duration::from_secs(120)).expect("honest producer hung");
     assert!(st.success(), "honest producer failed: {st:?}");
     // The writer is still alive and serving.

@@ -45,9 +45,7 @@ fn an_uncommitted_shared_lane_claim_does_not_keep_the_writer_busy() {
     // After the process timeout the claim is abandoned and reported.
     let stats = &region.header().stats;
     assert!(
-        wait_for(Duration::from_secs(20), || stats
-            .claims_abandoned
-            .load(Ordering::Relaxed)
+        wait_for(Duration::from_secs(20), || stats.claims_abandoned.get()
             >= 1),
         "the claim at {claimed} was never abandoned"
     );
@@ -111,14 +109,12 @@ fn a_restarted_writer_goes_on_counting_a_stuck_claims_time() {
     let mut second = engine(Region::open(&s.shm, &reopen).expect("open region"));
     let t1 = std::time::Instant::now();
     let stats = &second.region().header().stats;
-    while t1.elapsed() < Duration::from_millis(600)
-        && stats.claims_abandoned.load(Ordering::Relaxed) == 0
-    {
+    while t1.elapsed() < Duration::from_millis(600) && stats.claims_abandoned.get() == 0 {
         second.pass().expect("pass");
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(
-        stats.claims_abandoned.load(Ordering::Relaxed),
+        stats.claims_abandoned.get(),
         1,
         "the claim at {claimed}, pending for 1.3 s across two writers, was not abandoned (timeout 1 s)"
     );

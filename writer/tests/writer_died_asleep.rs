@@ -98,7 +98,7 @@ fn a_writer_killed_asleep_costs_producers_a_bounded_number_of_wakes() {
     );
     assert_eq!(drop_lines, 1, "the drops are reported once:\n{text}");
     assert_eq!(
-        view.header().stats.drops_reported.load(Ordering::SeqCst),
+        view.header().stats.drops_reported.get(),
         dropped,
         "the region's drops_reported counter (ul-stat shows it) counts the reported drops"
     );

@@ -302,9 +302,7 @@ fn serve<D: Daemon>(
             daemon.process_batch(&batch);
             totals.messages += batch.len() as u64;
             totals.batches += 1;
-            h.stats
-                .records_written
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            h.stats.records_written.add(batch.len() as u64);
         }
         if took {
             // Only now: the batch is processed (at-least-once).

@@ -45,9 +45,7 @@ impl Engine {
         let stats = &self.region.header().stats;
         for &(k, dropped) in &self.table_drops {
             let before = self.region.drop_slot(k).report_dropped(dropped);
-            stats
-                .drops_reported
-                .fetch_add(dropped.wrapping_sub(before), Ordering::Relaxed);
+            stats.drops_reported.add(dropped.wrapping_sub(before));
         }
     }
 }

@@ -297,11 +297,7 @@ impl Engine {
     pub fn pass(&mut self) -> Result<usize, OutputError> {
         let region = self.region;
         let h = region.header();
-        let batch_size = h
-            .control
-            .batch_size
-            .load(Ordering::Relaxed)
-            .clamp(1, 1 << 20) as usize;
+        let batch_size = h.control.batch_size().clamp(1, 1 << 20) as usize;
         let lanes = self.region.geometry().sizes.lanes as usize;
         self.lines.clear();
         self.pending.clear();
@@ -555,9 +551,7 @@ impl Engine {
             let consumer = unsafe { Consumer::attach(ctrl, self.region.lane_bytes(p.lane)) };
             consumer.commit(p.new_tail);
             let before = ctrl.report_dropped(p.dropped);
-            h.stats
-                .drops_reported
-                .fetch_add(p.dropped.wrapping_sub(before), Ordering::Relaxed);
+            h.stats.drops_reported.add(p.dropped.wrapping_sub(before));
         }
         if let Some((from, to)) = self.mpsc_release {
             let mpsc = self.region.mpsc();
@@ -567,20 +561,14 @@ impl Engine {
         }
         if let Some(d) = self.mpsc_dropped {
             let before = self.region.mpsc().control().report_dropped(d);
-            h.stats
-                .drops_reported
-                .fetch_add(d.wrapping_sub(before), Ordering::Relaxed);
+            h.stats.drops_reported.add(d.wrapping_sub(before));
         }
         self.commit_table_drops();
         self.free_lanes();
         w.batch_done();
-        h.stats
-            .records_written
-            .fetch_add(self.lines.records, Ordering::Relaxed);
+        h.stats.records_written.add(self.lines.records);
         let bytes: usize = self.lines.bufs.iter().map(Vec::len).sum();
-        h.stats
-            .bytes_written
-            .fetch_add(bytes as u64, Ordering::Relaxed);
+        h.stats.bytes_written.add(bytes as u64);
         self.totals.records += self.lines.records;
         self.totals.batches += 1;
         Ok(())
@@ -764,11 +752,7 @@ impl Engine {
             h.wake.cancel_sleep();
             return Ok(false);
         }
-        let mut interval = h
-            .control
-            .flush_interval_ms
-            .load(Ordering::Relaxed)
-            .clamp(1, 60_000);
+        let mut interval = h.control.flush_interval_ms().clamp(1, 60_000);
         if !self.retiring.is_empty() {
             // Producers of a retiring region wake its futex, not ours.
             interval = interval.min(10);

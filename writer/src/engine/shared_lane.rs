@@ -41,11 +41,7 @@ impl Engine {
                             self.lines.record(region, table, origin, pos, &rec);
                         }
                         SlotRead::Bad(why) => {
-                            region
-                                .header()
-                                .stats
-                                .decode_errors
-                                .fetch_add(1, Ordering::Relaxed);
+                            region.header().stats.decode_errors.add(1);
                             self.lines.writer_line(
                                 Level::Error,
                                 &format!("skipped a shared-lane record: {why}"),
