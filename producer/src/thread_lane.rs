@@ -2,12 +2,11 @@
 
 use std::cell::{Cell, UnsafeCell};
 use std::sync::atomic::{compiler_fence, AtomicPtr, AtomicU64, Ordering};
-
 use std::time::{Duration, Instant};
-use ul_ring::counter::Counter;
 
 use ul_ring::args::Encoder;
 use ul_ring::bytes::RawBytes;
+use ul_ring::counter::Counter;
 use ul_ring::lane::{Producer, PushError};
 use ul_ring::mpsc::MpscPushError;
 use ul_ring::ownership::ClaimedLane;
@@ -72,7 +71,8 @@ struct Inner {
 struct State {
     busy: Cell<bool>,
     /// The shared counter a nested (signal-handler) call adds its drop to:
-    /// the lane's `nested_dropped`, or the shared lane's `dropped`; null
+    /// the lane's nested-drop counter, or the thread's drop-table entry's
+    /// (else the shared lane's anonymous) drop counter; null
     /// before attaching. An atomic so a handler can read it while the
     /// interrupted call is inside `attach`.
     nested_sink: AtomicPtr<Counter>,
