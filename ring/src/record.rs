@@ -604,7 +604,7 @@ mod tests {
                 offset: HEADER_LEN + 1
             }
         );
-        assert_eq!(e.to_string(), "unknown argument tag 16 at offset 33");
+        assert_eq!(e.to_string(), "unknown argument tag 17 at offset 33");
         buf[HEADER_LEN + 1] = 0;
         assert!(matches!(
             decode(&buf),
