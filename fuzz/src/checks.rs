@@ -313,9 +313,10 @@ pub mod drain_lane {
         assert_eq!(&flat[..lane.len()], lane, "HeapBytes::fill");
         let (want_records, want_corrupt) = reference(&flat, tail, head);
 
+        // Hostile cursors: forged, not pushed.
         let ctrl = LaneControl::new();
-        ctrl.producer.head.store(head, Ordering::Release);
-        ctrl.consumer.tail.store(tail, Ordering::Release);
+        ctrl.head_raw().store(head, Ordering::Release);
+        ctrl.tail_raw().store(tail, Ordering::Release);
         // SAFETY: this is the lane's only consumer (and there is no
         // producer); every capacity is a power of two of at least 16.
         let consumer = unsafe { Consumer::attach(&ctrl, &bytes) };
@@ -604,8 +605,8 @@ pub mod engine_drain {
             let bytes = unsafe { region.lane_bytes(0) };
             bytes.write_with(0, LANE, |e| e.put_bytes(&img));
             let ctrl = region.lane_control(0);
-            ctrl.consumer.tail.store(tail, Ordering::Release);
-            ctrl.producer.head.store(head, Ordering::Release);
+            ctrl.tail_raw().store(tail, Ordering::Release);
+            ctrl.head_raw().store(head, Ordering::Release);
 
             // Each pass takes a batch (the region's batch size) or skips a
             // corrupt lane to its head; it must end.
@@ -618,7 +619,7 @@ pub mod engine_drain {
                 }
             }
             assert_eq!(
-                ctrl.consumer.tail.load(Ordering::Acquire),
+                ctrl.tail(),
                 head,
                 "the engine left the lane undrained"
             );

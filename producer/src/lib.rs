@@ -257,7 +257,7 @@ pub fn writer_alive() -> bool {
         return false;
     }
     let beat = h.writer.heartbeat_ns.load(Ordering::Relaxed);
-    let interval = u64::from(h.control.flush_interval_ms.load(Ordering::Relaxed)).max(100);
+    let interval = u64::from(h.control.flush_interval_ms()).max(100);
     ul_ring::clock::monotonic_ns().saturating_sub(beat) < interval * 3 * 1_000_000 + 1_000_000_000
 }
 
@@ -288,16 +288,16 @@ pub fn configure(config: Config) -> Result<(), FlushError> {
     let shared = shared::get().ok_or(FlushError::NotInitialised)?;
     let h = shared.region.header();
     if let Some(l) = config.min_level {
-        h.control.min_level.store(l as u32, Ordering::Relaxed);
+        h.control.set_min_level(l as u32);
     }
     if let Some(b) = config.batch_size {
-        h.control.batch_size.store(b.max(1), Ordering::Relaxed);
+        h.control.set_batch_size(b.max(1));
     }
     if let Some(d) = config.flush_interval {
         let ms = d.as_millis().clamp(1, u128::from(u32::MAX)) as u32;
-        h.control.flush_interval_ms.store(ms, Ordering::Relaxed);
+        h.control.set_flush_interval_ms(ms);
     }
-    h.control.epoch.fetch_add(1, Ordering::Release);
+    h.control.bump_epoch();
     #[cfg(feature = "log")]
     log_compat::follow_min_level();
     h.wake.futex.fetch_add(1, Ordering::SeqCst);
@@ -310,11 +310,9 @@ pub fn current_config() -> Option<Config> {
     let shared = shared::get()?;
     let c = &shared.region.header().control;
     Some(Config {
-        min_level: Level::try_from(c.min_level.load(Ordering::Relaxed) as u8).ok(),
-        batch_size: Some(c.batch_size.load(Ordering::Relaxed)),
-        flush_interval: Some(Duration::from_millis(u64::from(
-            c.flush_interval_ms.load(Ordering::Relaxed),
-        ))),
+        min_level: Level::try_from(c.min_level() as u8).ok(),
+        batch_size: Some(c.batch_size()),
+        flush_interval: Some(Duration::from_millis(u64::from(c.flush_interval_ms()))),
     })
 }
 
@@ -359,7 +357,6 @@ pub mod __private {
     pub use crate::thread_lane::emit;
     use crate::Level;
     pub use std::format;
-    use std::sync::atomic::Ordering;
     pub use ul_macros::log_call;
     pub use ul_ring::args::Text;
 
@@ -367,7 +364,7 @@ pub mod __private {
     #[inline(always)]
     pub fn enabled(level: Level) -> bool {
         match crate::shared::get() {
-            Some(s) => level as u32 >= s.region.header().control.min_level.load(Ordering::Relaxed),
+            Some(s) => level as u32 >= s.region.header().control.min_level(),
             None => false,
         }
     }

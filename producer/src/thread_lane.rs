@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use ul_ring::args::Encoder;
 use ul_ring::bytes::RawBytes;
+use ul_ring::counter::Counter;
 use ul_ring::lane::{Producer, PushError};
 use ul_ring::mpsc::MpscPushError;
 use ul_ring::ownership::ClaimedLane;
@@ -70,10 +71,11 @@ struct Inner {
 struct State {
     busy: Cell<bool>,
     /// The shared counter a nested (signal-handler) call adds its drop to:
-    /// the lane's `nested_dropped`, or the shared lane's `dropped`; null
+    /// the lane's nested-drop counter, or the thread's drop-table entry's
+    /// (else the shared lane's anonymous) drop counter; null
     /// before attaching. An atomic so a handler can read it while the
     /// interrupted call is inside `attach`.
-    nested_sink: AtomicPtr<AtomicU64>,
+    nested_sink: AtomicPtr<Counter>,
     inner: UnsafeCell<Inner>,
 }
 
@@ -203,7 +205,7 @@ impl Inner {
             };
             self.wake_threshold = producer.capacity() / 2;
             self.sink = Sink::Lane { producer, claim };
-            set_nested_sink(&shared.region.lane_control(i).producer.nested_dropped);
+            set_nested_sink(shared.region.lane_control(i).nested_drops());
         }
         if let Sink::Unattached = self.sink {
             // Every lane is taken: the shared lane, and an entry in the
@@ -223,16 +225,16 @@ impl Inner {
 /// Where a thread on the shared lane counts its drops: its drop-table
 /// entry, else the shared lane's anonymous counter. Both live in the
 /// region, mapped for the life of the process.
-fn shared_drop_counter<'a>(shared: &'a Shared, drops: &Option<ClaimedLane>) -> &'a AtomicU64 {
+fn shared_drop_counter<'a>(shared: &'a Shared, drops: &Option<ClaimedLane>) -> &'a Counter {
     match drops {
-        Some(c) => &shared.region.drop_slot(c.index()).dropped,
-        None => &shared.region.mpsc().control().dropped,
+        Some(c) => shared.region.drop_slot(c.index()).drop_counter(),
+        None => shared.region.mpsc().control().drop_counter(),
     }
 }
 
 /// Points this thread's nested-drop counter at `counter` (which lives in
 /// the region, mapped for the life of the process).
-fn set_nested_sink(counter: *const AtomicU64) {
+fn set_nested_sink(counter: *const Counter) {
     let _ = STATE.try_with(|st| st.nested_sink.store(counter.cast_mut(), Ordering::Relaxed));
 }
 
@@ -245,11 +247,11 @@ fn count_nested_drop() {
     NESTED_DROPS.fetch_add(1, Ordering::Relaxed);
     let _ = STATE.try_with(|st| {
         let p = st.nested_sink.load(Ordering::Relaxed);
-        // SAFETY: a non-null `nested_sink` points at an atomic in the
+        // SAFETY: a non-null `nested_sink` points at a counter in the
         // region's mapping, which is never unmapped (the attachment is
         // leaked for the life of the process).
         if let Some(c) = unsafe { p.as_ref() } {
-            c.fetch_add(1, Ordering::Relaxed);
+            c.add(1);
         }
     });
 }
@@ -359,14 +361,7 @@ pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
         // then look at the path (rate-limited), even if the lane never
         // fills. One load from the line the level check just read; no
         // system call on the hot path.
-        if shared
-            .region
-            .header()
-            .control
-            .superseded
-            .load(Ordering::Relaxed)
-            != 0
-        {
+        if shared.region.header().control.superseded() {
             follow_slow(shared);
         }
         ok
@@ -427,7 +422,7 @@ fn push_shared(
     tid: u32,
     len: usize,
     write: impl Fn(&mut Encoder<'_>),
-    drops: &AtomicU64,
+    drops: &Counter,
     claimant: u32,
 ) -> bool {
     let mpsc = shared.region.mpsc();
@@ -456,7 +451,7 @@ fn push_shared(
                         pause = (pause * 2).min(Duration::from_millis(2));
                     }
                     _ => {
-                        drops.fetch_add(1, Ordering::Relaxed);
+                        drops.add(1);
                         return false;
                     }
                 }

@@ -42,7 +42,7 @@ impl Heads {
         let lanes = region.geometry().sizes.lanes as usize;
         Heads {
             lanes: (0..lanes).map(|i| region.lane_control(i).head()).collect(),
-            shared: region.mpsc().control().head.load(Ordering::Acquire),
+            shared: region.mpsc().control().head(),
         }
     }
 
@@ -51,15 +51,11 @@ impl Heads {
     /// positions for ever and may wrap: compared by wrapping distance.
     pub fn reached_in(&self, region: &Region) -> bool {
         let passed = |tail: u64, head: u64| tail.wrapping_sub(head) < (1 << 62);
-        self.lanes.iter().enumerate().all(|(i, &head)| {
-            passed(
-                region.lane_control(i).consumer.tail.load(Ordering::Relaxed),
-                head,
-            )
-        }) && passed(
-            region.mpsc().control().tail.load(Ordering::Relaxed),
-            self.shared,
-        )
+        self.lanes
+            .iter()
+            .enumerate()
+            .all(|(i, &head)| passed(region.lane_control(i).tail(), head))
+            && passed(region.mpsc().control().tail(), self.shared)
     }
 }
 
@@ -117,11 +113,7 @@ pub fn pending_claim(
     } else {
         return PendingClaim::Waiting;
     };
-    region
-        .header()
-        .stats
-        .claims_abandoned
-        .fetch_add(1, Ordering::Relaxed);
+    region.header().stats.claims_abandoned.add(1);
     watch.pos_plus_one.store(0, Ordering::Relaxed);
     outcome
 }
@@ -135,7 +127,7 @@ pub fn claim_pending(region: &Region) -> bool {
         .pos_plus_one
         .load(Ordering::Relaxed);
     let mpsc = region.mpsc();
-    let tail = mpsc.control().tail.load(Ordering::Relaxed);
+    let tail = mpsc.control().tail();
     // The watch is cleared only when a claim is given up on; one that
     // committed leaves it naming a position the tail has passed.
     watched != 0
@@ -237,11 +229,7 @@ pub fn free_lanes(region: &Region, lanes: &[Reclaimable]) -> u64 {
             reclaimed += 1;
         }
     }
-    region
-        .header()
-        .stats
-        .lanes_reclaimed
-        .fetch_add(reclaimed, Ordering::Relaxed);
+    region.header().stats.lanes_reclaimed.add(reclaimed);
     reclaimed
 }
 

@@ -33,6 +33,7 @@ use crate::padded::Padded;
 
 use crate::args::Encoder;
 use crate::bytes::ByteStore;
+use crate::counter::Counter;
 use crate::record::{
     check_frame, read_frame, RecordKind, MAX_RECORD_LEN, MIN_FRAME_LEN, RECORD_ALIGN,
 };
@@ -40,56 +41,59 @@ use crate::sync::{AtomicU64, Ordering};
 
 /// The producer's cache line of a lane.
 #[repr(C)]
-pub struct ProducerLine {
+pub(crate) struct ProducerLine {
     /// Bytes ever published into the lane (records and padding).
-    pub head: AtomicU64,
+    pub(crate) head: AtomicU64,
     /// Records the owner dropped because the lane was full.
-    pub dropped: AtomicU64,
+    pub(crate) dropped: AtomicU64,
     /// Records dropped because a signal handler logged while the owner
     /// thread was inside a log call (the producer's nesting guard). Apart
     /// from `dropped` because the handler may interrupt the owner between
     /// the load and the store of `dropped`; the handler adds here with one
     /// atomic instruction.
-    pub nested_dropped: AtomicU64,
-}
-
-impl ProducerLine {
-    /// Every drop to report: `dropped` plus `nested_dropped`.
-    ///
-    /// ```
-    /// let ctrl = ul_ring::lane::LaneControl::new();
-    /// ctrl.producer.nested_dropped.fetch_add(2, core::sync::atomic::Ordering::Relaxed);
-    /// assert_eq!(ctrl.producer.total_dropped(), 2);
-    /// ```
-    pub fn total_dropped(&self) -> u64 {
-        self.dropped
-            .load(Ordering::Relaxed)
-            .wrapping_add(self.nested_dropped.load(Ordering::Relaxed))
-    }
+    pub(crate) nested_dropped: Counter,
 }
 
 /// The consumer's cache line of a lane.
 #[repr(C)]
-pub struct ConsumerLine {
+pub(crate) struct ConsumerLine {
     /// Bytes ever consumed from the lane.
-    pub tail: AtomicU64,
-    /// Value of [`ProducerLine::dropped`] already reported in the log.
-    pub dropped_reported: AtomicU64,
+    pub(crate) tail: AtomicU64,
+    /// Value of the lane's drop count ([`LaneControl::dropped`]) already
+    /// reported in the log.
+    pub(crate) dropped_reported: AtomicU64,
     /// Write-ahead intent: the writer batch that will move `tail` ...
-    pub pending_batch: AtomicU64,
+    pub(crate) pending_batch: AtomicU64,
     /// ... to this position once the batch is on disk ...
-    pub pending_tail: AtomicU64,
+    pub(crate) pending_tail: AtomicU64,
     /// ... and `dropped_reported` to this value.
-    pub pending_dropped: AtomicU64,
+    pub(crate) pending_dropped: AtomicU64,
 }
 
-/// The shared cursors of one lane, each side on its own cache line.
+/// The shared cursors of one lane, each side on its own cache line: the
+/// producer's (head, drop counts) and the consumer's (tail, reported drops,
+/// and the tail and report staged for the batch being written).
+///
+/// The fields are reached through methods only, each of which says who may
+/// call it and why its ordering suffices; the push and the drain themselves
+/// are [`Producer`] and [`Consumer`].
 #[repr(C)]
 pub struct LaneControl {
     /// Written by the producer only.
-    pub producer: Padded<ProducerLine>,
+    pub(crate) producer: Padded<ProducerLine>,
     /// Written by the consumer only.
-    pub consumer: Padded<ConsumerLine>,
+    pub(crate) consumer: Padded<ConsumerLine>,
+}
+
+/// What the writer staged in a lane for a batch (see
+/// [`LaneControl::stage`]): the tail and the reported drop count the lane
+/// moves to once the batch is on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Staged {
+    /// The tail to commit.
+    pub tail: u64,
+    /// The drop count the batch reports.
+    pub dropped: u64,
 }
 
 impl LaneControl {
@@ -100,14 +104,26 @@ impl LaneControl {
     /// assert_eq!(ctrl.head(), 0);
     /// ```
     pub fn new() -> Self {
+        Self::starting_at(0)
+    }
+
+    /// An empty lane whose cursors both stand at `pos`, as if `pos` bytes
+    /// had gone through it (tests of the wrap at the ring's end and of
+    /// cursors near `u64::MAX`).
+    ///
+    /// ```
+    /// let ctrl = ul_ring::lane::LaneControl::starting_at(4000);
+    /// assert_eq!((ctrl.head(), ctrl.tail()), (4000, 4000));
+    /// ```
+    pub fn starting_at(pos: u64) -> Self {
         Self {
             producer: Padded::new(ProducerLine {
-                head: AtomicU64::new(0),
+                head: AtomicU64::new(pos),
                 dropped: AtomicU64::new(0),
-                nested_dropped: AtomicU64::new(0),
+                nested_dropped: Counter::new(0),
             }),
             consumer: Padded::new(ConsumerLine {
-                tail: AtomicU64::new(0),
+                tail: AtomicU64::new(pos),
                 dropped_reported: AtomicU64::new(0),
                 pending_batch: AtomicU64::new(0),
                 pending_tail: AtomicU64::new(0),
@@ -116,14 +132,147 @@ impl LaneControl {
         }
     }
 
-    /// The published head (Acquire: the bytes below it are visible).
+    /// The published head. Acquire: pairs with the producer's Release
+    /// store in [`Producer::try_push`], so the bytes below it are visible.
     pub fn head(&self) -> u64 {
         self.producer.head.load(Ordering::Acquire)
     }
 
-    /// The consumed tail.
+    /// The consumed tail. Acquire: pairs with the consumer's Release store
+    /// in [`Consumer::commit`], so its reads of the bytes below it are
+    /// done (what a producer needs; the consumer, which stored it, gets
+    /// its own value either way, and pays nothing more on x86).
     pub fn tail(&self) -> u64 {
         self.consumer.tail.load(Ordering::Acquire)
+    }
+
+    /// Every drop to report: what the owner counted (lane full) plus what
+    /// its signal handlers counted ([`nested_drops`](Self::nested_drops)).
+    /// Relaxed: counts, ordered with nothing.
+    ///
+    /// ```
+    /// let ctrl = ul_ring::lane::LaneControl::new();
+    /// ctrl.nested_drops().add(2);
+    /// assert_eq!(ctrl.dropped(), 2);
+    /// ```
+    pub fn dropped(&self) -> u64 {
+        self.owner_dropped()
+            .wrapping_add(self.producer.nested_dropped.get())
+    }
+
+    /// The drops the owner thread counted itself
+    /// ([`Producer::count_drop`]), without its signal handlers' (Relaxed).
+    pub fn owner_dropped(&self) -> u64 {
+        self.producer.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Producer: where the owner thread's signal handlers count a record
+    /// they drop (a log call inside a log call).
+    pub fn nested_drops(&self) -> &Counter {
+        &self.producer.nested_dropped
+    }
+
+    /// The part of [`dropped`](Self::dropped) already reported in the log.
+    /// Relaxed: only the consumer stores it, and nothing is published
+    /// with it.
+    pub fn dropped_reported(&self) -> u64 {
+        self.consumer.dropped_reported.load(Ordering::Relaxed)
+    }
+
+    /// True if every published byte is consumed and every drop reported:
+    /// the lane has nothing for the writer.
+    pub fn is_drained(&self) -> bool {
+        self.head() == self.tail() && self.dropped() == self.dropped_reported()
+    }
+
+    /// Consumer, once the batch that reports them is on disk: the drops up
+    /// to `dropped` are reported. Returns the count reported before, so the
+    /// caller can add the difference to its statistics. Relaxed: see
+    /// [`dropped_reported`](Self::dropped_reported).
+    pub fn report_dropped(&self, dropped: u64) -> u64 {
+        self.consumer
+            .dropped_reported
+            .swap(dropped, Ordering::Relaxed)
+    }
+
+    /// Consumer, before it writes batch `batch` (the write-ahead intent):
+    /// once the batch is on disk the lane's tail moves to `tail` and its
+    /// reported drops to `dropped`. A consumer that dies after the batch is
+    /// written finds them with [`staged`](Self::staged).
+    ///
+    /// The tail and the count are stored first (Relaxed), then the batch
+    /// number (Release): a reader that sees the number (Acquire, in
+    /// `staged`) sees the values staged with it, never an older batch's.
+    ///
+    /// ```
+    /// use ul_ring::lane::{LaneControl, Staged};
+    /// let ctrl = LaneControl::new();
+    /// ctrl.stage(7, 64, 1);
+    /// assert_eq!(ctrl.staged(7), Some(Staged { tail: 64, dropped: 1 }));
+    /// assert_eq!(ctrl.staged(8), None);
+    /// ```
+    pub fn stage(&self, batch: u64, tail: u64, dropped: u64) {
+        let c = &self.consumer;
+        c.pending_tail.store(tail, Ordering::Relaxed);
+        c.pending_dropped.store(dropped, Ordering::Relaxed);
+        c.pending_batch.store(batch, Ordering::Release);
+    }
+
+    /// What [`stage`](Self::stage) staged for `batch`, if the lane's last
+    /// staging was for `batch`. Untrusted input (the region may have been
+    /// written by anyone): see [`complete_staged`](Self::complete_staged).
+    pub fn staged(&self, batch: u64) -> Option<Staged> {
+        let c = &self.consumer;
+        // Acquire: pairs with the Release store of the batch number, so the
+        // values loaded after it are the ones staged with it.
+        (c.pending_batch.load(Ordering::Acquire) == batch).then(|| Staged {
+            tail: c.pending_tail.load(Ordering::Relaxed),
+            dropped: c.pending_dropped.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Consumer taking over from one that died after batch `batch` was on
+    /// disk: finishes what the batch staged in this lane. The tail moves to
+    /// the staged one only if that lies in `[tail, head]` (a forged value
+    /// elsewhere would skip or replay bytes); the reported drops are set.
+    /// Returns false if the lane staged nothing for `batch`. Repeatable.
+    ///
+    /// ```
+    /// let ctrl = ul_ring::lane::LaneControl::new();
+    /// ctrl.stage(3, 0, 2);
+    /// assert!(ctrl.complete_staged(3));
+    /// assert_eq!(ctrl.dropped_reported(), 2);
+    /// assert!(!ctrl.complete_staged(4));
+    /// ```
+    pub fn complete_staged(&self, batch: u64) -> bool {
+        let Some(s) = self.staged(batch) else {
+            return false;
+        };
+        let head = self.head();
+        let tail = self.consumer.tail.load(Ordering::Relaxed);
+        if s.tail.wrapping_sub(tail) <= head.wrapping_sub(tail) {
+            // Release: as in `Consumer::commit` (the batch's reads of the
+            // lane, by the writer that died, happened before it staged).
+            self.consumer.tail.store(s.tail, Ordering::Release);
+        }
+        self.consumer
+            .dropped_reported
+            .store(s.dropped, Ordering::Relaxed);
+        true
+    }
+
+    /// The head itself, for tests that forge what a producer (or a hostile
+    /// process) writes there. Not part of the protocol.
+    #[doc(hidden)]
+    pub fn head_raw(&self) -> &AtomicU64 {
+        &self.producer.head
+    }
+
+    /// The tail itself, for tests that forge what a consumer (or a hostile
+    /// process) writes there. Not part of the protocol.
+    #[doc(hidden)]
+    pub fn tail_raw(&self) -> &AtomicU64 {
+        &self.consumer.tail
     }
 }
 

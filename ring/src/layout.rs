@@ -17,6 +17,7 @@
 use crate::padded::Padded;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use crate::counter::Counter;
 use crate::lane::LaneControl;
 use crate::mpsc::MpscControl;
 use crate::wake::WakeBlock;
@@ -151,18 +152,22 @@ pub struct WriterBlock {
     /// `CLOCK_MONOTONIC` ns of the writer's last heartbeat.
     pub heartbeat_ns: AtomicU64,
     /// Number of the batch being written (0: none). See `intent_state`.
-    pub intent: AtomicU64,
+    /// Reached through [`WriterBlock::intent`] and the batch methods.
+    pub(crate) intent: AtomicU64,
     /// [`intent_state`] of batch `intent`.
-    pub intent_state: AtomicU64,
-    /// Output file lengths before batch `intent` was written.
-    pub intent_lens: [AtomicU64; INTENT_SLOTS],
-    /// Shared-lane tail that batch `intent` moves to once on disk.
-    pub mpsc_pending_tail: AtomicU64,
+    pub(crate) intent_state: AtomicU64,
+    /// Output file lengths before batch `intent` was written (see
+    /// [`RegionHeader::intent_file`]).
+    pub(crate) intent_lens: [AtomicU64; INTENT_SLOTS],
+    /// Shared-lane tail that batch `intent` moves to once on disk (see
+    /// [`WriterBlock::stage_shared_release`]).
+    pub(crate) mpsc_pending_tail: AtomicU64,
     /// Shared-lane `dropped_reported` that batch `intent` sets once on disk
-    /// (valid when `mpsc_pending_batch == intent`).
-    pub mpsc_pending_dropped: AtomicU64,
+    /// (valid when `mpsc_pending_batch == intent`; see
+    /// [`WriterBlock::stage_shared_drops`]).
+    pub(crate) mpsc_pending_dropped: AtomicU64,
     /// Batch whose write sets `mpsc_pending_dropped`.
-    pub mpsc_pending_batch: AtomicU64,
+    pub(crate) mpsc_pending_batch: AtomicU64,
 }
 
 // The writer block shares its padded line with nothing; fields added at its
@@ -249,13 +254,56 @@ impl WriterBlock {
         self.intent_state
             .store(intent_state::IDLE, Ordering::Release);
     }
+
+    /// Writer, before [`begin_batch`](Self::begin_batch): the batch moves
+    /// the shared lane's tail to `tail` once it is on disk. Relaxed: read
+    /// only by a writer that found the batch WRITTEN, after the Acquire
+    /// load of [`intent`](Self::intent), which `begin_batch`'s Release
+    /// store (later in program order) publishes this with.
+    pub fn stage_shared_release(&self, tail: u64) {
+        self.mpsc_pending_tail.store(tail, Ordering::Relaxed);
+    }
+
+    /// Recovery: the shared-lane tail the last batch staged with
+    /// [`stage_shared_release`](Self::stage_shared_release). It is not
+    /// tagged with a batch (a batch that releases nothing leaves an older,
+    /// smaller value, which moves nothing), and it is untrusted: check it
+    /// against the lane's cursors. Relaxed: call after
+    /// [`intent`](Self::intent) (Acquire).
+    pub fn staged_shared_release(&self) -> u64 {
+        self.mpsc_pending_tail.load(Ordering::Relaxed)
+    }
+
+    /// Writer, before [`begin_batch`](Self::begin_batch): batch `batch`
+    /// reports the shared lane's anonymous drops up to `dropped`. The count
+    /// is stored first (Relaxed), then the batch number (Release), so a
+    /// reader that sees the number (Acquire, in
+    /// [`staged_shared_drops`](Self::staged_shared_drops)) sees the count
+    /// staged with it.
+    pub fn stage_shared_drops(&self, batch: u64, dropped: u64) {
+        self.mpsc_pending_dropped.store(dropped, Ordering::Relaxed);
+        self.mpsc_pending_batch.store(batch, Ordering::Release);
+    }
+
+    /// Recovery: the count [`stage_shared_drops`](Self::stage_shared_drops)
+    /// staged for `batch`, if the last staging was for `batch`.
+    pub fn staged_shared_drops(&self, batch: u64) -> Option<u64> {
+        // Acquire: pairs with the Release store of the batch number, so
+        // the count loaded after it is the one staged with it.
+        (self.mpsc_pending_batch.load(Ordering::Acquire) == batch)
+            .then(|| self.mpsc_pending_dropped.load(Ordering::Relaxed))
+    }
 }
 
-/// States of a writer's write-ahead intent ([`WriterBlock::intent_state`]).
+/// States of a writer's write-ahead intent (the words behind
+/// [`IntentState`], read with [`WriterBlock::intent`]).
 ///
-/// Before writing a batch the writer stores each lane's target tail in the
-/// lane's `pending_*` fields and the output lengths here (WRITING); after
-/// the write returns, WRITTEN; then it moves the tails and clears the intent.
+/// Before writing a batch the writer stages each lane's target tail in the
+/// lane ([`LaneControl::stage`]), the shared lane's in the writer block
+/// ([`WriterBlock::stage_shared_release`]), and the output files and
+/// lengths ([`RegionHeader::set_intent_file`]), then begins the batch
+/// (WRITING); after the write returns, WRITTEN; then it moves the tails and
+/// clears the intent.
 /// A writer restarting on WRITING truncates the outputs back (the batch is
 /// written again); on WRITTEN it finishes moving the tails. Nothing is lost
 /// and nothing is written twice.
@@ -268,23 +316,100 @@ pub mod intent_state {
     pub const WRITTEN: u64 = 2;
 }
 
-/// Run-time configuration, changed by any producer (`ul::configure`).
+/// Run-time configuration, changed by any producer (`ul::configure`) and
+/// by the writer's command line. Every value is untrusted: whoever reads
+/// one clamps it to what it can use. The fields are reached through
+/// methods only.
 #[repr(C)]
 pub struct ControlBlock {
     /// Records below this level are not logged (0 trace ... 4 error).
-    pub min_level: AtomicU32,
+    pub(crate) min_level: AtomicU32,
     /// Records the writer takes from one lane per pass.
-    pub batch_size: AtomicU32,
+    pub(crate) batch_size: AtomicU32,
     /// Longest the writer sleeps, and so longest a record waits, in ms.
-    pub flush_interval_ms: AtomicU32,
+    pub(crate) flush_interval_ms: AtomicU32,
     /// Bumped on every change.
-    pub epoch: AtomicU32,
+    pub(crate) epoch: AtomicU32,
     /// Set to 1 (Release) by a writer that found this region's path naming
     /// another file and now serves the region there: producers still here
     /// look at the path on their next log call. Lets them follow without a
     /// periodic `lstat` on the hot path (this line is the one the level
     /// check already loads).
-    pub superseded: AtomicU32,
+    pub(crate) superseded: AtomicU32,
+}
+
+// Each setting is one word, read and written on its own: Relaxed, since
+// no setting publishes anything else, and a reader that sees a change a
+// little late only applies it a little late (the writer rereads them every
+// pass, the level check on every log call).
+impl ControlBlock {
+    /// Records below this level are not logged (0 trace ... 4 error;
+    /// anything else is what some process stored). The hot path's one
+    /// load.
+    #[inline(always)]
+    pub fn min_level(&self) -> u32 {
+        self.min_level.load(Ordering::Relaxed)
+    }
+
+    /// Sets [`min_level`](Self::min_level); call
+    /// [`bump_epoch`](Self::bump_epoch) after a change.
+    pub fn set_min_level(&self, level: u32) {
+        self.min_level.store(level, Ordering::Relaxed);
+    }
+
+    /// Records the writer takes from one lane per pass, as stored (the
+    /// writer clamps it to 1 ..= 2^20).
+    pub fn batch_size(&self) -> u32 {
+        self.batch_size.load(Ordering::Relaxed)
+    }
+
+    /// Sets [`batch_size`](Self::batch_size), as given.
+    pub fn set_batch_size(&self, records: u32) {
+        self.batch_size.store(records, Ordering::Relaxed);
+    }
+
+    /// Longest the writer sleeps (and so a record waits), in ms, as stored.
+    pub fn flush_interval_ms(&self) -> u32 {
+        self.flush_interval_ms.load(Ordering::Relaxed)
+    }
+
+    /// Sets [`flush_interval_ms`](Self::flush_interval_ms), as given.
+    pub fn set_flush_interval_ms(&self, ms: u32) {
+        self.flush_interval_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Takes over `from`'s level, batch size and flush interval (a writer
+    /// carrying the settings over to a region it created in place of
+    /// `from`).
+    pub fn copy_settings(&self, from: &ControlBlock) {
+        self.set_min_level(from.min_level());
+        self.set_batch_size(from.batch_size());
+        self.set_flush_interval_ms(from.flush_interval_ms());
+    }
+
+    /// Counts one change of the settings. Release: a reader that sees the
+    /// new epoch (Acquire) sees the settings stored before it.
+    pub fn bump_epoch(&self) {
+        self.epoch.fetch_add(1, Ordering::Release);
+    }
+
+    /// True once a writer serves this region's path with another file and
+    /// marked this one (see [`set_superseded`](Self::set_superseded)).
+    /// Relaxed: it is a hint to look at the path, which is the truth; it
+    /// publishes nothing. On the hot path: the line the level check loads.
+    #[inline(always)]
+    pub fn superseded(&self) -> bool {
+        self.superseded.load(Ordering::Relaxed) != 0
+    }
+
+    /// Writer: marks the region superseded (a new one serves its path), or
+    /// clears the mark when it serves this region at its path again.
+    /// Release, as the writer has always stored it (the hint orders
+    /// nothing a reader depends on).
+    pub fn set_superseded(&self, superseded: bool) {
+        self.superseded
+            .store(u32::from(superseded), Ordering::Release);
+    }
 }
 
 /// The flush handshake: producers request, the writer acknowledges.
@@ -340,23 +465,24 @@ impl FlushBlock {
     }
 }
 
-/// Counters kept by the writer, for `ul-stat` and the tests.
+/// Counters kept by the writer, for `ul-stat` and the tests: each a
+/// [`Counter`] that the writer (or a daemon) adds to and anyone reads.
 #[repr(C)]
 pub struct Stats {
     /// Records written to the outputs.
-    pub records_written: AtomicU64,
+    pub records_written: Counter,
     /// Records that failed to decode and were skipped.
-    pub decode_errors: AtomicU64,
+    pub decode_errors: Counter,
     /// Lanes whose bytes could not be framed (skipped to their head).
-    pub corrupt_lanes: AtomicU64,
+    pub corrupt_lanes: Counter,
     /// Lanes taken back from dead owners.
-    pub lanes_reclaimed: AtomicU64,
+    pub lanes_reclaimed: Counter,
     /// Dropped records reported in the log.
-    pub drops_reported: AtomicU64,
+    pub drops_reported: Counter,
     /// MPSC claims abandoned after the process timeout.
-    pub claims_abandoned: AtomicU64,
+    pub claims_abandoned: Counter,
     /// Bytes written to the outputs (all files together).
-    pub bytes_written: AtomicU64,
+    pub bytes_written: Counter,
 }
 
 // Like the writer block, the stats share their padded line with nothing:
@@ -365,17 +491,43 @@ pub struct Stats {
 const _: () = assert!(core::mem::size_of::<Stats>() <= 128);
 
 /// The identity of each output file a write intent names, beside its
-/// length in [`WriterBlock::intent_lens`]: recovery truncates only the file
-/// with this identity (found in the writer's directory even if it was
-/// renamed since, as logrotate does), and leaves alone an intent that names
-/// no file of the writer's. A slot whose device and inode are both 0 names
-/// no file: the batch wrote nothing there.
+/// length in the writer block: recovery truncates only the file with this
+/// identity (found in the writer's directory even if it was renamed since,
+/// as logrotate does), and leaves alone an intent that names no file of the
+/// writer's. A slot whose device and inode are both 0 names no file: the
+/// batch wrote nothing there. Reached through
+/// [`RegionHeader::intent_file`] and [`RegionHeader::set_intent_file`].
 #[repr(C)]
 pub struct IntentFiles {
     /// `st_dev` of each file.
-    pub dev: [AtomicU64; INTENT_SLOTS],
+    pub(crate) dev: [AtomicU64; INTENT_SLOTS],
     /// `st_ino` of each file.
-    pub ino: [AtomicU64; INTENT_SLOTS],
+    pub(crate) ino: [AtomicU64; INTENT_SLOTS],
+}
+
+/// One output file as a write intent names it: its identity and its length
+/// before the batch.
+///
+/// ```
+/// use ul_ring::layout::IntentFile;
+/// assert!(IntentFile::default().is_empty());
+/// assert!(!IntentFile { dev: 1, ino: 2, len: 0 }.is_empty());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IntentFile {
+    /// `st_dev` of the file (0 with `ino` 0: the batch wrote no file here).
+    pub dev: u64,
+    /// `st_ino` of the file.
+    pub ino: u64,
+    /// Its length before the batch.
+    pub len: u64,
+}
+
+impl IntentFile {
+    /// True if the batch wrote no file in this slot.
+    pub fn is_empty(&self) -> bool {
+        self.dev == 0 && self.ino == 0
+    }
 }
 
 /// The shared-lane claim at the tail that has not committed, and since
@@ -424,6 +576,29 @@ pub struct RegionHeader {
     pub intent_files: Padded<IntentFiles>,
     /// The uncommitted shared-lane claim at the tail (layout version 3).
     pub claim_watch: Padded<ClaimWatch>,
+}
+
+impl RegionHeader {
+    /// Slot `i` (below [`INTENT_SLOTS`]) of the write intent: the file the
+    /// batch named there and its length before the batch. Untrusted input.
+    /// Relaxed loads: call after [`WriterBlock::intent`] (Acquire) said a
+    /// batch is in flight, which orders them after the writer's stores.
+    pub fn intent_file(&self, i: usize) -> IntentFile {
+        IntentFile {
+            dev: self.intent_files.dev[i].load(Ordering::Relaxed),
+            ino: self.intent_files.ino[i].load(Ordering::Relaxed),
+            len: self.writer.intent_lens[i].load(Ordering::Relaxed),
+        }
+    }
+
+    /// Writer, before [`WriterBlock::begin_batch`]: the batch writes to
+    /// `f` (or, with [`IntentFile::default`], to no file) in slot `i`.
+    /// Relaxed stores: `begin_batch`'s Release store publishes them.
+    pub fn set_intent_file(&self, i: usize, f: IntentFile) {
+        self.intent_files.dev[i].store(f.dev, Ordering::Relaxed);
+        self.intent_files.ino[i].store(f.ino, Ordering::Relaxed);
+        self.writer.intent_lens[i].store(f.len, Ordering::Relaxed);
+    }
 }
 
 const _: () = assert!(core::mem::size_of::<RegionHeader>() <= HEADER_LEN);
@@ -500,14 +675,14 @@ pub struct DropSlot {
     /// Reserved (zero).
     pub _reserved: AtomicU32,
     /// Records the owner dropped (its signal handlers too: one atomic add).
-    pub dropped: AtomicU64,
+    pub(crate) dropped: Counter,
     /// Value of `dropped` already reported in the log (writer only).
-    pub dropped_reported: AtomicU64,
+    pub(crate) dropped_reported: AtomicU64,
     /// `dropped_reported` once batch `pending_batch` is on disk (the
     /// write-ahead intent, as for a lane).
-    pub pending_dropped: AtomicU64,
+    pub(crate) pending_dropped: AtomicU64,
     /// See `pending_dropped`.
-    pub pending_batch: AtomicU64,
+    pub(crate) pending_batch: AtomicU64,
     /// Wall-clock ns of the claim.
     pub claimed_ns: AtomicU64,
 }
@@ -519,7 +694,62 @@ impl DropSlot {
     pub fn owner(&self) -> crate::ownership::OwnerWord<'_> {
         crate::ownership::OwnerWord::new(&self.owner)
     }
+
+    /// Producer (the entry's owner thread, and its signal handlers): where
+    /// it counts a record it drops on the shared lane.
+    pub fn drop_counter(&self) -> &Counter {
+        &self.dropped
+    }
+
+    /// Records the owner dropped (Relaxed: a count).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.get()
+    }
+
+    /// The part of [`dropped`](Self::dropped) already reported in the log.
+    /// Relaxed: only the writer stores it, and nothing is published with
+    /// it.
+    pub fn dropped_reported(&self) -> u64 {
+        self.dropped_reported.load(Ordering::Relaxed)
+    }
+
+    /// Writer, once the batch that reports them is on disk (or when
+    /// completing a batch a dead writer left written): the drops up to
+    /// `dropped` are reported. Returns the count reported before. Relaxed:
+    /// see [`dropped_reported`](Self::dropped_reported).
+    pub fn report_dropped(&self, dropped: u64) -> u64 {
+        self.dropped_reported.swap(dropped, Ordering::Relaxed)
+    }
+
+    /// Writer, before it writes batch `batch` (the write-ahead intent, as
+    /// [`LaneControl::stage`]): the batch reports the drops up to `dropped`.
+    /// The count is stored first (Relaxed), then the batch number
+    /// (Release), so a reader that sees the number (Acquire, in
+    /// [`staged`](Self::staged)) sees the count staged with it.
+    pub fn stage(&self, batch: u64, dropped: u64) {
+        self.pending_dropped.store(dropped, Ordering::Relaxed);
+        self.pending_batch.store(batch, Ordering::Release);
+    }
+
+    /// The count [`stage`](Self::stage) staged for `batch`, if the entry's
+    /// last staging was for `batch`.
+    pub fn staged(&self, batch: u64) -> Option<u64> {
+        // Acquire: pairs with `stage`'s Release store of the number.
+        (self.pending_batch.load(Ordering::Acquire) == batch)
+            .then(|| self.pending_dropped.load(Ordering::Relaxed))
+    }
 }
+
+// The fields behind methods sit where they always did (layout version 3).
+const _: () = {
+    use core::mem::offset_of;
+    assert!(offset_of!(DropSlot, dropped) == 16);
+    assert!(offset_of!(DropSlot, pending_batch) == 40);
+    assert!(offset_of!(WriterBlock, intent) == 24);
+    assert!(offset_of!(WriterBlock, intent_lens) == 40);
+    assert!(offset_of!(WriterBlock, mpsc_pending_batch) == 40 + 8 * INTENT_SLOTS + 16);
+    assert!(offset_of!(IntentFiles, ino) == 8 * INTENT_SLOTS);
+};
 const _: () = assert!(core::mem::size_of::<LaneControl>() <= LANE_CONTROL_LEN);
 const _: () = assert!(core::mem::size_of::<MpscControl>() <= MPSC_CONTROL_LEN);
 

@@ -20,6 +20,7 @@ pub mod callsite;
 #[cfg(not(loom))]
 pub mod channel;
 pub mod clock;
+pub mod counter;
 #[cfg(not(loom))]
 pub mod daemon;
 #[cfg(not(loom))]

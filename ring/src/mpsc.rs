@@ -66,6 +66,7 @@ use crate::padded::Padded;
 
 use crate::args::Encoder;
 use crate::bytes::ByteStore;
+use crate::counter::Counter;
 use crate::sync::{AtomicU64, Ordering};
 
 /// Sequence-word bit set while a claimant copies its record into the slot.
@@ -115,17 +116,20 @@ fn writer_pid(word: u64) -> u32 {
 /// `claim_pos u64 | pid u32 | tid u32 | checksum u32 | record_len u32`.
 pub const SLOT_HEADER_LEN: usize = 24;
 
-/// The shared cursors of the MPSC lane.
+/// The shared cursors of the MPSC lane, each on its own cache line. The
+/// fields are reached through methods only (claims, commits and releases
+/// are [`Mpsc`]'s), each of which says why its ordering suffices.
 #[repr(C)]
 pub struct MpscControl {
     /// Next position to claim (producers CAS it).
-    pub head: Padded<AtomicU64>,
+    pub(crate) head: Padded<AtomicU64>,
     /// Next position to consume (consumer only).
-    pub tail: Padded<AtomicU64>,
-    /// Records dropped: lane full, record too large, or claim abandoned.
-    pub dropped: Padded<AtomicU64>,
+    pub(crate) tail: Padded<AtomicU64>,
+    /// Records dropped: lane full, record too large, or claim abandoned
+    /// (by a producer with no drop-table entry of its own).
+    pub(crate) dropped: Padded<Counter>,
     /// Value of `dropped` already reported in the log (consumer only).
-    pub dropped_reported: Padded<AtomicU64>,
+    pub(crate) dropped_reported: Padded<AtomicU64>,
 }
 
 impl MpscControl {
@@ -134,9 +138,67 @@ impl MpscControl {
         Self {
             head: Padded::new(AtomicU64::new(0)),
             tail: Padded::new(AtomicU64::new(0)),
-            dropped: Padded::new(AtomicU64::new(0)),
+            dropped: Padded::new(Counter::new(0)),
             dropped_reported: Padded::new(AtomicU64::new(0)),
         }
+    }
+
+    /// The next position to claim: every position below it has been
+    /// claimed, not necessarily committed (only a slot's word says that).
+    /// Acquire, as every reader outside the claim loop has loaded it; a
+    /// claim CAS is Relaxed, so nothing of the claimant's is published
+    /// with the head.
+    pub fn head(&self) -> u64 {
+        self.head.load(Ordering::Acquire)
+    }
+
+    /// The next position to consume. Acquire: pairs with the consumer's
+    /// Release store when it moves the tail, so an observer that sees a
+    /// position consumed sees the slot's release before it.
+    pub fn tail(&self) -> u64 {
+        self.tail.load(Ordering::Acquire)
+    }
+
+    /// Records dropped by threads with no drop-table entry (Relaxed: a
+    /// count).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.get()
+    }
+
+    /// Producer: where a thread with no drop-table entry counts a record it
+    /// drops (see [`Mpsc::count_drop`], [`Mpsc::try_push_counted`]).
+    pub fn drop_counter(&self) -> &Counter {
+        &self.dropped
+    }
+
+    /// The part of [`dropped`](Self::dropped) already reported in the log.
+    /// Relaxed: only the consumer stores it, and nothing is published with
+    /// it.
+    pub fn dropped_reported(&self) -> u64 {
+        self.dropped_reported.load(Ordering::Relaxed)
+    }
+
+    /// Consumer, once the batch that reports them is on disk (or when
+    /// completing a batch a dead writer left written): the drops up to
+    /// `dropped` are reported. Returns the count reported before. Relaxed:
+    /// see [`dropped_reported`](Self::dropped_reported).
+    pub fn report_dropped(&self, dropped: u64) -> u64 {
+        self.dropped_reported.swap(dropped, Ordering::Relaxed)
+    }
+
+    /// The head itself, for tests that forge what a claimant (or a hostile
+    /// process) leaves there, such as a claim that never commits. Not part
+    /// of the protocol.
+    #[doc(hidden)]
+    pub fn head_raw(&self) -> &AtomicU64 {
+        &self.head
+    }
+
+    /// The tail itself, for tests that forge what a consumer that died (or
+    /// a hostile process) leaves there. Not part of the protocol.
+    #[doc(hidden)]
+    pub fn tail_raw(&self) -> &AtomicU64 {
+        &self.tail
     }
 }
 
@@ -281,7 +343,7 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
 
     /// Counts one record dropped (the caller gave up on a full lane).
     pub fn count_drop(&self) {
-        self.ctrl.dropped.fetch_add(1, Ordering::Relaxed);
+        self.ctrl.dropped.add(1);
     }
 
     /// The lane's cursors.
@@ -316,12 +378,12 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
         tid: u32,
         len: usize,
         write: impl FnOnce(&mut Encoder<'_>),
-        drops: &AtomicU64,
+        drops: &Counter,
         claimant: u32,
     ) -> Result<(), MpscPushError> {
         let max = self.max_record_len();
         if len > max || len % 8 != 0 {
-            drops.fetch_add(1, Ordering::Relaxed);
+            drops.add(1);
             return Err(MpscPushError::TooLarge { len, max });
         }
         let n = self.slot_count();
@@ -391,7 +453,7 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
             .compare_exchange(pos, writing, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
-            drops.fetch_add(1, Ordering::Relaxed);
+            drops.add(1);
             return Err(MpscPushError::Abandoned);
         }
         self.bytes
@@ -425,7 +487,7 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
                     Ordering::Release,
                     Ordering::Relaxed,
                 );
-                drops.fetch_add(1, Ordering::Relaxed);
+                drops.add(1);
                 Err(MpscPushError::Abandoned)
             }
         }
@@ -469,7 +531,7 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
     /// m.init();
     /// assert!(!m.claimed_uncommitted(0));
     /// // A claimant that moved `head` and then stopped.
-    /// ctrl.head.fetch_add(1, Ordering::Relaxed);
+    /// ctrl.head_raw().fetch_add(1, Ordering::Relaxed);
     /// assert!(m.claimed_uncommitted(0));
     /// assert!(m.abandon(0));
     /// assert!(!m.claimed_uncommitted(0));
@@ -591,7 +653,7 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
     /// assert_eq!(m.take_over(), None, "committed at the tail: read it");
     /// // A consumer freed the slot and died before moving the tail.
     /// m.release(0);
-    /// ctrl.tail.store(0, Ordering::Relaxed);
+    /// ctrl.tail_raw().store(0, Ordering::Relaxed);
     /// assert_eq!(m.tail_state(0), TailState::Pending(0));
     /// assert_eq!(m.take_over(), Some(0));
     /// assert_eq!(m.tail_state(1), TailState::Empty);

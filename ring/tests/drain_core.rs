@@ -15,7 +15,7 @@ fn a_claim_that_commits_is_no_longer_pending() {
     let scratch = common::ScratchRegion::new("drain-core", 1);
     let region = &scratch.region;
     let mpsc = region.mpsc();
-    assert_eq!(mpsc.control().head.fetch_add(1, Ordering::AcqRel), 0);
+    assert_eq!(mpsc.control().head_raw().fetch_add(1, Ordering::AcqRel), 0);
     let mut q = Quarantine::default();
     let outcome = pending_claim(region, 0, true, Duration::from_secs(60), &mut q);
     assert_eq!(outcome, PendingClaim::Waiting);

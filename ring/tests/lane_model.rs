@@ -88,13 +88,7 @@ fn push(p: &mut Producer<'_, &HeapBytes>, seq: u64, len: usize) -> Result<(), Pu
 /// Runs `ops` against a lane of `capacity` bytes whose cursors start at
 /// `start`, checking every step against the model.
 fn check_against_model(capacity: usize, start: u64, ops: &[Op]) {
-    let ctrl = LaneControl::new();
-    ctrl.producer
-        .head
-        .store(start, std::sync::atomic::Ordering::Relaxed);
-    ctrl.consumer
-        .tail
-        .store(start, std::sync::atomic::Ordering::Relaxed);
+    let ctrl = LaneControl::starting_at(start);
     let bytes = HeapBytes::new(capacity);
     // SAFETY: this test is the lane's only producer and only consumer.
     let mut p = unsafe { Producer::attach(&ctrl, &bytes) };

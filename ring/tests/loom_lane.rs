@@ -51,12 +51,10 @@ impl Lane {
     /// lands at offset `start % CAP`).
     fn at(start: u64) -> Arc<Self> {
         let lane = Lane {
-            ctrl: LaneControl::new(),
+            ctrl: LaneControl::starting_at(start),
             bytes: LoomBytes::new(CAP),
             started: AtomicU64::new(0),
         };
-        lane.ctrl.producer.head.store(start, Ordering::Relaxed);
-        lane.ctrl.consumer.tail.store(start, Ordering::Relaxed);
         Arc::new(lane)
     }
 }

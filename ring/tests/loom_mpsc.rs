@@ -99,7 +99,7 @@ impl Lane {
 /// branch), and `try_push` starts with a load of `head`. Relaxed and adding
 /// 0: no ordering or value the protocol does not have.
 fn started(ctrl: &MpscControl) {
-    ctrl.dropped.fetch_add(0, Ordering::Relaxed);
+    ctrl.drop_counter().add(0);
 }
 
 /// The 16-byte record number `k` of producer `pid`.
@@ -222,9 +222,9 @@ fn run(queued: u32, producers: &[(u32, u32)]) {
             "producer {pid}'s records"
         );
     }
-    assert_eq!(lane.ctrl.head.load(Ordering::Relaxed), total);
-    assert_eq!(lane.ctrl.tail.load(Ordering::Relaxed), total);
-    assert_eq!(lane.ctrl.dropped.load(Ordering::Relaxed), 0);
+    assert_eq!(lane.ctrl.head(), total);
+    assert_eq!(lane.ctrl.tail(), total);
+    assert_eq!(lane.ctrl.dropped(), 0);
     for (i, seq) in lane.seqs.iter().enumerate() {
         // Every slot consumed: free for the claim of its next lap.
         let next = (i as u64..).step_by(SLOTS as usize).find(|&p| p >= total);
@@ -302,9 +302,9 @@ fn abandon_races_commit() {
             }
             Err(e) => panic!("unexpected push error: {e}"),
         }
-        let dropped = lane.ctrl.dropped.load(Ordering::Relaxed);
+        let dropped = lane.ctrl.dropped();
         assert_eq!(dropped, u64::from(abandoned), "dropped counter");
-        assert_eq!(lane.ctrl.tail.load(Ordering::Relaxed), 1);
+        assert_eq!(lane.ctrl.tail(), 1);
         // Either way the lane goes on, and slot 0 is free for its next lap
         // (position 2).
         for (pos, k) in [(1, 0), (2, 1)] {
@@ -343,7 +343,7 @@ fn repeated_release_races_the_next_lap() {
             Ok(()),
             "the push into slot 0's next lap failed"
         );
-        assert_eq!(lane.ctrl.tail.load(Ordering::Relaxed), 2);
+        assert_eq!(lane.ctrl.tail(), 2);
         assert_eq!(
             mpsc.tail_state(2),
             TailState::Ready(2),
@@ -352,8 +352,8 @@ fn repeated_release_races_the_next_lap() {
         let mut scratch = Vec::new();
         assert_eq!(check_slot(&lane, 2, &mut scratch), (1, 0));
         mpsc.release(2);
-        assert_eq!(lane.ctrl.tail.load(Ordering::Relaxed), 3);
-        assert_eq!(lane.ctrl.dropped.load(Ordering::Relaxed), 0);
+        assert_eq!(lane.ctrl.tail(), 3);
+        assert_eq!(lane.ctrl.dropped(), 0);
     });
 }
 
@@ -387,7 +387,7 @@ fn stalled_claim_is_abandoned() {
         assert_eq!(producer.join().unwrap(), Err(MpscPushError::Abandoned));
         // The abandoned slot is never offered to the consumer.
         assert_ne!(mpsc.tail_state(0), TailState::Ready(0));
-        assert_eq!(lane.ctrl.dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(lane.ctrl.dropped(), 1);
     });
 }
 
@@ -683,6 +683,6 @@ fn copy_stalled_claim_is_quarantined() {
         next.join().unwrap();
         assert_eq!(mpsc.quarantined_pid(0), None, "handed back");
         lane.expect(2, 2, 0);
-        assert_eq!(lane.ctrl.dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(lane.ctrl.dropped(), 1);
     });
 }

@@ -39,7 +39,7 @@ impl Lane {
 
     /// Pushes a 16-byte record of `byte`s; returns the position it got.
     fn push(&self, byte: u8) -> Result<u64, MpscPushError> {
-        let pos = self.ctrl.head.load(Ordering::Relaxed);
+        let pos = self.ctrl.head();
         self.mpsc()
             .try_push(7, 8, 16, |enc| enc.put_bytes(&[byte; 16]))?;
         Ok(pos)
@@ -75,7 +75,7 @@ fn a_repeated_release_keeps_the_record_of_the_slots_next_lap() {
     assert_eq!(lane.push(0xa1), Ok(1));
     assert_eq!(m.tail_state(0), TailState::Ready(0));
     lane.release_first_store_only(0);
-    assert_eq!(lane.ctrl.tail.load(Ordering::Relaxed), 0);
+    assert_eq!(lane.ctrl.tail(), 0);
 
     assert_eq!(lane.push(0xa2), Ok(2), "slot 0 was free for its next lap");
     assert_eq!(m.tail_state(2), TailState::Ready(2));
@@ -83,7 +83,7 @@ fn a_repeated_release_keeps_the_record_of_the_slots_next_lap() {
     // The restarted consumer's recovery: release [tail, pending tail).
     m.release(0);
     m.release(1);
-    assert_eq!(lane.ctrl.tail.load(Ordering::Relaxed), 2);
+    assert_eq!(lane.ctrl.tail(), 2);
     assert_eq!(
         m.tail_state(2),
         TailState::Ready(2),
@@ -96,7 +96,7 @@ fn a_repeated_release_keeps_the_record_of_the_slots_next_lap() {
     );
     assert_eq!(lane.read(2), vec![0xa2; 16]);
     m.release(2);
-    assert_eq!(lane.ctrl.tail.load(Ordering::Relaxed), 3);
+    assert_eq!(lane.ctrl.tail(), 3);
 }
 
 /// The same, with the next lap's producer still inside its claim when the
@@ -113,7 +113,7 @@ fn a_repeated_release_keeps_a_claim_of_the_slots_next_lap() {
         lane.release_first_store_only(0);
         // A producer claims 2 (moves head) and stops there, or goes on to
         // announce its copy (the CAS `try_push` does).
-        assert_eq!(lane.ctrl.head.fetch_add(1, Ordering::Relaxed), 2);
+        assert_eq!(lane.ctrl.head_raw().fetch_add(1, Ordering::Relaxed), 2);
         let writing = writing_word(2, 7);
         if copying {
             lane.seqs[0]
@@ -153,16 +153,16 @@ fn release_is_idempotent_and_never_moves_the_tail_back() {
     assert_eq!(lane.push(0xc0), Ok(0));
     m.release(0);
     m.release(0);
-    assert_eq!(lane.ctrl.tail.load(Ordering::Relaxed), 1);
+    assert_eq!(lane.ctrl.tail(), 1);
     assert_eq!(lane.seqs[0].load(Ordering::Relaxed), SLOTS);
     assert_eq!(lane.push(0xc1), Ok(1));
     assert_eq!(lane.push(0xc2), Ok(2), "slot 0 free for position 2");
     m.release(1);
-    assert_eq!(lane.ctrl.tail.load(Ordering::Relaxed), 2);
+    assert_eq!(lane.ctrl.tail(), 2);
     // Releasing 0 yet again, with 2 committed in its slot.
     m.release(0);
     assert_eq!(
-        lane.ctrl.tail.load(Ordering::Relaxed),
+        lane.ctrl.tail(),
         2,
         "a repeated release moved the tail back"
     );
@@ -195,11 +195,11 @@ fn take_over_finishes_only_a_step_the_predecessor_died_inside() {
     for (word, left, what) in cases {
         let lane = Lane::new();
         let m = lane.mpsc();
-        lane.ctrl.head.store(3, Ordering::Relaxed);
+        lane.ctrl.head_raw().store(3, Ordering::Relaxed);
         lane.seqs[0].store(word, Ordering::Relaxed);
         lane.seqs[1].store(2, Ordering::Relaxed); // committed at 1
         assert_eq!(m.take_over(), left.then_some(0), "{what}");
-        let tail = lane.ctrl.tail.load(Ordering::Relaxed);
+        let tail = lane.ctrl.tail();
         assert_eq!(tail, u64::from(left), "{what}: tail");
         assert_eq!(lane.seqs[0].load(Ordering::Relaxed), word, "{what}: slot");
         if left {
@@ -210,7 +210,7 @@ fn take_over_finishes_only_a_step_the_predecessor_died_inside() {
     // The predecessor's quarantine is found once the tail has passed it.
     let lane = Lane::new();
     let m = lane.mpsc();
-    lane.ctrl.head.store(1, Ordering::Relaxed);
+    lane.ctrl.head_raw().store(1, Ordering::Relaxed);
     lane.seqs[0].store(writing_word(0, PID) | QUARANTINED, Ordering::Relaxed);
     assert_eq!(m.quarantined(), vec![]);
     assert_eq!(m.take_over(), Some(0));
@@ -219,11 +219,11 @@ fn take_over_finishes_only_a_step_the_predecessor_died_inside() {
     // so the slot cannot serve position 2 yet) is not the tail's to pass.
     let lane = Lane::new();
     let m = lane.mpsc();
-    lane.ctrl.head.store(2, Ordering::Relaxed);
-    lane.ctrl.tail.store(2, Ordering::Relaxed);
+    lane.ctrl.head_raw().store(2, Ordering::Relaxed);
+    lane.ctrl.tail_raw().store(2, Ordering::Relaxed);
     lane.seqs[0].store(writing_word(0, PID) | QUARANTINED, Ordering::Relaxed);
     lane.seqs[1].store(1 + SLOTS, Ordering::Relaxed);
     assert_eq!(m.take_over(), None, "an older lap's quarantine");
-    assert_eq!(lane.ctrl.tail.load(Ordering::Relaxed), 2);
+    assert_eq!(lane.ctrl.tail(), 2);
     assert_eq!(m.tail_state(2), TailState::Empty);
 }

@@ -18,7 +18,7 @@ use ul_ring::region::Region;
 /// claimant's writing word.
 fn stalled_copy(region: &Region, pid: u32) {
     let mpsc = region.mpsc();
-    assert_eq!(mpsc.control().head.fetch_add(1, Ordering::AcqRel), 0);
+    assert_eq!(mpsc.control().head_raw().fetch_add(1, Ordering::AcqRel), 0);
     let (base, len) = region.mapped_range();
     let off = region.geometry().mpsc_seq_offset;
     assert!(off + 8 <= len);

@@ -12,46 +12,16 @@
 use std::fs::OpenOptions;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
-
-use ul_ring::layout::{IntentFiles, WriterBlock};
+use ul_ring::layout::{IntentFile, RegionHeader};
 
 use crate::outputs::{OutputError, Outputs, COUNT};
-
-/// One output file as an intent names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FileIntent {
-    /// `st_dev` of the file (0 with `ino` 0: the batch wrote no file here).
-    pub dev: u64,
-    /// `st_ino` of the file.
-    pub ino: u64,
-    /// Its length before the batch.
-    pub len: u64,
-}
-
-impl FileIntent {
-    /// Reads slot `i` of the intent in the region (untrusted input).
-    pub fn read(w: &WriterBlock, files: &IntentFiles, i: usize) -> Self {
-        FileIntent {
-            dev: files.dev[i].load(Ordering::Relaxed),
-            ino: files.ino[i].load(Ordering::Relaxed),
-            len: w.intent_lens[i].load(Ordering::Relaxed),
-        }
-    }
-
-    /// True if the batch wrote no file in this slot.
-    pub fn is_empty(&self) -> bool {
-        self.dev == 0 && self.ino == 0
-    }
-}
 
 /// Records the files a batch is about to write: each output with bytes in
 /// `bufs` is opened first (created if need be) so that its identity is
 /// known, then its device, inode and length go into the region; other
 /// slots name no file. Returns the lengths (to take a failed write back).
 pub fn record(
-    w: &WriterBlock,
-    files: &IntentFiles,
+    h: &RegionHeader,
     out: &mut Outputs,
     bufs: &[Vec<u8>],
 ) -> Result<[u64; COUNT], OutputError> {
@@ -66,9 +36,14 @@ pub fn record(
             Some(id) if !bufs[i].is_empty() => id,
             _ => (0, 0),
         };
-        files.dev[i].store(dev, Ordering::Relaxed);
-        files.ino[i].store(ino, Ordering::Relaxed);
-        w.intent_lens[i].store(lens[i], Ordering::Relaxed);
+        h.set_intent_file(
+            i,
+            IntentFile {
+                dev,
+                ino,
+                len: lens[i],
+            },
+        );
     }
     Ok(lens)
 }
@@ -126,7 +101,7 @@ impl std::fmt::Display for RollBack {
 /// names: the output `i` if it is that file, else the file in the writer's
 /// directory with that identity whose name is output `i`'s own or one of
 /// its rotations (`<name>.N`, `<name>-DATE`), else nothing.
-pub fn roll_back(out: &mut Outputs, i: usize, f: FileIntent) -> Result<RollBack, OutputError> {
+pub fn roll_back(out: &mut Outputs, i: usize, f: IntentFile) -> Result<RollBack, OutputError> {
     if f.is_empty() {
         return Ok(RollBack::Nothing);
     }

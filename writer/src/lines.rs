@@ -6,7 +6,6 @@
 //! another (see [`crate::helpers`]), so a long run of one lane's records
 //! can be formatted in parts at once and the parts appended in order.
 
-use std::sync::atomic::Ordering;
 use ul_ring::callsite::CallsiteTable;
 use ul_ring::clock::Calibration;
 use ul_ring::record::{decode, Level, RecordHeader, RecordKind, FLAG_TRUNCATED, FLAG_TSC};
@@ -114,11 +113,7 @@ impl LineMaker {
         let rec = match decode(bytes) {
             Ok(r) => r,
             Err(e) => {
-                region
-                    .header()
-                    .stats
-                    .decode_errors
-                    .fetch_add(1, Ordering::Relaxed);
+                region.header().stats.decode_errors.add(1);
                 let where_ = match origin.lane {
                     Some(l) => format!("lane {l}"),
                     None => "the shared lane".to_string(),

@@ -144,12 +144,10 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let h = region.header();
     let me = std::process::id();
     if let Some(ms) = cli.flush_interval_ms {
-        h.control
-            .flush_interval_ms
-            .store(ms.max(1), Ordering::Relaxed);
+        h.control.set_flush_interval_ms(ms.max(1));
     }
     if let Some(b) = cli.batch_size {
-        h.control.batch_size.store(b.max(1), Ordering::Relaxed);
+        h.control.set_batch_size(b.max(1));
     }
     // A write past RLIMIT_FSIZE must fail with EFBIG (kept in the ring,
     // reported, retried), not kill the writer with SIGXFSZ.

@@ -20,7 +20,7 @@ use std::sync::atomic::Ordering;
 
 use serde::Serialize;
 use ul_ring::lane::LaneControl;
-use ul_ring::layout::{IntentState, LaneSlot, RegionHeader, HEADER_LEN, LAYOUT_VERSION, MAGIC};
+use ul_ring::layout::{LaneSlot, RegionHeader, HEADER_LEN, LAYOUT_VERSION, MAGIC};
 use ul_ring::mpsc::MpscControl;
 use ul_ring::ownership::LaneOwner;
 
@@ -287,7 +287,7 @@ impl Snapshot {
             alive: ul_ring::ownership::writer_lock_held(&file).unwrap_or(false),
             heartbeat_age_ms: (beat != 0 && beat <= now)
                 .then(|| ((now - beat) as f64 / 1e5).round() / 10.0),
-            intent: IntentState::decode(h.writer.intent_state.load(r)).name(),
+            intent: h.writer.intent().1.name(),
         };
         let mut lanes = Vec::new();
         let mut dropped = 0u64;
@@ -303,12 +303,8 @@ impl Snapshot {
             let ctrl: Box<LaneControl> =
                 read_at(&file, (geo.lanes_offset + i * geo.lane_stride) as u64)
                     .map_err(io("read"))?;
-            let used = ctrl
-                .producer
-                .head
-                .load(r)
-                .wrapping_sub(ctrl.consumer.tail.load(r));
-            let d = ctrl.producer.dropped.load(r);
+            let used = ctrl.head().wrapping_sub(ctrl.tail());
+            let d = ctrl.owner_dropped();
             dropped = dropped.wrapping_add(d);
             lanes.push(LaneInfo {
                 lane: i,
@@ -333,21 +329,21 @@ impl Snapshot {
                 LaneOwner::Corrupt { .. } => "invalid",
                 o => o.name(),
             };
-            let d = e.dropped.load(r);
-            dropped = dropped.wrapping_add(d.wrapping_sub(e.dropped_reported.load(r)));
+            let d = e.dropped();
+            dropped = dropped.wrapping_add(d.wrapping_sub(e.dropped_reported()));
             shared_threads.push(SharedThreadInfo {
                 pid: owner.pid(),
                 tid: e.tid.load(r),
                 state,
                 alive: ul_ring::ownership::drop_lock_held(&file, &geo, k).unwrap_or(false),
                 dropped: d,
-                reported: e.dropped_reported.load(r),
+                reported: e.dropped_reported(),
             });
         }
         let m: Box<MpscControl> =
             read_at(&file, geo.mpsc_ctrl_offset as u64).map_err(io("read"))?;
-        let used_slots = m.head.load(r).wrapping_sub(m.tail.load(r));
-        let md = m.dropped.load(r);
+        let used_slots = m.head().wrapping_sub(m.tail());
+        let md = m.dropped();
         dropped = dropped.wrapping_add(md);
         let s = &h.stats;
         Ok(Snapshot {
@@ -356,9 +352,9 @@ impl Snapshot {
             lanes_total: sizes.lanes,
             lane_capacity: sizes.lane_capacity,
             creator_pid: h.id.creator_pid.load(r),
-            min_level: h.control.min_level.load(r),
-            batch_size: h.control.batch_size.load(r),
-            flush_interval_ms: h.control.flush_interval_ms.load(r),
+            min_level: h.control.min_level(),
+            batch_size: h.control.batch_size(),
+            flush_interval_ms: h.control.flush_interval_ms(),
             writer,
             lanes,
             shared: SharedLaneInfo {
@@ -369,13 +365,13 @@ impl Snapshot {
             },
             shared_threads,
             counters: Counters {
-                records_written: s.records_written.load(r),
-                bytes_written: s.bytes_written.load(r),
+                records_written: s.records_written.get(),
+                bytes_written: s.bytes_written.get(),
                 dropped,
-                decode_errors: s.decode_errors.load(r),
-                corrupt_lanes: s.corrupt_lanes.load(r),
-                lanes_reclaimed: s.lanes_reclaimed.load(r),
-                claims_abandoned: s.claims_abandoned.load(r),
+                decode_errors: s.decode_errors.get(),
+                corrupt_lanes: s.corrupt_lanes.get(),
+                lanes_reclaimed: s.lanes_reclaimed.get(),
+                claims_abandoned: s.claims_abandoned.get(),
                 callsite_bytes_used: h.arena.next.load(r).min(sizes.callsite_len),
                 callsites_refused: h.arena.refused.load(r),
             },

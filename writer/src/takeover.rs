@@ -65,6 +65,6 @@ pub fn take(region: &Region) -> Result<(), Busy> {
     h.writer.pid.store(me, Ordering::Release);
     // The region this writer serves is the one at the path (a file moved
     // back there after it was superseded is current again).
-    h.control.superseded.store(0, Ordering::Release);
+    h.control.set_superseded(false);
     Ok(())
 }

@@ -23,7 +23,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -243,17 +242,11 @@ fn attach(shm: &Path) -> Region {
 /// True when no lane is owned and nothing waits to be written or reported.
 fn quiescent(r: &Region) -> bool {
     let lanes = r.geometry().sizes.lanes as usize;
-    let lanes_done = (0..lanes).all(|i| {
-        let c = r.lane_control(i);
-        r.lane_slot(i).owner().load().is_free()
-            && c.head() == c.tail()
-            && c.producer.total_dropped() == c.consumer.dropped_reported.load(Ordering::Relaxed)
-    });
+    let lanes_done = (0..lanes)
+        .all(|i| r.lane_slot(i).owner().load().is_free() && r.lane_control(i).is_drained());
     let m = r.mpsc();
     let mc = m.control();
-    lanes_done
-        && mc.head.load(Ordering::Acquire) == mc.tail.load(Ordering::Acquire)
-        && mc.dropped.load(Ordering::Relaxed) == mc.dropped_reported.load(Ordering::Relaxed)
+    lanes_done && mc.head() == mc.tail() && mc.dropped() == mc.dropped_reported()
 }
 
 /// What the directory says, for a failed wait.
@@ -269,17 +262,17 @@ fn lanes_state(r: &Region) -> String {
             o.name(),
             c.head(),
             c.tail(),
-            c.producer.total_dropped(),
-            c.consumer.dropped_reported.load(Ordering::Relaxed)
+            c.dropped(),
+            c.dropped_reported()
         );
     }
     let mc = r.mpsc().control();
     s += &format!(
         "shared lane: head {} tail {} dropped {}/{}",
-        mc.head.load(Ordering::Relaxed),
-        mc.tail.load(Ordering::Relaxed),
-        mc.dropped.load(Ordering::Relaxed),
-        mc.dropped_reported.load(Ordering::Relaxed)
+        mc.head(),
+        mc.tail(),
+        mc.dropped(),
+        mc.dropped_reported()
     );
     s
 }
@@ -927,7 +920,7 @@ fn writer_stopped_until_rings_fill_then_resumed_drop_policy() {
             .filter(|&i| pids.contains(&r.lane_slot(i).owner().load().pid()))
             .collect()
     };
-    let dropped = |r: &Region, i: usize| r.lane_control(i).producer.dropped.load(Ordering::Relaxed);
+    let dropped = |r: &Region, i: usize| r.lane_control(i).owner_dropped();
     // Every thread's lane full and dropping.
     assert!(
         wait_for(Duration::from_secs(30), || {
@@ -1313,19 +1306,15 @@ fn producer_stopped_inside_a_shared_lane_claim() {
         // looking only at the tail then missed every stuck claim).
         // `claimed_uncommitted`, unlike `tail_state`, is exact while the
         // writer is between the two stores of releasing a slot it has read.
-        let tail = m.control().tail.load(Ordering::Acquire);
-        let head = m.control().head.load(Ordering::Acquire);
+        let tail = m.control().tail();
+        let head = m.control().head();
         let stuck = (tail..head).find(|&p| m.claimed_uncommitted(p));
         let pending = stuck.is_some();
         let pos = stuck.unwrap_or(tail);
         if pending {
             // The writer abandons it after the process timeout.
             assert!(
-                wait_for(Duration::from_secs(30), || m
-                    .control()
-                    .tail
-                    .load(Ordering::Acquire)
-                    > pos),
+                wait_for(Duration::from_secs(30), || m.control().tail() > pos),
                 "a claim stuck at {pos} was not abandoned:\n{}",
                 lanes_state(&r)
             );

@@ -161,7 +161,7 @@ fn fill(region: &Region, items: &[Item]) -> ul_ring::ownership::ClaimedLane {
         bytes.write_with(head as usize, rec.len(), |e| e.put_bytes(&rec));
         head += rec.len() as u64;
     }
-    ctrl.producer.head.store(head, Ordering::Release);
+    ctrl.head_raw().store(head, Ordering::Release);
     claim
 }
 

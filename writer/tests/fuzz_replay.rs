@@ -120,13 +120,7 @@ fn record(h: RecordHeader, args: &[OwnedValue]) -> Vec<u8> {
 /// it (as the writer would) and the push is retried. Returns the fuzz input
 /// for what is left unconsumed.
 fn lane_seed(capacity: usize, start: u64, records: &[Vec<u8>], batch_index: u8) -> Vec<u8> {
-    let ctrl = LaneControl::new();
-    ctrl.producer
-        .head
-        .store(start, std::sync::atomic::Ordering::Relaxed);
-    ctrl.consumer
-        .tail
-        .store(start, std::sync::atomic::Ordering::Relaxed);
+    let ctrl = LaneControl::starting_at(start);
     let bytes = HeapBytes::new(capacity);
     // SAFETY: one producer and one consumer, used in turn by this thread;
     // the capacity is a power of two of at least 16.

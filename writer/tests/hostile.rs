@@ -62,14 +62,14 @@ fn garbage_from_a_hostile_producer_is_reported_and_skipped() {
     let mut rounds = 0u64;
     while Instant::now() < end {
         rounds += 1;
-        let head = ctrl.producer.head.load(Ordering::Relaxed);
+        let head = ctrl.head();
         match rng.below(6) {
             // Random bytes published as records.
             0 => {
                 let n = 8 * (1 + rng.below(64));
                 let junk: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
                 bytes.write_with((head % cap) as usize, n as usize, |e| e.put_bytes(&junk));
-                ctrl.producer.head.store(head + n, Ordering::Release);
+                ctrl.head_raw().store(head + n, Ordering::Release);
             }
             // A frame whose length lies (past head, huge, unaligned).
             1 => {
@@ -78,7 +78,7 @@ fn garbage_from_a_hostile_producer_is_reported_and_skipped() {
                     e.put_u32(lie);
                     e.put_u8(1);
                 });
-                ctrl.producer.head.store(head + 8, Ordering::Release);
+                ctrl.head_raw().store(head + 8, Ordering::Release);
             }
             // A well-framed record with a bad callsite id, context id, tag.
             2 => {
@@ -100,15 +100,14 @@ fn garbage_from_a_hostile_producer_is_reported_and_skipped() {
                 let at = (head % cap) as usize;
                 if at + rec.len() <= cap as usize {
                     bytes.write_with(at, rec.len(), |e| e.put_bytes(&rec));
-                    ctrl.producer
-                        .head
+                    ctrl.head_raw()
                         .store(head + rec.len() as u64, Ordering::Release);
                 }
             }
             // Head far ahead of tail, or behind it.
             3 => {
                 let h = [head + cap * 3, head.wrapping_sub(64), head + 3][rng.below(3) as usize];
-                ctrl.producer.head.store(h, Ordering::Release);
+                ctrl.head_raw().store(h, Ordering::Release);
             }
             // Garbage in the callsite arena past what is in use.
             4 => {
@@ -127,18 +126,17 @@ fn garbage_from_a_hostile_producer_is_reported_and_skipped() {
             // Header fields a producer may set, set to nonsense.
             _ => {
                 let c = &region.header().control;
-                c.batch_size.store(rng.next() as u32, Ordering::Relaxed);
-                c.flush_interval_ms
-                    .store(rng.next() as u32, Ordering::Relaxed);
-                c.min_level.store(0, Ordering::Relaxed);
+                c.set_batch_size(rng.next() as u32);
+                c.set_flush_interval_ms(rng.next() as u32);
+                c.set_min_level(0);
             }
         }
         std::thread::sleep(Duration::from_micros(200));
     }
     // Restore what the honest producer needs to finish in reasonable time.
     let c = &region.header().control;
-    c.batch_size.store(4096, Ordering::Relaxed);
-    c.flush_interval_ms.store(20, Ordering::Relaxed);
+    c.set_batch_size(4096);
+    c.set_flush_interval_ms(20);
     let st = wait_timeout(&mut { honest }, Duration::from_secs(120)).expect("honest producer hung");
     assert!(st.success(), "honest producer failed: {st:?}");
     // The writer is still alive and serving.
@@ -211,10 +209,10 @@ fn a_claimant_dead_inside_its_copy_has_its_slot_freed() {
     let dead = child.id();
     child.wait().expect("wait");
     let m = region.mpsc();
-    let pos = m.control().head.load(Ordering::Acquire);
+    let pos = m.control().head();
     assert!(
         m.control()
-            .head
+            .head_raw()
             .compare_exchange(pos, pos + 1, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok(),
         "claim position {pos}"

@@ -15,7 +15,7 @@ use std::time::Duration;
 use common::*;
 use ul_ring::args::{encode_record, OwnedValue};
 use ul_ring::bytes::ByteStore;
-use ul_ring::layout::{intent_state, Sizes};
+use ul_ring::layout::{IntentFile, Sizes};
 use ul_ring::ownership::{claim_lane, ClaimedLane};
 use ul_ring::record::{Level, RecordHeader, RecordKind};
 use ul_ring::region::{Region, RegionOptions};
@@ -43,7 +43,7 @@ fn push(region: &Region, claim: &ClaimedLane, from: u64, to: u64) {
     // SAFETY: the claim makes this thread the lane's one producer, and no
     // engine runs while it pushes; `region` outlives `bytes`.
     let bytes = unsafe { region.lane_bytes(i) };
-    let mut head = ctrl.producer.head.load(Ordering::Relaxed);
+    let mut head = ctrl.head();
     let mut rec = Vec::new();
     for n in from..to {
         rec.clear();
@@ -60,7 +60,7 @@ fn push(region: &Region, claim: &ClaimedLane, from: u64, to: u64) {
         bytes.write_with(at, rec.len(), |e| e.put_bytes(&rec));
         head += rec.len() as u64;
     }
-    ctrl.producer.head.store(head, Ordering::Release);
+    ctrl.head_raw().store(head, Ordering::Release);
 }
 
 fn drain(engine: &mut Engine) {
@@ -109,18 +109,18 @@ fn crash_mid_batch(region: &Region, log: &Path) {
     let h = region.header();
     let m = std::fs::metadata(log).unwrap();
     for i in 0..ul_ring::layout::INTENT_SLOTS {
-        h.intent_files.dev[i].store(0, Ordering::Relaxed);
-        h.intent_files.ino[i].store(0, Ordering::Relaxed);
-        h.writer.intent_lens[i].store(0, Ordering::Relaxed);
+        h.set_intent_file(i, IntentFile::default());
     }
-    h.intent_files.dev[0].store(m.dev(), Ordering::Relaxed);
-    h.intent_files.ino[0].store(m.ino(), Ordering::Relaxed);
-    h.writer.intent_lens[0].store(m.len(), Ordering::Relaxed);
-    let b = h.writer.intent.load(Ordering::Relaxed) + 1;
-    h.writer.intent.store(b, Ordering::Release);
-    h.writer
-        .intent_state
-        .store(intent_state::WRITING, Ordering::Release);
+    h.set_intent_file(
+        0,
+        IntentFile {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+        },
+    );
+    let (b, _) = h.writer.intent();
+    h.writer.begin_batch(b + 1);
     let mut f = std::fs::OpenOptions::new().append(true).open(log).unwrap();
     f.write_all(b"UL: [2023-11-14T22:13:20.000000000Z] [x] INFO: <unknown call")
         .unwrap();
@@ -213,13 +213,18 @@ fn a_forged_intent_truncates_nothing() {
     ] {
         let h = region.header();
         for i in 0..ul_ring::layout::INTENT_SLOTS {
-            h.writer.intent_lens[i].store(0, Ordering::Relaxed);
-            h.intent_files.dev[i].store(forged.0, Ordering::Relaxed);
-            h.intent_files.ino[i].store(forged.1, Ordering::Relaxed);
+            h.set_intent_file(
+                i,
+                IntentFile {
+                    dev: forged.0,
+                    ino: forged.1,
+                    len: 0,
+                },
+            );
         }
-        h.writer
-            .intent_state
-            .store(intent_state::WRITING, Ordering::Release);
+        // The batch number as it is: only the state is forged.
+        let (b, _) = h.writer.intent();
+        h.writer.begin_batch(b);
         let mut again = engine(&s.dir, Region::open(&s.shm, &options(false)).unwrap());
         drain(&mut again);
         let after = std::fs::read(&log).unwrap();

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ul_ring::args::{encode_record, OwnedValue};
 use ul_ring::callsite::EntryKind;
-use ul_ring::layout::{intent_state, Sizes};
+use ul_ring::layout::{IntentState, Sizes};
 use ul_ring::record::{Level, RecordHeader, RecordKind};
 use ul_ring::region::{Region, RegionOptions};
 use ul_writer::engine::Engine;
@@ -69,7 +69,7 @@ fn push(region: &Region, site: u32, n: u64) -> u64 {
         &[OwnedValue::U64(n)],
     );
     let mpsc = region.mpsc();
-    let pos = mpsc.control().head.load(Ordering::Relaxed);
+    let pos = mpsc.control().head();
     mpsc.try_push(std::process::id(), 1, rec.len(), |e| e.put_bytes(&rec))
         .unwrap_or_else(|e| panic!("push of record {n}: {e}"));
     pos
@@ -99,23 +99,19 @@ fn a_record_committed_after_the_writer_died_inside_a_release_is_written() {
     // The dead writer: batch 7, [0, 2) of the shared lane on disk, state
     // WRITTEN, and release(0) stopped between its two stores.
     let w = &region.header().writer;
-    w.mpsc_pending_tail.store(2, Ordering::Relaxed);
-    w.intent.store(7, Ordering::Release);
-    w.intent_state
-        .store(intent_state::WRITTEN, Ordering::Release);
+    w.stage_shared_release(2);
+    w.begin_batch(7);
+    w.batch_written();
     let mpsc = region.mpsc();
     mpsc.release(0);
-    mpsc.control().tail.store(0, Ordering::Release);
+    mpsc.control().tail_raw().store(0, Ordering::Release);
 
     assert_eq!(push(&region, site, 2), 2, "slot 0's next lap");
 
     let outputs = Outputs::new(&out, "server").unwrap();
     let mut engine = Engine::new(region, outputs, Format::Text, Duration::from_secs(30)).unwrap();
     let region = engine.region();
-    assert_eq!(
-        region.header().writer.intent_state.load(Ordering::Relaxed),
-        intent_state::IDLE
-    );
+    assert_eq!(region.header().writer.intent().1, IntentState::Idle);
     let mut passes = 0;
     while engine.pass().unwrap() != 0 {
         passes += 1;
@@ -132,7 +128,7 @@ fn a_record_committed_after_the_writer_died_inside_a_release_is_written() {
         ["shared 2"],
         "the record committed at position 2 after the writer died was not written once; server.log:\n{text}"
     );
-    assert_eq!(region.mpsc().control().tail.load(Ordering::Relaxed), 3);
+    assert_eq!(region.mpsc().control().tail(), 3);
     let _ = std::fs::remove_file(&shm);
 }
 
@@ -157,9 +153,9 @@ fn a_writer_killed_inside_an_abandon_does_not_stick_the_shared_lane() {
     let mpsc = region.mpsc();
     // A producer claimed 0 and died; the writer abandoned the claim and
     // was killed between the slot and the tail.
-    assert_eq!(mpsc.control().head.fetch_add(1, Ordering::Relaxed), 0);
+    assert_eq!(mpsc.control().head_raw().fetch_add(1, Ordering::Relaxed), 0);
     assert!(mpsc.abandon(0));
-    mpsc.control().tail.store(0, Ordering::Release);
+    mpsc.control().tail_raw().store(0, Ordering::Release);
     assert_eq!(push(&region, site, 1), 1);
     assert_eq!(push(&region, site, 2), 2, "slot 0's next lap");
 
@@ -181,14 +177,6 @@ fn a_writer_killed_inside_an_abandon_does_not_stick_the_shared_lane() {
         ["shared 1", "shared 2"],
         "the shared lane is stuck at the position the dead writer abandoned; server.log:\n{text}"
     );
-    assert_eq!(
-        engine
-            .region()
-            .mpsc()
-            .control()
-            .tail
-            .load(Ordering::Relaxed),
-        3
-    );
+    assert_eq!(engine.region().mpsc().control().tail(), 3);
     let _ = std::fs::remove_file(&shm);
 }

@@ -280,10 +280,9 @@ fn region_replaced(tag: &str, recreate: bool, pace: Pace) {
         "the writer did not finish the old region:\n{err}"
     );
     let new = new.unwrap_or_else(|| open_view(&s));
-    let ord = std::sync::atomic::Ordering::Relaxed;
     let (in_old, in_new) = (
-        old.header().stats.records_written.load(ord),
-        new.header().stats.records_written.load(ord),
+        old.header().stats.records_written.get(),
+        new.header().stats.records_written.get(),
     );
     assert!(
         in_old > 0 && in_new >= pace.min_in_new,

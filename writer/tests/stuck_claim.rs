@@ -30,7 +30,7 @@ fn an_uncommitted_shared_lane_claim_does_not_keep_the_writer_busy() {
     // shared head moved past a slot whose sequence word still says "free
     // for this position", and no commit will ever come.
     let mpsc = region.mpsc();
-    let claimed = mpsc.control().head.fetch_add(1, Ordering::AcqRel);
+    let claimed = mpsc.control().head_raw().fetch_add(1, Ordering::AcqRel);
     std::thread::sleep(Duration::from_millis(300));
 
     let before = cpu_ns(w.pid());
@@ -45,9 +45,7 @@ fn an_uncommitted_shared_lane_claim_does_not_keep_the_writer_busy() {
     // After the process timeout the claim is abandoned and reported.
     let stats = &region.header().stats;
     assert!(
-        wait_for(Duration::from_secs(20), || stats
-            .claims_abandoned
-            .load(Ordering::Relaxed)
+        wait_for(Duration::from_secs(20), || stats.claims_abandoned.get()
             >= 1),
         "the claim at {claimed} was never abandoned"
     );
@@ -59,7 +57,7 @@ fn an_uncommitted_shared_lane_claim_does_not_keep_the_writer_busy() {
         s.text()
     );
     assert_eq!(
-        mpsc.control().tail.load(Ordering::Acquire),
+        mpsc.control().tail(),
         claimed + 1,
         "the shared tail did not move past the abandoned slot"
     );
@@ -81,7 +79,11 @@ fn a_restarted_writer_goes_on_counting_a_stuck_claims_time() {
     let timeout = Duration::from_millis(1000);
     let region = Region::open(&s.shm, &RegionOptions::default()).expect("create region");
     // A producer killed right after its claim.
-    let claimed = region.mpsc().control().head.fetch_add(1, Ordering::AcqRel);
+    let claimed = region
+        .mpsc()
+        .control()
+        .head_raw()
+        .fetch_add(1, Ordering::AcqRel);
     let engine = |region: Region| {
         Engine::new(
             region,
@@ -107,14 +109,12 @@ fn a_restarted_writer_goes_on_counting_a_stuck_claims_time() {
     let mut second = engine(Region::open(&s.shm, &reopen).expect("open region"));
     let t1 = std::time::Instant::now();
     let stats = &second.region().header().stats;
-    while t1.elapsed() < Duration::from_millis(600)
-        && stats.claims_abandoned.load(Ordering::Relaxed) == 0
-    {
+    while t1.elapsed() < Duration::from_millis(600) && stats.claims_abandoned.get() == 0 {
         second.pass().expect("pass");
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(
-        stats.claims_abandoned.load(Ordering::Relaxed),
+        stats.claims_abandoned.get(),
         1,
         "the claim at {claimed}, pending for 1.3 s across two writers, was not abandoned (timeout 1 s)"
     );

@@ -54,11 +54,7 @@ fn a_writer_killed_asleep_costs_producers_a_bounded_number_of_wakes() {
     }
     let wakes = ul::wake_syscalls() - before;
     let lane = ul::current_lane().expect("this thread holds a lane");
-    let dropped = view
-        .lane_control(lane)
-        .producer
-        .dropped
-        .load(Ordering::SeqCst);
+    let dropped = view.lane_control(lane).owner_dropped();
     assert!(
         dropped > 0,
         "the lane should have filled and dropped records (dropped = {dropped})"
@@ -102,7 +98,7 @@ fn a_writer_killed_asleep_costs_producers_a_bounded_number_of_wakes() {
     );
     assert_eq!(drop_lines, 1, "the drops are reported once:\n{text}");
     assert_eq!(
-        view.header().stats.drops_reported.load(Ordering::SeqCst),
+        view.header().stats.drops_reported.get(),
         dropped,
         "the region's drops_reported counter (ul-stat shows it) counts the reported drops"
     );

@@ -2,7 +2,6 @@
 //! shared lane, hand them over, and only then move the tails.
 
 use std::marker::PhantomData;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::channel::{padded_len, record_len, MESSAGE_FRAME_LEN};
@@ -78,7 +77,7 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
         for i in 0..self.lanes() {
             let ctrl = self.region.lane_control(i);
             let head = ctrl.head();
-            let tail = ctrl.consumer.tail.load(Ordering::Relaxed);
+            let tail = ctrl.tail();
             if head == tail {
                 continue;
             }
@@ -104,13 +103,13 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
             );
             let pid = self.region.lane_slot(i).owner().load().pid();
             if let Some((pos, len, kind)) = first_bad {
-                stats.decode_errors.fetch_add(bad, Ordering::Relaxed);
+                stats.decode_errors.add(bad);
                 self.problems.push(format!(
                     "lane {i} (pid {pid}): skipped {bad} record(s) that are not {want_len}-byte messages, the first at position {pos} ({len} bytes, kind {kind})"
                 ));
             }
             if let Some(c) = &taken.corrupt {
-                stats.corrupt_lanes.fetch_add(1, Ordering::Relaxed);
+                stats.corrupt_lanes.add(1);
                 self.problems.push(format!(
                     "lane {i} (pid {pid}) holds bytes that are not records at position {}: {}; skipped {} bytes",
                     c.pos, c.reason, c.skipped
@@ -141,7 +140,7 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
         let mpsc = self.region.mpsc();
         let size = core::mem::size_of::<T>();
         let stats = &self.region.header().stats;
-        let start = mpsc.control().tail.load(Ordering::Relaxed);
+        let start = mpsc.control().tail();
         let mut pos = start;
         while pos.wrapping_sub(start) < self.batch_size as u64 {
             match mpsc.tail_state(pos) {
@@ -152,7 +151,7 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
                             batch.push(bytemuck::pod_read_unaligned(&record[..size]));
                         }
                         SlotRead::Record { pid, record, .. } => {
-                            stats.decode_errors.fetch_add(1, Ordering::Relaxed);
+                            stats.decode_errors.add(1);
                             self.problems.push(format!(
                                 "shared lane: skipped a {}-byte record from pid {pid} at position {pos}; messages are {} bytes",
                                 record.len(),
@@ -160,7 +159,7 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
                             ));
                         }
                         SlotRead::Bad(why) => {
-                            stats.decode_errors.fetch_add(1, Ordering::Relaxed);
+                            stats.decode_errors.add(1);
                             self.problems
                                 .push(format!("skipped a shared-lane record: {why}"));
                         }
@@ -228,13 +227,10 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
     pub(super) fn has_work(&self) -> bool {
         (0..self.lanes()).any(|i| {
             let c = self.region.lane_control(i);
-            c.head() != c.consumer.tail.load(Ordering::Relaxed)
+            c.head() != c.tail()
         }) || {
             let mpsc = self.region.mpsc();
-            matches!(
-                mpsc.tail_state(mpsc.control().tail.load(Ordering::Relaxed)),
-                TailState::Ready(_)
-            )
+            matches!(mpsc.tail_state(mpsc.control().tail()), TailState::Ready(_))
         }
     }
 
@@ -313,14 +309,18 @@ mod tests {
             let mpsc = r.mpsc();
             if abandoned {
                 // A sender claimed 0 and died; the daemon abandoned it.
-                mpsc.control().head.fetch_add(1, Ordering::Relaxed);
+                mpsc.control()
+                    .head_raw()
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 assert!(mpsc.abandon(0));
             } else {
                 // The daemon processed 10 and released it.
                 send(r, 10);
                 mpsc.release(0);
             }
-            mpsc.control().tail.store(0, Ordering::Relaxed);
+            mpsc.control()
+                .tail_raw()
+                .store(0, std::sync::atomic::Ordering::Relaxed);
             send(r, 11);
             send(r, 12);
 
@@ -335,7 +335,7 @@ mod tests {
             );
             assert!(took);
             d.commit();
-            assert_eq!(mpsc.control().tail.load(Ordering::Relaxed), 3);
+            assert_eq!(mpsc.control().tail(), 3);
             assert!(!d.collect(&mut batch));
             assert!(batch.is_empty());
         }

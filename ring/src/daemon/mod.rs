@@ -252,7 +252,7 @@ fn reclaim_lanes<D: Daemon>(region: &Region, daemon: &mut D, totals: &mut Daemon
     // delivered; the lane is freed on a later scan.
     let drained = |i: usize| {
         let c = region.lane_control(i);
-        c.head() == c.consumer.tail.load(Ordering::Relaxed)
+        c.head() == c.tail()
     };
     let lanes = crate::drain_core::scan_lanes(region, drained, |_, _| {});
     let mut dead: Vec<u32> = Vec::new();
@@ -302,9 +302,7 @@ fn serve<D: Daemon>(
             daemon.process_batch(&batch);
             totals.messages += batch.len() as u64;
             totals.batches += 1;
-            h.stats
-                .records_written
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            h.stats.records_written.add(batch.len() as u64);
         }
         if took {
             // Only now: the batch is processed (at-least-once).

@@ -13,8 +13,8 @@ impl Engine {
     pub(super) fn report_table_drops(&mut self) {
         for k in 0..DROP_SLOTS {
             let slot = self.region.drop_slot(k);
-            let dropped = slot.dropped.load(Ordering::Relaxed);
-            let reported = slot.dropped_reported.load(Ordering::Relaxed);
+            let dropped = slot.dropped();
+            let reported = slot.dropped_reported();
             if dropped == reported {
                 continue;
             }
@@ -36,9 +36,7 @@ impl Engine {
     /// Before the intent: the counts this batch reports, for recovery.
     pub(super) fn record_table_drops(&self, batch: u64) {
         for &(k, dropped) in &self.table_drops {
-            let slot = self.region.drop_slot(k);
-            slot.pending_dropped.store(dropped, Ordering::Relaxed);
-            slot.pending_batch.store(batch, Ordering::Release);
+            self.region.drop_slot(k).stage(batch, dropped);
         }
     }
 
@@ -46,14 +44,8 @@ impl Engine {
     pub(super) fn commit_table_drops(&self) {
         let stats = &self.region.header().stats;
         for &(k, dropped) in &self.table_drops {
-            let before = self
-                .region
-                .drop_slot(k)
-                .dropped_reported
-                .swap(dropped, Ordering::Relaxed);
-            stats
-                .drops_reported
-                .fetch_add(dropped.wrapping_sub(before), Ordering::Relaxed);
+            let before = self.region.drop_slot(k).report_dropped(dropped);
+            stats.drops_reported.add(dropped.wrapping_sub(before));
         }
     }
 }
@@ -62,11 +54,8 @@ impl Engine {
 pub(super) fn recover_table_drops(region: &Region, batch: u64) {
     for k in 0..DROP_SLOTS {
         let slot = region.drop_slot(k);
-        if slot.pending_batch.load(Ordering::Acquire) == batch {
-            slot.dropped_reported.store(
-                slot.pending_dropped.load(Ordering::Relaxed),
-                Ordering::Relaxed,
-            );
+        if let Some(dropped) = slot.staged(batch) {
+            slot.report_dropped(dropped);
         }
     }
 }

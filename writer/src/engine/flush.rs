@@ -49,11 +49,9 @@ pub(super) fn drained(region: &Region) -> bool {
     let lanes = region.geometry().sizes.lanes as usize;
     (0..lanes).all(|i| {
         let c = region.lane_control(i);
-        c.head() == c.consumer.tail.load(Ordering::Relaxed)
+        c.head() == c.tail()
     }) && matches!(
-        region
-            .mpsc()
-            .tail_state(region.mpsc().control().tail.load(Ordering::Relaxed)),
+        region.mpsc().tail_state(region.mpsc().control().tail()),
         TailState::Empty
     )
 }

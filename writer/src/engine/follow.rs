@@ -32,7 +32,7 @@ impl Engine {
                     && slot.tid.load(Ordering::Relaxed) == tid
                     && {
                         let c = r.lane_control(i);
-                        c.head() != c.consumer.tail.load(Ordering::Relaxed)
+                        c.head() != c.tail()
                     }
             })
         })
@@ -80,14 +80,7 @@ impl Engine {
         let old = self.region;
         if new.created() {
             // Carry the run-time settings over to a region we made.
-            let (o, n) = (&old.header().control, &new.header().control);
-            for (a, b) in [
-                (&o.min_level, &n.min_level),
-                (&o.batch_size, &n.batch_size),
-                (&o.flush_interval_ms, &n.flush_interval_ms),
-            ] {
-                b.store(a.load(Ordering::Relaxed), Ordering::Relaxed);
-            }
+            new.header().control.copy_settings(&old.header().control);
         }
         let new: &'static Region = Box::leak(Box::new(new));
         crate::region_guard::watch(new);
@@ -98,7 +91,7 @@ impl Engine {
         old.header().wake.sleeping.store(1, Ordering::SeqCst);
         // And every log call on the old region sees this flag, so even a
         // thread whose lane never passes half full moves on its next call.
-        old.header().control.superseded.store(1, Ordering::Release);
+        old.header().control.set_superseded(true);
         let mut s = Served::new(new);
         self.swap_served(&mut s);
         self.retiring.push(s);

@@ -75,7 +75,7 @@ impl Served {
             names: Names::default(),
             calib: calibrate(region),
             calib_at: Instant::now(),
-            batch_no: region.header().writer.intent.load(Ordering::Acquire),
+            batch_no: region.header().writer.intent().0,
             quarantine: Quarantine::of_lane(region),
             last_scan: Instant::now() - Duration::from_secs(3600),
             last_drop_report: vec![0; lanes + 1],
@@ -216,7 +216,7 @@ impl Engine {
         crate::region_guard::watch(region);
         let lanes = region.geometry().sizes.lanes as usize;
         let h = region.header();
-        let batch_no = h.writer.intent.load(Ordering::Acquire);
+        let batch_no = h.writer.intent().0;
         let calib = calibrate(region);
         take_over_shared_lane(region);
         let mut e = Engine {
@@ -297,11 +297,7 @@ impl Engine {
     pub fn pass(&mut self) -> Result<usize, OutputError> {
         let region = self.region;
         let h = region.header();
-        let batch_size = h
-            .control
-            .batch_size
-            .load(Ordering::Relaxed)
-            .clamp(1, 1 << 20) as usize;
+        let batch_size = h.control.batch_size().clamp(1, 1 << 20) as usize;
         let lanes = self.region.geometry().sizes.lanes as usize;
         self.lines.clear();
         self.pending.clear();
@@ -326,9 +322,9 @@ impl Engine {
         for i in 0..lanes {
             let ctrl = self.region.lane_control(i);
             let head = ctrl.head();
-            let tail = ctrl.consumer.tail.load(Ordering::Relaxed);
-            let dropped = ctrl.producer.total_dropped();
-            let reported = ctrl.consumer.dropped_reported.load(Ordering::Relaxed);
+            let tail = ctrl.tail();
+            let dropped = ctrl.dropped();
+            let reported = ctrl.dropped_reported();
             if head == tail && dropped == reported {
                 continue;
             }
@@ -395,9 +391,8 @@ impl Engine {
             && self.to_free_drops.is_empty()
             && self.lines.is_empty()
             && self.pending.iter().all(|p| {
-                let c = &self.region.lane_control(p.lane).consumer;
-                p.new_tail == c.tail.load(Ordering::Relaxed)
-                    && p.dropped == c.dropped_reported.load(Ordering::Relaxed)
+                let c = self.region.lane_control(p.lane);
+                p.new_tail == c.tail() && p.dropped == c.dropped_reported()
             })
             && self.mpsc_release.is_none()
         {
@@ -525,20 +520,18 @@ impl Engine {
         self.batch_no += 1;
         let b = self.batch_no;
         for p in &self.pending {
-            let c = &self.region.lane_control(p.lane).consumer;
-            c.pending_tail.store(p.new_tail, Ordering::Relaxed);
-            c.pending_dropped.store(p.dropped, Ordering::Relaxed);
-            c.pending_batch.store(b, Ordering::Release);
+            self.region
+                .lane_control(p.lane)
+                .stage(b, p.new_tail, p.dropped);
         }
         if let Some((_, to)) = self.mpsc_release {
-            w.mpsc_pending_tail.store(to, Ordering::Relaxed);
+            w.stage_shared_release(to);
         }
         if let Some(d) = self.mpsc_dropped {
-            w.mpsc_pending_dropped.store(d, Ordering::Relaxed);
-            w.mpsc_pending_batch.store(b, Ordering::Release);
+            w.stage_shared_drops(b, d);
         }
         self.record_table_drops(b);
-        let lens = crate::intent::record(w, &h.intent_files, &mut self.out, &self.lines.bufs)?;
+        let lens = crate::intent::record(h, &mut self.out, &self.lines.bufs)?;
         w.begin_batch(b);
         for i in 0..COUNT {
             if let Err(e) = self.out.append(i, &self.lines.bufs[i]) {
@@ -557,13 +550,8 @@ impl Engine {
             // SAFETY: as in `pass`: we are the only consumer.
             let consumer = unsafe { Consumer::attach(ctrl, self.region.lane_bytes(p.lane)) };
             consumer.commit(p.new_tail);
-            let before = ctrl
-                .consumer
-                .dropped_reported
-                .swap(p.dropped, Ordering::Relaxed);
-            h.stats
-                .drops_reported
-                .fetch_add(p.dropped.wrapping_sub(before), Ordering::Relaxed);
+            let before = ctrl.report_dropped(p.dropped);
+            h.stats.drops_reported.add(p.dropped.wrapping_sub(before));
         }
         if let Some((from, to)) = self.mpsc_release {
             let mpsc = self.region.mpsc();
@@ -572,26 +560,15 @@ impl Engine {
             }
         }
         if let Some(d) = self.mpsc_dropped {
-            let before = self
-                .region
-                .mpsc()
-                .control()
-                .dropped_reported
-                .swap(d, Ordering::Relaxed);
-            h.stats
-                .drops_reported
-                .fetch_add(d.wrapping_sub(before), Ordering::Relaxed);
+            let before = self.region.mpsc().control().report_dropped(d);
+            h.stats.drops_reported.add(d.wrapping_sub(before));
         }
         self.commit_table_drops();
         self.free_lanes();
         w.batch_done();
-        h.stats
-            .records_written
-            .fetch_add(self.lines.records, Ordering::Relaxed);
+        h.stats.records_written.add(self.lines.records);
         let bytes: usize = self.lines.bufs.iter().map(Vec::len).sum();
-        h.stats
-            .bytes_written
-            .fetch_add(bytes as u64, Ordering::Relaxed);
+        h.stats.bytes_written.add(bytes as u64);
         self.totals.records += self.lines.records;
         self.totals.batches += 1;
         Ok(())
@@ -606,16 +583,13 @@ impl Engine {
         // Drops counted in the drop table wait for a report too.
         if (0..ul_ring::layout::DROP_SLOTS).any(|k| {
             let e = self.region.drop_slot(k);
-            e.dropped.load(Ordering::Relaxed) != e.dropped_reported.load(Ordering::Relaxed)
+            e.dropped() != e.dropped_reported()
         }) {
             return true;
         }
         let lanes = self.region.geometry().sizes.lanes as usize;
         for i in 0..lanes {
-            let c = self.region.lane_control(i);
-            if c.head() != c.consumer.tail.load(Ordering::Relaxed)
-                || c.producer.total_dropped() != c.consumer.dropped_reported.load(Ordering::Relaxed)
-            {
+            if !self.region.lane_control(i).is_drained() {
                 return true;
             }
         }
@@ -624,12 +598,8 @@ impl Engine {
         // pass after the timeout, which the sleep's timeout (the flush
         // interval) brings round. Counting it would spin the loop.
         let mpsc = self.region.mpsc();
-        mpsc.control().dropped.load(Ordering::Relaxed)
-            != mpsc.control().dropped_reported.load(Ordering::Relaxed)
-            || matches!(
-                mpsc.tail_state(mpsc.control().tail.load(Ordering::Relaxed)),
-                TailState::Ready(_)
-            )
+        mpsc.control().dropped() != mpsc.control().dropped_reported()
+            || matches!(mpsc.tail_state(mpsc.control().tail()), TailState::Ready(_))
     }
 
     /// Runs until `signals.terminate`, then drains everything and returns.
@@ -782,11 +752,7 @@ impl Engine {
             h.wake.cancel_sleep();
             return Ok(false);
         }
-        let mut interval = h
-            .control
-            .flush_interval_ms
-            .load(Ordering::Relaxed)
-            .clamp(1, 60_000);
+        let mut interval = h.control.flush_interval_ms().clamp(1, 60_000);
         if !self.retiring.is_empty() {
             // Producers of a retiring region wake its futex, not ours.
             interval = interval.min(10);

@@ -108,11 +108,7 @@ impl Engine {
         end: u64,
     ) -> bool {
         if let Some(c) = &batch.corrupt {
-            self.region
-                .header()
-                .stats
-                .corrupt_lanes
-                .fetch_add(1, Ordering::Relaxed);
+            self.region.header().stats.corrupt_lanes.add(1);
             let msg = format!(
                 "lane {i} (pid {}) holds bytes that are not records at position {}: {}; skipped {} bytes",
                 origin.pid, c.pos, c.reason, c.skipped

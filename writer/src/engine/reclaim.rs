@@ -12,11 +12,7 @@ impl Engine {
     pub(super) fn reclaim(&mut self) {
         let region = self.region;
         // Drained: its records written and its drops reported.
-        let drained = |i: usize| {
-            let c = region.lane_control(i);
-            c.head() == c.consumer.tail.load(Ordering::Relaxed)
-                && c.producer.total_dropped() == c.consumer.dropped_reported.load(Ordering::Relaxed)
-        };
+        let drained = |i: usize| region.lane_control(i).is_drained();
         let mut failed = None;
         let lanes = ul_ring::drain_core::scan_lanes(region, drained, |i, e| {
             failed.get_or_insert((i, e.to_string()));
@@ -43,7 +39,7 @@ impl Engine {
         // announce it).
         let reported = |k: usize| {
             let e = region.drop_slot(k);
-            e.dropped.load(Ordering::Relaxed) == e.dropped_reported.load(Ordering::Relaxed)
+            e.dropped() == e.dropped_reported()
         };
         let entries = ul_ring::drain_core::scan_drop_slots(region, reported, |_, _| {});
         self.to_free_drops.extend(entries);

@@ -15,9 +15,8 @@ impl Engine {
                 // move. Cut the files the batch went to back (found by
                 // identity, wherever they were renamed in the directory);
                 // the batch is read again.
-                let files = &self.region.header().intent_files;
                 for i in 0..COUNT {
-                    let f = crate::intent::FileIntent::read(w, files, i);
+                    let f = self.region.header().intent_file(i);
                     // A file that cannot be cut (read-only, immutable, gone
                     // meanwhile) is reported and left; refusing to start
                     // would keep the intent, and the writer, stuck for ever.
@@ -36,22 +35,14 @@ impl Engine {
                 // The batch is on disk; finish moving the cursors.
                 let lanes = self.region.geometry().sizes.lanes as usize;
                 for i in 0..lanes {
-                    let c = &self.region.lane_control(i).consumer;
-                    if c.pending_batch.load(Ordering::Acquire) == batch {
-                        let head = self.region.lane_control(i).head();
-                        let t = c.pending_tail.load(Ordering::Relaxed);
-                        let tail = c.tail.load(Ordering::Relaxed);
-                        if t.wrapping_sub(tail) <= head.wrapping_sub(tail) {
-                            c.tail.store(t, Ordering::Release);
-                        }
-                        c.dropped_reported
-                            .store(c.pending_dropped.load(Ordering::Relaxed), Ordering::Relaxed);
-                    }
+                    // Its tail moves only within `[tail, head]`: the
+                    // region is untrusted.
+                    self.region.lane_control(i).complete_staged(batch);
                 }
                 let mpsc = self.region.mpsc();
-                let to = w.mpsc_pending_tail.load(Ordering::Relaxed);
-                let from = mpsc.control().tail.load(Ordering::Relaxed);
-                let head = mpsc.control().head.load(Ordering::Acquire);
+                let to = w.staged_shared_release();
+                let from = mpsc.control().tail();
+                let head = mpsc.control().head();
                 if to > from
                     && to <= head
                     && to - from <= u64::from(self.region.geometry().sizes.mpsc_slots)
@@ -65,11 +56,8 @@ impl Engine {
                         mpsc.release(pos);
                     }
                 }
-                if w.mpsc_pending_batch.load(Ordering::Acquire) == batch {
-                    mpsc.control().dropped_reported.store(
-                        w.mpsc_pending_dropped.load(Ordering::Relaxed),
-                        Ordering::Relaxed,
-                    );
+                if let Some(d) = w.staged_shared_drops(batch) {
+                    mpsc.control().report_dropped(d);
                 }
                 drops::recover_table_drops(self.region, batch);
                 crate::diag!("completed batch {batch} that a previous writer had written");

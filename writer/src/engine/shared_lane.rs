@@ -7,8 +7,8 @@ impl Engine {
     pub(super) fn drain_mpsc(&mut self, table: &CallsiteTable<'_>, batch_size: usize) {
         let mpsc = self.region.mpsc();
         let region = self.region;
-        let dropped = mpsc.control().dropped.load(Ordering::Relaxed);
-        let reported = mpsc.control().dropped_reported.load(Ordering::Relaxed);
+        let dropped = mpsc.control().dropped();
+        let reported = mpsc.control().dropped_reported();
         if dropped != reported {
             let lanes = region.geometry().sizes.lanes as usize;
             let since = since_text(&mut self.lines.ts, self.last_drop_report[lanes]);
@@ -22,7 +22,7 @@ impl Engine {
             self.last_drop_report[lanes] = ul_ring::clock::wall_ns();
             self.mpsc_dropped = Some(dropped);
         }
-        let start = mpsc.control().tail.load(Ordering::Relaxed);
+        let start = mpsc.control().tail();
         let mut pos = start;
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut n = 0;
@@ -41,11 +41,7 @@ impl Engine {
                             self.lines.record(region, table, origin, pos, &rec);
                         }
                         SlotRead::Bad(why) => {
-                            region
-                                .header()
-                                .stats
-                                .decode_errors
-                                .fetch_add(1, Ordering::Relaxed);
+                            region.header().stats.decode_errors.add(1);
                             self.lines.writer_line(
                                 Level::Error,
                                 &format!("skipped a shared-lane record: {why}"),
