@@ -577,14 +577,72 @@ impl LineParts {
     }
 }
 
-/// The pairs inside a JSON line's `"context":{...}`.
+/// The pairs inside a JSON line's `"context":{...}`, never a key twice
+/// (see [`RENAME_PREFIX`]).
 #[inline]
 fn json_context(out: &mut Vec<u8>, context: &[(&str, ContextValue<'_>)]) {
+    if has_repeated_key(context) {
+        return json_context_renamed(out, context);
+    }
     for (i, (k, v)) in context.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         json_str(out, k.as_bytes());
+        out.push(b':');
+        json_value(out, v);
+    }
+}
+
+/// What a JSON line's context key is prefixed with when an earlier pair of
+/// the same record already has it (records are untrusted, and a thread's
+/// context, a call's keys and a `tracing` event's fields can each name the
+/// same key): the first pair keeps the key, a later one is written as
+/// `field.<key>`, with the prefix repeated until the key is unique
+/// (`span`, `span`, `field.span` become `span`, `field.span`,
+/// `field.field.span`). Deterministic: the same pairs always get the same
+/// keys. Text lines show keys as recorded.
+pub const RENAME_PREFIX: &str = "field.";
+
+/// True if two pairs share a key. Pairwise for the usual few pairs.
+#[inline]
+fn has_repeated_key(context: &[(&str, ContextValue<'_>)]) -> bool {
+    match context.len() {
+        0 | 1 => false,
+        n if n <= 16 => (1..n).any(|i| context[..i].iter().any(|p| p.0 == context[i].0)),
+        _ => {
+            let mut seen = std::collections::HashSet::with_capacity(context.len());
+            !context.iter().all(|p| seen.insert(p.0))
+        }
+    }
+}
+
+/// [`json_context`] for pairs with a repeated key: each key is claimed in
+/// order, and one already claimed gets [`RENAME_PREFIX`] until it is free.
+#[cold]
+fn json_context_renamed(out: &mut Vec<u8>, context: &[(&str, ContextValue<'_>)]) {
+    use std::collections::{HashMap, HashSet};
+    let mut claimed: HashSet<String> = HashSet::with_capacity(context.len());
+    // Prefixes already tried per original key, so that n copies of one
+    // key cost O(n) attempts, not O(n^2).
+    let mut tried: HashMap<&str, usize> = HashMap::new();
+    for (i, (k, v)) in context.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let mut key = (*k).to_owned();
+        if claimed.contains(&key) {
+            let n = tried.entry(k).or_insert(0);
+            loop {
+                *n += 1;
+                key = RENAME_PREFIX.repeat(*n) + k;
+                if !claimed.contains(&key) {
+                    break;
+                }
+            }
+        }
+        json_str(out, key.as_bytes());
+        claimed.insert(key);
         out.push(b':');
         json_value(out, v);
     }
@@ -754,6 +812,91 @@ mod tests {
         }
         let s = [0xffu8, 0x00, 0x7f, 0x1f, 0x80, b'"', 0x20, 0xc2];
         assert!(!all_words(&s, not_printable));
+    }
+
+    /// The keys of a JSON object, in order, as written (serde_json keeps
+    /// only the last of duplicate keys, so it cannot see them).
+    fn context_keys(line: &str) -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let ctx = v["context"].as_object().unwrap();
+        let start = line.find(r#""context":{"#).unwrap() + r#""context":"#.len();
+        let mut keys = Vec::new();
+        let mut de = serde_json::Deserializer::from_str(&line[start..]);
+        // Re-read the object as a list of (key, value) in written order.
+        struct Pairs(Vec<String>);
+        impl<'de> serde::Deserialize<'de> for Pairs {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = Pairs;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("an object")
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        mut m: A,
+                    ) -> Result<Pairs, A::Error> {
+                        let mut keys = Vec::new();
+                        while let Some((k, _)) = m.next_entry::<String, serde_json::Value>()? {
+                            keys.push(k);
+                        }
+                        Ok(Pairs(keys))
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+        let pairs: Pairs = serde::Deserialize::deserialize(&mut de).unwrap();
+        keys.extend(pairs.0);
+        assert_eq!(keys.len(), ctx.len(), "duplicate keys in {line}");
+        keys
+    }
+
+    /// Records are untrusted: whatever keys a record's context and call
+    /// site carry, a JSON line never has the same key twice. A repeated key
+    /// is renamed by prefixing `field.` until it is unique, first come
+    /// first kept; text lines show the keys as recorded.
+    #[test]
+    fn json_never_repeats_a_context_key() {
+        let v = |s| ContextValue::Str(s);
+        let ctx = [
+            ("span", v("a")),
+            ("user", v("b")),
+            ("span", v("c")),
+            ("field.span", v("d")),
+            ("span", v("e")),
+            ("user", v("f")),
+        ];
+        let line = json(&rec(b"m", "S", &ctx));
+        assert!(
+            line.contains(
+                r#""context":{"span":"a","user":"b","field.span":"c","field.field.span":"d","field.field.field.span":"e","field.user":"f"}"#
+            ),
+            "{line}"
+        );
+        assert_eq!(context_keys(&line).len(), 6);
+        // The same every time, and through the cached parts too.
+        let mut parts = LineParts::default();
+        let mut a = Vec::new();
+        parts.json_tail(
+            &mut a,
+            &mut TimestampFormatter::new(),
+            &rec(b"m", "S", &ctx),
+        );
+        let mut b = Vec::new();
+        json_tail(
+            &mut b,
+            &mut TimestampFormatter::new(),
+            &rec(b"m", "S", &ctx),
+        );
+        assert_eq!(a, b);
+        // Many copies of one key (a hostile call site): all distinct.
+        let many: Vec<(&str, ContextValue<'_>)> = (0..255).map(|_| ("k", v("x"))).collect();
+        let line = json(&rec(b"m", "S", &many));
+        assert_eq!(context_keys(&line).len(), 255);
+        // Text shows the keys as they were recorded.
+        assert!(text(&rec(b"m", "S", &ctx))
+            .ends_with("m [span:a] [user:b] [span:c] [field.span:d] [span:e] [user:f]\n"));
     }
 
     #[test]

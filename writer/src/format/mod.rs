@@ -28,7 +28,7 @@ mod time;
 pub use float::{write_f32, write_f64};
 pub use line::{
     json_head, json_tail, text_head, text_tail, write_json, write_text, ContextValue, Escape,
-    LineParts, LineRecord,
+    LineParts, LineRecord, RENAME_PREFIX,
 };
 pub use placeholder::{format_message, write_display, FormatOutcome, ParsedFormat, MAX_WIDTH};
 pub use plan::Plan;
