@@ -49,9 +49,10 @@ struct LocalKey {
     module: usize,
 }
 
-/// A multiply-rotate hasher for keys made of a few machine words.
+/// A multiply-rotate hasher for keys made of a few machine words (also
+/// the `tracing` backend's per-thread callsite cache).
 #[derive(Default)]
-struct WordHasher(u64);
+pub(crate) struct WordHasher(u64);
 
 impl Hasher for WordHasher {
     #[inline]
@@ -226,13 +227,16 @@ pub(crate) fn emit_static(level: Level, source: &str, module: &'static str, mess
 
 /// The callsite for run-time keys (the `tracing` backend): format "{}"
 /// with the message first, then one argument per key. Keyed by `id`, a
-/// stable address the caller owns (its own static metadata).
+/// stable address the caller owns (its own static metadata, which also
+/// fixes `file` and `line`), and the keys.
 #[cfg(feature = "tracing")]
 pub(crate) fn keyed_site(
     id: usize,
     level: Level,
     source: &'static str,
     module: &'static str,
+    file: &'static str,
+    line: u32,
     keys: &[&'static str],
 ) -> Option<&'static Callsite> {
     #[derive(Clone, PartialEq, Eq, Hash)]
@@ -249,7 +253,7 @@ pub(crate) fn keyed_site(
     }
     let keys: &'static [&'static str] = Box::leak(keys.to_vec().into_boxed_slice());
     let cs: &'static Callsite = Box::leak(Box::new(Callsite::new(
-        level, "{}", source, "", 0, module, keys,
+        level, "{}", source, file, line, module, keys,
     )));
     table.insert(key, cs);
     Some(cs)
