@@ -1,11 +1,11 @@
 //! Callsites made at run time, for log calls that do not come from a `ul`
 //! macro: the `log` and `tracing` backends, `log_dynamic` and the C API.
 //!
-//! Each distinct (level, source, message or "{}", module) gets one leaked
-//! [`Callsite`], registered in the region once like a macro's. A thread
-//! finds it again in its own cache, keyed by the pointers and lengths of
-//! the strings it was given, and checks the source's bytes so that a
-//! reused buffer cannot alias another source. The process-wide table is
+//! Each distinct (level, source, message or "{}", module, file, line)
+//! gets one leaked [`Callsite`], registered in the region once like a
+//! macro's. A thread finds it again in its own cache, keyed by the pointers
+//! and lengths of the strings it was given, and checks the source's and
+//! the file's bytes so that a reused buffer cannot alias another. The process-wide table is
 //! bounded ([`MAX_SITES`]); past it, messages still go out, through one
 //! callsite per level that carries the source as an argument.
 
@@ -37,6 +37,8 @@ struct GlobalKey {
     /// Pointer and length of a `&'static str` message, or (0, 0) for "{}".
     message: (usize, usize),
     module: &'static str,
+    file: String,
+    line: u32,
 }
 
 static GLOBAL: Mutex<Option<HashMap<GlobalKey, &'static Callsite>>> = Mutex::new(None);
@@ -47,6 +49,22 @@ struct LocalKey {
     source: (usize, usize),
     message: (usize, usize),
     module: usize,
+    file: (usize, usize),
+    line: u32,
+}
+
+/// Where a log call is in its source, when the front end knows it (the
+/// `log` backend); [`Loc::NONE`] otherwise. The writer shows it (JSON
+/// `"file"` and `"line"`; text with `--text-location`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Loc<'a> {
+    pub file: &'a str,
+    pub line: u32,
+}
+
+impl Loc<'_> {
+    /// No location.
+    pub const NONE: Loc<'static> = Loc { file: "", line: 0 };
 }
 
 /// A multiply-rotate hasher for keys made of a few machine words (also
@@ -102,6 +120,7 @@ fn make_site(
     source: &str,
     message: Option<&'static str>,
     module: &'static str,
+    loc: Loc<'_>,
 ) -> &'static Callsite {
     let format: &'static str = match message {
         Some(m) if m.contains(['{', '}']) => Box::leak(escape_braces(m).into_boxed_str()),
@@ -109,12 +128,16 @@ fn make_site(
         None => "{}",
     };
     let source: &'static str = Box::leak(source.to_owned().into_boxed_str());
+    let file: &'static str = match loc.file {
+        "" => "",
+        f => Box::leak(f.to_owned().into_boxed_str()),
+    };
     Box::leak(Box::new(Callsite::new(
         level,
         format,
         source,
-        "",
-        0,
+        file,
+        loc.line,
         module,
         &[],
     )))
@@ -128,12 +151,15 @@ fn global_site(
     source: &str,
     message: Option<&'static str>,
     module: &'static str,
+    loc: Loc<'_>,
 ) -> Option<&'static Callsite> {
     let key = GlobalKey {
         level: level as u8,
         source: source.to_owned(),
         message: message.map_or((0, 0), |m| (m.as_ptr() as usize, m.len())),
         module,
+        file: loc.file.to_owned(),
+        line: loc.line,
     };
     let mut guard = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
     let table = guard.get_or_insert_with(HashMap::new);
@@ -143,25 +169,29 @@ fn global_site(
     if table.len() >= MAX_SITES {
         return None;
     }
-    let cs = make_site(level, source, message, module);
+    let cs = make_site(level, source, message, module, loc);
     table.insert(key, cs);
     Some(cs)
 }
 
-/// The callsite for (level, source, message, module): from this thread's
-/// cache, else the process-wide table. None when that table is full.
+/// The callsite for (level, source, message, module, location): from this
+/// thread's cache, else the process-wide table. None when that table is
+/// full.
 #[inline]
 fn site(
     level: Level,
     source: &str,
     message: Option<&'static str>,
     module: &'static str,
+    loc: Loc<'_>,
 ) -> Option<&'static Callsite> {
     let key = LocalKey {
         level: level as u8,
         source: (source.as_ptr() as usize, source.len()),
         message: message.map_or((0, 0), |m| (m.as_ptr() as usize, m.len())),
         module: module.as_ptr() as usize,
+        file: (loc.file.as_ptr() as usize, loc.file.len()),
+        line: loc.line,
     };
     let cached = LOCAL
         .try_with(|c| {
@@ -170,11 +200,12 @@ fn site(
         })
         .ok()
         .flatten();
-    // The source's bytes are compared: its pointer may be a reused buffer.
-    if let Some(cs) = cached.filter(|cs| cs.source == source) {
+    // The source's and file's bytes are compared: their pointers may be
+    // reused buffers.
+    if let Some(cs) = cached.filter(|cs| cs.source == source && cs.file == loc.file) {
         return Some(cs);
     }
-    let cs = global_site(level, source, message, module)?;
+    let cs = global_site(level, source, message, module, loc)?;
     let _ = LOCAL.try_with(|c| {
         if let Ok(mut c) = c.try_borrow_mut() {
             if c.len() >= MAX_THREAD_CACHE {
@@ -204,7 +235,19 @@ static OVERFLOW: [Callsite; 5] = {
 /// caller's). Allocates only the first time a thread sees a source.
 #[inline]
 pub(crate) fn emit_str(level: Level, source: &str, module: &'static str, message: &str) {
-    match site(level, source, None, module) {
+    emit_str_at(level, source, module, Loc::NONE, message);
+}
+
+/// [`emit_str`] for a call at `loc`.
+#[inline]
+pub(crate) fn emit_str_at(
+    level: Level,
+    source: &str,
+    module: &'static str,
+    loc: Loc<'_>,
+    message: &str,
+) {
+    match site(level, source, None, module, loc) {
         Some(cs) => emit(cs, 0, &(message,)),
         None => emit(&OVERFLOW[level as usize], 0, &(source, message)),
     }
@@ -215,14 +258,20 @@ pub(crate) fn emit_str(level: Level, source: &str, module: &'static str, message
 /// allocation.
 #[cfg(feature = "log")]
 #[inline]
-pub(crate) fn emit_static(level: Level, source: &str, module: &'static str, message: &'static str) {
+pub(crate) fn emit_static(
+    level: Level,
+    source: &str,
+    module: &'static str,
+    loc: Loc<'_>,
+    message: &'static str,
+) {
     if message.len() <= MAX_STATIC_MESSAGE {
-        if let Some(cs) = site(level, source, Some(message), module) {
+        if let Some(cs) = site(level, source, Some(message), module, loc) {
             emit(cs, 0, &());
             return;
         }
     }
-    emit_str(level, source, module, message);
+    emit_str_at(level, source, module, loc, message);
 }
 
 /// The callsite for run-time keys (the `tracing` backend): format "{}"
@@ -272,12 +321,12 @@ mod tests {
     #[test]
     fn the_same_source_and_message_share_one_site() {
         static MSG: &str = "static message {x}";
-        let a = site(Level::Info, "svc", Some(MSG), "t").expect("room");
-        let b = site(Level::Info, &String::from("svc"), Some(MSG), "t").expect("room");
+        let a = site(Level::Info, "svc", Some(MSG), "t", Loc::NONE).expect("room");
+        let b = site(Level::Info, &String::from("svc"), Some(MSG), "t", Loc::NONE).expect("room");
         assert!(std::ptr::eq(a, b));
         assert_eq!(a.format, "static message {{x}}");
         assert_eq!(a.source, "svc");
-        let c = site(Level::Warn, "svc", Some(MSG), "t").expect("room");
+        let c = site(Level::Warn, "svc", Some(MSG), "t", Loc::NONE).expect("room");
         assert!(!std::ptr::eq(a, c), "levels get their own sites");
     }
 
@@ -285,11 +334,36 @@ mod tests {
     fn a_reused_buffer_does_not_alias_another_source() {
         let mut buf = String::with_capacity(16);
         buf.push_str("alpha");
-        let a = site(Level::Info, &buf, None, "t").expect("room");
+        let a = site(Level::Info, &buf, None, "t", Loc::NONE).expect("room");
         buf.clear();
         buf.push_str("bravo");
-        let b = site(Level::Info, &buf, None, "t").expect("room");
+        let b = site(Level::Info, &buf, None, "t", Loc::NONE).expect("room");
         assert_eq!((a.source, b.source), ("alpha", "bravo"));
         assert_eq!(b.format, "{}");
+    }
+
+    #[test]
+    fn each_location_gets_its_site_and_a_reused_file_buffer_does_not_alias() {
+        let at = |file, line| Loc { file, line };
+        let a = site(Level::Info, "svc", None, "t", at("src/a.rs", 7)).expect("room");
+        let b = site(Level::Info, "svc", None, "t", at("src/a.rs", 8)).expect("room");
+        let c = site(Level::Info, "svc", None, "t", at("src/a.rs", 7)).expect("room");
+        assert!(!std::ptr::eq(a, b), "lines get their own sites");
+        assert!(std::ptr::eq(a, c));
+        assert_eq!((a.file, a.line, b.line), ("src/a.rs", 7, 8));
+        let mut buf = String::from("src/x.rs");
+        let loc = Loc {
+            file: &buf,
+            line: 1,
+        };
+        let x = site(Level::Info, "svc", None, "t", loc).expect("room");
+        buf.clear();
+        buf.push_str("src/y.rs");
+        let loc = Loc {
+            file: &buf,
+            line: 1,
+        };
+        let y = site(Level::Info, "svc", None, "t", loc).expect("room");
+        assert_eq!((x.file, y.file), ("src/x.rs", "src/y.rs"));
     }
 }

@@ -39,6 +39,7 @@ pub enum ContextValue<'a> {
 ///     source: "UserService",
 ///     message: b"User action completed",
 ///     context: &ctx,
+///     location: None,
 ///     pid: 1,
 ///     tid: 2,
 ///     seq: 3,
@@ -58,12 +59,64 @@ pub struct LineRecord<'a> {
     pub message: &'a [u8],
     /// Key-value pairs, in order.
     pub context: &'a [(&'a str, ContextValue<'a>)],
+    /// The call's file and line, if its call site has them: JSON lines
+    /// carry them as `"file"` and `"line"`; text lines show them only when
+    /// the writer is asked to ([`LineParts::text_location`]).
+    pub location: Option<&'a Location>,
     /// Producer process id.
     pub pid: u32,
     /// Producer thread id.
     pub tid: u32,
     /// Per-lane sequence number.
     pub seq: u32,
+}
+
+/// A call site's file and line, rendered once for both outputs.
+///
+/// ```
+/// use ul_writer::format::Location;
+/// let l = Location::new("src/main.rs", 12).unwrap();
+/// assert_eq!(l.text(), b"src/main.rs:12: ");
+/// assert_eq!(l.json(), br#","file":"src/main.rs","line":12"#);
+/// assert!(Location::new("", 0).is_none());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Location {
+    /// `file:line: `, escaped for a text line.
+    text: Vec<u8>,
+    /// `,"file":"file","line":line`.
+    json: Vec<u8>,
+}
+
+impl Location {
+    /// The location `file:line`; `None` for an empty file (call sites made
+    /// at run time without one: `ul::log_dynamic`, the C API).
+    pub fn new(file: &str, line: u32) -> Option<Self> {
+        if file.is_empty() {
+            return None;
+        }
+        let mut text = Vec::with_capacity(file.len() + 14);
+        text_escaped(&mut text, file.as_bytes());
+        text.push(b':');
+        put(&mut text, itoa::Buffer::new().format(line).as_bytes());
+        put(&mut text, b": ");
+        let mut json = Vec::with_capacity(file.len() + 24);
+        put(&mut json, b",\"file\":");
+        json_str(&mut json, file.as_bytes());
+        put(&mut json, b",\"line\":");
+        put(&mut json, itoa::Buffer::new().format(line).as_bytes());
+        Some(Location { text, json })
+    }
+
+    /// What a text line shows before the message: `file:line: `.
+    pub fn text(&self) -> &[u8] {
+        &self.text
+    }
+
+    /// What a JSON line has after `"context"`: `,"file":"..","line":N`.
+    pub fn json(&self) -> &[u8] {
+        &self.json
+    }
 }
 
 /// Appends `s` for the text format: control characters (C0, DEL, C1) and
@@ -201,7 +254,7 @@ fn text_value(out: &mut Vec<u8>, v: &ContextValue<'_>) {
 /// let mut out = Vec::new();
 /// let ctx = [("session", ContextValue::Str("abc123"))];
 /// let r = LineRecord { timestamp_ns: 1_735_689_600_000_000_123, level: ul_ring::record::Level::Info,
-///     source: "UserService", message: b"User action completed", context: &ctx, pid: 1, tid: 2, seq: 3 };
+///     source: "UserService", message: b"User action completed", context: &ctx, location: None, pid: 1, tid: 2, seq: 3 };
 /// write_text(&mut out, &mut TimestampFormatter::new(), &r);
 /// assert_eq!(String::from_utf8(out).unwrap(),
 ///     "UL: [2025-01-01T00:00:00.000000123Z] [UserService] INFO: User action completed [session:abc123]\n");
@@ -399,10 +452,11 @@ fn json_value(out: &mut Vec<u8>, v: &ContextValue<'_>) {
 }
 
 /// Appends one JSON line:
-/// `{"level":"info","message":"...","timestamp":"...","source":"...","context":{...},"pid":1,"tid":2,"seq":3}`.
+/// `{"level":"info","message":"...","timestamp":"...","source":"...","context":{...},"file":"...","line":1,"pid":1,"tid":2,"seq":3}`.
 ///
 /// Keys always in this order; `context` is always present (`{}` when
-/// empty), its values typed as [`ContextValue`] describes. Strings are
+/// empty), its values typed as [`ContextValue`] describes; `file` and
+/// `line` only with a [`LineRecord::location`]. Strings are
 /// escaped as serde_json escapes them (`"`, `\\`, U+0000 to U+001F);
 /// invalid UTF-8 becomes U+FFFD. Built by hand, without serde, for speed.
 ///
@@ -410,7 +464,7 @@ fn json_value(out: &mut Vec<u8>, v: &ContextValue<'_>) {
 /// use ul_writer::format::*;
 /// let mut out = Vec::new();
 /// let r = LineRecord { timestamp_ns: 0, level: ul_ring::record::Level::Warn,
-///     source: "S", message: b"say \"hi\"", context: &[], pid: 1, tid: 2, seq: 3 };
+///     source: "S", message: b"say \"hi\"", context: &[], location: None, pid: 1, tid: 2, seq: 3 };
 /// write_json(&mut out, &mut TimestampFormatter::new(), &r);
 /// let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
 /// assert_eq!(v["message"], "say \"hi\"");
@@ -443,7 +497,7 @@ pub fn json_head(out: &mut Vec<u8>, level: Level) {
 /// ```
 /// use ul_writer::format::*;
 /// let r = LineRecord { timestamp_ns: 0, level: ul_ring::record::Level::Info,
-///     source: "S", message: b"", context: &[], pid: 1, tid: 2, seq: 3 };
+///     source: "S", message: b"", context: &[], location: None, pid: 1, tid: 2, seq: 3 };
 /// let mut out = Vec::new();
 /// json_tail(&mut out, &mut TimestampFormatter::new(), &r);
 /// assert_eq!(out, br#"","timestamp":"1970-01-01T00:00:00.000000000Z","source":"S","context":{},"pid":1,"tid":2,"seq":3}
@@ -455,6 +509,7 @@ pub fn json_tail(out: &mut Vec<u8>, ts: &mut TimestampFormatter, r: &LineRecord<
     ts.write(out, r.timestamp_ns);
     json_source(out, r.source);
     json_context(out, r.context);
+    json_location(out, r.location);
     json_ids(out, r.pid, r.tid);
     put(out, itoa::Buffer::new().format(r.seq).as_bytes());
     put(out, b"}\n");
@@ -468,10 +523,10 @@ fn json_source(out: &mut Vec<u8>, source: &str) {
     put(out, b",\"context\":{");
 }
 
-/// `},"pid":1,"tid":2,"seq":`: the part of a JSON line between the context
-/// pairs and the sequence number.
+/// `,"pid":1,"tid":2,"seq":`: the part of a JSON line between the context
+/// (and location) and the sequence number.
 fn json_ids(out: &mut Vec<u8>, pid: u32, tid: u32) {
-    put(out, b"},\"pid\":");
+    put(out, b",\"pid\":");
     put(out, itoa::Buffer::new().format(pid).as_bytes());
     put(out, b",\"tid\":");
     put(out, itoa::Buffer::new().format(tid).as_bytes());
@@ -489,7 +544,7 @@ fn json_ids(out: &mut Vec<u8>, pid: u32, tid: u32) {
 /// ```
 /// use ul_writer::format::*;
 /// let r = LineRecord { timestamp_ns: 0, level: ul_ring::record::Level::Info,
-///     source: "S", message: b"", context: &[], pid: 1, tid: 2, seq: 3 };
+///     source: "S", message: b"", context: &[], location: None, pid: 1, tid: 2, seq: 3 };
 /// let (mut a, mut b) = (Vec::new(), Vec::new());
 /// let mut ts = TimestampFormatter::new();
 /// let mut parts = LineParts::default();
@@ -510,8 +565,11 @@ pub struct LineParts {
     json_source: Vec<u8>,
     /// Pid and tid that `json_ids` shows.
     ids: Option<(u32, u32)>,
-    /// `},"pid":1,"tid":2,"seq":`
+    /// `,"pid":1,"tid":2,"seq":`
     json_ids: Vec<u8>,
+    /// Show the call's file and line in text lines (`ul-writer
+    /// --text-location`): `... INFO: src/main.rs:12: message`.
+    pub text_location: bool,
 }
 
 impl LineParts {
@@ -541,7 +599,8 @@ impl LineParts {
         json_ids(&mut self.json_ids, pid, tid);
     }
 
-    /// [`text_head`] for `r`'s timestamp, source and level.
+    /// [`text_head`] for `r`'s timestamp, source and level, then `r`'s
+    /// location if [`LineParts::text_location`] is set.
     #[inline]
     pub fn text_head(
         &mut self,
@@ -553,6 +612,11 @@ impl LineParts {
         put(out, b"UL: [");
         ts.write(out, r.timestamp_ns);
         put(out, &self.text_mid);
+        if self.text_location {
+            if let Some(l) = r.location {
+                put(out, &l.text);
+            }
+        }
     }
 
     /// [`json_tail`] for `r`.
@@ -571,9 +635,19 @@ impl LineParts {
         ts.write(out, r.timestamp_ns);
         put(out, &self.json_source);
         json_context(out, r.context);
+        json_location(out, r.location);
         put(out, &self.json_ids);
         put(out, itoa::Buffer::new().format(r.seq).as_bytes());
         put(out, b"}\n");
+    }
+}
+
+/// Closes the context and appends the location, if any.
+#[inline]
+fn json_location(out: &mut Vec<u8>, location: Option<&Location>) {
+    out.push(b'}');
+    if let Some(l) = location {
+        put(out, &l.json);
     }
 }
 
@@ -673,6 +747,7 @@ mod tests {
                     source: src,
                     message: b"m",
                     context: if i % 2 == 0 { &ctx } else { &[] },
+                    location: None,
                     pid,
                     tid,
                     seq: i as u32,
@@ -698,6 +773,7 @@ mod tests {
             source,
             message,
             context,
+            location: None,
             pid: 1,
             tid: 2,
             seq: 3,
@@ -812,6 +888,42 @@ mod tests {
         }
         let s = [0xffu8, 0x00, 0x7f, 0x1f, 0x80, b'"', 0x20, 0xc2];
         assert!(!all_words(&s, not_printable));
+    }
+
+    #[test]
+    fn location_in_json_always_and_in_text_when_asked() {
+        let loc = Location::new("src/a \"b\".rs", 3).unwrap();
+        let mut r = rec(b"m", "S", &[]);
+        r.location = Some(&loc);
+        let line = json(&r);
+        assert!(
+            line.contains(r#""context":{},"file":"src/a \"b\".rs","line":3,"pid":1,"#),
+            "{line}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            (&v["file"], &v["line"]),
+            (&"src/a \"b\".rs".into(), &3.into())
+        );
+        // The plain text functions never show it; the parts when asked.
+        assert!(!text(&r).contains("src/a"));
+        let mut parts = LineParts::default();
+        let mut ts = TimestampFormatter::new();
+        for on in [false, true] {
+            parts.text_location = on;
+            let mut out = Vec::new();
+            parts.text_head(&mut out, &mut ts, &r);
+            let out = String::from_utf8(out).unwrap();
+            assert_eq!(out.ends_with("INFO: src/a \"b\".rs:3: "), on, "{out}");
+            let mut a = Vec::new();
+            parts.json_tail(&mut a, &mut ts, &r);
+            let mut b = Vec::new();
+            json_tail(&mut b, &mut ts, &r);
+            assert_eq!(a, b);
+        }
+        // A control character in a file name stays on one line.
+        let odd = Location::new("a\nb.rs", 1).unwrap();
+        assert_eq!(odd.text(), b"a\\nb.rs:1: ");
     }
 
     /// The keys of a JSON object, in order, as written (serde_json keeps
