@@ -11,7 +11,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::Mutex;
 
 use crate::callsite::Callsite;
@@ -43,7 +43,7 @@ struct GlobalKey {
 
 static GLOBAL: Mutex<Option<HashMap<GlobalKey, &'static Callsite>>> = Mutex::new(None);
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct LocalKey {
     level: u8,
     source: (usize, usize),
@@ -53,18 +53,69 @@ struct LocalKey {
     line: u32,
 }
 
+impl Hash for LocalKey {
+    /// Four words, not nine: each pointer is mixed with its length (a
+    /// length fits the top bits an address leaves unused), the module with
+    /// the file, and the level with the line. Equality still compares every
+    /// field. This keeps the `log` fast path's look-up as cheap as before
+    /// file and line joined the key.
+    #[inline]
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        let mix = |(p, len): (usize, usize)| p as u64 ^ (len as u64).rotate_right(16);
+        h.write_u64(mix(self.source));
+        h.write_u64(mix(self.message));
+        h.write_u64(mix(self.file) ^ (self.module as u64).rotate_right(32));
+        h.write_u64(u64::from(self.level) | u64::from(self.line) << 8);
+    }
+}
+
 /// Where a log call is in its source, when the front end knows it (the
 /// `log` backend); [`Loc::NONE`] otherwise. The writer shows it (JSON
 /// `"file"` and `"line"`; text with `--text-location`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Loc<'a> {
-    pub file: &'a str,
-    pub line: u32,
+    file: &'a str,
+    line: u32,
+    /// `file` again when it lives for the whole program (`file!()`
+    /// through `log::Record::file_static`): the callsite keeps it without
+    /// a copy, so a thread-cache hit compares pointers, not bytes.
+    static_file: Option<&'static str>,
 }
 
-impl Loc<'_> {
+impl<'a> Loc<'a> {
     /// No location.
-    pub const NONE: Loc<'static> = Loc { file: "", line: 0 };
+    pub const NONE: Loc<'static> = Loc {
+        file: "",
+        line: 0,
+        static_file: Some(""),
+    };
+
+    /// A location whose file lives for the whole program.
+    #[cfg_attr(not(feature = "log"), allow(dead_code))]
+    pub fn at_static(file: &'static str, line: u32) -> Self {
+        Loc {
+            file,
+            line,
+            static_file: Some(file),
+        }
+    }
+
+    /// A location whose file may be a reused buffer.
+    #[cfg_attr(not(feature = "log"), allow(dead_code))]
+    pub fn at(file: &'a str, line: u32) -> Self {
+        Loc {
+            file,
+            line,
+            static_file: None,
+        }
+    }
+}
+
+/// True if `a` and `b` hold the same bytes; for the same pointer and
+/// length, without reading them.
+#[inline(always)]
+fn same_str(a: &str, b: &str) -> bool {
+    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
 }
 
 /// A multiply-rotate hasher for keys made of a few machine words (also
@@ -128,9 +179,10 @@ fn make_site(
         None => "{}",
     };
     let source: &'static str = Box::leak(source.to_owned().into_boxed_str());
-    let file: &'static str = match loc.file {
-        "" => "",
-        f => Box::leak(f.to_owned().into_boxed_str()),
+    let file: &'static str = match (loc.static_file, loc.file) {
+        (Some(f), _) => f,
+        (None, "") => "",
+        (None, f) => Box::leak(f.to_owned().into_boxed_str()),
     };
     Box::leak(Box::new(Callsite::new(
         level,
@@ -202,7 +254,7 @@ fn site(
         .flatten();
     // The source's and file's bytes are compared: their pointers may be
     // reused buffers.
-    if let Some(cs) = cached.filter(|cs| cs.source == source && cs.file == loc.file) {
+    if let Some(cs) = cached.filter(|cs| cs.source == source && same_str(cs.file, loc.file)) {
         return Some(cs);
     }
     let cs = global_site(level, source, message, module, loc)?;
@@ -344,7 +396,7 @@ mod tests {
 
     #[test]
     fn each_location_gets_its_site_and_a_reused_file_buffer_does_not_alias() {
-        let at = |file, line| Loc { file, line };
+        let at = Loc::at_static;
         let a = site(Level::Info, "svc", None, "t", at("src/a.rs", 7)).expect("room");
         let b = site(Level::Info, "svc", None, "t", at("src/a.rs", 8)).expect("room");
         let c = site(Level::Info, "svc", None, "t", at("src/a.rs", 7)).expect("room");
@@ -352,17 +404,11 @@ mod tests {
         assert!(std::ptr::eq(a, c));
         assert_eq!((a.file, a.line, b.line), ("src/a.rs", 7, 8));
         let mut buf = String::from("src/x.rs");
-        let loc = Loc {
-            file: &buf,
-            line: 1,
-        };
+        let loc = Loc::at(&buf, 1);
         let x = site(Level::Info, "svc", None, "t", loc).expect("room");
         buf.clear();
         buf.push_str("src/y.rs");
-        let loc = Loc {
-            file: &buf,
-            line: 1,
-        };
+        let loc = Loc::at(&buf, 1);
         let y = site(Level::Info, "svc", None, "t", loc).expect("room");
         assert_eq!((x.file, y.file), ("src/x.rs", "src/y.rs"));
     }

@@ -171,9 +171,10 @@ impl log::Log for UlLogger {
         let target = record.target();
         // `file!()` and `line!()` of the `log::info!` call (a `'static` str
         // from the macros; a record built at run time may carry any).
-        let loc = Loc {
-            file: record.file().unwrap_or(""),
-            line: record.line().unwrap_or(0),
+        let line = record.line().unwrap_or(0);
+        let loc = match record.file_static() {
+            Some(file) => Loc::at_static(file, line),
+            None => Loc::at(record.file().unwrap_or(""), line),
         };
         match record.args().as_str() {
             Some(message) => intern::emit_static(level, target, "log", loc, message),
