@@ -16,7 +16,7 @@ export CARGO_TARGET_DIR=target/asan
 # The tests run examples (producers, the session daemon) and ul-log from
 # next to their own binary; `cargo test --tests` alone does not build them,
 # and a test's own `cargo build` would lack the sanitizer's --target.
-cargo +nightly build --target "$TARGET" -p ul-ring -p ul-writer -p ul --bins --examples
+cargo +nightly build --target "$TARGET" -p ul-ring -p ul-writer -p ul -p ul-log --bins --examples
 export UL_EXAMPLES_PREBUILT=1
 cargo +nightly test --target "$TARGET" -p ul-ring --lib --tests
 cargo +nightly test --target "$TARGET" -p ul-writer --tests

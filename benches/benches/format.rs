@@ -26,6 +26,7 @@ fn line<'a>(msg: &'a [u8], ts: u64) -> LineRecord<'a> {
         source: "ul_benches::latency",
         message: msg,
         context: &[],
+        location: None,
         pid: 4242,
         tid: 4243,
         seq: 17,

@@ -9,7 +9,8 @@
 //!
 //! (instructions at 7000 - instructions at 2000) / 5000 is the cost of one
 //! call, start-up excluded. Modes: `ul-static`, `ul-args`, `log-static`,
-//! `log-fmt`, `tracing`. No writer is needed: the calls fit in one 16 MiB
+//! `log-fmt`, `tracing`, `tracing-span` (the same event inside a span
+//! `req` with two fields, nested in a span `conn` with one). No writer is needed: the calls fit in one 16 MiB
 //! lane.
 
 use std::hint::black_box;
@@ -55,6 +56,15 @@ fn run(mode: &str, n: u64, j: u32, x: f64) {
         "tracing" => (0..n).for_each(|i| {
             tracing::info!(i, j, x, "Logging three fields");
         }),
+        "tracing-span" => {
+            let conn = tracing::info_span!("conn", peer = "10.0.0.1:443");
+            let _c = conn.enter();
+            let req = tracing::info_span!("req", id = 7u64, path = "/login");
+            let _r = req.enter();
+            (0..n).for_each(|i| {
+                tracing::info!(i, j, x, "Logging three fields");
+            })
+        }
         other => panic!("unknown mode {other}"),
     }
 }

@@ -14,6 +14,11 @@
 //!   thread-local buffer (no allocation once the buffer has grown) and sent
 //!   as one string argument.
 //!
+//! The call's file and line (`record.file()`, `record.line()`) go with the
+//! callsite, so each `log::` call site has its own: the writer writes them
+//! as `"file"` and `"line"` in JSON, and in the text line with
+//! `ul-writer --text-location` (`src/main.rs:12: message`).
+//!
 //! `log::logger().flush()` waits for the writer like [`crate::flush`].
 //!
 //! ```no_run
@@ -29,7 +34,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::{intern, Level, Options};
+use crate::intern::{self, Loc};
+use crate::{Level, Options};
 
 /// Why the `log` backend could not be installed.
 #[derive(Debug, thiserror::Error)]
@@ -163,9 +169,16 @@ impl log::Log for UlLogger {
             return;
         }
         let target = record.target();
+        // `file!()` and `line!()` of the `log::info!` call (a `'static` str
+        // from the macros; a record built at run time may carry any).
+        let line = record.line().unwrap_or(0);
+        let loc = match record.file_static() {
+            Some(file) => Loc::at_static(file, line),
+            None => Loc::at(record.file().unwrap_or(""), line),
+        };
         match record.args().as_str() {
-            Some(message) => intern::emit_static(level, target, "log", message),
-            None => format_and_emit(level, target, record.args()),
+            Some(message) => intern::emit_static(level, target, "log", loc, message),
+            None => format_and_emit(level, target, loc, record.args()),
         }
     }
 
@@ -175,7 +188,7 @@ impl log::Log for UlLogger {
 }
 
 /// Formats `args` into this thread's buffer and sends it.
-fn format_and_emit(level: Level, target: &str, args: &std::fmt::Arguments<'_>) {
+fn format_and_emit(level: Level, target: &str, loc: Loc<'_>, args: &std::fmt::Arguments<'_>) {
     let done = BUFFER
         .try_with(|b| {
             // Busy if a `Display` impl being formatted logs itself.
@@ -184,7 +197,7 @@ fn format_and_emit(level: Level, target: &str, args: &std::fmt::Arguments<'_>) {
             };
             buf.clear();
             let _ = buf.write_fmt(*args);
-            intern::emit_str(level, target, "log", &buf);
+            intern::emit_str_at(level, target, "log", loc, &buf);
             if buf.capacity() > KEEP_BUFFER {
                 *buf = String::new();
             }
@@ -192,7 +205,7 @@ fn format_and_emit(level: Level, target: &str, args: &std::fmt::Arguments<'_>) {
         })
         .unwrap_or(false);
     if !done {
-        intern::emit_str(level, target, "log", &args.to_string());
+        intern::emit_str_at(level, target, "log", loc, &args.to_string());
     }
 }
 

@@ -39,6 +39,8 @@ struct Job {
     to: u64,
     max_records: usize,
     calib: Calibration,
+    /// Text lines show file and line (`--text-location`).
+    text_location: bool,
     /// Empty buffers to format into (handed back and forth, so they are
     /// allocated once).
     bufs: Vec<Vec<u8>>,
@@ -83,6 +85,9 @@ pub struct Helpers {
     helpers: Vec<Helper>,
     /// Helpers that died and were dropped.
     lost: u64,
+    /// Handed to each part: text lines show file and line
+    /// ([`LineMaker::set_text_location`]).
+    pub text_location: bool,
 }
 
 impl Helpers {
@@ -170,6 +175,7 @@ impl Helpers {
             to,
             max_records,
             calib,
+            text_location: self.text_location,
             bufs,
             fail: std::mem::take(&mut h.fail_next),
         };
@@ -241,6 +247,7 @@ fn serve(format: Format, jobs: Receiver<Job>, parts: Sender<Part>) {
             *names_of = job.region;
         }
         maker.calib = job.calib;
+        maker.set_text_location(job.text_location);
         maker.bufs = job.bufs;
         maker.records = 0;
         let region = job.region;

@@ -72,6 +72,19 @@ impl LineMaker {
         }
     }
 
+    /// Shows each record's file and line in text lines (`ul-writer
+    /// --text-location`): `... INFO: src/main.rs:12: message`. JSON lines
+    /// carry them (`"file"`, `"line"`) either way.
+    pub fn set_text_location(&mut self, on: bool) {
+        self.parts.text_location = on;
+    }
+
+    /// Whether text lines show file and line (see
+    /// [`set_text_location`](Self::set_text_location)).
+    pub fn text_location(&self) -> bool {
+        self.parts.text_location
+    }
+
     /// Empties the buffers for the next batch.
     pub fn clear(&mut self) {
         for b in &mut self.bufs {
@@ -145,12 +158,13 @@ impl LineMaker {
             None
         };
         let nargs = rec.args.len();
-        let (format, keys, source): (Option<&ParsedFormat>, &[String], &str) = match &site {
+        let (format, keys, source, location) = match &site {
             Ok(s) => {
                 let source = s.source(ctx.as_deref());
-                (Some(&s.format), &s.keys[..s.keys.len().min(nargs)], source)
+                let keys = &s.keys[..s.keys.len().min(nargs)];
+                (Some(&s.format), keys, source, s.location.as_ref())
             }
-            Err(_) => (None, &[], "unknown"),
+            Err(_) => (None, &[][..], "unknown", None),
         };
         if let Ok(s) = &site {
             // A plan is made from the first record that decodes.
@@ -173,6 +187,7 @@ impl LineMaker {
             source,
             message: &[],
             context: &pairs,
+            location,
             pid: origin.pid,
             tid: origin.tid,
             seq: hdr.seq,
@@ -272,6 +287,7 @@ impl LineMaker {
             source: site.source(None),
             message: &[],
             context: &[],
+            location: site.location.as_ref(),
             pid: origin.pid,
             tid: origin.tid,
             seq: hdr.seq,
@@ -324,6 +340,7 @@ impl LineMaker {
             source: "ul-writer",
             message: message.as_bytes(),
             context: &[],
+            location: None,
             pid: self.pid,
             tid: 0,
             seq: 0,

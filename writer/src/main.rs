@@ -40,6 +40,10 @@ struct Cli {
     /// Which outputs to write.
     #[arg(long, value_enum, default_value_t = Format::Both)]
     format: Format,
+    /// Show each record's file and line in the text log, before the
+    /// message (`INFO: src/main.rs:12: message`); JSON has them always.
+    #[arg(long)]
+    text_location: bool,
     /// Seconds after which an uncommitted shared-lane claim is abandoned.
     #[arg(long, default_value_t = 30.0)]
     process_timeout: f64,
@@ -160,6 +164,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let outputs = Outputs::new(&cli.dir, &cli.name)?;
     let timeout = Duration::from_secs_f64(cli.process_timeout.max(0.001));
     let mut engine = Engine::new(region, outputs, cli.format, timeout)?;
+    engine.set_text_location(cli.text_location);
     // A region unlinked or recreated at --shm: drain the old one, serve the
     // new one.
     engine.follow_path(opts);

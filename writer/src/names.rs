@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use ul_ring::callsite::{CallsiteError, CallsiteTable, EntryKind};
 
-use crate::format::{ParsedFormat, Plan};
+use crate::format::{Location, ParsedFormat, Plan};
 
 /// Most ids of each kind kept in the cache; a hostile producer naming
 /// random ids makes the writer forget and re-read, not grow without bound.
@@ -24,6 +24,8 @@ pub struct Site {
     pub module: String,
     /// Names of the call's key-value fields (the last arguments).
     pub keys: Vec<String>,
+    /// The call's file and line (`None` if the call site has no file).
+    pub location: Option<Location>,
     /// How to write its messages straight from the records' bytes, made
     /// from its first record that decodes (`None` inside: not possible).
     pub plan: OnceCell<Option<Plan>>,
@@ -114,13 +116,14 @@ impl Names {
                 let mut it = e.strings.into_iter();
                 let format = it.next().unwrap_or_default();
                 let source = it.next().unwrap_or_default();
-                let _file = it.next();
+                let file = it.next().unwrap_or_default();
                 let module = it.next().unwrap_or_default();
                 Ok(Rc::new(Site {
                     format: ParsedFormat::new(&format),
                     source,
                     module,
                     keys: it.collect(),
+                    location: Location::new(&file, e.line),
                     plan: OnceCell::new(),
                 }))
             }

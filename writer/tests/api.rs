@@ -51,7 +51,7 @@ fn ul_log() -> std::path::PathBuf {
     let p = writer_bin().parent().unwrap().join("ul-log");
     if !p.exists() {
         let st = Command::new(env!("CARGO"))
-            .args(["build", "-p", "ul", "--bin", "ul-log"])
+            .args(["build", "-p", "ul-log", "--bin", "ul-log"])
             .status()
             .expect("cargo build ul-log");
         assert!(st.success());

@@ -456,7 +456,7 @@ proptest! {
                 match v.as_value() { Value::Str(s) => ContextValue::Str(s), other => ContextValue::Value(other) }
             }))
             .collect();
-        let r = LineRecord { timestamp_ns: ts, level, source: &source, message: &msg, context: &pairs, pid: 1, tid: 2, seq: 3, truncated: false};
+        let r = LineRecord { timestamp_ns: ts, level, source: &source, message: &msg, context: &pairs, location: None, pid: 1, tid: 2, seq: 3, truncated: false };
         let mut out = Vec::new();
         write_text(&mut out, &mut TimestampFormatter::new(), &r);
         let line = String::from_utf8(out).expect("text is UTF-8");
@@ -500,7 +500,7 @@ proptest! {
             .zip(&ctx)
             .map(|(k, (_, v))| (k.as_str(), ContextValue::Value(v.as_value())))
             .collect();
-        let r = LineRecord { timestamp_ns: ts, level, source: &source, message: &msg, context: &pairs, pid: ids.0, tid: ids.1, seq: ids.2, truncated: false};
+        let r = LineRecord { timestamp_ns: ts, level, source: &source, message: &msg, context: &pairs, location: None, pid: ids.0, tid: ids.1, seq: ids.2, truncated: false };
         let mut out = Vec::new();
         write_json(&mut out, &mut TimestampFormatter::new(), &r);
         let line = String::from_utf8(out).expect("JSON is UTF-8");

@@ -28,6 +28,9 @@ enum Item {
     BadFrame,
     /// A well-framed record with an unknown argument tag: skipped alone.
     BadTag,
+    /// A log record carrying its number, of a call site with a file and
+    /// line (`src/lane.rs:7`).
+    Located(u64),
 }
 
 struct Case {
@@ -125,6 +128,15 @@ fn fill(region: &Region, items: &[Item]) -> ul_ring::ownership::ClaimedLane {
     // runs yet; `region` outlives `bytes`.
     let bytes = unsafe { region.lane_bytes(0) };
     let cap = bytes.capacity() as u64;
+    let located = region
+        .callsites()
+        .register(
+            ul_ring::callsite::EntryKind::Callsite,
+            Level::Info as u8,
+            7,
+            &["n={} x={}", "", "src/lane.rs", "app"],
+        )
+        .expect("register a call site");
     let mut head = 0u64;
     let mut rec = Vec::new();
     for item in items {
@@ -141,6 +153,15 @@ fn fill(region: &Region, items: &[Item]) -> ul_ring::ownership::ClaimedLane {
                 &mut rec,
                 RecordHeader {
                     seq: i as u32,
+                    ..hdr
+                },
+                &[OwnedValue::U64(i), OwnedValue::F64(i as f64 / 4.0)],
+            ),
+            Item::Located(i) => encode_record(
+                &mut rec,
+                RecordHeader {
+                    seq: i as u32,
+                    callsite: located,
                     ..hdr
                 },
                 &[OwnedValue::U64(i), OwnedValue::F64(i as f64 / 4.0)],
@@ -201,6 +222,39 @@ fn a_split_run_is_written_as_one_thread_writes_it() {
         assert!(
             helped > prefetched && prefetched > 0,
             "{threads} threads: {helped} parts, {prefetched} prefetched"
+        );
+    }
+}
+
+/// `--text-location` reaches the helpers: every part shows file and line.
+#[test]
+fn helpers_show_the_location_when_asked() {
+    let case = Case::new("located");
+    let items: Vec<Item> = (0..12_000).map(Item::Located).collect();
+    let on = |engine: &mut Engine, pass| {
+        if pass == 0 {
+            engine.set_text_location(true);
+        }
+    };
+    let (text1, json1, _) = case.drain_with(&items, 1, 4096, on);
+    let lines = record_lines(&text1);
+    assert_eq!(lines.len(), 12_000);
+    for (i, l) in lines.iter().enumerate() {
+        let want = format!("[app] INFO: src/lane.rs:7: n={i} x=");
+        assert!(l.contains(&want), "{l}");
+    }
+    let first: serde_json::Value = serde_json::from_str(json1.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (&first["file"], &first["line"]),
+        (&"src/lane.rs".into(), &7.into())
+    );
+    for threads in [2, 3] {
+        let (text, json, totals) = case.drain_with(&items, threads, 4096, on);
+        assert!(totals.helper_parts > 0, "{threads} threads: no helper part");
+        assert_eq!(text, text1, "server.log with {threads} format threads");
+        assert_eq!(
+            json, json1,
+            "server.info.json with {threads} format threads"
         );
     }
 }

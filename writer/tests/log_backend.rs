@@ -1,6 +1,7 @@
 //! The `log` backend against the real writer: `log::info!` and friends go
 //! through ul with the target as source, static messages printed as they
-//! are, formatted ones intact, `log`'s maximum level following ul's, and
+//! are, formatted ones intact, each with its file and line in JSON,
+//! `log`'s maximum level following ul's, and
 //! `log::logger().flush()` waiting for the writer. One process, one `log`
 //! logger: this file holds a single test.
 
@@ -32,7 +33,9 @@ fn log_facade_goes_through_ul() {
     assert_eq!(log::max_level(), log::LevelFilter::Trace);
 
     log::info!(target: "AuthService", "static message with {{braces}}");
+    let static_line = line!() - 1;
     log::warn!("user {} failed to log in, attempt {}", "ann", 3);
+    let warn_line = line!() - 1;
     log::error!(target: "Db", "query took {:.1} ms", 12.25);
     log::info!("value: {}", Nosy);
 
@@ -109,6 +112,21 @@ fn log_facade_goes_through_ul() {
         .expect("the warning in server.warn.json");
     assert_eq!(warn["source"], "log_backend");
     assert_eq!(warn["level"], "warn");
+    // The call's file and line, in JSON always (text only when asked:
+    // tests/log_location.rs).
+    assert_eq!(warn["file"], file!());
+    assert_eq!(warn["line"], warn_line);
+    let info: serde_json::Value = s
+        .json("info")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .find(|v: &serde_json::Value| v["message"] == "static message with {braces}")
+        .expect("the static message in server.info.json");
+    assert_eq!(
+        (&info["file"], &info["line"]),
+        (&file!().into(), &static_line.into())
+    );
+    assert!(!text.contains(file!()), "{text}");
     let (st, err) = w.stop();
     assert!(st.success(), "{err}");
     // Nothing was dropped or undecodable.

@@ -1,7 +1,8 @@
 //! The `tracing` backend against the real writer: events keep their
 //! message, target (as source) and level; their fields become `[key:value]`
 //! groups in server.log and typed keys of `"context"` in
-//! server.<level>.json; the current span scope is the `span` key. One
+//! server.<level>.json; the current span scope is the `span` key, and
+//! its spans' fields `<span>.<field>` keys (more in tracing_spans.rs). One
 //! process, one global subscriber: this file holds a single test.
 
 mod common;
@@ -85,12 +86,12 @@ fn tracing_events_carry_fields_and_spans() {
         "{text}"
     );
     assert!(
-        has("[Payments] WARN: charge failed: card declined [order:Order { id: 42 }] [code:E42] [span:outer:inner]"),
+        has("[Payments] WARN: charge failed: card declined [order:Order { id: 42 }] [code:E42] [span:outer:inner] [outer.request:9]"),
         "{text}"
     );
     assert!(
         has(&format!(
-            "[tracing_backend] ERROR: literal {{braces}} kept [big:{}] [span:outer:inner]",
+            "[tracing_backend] ERROR: literal {{braces}} kept [big:{}] [span:outer:inner] [outer.request:9]",
             u128::MAX
         )),
         "{text}"
@@ -119,7 +120,7 @@ fn tracing_events_carry_fields_and_spans() {
     assert_eq!(v["level"], "warn");
     assert_eq!(
         v["context"],
-        json!({"order": "Order { id: 42 }", "code": "E42", "span": "outer:inner"})
+        json!({"order": "Order { id: 42 }", "code": "E42", "span": "outer:inner", "outer.request": 9})
     );
     let error = json_lines(&s, "error");
     let v = find(&error, "literal {braces} kept");

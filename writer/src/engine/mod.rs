@@ -261,7 +261,17 @@ impl Engine {
         self.prefetch = None;
         self.helpers = Helpers::default();
         self.helpers = Helpers::spawn(self.format, threads)?;
+        self.helpers.text_location = self.lines.text_location();
         Ok(())
+    }
+
+    /// Shows each record's file and line in text lines, before the message
+    /// (`ul-writer --text-location`): `... INFO: src/main.rs:12: message`.
+    /// Records whose call site has no file (`ul::log_dynamic`, the C API)
+    /// show none. JSON lines carry `"file"` and `"line"` either way.
+    pub fn set_text_location(&mut self, on: bool) {
+        self.lines.set_text_location(on);
+        self.helpers.text_location = on;
     }
 
     /// Format threads running, the engine's own included.

@@ -39,6 +39,7 @@ pub enum ContextValue<'a> {
 ///     source: "UserService",
 ///     message: b"User action completed",
 ///     context: &ctx,
+///     location: None,
 ///     pid: 1,
 ///     tid: 2,
 ///     seq: 3, truncated: false,
@@ -58,6 +59,10 @@ pub struct LineRecord<'a> {
     pub message: &'a [u8],
     /// Key-value pairs, in order.
     pub context: &'a [(&'a str, ContextValue<'a>)],
+    /// The call's file and line, if its call site has them: JSON lines
+    /// carry them as `"file"` and `"line"`; text lines show them only when
+    /// the writer is asked to ([`LineParts::text_location`]).
+    pub location: Option<&'a Location>,
     /// Producer process id.
     pub pid: u32,
     /// Producer thread id.
@@ -68,6 +73,54 @@ pub struct LineRecord<'a> {
     /// `FLAG_TRUNCATED`): the JSON line says `"truncated":true` after the
     /// message (the text shows the cut where it is, `…[+N bytes]`).
     pub truncated: bool,
+}
+
+/// A call site's file and line, rendered once for both outputs.
+///
+/// ```
+/// use ul_writer::format::Location;
+/// let l = Location::new("src/main.rs", 12).unwrap();
+/// assert_eq!(l.text(), b"src/main.rs:12: ");
+/// assert_eq!(l.json(), br#","file":"src/main.rs","line":12"#);
+/// assert!(Location::new("", 0).is_none());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Location {
+    /// `file:line: `, escaped for a text line.
+    text: Vec<u8>,
+    /// `,"file":"file","line":line`.
+    json: Vec<u8>,
+}
+
+impl Location {
+    /// The location `file:line`; `None` for an empty file (call sites made
+    /// at run time without one: `ul::log_dynamic`, the C API).
+    pub fn new(file: &str, line: u32) -> Option<Self> {
+        if file.is_empty() {
+            return None;
+        }
+        let mut text = Vec::with_capacity(file.len() + 14);
+        text_escaped(&mut text, file.as_bytes());
+        text.push(b':');
+        put(&mut text, itoa::Buffer::new().format(line).as_bytes());
+        put(&mut text, b": ");
+        let mut json = Vec::with_capacity(file.len() + 24);
+        put(&mut json, b",\"file\":");
+        json_str(&mut json, file.as_bytes());
+        put(&mut json, b",\"line\":");
+        put(&mut json, itoa::Buffer::new().format(line).as_bytes());
+        Some(Location { text, json })
+    }
+
+    /// What a text line shows before the message: `file:line: `.
+    pub fn text(&self) -> &[u8] {
+        &self.text
+    }
+
+    /// What a JSON line has after `"context"`: `,"file":"..","line":N`.
+    pub fn json(&self) -> &[u8] {
+        &self.json
+    }
 }
 
 /// Appends `s` for the text format: control characters (C0, DEL, C1) and
@@ -210,7 +263,7 @@ fn text_value(out: &mut Vec<u8>, v: &ContextValue<'_>) {
 /// let mut out = Vec::new();
 /// let ctx = [("session", ContextValue::Str("abc123"))];
 /// let r = LineRecord { timestamp_ns: 1_735_689_600_000_000_123, level: ul_ring::record::Level::Info,
-///     source: "UserService", message: b"User action completed", context: &ctx, pid: 1, tid: 2, seq: 3, truncated: false};
+///     source: "UserService", message: b"User action completed", context: &ctx, location: None, pid: 1, tid: 2, seq: 3, truncated: false };
 /// write_text(&mut out, &mut TimestampFormatter::new(), &r);
 /// assert_eq!(String::from_utf8(out).unwrap(),
 ///     "UL: [2025-01-01T00:00:00.000000123Z] [UserService] INFO: User action completed [session:abc123]\n");
@@ -413,10 +466,11 @@ fn json_value(out: &mut Vec<u8>, v: &ContextValue<'_>) {
 }
 
 /// Appends one JSON line:
-/// `{"level":"info","message":"...","timestamp":"...","source":"...","context":{...},"pid":1,"tid":2,"seq":3}`.
+/// `{"level":"info","message":"...","timestamp":"...","source":"...","context":{...},"file":"...","line":1,"pid":1,"tid":2,"seq":3}`.
 ///
 /// Keys always in this order; `context` is always present (`{}` when
-/// empty), its values typed as [`ContextValue`] describes. Strings are
+/// empty), its values typed as [`ContextValue`] describes; `file` and
+/// `line` only with a [`LineRecord::location`]. Strings are
 /// escaped as serde_json escapes them (`"`, `\\`, U+0000 to U+001F);
 /// invalid UTF-8 becomes U+FFFD. Built by hand, without serde, for speed.
 ///
@@ -424,7 +478,7 @@ fn json_value(out: &mut Vec<u8>, v: &ContextValue<'_>) {
 /// use ul_writer::format::*;
 /// let mut out = Vec::new();
 /// let r = LineRecord { timestamp_ns: 0, level: ul_ring::record::Level::Warn,
-///     source: "S", message: b"say \"hi\"", context: &[], pid: 1, tid: 2, seq: 3, truncated: false};
+///     source: "S", message: b"say \"hi\"", context: &[], location: None, pid: 1, tid: 2, seq: 3, truncated: false };
 /// write_json(&mut out, &mut TimestampFormatter::new(), &r);
 /// let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
 /// assert_eq!(v["message"], "say \"hi\"");
@@ -457,7 +511,7 @@ pub fn json_head(out: &mut Vec<u8>, level: Level) {
 /// ```
 /// use ul_writer::format::*;
 /// let r = LineRecord { timestamp_ns: 0, level: ul_ring::record::Level::Info,
-///     source: "S", message: b"", context: &[], pid: 1, tid: 2, seq: 3, truncated: false};
+///     source: "S", message: b"", context: &[], location: None, pid: 1, tid: 2, seq: 3, truncated: false };
 /// let mut out = Vec::new();
 /// json_tail(&mut out, &mut TimestampFormatter::new(), &r);
 /// assert_eq!(out, br#"","timestamp":"1970-01-01T00:00:00.000000000Z","source":"S","context":{},"pid":1,"tid":2,"seq":3}
@@ -469,6 +523,7 @@ pub fn json_tail(out: &mut Vec<u8>, ts: &mut TimestampFormatter, r: &LineRecord<
     ts.write(out, r.timestamp_ns);
     json_source(out, r.source);
     json_context(out, r.context);
+    json_location(out, r.location);
     json_ids(out, r.pid, r.tid);
     put(out, itoa::Buffer::new().format(r.seq).as_bytes());
     put(out, b"}\n");
@@ -492,10 +547,10 @@ fn json_source(out: &mut Vec<u8>, source: &str) {
     put(out, b",\"context\":{");
 }
 
-/// `},"pid":1,"tid":2,"seq":`: the part of a JSON line between the context
-/// pairs and the sequence number.
+/// `,"pid":1,"tid":2,"seq":`: the part of a JSON line between the context
+/// (and location) and the sequence number.
 fn json_ids(out: &mut Vec<u8>, pid: u32, tid: u32) {
-    put(out, b"},\"pid\":");
+    put(out, b",\"pid\":");
     put(out, itoa::Buffer::new().format(pid).as_bytes());
     put(out, b",\"tid\":");
     put(out, itoa::Buffer::new().format(tid).as_bytes());
@@ -513,7 +568,7 @@ fn json_ids(out: &mut Vec<u8>, pid: u32, tid: u32) {
 /// ```
 /// use ul_writer::format::*;
 /// let r = LineRecord { timestamp_ns: 0, level: ul_ring::record::Level::Info,
-///     source: "S", message: b"", context: &[], pid: 1, tid: 2, seq: 3, truncated: false};
+///     source: "S", message: b"", context: &[], location: None, pid: 1, tid: 2, seq: 3, truncated: false };
 /// let (mut a, mut b) = (Vec::new(), Vec::new());
 /// let mut ts = TimestampFormatter::new();
 /// let mut parts = LineParts::default();
@@ -534,8 +589,11 @@ pub struct LineParts {
     json_source: Vec<u8>,
     /// Pid and tid that `json_ids` shows.
     ids: Option<(u32, u32)>,
-    /// `},"pid":1,"tid":2,"seq":`
+    /// `,"pid":1,"tid":2,"seq":`
     json_ids: Vec<u8>,
+    /// Show the call's file and line in text lines (`ul-writer
+    /// --text-location`): `... INFO: src/main.rs:12: message`.
+    pub text_location: bool,
 }
 
 impl LineParts {
@@ -565,7 +623,8 @@ impl LineParts {
         json_ids(&mut self.json_ids, pid, tid);
     }
 
-    /// [`text_head`] for `r`'s timestamp, source and level.
+    /// [`text_head`] for `r`'s timestamp, source and level, then `r`'s
+    /// location if [`LineParts::text_location`] is set.
     #[inline]
     pub fn text_head(
         &mut self,
@@ -577,6 +636,11 @@ impl LineParts {
         put(out, b"UL: [");
         ts.write(out, r.timestamp_ns);
         put(out, &self.text_mid);
+        if self.text_location {
+            if let Some(l) = r.location {
+                put(out, &l.text);
+            }
+        }
     }
 
     /// [`json_tail`] for `r`.
@@ -595,20 +659,88 @@ impl LineParts {
         ts.write(out, r.timestamp_ns);
         put(out, &self.json_source);
         json_context(out, r.context);
+        json_location(out, r.location);
         put(out, &self.json_ids);
         put(out, itoa::Buffer::new().format(r.seq).as_bytes());
         put(out, b"}\n");
     }
 }
 
-/// The pairs inside a JSON line's `"context":{...}`.
+/// Closes the context and appends the location, if any.
+#[inline]
+fn json_location(out: &mut Vec<u8>, location: Option<&Location>) {
+    out.push(b'}');
+    if let Some(l) = location {
+        put(out, &l.json);
+    }
+}
+
+/// The pairs inside a JSON line's `"context":{...}`, never a key twice
+/// (see [`RENAME_PREFIX`]).
 #[inline]
 fn json_context(out: &mut Vec<u8>, context: &[(&str, ContextValue<'_>)]) {
+    if has_repeated_key(context) {
+        return json_context_renamed(out, context);
+    }
     for (i, (k, v)) in context.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         json_str(out, k.as_bytes());
+        out.push(b':');
+        json_value(out, v);
+    }
+}
+
+/// What a JSON line's context key is prefixed with when an earlier pair of
+/// the same record already has it (records are untrusted, and a thread's
+/// context, a call's keys and a `tracing` event's fields can each name the
+/// same key): the first pair keeps the key, a later one is written as
+/// `field.<key>`, with the prefix repeated until the key is unique
+/// (`span`, `span`, `field.span` become `span`, `field.span`,
+/// `field.field.span`). Deterministic: the same pairs always get the same
+/// keys. Text lines show keys as recorded.
+pub const RENAME_PREFIX: &str = "field.";
+
+/// True if two pairs share a key. Pairwise for the usual few pairs.
+#[inline]
+fn has_repeated_key(context: &[(&str, ContextValue<'_>)]) -> bool {
+    match context.len() {
+        0 | 1 => false,
+        n if n <= 16 => (1..n).any(|i| context[..i].iter().any(|p| p.0 == context[i].0)),
+        _ => {
+            let mut seen = std::collections::HashSet::with_capacity(context.len());
+            !context.iter().all(|p| seen.insert(p.0))
+        }
+    }
+}
+
+/// [`json_context`] for pairs with a repeated key: each key is claimed in
+/// order, and one already claimed gets [`RENAME_PREFIX`] until it is free.
+#[cold]
+fn json_context_renamed(out: &mut Vec<u8>, context: &[(&str, ContextValue<'_>)]) {
+    use std::collections::{HashMap, HashSet};
+    let mut claimed: HashSet<String> = HashSet::with_capacity(context.len());
+    // Prefixes already tried per original key, so that n copies of one
+    // key cost O(n) attempts, not O(n^2).
+    let mut tried: HashMap<&str, usize> = HashMap::new();
+    for (i, (k, v)) in context.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let mut key = (*k).to_owned();
+        if claimed.contains(&key) {
+            let n = tried.entry(k).or_insert(0);
+            loop {
+                *n += 1;
+                key = RENAME_PREFIX.repeat(*n) + k;
+                if !claimed.contains(&key) {
+                    break;
+                }
+            }
+        }
+        json_str(out, key.as_bytes());
+        claimed.insert(key);
         out.push(b':');
         json_value(out, v);
     }
@@ -639,6 +771,7 @@ mod tests {
                     source: src,
                     message: b"m",
                     context: if i % 2 == 0 { &ctx } else { &[] },
+                    location: None,
                     pid,
                     tid,
                     seq: i as u32,
@@ -665,6 +798,7 @@ mod tests {
             source,
             message,
             context,
+            location: None,
             pid: 1,
             tid: 2,
             seq: 3,
@@ -780,6 +914,127 @@ mod tests {
         }
         let s = [0xffu8, 0x00, 0x7f, 0x1f, 0x80, b'"', 0x20, 0xc2];
         assert!(!all_words(&s, not_printable));
+    }
+
+    #[test]
+    fn location_in_json_always_and_in_text_when_asked() {
+        let loc = Location::new("src/a \"b\".rs", 3).unwrap();
+        let mut r = rec(b"m", "S", &[]);
+        r.location = Some(&loc);
+        let line = json(&r);
+        assert!(
+            line.contains(r#""context":{},"file":"src/a \"b\".rs","line":3,"pid":1,"#),
+            "{line}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            (&v["file"], &v["line"]),
+            (&"src/a \"b\".rs".into(), &3.into())
+        );
+        // The plain text functions never show it; the parts when asked.
+        assert!(!text(&r).contains("src/a"));
+        let mut parts = LineParts::default();
+        let mut ts = TimestampFormatter::new();
+        for on in [false, true] {
+            parts.text_location = on;
+            let mut out = Vec::new();
+            parts.text_head(&mut out, &mut ts, &r);
+            let out = String::from_utf8(out).unwrap();
+            assert_eq!(out.ends_with("INFO: src/a \"b\".rs:3: "), on, "{out}");
+            let mut a = Vec::new();
+            parts.json_tail(&mut a, &mut ts, &r);
+            let mut b = Vec::new();
+            json_tail(&mut b, &mut ts, &r);
+            assert_eq!(a, b);
+        }
+        // A control character in a file name stays on one line.
+        let odd = Location::new("a\nb.rs", 1).unwrap();
+        assert_eq!(odd.text(), b"a\\nb.rs:1: ");
+    }
+
+    /// The keys of a JSON object, in order, as written (serde_json keeps
+    /// only the last of duplicate keys, so it cannot see them).
+    fn context_keys(line: &str) -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let ctx = v["context"].as_object().unwrap();
+        let start = line.find(r#""context":{"#).unwrap() + r#""context":"#.len();
+        let mut keys = Vec::new();
+        let mut de = serde_json::Deserializer::from_str(&line[start..]);
+        // Re-read the object as a list of (key, value) in written order.
+        struct Pairs(Vec<String>);
+        impl<'de> serde::Deserialize<'de> for Pairs {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = Pairs;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("an object")
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        mut m: A,
+                    ) -> Result<Pairs, A::Error> {
+                        let mut keys = Vec::new();
+                        while let Some((k, _)) = m.next_entry::<String, serde_json::Value>()? {
+                            keys.push(k);
+                        }
+                        Ok(Pairs(keys))
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+        let pairs: Pairs = serde::Deserialize::deserialize(&mut de).unwrap();
+        keys.extend(pairs.0);
+        assert_eq!(keys.len(), ctx.len(), "duplicate keys in {line}");
+        keys
+    }
+
+    /// Records are untrusted: whatever keys a record's context and call
+    /// site carry, a JSON line never has the same key twice. A repeated key
+    /// is renamed by prefixing `field.` until it is unique, first come
+    /// first kept; text lines show the keys as recorded.
+    #[test]
+    fn json_never_repeats_a_context_key() {
+        let v = |s| ContextValue::Str(s);
+        let ctx = [
+            ("span", v("a")),
+            ("user", v("b")),
+            ("span", v("c")),
+            ("field.span", v("d")),
+            ("span", v("e")),
+            ("user", v("f")),
+        ];
+        let line = json(&rec(b"m", "S", &ctx));
+        assert!(
+            line.contains(
+                r#""context":{"span":"a","user":"b","field.span":"c","field.field.span":"d","field.field.field.span":"e","field.user":"f"}"#
+            ),
+            "{line}"
+        );
+        assert_eq!(context_keys(&line).len(), 6);
+        // The same every time, and through the cached parts too.
+        let mut parts = LineParts::default();
+        let mut a = Vec::new();
+        parts.json_tail(
+            &mut a,
+            &mut TimestampFormatter::new(),
+            &rec(b"m", "S", &ctx),
+        );
+        let mut b = Vec::new();
+        json_tail(
+            &mut b,
+            &mut TimestampFormatter::new(),
+            &rec(b"m", "S", &ctx),
+        );
+        assert_eq!(a, b);
+        // Many copies of one key (a hostile call site): all distinct.
+        let many: Vec<(&str, ContextValue<'_>)> = (0..255).map(|_| ("k", v("x"))).collect();
+        let line = json(&rec(b"m", "S", &many));
+        assert_eq!(context_keys(&line).len(), 255);
+        // Text shows the keys as they were recorded.
+        assert!(text(&rec(b"m", "S", &ctx))
+            .ends_with("m [span:a] [user:b] [span:c] [field.span:d] [span:e] [user:f]\n"));
     }
 
     #[test]

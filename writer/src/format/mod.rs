@@ -12,7 +12,7 @@
 //! let mut msg = Vec::new();
 //! format_message(&mut msg, "user {} did {:?}", [Value::U64(7), Value::Str("login")].into_iter());
 //! let r = LineRecord { timestamp_ns: 0, level: ul_ring::record::Level::Info, source: "auth",
-//!     message: &msg, context: &[], pid: 1, tid: 1, seq: 0, truncated: false};
+//!     message: &msg, context: &[], location: None, pid: 1, tid: 1, seq: 0, truncated: false };
 //! let mut out = Vec::new();
 //! write_text(&mut out, &mut TimestampFormatter::new(), &r);
 //! assert_eq!(out, b"UL: [1970-01-01T00:00:00.000000000Z] [auth] INFO: user 7 did \"login\"\n");
@@ -28,7 +28,7 @@ mod time;
 pub use float::{write_f32, write_f64};
 pub use line::{
     json_head, json_tail, text_head, text_tail, write_json, write_text, ContextValue, Escape,
-    LineParts, LineRecord,
+    LineParts, LineRecord, Location, RENAME_PREFIX,
 };
 pub use placeholder::{
     cut_mark, format_message, write_display, FormatOutcome, ParsedFormat, MAX_WIDTH,
