@@ -73,7 +73,7 @@ impl Options {
         Self {
             path: path.as_ref().to_owned(),
             sizes: Sizes::default(),
-            overflow: Overflow::Drop,
+            overflow: Overflow::DEFAULT,
             process_timeout: Duration::from_secs(30),
             mode: 0o600,
         }

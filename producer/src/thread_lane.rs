@@ -65,6 +65,10 @@ struct Inner {
     context: u32,
     pending_context: Option<std::sync::Arc<crate::context::Context>>,
     wake_threshold: u64,
+    /// Under [`Overflow::Wait`]: the consumer's position in this thread's
+    /// lane (or the shared lane) when a call last gave up waiting. While it
+    /// has not moved, a full lane drops at once (see [`Stall`]).
+    stalled_at: Option<u64>,
 }
 
 struct State {
@@ -101,6 +105,7 @@ thread_local! {
                 context: 0,
                 pending_context: None,
                 wake_threshold: 0,
+                stalled_at: None,
             }),
         }
     };
@@ -188,6 +193,7 @@ impl Inner {
             self.context = 0;
         }
         self.tid = ul_ring::procinfo::gettid();
+        self.stalled_at = None;
         let pid = shared::pid();
         let lanes = shared.region.geometry().sizes.lanes as usize;
         let first = self.tid as usize % lanes;
@@ -318,7 +324,9 @@ pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
                     }
                     true
                 }
-                Err(PushError::Full) => push_when_full(shared, producer, len, write),
+                Err(PushError::Full) => {
+                    push_when_full(shared, producer, len, write, &mut inner.stalled_at)
+                }
                 Err(PushError::TooLarge { .. }) => {
                     producer.count_drop();
                     false
@@ -337,6 +345,7 @@ pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
                     write,
                     shared_drop_counter(shared, drops),
                     claimant,
+                    &mut inner.stalled_at,
                 )
             }
             Sink::Unattached => false,
@@ -376,6 +385,92 @@ fn block_deadline(timeout: Duration) -> Instant {
         .unwrap_or(now)
 }
 
+/// How long a full-lane call may still wait, by policy.
+///
+/// `Block` waits until a fixed deadline. `Wait` waits while the writer
+/// makes progress: its deadline is `stall` after the consumer's position
+/// in the lane last moved, and it does not wait at all if no writer holds
+/// the region's lock, or if this thread gave up before and the position
+/// has not moved since (`stalled_at`). A thread so pays one `stall` for a
+/// stopped writer, and nothing for a dead one, not one wait per record.
+enum Stall {
+    /// Drop now.
+    Drop,
+    /// Wait until this instant.
+    Until(Instant),
+    /// Wait while the consumer position moves at least every `stall`.
+    Progress {
+        stall: Duration,
+        at: u64,
+        deadline: Instant,
+    },
+}
+
+impl Stall {
+    /// The wait a call on a full lane starts with; `tail` is the consumer's
+    /// position now.
+    fn start(shared: &Shared, tail: u64, stalled_at: &mut Option<u64>) -> Stall {
+        match shared.overflow {
+            Overflow::Drop => Stall::Drop,
+            Overflow::Block { timeout } => Stall::Until(block_deadline(timeout)),
+            Overflow::Wait { stall } => {
+                if *stalled_at == Some(tail) {
+                    return Stall::Drop;
+                }
+                // One system call, once per episode: a region nobody
+                // serves (no writer yet, or it died) drops as `Drop` does.
+                let alive =
+                    ul_ring::ownership::writer_lock_held(shared.region.file()).unwrap_or(true);
+                if !alive {
+                    *stalled_at = Some(tail);
+                    return Stall::Drop;
+                }
+                *stalled_at = None;
+                Stall::Progress {
+                    stall,
+                    at: tail,
+                    deadline: block_deadline(stall),
+                }
+            }
+        }
+    }
+
+    /// After a failed retry: true to go on waiting. `tail` is the
+    /// consumer's position now.
+    fn keep_waiting(&mut self, tail: u64, stalled_at: &mut Option<u64>) -> bool {
+        match self {
+            Stall::Drop => false,
+            Stall::Until(d) => Instant::now() < *d,
+            Stall::Progress {
+                stall,
+                at,
+                deadline,
+            } => {
+                let now = Instant::now();
+                if tail != *at {
+                    *at = tail;
+                    *deadline = block_deadline(*stall);
+                    return true;
+                }
+                if now < *deadline {
+                    return true;
+                }
+                *stalled_at = Some(tail);
+                false
+            }
+        }
+    }
+}
+
+/// Nudges the writer and sleeps a little (`pause` doubles up to 2 ms).
+fn nudge_and_pause(shared: &Shared, pause: &mut Duration) {
+    let wake = &shared.region.header().wake;
+    wake.futex.fetch_add(1, Ordering::Release);
+    futex_wake_writer(&wake.futex);
+    std::thread::sleep(*pause);
+    *pause = (*pause * 2).min(Duration::from_millis(2));
+}
+
 #[cold]
 #[inline(never)]
 fn push_when_full(
@@ -383,27 +478,20 @@ fn push_when_full(
     producer: &mut Producer<'static, RawBytes>,
     len: usize,
     write: impl Fn(&mut Encoder<'_>),
+    stalled_at: &mut Option<u64>,
 ) -> bool {
     wake_writer(shared);
-    let Overflow::Block { timeout } = shared.overflow else {
-        producer.count_drop();
-        return false;
-    };
-    let deadline = block_deadline(timeout);
+    let mut stall = Stall::start(shared, producer.control().tail(), stalled_at);
     let mut pause = Duration::from_micros(20);
     loop {
-        if producer.try_push(len, &write).is_ok() {
-            return true;
-        }
-        if Instant::now() >= deadline {
+        if !stall.keep_waiting(producer.control().tail(), stalled_at) {
             producer.count_drop();
             return false;
         }
-        let wake = &shared.region.header().wake;
-        wake.futex.fetch_add(1, Ordering::Release);
-        futex_wake_writer(&wake.futex);
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(2));
+        nudge_and_pause(shared, &mut pause);
+        if producer.try_push(len, &write).is_ok() {
+            return true;
+        }
     }
 }
 
@@ -418,13 +506,12 @@ fn push_shared(
     write: impl Fn(&mut Encoder<'_>),
     drops: &AtomicU64,
     claimant: u32,
+    stalled_at: &mut Option<u64>,
 ) -> bool {
     let mpsc = shared.region.mpsc();
     let pid = shared::pid();
-    let deadline = match shared.overflow {
-        Overflow::Block { timeout } => Some(block_deadline(timeout)),
-        Overflow::Drop => None,
-    };
+    let tail = || mpsc.control().tail.load(Ordering::Acquire);
+    let mut stall: Option<Stall> = None;
     let mut pause = Duration::from_micros(20);
     loop {
         match mpsc.try_push_counted(pid, tid, len, &write, drops, claimant) {
@@ -436,18 +523,12 @@ fn push_shared(
             }
             Err(MpscPushError::Full) => {
                 wake_writer(shared);
-                match deadline {
-                    Some(d) if Instant::now() < d => {
-                        let wake = &shared.region.header().wake;
-                        wake.futex.fetch_add(1, Ordering::Release);
-                        futex_wake_writer(&wake.futex);
-                        std::thread::sleep(pause);
-                        pause = (pause * 2).min(Duration::from_millis(2));
-                    }
-                    _ => {
-                        drops.fetch_add(1, Ordering::Relaxed);
-                        return false;
-                    }
+                let s = stall.get_or_insert_with(|| Stall::start(shared, tail(), stalled_at));
+                if s.keep_waiting(tail(), stalled_at) {
+                    nudge_and_pause(shared, &mut pause);
+                } else {
+                    drops.fetch_add(1, Ordering::Relaxed);
+                    return false;
                 }
             }
             // Counted in `drops` by the lane itself.
