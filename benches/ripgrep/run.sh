@@ -16,6 +16,8 @@
 #   UL_RG_RACE   if 1, start ripgrep right after the writer instead of once
 #                the writer serves the region (the writer's start races
 #                ripgrep's first records)
+#   UL_RG_HOGS   if N > 0, N busy loops compete for the CPUs during the runs
+#                (a loaded machine: the writer gets less time)
 #   UL_RG_OVERFLOW  if set (drop, or block:MS), the patched ripgrep attaches
 #                with that `ul::Overflow` instead of the default
 #
@@ -135,7 +137,15 @@ one_run() {
     printf '%s %s %s %.2f\n' "$label" "$written" "$dropped" "$(echo "$t1 - $t0" | bc)"
 }
 
-echo "== $RUNS runs; writer args: ${UL_WRITER_ARGS:-(defaults)}; overflow: ${UL_RG_OVERFLOW:-(ul default)}"
+HOGS=()
+stop_hogs() { for h in "${HOGS[@]}"; do kill "$h" 2>/dev/null || true; done; }
+trap stop_hogs EXIT
+for _ in $(seq "${UL_RG_HOGS:-0}"); do
+    sh -c 'while :; do :; done' &
+    HOGS+=($!)
+done
+
+echo "== $RUNS runs; busy loops: ${UL_RG_HOGS:-0}; writer args: ${UL_WRITER_ARGS:-(defaults)}; overflow: ${UL_RG_OVERFLOW:-(ul default)}"
 echo "search    run  written  dropped  seconds"
 # shellcheck disable=SC2086
 declare -A lossy=([single]=0 [parallel]=0) counts=([single]="" [parallel]="")

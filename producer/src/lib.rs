@@ -85,7 +85,8 @@ impl Options {
         self
     }
 
-    /// What a log call does when its lane is full.
+    /// What a log call does when its lane is full (default
+    /// [`Overflow::DEFAULT`]: wait while the writer drains it).
     pub fn overflow(mut self, overflow: Overflow) -> Self {
         self.overflow = overflow;
         self
