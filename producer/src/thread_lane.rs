@@ -65,10 +65,6 @@ struct Inner {
     context: u32,
     pending_context: Option<std::sync::Arc<crate::context::Context>>,
     wake_threshold: u64,
-    /// Under [`Overflow::Wait`]: the consumer's position in this thread's
-    /// lane (or the shared lane) when a call last gave up waiting. While it
-    /// has not moved, a full lane drops at once (see [`Stall`]).
-    stalled_at: Option<u64>,
 }
 
 struct State {
@@ -92,6 +88,12 @@ impl Drop for Inner {
 }
 
 thread_local! {
+    /// Under [`Overflow::Wait`]: the consumer's position in this thread's
+    /// lane (or the shared lane) when a call last gave up waiting. While it
+    /// has not moved, a full lane drops at once (see [`Stall`]). Kept out
+    /// of [`Inner`] so the hot path's thread-local state is as it was:
+    /// only the full-lane path and `attach` touch it.
+    static STALLED_AT: Cell<Option<u64>> = const { Cell::new(None) };
     static STATE: State = const {
         State {
             busy: Cell::new(false),
@@ -105,7 +107,6 @@ thread_local! {
                 context: 0,
                 pending_context: None,
                 wake_threshold: 0,
-                stalled_at: None,
             }),
         }
     };
@@ -193,7 +194,7 @@ impl Inner {
             self.context = 0;
         }
         self.tid = ul_ring::procinfo::gettid();
-        self.stalled_at = None;
+        let _ = STALLED_AT.try_with(|c| c.set(None));
         let pid = shared::pid();
         let lanes = shared.region.geometry().sizes.lanes as usize;
         let first = self.tid as usize % lanes;
@@ -324,9 +325,7 @@ pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
                     }
                     true
                 }
-                Err(PushError::Full) => {
-                    push_when_full(shared, producer, len, write, &mut inner.stalled_at)
-                }
+                Err(PushError::Full) => push_when_full(shared, producer, len, write),
                 Err(PushError::TooLarge { .. }) => {
                     producer.count_drop();
                     false
@@ -345,7 +344,6 @@ pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
                     write,
                     shared_drop_counter(shared, drops),
                     claimant,
-                    &mut inner.stalled_at,
                 )
             }
             Sink::Unattached => false,
@@ -478,21 +476,23 @@ fn push_when_full(
     producer: &mut Producer<'static, RawBytes>,
     len: usize,
     write: impl Fn(&mut Encoder<'_>),
-    stalled_at: &mut Option<u64>,
 ) -> bool {
     wake_writer(shared);
-    let mut stall = Stall::start(shared, producer.control().tail(), stalled_at);
+    let mut stalled_at = STALLED_AT.try_with(Cell::get).unwrap_or(None);
+    let mut stall = Stall::start(shared, producer.control().tail(), &mut stalled_at);
     let mut pause = Duration::from_micros(20);
-    loop {
-        if !stall.keep_waiting(producer.control().tail(), stalled_at) {
+    let pushed = loop {
+        if !stall.keep_waiting(producer.control().tail(), &mut stalled_at) {
             producer.count_drop();
-            return false;
+            break false;
         }
         nudge_and_pause(shared, &mut pause);
         if producer.try_push(len, &write).is_ok() {
-            return true;
+            break true;
         }
-    }
+    };
+    let _ = STALLED_AT.try_with(|c| c.set(stalled_at));
+    pushed
 }
 
 /// Pushes into the shared MPSC lane (every SPSC lane was taken), with the
@@ -506,35 +506,43 @@ fn push_shared(
     write: impl Fn(&mut Encoder<'_>),
     drops: &AtomicU64,
     claimant: u32,
-    stalled_at: &mut Option<u64>,
 ) -> bool {
     let mpsc = shared.region.mpsc();
     let pid = shared::pid();
     let tail = || mpsc.control().tail.load(Ordering::Acquire);
-    let mut stall: Option<Stall> = None;
+    // Only once the shared lane is found full: the policy's state, and
+    // this thread's memory of a wait it gave up.
+    let mut stall: Option<(Stall, Option<u64>)> = None;
     let mut pause = Duration::from_micros(20);
-    loop {
+    let pushed = loop {
         match mpsc.try_push_counted(pid, tid, len, &write, drops, claimant) {
             Ok(()) => {
                 if mpsc.used() > mpsc.slots() / 2 && shared.region.header().wake.writer_sleeping() {
                     wake_writer(shared);
                 }
-                return true;
+                break true;
             }
             Err(MpscPushError::Full) => {
                 wake_writer(shared);
-                let s = stall.get_or_insert_with(|| Stall::start(shared, tail(), stalled_at));
+                let (s, stalled_at) = stall.get_or_insert_with(|| {
+                    let mut at = STALLED_AT.try_with(Cell::get).unwrap_or(None);
+                    (Stall::start(shared, tail(), &mut at), at)
+                });
                 if s.keep_waiting(tail(), stalled_at) {
                     nudge_and_pause(shared, &mut pause);
                 } else {
                     drops.fetch_add(1, Ordering::Relaxed);
-                    return false;
+                    break false;
                 }
             }
             // Counted in `drops` by the lane itself.
-            Err(_) => return false,
+            Err(_) => break false,
         }
+    };
+    if let Some((_, at)) = stall {
+        let _ = STALLED_AT.try_with(|c| c.set(at));
     }
+    pushed
 }
 
 /// Sets this thread's context id (0 clears it) and the context to register
