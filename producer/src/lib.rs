@@ -74,7 +74,7 @@ impl Options {
         Self {
             path: path.as_ref().to_owned(),
             sizes: Sizes::default(),
-            overflow: Overflow::Drop,
+            overflow: Overflow::DEFAULT,
             process_timeout: Duration::from_secs(30),
             mode: 0o600,
             max_string_len: ul_ring::args::DEFAULT_STR_LIMIT,
@@ -87,7 +87,8 @@ impl Options {
         self
     }
 
-    /// What a log call does when its lane is full.
+    /// What a log call does when its lane is full (default
+    /// [`Overflow::DEFAULT`]: wait while the writer drains it).
     pub fn overflow(mut self, overflow: Overflow) -> Self {
         self.overflow = overflow;
         self

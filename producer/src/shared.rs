@@ -8,17 +8,43 @@ use std::time::Duration;
 use ul_ring::region::{PathStatus, Region, RegionOptions};
 
 /// What to do when a thread's lane is full.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Overflow {
-    /// Return at once and count the record as dropped (the default). The
-    /// writer reports drops in the log.
-    #[default]
+    /// Return at once and count the record as dropped. The writer reports
+    /// drops in the log.
     Drop,
     /// Wait up to `timeout` for room, then drop and count.
     Block {
         /// Longest a log call waits.
         timeout: Duration,
     },
+    /// The default ([`Overflow::DEFAULT`]): wait for room while a writer
+    /// drains the lane, however long that takes; drop (and count) once the
+    /// writer has freed no room in the lane for `stall`, or at once if no
+    /// writer holds the region's lock.
+    ///
+    /// A call that gave up leaves the thread *stalled*: its later calls on
+    /// a full lane drop at once, without waiting, until the writer frees
+    /// room again. So a writer that is stopped or gone costs each logging
+    /// thread one wait of `stall`, not one per record, and a burst against
+    /// a live writer, however slow, loses nothing.
+    Wait {
+        /// How long the writer may free no room before a call gives up.
+        stall: Duration,
+    },
+}
+
+impl Overflow {
+    /// The default policy: [`Overflow::Wait`] with a 1 s stall.
+    pub const DEFAULT: Overflow = Overflow::Wait {
+        stall: Duration::from_secs(1),
+    };
+}
+
+impl Default for Overflow {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 /// The attached region and the process-wide settings.

@@ -90,6 +90,12 @@ impl Drop for Inner {
 }
 
 thread_local! {
+    /// Under [`Overflow::Wait`]: the consumer's position in this thread's
+    /// lane (or the shared lane) when a call last gave up waiting. While it
+    /// has not moved, a full lane drops at once (see [`Stall`]). Kept out
+    /// of [`Inner`] so the hot path's thread-local state is as it was:
+    /// only the full-lane path and `attach` touch it.
+    static STALLED_AT: Cell<Option<u64>> = const { Cell::new(None) };
     static STATE: State = const {
         State {
             busy: Cell::new(false),
@@ -190,6 +196,7 @@ impl Inner {
             self.context = 0;
         }
         self.tid = ul_ring::procinfo::gettid();
+        let _ = STALLED_AT.try_with(|c| c.set(None));
         let pid = shared::pid();
         let lanes = shared.region.geometry().sizes.lanes as usize;
         let first = self.tid as usize % lanes;
@@ -382,6 +389,92 @@ fn block_deadline(timeout: Duration) -> Instant {
         .unwrap_or(now)
 }
 
+/// How long a full-lane call may still wait, by policy.
+///
+/// `Block` waits until a fixed deadline. `Wait` waits while the writer
+/// makes progress: its deadline is `stall` after the consumer's position
+/// in the lane last moved, and it does not wait at all if no writer holds
+/// the region's lock, or if this thread gave up before and the position
+/// has not moved since (`stalled_at`). A thread so pays one `stall` for a
+/// stopped writer, and nothing for a dead one, not one wait per record.
+enum Stall {
+    /// Drop now.
+    Drop,
+    /// Wait until this instant.
+    Until(Instant),
+    /// Wait while the consumer position moves at least every `stall`.
+    Progress {
+        stall: Duration,
+        at: u64,
+        deadline: Instant,
+    },
+}
+
+impl Stall {
+    /// The wait a call on a full lane starts with; `tail` is the consumer's
+    /// position now.
+    fn start(shared: &Shared, tail: u64, stalled_at: &mut Option<u64>) -> Stall {
+        match shared.overflow {
+            Overflow::Drop => Stall::Drop,
+            Overflow::Block { timeout } => Stall::Until(block_deadline(timeout)),
+            Overflow::Wait { stall } => {
+                if *stalled_at == Some(tail) {
+                    return Stall::Drop;
+                }
+                // One system call, once per episode: a region nobody
+                // serves (no writer yet, or it died) drops as `Drop` does.
+                let alive =
+                    ul_ring::ownership::writer_lock_held(shared.region.file()).unwrap_or(true);
+                if !alive {
+                    *stalled_at = Some(tail);
+                    return Stall::Drop;
+                }
+                *stalled_at = None;
+                Stall::Progress {
+                    stall,
+                    at: tail,
+                    deadline: block_deadline(stall),
+                }
+            }
+        }
+    }
+
+    /// After a failed retry: true to go on waiting. `tail` is the
+    /// consumer's position now.
+    fn keep_waiting(&mut self, tail: u64, stalled_at: &mut Option<u64>) -> bool {
+        match self {
+            Stall::Drop => false,
+            Stall::Until(d) => Instant::now() < *d,
+            Stall::Progress {
+                stall,
+                at,
+                deadline,
+            } => {
+                let now = Instant::now();
+                if tail != *at {
+                    *at = tail;
+                    *deadline = block_deadline(*stall);
+                    return true;
+                }
+                if now < *deadline {
+                    return true;
+                }
+                *stalled_at = Some(tail);
+                false
+            }
+        }
+    }
+}
+
+/// Nudges the writer and sleeps a little (`pause` doubles up to 2 ms).
+fn nudge_and_pause(shared: &Shared, pause: &mut Duration) {
+    let wake = &shared.region.header().wake;
+    wake.futex.fetch_add(1, Ordering::Release);
+    futex_wake_writer(&wake.futex);
+    std::thread::sleep(*pause);
+    *pause = (*pause * 2).min(Duration::from_millis(2));
+}
+
 #[cold]
 #[inline(never)]
 fn push_when_full(
@@ -391,26 +484,21 @@ fn push_when_full(
     write: impl Fn(&mut Encoder<'_>),
 ) -> bool {
     wake_writer(shared);
-    let Overflow::Block { timeout } = shared.overflow else {
-        producer.count_drop();
-        return false;
-    };
-    let deadline = block_deadline(timeout);
+    let mut stalled_at = STALLED_AT.try_with(Cell::get).unwrap_or(None);
+    let mut stall = Stall::start(shared, producer.control().tail(), &mut stalled_at);
     let mut pause = Duration::from_micros(20);
-    loop {
-        if producer.try_push(len, &write).is_ok() {
-            return true;
-        }
-        if Instant::now() >= deadline {
+    let pushed = loop {
+        if !stall.keep_waiting(producer.control().tail(), &mut stalled_at) {
             producer.count_drop();
-            return false;
+            break false;
         }
-        let wake = &shared.region.header().wake;
-        wake.futex.fetch_add(1, Ordering::Release);
-        futex_wake_writer(&wake.futex);
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(2));
-    }
+        nudge_and_pause(shared, &mut pause);
+        if producer.try_push(len, &write).is_ok() {
+            break true;
+        }
+    };
+    let _ = STALLED_AT.try_with(|c| c.set(stalled_at));
+    pushed
 }
 
 /// Pushes into the shared MPSC lane (every SPSC lane was taken), with the
@@ -427,39 +515,40 @@ fn push_shared(
 ) -> bool {
     let mpsc = shared.region.mpsc();
     let pid = shared::pid();
-    let deadline = match shared.overflow {
-        Overflow::Block { timeout } => Some(block_deadline(timeout)),
-        Overflow::Drop => None,
-    };
+    let tail = || mpsc.control().tail();
+    // Only once the shared lane is found full: the policy's state, and
+    // this thread's memory of a wait it gave up.
+    let mut stall: Option<(Stall, Option<u64>)> = None;
     let mut pause = Duration::from_micros(20);
-    loop {
+    let pushed = loop {
         match mpsc.try_push_counted(pid, tid, len, &write, drops, claimant) {
             Ok(()) => {
                 if mpsc.used() > mpsc.slots() / 2 && shared.region.header().wake.writer_sleeping() {
                     wake_writer(shared);
                 }
-                return true;
+                break true;
             }
             Err(MpscPushError::Full) => {
                 wake_writer(shared);
-                match deadline {
-                    Some(d) if Instant::now() < d => {
-                        let wake = &shared.region.header().wake;
-                        wake.futex.fetch_add(1, Ordering::Release);
-                        futex_wake_writer(&wake.futex);
-                        std::thread::sleep(pause);
-                        pause = (pause * 2).min(Duration::from_millis(2));
-                    }
-                    _ => {
-                        drops.add(1);
-                        return false;
-                    }
+                let (s, stalled_at) = stall.get_or_insert_with(|| {
+                    let mut at = STALLED_AT.try_with(Cell::get).unwrap_or(None);
+                    (Stall::start(shared, tail(), &mut at), at)
+                });
+                if s.keep_waiting(tail(), stalled_at) {
+                    nudge_and_pause(shared, &mut pause);
+                } else {
+                    drops.add(1);
+                    break false;
                 }
             }
             // Counted in `drops` by the lane itself.
-            Err(_) => return false,
+            Err(_) => break false,
         }
+    };
+    if let Some((_, at)) = stall {
+        let _ = STALLED_AT.try_with(|c| c.set(at));
     }
+    pushed
 }
 
 /// Sets this thread's context id (0 clears it) and the context to register
