@@ -174,3 +174,43 @@ impl std::fmt::Display for WriterState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_is_believed_only_for_the_recorded_process() {
+        let me = std::process::id();
+        let start = crate::procinfo::start_time(me).expect("our own start time");
+        // Running: reading our own stat.
+        assert_eq!(proc_state(me, start), Some('R'));
+        assert_eq!(proc_state(me, 0), Some('R'));
+        // Another start time: another process at that pid (a reused pid,
+        // or a pid of another namespace): not believed.
+        assert_eq!(proc_state(me, start + 1), None);
+        assert_eq!(proc_state(0, 0), None);
+    }
+
+    #[test]
+    fn heartbeat_limit_follows_the_flush_interval() {
+        assert_eq!(heartbeat_limit(0), Duration::from_millis(1300));
+        assert_eq!(heartbeat_limit(1000), Duration::from_millis(4000));
+        let limit = heartbeat_limit(100);
+        let late = Some(limit);
+        assert_eq!(
+            WriterState::classify(true, Some('D'), late, limit),
+            WriterState::Busy {
+                heartbeat_age: limit
+            }
+        );
+        assert_eq!(
+            WriterState::classify(true, Some('t'), Some(Duration::ZERO), limit),
+            WriterState::Stopped
+        );
+        assert_eq!(
+            WriterState::classify(false, Some('T'), None, limit),
+            WriterState::Gone
+        );
+    }
+}

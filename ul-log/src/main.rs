@@ -106,11 +106,18 @@ fn main() -> ExitCode {
             eprintln!("ul-log: {e}");
             return ExitCode::FAILURE;
         }
-    } else if ul::writer_state() == ul::WriterState::Gone {
-        eprintln!(
-            "ul-log: no ul-writer serves {}; the message waits there until one starts",
-            cli.shm.display()
-        );
+    } else {
+        match ul::writer_state() {
+            ul::WriterState::Running | ul::WriterState::Busy { .. } => {}
+            ul::WriterState::Gone => eprintln!(
+                "ul-log: no ul-writer serves {}; the message waits there until one starts",
+                cli.shm.display()
+            ),
+            state => eprintln!(
+                "ul-log: the ul-writer of {} is {state}; the message waits until it drains",
+                cli.shm.display()
+            ),
+        }
     }
     ExitCode::SUCCESS
 }

@@ -127,6 +127,12 @@ fn writer_states_stopped_running_gone() {
         "ul-log: {err}"
     );
 
+    // Without --flush the message waits, and ul-log says why.
+    let out = run(&ul_log(), &["--shm", shm(&s), "queued while stopped"]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("is stopped by a signal"), "ul-log: {err}");
+
     signal(pid, libc::SIGCONT);
     assert!(wait_for(Duration::from_secs(10), || ul::writer_state()
         == ul::WriterState::Running));
