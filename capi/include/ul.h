@@ -30,6 +30,23 @@ typedef enum {
   UL_STATUS_PANIC = 7,
 } UlStatus;
 
+// What the region's writer is doing, from [`ul_writer_state`].
+typedef enum {
+  // A writer serves the region and its heartbeat is recent.
+  UL_WRITER_STATE_RUNNING = 0,
+  // A writer holds the region, its process runs, but its heartbeat is
+  // late (a long batch, a slow disk, an overloaded machine).
+  UL_WRITER_STATE_BUSY = 1,
+  // The writer's process is stopped (SIGSTOP, a debugger); it drains
+  // again once continued (SIGCONT).
+  UL_WRITER_STATE_STOPPED = 2,
+  // A writer holds the region, its heartbeat is late, and its process
+  // is not visible in this process's /proc (another pid namespace).
+  UL_WRITER_STATE_UNKNOWN = 3,
+  // No writer serves the region (or `ul_init` was not called).
+  UL_WRITER_STATE_GONE = 4,
+} UlWriterState;
+
 // Severity of a record, for the `level` arguments (passed as `int`).
 typedef enum {
   // Finest detail.
@@ -101,8 +118,15 @@ bool ul_enabled(int level);
 // `ul_last_error()`), or `UL_STATUS_NOT_INITIALISED`.
 UlStatus ul_flush(uint32_t timeout_ms);
 
-// True if a live `ul-writer` serves the region (false before `ul_init`).
+// True if a running `ul-writer` serves the region: `ul_writer_state()`
+// is `UL_WRITER_STATE_RUNNING` (false before `ul_init`).
 bool ul_writer_alive(void);
+
+// What the region's writer is doing: running, busy (heartbeat late, its
+// process runs), stopped (by a signal or a debugger), unknown (heartbeat
+// late, process not visible here) or gone (no writer holds the region;
+// also before `ul_init`). The same answer as `ul-stat` and `ul-log` give.
+UlWriterState ul_writer_state(void);
 
 // A description of the last failure on the calling thread ("" if none),
 // naming the function and the argument at fault. The string stays valid

@@ -64,6 +64,25 @@ pub enum UlLevel {
     Error = 4,
 }
 
+/// What the region's writer is doing, from [`ul_writer_state`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UlWriterState {
+    /// A writer serves the region and its heartbeat is recent.
+    Running = 0,
+    /// A writer holds the region, its process runs, but its heartbeat is
+    /// late (a long batch, a slow disk, an overloaded machine).
+    Busy = 1,
+    /// The writer's process is stopped (SIGSTOP, a debugger); it drains
+    /// again once continued (SIGCONT).
+    Stopped = 2,
+    /// A writer holds the region, its heartbeat is late, and its process
+    /// is not visible in this process's /proc (another pid namespace).
+    Unknown = 3,
+    /// No writer serves the region (or `ul_init` was not called).
+    Gone = 4,
+}
+
 /// Source used when a call passes a NULL source.
 const DEFAULT_SOURCE: &str = "c";
 
@@ -320,10 +339,27 @@ pub extern "C" fn ul_flush(timeout_ms: u32) -> UlStatus {
     })
 }
 
-/// True if a live `ul-writer` serves the region (false before `ul_init`).
+/// True if a running `ul-writer` serves the region: `ul_writer_state()`
+/// is `UL_WRITER_STATE_RUNNING` (false before `ul_init`).
 #[no_mangle]
 pub extern "C" fn ul_writer_alive() -> bool {
     catch_unwind(ul::writer_alive).unwrap_or(false)
+}
+
+/// What the region's writer is doing: running, busy (heartbeat late, its
+/// process runs), stopped (by a signal or a debugger), unknown (heartbeat
+/// late, process not visible here) or gone (no writer holds the region;
+/// also before `ul_init`). The same answer as `ul-stat` and `ul-log` give.
+#[no_mangle]
+pub extern "C" fn ul_writer_state() -> UlWriterState {
+    catch_unwind(|| match ul::writer_state() {
+        ul::WriterState::Running => UlWriterState::Running,
+        ul::WriterState::Busy { .. } => UlWriterState::Busy,
+        ul::WriterState::Stopped => UlWriterState::Stopped,
+        ul::WriterState::Unknown { .. } => UlWriterState::Unknown,
+        ul::WriterState::Gone => UlWriterState::Gone,
+    })
+    .unwrap_or(UlWriterState::Unknown)
 }
 
 /// A description of the last failure on the calling thread ("" if none),
@@ -363,6 +399,7 @@ mod tests {
             assert!(last_error().contains("ul_init first"), "{}", last_error());
             assert_eq!(ul_flush(10), UlStatus::NotInitialised);
             assert!(!ul_writer_alive());
+            assert_eq!(ul_writer_state(), UlWriterState::Gone);
             assert!(!ul_enabled(4));
 
             assert_eq!(ul_init(std::ptr::null()), UlStatus::NullArgument);

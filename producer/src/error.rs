@@ -8,6 +8,10 @@ pub enum InitError {
     /// The region could not be created, opened or validated.
     #[error(transparent)]
     Region(#[from] ul_ring::region::RegionError),
+    /// No region at the path, and [`crate::Options::create`] said not to
+    /// create one.
+    #[error("no ul region at {0} (no ul-writer or producer has created it; is the path right?)")]
+    NoRegion(std::path::PathBuf),
     /// `init` was already called in this process (with another path).
     #[error("ul is already initialised in this process with region {0}")]
     AlreadyInitialised(std::path::PathBuf),
@@ -20,7 +24,7 @@ pub enum FlushError {
     #[error("ul is not initialised: call ul::init first")]
     NotInitialised,
     /// No writer acknowledged in time.
-    #[error("no ul-writer acknowledged the flush within {waited:?} ({writer})")]
+    #[error("no ul-writer acknowledged the flush within {:.1} s ({writer})", waited.as_secs_f64())]
     Timeout {
         /// How long we waited.
         waited: Duration,

@@ -45,6 +45,7 @@ pub use shared::Overflow;
 pub use thread_lane::current_lane;
 pub use ul_ring::layout::Sizes;
 pub use ul_ring::record::Level;
+pub use ul_ring::WriterState;
 
 /// Default region path.
 pub const DEFAULT_SHM: &str = "/dev/shm/ul";
@@ -66,6 +67,7 @@ pub struct Options {
     process_timeout: Duration,
     mode: u32,
     max_string_len: usize,
+    create: bool,
 }
 
 impl Options {
@@ -78,6 +80,7 @@ impl Options {
             process_timeout: Duration::from_secs(30),
             mode: 0o600,
             max_string_len: ul_ring::args::DEFAULT_STR_LIMIT,
+            create: true,
         }
     }
 
@@ -120,6 +123,22 @@ impl Options {
         self
     }
 
+    /// Whether [`init`](Self::init) creates the region if no file is at
+    /// the path (default `true`: records logged before a writer starts
+    /// wait in the region). The region is sized by [`sizes`](Self::sizes),
+    /// 33.5 MiB of shared memory with the defaults. `false`: a missing
+    /// region is an error that names the path (as for `ul-log` without
+    /// `--create`).
+    ///
+    /// ```no_run
+    /// ul::Options::new("/dev/shm/ul").create(false).init()?; // only if a writer made it
+    /// # Ok::<(), ul::InitError>(())
+    /// ```
+    pub fn create(mut self, create: bool) -> Self {
+        self.create = create;
+        self
+    }
+
     /// File mode if this process creates the region (default 0600).
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = mode;
@@ -139,9 +158,17 @@ impl Options {
         let opts = ul_ring::region::RegionOptions {
             sizes: self.sizes,
             mode: self.mode,
+            create: self.create,
             ..Default::default()
         };
-        let region = ul_ring::region::Region::open(&self.path, &opts)?;
+        let region = match ul_ring::region::Region::open(&self.path, &opts) {
+            Err(ul_ring::region::RegionError::Io { source, .. })
+                if !self.create && source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Err(InitError::NoRegion(self.path.clone()));
+            }
+            r => r?,
+        };
         shared::set_max_str(shared::str_limit(self.max_string_len, &region));
         let installed = shared::install(shared::Shared {
             region,
@@ -161,8 +188,10 @@ impl Options {
 }
 
 /// Attaches this process to the region at `path`, creating it if no writer
-/// or producer has yet. Records logged before a writer starts wait in the
-/// ring. Calling it again with the same path does nothing.
+/// or producer has yet (a file of 33.5 MiB with the default sizes, in
+/// shared memory; [`Options::create`] refuses instead). Records logged
+/// before a writer starts wait in the ring. Calling it again with the same
+/// path does nothing.
 ///
 /// ```no_run
 /// ul::init("/dev/shm/ul")?;
@@ -224,22 +253,44 @@ fn writer_status() -> String {
     let Some(shared) = shared::get() else {
         return "not initialised".into();
     };
-    let w = &shared.region.header().writer;
-    let pid = w.pid.load(Ordering::Relaxed);
-    if pid == 0 {
-        "no writer has served this region".into()
-    } else if writer_alive() {
-        format!("writer pid {pid} is alive but did not answer")
-    } else {
-        format!("writer pid {pid} is gone (no process holds the region's writer lock)")
+    let pid = shared.region.header().writer.pid.load(Ordering::Relaxed);
+    match writer_state() {
+        WriterState::Gone if pid == 0 => "no writer has served this region".into(),
+        WriterState::Running => format!("writer pid {pid} is running but did not answer"),
+        state => format!("writer pid {pid} is {state}"),
     }
 }
 
-/// True if a live `ul-writer` serves the region (the kernel says a process
-/// holds the region's writer lock, which is true in any pid namespace, and
-/// its heartbeat is recent). If the
-/// region file was replaced at its path, the process moves to the new one
-/// first (see `docs/design.md`, recovery).
+/// What the region's writer is doing: running, busy (its heartbeat is late
+/// but its process runs), stopped (by a signal or a debugger; it drains
+/// again once continued), unknown (heartbeat late and its process not
+/// visible from here, e.g. another pid namespace) or gone (no process holds
+/// the region's writer lock; the kernel's word, true in any pid
+/// namespace). [`WriterState::Gone`] before [`init`]. If the region file
+/// was replaced at its path, the process moves to the new one first.
+///
+/// ```no_run
+/// ul::init("/dev/shm/ul")?;
+/// match ul::writer_state() {
+///     ul::WriterState::Running => {}
+///     ul::WriterState::Stopped => eprintln!("ul-writer is stopped: records wait"),
+///     other => eprintln!("ul-writer is {other}"),
+/// }
+/// # Ok::<(), ul::InitError>(())
+/// ```
+pub fn writer_state() -> WriterState {
+    let Some(shared) = shared::get() else {
+        return WriterState::Gone;
+    };
+    let shared = shared::follow(shared, false);
+    WriterState::of_region(shared.region.file(), shared.region.header())
+}
+
+/// True if a running `ul-writer` serves the region: [`writer_state`] is
+/// [`WriterState::Running`] (a process holds the region's writer lock, it
+/// is not stopped, and its heartbeat is recent). If the region file was
+/// replaced at its path, the process moves to the new one first (see
+/// `docs/design.md`, recovery).
 ///
 /// ```no_run
 /// ul::init("/dev/shm/ul")?;
@@ -249,17 +300,7 @@ fn writer_status() -> String {
 /// # Ok::<(), ul::InitError>(())
 /// ```
 pub fn writer_alive() -> bool {
-    let Some(shared) = shared::get() else {
-        return false;
-    };
-    let shared = shared::follow(shared, false);
-    let h = shared.region.header();
-    if !ul_ring::ownership::writer_lock_held(shared.region.file()).unwrap_or(false) {
-        return false;
-    }
-    let beat = h.writer.heartbeat_ns.load(Ordering::Relaxed);
-    let interval = u64::from(h.control.flush_interval_ms()).max(100);
-    ul_ring::clock::monotonic_ns().saturating_sub(beat) < interval * 3 * 1_000_000 + 1_000_000_000
+    writer_state().is_running()
 }
 
 /// Run-time settings shared by every process on the region.

@@ -43,8 +43,12 @@ pub mod record;
 pub mod region;
 mod sync;
 pub mod wake;
+#[cfg(not(loom))]
+pub mod writer_state;
 
 #[cfg(not(loom))]
 pub use channel::Channel;
 #[cfg(not(loom))]
 pub use daemon::{run_daemon, Daemon};
+#[cfg(not(loom))]
+pub use writer_state::WriterState;

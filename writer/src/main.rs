@@ -25,13 +25,37 @@ use ul_writer::region_guard::EXIT_REGION_BROKEN;
 use ul_writer::rotate::Rotation;
 
 /// Drain a ul shared-memory region and write human-readable and JSON logs.
+///
+/// Serves the region at --shm (creating it if missing) and writes every
+/// record to <dir>/<name>.log (text, one line per record) and
+/// <dir>/<name>.<level>.json (one JSON object per line; trace, debug, info,
+/// warn, error), appending to files already there. One writer per region: a
+/// second is refused with the first one's pid. Diagnostics go to standard
+/// error, each line prefixed `ul-writer: `; drops and reclaimed lanes are
+/// reported in the log itself.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(
+    version,
+    after_help = "Signals:\n  \
+SIGTERM, SIGINT  write everything the region holds, then exit 0\n  \
+SIGHUP           close and reopen the output files (after logrotate renamed them; see --pid-file)\n\n\
+Exit status:\n  \
+0  stopped by SIGTERM/SIGINT, everything drained\n  \
+1  an error, reported on stderr (a bad flag value, another writer serves the region, \
+the log directory cannot be written, ...)\n  \
+2  bad command-line syntax\n  \
+3  the region file was truncated under the writer (path and both sizes reported; \
+everything written so far is on disk)\n\n\
+SIZE values (--rotate-size, --memory-limit) are whole numbers of bytes with an optional \
+suffix K, M, G or T (powers of 1024, e.g. 100M = 104857600; a trailing B is allowed)."
+)]
 struct Cli {
-    /// The region to serve (created if missing).
+    /// The region to serve (created if missing, with --lanes and
+    /// --lane-size).
     #[arg(long, default_value = "/dev/shm/ul")]
     shm: PathBuf,
-    /// Directory for the log files (created if missing).
+    /// Directory for the log files (created if missing; relative to the
+    /// working directory).
     #[arg(long, default_value = "./logs")]
     dir: PathBuf,
     /// File stem: <dir>/<name>.log and <dir>/<name>.<level>.json.
@@ -53,19 +77,23 @@ struct Cli {
     /// Set the region's batch size (records per lane per pass).
     #[arg(long)]
     batch_size: Option<u32>,
-    /// Lanes, if this writer creates the region.
-    #[arg(long, default_value_t = Sizes::default().lanes)]
-    lanes: u32,
-    /// Bytes per lane (a power of two), if this writer creates the region.
-    #[arg(long, default_value_t = Sizes::default().lane_capacity)]
-    lane_size: u32,
+    /// Lanes (one per producer thread; more threads share one extra lane),
+    /// if this writer creates the region [default: 32]. A region that
+    /// exists keeps its own sizes (the writer says so if they differ).
+    #[arg(long, value_name = "N")]
+    lanes: Option<u32>,
+    /// Bytes per lane, a power of two, if this writer creates the region
+    /// [default: 1048576]. A region that exists keeps its own.
+    #[arg(long, value_name = "BYTES")]
+    lane_size: Option<u32>,
     /// File mode (octal) if this writer creates the region.
     #[arg(long, default_value = "600")]
     mode: String,
     /// Accept a region owned by another user.
     #[arg(long)]
     allow_other_owner: bool,
-    /// Rotate a file before a batch would take it past this size (e.g. 100M).
+    /// Rotate a file before a batch would take it past SIZE (e.g. 100M):
+    /// <name>.log becomes <name>.log.1, .1 becomes .2, and so on.
     #[arg(long, value_name = "SIZE")]
     rotate_size: Option<String>,
     /// Rotated files to keep (<name>.log.1 ... .N) with --rotate-size.
@@ -86,9 +114,7 @@ struct Cli {
     cpu_affinity: Option<String>,
     /// Threads that format a long backlog (one lane's run is split among
     /// them; the files are the same as with one). Default: 2 with JSON
-    /// output (`--format json` or `both`) on 2 or more CPUs, else 1 (for
-    /// text alone a second thread cost more CPU than it gained in wall
-    /// time, measured).
+    /// output (`--format json` or `both`) on 2 or more CPUs, else 1.
     #[arg(long, value_name = "N")]
     format_threads: Option<usize>,
     /// Write the writer's pid to this file once it serves the region
@@ -130,8 +156,8 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|_| format!("--mode {:?} is not an octal file mode like 600", cli.mode))?;
     let opts = RegionOptions {
         sizes: Sizes {
-            lanes: cli.lanes,
-            lane_capacity: cli.lane_size,
+            lanes: cli.lanes.unwrap_or(Sizes::default().lanes),
+            lane_capacity: cli.lane_size.unwrap_or(Sizes::default().lane_capacity),
             ..Sizes::default()
         },
         mode,
@@ -143,6 +169,32 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         ..RegionOptions::default()
     };
     let region = Region::open(&cli.shm, &opts)?;
+    let have = region.geometry().sizes;
+    let creator = region.header().id.creator_pid.load(Ordering::Relaxed);
+    let sizes_text = format!(
+        "{} lanes of {} KiB, created by pid {creator}",
+        have.lanes,
+        have.lane_capacity / 1024
+    );
+    if !region.created() {
+        // Sizes are fixed when a region is created: flags that asked for
+        // others are not applied, and the operator should know.
+        let mut asked = Vec::new();
+        if let Some(n) = cli.lanes.filter(|&n| n != have.lanes) {
+            asked.push(format!("--lanes {n}"));
+        }
+        if let Some(n) = cli.lane_size.filter(|&n| n != have.lane_capacity) {
+            asked.push(format!("--lane-size {n}"));
+        }
+        if !asked.is_empty() {
+            ul_writer::diag!(
+                "{} not applied: {} exists with {sizes_text} (a region's sizes are \
+                 fixed when it is created, by whichever writer or producer opens it first)",
+                asked.join(" "),
+                cli.shm.display()
+            );
+        }
+    }
     // One writer per region (a flock the kernel frees when its holder dies).
     ul_writer::takeover::take(&region)?;
     let h = region.header();
@@ -187,7 +239,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     }
     engine.set_throttle(throttle);
     ul_writer::diag!(
-        "serving {} -> {} (pid {me})",
+        "serving {} ({sizes_text}) -> {} (pid {me})",
         cli.shm.display(),
         cli.dir.display()
     );

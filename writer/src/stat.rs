@@ -110,6 +110,13 @@ pub struct WriterInfo {
     /// True if a process holds the region's writer lock (the kernel's word,
     /// true in any pid namespace; see `ul_ring::ownership`).
     pub alive: bool,
+    /// `running`, `busy` (heartbeat late, process runs), `stopped` (by a
+    /// signal or a debugger), `unknown` (heartbeat late, process not
+    /// visible in this `/proc`) or `gone` (no writer lock held): see
+    /// [`ul_ring::WriterState`].
+    pub state: &'static str,
+    /// `state` in words, as the table shows it.
+    pub state_text: String,
     /// Milliseconds since the writer's last heartbeat (None: no heartbeat).
     pub heartbeat_age_ms: Option<f64>,
     /// `idle`, `writing` or `written` (a batch in flight).
@@ -134,8 +141,11 @@ pub struct LaneInfo {
     pub used_bytes: u64,
     /// `used_bytes` as a percentage of the lane's capacity.
     pub fill_pct: f64,
-    /// Records the owner dropped because the lane was full.
+    /// Records its owner dropped (lane full, or a nested log call in a
+    /// signal handler) since it claimed the lane.
     pub dropped: u64,
+    /// Of those, reported in the log.
+    pub reported: u64,
 }
 
 /// A thread on the shared lane, as its drop-table entry records it.
@@ -164,7 +174,9 @@ pub struct SharedLaneInfo {
     pub slots: u32,
     /// Percentage in use.
     pub fill_pct: f64,
-    /// Records dropped.
+    /// Records dropped on the shared lane by threads without a drop-table
+    /// entry (those with one are in `shared_threads`), since the region
+    /// was created.
     pub dropped: u64,
 }
 
@@ -175,8 +187,16 @@ pub struct Counters {
     pub records_written: u64,
     /// Bytes written to the outputs.
     pub bytes_written: u64,
-    /// Records dropped in lanes in use and the shared lane (now).
+    /// Records dropped since the region was created: `drops_reported` +
+    /// `drops_pending`. (The per-lane counts are in `lanes`,
+    /// `shared_threads` and `shared`.)
     pub dropped: u64,
+    /// Of those, reported in the log (by every writer of the region,
+    /// including for lanes freed since).
+    pub drops_reported: u64,
+    /// Of those, counted in lanes, the drop table or the shared lane but
+    /// not yet reported in the log.
+    pub drops_pending: u64,
     /// Records that failed to decode.
     pub decode_errors: u64,
     /// Lanes whose bytes could not be framed.
@@ -280,17 +300,21 @@ impl Snapshot {
         let wpid = h.writer.pid.load(r);
         let now = ul_ring::clock::monotonic_ns();
         let beat = h.writer.heartbeat_ns.load(r);
+        let state = ul_ring::WriterState::of_region(&file, &h);
         let writer = WriterInfo {
             pid: wpid,
             // The kernel's word (the writer lock), not the pid: the writer
             // may run in another pid namespace.
-            alive: ul_ring::ownership::writer_lock_held(&file).unwrap_or(false),
+            alive: state != ul_ring::WriterState::Gone,
+            state: state.name(),
+            state_text: state.to_string(),
             heartbeat_age_ms: (beat != 0 && beat <= now)
                 .then(|| ((now - beat) as f64 / 1e5).round() / 10.0),
             intent: h.writer.intent().1.name(),
         };
         let mut lanes = Vec::new();
-        let mut dropped = 0u64;
+        // Drops counted but not yet reported in the log.
+        let mut pending = 0u64;
         for i in 0..sizes.lanes as usize {
             let slot: Box<LaneSlot> =
                 read_at(&file, (geo.dir_offset + i * 64) as u64).map_err(io("read"))?;
@@ -304,8 +328,8 @@ impl Snapshot {
                 read_at(&file, (geo.lanes_offset + i * geo.lane_stride) as u64)
                     .map_err(io("read"))?;
             let used = ctrl.head().wrapping_sub(ctrl.tail());
-            let d = ctrl.owner_dropped();
-            dropped = dropped.wrapping_add(d);
+            let d = ctrl.dropped();
+            pending = pending.wrapping_add(d.wrapping_sub(ctrl.dropped_reported()));
             lanes.push(LaneInfo {
                 lane: i,
                 pid: owner.pid(),
@@ -317,6 +341,7 @@ impl Snapshot {
                 used_bytes: used,
                 fill_pct: pct(used, u64::from(sizes.lane_capacity)),
                 dropped: d,
+                reported: ctrl.dropped_reported(),
             });
         }
         let mut shared_threads = Vec::new();
@@ -330,7 +355,7 @@ impl Snapshot {
                 o => o.name(),
             };
             let d = e.dropped();
-            dropped = dropped.wrapping_add(d.wrapping_sub(e.dropped_reported()));
+            pending = pending.wrapping_add(d.wrapping_sub(e.dropped_reported()));
             shared_threads.push(SharedThreadInfo {
                 pid: owner.pid(),
                 tid: e.tid.load(r),
@@ -344,8 +369,11 @@ impl Snapshot {
             read_at(&file, geo.mpsc_ctrl_offset as u64).map_err(io("read"))?;
         let used_slots = m.head().wrapping_sub(m.tail());
         let md = m.dropped();
-        dropped = dropped.wrapping_add(md);
+        pending = pending.wrapping_add(md.wrapping_sub(m.dropped_reported()));
         let s = &h.stats;
+        // Every writer reports a lane's drops before it frees the lane, so
+        // what was reported plus what waits is every drop since creation.
+        let reported = s.drops_reported.get();
         Ok(Snapshot {
             path: path.to_owned(),
             version,
@@ -367,7 +395,9 @@ impl Snapshot {
             counters: Counters {
                 records_written: s.records_written.get(),
                 bytes_written: s.bytes_written.get(),
-                dropped,
+                dropped: reported.wrapping_add(pending),
+                drops_reported: reported,
+                drops_pending: pending,
                 decode_errors: s.decode_errors.get(),
                 corrupt_lanes: s.corrupt_lanes.get(),
                 lanes_reclaimed: s.lanes_reclaimed.get(),
@@ -400,7 +430,7 @@ impl Snapshot {
             format!(
                 "pid {} ({}), heartbeat {} ago, intent {}",
                 w.pid,
-                if w.alive { "running" } else { "DEAD" },
+                w.state_text,
                 w.heartbeat_age_ms
                     .map_or("never".into(), |a| format!("{a:.1} ms")),
                 w.intent
@@ -414,10 +444,9 @@ impl Snapshot {
         );
         let _ = writeln!(
             o,
-            "drained {} records, {} bytes; dropped {}; decode errors {}; corrupt lanes {}; reclaimed lanes {}; abandoned claims {}",
+            "drained {} records, {} bytes; decode errors {}; corrupt lanes {}; reclaimed lanes {}; abandoned claims {}",
             c.records_written,
             c.bytes_written,
-            c.dropped,
             c.decode_errors,
             c.corrupt_lanes,
             c.lanes_reclaimed,
@@ -425,7 +454,12 @@ impl Snapshot {
         );
         let _ = writeln!(
             o,
-            "lanes   {} of {} in use ({} KiB each); shared lane {}/{} slots ({}%), dropped {}",
+            "dropped {} since the region was created ({} reported in the log, {} pending)",
+            c.dropped, c.drops_reported, c.drops_pending
+        );
+        let _ = writeln!(
+            o,
+            "lanes   {} of {} in use ({} KiB each); shared lane {}/{} slots ({}%), {} dropped there by threads without a drop-table entry",
             self.lanes.len(),
             self.lanes_total,
             self.lane_capacity / 1024,

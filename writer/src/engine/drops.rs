@@ -55,7 +55,13 @@ pub(super) fn recover_table_drops(region: &Region, batch: u64) {
     for k in 0..DROP_SLOTS {
         let slot = region.drop_slot(k);
         if let Some(dropped) = slot.staged(batch) {
-            slot.report_dropped(dropped);
+            let before = slot.report_dropped(dropped);
+            // The batch reported them in the log: count them.
+            region
+                .header()
+                .stats
+                .drops_reported
+                .add(dropped.wrapping_sub(before));
         }
     }
 }

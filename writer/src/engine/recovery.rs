@@ -34,10 +34,19 @@ impl Engine {
             IntentState::Written => {
                 // The batch is on disk; finish moving the cursors.
                 let lanes = self.region.geometry().sizes.lanes as usize;
+                let stats = &self.region.header().stats;
                 for i in 0..lanes {
                     // Its tail moves only within `[tail, head]`: the
                     // region is untrusted.
-                    self.region.lane_control(i).complete_staged(batch);
+                    let ctrl = self.region.lane_control(i);
+                    let before = ctrl.dropped_reported();
+                    if ctrl.complete_staged(batch) {
+                        // The batch reported these drops in the log: count
+                        // them, as the dead writer would have.
+                        stats
+                            .drops_reported
+                            .add(ctrl.dropped_reported().wrapping_sub(before));
+                    }
                 }
                 let mpsc = self.region.mpsc();
                 let to = w.staged_shared_release();
@@ -57,7 +66,8 @@ impl Engine {
                     }
                 }
                 if let Some(d) = w.staged_shared_drops(batch) {
-                    mpsc.control().report_dropped(d);
+                    let before = mpsc.control().report_dropped(d);
+                    stats.drops_reported.add(d.wrapping_sub(before));
                 }
                 drops::recover_table_drops(self.region, batch);
                 crate::diag!("completed batch {batch} that a previous writer had written");

@@ -1,0 +1,97 @@
+//! `ul_writer_state()` against a real `ul-writer`: running, stopped by
+//! SIGSTOP (not gone), running again after SIGCONT, gone once killed; the
+//! same classification as `ul::writer_state()`, `ul-stat` and `ul-log`.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ul_capi::{ul_init, ul_writer_alive, ul_writer_state, UlStatus, UlWriterState};
+
+/// The `ul-writer` binary of this build, built if it is missing.
+fn writer_bin() -> PathBuf {
+    let p = std::env::current_exe()
+        .expect("current_exe")
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("profile dir")
+        .join("ul-writer");
+    if !p.exists() {
+        let st = Command::new(env!("CARGO"))
+            .args(["build", "-p", "ul-writer", "--bin", "ul-writer"])
+            .status()
+            .expect("cargo build ul-writer");
+        assert!(st.success(), "building ul-writer failed");
+    }
+    p
+}
+
+fn kill(sig: &str, pid: u32) {
+    let st = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(st.success(), "kill {sig} {pid}");
+}
+
+fn wait_state(want: UlWriterState) -> bool {
+    let end = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < end {
+        if ul_writer_state() == want {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+#[test]
+fn c_api_tells_stopped_from_gone() {
+    let id = format!("ul-capi-state-{}", std::process::id());
+    let shm = PathBuf::from("/dev/shm").join(&id);
+    let dir = std::env::temp_dir().join(&id);
+    let _ = std::fs::remove_file(&shm);
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut writer = Command::new(writer_bin())
+        .arg("--shm")
+        .arg(&shm)
+        .arg("--dir")
+        .arg(&dir)
+        .args(["--flush-interval-ms", "20"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start ul-writer");
+    let pid = writer.id();
+    let start = Instant::now();
+    while !(shm.exists() && dir.join("server.log").exists()) {
+        assert!(start.elapsed() < Duration::from_secs(20), "no writer");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let path = std::ffi::CString::new(shm.to_str().unwrap()).unwrap();
+    // SAFETY: `path` is a NUL-terminated string that outlives the call.
+    assert_eq!(unsafe { ul_init(path.as_ptr()) }, UlStatus::Ok);
+    assert!(wait_state(UlWriterState::Running));
+    assert!(ul_writer_alive());
+
+    kill("-STOP", pid);
+    assert!(
+        wait_state(UlWriterState::Stopped),
+        "{:?}",
+        ul_writer_state()
+    );
+    assert!(!ul_writer_alive());
+    kill("-CONT", pid);
+    assert!(
+        wait_state(UlWriterState::Running),
+        "{:?}",
+        ul_writer_state()
+    );
+
+    let _ = writer.kill();
+    let _ = writer.wait();
+    assert_eq!(ul_writer_state(), UlWriterState::Gone);
+    assert!(!ul_writer_alive());
+    let _ = std::fs::remove_file(&shm);
+    let _ = std::fs::remove_dir_all(&dir);
+}
