@@ -1,10 +1,13 @@
-//! The `log` and `tracing` backends allocate nothing after warm-up: `log`
-//! for static messages
+//! The `log` backend allocates nothing after warm-up, for static messages
 //! (the fast path) and for formatted ones (formatted into a reused
-//! thread-local buffer), `tracing` for events with fields (collected into
-//! thread-local buffers): counted by a global allocator that counts on the
-//! measuring thread only. A separate file from no_alloc.rs: one `log`
-//! logger and one global subscriber per process.
+//! thread-local buffer): counted by a global allocator that counts on the
+//! measuring thread only. A separate file from no_alloc.rs (one `log`
+//! logger per process) and from tracing_no_alloc.rs: run beside this test
+//! in one process, the tracing test counted 9 allocations in 4,000 events
+//! in 10 of 15 runs (and took 0.15 s instead of 0.01 s), so the two
+//! interfere through something process-wide; alone, each passes every
+//! time. What they share is still to be found (see the closing note of
+//! 2026-12-07).
 //!
 //! No writer runs: the calls made fit in one lane.
 
@@ -54,25 +57,4 @@ fn log_backend_allocates_nothing_after_warm_up() {
     // The counter works: a new static message is interned (allocates once).
     let n = allocations(|| log::info!("a message this thread has not logged"));
     assert!(n > 0, "the counting allocator saw no allocation");
-}
-
-#[test]
-fn tracing_layer_allocates_nothing_after_warm_up() {
-    use tracing_subscriber::layer::SubscriberExt;
-    let _cleanup = attach();
-    let subscriber = tracing_subscriber::registry().with(ul::tracing_layer::UlLayer::new());
-    let events = |n: u64| {
-        for i in 0..n {
-            tracing::info!(i, user = "ann", ratio = 0.5, "three fields");
-            tracing::warn!(error = ?Some(i), "debug-formatted field");
-        }
-    };
-    tracing::subscriber::with_default(subscriber, || {
-        events(10);
-        let n = allocations(|| events(2_000));
-        assert_eq!(
-            n, 0,
-            "the tracing layer allocated {n} times in 4,000 events"
-        );
-    });
 }
