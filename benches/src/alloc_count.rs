@@ -75,3 +75,20 @@ impl Drop for RemoveOnDrop {
         let _ = std::fs::remove_file(&self.0);
     }
 }
+
+/// Attaches this process to a private region with four 4 MiB lanes (room
+/// for every call an allocation test makes, with no writer running),
+/// removed when the returned guard drops.
+pub fn attach_private_region(tag: &str) -> RemoveOnDrop {
+    let shm = std::path::PathBuf::from(format!("/dev/shm/ul-{tag}-{}", std::process::id()));
+    let sizes = ul::Sizes {
+        lanes: 4,
+        lane_capacity: 4 << 20,
+        ..Default::default()
+    };
+    ul::Options::new(&shm)
+        .sizes(sizes)
+        .init()
+        .expect("ul::init");
+    RemoveOnDrop(shm)
+}

@@ -11,28 +11,10 @@
 //!
 //! No writer runs: the calls made fit in one lane.
 
-use ul_benches::alloc_count::{allocations, Counting, RemoveOnDrop};
+use ul_benches::alloc_count::{allocations, attach_private_region, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// Attaches the process (once; both tests share the region).
-fn attach() -> RemoveOnDrop {
-    let shm = std::path::PathBuf::from(format!(
-        "/dev/shm/ul-facade-alloc-test-{}",
-        std::process::id()
-    ));
-    let sizes = ul::Sizes {
-        lanes: 4,
-        lane_capacity: 4 << 20,
-        ..Default::default()
-    };
-    ul::Options::new(&shm)
-        .sizes(sizes)
-        .init()
-        .expect("ul::init");
-    RemoveOnDrop(shm)
-}
 
 fn log_all(n: u64) {
     let (mut i, j, mut x) = (0u64, 7u32, 0.5f64);
@@ -47,7 +29,7 @@ fn log_all(n: u64) {
 
 #[test]
 fn log_backend_allocates_nothing_after_warm_up() {
-    let _cleanup = attach();
+    let _cleanup = attach_private_region("facade-alloc-test");
     ul::log_compat::install().expect("install the log backend");
     // Warm-up: attaches the lane, interns the call sites, grows the buffer.
     log_all(10);

@@ -5,7 +5,7 @@
 //!
 //! No writer runs: the calls made fit in one lane.
 
-use ul_benches::alloc_count::{allocations, Counting, RemoveOnDrop};
+use ul_benches::alloc_count::{allocations, attach_private_region, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -13,20 +13,7 @@ static GLOBAL: Counting = Counting;
 #[test]
 fn tracing_layer_allocates_nothing_after_warm_up() {
     use tracing_subscriber::layer::SubscriberExt;
-    let shm = std::path::PathBuf::from(format!(
-        "/dev/shm/ul-tracing-alloc-test-{}",
-        std::process::id()
-    ));
-    let sizes = ul::Sizes {
-        lanes: 4,
-        lane_capacity: 4 << 20,
-        ..Default::default()
-    };
-    ul::Options::new(&shm)
-        .sizes(sizes)
-        .init()
-        .expect("ul::init");
-    let _cleanup = RemoveOnDrop(shm);
+    let _cleanup = attach_private_region("tracing-alloc-test");
     let subscriber = tracing_subscriber::registry().with(ul::tracing_layer::UlLayer::new());
     let events = |n: u64| {
         for i in 0..n {

@@ -15,24 +15,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{Scratch, Writer};
 
-/// `\`-escapes of the text format (control characters, U+2028/9), applied
-/// to what `format!` gave, so the two can be compared.
-fn text_escaped(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' => {
-                out.push_str(&format!("\\u{{{:x}}}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// `c<case>.<round>|...` -> (case, round).
 fn key(message: &str) -> Option<(usize, u64)> {
     let rest = message.strip_prefix('c')?;
@@ -96,7 +78,7 @@ fn every_call_logs_what_format_gives_in_both_outputs() {
     let mut wrong = Vec::new();
     for e in &expected {
         let k = (e.case, e.round);
-        let want_text = text_escaped(&e.message);
+        let want_text = common::text_escape(&e.message);
         match text_by_key.get(&k) {
             Some(got) if *got == want_text => {}
             got => wrong.push(format!(

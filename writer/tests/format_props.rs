@@ -3,6 +3,8 @@
 //! one line; the JSON format is exactly what serde_json would write and
 //! round-trips.
 
+mod common;
+
 use std::fmt::{Binary, Debug, Display, LowerExp, LowerHex, Octal, UpperExp, UpperHex};
 
 use chrono::{DateTime, SecondsFormat};
@@ -407,23 +409,6 @@ fn ctx_value() -> impl Strategy<Value = Owned> {
     ]
 }
 
-/// The text format's escaping, written independently.
-fn text_escape(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' => {
-                out.push_str(&format!("\\u{{{:x}}}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// Raw bytes, often UTF-8 with control characters.
 fn message() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
@@ -468,17 +453,17 @@ proptest! {
             .to_rfc3339_opts(SecondsFormat::Nanos, true);
         let mut want = format!(
             "UL: [{ts_text}] [{}] {}: {}",
-            text_escape(&source),
+            common::text_escape(&source),
             level.as_upper(),
-            text_escape(&String::from_utf8_lossy(&msg)),
+            common::text_escape(&String::from_utf8_lossy(&msg)),
         );
         for (k, v) in &ctx {
             let v = match v {
-                Owned::Str(s) => text_escape(s),
-                Owned::Char(c) => text_escape(&c.to_string()),
+                Owned::Str(s) => common::text_escape(s),
+                Owned::Char(c) => common::text_escape(&c.to_string()),
                 other => other.expected("{}"),
             };
-            want.push_str(&format!(" [{}:{}]", text_escape(k), v));
+            want.push_str(&format!(" [{}:{}]", common::text_escape(k), v));
         }
         want.push('\n');
         prop_assert_eq!(line, want);

@@ -239,3 +239,21 @@ pub fn threads_cpu_and_runs(pid: u32) -> (u64, u64) {
     }
     total
 }
+
+/// The text format's escaping (control characters, U+2028 and U+2029),
+/// written independently of the writer's, to compare its lines with.
+pub fn text_escape(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
