@@ -4,7 +4,7 @@ use super::put::{put, same_bytes};
 use ul_ring::args::Value;
 use ul_ring::record::Level;
 
-use super::placeholder::write_display;
+use super::placeholder::{cut_mark, write_display};
 use super::time::TimestampFormatter;
 
 /// A context value: a string from a context, or an argument from the call.
@@ -235,10 +235,10 @@ fn text_value(out: &mut Vec<u8>, v: &ContextValue<'_>) {
         ContextValue::Str(s)
         | ContextValue::Value(Value::Str(s))
         | ContextValue::Value(Value::Text(s)) => text_escaped(out, s.as_bytes()),
-        ContextValue::Value(v @ Value::Cut { .. }) => {
-            let mut tmp = Vec::new();
-            write_display(&mut tmp, v);
-            text_escaped(out, &tmp);
+        // The mark after a cut value needs no escaping.
+        ContextValue::Value(Value::Cut { kept, omitted, .. }) => {
+            text_escaped(out, kept.as_bytes());
+            cut_mark(out, *omitted);
         }
         ContextValue::Value(Value::Char(c)) => {
             let mut b = [0u8; 4];
@@ -442,10 +442,11 @@ fn json_value(out: &mut Vec<u8>, v: &ContextValue<'_>) {
         ContextValue::Str(s)
         | ContextValue::Value(Value::Str(s))
         | ContextValue::Value(Value::Text(s)) => json_str(out, s.as_bytes()),
-        ContextValue::Value(v @ Value::Cut { .. }) => {
-            let mut tmp = Vec::new();
-            write_display(&mut tmp, v);
-            json_str(out, &tmp);
+        ContextValue::Value(Value::Cut { kept, omitted, .. }) => {
+            out.push(b'"');
+            json_str_body(out, kept.as_bytes());
+            cut_mark(out, *omitted);
+            out.push(b'"');
         }
         ContextValue::Value(Value::Bool(b)) => put(out, if *b { b"true" } else { b"false" }),
         ContextValue::Value(Value::Char(c)) => {
