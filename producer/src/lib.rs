@@ -196,8 +196,7 @@ pub fn flush_timeout(timeout: Duration) -> Result<(), FlushError> {
     // happen before this; the writer's Acquire load of `request` that sees
     // our ticket then sees them.
     let ticket = h.flush.ask();
-    h.wake.futex.fetch_add(1, Ordering::SeqCst);
-    ul_ring::futex::wake(&h.wake.futex, 1);
+    h.wake.kick_after_request();
     let start = Instant::now();
     loop {
         let seen = h.flush.ack_seq();
@@ -214,8 +213,7 @@ pub fn flush_timeout(timeout: Duration) -> Result<(), FlushError> {
         let slice = (timeout - waited).min(Duration::from_millis(50));
         h.flush.wait_ack(seen, Some(slice));
         // The writer may have slept through our wake: nudge it again.
-        h.wake.futex.fetch_add(1, Ordering::SeqCst);
-        ul_ring::futex::wake(&h.wake.futex, 1);
+        h.wake.kick_after_request();
     }
 }
 
@@ -300,8 +298,7 @@ pub fn configure(config: Config) -> Result<(), FlushError> {
     h.control.bump_epoch();
     #[cfg(feature = "log")]
     log_compat::follow_min_level();
-    h.wake.futex.fetch_add(1, Ordering::SeqCst);
-    ul_ring::futex::wake(&h.wake.futex, 1);
+    h.wake.kick_after_request();
     Ok(())
 }
 

@@ -341,11 +341,7 @@ fn serve<D: Daemon>(
             options.idle_timeout
         };
         totals.sleeps += 1;
-        crate::futex::wait(
-            &h.wake.futex,
-            seq,
-            Some(timeout.max(Duration::from_millis(1))),
-        );
+        h.wake.sleep(seq, timeout.max(Duration::from_millis(1)));
         h.wake.cancel_sleep();
     }
 }

@@ -768,11 +768,8 @@ impl Engine {
             interval = interval.min(10);
         }
         self.totals.sleeps += 1;
-        ul_ring::futex::wait(
-            &h.wake.futex,
-            seq,
-            Some(Duration::from_millis(u64::from(interval))),
-        );
+        h.wake
+            .sleep(seq, Duration::from_millis(u64::from(interval)));
         // Woken or timed out: a cheap moment to see that the region file is
         // still whole (and still the one at the path). A region left behind
         // gets `sleeping = 1` again from `drain_retiring`.
