@@ -222,7 +222,7 @@ fn writer_status() -> String {
         return "not initialised".into();
     };
     let w = &shared.region.header().writer;
-    let pid = w.pid.load(Ordering::Relaxed);
+    let pid = w.serving_pid();
     if pid == 0 {
         "no writer has served this region".into()
     } else if writer_alive() {
@@ -254,7 +254,7 @@ pub fn writer_alive() -> bool {
     if !ul_ring::ownership::writer_lock_held(shared.region.file()).unwrap_or(false) {
         return false;
     }
-    let beat = h.writer.heartbeat_ns.load(Ordering::Relaxed);
+    let beat = h.writer.heartbeat();
     let interval = u64::from(h.control.flush_interval_ms()).max(100);
     ul_ring::clock::monotonic_ns().saturating_sub(beat) < interval * 3 * 1_000_000 + 1_000_000_000
 }

@@ -143,14 +143,19 @@ impl RegionKind {
 /// The writer's block: who serves the region, and its write intent.
 #[repr(C)]
 pub struct WriterBlock {
-    /// Pid of the serving writer (0: none).
-    pub pid: AtomicU32,
+    /// Pid of the serving writer (0: none), as it sees itself. Reached
+    /// through [`WriterBlock::serving_pid`], [`WriterBlock::take`] and
+    /// [`WriterBlock::release`]. Informative: whether a writer lives is
+    /// the writer lock's word ([`crate::ownership::writer_lock_held`]).
+    pub(crate) pid: AtomicU32,
     /// Reserved.
-    pub _reserved: AtomicU32,
-    /// Start time of the writer's pid (see [`crate::procinfo::start_time`]).
-    pub start_time: AtomicU64,
-    /// `CLOCK_MONOTONIC` ns of the writer's last heartbeat.
-    pub heartbeat_ns: AtomicU64,
+    pub(crate) _reserved: AtomicU32,
+    /// Start time of the writer's pid (see [`crate::procinfo::start_time`]);
+    /// informative. See [`WriterBlock::start_time`].
+    pub(crate) start_time: AtomicU64,
+    /// `CLOCK_MONOTONIC` ns of the writer's last heartbeat. See
+    /// [`WriterBlock::heartbeat`] and [`WriterBlock::beat`].
+    pub(crate) heartbeat_ns: AtomicU64,
     /// Number of the batch being written (0: none). See `intent_state`.
     /// Reached through [`WriterBlock::intent`] and the batch methods.
     pub(crate) intent: AtomicU64,
@@ -227,6 +232,59 @@ impl IntentState {
 }
 
 impl WriterBlock {
+    /// Writer (or daemon), once it holds the region's `flock`: registers
+    /// `pid` (with its start time, informative) as the one serving the
+    /// region, and beats the heartbeat at `now_ns` (`CLOCK_MONOTONIC`). The
+    /// start time and heartbeat are stored first (Relaxed), then the pid
+    /// (Release), so a reader that sees the pid (Acquire, in
+    /// [`serving_pid`](Self::serving_pid)) sees them too.
+    pub fn take(&self, pid: u32, start_time: u64, now_ns: u64) {
+        self.start_time.store(start_time, Ordering::Relaxed);
+        self.heartbeat_ns.store(now_ns, Ordering::Relaxed);
+        self.pid.store(pid, Ordering::Release);
+    }
+
+    /// Writer (or daemon): no writer serves this region any more (it
+    /// stopped, or moved to a new region at the path). Release, as
+    /// [`take`](Self::take)'s store of the pid, paired with
+    /// [`serving_pid`](Self::serving_pid)'s Acquire; nothing relies on
+    /// more than the value (liveness is the writer lock's word).
+    pub fn release(&self) {
+        self.pid.store(0, Ordering::Release);
+    }
+
+    /// The pid the serving writer registered (0: none), as it sees itself:
+    /// for messages, not for liveness (a writer in another pid namespace,
+    /// or a dead one, leaves a pid that means nothing here; ask
+    /// [`crate::ownership::writer_lock_held`]). Acquire: pairs with
+    /// [`take`](Self::take)'s Release store, so the start time and
+    /// heartbeat it registered are seen with it.
+    pub fn serving_pid(&self) -> u32 {
+        self.pid.load(Ordering::Acquire)
+    }
+
+    /// The start time of the serving writer's pid (see
+    /// [`crate::procinfo::start_time`]; 0 if unknown). Informative since
+    /// layout version 3. Relaxed: call after
+    /// [`serving_pid`](Self::serving_pid) (Acquire).
+    pub fn start_time(&self) -> u64 {
+        self.start_time.load(Ordering::Relaxed)
+    }
+
+    /// Writer, on every pass: it is alive at `now_ns` (`CLOCK_MONOTONIC`,
+    /// which every process shares). Relaxed: a time, read as a hint;
+    /// nothing is published with it.
+    pub fn beat(&self, now_ns: u64) {
+        self.heartbeat_ns.store(now_ns, Ordering::Relaxed);
+    }
+
+    /// `CLOCK_MONOTONIC` ns of the writer's last [`beat`](Self::beat) (0:
+    /// never). Untrusted (a time in the future is possible from a hostile
+    /// or confused process). Relaxed: see `beat`.
+    pub fn heartbeat(&self) -> u64 {
+        self.heartbeat_ns.load(Ordering::Relaxed)
+    }
+
     /// The intent's batch number and state (Acquire: what the writer
     /// stored before the state is seen with it).
     pub fn intent(&self) -> (u64, IntentState) {
@@ -745,6 +803,9 @@ const _: () = {
     use core::mem::offset_of;
     assert!(offset_of!(DropSlot, dropped) == 16);
     assert!(offset_of!(DropSlot, pending_batch) == 40);
+    assert!(offset_of!(WriterBlock, pid) == 0);
+    assert!(offset_of!(WriterBlock, start_time) == 8);
+    assert!(offset_of!(WriterBlock, heartbeat_ns) == 16);
     assert!(offset_of!(WriterBlock, intent) == 24);
     assert!(offset_of!(WriterBlock, intent_lens) == 40);
     assert!(offset_of!(WriterBlock, mpsc_pending_batch) == 40 + 8 * INTENT_SLOTS + 16);

@@ -277,9 +277,9 @@ impl Snapshot {
                 geo.total_len
             )));
         }
-        let wpid = h.writer.pid.load(r);
+        let wpid = h.writer.serving_pid();
         let now = ul_ring::clock::monotonic_ns();
-        let beat = h.writer.heartbeat_ns.load(r);
+        let beat = h.writer.heartbeat();
         let writer = WriterInfo {
             pid: wpid,
             // The kernel's word (the writer lock), not the pid: the writer

@@ -87,7 +87,7 @@ impl Engine {
         // Producers still on the old region take their slow path (and find
         // the new one) as soon as a lane passes half full: tell them the
         // writer sleeps, and that no writer serves it.
-        old.header().writer.pid.store(0, Ordering::Release);
+        old.header().writer.release();
         old.header().wake.mark_asleep();
         // And every log call on the old region sees this flag, so even a
         // thread whose lane never passes half full moves on its next call.

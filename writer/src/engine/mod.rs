@@ -660,9 +660,7 @@ impl Engine {
     /// re-derived every 10 s.
     fn heartbeat(&mut self, signals: &Signals) {
         let h = self.region.header();
-        h.writer
-            .heartbeat_ns
-            .store(ul_ring::clock::monotonic_ns(), Ordering::Relaxed);
+        h.writer.beat(ul_ring::clock::monotonic_ns());
         if signals.reopen.swap(false, Ordering::Relaxed) {
             if let Err(e) = self.out.reopen_all() {
                 crate::diag!("reopening outputs: {e}");
