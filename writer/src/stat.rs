@@ -309,7 +309,7 @@ impl Snapshot {
             lanes.push(LaneInfo {
                 lane: i,
                 pid: owner.pid(),
-                tid: slot.tid.load(r),
+                tid: slot.tid(),
                 state,
                 // Whether the kernel holds the owner's lane lock: a retired
                 // lane's owner let go of it on purpose.
@@ -333,7 +333,7 @@ impl Snapshot {
             dropped = dropped.wrapping_add(d.wrapping_sub(e.dropped_reported()));
             shared_threads.push(SharedThreadInfo {
                 pid: owner.pid(),
-                tid: e.tid.load(r),
+                tid: e.tid(),
                 state,
                 alive: ul_ring::ownership::drop_lock_held(&file, &geo, k).unwrap_or(false),
                 dropped: d,
@@ -372,8 +372,8 @@ impl Snapshot {
                 corrupt_lanes: s.corrupt_lanes.get(),
                 lanes_reclaimed: s.lanes_reclaimed.get(),
                 claims_abandoned: s.claims_abandoned.get(),
-                callsite_bytes_used: h.arena.next.load(r).min(sizes.callsite_len),
-                callsites_refused: h.arena.refused.load(r),
+                callsite_bytes_used: h.arena.handed_out().min(sizes.callsite_len),
+                callsites_refused: h.arena.refused(),
             },
         })
     }

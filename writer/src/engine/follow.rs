@@ -27,13 +27,10 @@ impl Engine {
             (0..r.geometry().sizes.lanes as usize).any(|i| {
                 let slot = r.lane_slot(i);
                 let owner = slot.owner().load();
-                !owner.is_free()
-                    && owner.pid() == pid
-                    && slot.tid.load(Ordering::Relaxed) == tid
-                    && {
-                        let c = r.lane_control(i);
-                        c.head() != c.tail()
-                    }
+                !owner.is_free() && owner.pid() == pid && slot.tid() == tid && {
+                    let c = r.lane_control(i);
+                    c.head() != c.tail()
+                }
             })
         })
     }

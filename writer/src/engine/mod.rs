@@ -342,7 +342,7 @@ impl Engine {
             let origin = Origin {
                 lane: Some(i),
                 pid: slot.owner().load().pid(),
-                tid: slot.tid.load(Ordering::Relaxed),
+                tid: slot.tid(),
             };
             if head != tail
                 && !self.retiring.is_empty()
