@@ -226,8 +226,7 @@ pub fn flush_timeout(timeout: Duration) -> Result<(), FlushError> {
     // happen before this; the writer's Acquire load of `request` that sees
     // our ticket then sees them.
     let ticket = h.flush.ask();
-    h.wake.futex.fetch_add(1, Ordering::SeqCst);
-    ul_ring::futex::wake(&h.wake.futex, 1);
+    h.wake.kick_after_request();
     let start = Instant::now();
     loop {
         let seen = h.flush.ack_seq();
@@ -244,8 +243,7 @@ pub fn flush_timeout(timeout: Duration) -> Result<(), FlushError> {
         let slice = (timeout - waited).min(Duration::from_millis(50));
         h.flush.wait_ack(seen, Some(slice));
         // The writer may have slept through our wake: nudge it again.
-        h.wake.futex.fetch_add(1, Ordering::SeqCst);
-        ul_ring::futex::wake(&h.wake.futex, 1);
+        h.wake.kick_after_request();
     }
 }
 
@@ -253,7 +251,7 @@ fn writer_status() -> String {
     let Some(shared) = shared::get() else {
         return "not initialised".into();
     };
-    let pid = shared.region.header().writer.pid.load(Ordering::Relaxed);
+    let pid = shared.region.header().writer.serving_pid();
     match writer_state() {
         WriterState::Gone if pid == 0 => "no writer has served this region".into(),
         WriterState::Running => format!("writer pid {pid} is running but did not answer"),
@@ -342,8 +340,7 @@ pub fn configure(config: Config) -> Result<(), FlushError> {
     h.control.bump_epoch();
     #[cfg(feature = "log")]
     log_compat::follow_min_level();
-    h.wake.futex.fetch_add(1, Ordering::SeqCst);
-    ul_ring::futex::wake(&h.wake.futex, 1);
+    h.wake.kick_after_request();
     Ok(())
 }
 

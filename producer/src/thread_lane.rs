@@ -11,6 +11,7 @@ use ul_ring::lane::{Producer, PushError};
 use ul_ring::mpsc::MpscPushError;
 use ul_ring::ownership::ClaimedLane;
 use ul_ring::record::{record_len, RecordHeader, RecordKind, FLAG_TRUNCATED, FLAG_TSC, HEADER_LEN};
+use ul_ring::wake::WakeBlock;
 
 use crate::arglist::ArgList;
 use crate::callsite::Callsite;
@@ -31,11 +32,20 @@ fn follow_slow(shared: &'static Shared) {
     shared::follow(shared, false);
 }
 
-/// Wakes the writer's futex, counting the system call.
+/// Wakes the writer's futex after [`WakeBlock::claim_wake`] won,
+/// counting the system call.
 #[cold]
-fn futex_wake_writer(word: &core::sync::atomic::AtomicU32) {
+fn ring_writer(wake: &WakeBlock) {
     WAKE_SYSCALLS.fetch_add(1, Ordering::Relaxed);
-    ul_ring::futex::wake(word, 1);
+    wake.ring();
+}
+
+/// Bumps the writer's futex word and wakes it whatever its sleeping flag
+/// says ([`WakeBlock::kick`]: a wait for room), counting the system call.
+#[cold]
+fn kick_writer(wake: &WakeBlock) {
+    WAKE_SYSCALLS.fetch_add(1, Ordering::Relaxed);
+    wake.kick();
 }
 
 /// Where this thread's records go.
@@ -268,7 +278,7 @@ fn wake_writer(shared: &'static Shared) {
     shared::follow_sometimes(shared);
     let wake = &shared.region.header().wake;
     if wake.claim_wake() {
-        futex_wake_writer(&wake.futex);
+        ring_writer(wake);
     }
 }
 
@@ -468,9 +478,7 @@ impl Stall {
 
 /// Nudges the writer and sleeps a little (`pause` doubles up to 2 ms).
 fn nudge_and_pause(shared: &Shared, pause: &mut Duration) {
-    let wake = &shared.region.header().wake;
-    wake.futex.fetch_add(1, Ordering::Release);
-    futex_wake_writer(&wake.futex);
+    kick_writer(&shared.region.header().wake);
     std::thread::sleep(*pause);
     *pause = (*pause * 2).min(Duration::from_millis(2));
 }

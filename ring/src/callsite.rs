@@ -132,8 +132,7 @@ impl<'a> CallsiteTable<'a> {
     /// ```
     /// # use ul_ring::callsite::*;
     /// # use ul_ring::layout::ArenaHead;
-    /// # use core::sync::atomic::AtomicU32;
-    /// let head = ArenaHead { next: AtomicU32::new(0), refused: AtomicU32::new(0) };
+    /// let head = ArenaHead::new();
     /// let mut mem = vec![0u64; 512];
     /// // SAFETY: `mem` is 8-aligned, 4096 bytes, and outlives `table`.
     /// let table = unsafe { CallsiteTable::new(&head, mem.as_mut_ptr().cast(), 4096) };
@@ -295,17 +294,13 @@ impl<'a> CallsiteTable<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use core::sync::atomic::AtomicU32;
 
     /// Before 2026-12 every registration appended: the arena filled after
     /// a few thousand short-lived processes (320-750 bytes each for the
     /// chaos producer), and every later call site lost its format.
     #[test]
     fn the_same_entry_registered_again_is_the_same_id() {
-        let head = ArenaHead {
-            next: AtomicU32::new(0),
-            refused: AtomicU32::new(0),
-        };
+        let head = ArenaHead::new();
         let mut mem = vec![0u64; 512];
         // SAFETY: `mem` is 8-aligned, 4096 bytes, and outlives `table`.
         let table = unsafe { CallsiteTable::new(&head, mem.as_mut_ptr().cast(), 4096) };

@@ -143,14 +143,19 @@ impl RegionKind {
 /// The writer's block: who serves the region, and its write intent.
 #[repr(C)]
 pub struct WriterBlock {
-    /// Pid of the serving writer (0: none).
-    pub pid: AtomicU32,
+    /// Pid of the serving writer (0: none), as it sees itself. Reached
+    /// through [`WriterBlock::serving_pid`], [`WriterBlock::take`] and
+    /// [`WriterBlock::release`]. Informative: whether a writer lives is
+    /// the writer lock's word ([`crate::ownership::writer_lock_held`]).
+    pub(crate) pid: AtomicU32,
     /// Reserved.
-    pub _reserved: AtomicU32,
-    /// Start time of the writer's pid (see [`crate::procinfo::start_time`]).
-    pub start_time: AtomicU64,
-    /// `CLOCK_MONOTONIC` ns of the writer's last heartbeat.
-    pub heartbeat_ns: AtomicU64,
+    pub(crate) _reserved: AtomicU32,
+    /// Start time of the writer's pid (see [`crate::procinfo::start_time`]);
+    /// informative. See [`WriterBlock::start_time`].
+    pub(crate) start_time: AtomicU64,
+    /// `CLOCK_MONOTONIC` ns of the writer's last heartbeat. See
+    /// [`WriterBlock::heartbeat`] and [`WriterBlock::beat`].
+    pub(crate) heartbeat_ns: AtomicU64,
     /// Number of the batch being written (0: none). See `intent_state`.
     /// Reached through [`WriterBlock::intent`] and the batch methods.
     pub(crate) intent: AtomicU64,
@@ -227,6 +232,59 @@ impl IntentState {
 }
 
 impl WriterBlock {
+    /// Writer (or daemon), once it holds the region's `flock`: registers
+    /// `pid` (with its start time, informative) as the one serving the
+    /// region, and beats the heartbeat at `now_ns` (`CLOCK_MONOTONIC`). The
+    /// start time and heartbeat are stored first (Relaxed), then the pid
+    /// (Release), so a reader that sees the pid (Acquire, in
+    /// [`serving_pid`](Self::serving_pid)) sees them too.
+    pub fn take(&self, pid: u32, start_time: u64, now_ns: u64) {
+        self.start_time.store(start_time, Ordering::Relaxed);
+        self.heartbeat_ns.store(now_ns, Ordering::Relaxed);
+        self.pid.store(pid, Ordering::Release);
+    }
+
+    /// Writer (or daemon): no writer serves this region any more (it
+    /// stopped, or moved to a new region at the path). Release, as
+    /// [`take`](Self::take)'s store of the pid, paired with
+    /// [`serving_pid`](Self::serving_pid)'s Acquire; nothing relies on
+    /// more than the value (liveness is the writer lock's word).
+    pub fn release(&self) {
+        self.pid.store(0, Ordering::Release);
+    }
+
+    /// The pid the serving writer registered (0: none), as it sees itself:
+    /// for messages, not for liveness (a writer in another pid namespace,
+    /// or a dead one, leaves a pid that means nothing here; ask
+    /// [`crate::ownership::writer_lock_held`]). Acquire: pairs with
+    /// [`take`](Self::take)'s Release store, so the start time and
+    /// heartbeat it registered are seen with it.
+    pub fn serving_pid(&self) -> u32 {
+        self.pid.load(Ordering::Acquire)
+    }
+
+    /// The start time of the serving writer's pid (see
+    /// [`crate::procinfo::start_time`]; 0 if unknown). Informative since
+    /// layout version 3. Relaxed: call after
+    /// [`serving_pid`](Self::serving_pid) (Acquire).
+    pub fn start_time(&self) -> u64 {
+        self.start_time.load(Ordering::Relaxed)
+    }
+
+    /// Writer, on every pass: it is alive at `now_ns` (`CLOCK_MONOTONIC`,
+    /// which every process shares). Relaxed: a time, read as a hint;
+    /// nothing is published with it.
+    pub fn beat(&self, now_ns: u64) {
+        self.heartbeat_ns.store(now_ns, Ordering::Relaxed);
+    }
+
+    /// `CLOCK_MONOTONIC` ns of the writer's last [`beat`](Self::beat) (0:
+    /// never). Untrusted (a time in the future is possible from a hostile
+    /// or confused process). Relaxed: see `beat`.
+    pub fn heartbeat(&self) -> u64 {
+        self.heartbeat_ns.load(Ordering::Relaxed)
+    }
+
     /// The intent's batch number and state (Acquire: what the writer
     /// stored before the state is seen with it).
     pub fn intent(&self) -> (u64, IntentState) {
@@ -536,23 +594,54 @@ impl IntentFile {
 /// claim's timeout ran out goes on counting instead of starting over (a
 /// writer killed more often than the timeout would otherwise never
 /// abandon a dead claimant's claim, and the shared lane would wait for
-/// ever). Written by the writer only; read as untrusted (a time in the
-/// future counts as now).
+/// ever). Written by the writer only, through [`crate::drain_core`];
+/// read as untrusted (a time in the future counts as now).
 #[repr(C)]
 pub struct ClaimWatch {
     /// Position of the claim plus one (0: none).
-    pub pos_plus_one: AtomicU64,
+    pub(crate) pos_plus_one: AtomicU64,
     /// When it was first seen uncommitted.
-    pub since_ns: AtomicU64,
+    pub(crate) since_ns: AtomicU64,
 }
 
-/// Cursor of the callsite arena.
+/// Cursor of the callsite arena. Moved by [`crate::callsite::CallsiteTable`]
+/// only; others read it through [`handed_out`](Self::handed_out) and
+/// [`refused`](Self::refused).
 #[repr(C)]
 pub struct ArenaHead {
     /// Bytes handed out (may pass the arena's end once it is full).
-    pub next: AtomicU32,
+    pub(crate) next: AtomicU32,
     /// Registrations refused because the arena was full.
-    pub refused: AtomicU32,
+    pub(crate) refused: AtomicU32,
+}
+
+impl ArenaHead {
+    /// An empty arena's cursor (heap-backed tables in tests).
+    pub fn new() -> Self {
+        Self {
+            next: AtomicU32::new(0),
+            refused: AtomicU32::new(0),
+        }
+    }
+
+    /// Bytes handed out so far: may pass the arena's end once it is full
+    /// (clamp it to the arena's length), and is untrusted. Relaxed: a
+    /// count for reports; a reader of entries goes through
+    /// [`crate::callsite::CallsiteTable`], whose commits publish them.
+    pub fn handed_out(&self) -> u32 {
+        self.next.load(Ordering::Relaxed)
+    }
+
+    /// Registrations refused because the arena was full. Relaxed: a count.
+    pub fn refused(&self) -> u32 {
+        self.refused.load(Ordering::Relaxed)
+    }
+}
+
+impl Default for ArenaHead {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// The header page.
@@ -631,13 +720,15 @@ pub struct LaneSlot {
     /// Reached through [`LaneSlot::owner`] only.
     pub(crate) owner: AtomicU64,
     /// Unused since layout version 3 (was the owner's start time).
-    pub _reserved0: AtomicU64,
-    /// The owner thread's tid, in its own pid namespace.
-    pub tid: AtomicU32,
+    pub(crate) _reserved0: AtomicU64,
+    /// The owner thread's tid, in its own pid namespace. Informative,
+    /// stored by the claim; see [`LaneSlot::tid`].
+    pub(crate) tid: AtomicU32,
     /// Unused since layout version 3 (the generation is in `owner`).
-    pub _reserved1: AtomicU32,
-    /// Wall-clock ns of the claim.
-    pub claimed_ns: AtomicU64,
+    pub(crate) _reserved1: AtomicU32,
+    /// Wall-clock ns of the claim. Informative; see
+    /// [`LaneSlot::claimed_ns`].
+    pub(crate) claimed_ns: AtomicU64,
 }
 
 const _: () = assert!(core::mem::size_of::<LaneSlot>() == 64);
@@ -653,6 +744,29 @@ impl LaneSlot {
     #[doc(hidden)]
     pub fn owner_raw(&self) -> &AtomicU64 {
         &self.owner
+    }
+
+    /// The unused word that held the owner's start time before layout
+    /// version 3, for tests that forge what an owner of the old protocol
+    /// left there. Not part of the protocol.
+    #[doc(hidden)]
+    pub fn reserved0_raw(&self) -> &AtomicU64 {
+        &self._reserved0
+    }
+
+    /// The tid of the thread that claimed the lane (in its own pid
+    /// namespace). Informative, for reports: stored Relaxed after the
+    /// claim's CAS by the claimant, so a reader may see the previous
+    /// owner's tid for a moment; decide nothing on it (the owner word
+    /// and its lock say who owns the lane). Relaxed.
+    pub fn tid(&self) -> u32 {
+        self.tid.load(Ordering::Relaxed)
+    }
+
+    /// Wall-clock ns of the claim (informative, as [`tid`](Self::tid)).
+    /// Relaxed.
+    pub fn claimed_ns(&self) -> u64 {
+        self.claimed_ns.load(Ordering::Relaxed)
     }
 }
 
@@ -670,10 +784,11 @@ pub const DROP_SLOTS: usize = 256;
 pub struct DropSlot {
     /// The owner word; reached through [`DropSlot::owner`] only.
     pub(crate) owner: AtomicU64,
-    /// The owner thread's tid, in its own pid namespace.
-    pub tid: AtomicU32,
+    /// The owner thread's tid, in its own pid namespace. Informative; see
+    /// [`DropSlot::tid`].
+    pub(crate) tid: AtomicU32,
     /// Reserved (zero).
-    pub _reserved: AtomicU32,
+    pub(crate) _reserved: AtomicU32,
     /// Records the owner dropped (its signal handlers too: one atomic add).
     pub(crate) dropped: Counter,
     /// Value of `dropped` already reported in the log (writer only).
@@ -683,8 +798,9 @@ pub struct DropSlot {
     pub(crate) pending_dropped: AtomicU64,
     /// See `pending_dropped`.
     pub(crate) pending_batch: AtomicU64,
-    /// Wall-clock ns of the claim.
-    pub claimed_ns: AtomicU64,
+    /// Wall-clock ns of the claim. Informative; see
+    /// [`DropSlot::claimed_ns`].
+    pub(crate) claimed_ns: AtomicU64,
 }
 
 const _: () = assert!(core::mem::size_of::<DropSlot>() == 64);
@@ -693,6 +809,18 @@ impl DropSlot {
     /// The entry's owner word, with the protocol's transitions.
     pub fn owner(&self) -> crate::ownership::OwnerWord<'_> {
         crate::ownership::OwnerWord::new(&self.owner)
+    }
+
+    /// The tid of the thread that claimed the entry (in its own pid
+    /// namespace). Informative, as [`LaneSlot::tid`]: the drop reports
+    /// name the thread with it, but nothing is decided on it. Relaxed.
+    pub fn tid(&self) -> u32 {
+        self.tid.load(Ordering::Relaxed)
+    }
+
+    /// Wall-clock ns of the claim (informative). Relaxed.
+    pub fn claimed_ns(&self) -> u64 {
+        self.claimed_ns.load(Ordering::Relaxed)
     }
 
     /// Producer (the entry's owner thread, and its signal handlers): where
@@ -743,8 +871,17 @@ impl DropSlot {
 // The fields behind methods sit where they always did (layout version 3).
 const _: () = {
     use core::mem::offset_of;
+    assert!(offset_of!(DropSlot, tid) == 8);
     assert!(offset_of!(DropSlot, dropped) == 16);
+    assert!(offset_of!(DropSlot, claimed_ns) == 48);
+    assert!(offset_of!(LaneSlot, tid) == 16);
+    assert!(offset_of!(LaneSlot, claimed_ns) == 24);
+    assert!(offset_of!(ArenaHead, refused) == 4);
+    assert!(offset_of!(ClaimWatch, since_ns) == 8);
     assert!(offset_of!(DropSlot, pending_batch) == 40);
+    assert!(offset_of!(WriterBlock, pid) == 0);
+    assert!(offset_of!(WriterBlock, start_time) == 8);
+    assert!(offset_of!(WriterBlock, heartbeat_ns) == 16);
     assert!(offset_of!(WriterBlock, intent) == 24);
     assert!(offset_of!(WriterBlock, intent_lens) == 40);
     assert!(offset_of!(WriterBlock, mpsc_pending_batch) == 40 + 8 * INTENT_SLOTS + 16);

@@ -12,7 +12,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use clap::Parser;
@@ -170,7 +169,11 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     };
     let region = Region::open(&cli.shm, &opts)?;
     let have = region.geometry().sizes;
-    let creator = region.header().id.creator_pid.load(Ordering::Relaxed);
+    let creator = region
+        .header()
+        .id
+        .creator_pid
+        .load(std::sync::atomic::Ordering::Relaxed);
     let sizes_text = format!(
         "{} lanes of {} KiB, created by pid {creator}",
         have.lanes,
@@ -253,12 +256,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     if !matches!(result, Err(RunError::RegionBroken(_))) {
         // Leave no stale identity behind; the flock goes with the process.
         // (A truncated region's header may be gone: touching it is SIGBUS.)
-        engine
-            .region()
-            .header()
-            .writer
-            .pid
-            .store(0, Ordering::Release);
+        engine.region().header().writer.release();
     }
     ul_writer::diag!(
         "exiting after writing {} records in {} batches ({} lane parts formatted by helpers)",

@@ -208,10 +208,7 @@ mod tests {
     fn an_entry_committed_after_a_lookup_is_found_next_time() {
         let mut mem = vec![0u64; LEN / 8];
         let base: *mut u8 = mem.as_mut_ptr().cast();
-        let head = ArenaHead {
-            next: AtomicU32::new(0),
-            refused: AtomicU32::new(0),
-        };
+        let head = ArenaHead::new();
         // SAFETY: `mem` is 8-aligned, `LEN` bytes, outlives `table`, and is
         // only reached through `base` from here on.
         let table = unsafe { CallsiteTable::new(&head, base, LEN) };
@@ -263,10 +260,7 @@ mod tests {
     #[test]
     fn permanent_errors_are_reported_once() {
         let mut mem = vec![0u64; LEN / 8];
-        let head = ArenaHead {
-            next: AtomicU32::new(0),
-            refused: AtomicU32::new(0),
-        };
+        let head = ArenaHead::new();
         // SAFETY: `mem` is 8-aligned, `LEN` bytes, and outlives `table`.
         let table = unsafe { CallsiteTable::new(&head, mem.as_mut_ptr().cast(), LEN) };
         let ctx = table.register(EntryKind::Context, 0, 0, &["svc"]).unwrap();

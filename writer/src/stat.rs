@@ -297,9 +297,9 @@ impl Snapshot {
                 geo.total_len
             )));
         }
-        let wpid = h.writer.pid.load(r);
+        let wpid = h.writer.serving_pid();
         let now = ul_ring::clock::monotonic_ns();
-        let beat = h.writer.heartbeat_ns.load(r);
+        let beat = h.writer.heartbeat();
         let state = ul_ring::WriterState::of_region(&file, &h);
         let writer = WriterInfo {
             pid: wpid,
@@ -333,7 +333,7 @@ impl Snapshot {
             lanes.push(LaneInfo {
                 lane: i,
                 pid: owner.pid(),
-                tid: slot.tid.load(r),
+                tid: slot.tid(),
                 state,
                 // Whether the kernel holds the owner's lane lock: a retired
                 // lane's owner let go of it on purpose.
@@ -358,7 +358,7 @@ impl Snapshot {
             pending = pending.wrapping_add(d.wrapping_sub(e.dropped_reported()));
             shared_threads.push(SharedThreadInfo {
                 pid: owner.pid(),
-                tid: e.tid.load(r),
+                tid: e.tid(),
                 state,
                 alive: ul_ring::ownership::drop_lock_held(&file, &geo, k).unwrap_or(false),
                 dropped: d,
@@ -402,8 +402,8 @@ impl Snapshot {
                 corrupt_lanes: s.corrupt_lanes.get(),
                 lanes_reclaimed: s.lanes_reclaimed.get(),
                 claims_abandoned: s.claims_abandoned.get(),
-                callsite_bytes_used: h.arena.next.load(r).min(sizes.callsite_len),
-                callsites_refused: h.arena.refused.load(r),
+                callsite_bytes_used: h.arena.handed_out().min(sizes.callsite_len),
+                callsites_refused: h.arena.refused(),
             },
         })
     }

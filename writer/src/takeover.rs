@@ -6,7 +6,6 @@
 
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 
 use ul_ring::region::Region;
 
@@ -35,7 +34,7 @@ pub fn take(region: &Region) -> Result<(), Busy> {
     if r != 0 {
         return Err(Busy {
             path: region.path().to_owned(),
-            pid: h.writer.pid.load(Ordering::Relaxed),
+            pid: h.writer.serving_pid(),
         });
     }
     // Held for the life of the process, like the mapping of every region
@@ -55,14 +54,11 @@ pub fn take(region: &Region) -> Result<(), Busy> {
         ),
     }
     let me = std::process::id();
-    h.writer.start_time.store(
+    h.writer.take(
+        me,
         ul_ring::procinfo::start_time(me).unwrap_or(0),
-        Ordering::Relaxed,
+        ul_ring::clock::monotonic_ns(),
     );
-    h.writer
-        .heartbeat_ns
-        .store(ul_ring::clock::monotonic_ns(), Ordering::Relaxed);
-    h.writer.pid.store(me, Ordering::Release);
     // The region this writer serves is the one at the path (a file moved
     // back there after it was superseded is current again).
     h.control.set_superseded(false);

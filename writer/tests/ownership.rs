@@ -30,7 +30,10 @@ fn a_reclaim_scan_right_after_a_claim_leaves_the_lane_alone() {
     let s = Scratch::new("claimwin");
     let region = Region::open(&s.shm, &RegionOptions::default()).unwrap();
     // What the old protocol's previous owner left behind.
-    region.lane_slot(0)._reserved0.store(1, Ordering::Relaxed);
+    region
+        .lane_slot(0)
+        .reserved0_raw()
+        .store(1, Ordering::Relaxed);
     let claim = claim_lane(&region, std::process::id(), 7, 0).expect("a free lane");
     assert_eq!(claim.index(), 0);
     let mut engine = engine(&s, region);

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::*;
@@ -30,17 +29,13 @@ fn a_writer_killed_asleep_costs_producers_a_bounded_number_of_wakes() {
     .expect("open region");
     let wake = &view.header().wake;
     assert!(
-        wait_for(Duration::from_secs(20), || wake
-            .sleeping
-            .load(Ordering::SeqCst)
-            == 1),
+        wait_for(Duration::from_secs(20), || wake.writer_sleeping()),
         "the idle writer never announced sleep"
     );
     signal(w.pid(), libc::SIGKILL);
     wait_timeout(&mut w.child, Duration::from_secs(10)).expect("writer did not die");
-    assert_eq!(
-        wake.sleeping.load(Ordering::SeqCst),
-        1,
+    assert!(
+        wake.writer_sleeping(),
         "the killed writer should have left sleeping = 1 (test precondition)"
     );
 
@@ -63,11 +58,7 @@ fn a_writer_killed_asleep_costs_producers_a_bounded_number_of_wakes() {
         wakes <= 2,
         "{wakes} futex wakes for {n} records with a dead writer: producers must not pay a system call per record"
     );
-    assert_eq!(
-        wake.sleeping.load(Ordering::SeqCst),
-        0,
-        "the first wake cleared the flag"
-    );
+    assert!(!wake.writer_sleeping(), "the first wake cleared the flag");
 
     // A new writer drains what fitted and reports the drops; the records that
     // went out are 0..k in order.

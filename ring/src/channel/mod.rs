@@ -33,7 +33,6 @@ mod sender;
 
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -228,7 +227,7 @@ impl<T> Channel<T> {
     /// (the kernel's word, true in any pid namespace).
     pub fn daemon_pid(&self) -> Option<u32> {
         let w = &self.region.header().writer;
-        let pid = w.pid.load(Ordering::Acquire);
+        let pid = w.serving_pid();
         let held = crate::ownership::writer_lock_held(self.region.file()).unwrap_or(false);
         (pid != 0 && held).then_some(pid)
     }

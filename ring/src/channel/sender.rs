@@ -132,7 +132,7 @@ impl<T: bytemuck::Pod> Sender<T> {
         if sent.is_ok() {
             let wake = &self.region.header().wake;
             if wake.claim_wake() {
-                crate::futex::wake(&wake.futex, 1);
+                wake.ring();
             }
         }
         sent
@@ -150,9 +150,7 @@ impl<T: bytemuck::Pod> Sender<T> {
                 Err(Full) => {
                     // The daemon may be busy rather than asleep: nudge the
                     // futex whatever its sleeping flag says.
-                    let wake = &self.region.header().wake;
-                    wake.futex.fetch_add(1, Ordering::Release);
-                    crate::futex::wake(&wake.futex, 1);
+                    self.region.header().wake.kick();
                     std::thread::sleep(
                         pause.min(deadline.saturating_duration_since(Instant::now())),
                     );

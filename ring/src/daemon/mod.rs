@@ -193,7 +193,7 @@ struct Registration<'r>(&'r Region);
 
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
-        self.0.header().writer.pid.store(0, Ordering::Release);
+        self.0.header().writer.release();
     }
 }
 
@@ -215,7 +215,7 @@ pub fn run_daemon<D: Daemon>(
     if r != 0 {
         return Err(DaemonError::AlreadyRunning {
             path: region.path().to_owned(),
-            pid: region.header().writer.pid.load(Ordering::Acquire),
+            pid: region.header().writer.serving_pid(),
         });
     }
     // Held while we serve (dropped on return): lets senders in any pid
@@ -223,14 +223,11 @@ pub fn run_daemon<D: Daemon>(
     let _writer_lock = crate::ownership::WriterLock::acquire(region).ok().flatten();
     let h = region.header();
     let me = crate::procinfo::getpid();
-    h.writer.start_time.store(
+    h.writer.take(
+        me,
         crate::procinfo::start_time(me).unwrap_or(0),
-        Ordering::Relaxed,
+        crate::clock::monotonic_ns(),
     );
-    h.writer
-        .heartbeat_ns
-        .store(crate::clock::monotonic_ns(), Ordering::Relaxed);
-    h.writer.pid.store(me, Ordering::Release);
     let _registered = Registration(region);
     // After the mapping, so an address-space limit counts what we hold.
     let (outcomes, throttle) = options.limits.apply();
@@ -283,9 +280,7 @@ fn serve<D: Daemon>(
     let mut last_scan: Option<Instant> = None;
     let mut stopping = None;
     loop {
-        h.writer
-            .heartbeat_ns
-            .store(crate::clock::monotonic_ns(), Ordering::Relaxed);
+        h.writer.beat(crate::clock::monotonic_ns());
         if stopping.is_none() && stop_requested(options) {
             options.stop.store(true, Ordering::Relaxed);
             stopping = Some(drainer.targets());
@@ -341,11 +336,7 @@ fn serve<D: Daemon>(
             options.idle_timeout
         };
         totals.sleeps += 1;
-        crate::futex::wait(
-            &h.wake.futex,
-            seq,
-            Some(timeout.max(Duration::from_millis(1))),
-        );
+        h.wake.sleep(seq, timeout.max(Duration::from_millis(1)));
         h.wake.cancel_sleep();
     }
 }

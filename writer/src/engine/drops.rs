@@ -19,7 +19,7 @@ impl Engine {
                 continue;
             }
             let pid = slot.owner().load().pid();
-            let tid = slot.tid.load(Ordering::Relaxed);
+            let tid = slot.tid();
             let since = since_text(&mut self.lines.ts, self.table_drop_report[k]);
             self.lines.writer_line(
                 Level::Warn,

@@ -27,13 +27,10 @@ impl Engine {
             (0..r.geometry().sizes.lanes as usize).any(|i| {
                 let slot = r.lane_slot(i);
                 let owner = slot.owner().load();
-                !owner.is_free()
-                    && owner.pid() == pid
-                    && slot.tid.load(Ordering::Relaxed) == tid
-                    && {
-                        let c = r.lane_control(i);
-                        c.head() != c.tail()
-                    }
+                !owner.is_free() && owner.pid() == pid && slot.tid() == tid && {
+                    let c = r.lane_control(i);
+                    c.head() != c.tail()
+                }
             })
         })
     }
@@ -87,8 +84,8 @@ impl Engine {
         // Producers still on the old region take their slow path (and find
         // the new one) as soon as a lane passes half full: tell them the
         // writer sleeps, and that no writer serves it.
-        old.header().writer.pid.store(0, Ordering::Release);
-        old.header().wake.sleeping.store(1, Ordering::SeqCst);
+        old.header().writer.release();
+        old.header().wake.mark_asleep();
         // And every log call on the old region sees this flag, so even a
         // thread whose lane never passes half full moves on its next call.
         old.header().control.set_superseded(true);
@@ -120,7 +117,7 @@ impl Engine {
             let mut s = self.retiring.remove(k);
             self.swap_served(&mut s);
             let h = self.region.header();
-            h.wake.sleeping.store(1, Ordering::SeqCst);
+            h.wake.mark_asleep();
             let wanted = h.flush.wanted();
             // A failed write leaves the records where they are; the served
             // region's pass reports the error and backs off.

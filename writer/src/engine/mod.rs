@@ -342,7 +342,7 @@ impl Engine {
             let origin = Origin {
                 lane: Some(i),
                 pid: slot.owner().load().pid(),
-                tid: slot.tid.load(Ordering::Relaxed),
+                tid: slot.tid(),
             };
             if head != tail
                 && !self.retiring.is_empty()
@@ -660,9 +660,7 @@ impl Engine {
     /// re-derived every 10 s.
     fn heartbeat(&mut self, signals: &Signals) {
         let h = self.region.header();
-        h.writer
-            .heartbeat_ns
-            .store(ul_ring::clock::monotonic_ns(), Ordering::Relaxed);
+        h.writer.beat(ul_ring::clock::monotonic_ns());
         if signals.reopen.swap(false, Ordering::Relaxed) {
             if let Err(e) = self.out.reopen_all() {
                 crate::diag!("reopening outputs: {e}");
@@ -768,11 +766,8 @@ impl Engine {
             interval = interval.min(10);
         }
         self.totals.sleeps += 1;
-        ul_ring::futex::wait(
-            &h.wake.futex,
-            seq,
-            Some(Duration::from_millis(u64::from(interval))),
-        );
+        h.wake
+            .sleep(seq, Duration::from_millis(u64::from(interval)));
         // Woken or timed out: a cheap moment to see that the region file is
         // still whole (and still the one at the path). A region left behind
         // gets `sleeping = 1` again from `drain_retiring`.
