@@ -14,9 +14,11 @@
 #![warn(missing_docs)]
 
 pub mod alloc_count;
+#[cfg(feature = "harness")]
 pub mod chart;
 pub mod floor;
 pub mod hist;
+#[cfg(feature = "harness")]
 pub mod loggers;
 pub mod report;
 pub mod subject;
@@ -24,6 +26,10 @@ pub mod timing;
 pub mod writer_proc;
 
 pub use timing::{rdtscp, ticks_per_ns};
+
+/// The argument of the string message: 56 bytes, as in Quill's
+/// large-string case (longer than any small-string optimisation).
+pub const LONG_STR: &str = "Lorem ipsum dolor sit amet, consectetur adipiscing elit";
 
 /// Percentiles of a sample, in the unit of the sample (ns in reports).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -1,8 +1,12 @@
 /* hello.c: a C program logging through ul.
  *
- *   cc hello.c -I capi/include -L target/debug -lul_capi -o hello
- *   ul-writer --shm /dev/shm/ul --dir logs &
- *   ./hello /dev/shm/ul
+ * From the repository root (README.md, "From C and C++"):
+ *
+ *   cargo build --release -p ul-capi -p ul-writer
+ *   cc capi/examples/hello.c -I capi/include -L target/release -lul_capi \
+ *       -Wl,-rpath,"$PWD/target/release" -o hello
+ *   ./target/release/ul-writer --shm /dev/shm/ul-hello --dir ./logs-hello &
+ *   ./hello /dev/shm/ul-hello
  *
  * Logs a few records, checks that bad arguments are refused with the
  * documented codes (and logs what ul_last_error() said), then flushes.
