@@ -29,7 +29,7 @@ static int expect(UlStatus got, UlStatus want, const char *what) {
 int main(int argc, char **argv) {
     const char *shm = argc > 1 ? argv[1] : "/dev/shm/ul";
     if (ul_init(shm) != UL_STATUS_OK) {
-        fprintf(stderr, "ul_init: %s\n", ul_last_error());
+        fprintf(stderr, "%s\n", ul_last_error());
         return 1;
     }
     int bad = 0;
@@ -60,7 +60,7 @@ int main(int argc, char **argv) {
         bad = 1;
     }
     if (ul_flush(10000) != UL_STATUS_OK) {
-        fprintf(stderr, "ul_flush: %s\n", ul_last_error());
+        fprintf(stderr, "%s\n", ul_last_error());
         return 1;
     }
     return bad;
