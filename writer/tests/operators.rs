@@ -197,9 +197,15 @@ fn dropped_counter_is_cumulative() {
     let reported: u64 = log
         .lines()
         .filter_map(|l| {
+            // `1 record dropped`, `N records dropped`
             l.split_once("WARN: ")?
                 .1
                 .split_once(" records dropped by pid ")
+                .or_else(|| {
+                    l.split_once("WARN: ")?
+                        .1
+                        .split_once(" record dropped by pid ")
+                })
         })
         .map(|(n, _)| n.parse::<u64>().unwrap())
         .sum();
