@@ -109,6 +109,11 @@ fn writer_states_stopped_running_gone() {
         table.contains(&format!("pid {pid} (stopped")),
         "ul-stat table: {table}"
     );
+    // Item 11: a level by its name, not its number.
+    assert!(
+        table.contains("config  min level trace, "),
+        "ul-stat table: {table}"
+    );
     let out = run(
         &ul_log(),
         &[
