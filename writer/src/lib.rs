@@ -5,6 +5,7 @@
 //! binary runs.
 
 pub mod diag;
+pub mod dir_lock;
 pub mod engine;
 pub mod format;
 pub mod helpers;
