@@ -51,7 +51,7 @@ fn demo_uses_its_own_region_while_another_writer_serves() {
     assert!(!out.contains("No such process"), "{out}");
     // Its records are in its own directory, none in the other writer's.
     let log = mine.text();
-    assert!(log.contains("worker 3 step 24999"), "{out}");
+    assert!(log.contains("worker 3 step 4999"), "{out}");
     assert!(
         log.contains("[AuthService] INFO: User ann logged in"),
         "{out}"
@@ -89,4 +89,30 @@ fn demo_pointed_at_a_served_region_says_so_and_logs_nothing() {
     assert!(!out.contains("No such process"), "{out}");
     let (_, _) = w.stop();
     assert!(!other.text().contains("worker "), "{}", other.text());
+}
+
+/// Every run used to add 27 MB to `./logs` for good; the demo's writer now
+/// rotates, so a directory already past the limit is rotated, not grown.
+#[test]
+fn demo_keeps_its_directory_bounded() {
+    let mine = Scratch::new("demo-bounded");
+    std::fs::create_dir_all(&mine.dir).unwrap();
+    let filler = "[earlier run] filler line for the rotation test\n".repeat(200_000);
+    std::fs::write(mine.dir.join("server.log"), &filler).unwrap();
+    assert!(filler.len() > 8 << 20);
+    let o = demo(None, &mine.dir);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    let rotated = std::fs::read_to_string(mine.dir.join("server.log.1")).unwrap_or_default();
+    assert!(
+        rotated.starts_with("[earlier run]"),
+        "the 9.6 MB server.log was not rotated: {out}"
+    );
+    let total: u64 = std::fs::read_dir(&mine.dir)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert!(total < 35 << 20, "{total} bytes in the demo's directory");
+    let both = rotated + &mine.text();
+    assert!(both.contains("worker 3 step 4999"), "{out}");
 }
