@@ -111,11 +111,17 @@ impl DirLock {
             }
             return Err(io("lock")(err));
         }
+        // Who holds it is only for the next writer's message: on a full
+        // file system (a writer must start there, keeping records in the
+        // ring until space is freed) the note is left empty, not an error.
         let who = format!("pid {}, serving {}\n", std::process::id(), shm.display());
-        file.set_len(0).map_err(io("write the output lock"))?;
-        file.rewind().map_err(io("write the output lock"))?;
-        file.write_all(who.as_bytes())
-            .map_err(io("write the output lock"))?;
+        let noted = file
+            .set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| file.write_all(who.as_bytes()));
+        if noted.is_err() {
+            let _ = file.set_len(0);
+        }
         Ok(DirLock { _file: file })
     }
 }
