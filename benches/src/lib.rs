@@ -5,11 +5,12 @@
 //! - [`hist`]: HDR histograms of nanoseconds and their percentiles;
 //! - [`subject`]: what a latency run calls (a logger or a bare ring) and the
 //!   measurement loop (Quill's burst/20 and single-call);
-//! - [`loggers`]: ul and the Rust peers, each installed to write a real file;
+//! - `loggers` (feature `harness`): ul and the Rust peers, each installed to
+//!   write a real file;
 //! - [`floor`]: the bare SPSC pushes that tell what any design pays here;
 //! - [`writer_proc`]: starting, measuring and stopping a real `ul-writer`;
 //! - [`report`]: results passed from child to parent, and markdown tables;
-//! - [`chart`]: the percentile chart (PNG).
+//! - `chart` (feature `harness`): the percentile chart (PNG).
 
 #![warn(missing_docs)]
 
