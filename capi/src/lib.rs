@@ -18,6 +18,8 @@
 //! ul_flush(5000);
 //! ```
 
+#![warn(missing_docs, unreachable_pub)]
+
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
