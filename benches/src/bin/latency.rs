@@ -1,9 +1,12 @@
 //! Hot-path latency of ul and its Rust peers, against the floor.
 //!
 //! ```text
-//! cargo run --release -p ul-benches --bin latency -- [--threads 1,2] [--logger ul,tracing] \
-//!     [--bursts 10000] [--chart docs/perf/latency.png] [--json out.json]
-//! cargo run --release -p ul-benches --bin latency -- --logger ul --profile-bursts 5000   # for callgrind
+//! cargo run --release -p ul-benches --features harness --bin latency -- [--threads 1,2] \
+//!     [--logger ul,tracing] [--bursts 10000] [--chart docs/perf/latency.png] [--json out.json]
+//! # for callgrind: ul's call, or the floor's push
+//! cargo run --release -p ul-benches --features harness --bin latency -- --logger ul --profile-bursts 5000
+//! cargo run --release -p ul-benches --features harness --bin latency -- --logger rings --profile-ring 4 \
+//!     --profile-bursts 5000
 //! ```
 //!
 //! Each logger runs in a child process of its own (this binary re-executed
@@ -50,7 +53,7 @@ use ul_benches::timing::{ticks_per_ns, timer_overhead, tsc_step_ns};
 /// The reference rings (56-byte records, one producer thread, a process
 /// of their own), run before the loggers. `floor` is their old name, from
 /// before the floor became issue 15's minimal push.
-const FLOORS: [&str; 2] = ["rings", "floor"];
+const RINGS: [&str; 2] = ["rings", "floor"];
 
 /// Measure the hot-path latency of ul and its Rust peers.
 #[derive(Parser, Debug, Clone)]
@@ -160,11 +163,11 @@ impl Visitor for ProfileVisitor {
 fn profile(cli: &Cli) -> Result<(), String> {
     let name = cli.logger.first().map_or("ul", String::as_str);
     let bursts = cli.profile_bursts.unwrap_or(0);
-    if FLOORS.contains(&name) && cli.profile_ring >= 4 {
+    if RINGS.contains(&name) && cli.profile_ring >= 4 {
         ul_benches::subject::profile(&MinFloor::new(1), 0, bursts);
         return Ok(());
     }
-    if FLOORS.contains(&name) {
+    if RINGS.contains(&name) {
         let floor = Floor::new();
         let stop = AtomicBool::new(false);
         std::thread::scope(|s| {
@@ -238,11 +241,11 @@ fn child(cli: &Cli) -> Result<(), String> {
     let timer = timer_overhead(200_000, tpn);
     let ts = timer.summary();
     let overhead_ticks = (ts.p50 * tpn).round() as u64;
-    let is_floor = FLOORS.contains(&name.as_str());
-    let with_floor = !is_floor
+    let is_rings = RINGS.contains(&name.as_str());
+    let with_floor = !is_rings
         && !cli.floor_beside.iter().any(|n| n == "none")
         && cli.floor_beside.iter().any(|n| n == "all" || *n == name);
-    let mut message_ids: Vec<usize> = if is_floor {
+    let mut message_ids: Vec<usize> = if is_rings {
         (0..FLOOR_MESSAGES.len()).collect()
     } else {
         cli.messages
@@ -260,7 +263,7 @@ fn child(cli: &Cli) -> Result<(), String> {
         }
     }
     let cfg = RunConfig {
-        threads: if is_floor { 1 } else { threads },
+        threads: if is_rings { 1 } else { threads },
         bursts: cli.bursts,
         cases: cases.clone(),
         tpn,
@@ -270,7 +273,7 @@ fn child(cli: &Cli) -> Result<(), String> {
     };
     let started = Instant::now();
     let mut notes = Vec::new();
-    let (hists, expected, found) = if is_floor {
+    let (hists, expected, found) = if is_rings {
         let floor = Floor::new();
         // Two phases: the rings with no consumer are timed while no drain
         // thread runs (it would hold the other CPU and push the machine's
@@ -336,7 +339,7 @@ fn child(cli: &Cli) -> Result<(), String> {
         .iter()
         .zip(&hists)
         .map(|(c, h)| {
-            let (logger, message) = if is_floor {
+            let (logger, message) = if is_rings {
                 (
                     FLOOR_MESSAGES[c.message].to_string(),
                     "56-byte record".to_string(),
@@ -410,16 +413,25 @@ fn machine() -> String {
 
 fn parent(cli: &Cli) -> Result<(), String> {
     let names: Vec<String> = if cli.logger.is_empty() {
-        FLOORS
-            .iter()
-            .map(|s| s.to_string())
+        std::iter::once(RINGS[0].to_string())
             .chain(Kind::ALL.iter().map(|k| k.name().to_string()))
             .collect()
     } else {
-        cli.logger.clone()
+        // The old name of the reference rings runs them under their new one.
+        cli.logger
+            .iter()
+            .map(|n| {
+                if RINGS.contains(&n.as_str()) {
+                    RINGS[0]
+                } else {
+                    n
+                }
+                .to_string()
+            })
+            .collect()
     };
     for n in &names {
-        if !FLOORS.contains(&n.as_str()) && Kind::parse(n).is_none() {
+        if !RINGS.contains(&n.as_str()) && Kind::parse(n).is_none() {
             return Err(format!("unknown logger {n:?}"));
         }
     }
@@ -437,7 +449,7 @@ fn parent(cli: &Cli) -> Result<(), String> {
     let started = Instant::now();
     let mut children: Vec<LatencyChild> = Vec::new();
     for name in &names {
-        let thread_counts: Vec<usize> = if FLOORS.contains(&name.as_str()) {
+        let thread_counts: Vec<usize> = if RINGS.contains(&name.as_str()) {
             vec![1]
         } else {
             cli.threads.clone()
@@ -516,7 +528,7 @@ fn print_report(cli: &Cli, children: &[LatencyChild], rows: &[LatencyRow], took:
     println!("### Latency\n");
     println!("- machine: {}", machine());
     println!(
-        "- command: `cargo run --release -p ul-benches --bin latency -- {}`",
+        "- command: `cargo run --release -p ul-benches --features harness --bin latency -- {}`",
         std::env::args().skip(1).collect::<Vec<_>>().join(" ")
     );
     println!(
