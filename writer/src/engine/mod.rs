@@ -224,14 +224,16 @@ pub const DEFAULT_BATCH_BYTES: usize = 1 << 20;
 /// Smallest batch budget: a few hundred records.
 pub const MIN_BATCH_BYTES: usize = 64 << 10;
 
-/// Lane bytes the writer keeps mapped behind the tails, all lanes
-/// together (see [`Engine::release_read_pages`]): a lane is released once
-/// its tail passed this share of it (divided by the lanes, within
-/// [`RELEASE_STEPS`]) beyond the last release, one `madvise` per step.
-const RELEASE_BUDGET: u64 = 4 << 20;
+/// Lane bytes the writer may have read since their last release, all
+/// lanes together, before it releases them (see
+/// [`Engine::release_read_pages`]): a region whose lanes in use hold less
+/// (one producer thread, or eight, with the default sizes) is never
+/// released, so its pages are not faulted in again every lap.
+const RELEASE_BUDGET: u64 = 12 << 20;
 
-/// Fewest and most bytes between two releases of one lane.
-const RELEASE_STEPS: (u64, u64) = (16 << 10, 256 << 10);
+/// A lane with fewer bytes read since its last release is left as it is
+/// when the others are released.
+const RELEASE_MIN: u64 = 64 << 10;
 
 /// The kernel maps up to this much around a page a read faults in
 /// ("fault-around"): pages just behind a tail released before can be
@@ -643,25 +645,44 @@ impl Engine {
         }
     }
 
-    /// Releases lane `i`'s pages below `tail` (its records are on disk)
-    /// from this process: `madvise(MADV_DONTNEED)` on the writer's shared
-    /// mapping drops its page-table entries only (the bytes stay in the
-    /// region file; a later read maps them in again), so the writer's
-    /// resident memory holds the lane bytes of recent batches, not every
-    /// lane it ever read (32 MiB of them with the default region): at
-    /// most [`RELEASE_BUDGET`] behind the tails (or one step per lane, if
-    /// the lanes are so many that the smallest step is more), whole pages
-    /// only.
-    fn release_read_pages(&mut self, i: usize, tail: u64) {
-        let region = self.region;
-        let cap = region.geometry().sizes.lane_capacity as u64;
-        let lanes = u64::from(region.geometry().sizes.lanes).max(1);
-        let step = (RELEASE_BUDGET / lanes).clamp(RELEASE_STEPS.0, RELEASE_STEPS.1);
-        let done = self.released[i];
-        let dist = tail.wrapping_sub(done);
-        if dist < step.min(cap) {
+    /// Releases lane pages behind the tails (their records are on disk)
+    /// from this process once the bytes read since their last release
+    /// pass [`RELEASE_BUDGET`], all lanes together: every lane with at
+    /// least [`RELEASE_MIN`] of them. `madvise(MADV_DONTNEED)` on the
+    /// writer's shared mapping drops its page-table entries only (the
+    /// bytes stay in the region file; a later read maps them in again), so
+    /// the writer's resident memory holds about that budget of lane bytes
+    /// (and the pages of the batch in flight), not every lane it ever read
+    /// (32 MiB of them with the default region, at 32 producer threads or
+    /// more).
+    fn release_read_pages(&mut self) {
+        let cap = self.region.geometry().sizes.lane_capacity as u64;
+        let read = |e: &Self, i: usize| {
+            // More than a lap, or cursors that moved back (a reused lane):
+            // the whole ring.
+            let tail = e.region.lane_control(i).tail();
+            (tail, tail.wrapping_sub(e.released[i]).min(cap))
+        };
+        let total: u64 = (0..self.released.len()).map(|i| read(self, i).1).sum();
+        if total <= RELEASE_BUDGET {
             return;
         }
+        for i in 0..self.released.len() {
+            let (tail, dist) = read(self, i);
+            if dist >= RELEASE_MIN.min(cap) {
+                self.release_lane(i, tail);
+            }
+        }
+    }
+
+    /// Releases lane `i`'s pages below `tail` read since its last release
+    /// (see [`release_read_pages`](Self::release_read_pages)), whole pages
+    /// only.
+    fn release_lane(&mut self, i: usize, tail: u64) {
+        let region = self.region;
+        let cap = region.geometry().sizes.lane_capacity as u64;
+        let done = self.released[i];
+        let dist = tail.wrapping_sub(done);
         // From a little before the last release (see FAULT_AROUND); more
         // than a lap (or cursors that moved back: a reused lane): the
         // whole ring.
@@ -755,10 +776,8 @@ impl Engine {
             let before = ctrl.report_dropped(p.dropped);
             h.stats.drops_reported.add(p.dropped.wrapping_sub(before));
         }
-        for k in 0..self.pending.len() {
-            let p = &self.pending[k];
-            let (lane, tail) = (p.lane, p.new_tail);
-            self.release_read_pages(lane, tail);
+        if !self.pending.is_empty() {
+            self.release_read_pages();
         }
         if let Some((from, to)) = self.mpsc_release {
             let mpsc = self.region.mpsc();
