@@ -370,16 +370,12 @@ fn invalid_limits_are_refused_with_the_flag_named() {
 #[test]
 fn limits_that_cannot_be_applied_are_reported_and_the_writer_runs_on() {
     let s = Scratch::new("unapplied");
-    // 2M is valid but below the address space the writer already maps; CPU
-    // 1000 is a valid number that no machine here has.
-    let w = Writer::start(&s, &["--memory-limit", "2M", "--cpu-affinity", "1000"]);
+    // CPU 1000 is a valid number that no machine here has. (A memory limit
+    // too small to work in is refused at start: tests/memory_limit.rs.)
+    let w = Writer::start(&s, &["--cpu-affinity", "1000"]);
     stress(&s.shm, 1, 100, &[]);
     let (status, err) = w.stop();
     assert!(status.success(), "{err}");
-    assert!(
-        err.contains("memory limit NOT applied: 2.0 MiB is below the"),
-        "{err}"
-    );
     assert!(
         err.contains("affinity limit NOT applied: sched_setaffinity(CPUs 1000)"),
         "{err}"
