@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use ul_ring::callsite::{CallsiteError, CallsiteTable, EntryKind};
+use ul_ring::record::{Form, Level};
 
 use crate::format::{Location, ParsedFormat, Plan};
 
@@ -26,12 +27,27 @@ pub struct Site {
     pub keys: Vec<String>,
     /// The call's file and line (`None` if the call site has no file).
     pub location: Option<Location>,
-    /// How to write its messages straight from the records' bytes, made
-    /// from its first record that decodes (`None` inside: not possible).
-    pub plan: OnceCell<Option<Plan>>,
+    /// Its level (`None`: the entry's level byte is no level). A compact
+    /// record has no level of its own: it takes this one.
+    pub level: Option<Level>,
+    /// The argument tags its compact records are read by (`None`: it
+    /// registered none, and only tagged records can name it).
+    pub signature: Option<Box<[u8]>>,
+    /// How to write its messages straight from the records' bytes, one per
+    /// record form, each made from its first record of that form that
+    /// decodes (`None` inside: not possible).
+    plans: [OnceCell<Option<Plan>>; 2],
 }
 
 impl Site {
+    /// The plan for its records of `form` (see [`Site::plans`]).
+    pub fn plan(&self, form: Form) -> &OnceCell<Option<Plan>> {
+        &self.plans[match form {
+            Form::Tagged => 0,
+            Form::Compact => 1,
+        }]
+    }
+
     /// The source a record of this call site shows: the call site's own,
     /// else its context's (`ctx`), else the module path.
     pub fn source<'a>(&'a self, ctx: Option<&'a Ctx>) -> &'a str {
@@ -124,7 +140,9 @@ impl Names {
                     module,
                     keys: it.collect(),
                     location: Location::new(&file, e.line),
-                    plan: OnceCell::new(),
+                    level: Level::try_from(e.level).ok(),
+                    signature: e.signature.map(Vec::into_boxed_slice),
+                    plans: Default::default(),
                 }))
             }
             Ok(_) => Err(format!(
