@@ -10,7 +10,10 @@ use ul_ring::counter::Counter;
 use ul_ring::lane::{Producer, PushError};
 use ul_ring::mpsc::MpscPushError;
 use ul_ring::ownership::ClaimedLane;
-use ul_ring::record::{record_len, RecordHeader, RecordKind, FLAG_TRUNCATED, FLAG_TSC, HEADER_LEN};
+use ul_ring::record::{
+    compact_word, record_len, RecordHeader, RecordKind, COMPACT_CONTEXT, COMPACT_HEADER_LEN,
+    COMPACT_TRUNCATED, COMPACT_TSC, FLAG_TRUNCATED, FLAG_TSC, HEADER_LEN,
+};
 use ul_ring::wake::WakeBlock;
 
 use crate::arglist::ArgList;
@@ -72,7 +75,6 @@ struct Inner {
     attached: *const Shared,
     epoch: u32,
     tid: u32,
-    seq: u32,
     context: u32,
     pending_context: Option<std::sync::Arc<crate::context::Context>>,
     wake_threshold: u64,
@@ -115,7 +117,6 @@ thread_local! {
                 attached: core::ptr::null(),
                 epoch: 0,
                 tid: 0,
-                seq: 0,
                 context: 0,
                 pending_context: None,
                 wake_threshold: 0,
@@ -295,24 +296,128 @@ fn str_limit<A: ArgList>() -> usize {
 
 /// Encodes and publishes one record. Called by the macros after the level
 /// check; `context` overrides the thread's context when non-zero.
+///
+/// An argument list whose types the compiler knows (a tuple: every macro
+/// call) goes out as a compact record, read by the signature its call site
+/// registered; a run-time list (the `tracing` layer's) as a tagged one.
 #[inline(always)]
 pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
-    let Some(shared) = shared::get() else {
-        return;
+    if let Some(shared) = shared::get() {
+        emit_in(crate::__private::Attached(shared), cs, context, args);
+    }
+}
+
+/// [`emit`] into the attachment the macros' level check found.
+#[inline(always)]
+pub fn emit_in<A: ArgList>(
+    at: crate::__private::Attached,
+    cs: &'static Callsite,
+    context: u32,
+    args: &A,
+) {
+    let shared = at.0;
+    let callsite = cs.id(shared, A::SIGNATURE);
+    // A full callsite table gives id 0, which names no signature: that
+    // record goes tagged, and the writer prints it without its format.
+    let pushed = if A::SIGNATURE.is_some() && callsite != 0 {
+        with_inner(|inner| emit_compact(shared, inner, callsite, context, args))
+    } else {
+        emit_tagged(shared, cs.level, callsite, context, args)
     };
-    let callsite = cs.id(shared);
-    let pushed = with_inner(|inner| {
-        // Sized in here, not before `with_inner`: the closure's body is
-        // compiled into `LocalKey::try_with`, and a length captured from
-        // outside reaches it through memory, where the compiler can no
-        // longer see that it is a constant for fixed-size arguments (and
-        // fold the lane's length checks and the encoder's bounds checks).
-        let len = record_len(HEADER_LEN + args.wire_len(str_limit::<A>()));
+    if pushed.is_none() {
+        count_nested_drop();
+    }
+}
+
+/// The compact record of [`emit`]: the frame word (length, kind and
+/// flags, callsite), the timestamp, the values. A record with a context
+/// takes [`emit_compact_context`], out of line, so that here the length
+/// is a constant for fixed-size arguments and every check on it folds.
+#[inline(always)]
+fn emit_compact<A: ArgList>(
+    shared: &'static Shared,
+    inner: &mut Inner,
+    callsite: u32,
+    context: u32,
+    args: &A,
+) -> bool {
+    if inner.epoch != FORK_EPOCH.load(Ordering::Relaxed) || !core::ptr::eq(inner.attached, shared) {
+        inner.attach(shared);
+    }
+    if context != 0 || inner.context != 0 {
+        return emit_compact_context(shared, inner, callsite, context, args);
+    }
+    // Sized in here, not before `with_inner`: the closure's body is
+    // compiled into `LocalKey::try_with`, and a length captured from
+    // outside reaches it through memory, where the compiler can no longer
+    // see that it is a constant for fixed-size arguments (and fold the
+    // lane's length checks and the encoder's bounds checks).
+    let len = record_len(COMPACT_HEADER_LEN + args.values_len(str_limit::<A>()));
+    let (timestamp, is_tsc) = ul_ring::clock::now();
+    let mut flags = if is_tsc { COMPACT_TSC } else { 0 };
+    if A::CUTTABLE && args.truncated(str_limit::<A>()) {
+        flags |= COMPACT_TRUNCATED;
+    }
+    let word = compact_word(len, flags, callsite);
+    let write = |enc: &mut Encoder<'_>| {
+        enc.zero_last_word();
+        enc.put_u64(word);
+        enc.put_u64(timestamp);
+        args.put_values(enc, str_limit::<A>());
+    };
+    push(shared, inner, len, write)
+}
+
+/// [`emit_compact`] for a record with a context (the call's, else the
+/// thread's): its id follows the values.
+#[inline(never)]
+fn emit_compact_context<A: ArgList>(
+    shared: &'static Shared,
+    inner: &mut Inner,
+    callsite: u32,
+    context: u32,
+    args: &A,
+) -> bool {
+    let context = if context != 0 { context } else { inner.context };
+    let len = record_len(COMPACT_HEADER_LEN + args.values_len(str_limit::<A>()) + 4);
+    let (timestamp, is_tsc) = ul_ring::clock::now();
+    let mut flags = COMPACT_CONTEXT;
+    if is_tsc {
+        flags |= COMPACT_TSC;
+    }
+    if A::CUTTABLE && args.truncated(str_limit::<A>()) {
+        flags |= COMPACT_TRUNCATED;
+    }
+    let word = compact_word(len, flags, callsite);
+    let write = |enc: &mut Encoder<'_>| {
+        enc.zero_last_word();
+        enc.put_u64(word);
+        enc.put_u64(timestamp);
+        args.put_values(enc, str_limit::<A>());
+        enc.put_u32(context);
+    };
+    push(shared, inner, len, write)
+}
+
+/// The tagged record of [`emit`] (its header says level and argument
+/// count, a tag precedes each value): for run-time argument lists, and for
+/// a call site the full callsite table left without an id.
+#[cold]
+#[inline(never)]
+fn emit_tagged<A: ArgList>(
+    shared: &'static Shared,
+    level: ul_ring::record::Level,
+    callsite: u32,
+    context: u32,
+    args: &A,
+) -> Option<bool> {
+    with_inner(|inner| {
         if inner.epoch != FORK_EPOCH.load(Ordering::Relaxed)
             || !core::ptr::eq(inner.attached, shared)
         {
             inner.attach(shared);
         }
+        let len = record_len(HEADER_LEN + args.wire_len(str_limit::<A>()));
         let (timestamp, is_tsc) = ul_ring::clock::now();
         let mut flags = if is_tsc { FLAG_TSC } else { 0 };
         if args.truncated(str_limit::<A>()) {
@@ -321,11 +426,11 @@ pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
         let header = RecordHeader {
             len: len as u32,
             kind: RecordKind::Log as u8,
-            level: cs.level as u8,
+            level: level as u8,
             flags,
             timestamp,
             callsite,
-            seq: inner.seq,
+            seq: 0,
             context: if context != 0 { context } else { inner.context },
             nargs: args.count(),
             _reserved: [0; 3],
@@ -335,57 +440,66 @@ pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
             enc.put_header(&header);
             args.put(enc, str_limit::<A>());
         };
-        let threshold = inner.wake_threshold;
-        let ok = match &mut inner.sink {
-            Sink::Lane { producer, .. } => match producer.try_push(len, write) {
-                Ok(()) => {
-                    if producer.used() > threshold && shared.region.header().wake.writer_sleeping()
-                    {
-                        producer.refresh_tail();
-                        if producer.used() > threshold {
-                            wake_writer(shared);
-                        }
+        push(shared, inner, len, write)
+    })
+}
+
+/// Publishes a record of `len` bytes that `write` writes into this
+/// thread's lane (or the shared lane), under the overflow policy; wakes
+/// the writer if it sleeps on a lane past half full. True if it went out.
+#[inline(always)]
+fn push(
+    shared: &'static Shared,
+    inner: &mut Inner,
+    len: usize,
+    write: impl Fn(&mut Encoder<'_>) + Copy,
+) -> bool {
+    let threshold = inner.wake_threshold;
+    let ok = match &mut inner.sink {
+        // `write` by value (a closure of references, so `Copy`): passed by
+        // reference, it is compiled out of line and its bounds checks no
+        // longer fold against the constant length.
+        Sink::Lane { producer, .. } => match producer.try_push(len, write) {
+            Ok(()) => {
+                if producer.used() > threshold && shared.region.header().wake.writer_sleeping() {
+                    producer.refresh_tail();
+                    if producer.used() > threshold {
+                        wake_writer(shared);
                     }
-                    true
                 }
-                Err(PushError::Full) => push_when_full(shared, producer, len, write),
-                Err(PushError::TooLarge { .. }) => {
-                    producer.count_drop();
-                    false
-                }
-            },
-            Sink::Shared { drops } => {
-                // The slot's writing word names the thread's drop-table
-                // entry (its lock says whether the thread lives), or the pid.
-                let claimant = drops.as_ref().map_or(shared::pid(), |c| {
-                    ul_ring::mpsc::CLAIMANT_ENTRY | c.index() as u32
-                });
-                push_shared(
-                    shared,
-                    inner.tid,
-                    len,
-                    write,
-                    shared_drop_counter(shared, drops),
-                    claimant,
-                )
+                true
             }
-            Sink::Unattached => false,
-        };
-        if ok {
-            inner.seq = inner.seq.wrapping_add(1);
+            Err(PushError::Full) => push_when_full(shared, producer, len, write),
+            Err(PushError::TooLarge { .. }) => {
+                producer.count_drop();
+                false
+            }
+        },
+        Sink::Shared { drops } => {
+            // The slot's writing word names the thread's drop-table
+            // entry (its lock says whether the thread lives), or the pid.
+            let claimant = drops.as_ref().map_or(shared::pid(), |c| {
+                ul_ring::mpsc::CLAIMANT_ENTRY | c.index() as u32
+            });
+            push_shared(
+                shared,
+                inner.tid,
+                len,
+                write,
+                shared_drop_counter(shared, drops),
+                claimant,
+            )
         }
-        // A writer that serves a new region at the path marks the old one:
-        // then look at the path (rate-limited), even if the lane never
-        // fills. One load from the line the level check just read; no
-        // system call on the hot path.
-        if shared.region.header().control.superseded() {
-            follow_slow(shared);
-        }
-        ok
-    });
-    if pushed.is_none() {
-        count_nested_drop();
+        Sink::Unattached => false,
+    };
+    // A writer that serves a new region at the path marks the old one:
+    // then look at the path (rate-limited), even if the lane never fills.
+    // One load from the line the level check just read; no system call on
+    // the hot path.
+    if shared.region.header().control.superseded() {
+        follow_slow(shared);
     }
+    ok
 }
 
 /// When a blocked log call gives up: `timeout` from now, or (for a
