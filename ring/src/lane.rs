@@ -339,7 +339,18 @@ pub struct Producer<'a, B: ByteStore> {
     capacity: u64,
     head: u64,
     cached_tail: u64,
+    /// Position up to which `head` may advance with no wrap and no look at
+    /// the consumer's tail: `head` plus the least of the room `cached_tail`
+    /// leaves and the bytes to the end of the buffer (`head` itself when
+    /// the lane is too small for the fast path). Kept by [`Self::set_limit`]
+    /// whenever `head` or `cached_tail` moves.
+    limit: u64,
 }
+
+/// Records up to this long take the fast path of [`Producer::try_push`]
+/// (one compare against [`Producer::limit`]), on lanes whose
+/// [`max_record_len`] is at least this.
+const FAST_MAX_LEN: usize = 1024;
 
 impl<'a, B: ByteStore> Producer<'a, B> {
     /// Starts producing into a lane whose cursors are `ctrl`, continuing at
@@ -356,14 +367,32 @@ impl<'a, B: ByteStore> Producer<'a, B> {
         // lane happen before we continue from here.
         let head = ctrl.producer.head.load(Ordering::Acquire);
         let cached_tail = ctrl.consumer.tail.load(Ordering::Acquire);
-        Self {
+        let mut p = Self {
             ctrl,
             bytes,
             mask: capacity.wrapping_sub(1),
             capacity,
             head,
             cached_tail,
+            limit: head,
+        };
+        p.set_limit();
+        p
+    }
+
+    /// Recomputes [`Self::limit`] from `head` and `cached_tail`. A consumer
+    /// that lies (tail beyond head) makes `used` larger than the capacity:
+    /// no room, never a licence to overwrite.
+    #[inline]
+    fn set_limit(&mut self) {
+        if max_record_len(self.capacity as usize) < FAST_MAX_LEN {
+            self.limit = self.head;
+            return;
         }
+        let used = self.head.wrapping_sub(self.cached_tail);
+        let room = self.capacity.saturating_sub(used);
+        let to_end = self.capacity - (self.head & self.mask);
+        self.limit = self.head.wrapping_add(room.min(to_end));
     }
 
     /// Bytes published but (as far as this producer last saw) not consumed.
@@ -377,6 +406,7 @@ impl<'a, B: ByteStore> Producer<'a, B> {
     #[inline]
     pub fn refresh_tail(&mut self) {
         self.cached_tail = self.ctrl.consumer.tail.load(Ordering::Acquire);
+        self.set_limit();
     }
 
     /// The lane's capacity in bytes.
@@ -396,8 +426,54 @@ impl<'a, B: ByteStore> Producer<'a, B> {
     ///
     /// `write` receives an encoder over exactly `len` bytes. It must write
     /// the record's frame (its first 8 bytes) itself.
-    #[inline]
+    ///
+    /// A small record that fits before [`Self::limit`] takes the fast
+    /// path: no padding, no look at the tail, no bounds check on the bytes
+    /// (with a constant `len`, every check but one compare folds away).
+    #[inline(always)]
     pub fn try_push<R>(
+        &mut self,
+        len: usize,
+        write: impl FnOnce(&mut Encoder<'_>) -> R,
+    ) -> Result<R, PushError> {
+        let len64 = len as u64;
+        if (MIN_FRAME_LEN..=FAST_MAX_LEN).contains(&len)
+            && len % RECORD_ALIGN == 0
+            && self.limit.wrapping_sub(self.head) >= len64
+        {
+            let at = (self.head & self.mask) as usize;
+            // SAFETY: `limit` is never past the end of the buffer from
+            // `head`'s offset (`set_limit`: at most `to_end` beyond `head`,
+            // and `head` advanced only by pushes that fit under it), so
+            // `[at, at + len)` lies inside the store; it is free space that
+            // the consumer does not read (`limit` is also at most
+            // `cached_tail + capacity`), and we are the only producer.
+            let r = unsafe { self.bytes.write_in_bounds(at, len, write) };
+            self.publish(len64);
+            return Ok(r);
+        }
+        self.try_push_slow(len, write)
+    }
+
+    /// Moves `head` by `need` bytes just written and publishes it.
+    #[inline(always)]
+    fn publish(&mut self, need: u64) {
+        self.head = self.head.wrapping_add(need);
+        // Release: the record's bytes (and the padding) happen before any
+        // consumer that observes this head.
+        self.ctrl.producer.head.store(self.head, Ordering::Release);
+        // Own the cache line two lines ahead before a later record needs it:
+        // after the consumer has read a line, writing it again costs a
+        // cross-core ownership request, and this hides it off the hot path.
+        self.bytes
+            .prefetch_write((self.head.wrapping_add(PREFETCH_AHEAD) & self.mask) as usize);
+    }
+
+    /// [`Self::try_push`] past the fast path: a large record, a record
+    /// that must wrap (padding first), or one that needs a fresh look at
+    /// the consumer's tail.
+    #[inline(never)]
+    fn try_push_slow<R>(
         &mut self,
         len: usize,
         write: impl FnOnce(&mut Encoder<'_>) -> R,
@@ -418,6 +494,7 @@ impl<'a, B: ByteStore> Producer<'a, B> {
             // A consumer that lies (tail beyond head) makes `used` huge: the
             // lane then reads as full, never as a licence to overwrite.
             if self.head.wrapping_sub(self.cached_tail).wrapping_add(need) > self.capacity {
+                self.set_limit();
                 return Err(PushError::Full);
             }
         }
@@ -430,15 +507,8 @@ impl<'a, B: ByteStore> Producer<'a, B> {
             at = 0;
         }
         let r = self.bytes.write_with(at, len, write);
-        self.head = self.head.wrapping_add(need);
-        // Release: the record's bytes (and the padding) happen before any
-        // consumer that observes this head.
-        self.ctrl.producer.head.store(self.head, Ordering::Release);
-        // Own the cache line two lines ahead before a later record needs it:
-        // after the consumer has read a line, writing it again costs a
-        // cross-core ownership request, and this hides it off the hot path.
-        self.bytes
-            .prefetch_write((self.head.wrapping_add(PREFETCH_AHEAD) & self.mask) as usize);
+        self.publish(need);
+        self.set_limit();
         Ok(r)
     }
 
