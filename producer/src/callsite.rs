@@ -79,12 +79,20 @@ impl Callsite {
         // Cost: on x86_64 an Acquire load is the same plain `mov` as a
         // Relaxed one (TSO), so the hot path pays nothing there; on AArch64
         // it is an `ldar`/`ldapr` instead of an `ldr`.
+        match self.cached(shared) {
+            Some(id) => id,
+            None => self.register(shared, signature),
+        }
+    }
+
+    /// The id registered in the attached region, if it is (never 0: only
+    /// a successful registration is cached).
+    #[inline(always)]
+    pub(crate) fn cached(&self, shared: &crate::shared::Shared) -> Option<u32> {
+        // Acquire: see `id`.
         let v = self.id.load(Ordering::Acquire);
         // Generations start at 1, so an unregistered 0 never matches.
-        if (v >> 32) as u32 == shared.gen {
-            return v as u32;
-        }
-        self.register(shared, signature)
+        ((v >> 32) as u32 == shared.gen).then_some(v as u32)
     }
 
     #[cold]
