@@ -5,18 +5,21 @@
 //! - [`hist`]: HDR histograms of nanoseconds and their percentiles;
 //! - [`subject`]: what a latency run calls (a logger or a bare ring) and the
 //!   measurement loop (Quill's burst/20 and single-call);
-//! - [`loggers`]: ul and the Rust peers, each installed to write a real file;
+//! - `loggers` (feature `harness`): ul and the Rust peers, each installed to
+//!   write a real file;
 //! - [`floor`]: the bare SPSC pushes that tell what any design pays here;
 //! - [`writer_proc`]: starting, measuring and stopping a real `ul-writer`;
 //! - [`report`]: results passed from child to parent, and markdown tables;
-//! - [`chart`]: the percentile chart (PNG).
+//! - `chart` (feature `harness`): the percentile chart (PNG).
 
 #![warn(missing_docs)]
 
 pub mod alloc_count;
+#[cfg(feature = "harness")]
 pub mod chart;
 pub mod floor;
 pub mod hist;
+#[cfg(feature = "harness")]
 pub mod loggers;
 pub mod report;
 pub mod subject;
@@ -24,6 +27,10 @@ pub mod timing;
 pub mod writer_proc;
 
 pub use timing::{rdtscp, ticks_per_ns};
+
+/// The argument of the string message: 56 bytes, as in Quill's
+/// large-string case (longer than any small-string optimisation).
+pub const LONG_STR: &str = "Lorem ipsum dolor sit amet, consectetur adipiscing elit";
 
 /// Percentiles of a sample, in the unit of the sample (ns in reports).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]

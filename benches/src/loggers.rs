@@ -17,9 +17,7 @@ use std::time::{Duration, Instant};
 use crate::subject::Subject;
 use crate::writer_proc::{ProcMemory, WriterConfig, WriterProcess};
 
-/// The argument of the string message: 56 bytes, as in Quill's
-/// large-string case (longer than any small-string optimisation).
-pub const LONG_STR: &str = "Lorem ipsum dolor sit amet, consectetur adipiscing elit";
+pub use crate::LONG_STR;
 
 /// Names of the three messages, in [`Api`] order.
 pub const MESSAGES: [&str; 3] = ["int, int, double", "int, int, 56-byte str", "static"];

@@ -24,7 +24,7 @@ fn enqueue_allocates_nothing_after_warm_up() {
     let shm = std::path::PathBuf::from(format!("/dev/shm/ul-alloc-test-{}", std::process::id()));
     let _cleanup = RemoveOnDrop(shm.clone());
     ul::init(&shm).expect("ul::init");
-    let s = String::from(ul_benches::loggers::LONG_STR);
+    let s = String::from(ul_benches::LONG_STR);
     // Warm-up: attaches this thread's lane, registers the call sites.
     log_all(10, &s);
     // 3 x 2,000 records of at most 96 bytes: well inside one 1 MiB lane.

@@ -1,8 +1,12 @@
 /* hello.c: a C program logging through ul.
  *
- *   cc hello.c -I capi/include -L target/debug -lul_capi -o hello
- *   ul-writer --shm /dev/shm/ul --dir logs &
- *   ./hello /dev/shm/ul
+ * From the repository root (README.md, "From C and C++"):
+ *
+ *   cargo build --release -p ul-capi -p ul-writer
+ *   cc capi/examples/hello.c -I capi/include -L target/release -lul_capi \
+ *       -Wl,-rpath,"$PWD/target/release" -o hello
+ *   ./target/release/ul-writer --shm /dev/shm/ul-hello --dir ./logs-hello &
+ *   ./hello /dev/shm/ul-hello
  *
  * Logs a few records, checks that bad arguments are refused with the
  * documented codes (and logs what ul_last_error() said), then flushes.
@@ -25,7 +29,7 @@ static int expect(UlStatus got, UlStatus want, const char *what) {
 int main(int argc, char **argv) {
     const char *shm = argc > 1 ? argv[1] : "/dev/shm/ul";
     if (ul_init(shm) != UL_STATUS_OK) {
-        fprintf(stderr, "ul_init: %s\n", ul_last_error());
+        fprintf(stderr, "%s\n", ul_last_error());
         return 1;
     }
     int bad = 0;
@@ -56,7 +60,7 @@ int main(int argc, char **argv) {
         bad = 1;
     }
     if (ul_flush(10000) != UL_STATUS_OK) {
-        fprintf(stderr, "ul_flush: %s\n", ul_last_error());
+        fprintf(stderr, "%s\n", ul_last_error());
         return 1;
     }
     return bad;

@@ -632,6 +632,25 @@ pub mod engine_drain {
         }
     }
 
+    /// The output directories of this thread's rigs.
+    pub fn dirs_of_this_thread() -> Vec<PathBuf> {
+        RIGS.with(|rigs| rigs.borrow().iter().map(|r| r.dir.clone()).collect())
+    }
+
+    /// Removes this thread's rigs' output directories when dropped (a
+    /// test's end, or its panic). The rigs stay (see `RIGS`); a rig that
+    /// drains again recreates its directory's files. A fuzzer never drops
+    /// it: `remove_stale` cleans up after fuzzers instead.
+    pub struct RemoveDirsOnDrop;
+
+    impl Drop for RemoveDirsOnDrop {
+        fn drop(&mut self) {
+            for d in dirs_of_this_thread() {
+                let _ = std::fs::remove_dir_all(d);
+            }
+        }
+    }
+
     /// New lines of every output file since the last call.
     fn new_lines(rig: &mut Rig) -> (Vec<String>, Vec<String>) {
         let mut text = Vec::new();

@@ -26,6 +26,8 @@
 //! at the call site: it is then either formatted correctly (slower) or
 //! refused by rustc with its own error, pointing at the call.
 
+#![warn(missing_docs, unreachable_pub)]
+
 use proc_macro::TokenStream;
 
 mod expand;

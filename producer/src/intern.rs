@@ -84,7 +84,7 @@ pub(crate) struct Loc<'a> {
 
 impl<'a> Loc<'a> {
     /// No location.
-    pub const NONE: Loc<'static> = Loc {
+    pub(crate) const NONE: Loc<'static> = Loc {
         file: "",
         line: 0,
         static_file: Some(""),
@@ -92,7 +92,7 @@ impl<'a> Loc<'a> {
 
     /// A location whose file lives for the whole program.
     #[cfg_attr(not(feature = "log"), allow(dead_code))]
-    pub fn at_static(file: &'static str, line: u32) -> Self {
+    pub(crate) fn at_static(file: &'static str, line: u32) -> Self {
         Loc {
             file,
             line,
@@ -102,7 +102,7 @@ impl<'a> Loc<'a> {
 
     /// A location whose file may be a reused buffer.
     #[cfg_attr(not(feature = "log"), allow(dead_code))]
-    pub fn at(file: &'a str, line: u32) -> Self {
+    pub(crate) fn at(file: &'a str, line: u32) -> Self {
         Loc {
             file,
             line,

@@ -21,6 +21,8 @@
 //!
 //! Before [`init`] (or if it failed), log calls do nothing.
 
+#![warn(missing_docs, unreachable_pub)]
+
 mod arg;
 mod arglist;
 mod callsite;

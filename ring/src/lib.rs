@@ -13,6 +13,8 @@
 //!
 //! See `docs/design.md` in the repository for the design as built.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod args;
 pub mod bytes;
 #[cfg(not(loom))]

@@ -48,9 +48,9 @@ const GEN_MASK: u32 = (1 << GENERATION_BITS) - 1;
 
 /// Raw state bytes of an owner word.
 mod state {
-    pub const FREE: u64 = 0;
-    pub const OWNED: u64 = 1;
-    pub const RETIRING: u64 = 2;
+    pub(super) const FREE: u64 = 0;
+    pub(super) const OWNED: u64 = 1;
+    pub(super) const RETIRING: u64 = 2;
 }
 
 /// A lane's owner word, decoded.

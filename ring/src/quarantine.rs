@@ -1,7 +1,7 @@
 //! The consumer's list of quarantined shared-lane slots.
 //!
 //! A claimant stalled inside its copy past twice the process timeout is
-//! given up on with [`Mpsc::abandon_copying`], which moves the tail past
+//! given up on with [`Mpsc::abandon_copying`](crate::mpsc::Mpsc::abandon_copying), which moves the tail past
 //! its slot but keeps the slot out of use (quarantined) so its late bytes
 //! can never land in a reused slot. The consumer remembers each such slot
 //! with how to tell whether its claimant's process lives, and

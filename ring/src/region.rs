@@ -42,8 +42,10 @@ pub enum RegionError {
         /// The region path.
         path: PathBuf,
     },
-    /// The file is not a ul region.
-    #[error("{path} is not a ul region (magic {found:#018x}, expected {expected:#018x}); pass the path of a region or remove the file")]
+    /// The file does not start with ul's magic and is not a region being
+    /// made or abandoned by a creator: not a ul region. ul leaves it alone
+    /// (and does not advise removing it: it may be someone's data).
+    #[error("{path} is not a ul region (it does not start with ul's magic; found {found:#018x}); ul leaves it alone: use another path for the region (--shm, ul::init)")]
     NotARegion {
         /// The region path.
         path: PathBuf,
@@ -87,9 +89,10 @@ pub enum RegionError {
         /// Version expected.
         expected: u32,
     },
-    /// The file is shorter than its header says (or than a header).
+    /// A ul region (it has ul's magic) shorter than its header says, or
+    /// than a header: broken.
     #[error(
-        "{path} is truncated: {file_len} bytes, the region needs {needed}; it is broken, remove it"
+        "{path} is a ul region truncated to {file_len} bytes (it needs {needed}); it is broken: stop the processes using it (`fuser -v {path}`) and remove it"
     )]
     Truncated {
         /// The region path.
@@ -123,11 +126,28 @@ pub enum RegionError {
         /// Our effective uid.
         me: u32,
     },
-    /// The region exists but its creator never finished initialising it.
-    #[error("{path} was never initialised (its creator died?); remove it and start again")]
-    NotInitialised {
+    /// No magic, but what a creator that died before publishing it leaves
+    /// (ul stores the magic last): zeros of exactly the size of a region
+    /// with the sizes asked for (or the default ones) and the mode ul
+    /// creates regions with, or the start of a ul header. Probably ours;
+    /// only the check that no process uses it is left to the operator.
+    #[error("{path} is probably a ul region whose creator died before finishing it ({why}, and no ul magic); if no process has it open (`fuser -v {path}` lists none), remove it and start again")]
+    Abandoned {
         /// The region path.
         path: PathBuf,
+        /// What makes it look like one (size, mode, header fields).
+        why: String,
+    },
+    /// Empty, or zeros without a header, of a size or mode ul would not
+    /// have made: a region whose creator died before writing anything, or
+    /// any other file. ul cannot tell, so it says how to check and does not
+    /// advise removing it.
+    #[error("{path} {what} and has no ul magic: it may be a ul region whose creator died before writing it, or a file that is not a ul region; ul cannot tell. To check: `fuser -v {path}` lists the processes that have it open, `ls -l {path}` its owner, mode (ul creates regions 0600) and size. Use another path for the region (--shm, ul::init) unless you know it is a stale ul region")]
+    Unrecognised {
+        /// The region path.
+        path: PathBuf,
+        /// What the file holds: "is empty" or "holds N bytes of zeros".
+        what: String,
     },
     /// The path is not a regular file.
     #[error("{path} is not a regular file")]
@@ -243,6 +263,122 @@ fn io<'p>(op: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> Re
                 source,
             }
         }
+    }
+}
+
+/// The first `min(len, HEADER_LEN)` bytes of the file, read (a mapping of
+/// a file shorter than a page would fault past its end).
+fn read_head(file: &File, len: u64) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; len.min(HEADER_LEN as u64) as usize];
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], got as u64)? {
+            0 => break, // shrank since the stat: what was read is all there is
+            n => got += n,
+        }
+    }
+    buf.truncate(got);
+    Ok(buf)
+}
+
+/// Reads a native-endian integer of `N` bytes at `off` of `head`, 0 where
+/// the file is shorter.
+fn field<const N: usize>(head: &[u8], off: usize) -> [u8; N] {
+    let mut b = [0u8; N];
+    if let Some(src) = head.get(off..) {
+        let n = src.len().min(N);
+        b[..n].copy_from_slice(&src[..n]);
+    }
+    b
+}
+
+/// Why a file without a published magic was refused: what ul can know
+/// about it from its first page (`head`), its size and its mode. Never
+/// advises removing a file that it does not know to be a ul region.
+fn without_magic(
+    path: &Path,
+    meta: &std::fs::Metadata,
+    head: &[u8],
+    opts: &RegionOptions,
+) -> RegionError {
+    use core::mem::offset_of;
+    let path_buf = path.to_owned();
+    let len = meta.len().max(head.len() as u64);
+    let id = offset_of!(RegionHeader, id);
+    let magic = u64::from_ne_bytes(field(head, id + offset_of!(crate::layout::Identity, magic)));
+    if magic == MAGIC || magic == CHANNEL_MAGIC {
+        // Ours, but shorter than a header.
+        return RegionError::Truncated {
+            path: path_buf,
+            file_len: len,
+            needed: HEADER_LEN as u64,
+        };
+    }
+    if magic != 0 {
+        return RegionError::NotARegion {
+            path: path_buf,
+            found: magic,
+            expected: opts.kind.magic(),
+        };
+    }
+    let version = u32::from_ne_bytes(field(
+        head,
+        id + offset_of!(crate::layout::Identity, version),
+    ));
+    let header_len = u32::from_ne_bytes(field(
+        head,
+        id + offset_of!(crate::layout::Identity, header_len),
+    ));
+    let total_len = u64::from_ne_bytes(field(
+        head,
+        id + offset_of!(crate::layout::Identity, total_len),
+    ));
+    if head.iter().any(|&b| b != 0) {
+        // A creator stores the version first, then the header length and
+        // the total length, ..., the magic last.
+        let ours = version != 0
+            && (header_len == 0 || header_len as usize == HEADER_LEN)
+            && (total_len == 0 || total_len == len);
+        return if ours {
+            RegionError::Abandoned {
+                path: path_buf,
+                why: format!(
+                    "{len} bytes whose header a ul creator had begun to write (layout version {version})"
+                ),
+            }
+        } else {
+            RegionError::NotARegion {
+                path: path_buf,
+                found: magic,
+                expected: opts.kind.magic(),
+            }
+        };
+    }
+    // Nothing but zeros (or nothing). A creator that died between sizing
+    // the file and its first store leaves zeros of exactly a region's size,
+    // with the mode it asked for, owned by its user.
+    let sizes_len = |s: crate::layout::Sizes| s.geometry().ok().map(|g| g.total_len as u64);
+    let region_size = len > 0
+        && (sizes_len(opts.sizes) == Some(len) || sizes_len(Default::default()) == Some(len));
+    let mode = meta.mode() & 0o7777;
+    // SAFETY: geteuid has no preconditions.
+    let mine = meta.uid() == unsafe { libc::geteuid() };
+    if region_size && mode == opts.mode && mine {
+        return RegionError::Abandoned {
+            path: path_buf,
+            why: format!(
+                "{len} bytes of zeros, the size of a ul region with the sizes asked for or the default ones, mode {mode:04o}, owned by this user"
+            ),
+        };
+    }
+    RegionError::Unrecognised {
+        path: path_buf,
+        what: if len == 0 {
+            "is empty".to_owned()
+        } else {
+            format!("holds {len} bytes of zeros")
+        },
     }
 }
 
@@ -371,21 +507,15 @@ impl Region {
             });
         }
         // A concurrent creator may not have allocated or initialised it yet.
+        // It sizes the file (posix_fallocate) before writing a byte and
+        // publishes the magic last, so only an empty or zero-filled file can
+        // be a region in the making: anything else is told apart at once.
         let deadline = Instant::now() + opts.init_timeout;
         let mut len = meta.len();
         while len < HEADER_LEN as u64 {
-            if Instant::now() >= deadline {
-                return Err(if len == 0 {
-                    RegionError::NotInitialised {
-                        path: path.to_owned(),
-                    }
-                } else {
-                    RegionError::Truncated {
-                        path: path.to_owned(),
-                        file_len: len,
-                        needed: HEADER_LEN as u64,
-                    }
-                });
+            let head = read_head(&file, len).map_err(io("read", path))?;
+            if head.iter().any(|&b| b != 0) || Instant::now() >= deadline {
+                return Err(without_magic(path, &meta, &head, opts));
             }
             std::thread::sleep(Duration::from_millis(5));
             len = file.metadata().map_err(io("stat", path))?.len();
@@ -399,11 +529,11 @@ impl Region {
         // atomics, valid for any bit pattern.
         let h: &RegionHeader = unsafe { &*(head_map.as_mut_ptr() as *const RegionHeader) };
         let expected = opts.kind.magic();
-        let magic = loop {
+        loop {
             // Acquire: pairs with the creator's Release of the magic.
             let m = h.id.magic.load(Ordering::Acquire);
             if m == expected {
-                break m;
+                break;
             }
             if m == MAGIC || m == CHANNEL_MAGIC {
                 return Err(RegionError::WrongKind {
@@ -412,23 +542,14 @@ impl Region {
                     expected: opts.kind.name(),
                 });
             }
-            if m != 0 {
-                return Err(RegionError::NotARegion {
-                    path: path.to_owned(),
-                    found: m,
-                    expected,
-                });
-            }
-            if Instant::now() >= deadline {
-                break m;
+            if m != 0 || Instant::now() >= deadline {
+                // Not ours, or a creator that died before the magic, or a
+                // file of zeros: told apart from the header's bytes.
+                let len = file.metadata().map_err(io("stat", path))?.len();
+                let head = read_head(&file, len).map_err(io("read", path))?;
+                return Err(without_magic(path, &meta, &head, opts));
             }
             std::thread::sleep(Duration::from_millis(5));
-        };
-        if magic != expected {
-            // Zero magic: a creator mid-way, dead, or a file of zeros.
-            return Err(RegionError::NotInitialised {
-                path: path.to_owned(),
-            });
         }
         let r = Ordering::Relaxed;
         let version = h.id.version.load(r);

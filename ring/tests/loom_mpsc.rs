@@ -639,8 +639,8 @@ impl StallLane {
 
 /// Issue 4: a late commit never lands in space that was reused. Producer 1
 /// stalls inside its copy into slot 0; the consumer quarantines the claim
-/// (in production: after twice the process timeout) and goes on with slot
-/// 1. Slot 0's next lap (position 2) is refused while producer 1 may still
+/// (in production: after twice the process timeout) and goes on with
+/// slot 1. Slot 0's next lap (position 2) is refused while producer 1 may still
 /// write; when producer 1 resumes, its commit fails, it hands the slot back,
 /// and producer 2, retrying meanwhile, gets it. Loom-tracked cells make any
 /// write of producer 1 not ordered before producer 2's a failure, and the

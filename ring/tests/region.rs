@@ -166,7 +166,9 @@ fn an_uninitialised_region_is_reported() {
     let p = path("zeros");
     std::fs::write(&p, vec![0u8; 8192]).unwrap();
     let err = Region::open(&p, &small()).err().expect("must fail");
-    assert!(matches!(err, RegionError::NotInitialised { .. }), "{err}");
+    // 8 KiB of zeros is no region's size here: ul cannot tell.
+    assert!(matches!(err, RegionError::Unrecognised { .. }), "{err}");
+    assert!(!err.to_string().contains("remove"), "{err}");
     std::fs::remove_file(&p).unwrap();
 }
 

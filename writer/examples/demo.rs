@@ -48,7 +48,7 @@ fn main() {
     let handles: Vec<_> = (0..4u32)
         .map(|t| {
             std::thread::spawn(move || {
-                for n in 0..25_000u64 {
+                for n in 0..5_000u64 {
                     ul::trace!("worker {} step {} ratio {}", t, n, n as f64 / 7.0);
                 }
             })
@@ -60,7 +60,7 @@ fn main() {
     let logged = start.elapsed();
     match ul::flush_timeout(Duration::from_secs(10)) {
         Ok(()) => println!(
-            "demo: logged 100,006 records (the burst took {logged:?}); all written by ul-writer"
+            "demo: logged 20,006 records (the burst took {logged:?}); all written by ul-writer"
         ),
         Err(e) => {
             eprintln!("demo: {e}");

@@ -4,7 +4,10 @@
 //! is public so tests, benchmarks and fuzz targets run the very code the
 //! binary runs.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod diag;
+pub mod dir_lock;
 pub mod engine;
 pub mod format;
 pub mod helpers;

@@ -29,7 +29,9 @@ use ul_writer::rotate::Rotation;
 /// record to <dir>/<name>.log (text, one line per record) and
 /// <dir>/<name>.<level>.json (one JSON object per line; trace, debug, info,
 /// warn, error), appending to files already there. One writer per region: a
-/// second is refused with the first one's pid. Diagnostics go to standard
+/// second is refused with the first one's pid; and one writer per set of
+/// files: a writer of another region given the same --dir and --name is
+/// refused too (it holds <dir>/.<name>.ul-writer.lock). Diagnostics go to standard
 /// error, each line prefixed `ul-writer: `; drops and reclaimed lanes are
 /// reported in the log itself.
 #[derive(Parser, Debug)]
@@ -40,8 +42,8 @@ SIGTERM, SIGINT  write everything the region holds, then exit 0\n  \
 SIGHUP           close and reopen the output files (after logrotate renamed them; see --pid-file)\n\n\
 Exit status:\n  \
 0  stopped by SIGTERM/SIGINT, everything drained\n  \
-1  an error, reported on stderr (a bad flag value, another writer serves the region, \
-the log directory cannot be written, ...)\n  \
+1  an error, reported on stderr (a bad flag value, another writer serves the region \
+or writes the same --dir and --name, the log directory cannot be written, ...)\n  \
 2  bad command-line syntax\n  \
 3  the region file was truncated under the writer (path and both sizes reported; \
 everything written so far is on disk)\n\n\
@@ -167,6 +169,9 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         populate: false,
         ..RegionOptions::default()
     };
+    // The log directory first: a bad --dir must fail before a region is
+    // created for nothing.
+    let outputs = Outputs::new(&cli.dir, &cli.name)?;
     let region = Region::open(&cli.shm, &opts)?;
     let have = region.geometry().sizes;
     let creator = region
@@ -200,6 +205,9 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     }
     // One writer per region (a flock the kernel frees when its holder dies).
     ul_writer::takeover::take(&region)?;
+    // One writer per set of output files (another region's writer may have
+    // been given the same --dir and --name). Held until the writer exits.
+    let _dir_lock = ul_writer::dir_lock::DirLock::take(&cli.dir, &cli.name, &cli.shm)?;
     let h = region.header();
     let me = std::process::id();
     if let Some(ms) = cli.flush_interval_ms {
@@ -216,7 +224,6 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     signal_hook::flag::register(signal_hook::consts::SIGTERM, signals.terminate.clone())?;
     signal_hook::flag::register(signal_hook::consts::SIGINT, signals.terminate.clone())?;
     signal_hook::flag::register(signal_hook::consts::SIGHUP, signals.reopen.clone())?;
-    let outputs = Outputs::new(&cli.dir, &cli.name)?;
     let timeout = Duration::from_secs_f64(cli.process_timeout.max(0.001));
     let mut engine = Engine::new(region, outputs, cli.format, timeout)?;
     engine.set_text_location(cli.text_location);

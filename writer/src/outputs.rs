@@ -82,6 +82,16 @@ fn level_of(index: usize) -> Level {
 impl Outputs {
     /// Prepares outputs in `dir` (created if missing) with file stem `name`.
     pub fn new(dir: &Path, name: &str) -> Result<Self, OutputError> {
+        if std::fs::metadata(dir).is_ok_and(|m| !m.is_dir()) {
+            return Err(OutputError {
+                op: "use as the log directory",
+                path: dir.to_owned(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotADirectory,
+                    "it exists and is not a directory (--dir names the directory the logs go into)",
+                ),
+            });
+        }
         std::fs::create_dir_all(dir).map_err(|source| OutputError {
             op: "create directory",
             path: dir.to_owned(),

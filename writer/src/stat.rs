@@ -440,7 +440,9 @@ impl Snapshot {
         let _ = writeln!(
             o,
             "config  min level {}, batch {}, flush interval {} ms",
-            self.min_level, self.batch_size, self.flush_interval_ms
+            level_name(self.min_level),
+            self.batch_size,
+            self.flush_interval_ms
         );
         let _ = writeln!(
             o,
@@ -509,5 +511,17 @@ impl Snapshot {
             }
         }
         o
+    }
+}
+
+/// A configured minimum level by name (`info`), or the number and what is
+/// wrong with it when the region holds no level.
+fn level_name(v: u32) -> String {
+    match u8::try_from(v)
+        .ok()
+        .and_then(|b| ul_ring::record::Level::try_from(b).ok())
+    {
+        Some(l) => l.as_str().to_string(),
+        None => format!("{v} (not a level)"),
     }
 }

@@ -402,6 +402,8 @@ fn parse_msg(msg: &str, max_pads: &[usize]) -> Result<Msg, String> {
 
 /// Parses a writer line of its own; false if it is not one we know.
 fn writer_msg(f: &mut Files, msg: &str) -> bool {
+    // `1 record dropped` is singular; the parsing below reads the plural.
+    let msg = &msg.replacen(" record dropped ", " records dropped ", 1);
     if let Some((n, rest)) = msg.split_once(" records dropped by pid ") {
         let (pid, rest) = rest.split_once(" (lane ").unwrap_or(("", ""));
         let (lane, _) = rest.split_once(") since ").unwrap_or(("", ""));

@@ -47,6 +47,8 @@ fn reported_drops(text: &str, pid: u32) -> (HashMap<u64, u64>, u64) {
         let Some((_, msg)) = line.split_once("WARN: ") else {
             continue;
         };
+        // `1 record dropped` is singular; the parsing below reads the plural.
+        let msg = msg.replacen(" record dropped ", " records dropped ", 1);
         let n = |s: &str| s.split(' ').next().unwrap().parse::<u64>().unwrap();
         if let Some((count, rest)) = msg.split_once(" records dropped in the shared lane by pid ") {
             let (p, rest) = rest.split_once(" (thread ").unwrap();

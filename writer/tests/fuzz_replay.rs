@@ -43,6 +43,7 @@ fn is_known_bug(target: &str, p: &Path) -> bool {
 
 /// Runs `check` on every file, reporting each failing file by name.
 fn replay(target: &str, files: &[PathBuf], check: fn(&[u8])) {
+    let _cleanup = checks::engine_drain::RemoveDirsOnDrop;
     let mut failed = Vec::new();
     for p in files {
         let data = std::fs::read(p).unwrap();
@@ -469,6 +470,7 @@ fn format_record_seeds() -> Vec<(String, Vec<u8>)> {
 /// before the seeds are written), and they exercise what they are for.
 #[test]
 fn seeds_pass_the_checks() {
+    let _cleanup = checks::engine_drain::RemoveDirsOnDrop;
     let lanes = drain_lane_seeds();
     for (name, data) in &lanes {
         eprintln!("drain_lane/{name}");
@@ -518,6 +520,27 @@ fn seeds_pass_the_checks() {
         checks::format_record::run(data);
     }
     assert!(modelled >= 10, "only {modelled} seeds in the format! model");
+}
+
+/// The drain check's output directories (in /dev/shm) do not outlive the
+/// test that made them.
+#[test]
+fn drain_check_leaves_no_directories_behind() {
+    let (_, data) = drain_lane_seeds().into_iter().next().unwrap();
+    replay_one(&data);
+    let dirs = checks::engine_drain::dirs_of_this_thread();
+    assert!(!dirs.is_empty(), "the drain check made no rig");
+    let left: Vec<_> = dirs.iter().filter(|d| d.exists()).collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+fn replay_one(data: &[u8]) {
+    let dir = std::env::temp_dir().join(format!("ul-fuzz-replay-one-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("seed");
+    std::fs::write(&p, data).unwrap();
+    replay("drain_lane", &[p], checks::drain_lane::run);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// The model refuses what it does not cover and counts what

@@ -33,6 +33,23 @@ fn run(bin: &std::path::Path, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("run {}: {e}", bin.display()))
 }
 
+/// Runs a command that should exit at once; one that is still running
+/// after 20 s is killed and its output returned as it is (the caller's
+/// status check then fails instead of the test hanging).
+fn run_bounded(bin: &std::path::Path, args: &[&str]) -> Output {
+    let mut child = Command::new(bin)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {}: {e}", bin.display()));
+    if wait_timeout(&mut child, Duration::from_secs(20)).is_none() {
+        let _ = child.kill();
+    }
+    child.wait_with_output().expect("wait")
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -107,6 +124,11 @@ fn writer_states_stopped_running_gone() {
     let table = stat_table(&s);
     assert!(
         table.contains(&format!("pid {pid} (stopped")),
+        "ul-stat table: {table}"
+    );
+    // Item 11: a level by its name, not its number.
+    assert!(
+        table.contains("config  min level trace, "),
         "ul-stat table: {table}"
     );
     let out = run(
@@ -197,9 +219,15 @@ fn dropped_counter_is_cumulative() {
     let reported: u64 = log
         .lines()
         .filter_map(|l| {
+            // `1 record dropped`, `N records dropped`
             l.split_once("WARN: ")?
                 .1
                 .split_once(" records dropped by pid ")
+                .or_else(|| {
+                    l.split_once("WARN: ")?
+                        .1
+                        .split_once(" record dropped by pid ")
+                })
         })
         .map(|(n, _)| n.parse::<u64>().unwrap())
         .sum();
@@ -308,4 +336,62 @@ fn writer_says_when_its_sizes_are_not_applied() {
         "writer stderr: {err}"
     );
     assert!(s.text().contains("first"));
+}
+
+/// Item 11: `--dir` naming a file is refused before any region is
+/// created, with a message that says what --dir is.
+#[test]
+fn writer_refuses_a_file_as_its_dir_before_creating_the_region() {
+    let s = Scratch::new("ops-dir-file");
+    std::fs::create_dir_all(s.dir.parent().unwrap()).unwrap();
+    std::fs::write(&s.dir, b"root:x:0:0\n").unwrap();
+    let out = run_bounded(
+        &writer_bin(),
+        &["--shm", shm(&s), "--dir", s.dir.to_str().unwrap()],
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is not a directory"), "{err}");
+    assert!(!s.shm.exists(), "a region was created for nothing: {err}");
+    assert_eq!(std::fs::read(&s.dir).unwrap(), b"root:x:0:0\n");
+    std::fs::remove_file(&s.dir).unwrap();
+}
+
+/// Item 11: two writers of different regions given the same --dir and
+/// --name would interleave one server.log; the second is refused, told
+/// who holds the files, and the first goes on writing.
+#[test]
+fn second_writer_on_the_same_files_is_refused() {
+    let a = Scratch::new("ops-dir-a");
+    let b = Scratch::new("ops-dir-b");
+    let w = Writer::start(&a, &[]);
+    let dir = a.dir.to_str().unwrap();
+    let out = run_bounded(&writer_bin(), &["--shm", shm(&b), "--dir", dir]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("locked by another ul-writer")
+            && err.contains(&format!("pid {}, serving {}", w.pid(), shm(&a)))
+            && err.contains("--dir or --name"),
+        "{err}"
+    );
+    // Another --name in the same directory is another set of files.
+    let mut other = std::process::Command::new(writer_bin())
+        .args(["--shm", shm(&b), "--dir", dir, "--name", "audit"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(10), || a.dir.join("audit.log").exists()),
+        "a writer with its own --name did not start"
+    );
+    assert!(wait_timeout(&mut other, Duration::from_millis(300)).is_none());
+    signal(other.id(), libc::SIGTERM);
+    assert!(wait_timeout(&mut other, Duration::from_secs(30)).is_some_and(|s| s.success()));
+    let out = run(&ul_log(), &["--shm", shm(&a), "--flush", "still served"]);
+    assert!(out.status.success(), "{out:?}");
+    let (st, err) = w.stop();
+    assert!(st.success(), "{err}");
+    assert!(a.text().contains("still served"));
 }

@@ -161,10 +161,13 @@ fn stat_json(shm: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("ul-stat --json prints JSON")
 }
 
+/// Bytes in the log files (`server.*`), not the writer's output lock.
 fn files_len(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
         .unwrap()
-        .map(|e| e.unwrap().metadata().unwrap().len())
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("server."))
+        .map(|e| e.metadata().unwrap().len())
         .sum()
 }
 

@@ -66,7 +66,10 @@ fn a_stopped_or_dead_writer_still_means_drops_reported() {
     let dropped: u64 = text
         .lines()
         .filter_map(|l| {
-            let p = l.find(" records dropped")?;
+            // `1 record dropped`, `N records dropped`
+            let p = l
+                .find(" records dropped")
+                .or_else(|| l.find(" record dropped"))?;
             l[..p].rsplit(' ').next()?.parse::<u64>().ok()
         })
         .sum();

@@ -167,11 +167,10 @@ fn a_forked_child_does_not_keep_its_parents_lanes_alive() {
     }
     // Wait until the child runs (its fork handler has run by then).
     let mut byte = 0u8;
-    // SAFETY: reading one byte into `byte` from our pipe.
-    assert_eq!(
-        unsafe { libc::read(pipe[0], (&mut byte as *mut u8).cast(), 1) },
-        1
-    );
+    // SAFETY: reads at most one byte into `byte`, a live local, from a
+    // pipe descriptor this test opened.
+    let n = unsafe { libc::read(pipe[0], (&mut byte as *mut u8).cast(), 1) };
+    assert_eq!(n, 1);
     drop(claim);
     let released = ul_ring::ownership::lane_lock_held(probe.file(), &geo, 0).unwrap();
     signal(child as u32, libc::SIGKILL);

@@ -76,7 +76,8 @@ fn a_writer_killed_asleep_costs_producers_a_bounded_number_of_wakes() {
                 next += 1;
             }
         } else if line.contains(&format!(
-            "{dropped} records dropped by pid {}",
+            "{dropped} record{} dropped by pid {}",
+            if dropped == 1 { "" } else { "s" },
             std::process::id()
         )) {
             drop_lines += 1;

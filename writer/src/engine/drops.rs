@@ -24,8 +24,8 @@ impl Engine {
             self.lines.writer_line(
                 Level::Warn,
                 &format!(
-                    "{} records dropped in the shared lane by pid {pid} (thread {tid}) since {since}",
-                    dropped.wrapping_sub(reported)
+                    "{} dropped in the shared lane by pid {pid} (thread {tid}) since {since}",
+                    Records(dropped.wrapping_sub(reported))
                 ),
             );
             self.table_drop_report[k] = ul_ring::clock::wall_ns();
@@ -63,5 +63,29 @@ pub(super) fn recover_table_drops(region: &Region, batch: u64) {
                 .drops_reported
                 .add(dropped.wrapping_sub(before));
         }
+    }
+}
+
+/// A count of records in a message: `1 record`, `2 records`.
+pub(super) struct Records(pub(super) u64);
+
+impl std::fmt::Display for Records {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            1 => f.write_str("1 record"),
+            n => write!(f, "{n} records"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Records;
+
+    #[test]
+    fn one_record_is_singular() {
+        assert_eq!(Records(1).to_string(), "1 record");
+        assert_eq!(Records(0).to_string(), "0 records");
+        assert_eq!(Records(7).to_string(), "7 records");
     }
 }

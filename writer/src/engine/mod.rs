@@ -358,8 +358,10 @@ impl Engine {
                 self.lines.writer_line(
                     Level::Warn,
                     &format!(
-                        "{n} records dropped by pid {} (lane {i}, thread {}) since {since}",
-                        origin.pid, origin.tid
+                        "{} dropped by pid {} (lane {i}, thread {}) since {since}",
+                        drops::Records(n),
+                        origin.pid,
+                        origin.tid
                     ),
                 );
                 self.last_drop_report[i] = ul_ring::clock::wall_ns();

@@ -15,8 +15,8 @@ impl Engine {
             self.lines.writer_line(
                 Level::Warn,
                 &format!(
-                    "{} records dropped in the shared lane since {since}",
-                    dropped.wrapping_sub(reported)
+                    "{} dropped in the shared lane since {since}",
+                    drops::Records(dropped.wrapping_sub(reported))
                 ),
             );
             self.last_drop_report[lanes] = ul_ring::clock::wall_ns();

@@ -635,10 +635,11 @@ impl ParsedFormat {
 
 /// Appends the message: `fmt` with its placeholders filled from `args`.
 ///
-/// Never panics, whatever `fmt` and `args` hold; see the [module
-/// documentation](self) for what happens to placeholders without arguments,
-/// arguments without placeholders and specs that do not parse. (This
-/// parses `fmt` each time; [`ParsedFormat`] parses it once.)
+/// Never panics, whatever `fmt` and `args` hold: a placeholder without an
+/// argument or whose spec does not parse is copied verbatim, arguments no
+/// placeholder used are appended, each after a space, and [`FormatOutcome`]
+/// counts each case. (This parses `fmt` each time; [`ParsedFormat`] parses
+/// it once.)
 ///
 /// ```
 /// use ul_ring::args::Value;
@@ -945,13 +946,13 @@ mod small_args {
     // Kept on the stack on purpose: the point is to avoid a heap
     // allocation per message.
     #[allow(clippy::large_enum_variant)]
-    pub enum Args<'a> {
+    pub(super) enum Args<'a> {
         Inline([Value<'a>; INLINE], usize),
         Heap(Vec<Value<'a>>),
     }
 
     impl<'a> Args<'a> {
-        pub fn collect(mut it: impl Iterator<Item = Value<'a>>) -> Self {
+        pub(super) fn collect(mut it: impl Iterator<Item = Value<'a>>) -> Self {
             let mut arr = [Value::Bool(false); INLINE];
             let mut n = 0;
             while let Some(v) = it.next() {
@@ -967,7 +968,7 @@ mod small_args {
             Args::Inline(arr, n)
         }
 
-        pub fn len(&self) -> usize {
+        pub(super) fn len(&self) -> usize {
             match self {
                 Args::Inline(_, n) => *n,
                 Args::Heap(v) => v.len(),
@@ -976,7 +977,7 @@ mod small_args {
 
         /// Callers check `i < len()`; out of range reads `false` rather
         /// than panicking.
-        pub fn get(&self, i: usize) -> Value<'a> {
+        pub(super) fn get(&self, i: usize) -> Value<'a> {
             let v = match self {
                 Args::Inline(a, n) => a[..*n].get(i),
                 Args::Heap(v) => v.get(i),
