@@ -123,7 +123,7 @@ pub mod lines {
         assert_eq!(v["source"].as_str(), Some(r.source), "{v}");
         assert_eq!(v["pid"].as_u64(), Some(u64::from(r.pid)), "{v}");
         assert_eq!(v["tid"].as_u64(), Some(u64::from(r.tid)), "{v}");
-        assert_eq!(v["seq"].as_u64(), Some(u64::from(r.seq)), "{v}");
+        assert_eq!(v["seq"].as_u64(), Some(r.seq), "{v}");
         let ctx = v["context"].as_object().expect("context is not an object");
         assert_eq!(ctx.len(), r.context.len(), "{v}");
         for (k, cv) in r.context {
@@ -131,6 +131,97 @@ pub mod lines {
                 .get(*k)
                 .unwrap_or_else(|| panic!("context key {k:?} missing: {v}"));
             check_json_value(k, j, cv);
+        }
+    }
+}
+
+/// The call sites `drain_lane` inputs are read against, registered in this
+/// order both in the engine rig's region and in a scratch table of the same
+/// size for the in-memory half, so an id names the same entry in both.
+/// Records name them by id (the first is 1); a compact record is read by
+/// its call site's signature, where it has one.
+pub mod sites {
+    use std::cell::RefCell;
+
+    use ul_ring::args::tag;
+    use ul_ring::callsite::{CallsiteTable, EntryKind};
+    use ul_ring::layout::ArenaHead;
+    use ul_ring::record::Level;
+
+    /// Bytes of the callsite arena (the smallest a region allows).
+    pub const ARENA: usize = 4096;
+
+    /// `(strings, signature)` of each call site, level info.
+    pub const SITES: &[(&[&str], Option<&[u8]>)] = &[
+        (&["plain message", "", "f.rs", "app"], Some(&[])),
+        (
+            &["int {} str {:>6} float {:.3}", "Src", "f.rs", "app::m"],
+            Some(&[tag::U64, tag::STR, tag::F64]),
+        ),
+        // Tagged records only.
+        (&["{}{}{}", "", "g.rs", "app", "k1", "k2"], None),
+        (
+            &["key {:?} hex {:#x}", "Über \"q\"", "h.rs", "a\tb", "user_id"],
+            Some(&[tag::STR, tag::U32, tag::BOOL]),
+        ),
+        // Plain `{}`s of fixed-size values: the writer plans these.
+        (&["{} {} {}", "", "p.rs", "app"], Some(&[tag::U64, tag::U32, tag::F64])),
+    ];
+
+    /// Registers [`SITES`] in `table` and returns their ids.
+    pub fn register(table: &CallsiteTable<'_>) -> Vec<u32> {
+        SITES
+            .iter()
+            .map(|(strings, sig)| {
+                table
+                    .register_signed(EntryKind::Callsite, 2, 1, strings, *sig)
+                    .expect("register a callsite")
+            })
+            .collect()
+    }
+
+    thread_local! {
+        /// The scratch table (leaked: it lives as long as the thread).
+        static TABLE: RefCell<Option<(CallsiteTable<'static>, Vec<u32>)>> = const { RefCell::new(None) };
+    }
+
+    /// Runs `f` with the scratch table and the ids of [`SITES`] in it.
+    pub fn with_table<R>(f: impl FnOnce(&CallsiteTable<'static>, &[u32]) -> R) -> R {
+        TABLE.with(|t| {
+            let mut t = t.borrow_mut();
+            let (table, ids) = t.get_or_insert_with(|| {
+                let head: &'static ArenaHead = Box::leak(Box::new(ArenaHead::new()));
+                let mem: &'static mut [u64] = Box::leak(vec![0u64; ARENA / 8].into_boxed_slice());
+                // SAFETY: `mem` is 8-aligned, `ARENA` bytes, leaked (it
+                // outlives the table) and reached only through it.
+                let table = unsafe { CallsiteTable::new(head, mem.as_mut_ptr().cast(), ARENA) };
+                let ids = register(&table);
+                (table, ids)
+            });
+            f(table, ids)
+        })
+    }
+
+    /// What the writer reads a compact record naming `id` by: the call
+    /// site's level and signature, if `id` names a committed call site
+    /// entry (with its four strings) that has both.
+    pub fn compact_site(id: u32) -> Option<(Level, Vec<u8>)> {
+        with_table(|table, _| {
+            let e = table.read(id).ok()?;
+            if e.kind != EntryKind::Callsite || e.strings.len() < 4 {
+                return None;
+            }
+            Some((Level::try_from(e.level).ok()?, e.signature?))
+        })
+    }
+
+    /// True if the writer can write the record `rec` (either form) as a
+    /// line rather than skip it.
+    pub fn decodable(rec: &[u8]) -> bool {
+        match ul_ring::record::peek(rec) {
+            Ok(h) if h.form == ul_ring::record::Form::Compact => compact_site(h.callsite)
+                .is_some_and(|(_, sig)| ul_ring::record::decode_with(rec, Some(&sig)).is_ok()),
+            _ => ul_ring::record::decode(rec).is_ok(),
         }
     }
 }
@@ -153,7 +244,7 @@ pub mod drain_lane {
     use ul_ring::args::Value;
     use ul_ring::bytes::{ByteStore, HeapBytes};
     use ul_ring::lane::{Consumer, LaneControl};
-    use ul_ring::record::{decode, RecordKind, MAX_RECORD_LEN};
+    use ul_ring::record::{decode, decode_with, peek, Form, RecordKind, MAX_RECORD_LEN};
     use ul_writer::format::{format_message, ContextValue, LineRecord, TimestampFormatter};
 
     /// Lane capacities the selector byte chooses from.
@@ -255,14 +346,29 @@ pub mod drain_lane {
         (out, None)
     }
 
-    /// Decodes one record and, if it decodes, formats it as the writer
+    /// Decodes one record (a compact one by its call site's signature, see
+    /// [`super::sites`]) and, if it decodes, formats it as the writer
     /// would: message (`"{} "` per argument), text and JSON lines.
     fn format_one(ts: &mut TimestampFormatter, pos: u64, rec: &[u8]) {
-        let Ok(r) = decode(rec) else {
+        let site = peek(rec)
+            .ok()
+            .filter(|h| h.form == Form::Compact)
+            .and_then(|h| super::sites::compact_site(h.callsite));
+        let decoded = match &site {
+            Some((_, sig)) => decode_with(rec, Some(sig)),
+            None => decode(rec),
+        };
+        let Ok(r) = decoded else {
             return;
         };
+        assert!(super::sites::decodable(rec), "record at {pos}");
+        let level = match (r.level, &site) {
+            (Some(l), _) => l,
+            (None, Some((l, _))) => *l,
+            (None, None) => panic!("a compact record decoded without a signature"),
+        };
         let args: Vec<Value<'_>> = r.args.iter().collect();
-        assert_eq!(args.len(), usize::from(r.header.nargs));
+        assert_eq!(args.len(), r.args.len());
         let fmt = "{} ".repeat(args.len());
         let mut msg = Vec::new();
         let outcome = format_message(&mut msg, &fmt, args.iter().copied());
@@ -283,15 +389,16 @@ pub mod drain_lane {
             .map(|(k, v)| (k.as_str(), ContextValue::Value(*v)))
             .collect();
         let line = LineRecord {
-            timestamp_ns: r.header.timestamp,
-            level: r.level,
+            timestamp_ns: r.timestamp,
+            level,
             source: "lane",
             message: &msg,
             context: &context,
             location: None,
-            pid: r.header.callsite,
-            tid: r.header.context,
-            seq: r.header.seq, truncated: false,
+            pid: r.callsite,
+            tid: r.context,
+            seq: pos,
+            truncated: false,
         };
         super::lines::check(ts, &line);
     }
@@ -415,8 +522,10 @@ pub mod drain_lane {
 ///
 /// One region and engine serve many inputs (a region cannot be unmapped
 /// while the engine lives); they are replaced every [`RENEW_EVERY`] inputs.
-/// The region holds callsites with formats, sources and keys so that ids in
-/// the records can name real entries.
+/// The region holds the call sites of [`super::sites`] (formats, sources,
+/// keys, signatures) so that ids in the records can name real entries: a
+/// compact record is written only if it names one with a signature it
+/// matches, and is otherwise skipped with an error line.
 pub mod engine_drain {
     use std::cell::RefCell;
     use std::mem::ManuallyDrop;
@@ -425,9 +534,7 @@ pub mod engine_drain {
     use std::time::Duration;
 
     use ul_ring::bytes::ByteStore;
-    use ul_ring::callsite::EntryKind;
     use ul_ring::layout::Sizes;
-    use ul_ring::record::decode;
     use ul_ring::region::{Region, RegionOptions};
     use ul_writer::engine::Engine;
     use ul_writer::outputs::{Format, Outputs};
@@ -436,15 +543,6 @@ pub mod engine_drain {
     pub const LANE: usize = 4096;
     /// Inputs served by one region and engine.
     pub const RENEW_EVERY: u32 = 2048;
-    /// Callsites registered in every region: ids 1, 2, ... in this order
-    /// only as far as the arena places them; the ids used are read back.
-    const SITES: &[&[&str]] = &[
-        &["plain message", "", "f.rs", "app"],
-        &["int {} str {:>6} float {:.3}", "Src", "f.rs", "app::m"],
-        &["{}{}{}", "", "g.rs", "app", "k1", "k2"],
-        &["key {:?} hex {:#x}", "Über \"q\"", "h.rs", "a\tb", "user_id"],
-    ];
-
     struct Rig {
         engine: Engine,
         /// Holds the lane's lock, so the engine's dead-owner scan leaves
@@ -508,19 +606,16 @@ pub mod engine_drain {
                 lane_capacity: LANE as u32,
                 mpsc_slots: 2,
                 mpsc_slot_len: 64,
-                callsite_len: 4096,
+                callsite_len: super::sites::ARENA as u32,
             },
             ..Default::default()
         };
         let region = Region::open(&shm, &opts).expect("create the fuzz region");
         // The mapping and descriptor keep it alive; nothing else may open it.
         let _ = std::fs::remove_file(&shm);
-        let table = region.callsites();
-        for s in SITES {
-            table
-                .register(EntryKind::Callsite, 2, 1, s)
-                .expect("register a callsite");
-        }
+        let ids = super::sites::register(&region.callsites());
+        let scratch = super::sites::with_table(|_, ids| ids.to_vec());
+        assert_eq!(ids, scratch, "the rig's call sites are not the scratch table's");
         // Own the lane as this live process, as a producer would, so the
         // engine's dead-owner scan leaves it alone.
         let lane = ul_ring::ownership::claim_lane(&region, std::process::id(), 0, 0)
@@ -605,7 +700,7 @@ pub mod engine_drain {
             .iter()
             .filter(|&&(pos, len)| {
                 let off = (pos % LANE as u64) as usize;
-                decode(&img[off..off + len]).is_ok()
+                super::sites::decodable(&img[off..off + len])
             })
             .count();
         let undecodable = want.len() - decodable;
@@ -700,7 +795,7 @@ pub mod engine_drain {
 pub mod format_record {
     use std::fmt::{Debug, Display, LowerExp, LowerHex, Octal, UpperExp, UpperHex};
 
-    use ul_ring::args::{encode_record, OwnedValue, Value};
+    use ul_ring::args::{encode_compact, encode_record, signature_of, CompactHeader, OwnedValue, Value};
     use ul_ring::record::Level;
     use ul_writer::format::{
         format_message, ContextValue, Escape, FormatOutcome, LineRecord, ParsedFormat, Plan,
@@ -1042,18 +1137,40 @@ pub mod format_record {
         let owned: Vec<OwnedValue> = args.iter().map(Arg::to_owned_value).collect();
         let mut record = Vec::new();
         encode_record(&mut record, Default::default(), &owned);
+        // A string that an output escapes is the general path's.
+        let escaped = owned
+            .iter()
+            .any(|v| matches!(v, OwnedValue::Str(s) if !Escape::Json.is_plain(s.as_bytes())));
         if owned.len() <= 255 {
             if let Some(plan) = Plan::new(&parsed, &record) {
-                // A string that an output escapes is the general path's.
-                let escaped = owned.iter().any(
-                    |v| matches!(v, OwnedValue::Str(s) if !Escape::Json.is_plain(s.as_bytes())),
-                );
                 assert_eq!(plan.fits(&record), !escaped, "{fmt:?} with {args:?}");
                 if !escaped {
                     let mut planned = Vec::new();
                     plan.write(&mut planned, &record);
                     assert_eq!(planned, msg.as_bytes(), "plan: {fmt:?} with {args:?}");
                 }
+            }
+        }
+        // The same for a compact record by its signature; the general
+        // decoder reads it as the tagged one.
+        let sig = signature_of(&owned);
+        let mut compact = Vec::new();
+        encode_compact(&mut compact, CompactHeader::default(), &owned);
+        if let Ok(rec) = ul_ring::record::decode_with(&compact, Some(&sig)) {
+            let got: Vec<Value<'_>> = rec.args.iter().collect();
+            let mut again = Vec::new();
+            format_message(&mut again, &fmt, got.iter().copied());
+            assert_eq!(again, msg.as_bytes(), "compact: {fmt:?} with {args:?}");
+        } else {
+            assert!(compact.len() > ul_ring::record::MAX_RECORD_LEN, "{fmt:?} with {args:?}");
+        }
+        if let Some(plan) = Plan::compact(&parsed, &sig) {
+            assert!(!plan.fits(&record), "a compact plan took a tagged record");
+            assert_eq!(plan.fits(&compact), !escaped, "compact: {fmt:?} with {args:?}");
+            if !escaped {
+                let mut planned = Vec::new();
+                plan.write(&mut planned, &compact);
+                assert_eq!(planned, msg.as_bytes(), "compact plan: {fmt:?} with {args:?}");
             }
         }
 
@@ -1077,7 +1194,8 @@ pub mod format_record {
             location: None,
             pid: (h >> 32) as u32,
             tid: h as u32,
-            seq: args.len() as u32, truncated: false,
+            seq: args.len() as u64,
+            truncated: false,
         };
         super::lines::check(&mut TimestampFormatter::new(), &line);
     }

@@ -308,7 +308,7 @@ impl Call {
         }
         preps.extend(self.pair_preps());
         let body = quote(
-            "match (#0) { (#1) => { #2 ::__private::emit(&__UL_CALLSITE, #3, &(#4)); } }",
+            "match (#0) { (#1) => { #2 ::__private::emit_in(__ul_at, &__UL_CALLSITE, #3, &(#4)); } }",
             [
                 scrutinee,
                 pattern,
@@ -337,7 +337,7 @@ impl Call {
         );
         preps.extend(self.pair_preps());
         let body = quote(
-            "#0 ::__private::emit(&__UL_CALLSITE, #1, &(#2));",
+            "#0 ::__private::emit_in(__ul_at, &__UL_CALLSITE, #1, &(#2));",
             [k.clone().into(), invisible(&self.context), preps],
         );
         self.call_site_block(self.literal("{}"), body)
@@ -355,7 +355,8 @@ impl Call {
         preps
     }
 
-    /// The call site's static and the level check around `body`.
+    /// The call site's static and the level check around `body` (which
+    /// logs into `__ul_at`, the attachment the check found).
     fn call_site_block(&self, writer_format: Literal, body: TokenStream) -> TokenStream {
         let mut keys = TokenStream::new();
         for (key, _) in &self.pairs {
@@ -366,7 +367,7 @@ impl Call {
                 static __UL_CALLSITE: #0 ::__private::Callsite = #0 ::__private::Callsite::new(
                     #1, #2, #3, ::core::file!(), ::core::line!(), ::core::module_path!(), &[#4],
                 );
-                if #0 ::__private::enabled(#1) {
+                if let ::core::option::Option::Some(__ul_at) = #0 ::__private::enabled_in(#1) {
                     #[allow(unused_imports)]
                     use #0 ::__private::{ViaArg as _, ViaDisplay as _, ViaFormat as _};
                     #5

@@ -18,6 +18,11 @@ pub trait ArgList {
     const COUNT: u8;
     /// True if some may be a string (whose bytes depend on the limit).
     const CUTTABLE: bool;
+    /// The call site's signature, one argument tag per argument, when the
+    /// type says (tuples): its records are then compact, the values alone
+    /// (see `ul_ring::record`). `None` for a list known only at run time,
+    /// whose records are tagged.
+    const SIGNATURE: Option<&'static [u8]>;
     /// How many there are: [`ArgList::COUNT`] unless the list is only
     /// known at run time.
     #[inline(always)]
@@ -29,6 +34,11 @@ pub trait ArgList {
     fn wire_len(&self, max_str: usize) -> usize;
     /// Writes the tags, then the values.
     fn put(&self, enc: &mut Encoder<'_>, max_str: usize);
+    /// Bytes the values alone take (a compact record's), strings cut to
+    /// `max_str` bytes.
+    fn values_len(&self, max_str: usize) -> usize;
+    /// Writes the values alone, in the order of [`ArgList::SIGNATURE`].
+    fn put_values(&self, enc: &mut Encoder<'_>, max_str: usize);
     /// True if some string will be cut to `max_str` bytes.
     fn truncated(&self, max_str: usize) -> bool;
 }
@@ -36,12 +46,19 @@ pub trait ArgList {
 impl ArgList for () {
     const COUNT: u8 = 0;
     const CUTTABLE: bool = false;
+    const SIGNATURE: Option<&'static [u8]> = Some(&[]);
     #[inline(always)]
     fn wire_len(&self, _: usize) -> usize {
         0
     }
     #[inline(always)]
     fn put(&self, _: &mut Encoder<'_>, _: usize) {}
+    #[inline(always)]
+    fn values_len(&self, _: usize) -> usize {
+        0
+    }
+    #[inline(always)]
+    fn put_values(&self, _: &mut Encoder<'_>, _: usize) {}
     #[inline(always)]
     fn truncated(&self, _: usize) -> bool {
         false
@@ -53,13 +70,22 @@ macro_rules! tuple_arglist {
         impl<$($t: Arg),+> ArgList for ($($t,)+) {
             const COUNT: u8 = $n;
             const CUTTABLE: bool = false $(|| $t::CUTTABLE)+;
+            const SIGNATURE: Option<&'static [u8]> = Some(&[$($t::TAG),+]);
             #[inline(always)]
             fn wire_len(&self, max_str: usize) -> usize {
-                $n $(+ self.$i.wire_len(max_str))+
+                $n + self.values_len(max_str)
             }
             #[inline(always)]
             fn put(&self, enc: &mut Encoder<'_>, max_str: usize) {
                 $(enc.put_u8($t::TAG);)+
+                self.put_values(enc, max_str);
+            }
+            #[inline(always)]
+            fn values_len(&self, max_str: usize) -> usize {
+                0 $(+ self.$i.wire_len(max_str))+
+            }
+            #[inline(always)]
+            fn put_values(&self, enc: &mut Encoder<'_>, max_str: usize) {
                 $(self.$i.put(enc, max_str);)+
             }
             #[inline(always)]

@@ -56,9 +56,19 @@ impl Callsite {
         }
     }
 
-    /// The id of this call site in the attached region (0 if the table is full).
+    /// The id of this call site in the attached region (0 if the table is
+    /// full), registered on first use with `signature`, the argument tags
+    /// of its compact records (`None`: it writes tagged records only).
+    ///
+    /// A call site is used with one argument list type, so one signature:
+    /// the macros make a static per call, and the run-time front ends
+    /// (`intern`, the `tracing` layer) one per argument shape.
     #[inline(always)]
-    pub(crate) fn id(&self, shared: &crate::shared::Shared) -> u32 {
+    pub(crate) fn id(
+        &self,
+        shared: &crate::shared::Shared,
+        signature: Option<&'static [u8]>,
+    ) -> u32 {
         // Acquire, paired with the Release store in `register`: the entry's
         // commit (its length word, stored before the id in the registering
         // thread) then happens before this thread's record naming the id,
@@ -69,24 +79,33 @@ impl Callsite {
         // Cost: on x86_64 an Acquire load is the same plain `mov` as a
         // Relaxed one (TSO), so the hot path pays nothing there; on AArch64
         // it is an `ldar`/`ldapr` instead of an `ldr`.
+        match self.cached(shared) {
+            Some(id) => id,
+            None => self.register(shared, signature),
+        }
+    }
+
+    /// The id registered in the attached region, if it is (never 0: only
+    /// a successful registration is cached).
+    #[inline(always)]
+    pub(crate) fn cached(&self, shared: &crate::shared::Shared) -> Option<u32> {
+        // Acquire: see `id`.
         let v = self.id.load(Ordering::Acquire);
         // Generations start at 1, so an unregistered 0 never matches.
-        if (v >> 32) as u32 == shared.gen {
-            return v as u32;
-        }
-        self.register(shared)
+        ((v >> 32) as u32 == shared.gen).then_some(v as u32)
     }
 
     #[cold]
     #[inline(never)]
-    fn register(&self, shared: &crate::shared::Shared) -> u32 {
+    fn register(&self, shared: &crate::shared::Shared, signature: Option<&'static [u8]>) -> u32 {
         let mut strings: Vec<&str> = vec![self.format, self.source, self.file, self.module];
         strings.extend_from_slice(self.keys);
-        match shared.region.callsites().register(
+        match shared.region.callsites().register_signed(
             EntryKind::Callsite,
             self.level as u8,
             self.line,
             &strings,
+            signature,
         ) {
             Ok(id) => {
                 // Two threads may both register; both ids are valid entries

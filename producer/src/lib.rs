@@ -395,7 +395,7 @@ pub fn wake_syscalls() -> u64 {
 pub mod __private {
     pub use crate::arg::{tag_of, Radix, ViaArg, ViaDisplay, ViaFormat, Wrap};
     pub use crate::callsite::Callsite;
-    pub use crate::thread_lane::emit;
+    pub use crate::thread_lane::{emit, emit_in};
     use crate::Level;
     pub use std::format;
     pub use ul_macros::log_call;
@@ -404,9 +404,20 @@ pub mod __private {
     /// The level check every macro call makes first: one load.
     #[inline(always)]
     pub fn enabled(level: Level) -> bool {
-        match crate::shared::get() {
-            Some(s) => level as u32 >= s.region.header().control.min_level(),
-            None => false,
-        }
+        enabled_in(level).is_some()
+    }
+
+    /// The process's attachment to its region, as [`enabled_in`] hands it
+    /// to the macros' [`emit_in`].
+    #[derive(Clone, Copy)]
+    pub struct Attached(pub(crate) &'static crate::shared::Shared);
+
+    /// The level check of a macro call: the attachment to log into if a
+    /// record of `level` is wanted, so that the call does not look for it
+    /// twice.
+    #[inline(always)]
+    pub fn enabled_in(level: Level) -> Option<Attached> {
+        let s = crate::shared::get()?;
+        (level as u32 >= s.region.header().control.min_level()).then_some(Attached(s))
     }
 }

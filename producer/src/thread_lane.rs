@@ -10,7 +10,10 @@ use ul_ring::counter::Counter;
 use ul_ring::lane::{Producer, PushError};
 use ul_ring::mpsc::MpscPushError;
 use ul_ring::ownership::ClaimedLane;
-use ul_ring::record::{record_len, RecordHeader, RecordKind, FLAG_TRUNCATED, FLAG_TSC, HEADER_LEN};
+use ul_ring::record::{
+    compact_word, record_len, RecordHeader, RecordKind, COMPACT_CONTEXT, COMPACT_HEADER_LEN,
+    COMPACT_TRUNCATED, COMPACT_TSC, FLAG_TRUNCATED, FLAG_TSC, HEADER_LEN,
+};
 use ul_ring::wake::WakeBlock;
 
 use crate::arglist::ArgList;
@@ -52,12 +55,9 @@ fn kick_writer(wake: &WakeBlock) {
 enum Sink {
     /// Not attached yet (or attached before a `fork()`).
     Unattached,
-    /// Its own SPSC lane.
-    Lane {
-        producer: Producer<'static, RawBytes>,
-        /// The claim, with the lock that tells the writer we live.
-        claim: ClaimedLane,
-    },
+    /// Its own SPSC lane (whose producer is [`Inner::producer`]), by
+    /// this claim, with the lock that tells the writer we live.
+    Lane { claim: ClaimedLane },
     /// The shared MPSC lane (every lane was taken), with this thread's
     /// entry in the drop table (`None`: the table was full too; drops are
     /// then counted in the shared lane's anonymous counter).
@@ -65,6 +65,10 @@ enum Sink {
 }
 
 struct Inner {
+    /// The producer of this thread's own lane, `Some` exactly when `sink`
+    /// is [`Sink::Lane`]: apart, so that the hot path's one test is
+    /// whether it is there (a null check), not which `Sink` it is.
+    producer: Option<Producer<'static, RawBytes>>,
     sink: Sink,
     /// The attachment `sink` lives in (null before the first attach). A
     /// log call that finds another one installed (the region was replaced
@@ -72,7 +76,6 @@ struct Inner {
     attached: *const Shared,
     epoch: u32,
     tid: u32,
-    seq: u32,
     context: u32,
     pending_context: Option<std::sync::Arc<crate::context::Context>>,
     wake_threshold: u64,
@@ -111,11 +114,11 @@ thread_local! {
             busy: Cell::new(false),
             nested_sink: AtomicPtr::new(core::ptr::null_mut()),
             inner: UnsafeCell::new(Inner {
+                producer: None,
                 sink: Sink::Unattached,
                 attached: core::ptr::null(),
                 epoch: 0,
                 tid: 0,
-                seq: 0,
                 context: 0,
                 pending_context: None,
                 wake_threshold: 0,
@@ -169,8 +172,9 @@ impl Inner {
     /// Hands this thread's lane (if it has one) back to the writer of the
     /// region it is in, which frees it once drained.
     fn retire_lane(&mut self) {
+        self.producer = None;
         let claim = match core::mem::replace(&mut self.sink, Sink::Unattached) {
-            Sink::Lane { claim, .. } | Sink::Shared { drops: Some(claim) } => claim,
+            Sink::Lane { claim } | Sink::Shared { drops: Some(claim) } => claim,
             _ => return,
         };
         // SAFETY: `attached` is null or a leaked, never-freed Shared.
@@ -191,7 +195,6 @@ impl Inner {
             // (which drains the old region to the end), and we take a lane
             // in the new one.
             self.retire_lane();
-            self.sink = Sink::Unattached;
             self.context = 0;
         }
         self.attached = shared;
@@ -200,6 +203,7 @@ impl Inner {
             // without touching its owner word. (Its lock descriptor, a copy
             // of the parent's, was closed by ul-ring's fork handler.)
             if let Sink::Lane { .. } | Sink::Shared { .. } = self.sink {
+                self.producer = None;
                 self.sink = Sink::Unattached;
             }
             self.epoch = epoch;
@@ -210,6 +214,7 @@ impl Inner {
         let pid = shared::pid();
         let lanes = shared.region.geometry().sizes.lanes as usize;
         let first = self.tid as usize % lanes;
+        self.producer = None;
         self.sink = Sink::Unattached;
         if let Some(claim) = ul_ring::ownership::claim_lane(&shared.region, pid, self.tid, first) {
             let i = claim.index();
@@ -221,7 +226,8 @@ impl Inner {
                 Producer::attach(shared.region.lane_control(i), shared.region.lane_bytes(i))
             };
             self.wake_threshold = producer.capacity() / 2;
-            self.sink = Sink::Lane { producer, claim };
+            self.producer = Some(producer);
+            self.sink = Sink::Lane { claim };
             set_nested_sink(shared.region.lane_control(i).nested_drops());
         }
         if let Sink::Unattached = self.sink {
@@ -295,24 +301,148 @@ fn str_limit<A: ArgList>() -> usize {
 
 /// Encodes and publishes one record. Called by the macros after the level
 /// check; `context` overrides the thread's context when non-zero.
+///
+/// An argument list whose types the compiler knows (a tuple: every macro
+/// call) goes out as a compact record, read by the signature its call site
+/// registered; a run-time list (the `tracing` layer's) as a tagged one.
 #[inline(always)]
 pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
-    let Some(shared) = shared::get() else {
-        return;
+    if let Some(shared) = shared::get() {
+        emit_in(crate::__private::Attached(shared), cs, context, args);
+    }
+}
+
+/// [`emit`] into the attachment the macros' level check found.
+#[inline(always)]
+pub fn emit_in<A: ArgList>(
+    at: crate::__private::Attached,
+    cs: &'static Callsite,
+    context: u32,
+    args: &A,
+) {
+    let shared = at.0;
+    // The hot path: a call site registered in this region (so with the
+    // signature of its tuple) writes a compact record.
+    let pushed = match cs.cached(shared) {
+        Some(callsite) if A::SIGNATURE.is_some() => {
+            with_inner(|inner| emit_compact(shared, inner, callsite, context, args))
+        }
+        _ => emit_registering(shared, cs, context, args),
     };
-    let callsite = cs.id(shared);
-    let pushed = with_inner(|inner| {
-        // Sized in here, not before `with_inner`: the closure's body is
-        // compiled into `LocalKey::try_with`, and a length captured from
-        // outside reaches it through memory, where the compiler can no
-        // longer see that it is a constant for fixed-size arguments (and
-        // fold the lane's length checks and the encoder's bounds checks).
-        let len = record_len(HEADER_LEN + args.wire_len(str_limit::<A>()));
+    if pushed.is_none() {
+        count_nested_drop();
+    }
+}
+
+/// [`emit_in`] for a call site not registered yet in this region, or an
+/// argument list with no signature (tagged records).
+#[cold]
+#[inline(never)]
+fn emit_registering<A: ArgList>(
+    shared: &'static Shared,
+    cs: &'static Callsite,
+    context: u32,
+    args: &A,
+) -> Option<bool> {
+    let callsite = cs.id(shared, A::SIGNATURE);
+    // A full callsite table gives id 0, which names no signature: that
+    // record goes tagged, and the writer prints it without its format.
+    if A::SIGNATURE.is_some() && callsite != 0 {
+        with_inner(|inner| emit_compact(shared, inner, callsite, context, args))
+    } else {
+        emit_tagged(shared, cs.level, callsite, context, args)
+    }
+}
+
+/// The compact record of [`emit`]: the frame word (length, kind and
+/// flags, callsite), the timestamp, the values. A record with a context
+/// takes [`emit_compact_context`], out of line, so that here the length
+/// is a constant for fixed-size arguments and every check on it folds.
+#[inline(always)]
+fn emit_compact<A: ArgList>(
+    shared: &'static Shared,
+    inner: &mut Inner,
+    callsite: u32,
+    context: u32,
+    args: &A,
+) -> bool {
+    if inner.epoch != FORK_EPOCH.load(Ordering::Relaxed) || !core::ptr::eq(inner.attached, shared) {
+        inner.attach(shared);
+    }
+    if context != 0 || inner.context != 0 {
+        return emit_compact_context(shared, inner, callsite, context, args);
+    }
+    // Sized in here, not before `with_inner`: the closure's body is
+    // compiled into `LocalKey::try_with`, and a length captured from
+    // outside reaches it through memory, where the compiler can no longer
+    // see that it is a constant for fixed-size arguments (and fold the
+    // lane's length checks and the encoder's bounds checks).
+    let len = record_len(COMPACT_HEADER_LEN + args.values_len(str_limit::<A>()));
+    let (timestamp, is_tsc) = ul_ring::clock::now();
+    let mut flags = if is_tsc { COMPACT_TSC } else { 0 };
+    if A::CUTTABLE && args.truncated(str_limit::<A>()) {
+        flags |= COMPACT_TRUNCATED;
+    }
+    let word = compact_word(len, flags, callsite);
+    let write = move |enc: &mut Encoder<'_>| {
+        enc.zero_last_word();
+        enc.put_u64(word);
+        enc.put_u64(timestamp);
+        args.put_values(enc, str_limit::<A>());
+    };
+    push(shared, inner, len, write)
+}
+
+/// [`emit_compact`] for a record with a context (the call's, else the
+/// thread's): its id follows the values.
+#[inline(never)]
+fn emit_compact_context<A: ArgList>(
+    shared: &'static Shared,
+    inner: &mut Inner,
+    callsite: u32,
+    context: u32,
+    args: &A,
+) -> bool {
+    let context = if context != 0 { context } else { inner.context };
+    let len = record_len(COMPACT_HEADER_LEN + args.values_len(str_limit::<A>()) + 4);
+    let (timestamp, is_tsc) = ul_ring::clock::now();
+    let mut flags = COMPACT_CONTEXT;
+    if is_tsc {
+        flags |= COMPACT_TSC;
+    }
+    if A::CUTTABLE && args.truncated(str_limit::<A>()) {
+        flags |= COMPACT_TRUNCATED;
+    }
+    let word = compact_word(len, flags, callsite);
+    let write = |enc: &mut Encoder<'_>| {
+        enc.zero_last_word();
+        enc.put_u64(word);
+        enc.put_u64(timestamp);
+        args.put_values(enc, str_limit::<A>());
+        enc.put_u32(context);
+    };
+    push(shared, inner, len, write)
+}
+
+/// The tagged record of [`emit`] (its header says level and argument
+/// count, a tag precedes each value): for run-time argument lists, and for
+/// a call site the full callsite table left without an id.
+#[cold]
+#[inline(never)]
+fn emit_tagged<A: ArgList>(
+    shared: &'static Shared,
+    level: ul_ring::record::Level,
+    callsite: u32,
+    context: u32,
+    args: &A,
+) -> Option<bool> {
+    with_inner(|inner| {
         if inner.epoch != FORK_EPOCH.load(Ordering::Relaxed)
             || !core::ptr::eq(inner.attached, shared)
         {
             inner.attach(shared);
         }
+        let len = record_len(HEADER_LEN + args.wire_len(str_limit::<A>()));
         let (timestamp, is_tsc) = ul_ring::clock::now();
         let mut flags = if is_tsc { FLAG_TSC } else { 0 };
         if args.truncated(str_limit::<A>()) {
@@ -321,11 +451,11 @@ pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
         let header = RecordHeader {
             len: len as u32,
             kind: RecordKind::Log as u8,
-            level: cs.level as u8,
+            level: level as u8,
             flags,
             timestamp,
             callsite,
-            seq: inner.seq,
+            seq: 0,
             context: if context != 0 { context } else { inner.context },
             nargs: args.count(),
             _reserved: [0; 3],
@@ -335,56 +465,100 @@ pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
             enc.put_header(&header);
             args.put(enc, str_limit::<A>());
         };
-        let threshold = inner.wake_threshold;
-        let ok = match &mut inner.sink {
-            Sink::Lane { producer, .. } => match producer.try_push(len, write) {
-                Ok(()) => {
-                    if producer.used() > threshold && shared.region.header().wake.writer_sleeping()
-                    {
-                        producer.refresh_tail();
-                        if producer.used() > threshold {
-                            wake_writer(shared);
+        push(shared, inner, len, write)
+    })
+}
+
+/// Publishes a record of `len` bytes that `write` writes into this
+/// thread's lane (or the shared lane), under the overflow policy; wakes
+/// the writer if it sleeps on a lane past half full. True if it went out.
+#[inline(always)]
+fn push(
+    shared: &'static Shared,
+    inner: &mut Inner,
+    len: usize,
+    write: impl Fn(&mut Encoder<'_>) + Copy,
+) -> bool {
+    let threshold = inner.wake_threshold;
+    let ok = if let Some(producer) = &mut inner.producer {
+        // `write` is only ever inlined here (the lane's slow paths take no
+        // closure): passed to a function that is not inlined, what it
+        // captures would be put in memory on the hot path.
+        match producer.reserve(len) {
+            Ok(r) => {
+                r.commit(write);
+                if producer.used() > threshold && shared.region.header().wake.writer_sleeping() {
+                    producer.refresh_tail();
+                    if producer.used() > threshold {
+                        wake_writer(shared);
+                    }
+                }
+                true
+            }
+            Err(PushError::Full) => {
+                if wait_for_room(shared, producer, len) {
+                    match producer.reserve(len) {
+                        Ok(r) => {
+                            r.commit(write);
+                            true
+                        }
+                        // Only a consumer that moved its tail back takes
+                        // room away again.
+                        Err(_) => {
+                            producer.count_drop();
+                            false
                         }
                     }
-                    true
-                }
-                Err(PushError::Full) => push_when_full(shared, producer, len, write),
-                Err(PushError::TooLarge { .. }) => {
-                    producer.count_drop();
+                } else {
                     false
                 }
-            },
-            Sink::Shared { drops } => {
-                // The slot's writing word names the thread's drop-table
-                // entry (its lock says whether the thread lives), or the pid.
-                let claimant = drops.as_ref().map_or(shared::pid(), |c| {
-                    ul_ring::mpsc::CLAIMANT_ENTRY | c.index() as u32
-                });
-                push_shared(
-                    shared,
-                    inner.tid,
-                    len,
-                    write,
-                    shared_drop_counter(shared, drops),
-                    claimant,
-                )
             }
-            Sink::Unattached => false,
-        };
-        if ok {
-            inner.seq = inner.seq.wrapping_add(1);
+            Err(PushError::TooLarge { .. }) => {
+                producer.count_drop();
+                false
+            }
         }
-        // A writer that serves a new region at the path marks the old one:
-        // then look at the path (rate-limited), even if the lane never
-        // fills. One load from the line the level check just read; no
-        // system call on the hot path.
-        if shared.region.header().control.superseded() {
-            follow_slow(shared);
+    } else {
+        push_other(shared, inner, len, write)
+    };
+    // A writer that serves a new region at the path marks the old one:
+    // then look at the path (rate-limited), even if the lane never fills.
+    // One load from the line the level check just read; no system call on
+    // the hot path.
+    if shared.region.header().control.superseded() {
+        follow_slow(shared);
+    }
+    ok
+}
+
+/// [`push`] for a thread without a lane of its own: the shared lane, or
+/// nowhere (not attached).
+#[cold]
+#[inline(never)]
+fn push_other(
+    shared: &'static Shared,
+    inner: &mut Inner,
+    len: usize,
+    write: impl Fn(&mut Encoder<'_>),
+) -> bool {
+    match &mut inner.sink {
+        Sink::Shared { drops } => {
+            // The slot's writing word names the thread's drop-table
+            // entry (its lock says whether the thread lives), or the pid.
+            let claimant = drops.as_ref().map_or(shared::pid(), |c| {
+                ul_ring::mpsc::CLAIMANT_ENTRY | c.index() as u32
+            });
+            push_shared(
+                shared,
+                inner.tid,
+                len,
+                write,
+                shared_drop_counter(shared, drops),
+                claimant,
+            )
         }
-        ok
-    });
-    if pushed.is_none() {
-        count_nested_drop();
+        // A lane of its own goes through `push`.
+        Sink::Unattached | Sink::Lane { .. } => false,
     }
 }
 
@@ -483,30 +657,34 @@ fn nudge_and_pause(shared: &Shared, pause: &mut Duration) {
     *pause = (*pause * 2).min(Duration::from_millis(2));
 }
 
+/// Waits, under the overflow policy, until `producer` has room for a
+/// record of `len` bytes: true if it has (the caller then reserves it
+/// again and writes), false if the record is dropped (counted here).
 #[cold]
 #[inline(never)]
-fn push_when_full(
+fn wait_for_room(
     shared: &'static Shared,
     producer: &mut Producer<'static, RawBytes>,
     len: usize,
-    write: impl Fn(&mut Encoder<'_>),
 ) -> bool {
     wake_writer(shared);
     let mut stalled_at = STALLED_AT.try_with(Cell::get).unwrap_or(None);
     let mut stall = Stall::start(shared, producer.control().tail(), &mut stalled_at);
     let mut pause = Duration::from_micros(20);
-    let pushed = loop {
+    let room = loop {
         if !stall.keep_waiting(producer.control().tail(), &mut stalled_at) {
             producer.count_drop();
             break false;
         }
         nudge_and_pause(shared, &mut pause);
-        if producer.try_push(len, &write).is_ok() {
+        // Dropped at once: nothing is published but a padding record the
+        // wrap needed, and the caller reserves the same room again.
+        if producer.reserve(len).is_ok() {
             break true;
         }
     };
     let _ = STALLED_AT.try_with(|c| c.set(stalled_at));
-    pushed
+    room
 }
 
 /// Pushes into the shared MPSC lane (every SPSC lane was taken), with the
@@ -575,7 +753,7 @@ pub(crate) fn set_context(ctx: Option<std::sync::Arc<crate::context::Context>>) 
 /// Lane index of this thread, if it holds one (for tests and `ul-stat`).
 pub fn current_lane() -> Option<usize> {
     with_inner(|inner| match &inner.sink {
-        Sink::Lane { claim, .. } => Some(claim.index()),
+        Sink::Lane { claim } => Some(claim.index()),
         _ => None,
     })
     .flatten()

@@ -1,7 +1,10 @@
 //! Argument encoding (producer side) and decoding (writer side).
 //!
-//! After the 32-byte header: one tag byte per argument, then the values
-//! packed back to back, little-endian, unaligned, then zero padding.
+//! In a tagged record, after the 32-byte header: one tag byte per argument,
+//! then the values packed back to back, little-endian, unaligned, then zero
+//! padding. In a compact record the tags are the call site's signature,
+//! registered once with it, and the values follow the 16-byte header alone
+//! (see [`crate::record`]).
 //!
 //! | tag | type | bytes |
 //! |---|---|---|
@@ -24,7 +27,10 @@
 //! producer already formatted with the placeholder's whole spec (`{:>8?}`
 //! of a struct): the writer puts it in as it is, whatever the spec says.
 
-use crate::record::{DecodeError, RecordHeader, HEADER_LEN};
+use crate::record::{
+    DecodeError, RecordHeader, COMPACT_CONTEXT, COMPACT_HEADER_LEN, COMPACT_TRUNCATED, COMPACT_TSC,
+    FLAG_TRUNCATED, FLAG_TSC, HEADER_LEN, MAX_COMPACT_CALLSITE,
+};
 
 /// Wire tags.
 pub mod tag {
@@ -472,7 +478,13 @@ impl<T: Arg + ?Sized> Arg for &T {
 
 /// Bytes a tag's value takes, or None for a string (length-prefixed) or
 /// an unknown tag.
-const fn fixed_len(t: u8) -> Option<usize> {
+///
+/// ```
+/// use ul_ring::args::{fixed_len, tag};
+/// assert_eq!(fixed_len(tag::U32), Some(4));
+/// assert_eq!(fixed_len(tag::STR), None);
+/// ```
+pub const fn fixed_len(t: u8) -> Option<usize> {
     Some(match t {
         tag::U8 | tag::I8 | tag::BOOL => 1,
         tag::U16 | tag::I16 => 2,
@@ -481,6 +493,71 @@ const fn fixed_len(t: u8) -> Option<usize> {
         tag::U128 | tag::I128 => 16,
         _ => return None,
     })
+}
+
+/// Checks the values of arguments with `tags` that start at `vstart` of
+/// `record`: every tag known (else `bad_tag(tag, index)`), every value
+/// inside `record`, strings UTF-8, chars scalar values, bools 0 or 1.
+/// Returns the offset after the last value. Never panics.
+fn check_values(
+    record: &[u8],
+    tags: &[u8],
+    vstart: usize,
+    bad_tag: impl Fn(u8, usize) -> DecodeError,
+) -> Result<usize, DecodeError> {
+    let end = record.len();
+    let overrun = |offset: usize, len: usize| DecodeError::ArgsOverrun { offset, len, end };
+    let mut at = vstart;
+    for (i, &t) in tags.iter().enumerate() {
+        let need = match fixed_len(t) {
+            Some(n) => n,
+            None if t == tag::STR || t == tag::TEXT => {
+                let word = at
+                    .checked_add(4)
+                    .and_then(|e| record.get(at..e))
+                    .and_then(|b| b.first_chunk::<4>())
+                    .map(|b| u32::from_le_bytes(*b))
+                    .ok_or(overrun(at, 4))?;
+                let n = (word & !STR_CUT) as usize;
+                // A cut string's count of bytes left out sits between
+                // the word and the bytes.
+                let head = if word & STR_CUT != 0 { 12 } else { 4 };
+                let need = n.checked_add(head).ok_or(overrun(at, usize::MAX))?;
+                let s = at
+                    .checked_add(need)
+                    .and_then(|e| record.get(at + head..e))
+                    .ok_or(overrun(at, need))?;
+                if core::str::from_utf8(s).is_err() {
+                    return Err(DecodeError::BadUtf8 { offset: at + head });
+                }
+                need
+            }
+            None => return Err(bad_tag(t, i)),
+        };
+        let next = at.checked_add(need).ok_or(overrun(at, need))?;
+        let v = record.get(at..next).ok_or(overrun(at, need))?;
+        match t {
+            tag::BOOL if v.first().is_none_or(|&b| b > 1) => {
+                return Err(DecodeError::BadValue {
+                    offset: at,
+                    what: "bool",
+                })
+            }
+            tag::CHAR
+                if v.first_chunk::<4>()
+                    .and_then(|b| char::from_u32(u32::from_le_bytes(*b)))
+                    .is_none() =>
+            {
+                return Err(DecodeError::BadValue {
+                    offset: at,
+                    what: "char",
+                })
+            }
+            _ => {}
+        }
+        at = next;
+    }
+    Ok(at)
 }
 
 /// A record's validated arguments. Two are equal if their bytes are.
@@ -504,7 +581,8 @@ pub struct Args<'a> {
 
 impl<'a> Args<'a> {
     /// Validates `nargs` arguments whose tags start at `offset` of `record`
-    /// (`record` is the whole record, so offsets in errors are within it).
+    /// (`record` is the whole record, so offsets in errors are within it):
+    /// a tagged record's.
     ///
     /// Checks every tag, that every value lies within `record`, that strings
     /// are UTF-8, chars scalar values and bools 0 or 1. Never panics.
@@ -517,65 +595,39 @@ impl<'a> Args<'a> {
         let overrun = |offset: usize, len: usize| DecodeError::ArgsOverrun { offset, len, end };
         let vstart = offset.checked_add(nargs).ok_or(overrun(offset, nargs))?;
         let tags = record.get(offset..vstart).ok_or(overrun(offset, nargs))?;
-        let mut at = vstart;
-        for (i, &t) in tags.iter().enumerate() {
-            let need = match fixed_len(t) {
-                Some(n) => n,
-                None if t == tag::STR || t == tag::TEXT => {
-                    let word = at
-                        .checked_add(4)
-                        .and_then(|e| record.get(at..e))
-                        .and_then(|b| b.first_chunk::<4>())
-                        .map(|b| u32::from_le_bytes(*b))
-                        .ok_or(overrun(at, 4))?;
-                    let n = (word & !STR_CUT) as usize;
-                    // A cut string's count of bytes left out sits between
-                    // the word and the bytes.
-                    let head = if word & STR_CUT != 0 { 12 } else { 4 };
-                    let need = n.checked_add(head).ok_or(overrun(at, usize::MAX))?;
-                    let s = at
-                        .checked_add(need)
-                        .and_then(|e| record.get(at + head..e))
-                        .ok_or(overrun(at, need))?;
-                    if core::str::from_utf8(s).is_err() {
-                        return Err(DecodeError::BadUtf8 { offset: at + head });
-                    }
-                    need
-                }
-                None => {
-                    return Err(DecodeError::BadTag {
-                        tag: t,
-                        offset: offset.saturating_add(i),
-                    })
-                }
-            };
-            let next = at.checked_add(need).ok_or(overrun(at, need))?;
-            let v = record.get(at..next).ok_or(overrun(at, need))?;
-            match t {
-                tag::BOOL if v.first().is_none_or(|&b| b > 1) => {
-                    return Err(DecodeError::BadValue {
-                        offset: at,
-                        what: "bool",
-                    })
-                }
-                tag::CHAR
-                    if v.first_chunk::<4>()
-                        .and_then(|b| char::from_u32(u32::from_le_bytes(*b)))
-                        .is_none() =>
-                {
-                    return Err(DecodeError::BadValue {
-                        offset: at,
-                        what: "char",
-                    })
-                }
-                _ => {}
-            }
-            at = next;
-        }
+        let at = check_values(record, tags, vstart, |t, i| DecodeError::BadTag {
+            tag: t,
+            offset: offset.saturating_add(i),
+        })?;
         let values = record
             .get(vstart..at)
             .ok_or(overrun(vstart, at.saturating_sub(vstart)))?;
         Ok(Args { tags, values })
+    }
+
+    /// Validates the values of a compact record, which start at `vstart`
+    /// of `record` and have the types `signature` (its call site's tags)
+    /// gives. Returns them and the offset after the last one. Never panics.
+    pub(crate) fn parse_signed(
+        record: &'a [u8],
+        signature: &'a [u8],
+        vstart: usize,
+    ) -> Result<(Self, usize), DecodeError> {
+        let at = check_values(record, signature, vstart, |t, i| {
+            DecodeError::BadSignature { tag: t, index: i }
+        })?;
+        let values = record.get(vstart..at).ok_or(DecodeError::ArgsOverrun {
+            offset: vstart,
+            len: at.saturating_sub(vstart),
+            end: record.len(),
+        })?;
+        Ok((
+            Args {
+                tags: signature,
+                values,
+            },
+            at,
+        ))
     }
 
     /// Number of arguments.
@@ -742,6 +794,18 @@ impl OwnedValue {
         }
     }
 
+    /// Bytes its value takes in a record (without a tag), a string cut to
+    /// [`DEFAULT_STR_LIMIT`] as the producer cuts it.
+    ///
+    /// ```
+    /// use ul_ring::args::OwnedValue;
+    /// assert_eq!(OwnedValue::U32(1).wire_len(), 4);
+    /// assert_eq!(OwnedValue::Str("abc".into()).wire_len(), 4 + 3);
+    /// ```
+    pub fn wire_len(&self) -> usize {
+        self.tag_and_put(None).1
+    }
+
     fn tag_and_put(&self, enc: Option<&mut Encoder<'_>>) -> (u8, usize) {
         fn go<T: Arg + ?Sized>(v: &T, enc: Option<&mut Encoder<'_>>) -> (u8, usize) {
             if let Some(e) = enc {
@@ -812,6 +876,94 @@ pub fn encode_record(buf: &mut Vec<u8>, mut header: RecordHeader, args: &[OwnedV
     }
     for a in args {
         a.tag_and_put(Some(&mut enc));
+    }
+    enc.finish();
+}
+
+/// The fields of a compact record that are not its arguments (see
+/// [`encode_compact`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct CompactHeader {
+    /// [`FLAG_TSC`] and [`FLAG_TRUNCATED`]; other bits are ignored.
+    pub flags: u16,
+    /// TSC ticks or Unix nanoseconds.
+    pub timestamp: u64,
+    /// Callsite id, at most [`MAX_COMPACT_CALLSITE`].
+    pub callsite: u32,
+    /// Context id (0: none, and no context word).
+    pub context: u32,
+}
+
+/// The signature of an argument list: its tags, as a call site registers
+/// them for its compact records.
+///
+/// ```
+/// use ul_ring::args::{signature_of, tag, OwnedValue};
+/// assert_eq!(signature_of(&[OwnedValue::Str("x".into()), OwnedValue::Bool(true)]), [tag::STR, tag::BOOL]);
+/// ```
+pub fn signature_of(args: &[OwnedValue]) -> Vec<u8> {
+    args.iter().map(|a| a.tag_and_put(None).0).collect()
+}
+
+/// Appends a whole compact record to `buf`: the header word, the
+/// timestamp, the values of `args` (whose tags, [`signature_of`], are its
+/// call site's signature), the context if not 0, the padding. Strings over
+/// [`DEFAULT_STR_LIMIT`] are cut and set the truncation flag. Nothing
+/// limits the total: a record over
+/// [`MAX_RECORD_LEN`](crate::record::MAX_RECORD_LEN) is written, and
+/// [`decode_with`](crate::record::decode_with) refuses it.
+///
+/// # Panics
+///
+/// If `header.callsite` is over [`MAX_COMPACT_CALLSITE`] (it cannot be
+/// written), or the record is 4 GiB or more.
+///
+/// ```
+/// use ul_ring::args::{encode_compact, CompactHeader, OwnedValue};
+/// let mut buf = Vec::new();
+/// encode_compact(&mut buf, CompactHeader::default(), &[]);
+/// assert_eq!(buf.len(), 16);
+/// encode_compact(&mut buf, CompactHeader { context: 5, ..Default::default() }, &[OwnedValue::U32(1)]);
+/// assert_eq!(buf.len(), 16 + 24);
+/// ```
+pub fn encode_compact(buf: &mut Vec<u8>, header: CompactHeader, args: &[OwnedValue]) {
+    assert!(
+        header.callsite <= MAX_COMPACT_CALLSITE,
+        "callsite id {} does not fit a compact record",
+        header.callsite
+    );
+    let values: usize = args.iter().map(|a| a.tag_and_put(None).1).sum();
+    let ctx = if header.context != 0 { 4 } else { 0 };
+    let len = crate::record::record_len(COMPACT_HEADER_LEN + values + ctx);
+    let mut flags = 0;
+    if header.flags & FLAG_TSC != 0 {
+        flags |= COMPACT_TSC;
+    }
+    let cut = args.iter().any(
+        |a| matches!(a, OwnedValue::Str(s) | OwnedValue::Text(s) if s.len() > DEFAULT_STR_LIMIT),
+    );
+    if header.flags & FLAG_TRUNCATED != 0 || cut {
+        flags |= COMPACT_TRUNCATED;
+    }
+    if ctx != 0 {
+        flags |= COMPACT_CONTEXT;
+    }
+    let word = crate::record::compact_word(
+        u32::try_from(len).expect("a record under 4 GiB") as usize,
+        flags,
+        header.callsite,
+    );
+    let start = buf.len();
+    buf.resize(start + len, 0);
+    let mut enc = Encoder::new(&mut buf[start..]);
+    enc.put_u64(word);
+    enc.put_u64(header.timestamp);
+    for a in args {
+        a.tag_and_put(Some(&mut enc));
+    }
+    if ctx != 0 {
+        enc.put_u32(header.context);
     }
     enc.finish();
 }
@@ -970,7 +1122,7 @@ mod tests {
         let mut buf = Vec::new();
         encode_record(&mut buf, Default::default(), &[OwnedValue::Text(long)]);
         let rec = decode(&buf).unwrap();
-        assert_ne!(rec.header.flags & FLAG_TRUNCATED, 0);
+        assert_ne!(rec.flags & FLAG_TRUNCATED, 0);
         assert_eq!(
             rec.args.iter().next(),
             Some(Value::Cut {
@@ -1006,7 +1158,7 @@ mod tests {
             &[OwnedValue::Str(long.clone())],
         );
         let rec = decode(&buf).unwrap();
-        assert_ne!(rec.header.flags & FLAG_TRUNCATED, 0);
+        assert_ne!(rec.flags & FLAG_TRUNCATED, 0);
         let cut = Value::Cut {
             kept: &long[..DEFAULT_STR_LIMIT],
             omitted: 10,
@@ -1047,7 +1199,7 @@ mod tests {
         let mut buf = Vec::new();
         encode_record(&mut buf, RecordHeader::default(), &args);
         let rec = decode(&buf).unwrap();
-        assert_eq!(rec.header.nargs, 255);
+        assert_eq!(rec.len, buf.len());
         assert_eq!(rec.args.len(), 255);
         assert_eq!(rec.args.iter().count(), 255);
     }

@@ -30,6 +30,23 @@ pub trait ByteStore {
     /// [`Encoder::overflowed`].
     fn write_with<R>(&self, offset: usize, len: usize, f: impl FnOnce(&mut Encoder<'_>) -> R) -> R;
 
+    /// [`write_with`](Self::write_with) for a range the caller knows to lie
+    /// inside the store: an implementation may skip the bounds check.
+    ///
+    /// # Safety
+    ///
+    /// `offset + len <= self.capacity()`, and the caller has reserved the
+    /// range for its exclusive use (as for `write_with`).
+    #[inline(always)]
+    unsafe fn write_in_bounds<R>(
+        &self,
+        offset: usize,
+        len: usize,
+        f: impl FnOnce(&mut Encoder<'_>) -> R,
+    ) -> R {
+        self.write_with(offset, len, f)
+    }
+
     /// Hints that the bytes at `offset` will be written soon (a write
     /// prefetch, so the cache line is owned before the next record needs
     /// it). Does nothing by default.
@@ -97,18 +114,20 @@ impl ByteStore for RawBytes {
     #[inline(always)]
     fn prefetch_write(&self, offset: usize) {
         #[cfg(target_arch = "x86_64")]
-        if offset < self.capacity {
-            // SAFETY: `offset` is inside the store (checked), so the address
-            // is valid; `prefetchw` is a hint that reads and writes nothing
-            // architecturally and cannot fault.
-            unsafe {
-                core::arch::asm!(
-                    "prefetchw [{0}]",
-                    in(reg) self.ptr.add(offset),
-                    options(nostack, preserves_flags, readonly)
-                );
-            }
+        // SAFETY: `wrapping_add` computes the address without asserting it
+        // is in the store (no bounds check on the hot path: the lane passes
+        // an offset it masked, so it is), and `prefetchw` is a hint that
+        // reads and writes nothing architecturally and cannot fault, even
+        // for an address outside the mapping.
+        unsafe {
+            core::arch::asm!(
+                "prefetchw [{0}]",
+                in(reg) self.ptr.wrapping_add(offset),
+                options(nostack, preserves_flags, readonly)
+            );
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = offset;
     }
 
     #[inline]
@@ -134,6 +153,22 @@ impl ByteStore for RawBytes {
         // for writes by `new`'s contract; the caller reserved it, so no one
         // else writes it while the encoder lives.
         let mut enc = unsafe { Encoder::from_raw(ptr, len) };
+        f(&mut enc)
+    }
+
+    #[inline(always)]
+    unsafe fn write_in_bounds<R>(
+        &self,
+        offset: usize,
+        len: usize,
+        f: impl FnOnce(&mut Encoder<'_>) -> R,
+    ) -> R {
+        debug_assert!(self.fits(offset, len), "write_in_bounds out of bounds");
+        // SAFETY: the caller guarantees `offset + len <= capacity`, so
+        // `[ptr + offset, ptr + offset + len)` lies in the store, valid for
+        // writes by `new`'s contract, and that it reserved the range, so no
+        // one else writes it while the encoder lives.
+        let mut enc = unsafe { Encoder::from_raw(self.ptr.add(offset), len) };
         f(&mut enc)
     }
 }

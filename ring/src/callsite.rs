@@ -11,13 +11,21 @@
 //! ```text
 //! commit u32   entry length, stored last with Release (0 = not yet written)
 //! kind u32     1 callsite, 2 context
-//! level u8 | nstr u8 | reserved u16 | line u32
+//! level u8 | nstr u8 | signed u8 | nsig u8 | line u32
 //! nstr times: len u32, UTF-8 bytes
+//! nsig signature bytes (when signed = 1)
 //! zero padding to a multiple of 8
 //! ```
 //!
 //! A callsite's strings are `[format, source, file, module, key names...]`;
 //! a context's are `[source, key, value, key, value, ...]`.
+//!
+//! A call site whose argument types are known at compile time (a macro's)
+//! registers its *signature* too: one argument tag per argument
+//! ([`crate::args::tag`]), in order. Its records are then compact: they
+//! carry the values without tags, and the writer reads them by the
+//! signature (see [`crate::record`]). An entry without one (`signed` 0)
+//! serves tagged records only.
 //!
 //! The writer reads entries as untrusted input: every offset and length is
 //! checked and the entry is copied out before it is parsed.
@@ -47,6 +55,9 @@ pub struct Entry {
     pub line: u32,
     /// The strings (see the module docs for their meaning).
     pub strings: Vec<String>,
+    /// The argument tags of the call site's compact records, if it has
+    /// them (every byte a known tag: checked when read).
+    pub signature: Option<Vec<u8>>,
 }
 
 /// Why an entry could not be read or written.
@@ -89,6 +100,11 @@ pub enum CallsiteError {
     },
 }
 
+/// True if `t` is an argument tag.
+fn is_tag(t: u8) -> bool {
+    crate::args::fixed_len(t).is_some() || t == crate::args::tag::STR || t == crate::args::tag::TEXT
+}
+
 /// The arena as seen by one process.
 pub struct CallsiteTable<'a> {
     head: &'a ArenaHead,
@@ -100,6 +116,8 @@ pub struct CallsiteTable<'a> {
 const ENTRY_HEAD: usize = 16;
 const MAX_STRINGS: usize = 255;
 const MAX_STRING_LEN: usize = 64 * 1024;
+/// Most arguments a signature describes.
+const MAX_SIGNATURE: usize = 255;
 /// Entries a registration looks at for an identical one before appending.
 const FIND_BUDGET: usize = 1 << 16;
 
@@ -148,6 +166,34 @@ impl<'a> CallsiteTable<'a> {
         line: u32,
         strings: &[&str],
     ) -> Result<u32, CallsiteError> {
+        self.register_signed(kind, level, line, strings, None)
+    }
+
+    /// Registers an entry with a signature (see the module docs) and
+    /// returns its id. The same call site with another signature (or
+    /// none) is another entry.
+    ///
+    /// ```
+    /// # use ul_ring::callsite::*;
+    /// # use ul_ring::layout::ArenaHead;
+    /// use ul_ring::args::tag;
+    /// let head = ArenaHead::new();
+    /// let mut mem = vec![0u64; 512];
+    /// // SAFETY: `mem` is 8-aligned, 4096 bytes, and outlives `table`.
+    /// let table = unsafe { CallsiteTable::new(&head, mem.as_mut_ptr().cast(), 4096) };
+    /// let site = ["n={} x={}", "", "main.rs", "app"];
+    /// let id = table.register_signed(EntryKind::Callsite, 2, 7, &site, Some(&[tag::U32, tag::F64])).unwrap();
+    /// assert_eq!(table.read(id).unwrap().signature, Some(vec![tag::U32, tag::F64]));
+    /// assert_ne!(table.register(EntryKind::Callsite, 2, 7, &site).unwrap(), id);
+    /// ```
+    pub fn register_signed(
+        &self,
+        kind: EntryKind,
+        level: u8,
+        line: u32,
+        strings: &[&str],
+        signature: Option<&[u8]>,
+    ) -> Result<u32, CallsiteError> {
         if strings.len() > MAX_STRINGS {
             return Err(CallsiteError::TooLarge {
                 what: format!("{} strings (at most {MAX_STRINGS})", strings.len()),
@@ -162,6 +208,16 @@ impl<'a> CallsiteTable<'a> {
             }
             body += 4 + s.len();
         }
+        let sig = signature.unwrap_or_default();
+        if sig.len() > MAX_SIGNATURE {
+            return Err(CallsiteError::TooLarge {
+                what: format!(
+                    "a signature of {} arguments (at most {MAX_SIGNATURE})",
+                    sig.len()
+                ),
+            });
+        }
+        body += sig.len();
         let len = body.div_ceil(8) * 8;
         if len > self.len {
             return Err(CallsiteError::Full { len: self.len });
@@ -172,12 +228,14 @@ impl<'a> CallsiteTable<'a> {
             enc.put_u32(kind as u32);
             enc.put_u8(level);
             enc.put_u8(strings.len() as u8);
-            enc.put_u16(0);
+            enc.put_u8(u8::from(signature.is_some()));
+            enc.put_u8(sig.len() as u8);
             enc.put_u32(line);
             for s in strings {
                 enc.put_u32(s.len() as u32);
                 enc.put_bytes(s.as_bytes());
             }
+            enc.put_bytes(sig);
         };
         encode(&mut crate::args::Encoder::new(&mut entry));
         // Every process registers its call sites again; the same call site
@@ -265,6 +323,8 @@ impl<'a> CallsiteTable<'a> {
         };
         let level = buf[8];
         let nstr = buf[9] as usize;
+        let signed = buf[10];
+        let nsig = buf[11] as usize;
         let line = u32_at(12).unwrap_or(0);
         let mut at = ENTRY_HEAD;
         let mut strings = Vec::with_capacity(nstr);
@@ -277,11 +337,25 @@ impl<'a> CallsiteTable<'a> {
             strings.push(String::from_utf8_lossy(s).into_owned());
             at += n;
         }
+        let signature = match signed {
+            0 => None,
+            1 => {
+                let sig = buf
+                    .get(at..at + nsig)
+                    .ok_or(bad(at, "signature past the entry's end"))?;
+                if let Some(i) = sig.iter().position(|&t| !is_tag(t)) {
+                    return Err(bad(at + i, "unknown argument tag in the signature"));
+                }
+                Some(sig.to_vec())
+            }
+            _ => return Err(bad(10, "signature flag neither 0 nor 1")),
+        };
         Ok(Entry {
             kind,
             level,
             line,
             strings,
+            signature,
         })
     }
 
@@ -339,5 +413,83 @@ mod tests {
         assert_eq!(table.read(b).unwrap().strings, vec!["x".to_string()]);
         // ... and so does this, found before the hole.
         assert_eq!(table.register(EntryKind::Callsite, 2, 7, &site).unwrap(), a);
+    }
+
+    /// A signature is part of the entry: read back as registered, another
+    /// signature is another entry, and a forged one is refused.
+    #[test]
+    fn signatures_are_read_back_and_checked() {
+        use crate::args::tag;
+        let head = ArenaHead::new();
+        let mut mem = vec![0u64; 512];
+        let base: *mut u8 = mem.as_mut_ptr().cast();
+        // SAFETY: `mem` is 8-aligned, 4096 bytes, and outlives `table`;
+        // the forgeries below write through `base` while no registration
+        // runs.
+        let table = unsafe { CallsiteTable::new(&head, base, 4096) };
+        let site = ["{} {}", "", "main.rs", "app", "key"];
+        let sig = [tag::STR, tag::F64];
+        let a = table
+            .register_signed(EntryKind::Callsite, 2, 7, &site, Some(&sig))
+            .unwrap();
+        let e = table.read(a).unwrap();
+        assert_eq!(e.signature.as_deref(), Some(&sig[..]));
+        assert_eq!(e.strings.len(), 5);
+        // Signed with no arguments is not unsigned.
+        let empty = table
+            .register_signed(EntryKind::Callsite, 2, 7, &site, Some(&[]))
+            .unwrap();
+        let none = table.register(EntryKind::Callsite, 2, 7, &site).unwrap();
+        let other = table
+            .register_signed(
+                EntryKind::Callsite,
+                2,
+                7,
+                &site,
+                Some(&[tag::STR, tag::F32]),
+            )
+            .unwrap();
+        assert_eq!(table.read(empty).unwrap().signature, Some(vec![]));
+        assert_eq!(table.read(none).unwrap().signature, None);
+        let ids = [a, empty, none, other];
+        for (i, x) in ids.iter().enumerate() {
+            assert!(!ids[..i].contains(x), "{ids:?}");
+        }
+        assert_eq!(
+            table
+                .register_signed(EntryKind::Callsite, 2, 7, &site, Some(&sig))
+                .unwrap(),
+            a
+        );
+        // Forged: a signature byte that is no tag, a flag other than 0/1,
+        // a signature longer than the entry.
+        let off = (a as usize - 1) * 8;
+        let sig_at = ENTRY_HEAD + site.iter().map(|s| 4 + s.len()).sum::<usize>();
+        // SAFETY: these bytes are inside entry `a`, inside `mem`.
+        unsafe { *base.add(off + sig_at + 1) = 0 };
+        assert!(matches!(
+            table.read(a),
+            Err(CallsiteError::Malformed { at, .. }) if at == sig_at + 1
+        ));
+        // SAFETY: as above.
+        unsafe { *base.add(off + sig_at + 1) = tag::F64 };
+        assert!(table.read(a).is_ok());
+        // SAFETY: as above (the flag byte).
+        unsafe { *base.add(off + 10) = 2 };
+        assert!(matches!(
+            table.read(a),
+            Err(CallsiteError::Malformed { at: 10, .. })
+        ));
+        // SAFETY: as above (flag and count bytes).
+        unsafe {
+            *base.add(off + 10) = 1;
+            *base.add(off + 11) = 200;
+        }
+        let e = table.read(a).unwrap_err();
+        assert!(
+            e.to_string().contains("signature past the entry's end"),
+            "{e}"
+        );
+        drop(mem);
     }
 }

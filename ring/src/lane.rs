@@ -339,7 +339,52 @@ pub struct Producer<'a, B: ByteStore> {
     capacity: u64,
     head: u64,
     cached_tail: u64,
+    /// Position up to which `head` may advance with no wrap and no look at
+    /// the consumer's tail: `head` plus the least of the room `cached_tail`
+    /// leaves and the bytes to the end of the buffer (`head` itself when
+    /// the lane is too small for the fast path). Kept by [`Self::set_limit`]
+    /// whenever `head` or `cached_tail` moves.
+    limit: u64,
 }
+
+/// Room for one record at a lane's head, made by [`Producer::reserve`]:
+/// [`commit`](Self::commit) writes and publishes it; dropped, nothing is
+/// published.
+#[must_use = "a reservation publishes nothing until it is committed"]
+pub struct Reservation<'p, 'a, B: ByteStore> {
+    producer: &'p mut Producer<'a, B>,
+    at: usize,
+    len: usize,
+    /// Made by the slow path: `limit` is recomputed after the commit.
+    relimit: bool,
+}
+
+impl<B: ByteStore> Reservation<'_, '_, B> {
+    /// Writes the record with `write` (an encoder over exactly its `len`
+    /// bytes) and publishes it.
+    #[inline(always)]
+    pub fn commit<R>(self, write: impl FnOnce(&mut Encoder<'_>) -> R) -> R {
+        let p = self.producer;
+        // SAFETY: `reserve` made this reservation for `p`'s head as it is
+        // now (the reservation holds `p` mutably borrowed, so nothing moved
+        // it since) and checked that `[at, at + len)` lies inside the store
+        // (fast path: `limit` is at most `to_end` past `head`; slow path:
+        // `len <= to_end` after any padding) and is free space that the
+        // consumer does not read (room under the cached tail); we are the
+        // lane's only producer.
+        let out = unsafe { p.bytes.write_in_bounds(self.at, self.len, write) };
+        p.publish(self.len as u64);
+        if self.relimit {
+            p.set_limit();
+        }
+        out
+    }
+}
+
+/// Records up to this long take the fast path of [`Producer::try_push`]
+/// (one compare against [`Producer::limit`]), on lanes whose
+/// [`max_record_len`] is at least this.
+const FAST_MAX_LEN: usize = 1024;
 
 impl<'a, B: ByteStore> Producer<'a, B> {
     /// Starts producing into a lane whose cursors are `ctrl`, continuing at
@@ -356,14 +401,32 @@ impl<'a, B: ByteStore> Producer<'a, B> {
         // lane happen before we continue from here.
         let head = ctrl.producer.head.load(Ordering::Acquire);
         let cached_tail = ctrl.consumer.tail.load(Ordering::Acquire);
-        Self {
+        let mut p = Self {
             ctrl,
             bytes,
             mask: capacity.wrapping_sub(1),
             capacity,
             head,
             cached_tail,
+            limit: head,
+        };
+        p.set_limit();
+        p
+    }
+
+    /// Recomputes [`Self::limit`] from `head` and `cached_tail`. A consumer
+    /// that lies (tail beyond head) makes `used` larger than the capacity:
+    /// no room, never a licence to overwrite.
+    #[inline]
+    fn set_limit(&mut self) {
+        if max_record_len(self.capacity as usize) < FAST_MAX_LEN {
+            self.limit = self.head;
+            return;
         }
+        let used = self.head.wrapping_sub(self.cached_tail);
+        let room = self.capacity.saturating_sub(used);
+        let to_end = self.capacity - (self.head & self.mask);
+        self.limit = self.head.wrapping_add(room.min(to_end));
     }
 
     /// Bytes published but (as far as this producer last saw) not consumed.
@@ -377,6 +440,7 @@ impl<'a, B: ByteStore> Producer<'a, B> {
     #[inline]
     pub fn refresh_tail(&mut self) {
         self.cached_tail = self.ctrl.consumer.tail.load(Ordering::Acquire);
+        self.set_limit();
     }
 
     /// The lane's capacity in bytes.
@@ -392,16 +456,66 @@ impl<'a, B: ByteStore> Producer<'a, B> {
     }
 
     /// Reserves `len` bytes (a multiple of 8), lets `write` fill them, and
-    /// publishes them.
+    /// publishes them: [`reserve`](Self::reserve) then
+    /// [`commit`](Self::commit).
     ///
     /// `write` receives an encoder over exactly `len` bytes. It must write
     /// the record's frame (its first 8 bytes) itself.
-    #[inline]
+    #[inline(always)]
     pub fn try_push<R>(
         &mut self,
         len: usize,
         write: impl FnOnce(&mut Encoder<'_>) -> R,
     ) -> Result<R, PushError> {
+        Ok(self.reserve(len)?.commit(write))
+    }
+
+    /// Reserves room for a record of `len` bytes (a multiple of 8) at the
+    /// head, writing a padding record first if it would cross the end of
+    /// the buffer. Nothing is published until [`Reservation::commit`]; the
+    /// reservation borrows the producer, so nothing else is pushed before.
+    ///
+    /// A small record that fits before [`Self::limit`] takes the fast
+    /// path, inlined: with a constant `len`, one compare. The rest (a
+    /// wrap, a look at the consumer's tail, a large record) is out of line
+    /// and takes no closure, so a caller's record-writing closure is only
+    /// ever inlined, never passed by reference (which would put what it
+    /// captures in memory on the hot path).
+    #[inline(always)]
+    pub fn reserve(&mut self, len: usize) -> Result<Reservation<'_, 'a, B>, PushError> {
+        let (at, relimit) = if (MIN_FRAME_LEN..=FAST_MAX_LEN).contains(&len)
+            && len % RECORD_ALIGN == 0
+            && self.limit.wrapping_sub(self.head) >= len as u64
+        {
+            ((self.head & self.mask) as usize, false)
+        } else {
+            (self.reserve_slow(len)?, true)
+        };
+        Ok(Reservation {
+            producer: self,
+            at,
+            len,
+            relimit,
+        })
+    }
+
+    /// Moves `head` by `need` bytes just written and publishes it.
+    #[inline(always)]
+    fn publish(&mut self, need: u64) {
+        self.head = self.head.wrapping_add(need);
+        // Release: the record's bytes (and the padding) happen before any
+        // consumer that observes this head.
+        self.ctrl.producer.head.store(self.head, Ordering::Release);
+        // Own the cache line two lines ahead before a later record needs it:
+        // after the consumer has read a line, writing it again costs a
+        // cross-core ownership request, and this hides it off the hot path.
+        self.bytes
+            .prefetch_write((self.head.wrapping_add(PREFETCH_AHEAD) & self.mask) as usize);
+    }
+
+    /// [`Self::reserve`] past the fast path: the offset to write at.
+    #[inline(never)]
+    fn reserve_slow(&mut self, len: usize) -> Result<usize, PushError> {
         let max = max_record_len(self.capacity as usize);
         if len > max || len < MIN_FRAME_LEN || len % RECORD_ALIGN != 0 {
             return Err(PushError::TooLarge { len, max });
@@ -418,6 +532,7 @@ impl<'a, B: ByteStore> Producer<'a, B> {
             // A consumer that lies (tail beyond head) makes `used` huge: the
             // lane then reads as full, never as a licence to overwrite.
             if self.head.wrapping_sub(self.cached_tail).wrapping_add(need) > self.capacity {
+                self.set_limit();
                 return Err(PushError::Full);
             }
         }
@@ -427,19 +542,18 @@ impl<'a, B: ByteStore> Producer<'a, B> {
                 enc.put_u32(pad as u32);
                 enc.put_u8(RecordKind::Padding as u8);
             });
+            // Published alone: a padding record is a whole record to the
+            // consumer, and the record itself follows at offset 0.
+            self.publish(pad);
             at = 0;
         }
-        let r = self.bytes.write_with(at, len, write);
-        self.head = self.head.wrapping_add(need);
-        // Release: the record's bytes (and the padding) happen before any
-        // consumer that observes this head.
-        self.ctrl.producer.head.store(self.head, Ordering::Release);
-        // Own the cache line two lines ahead before a later record needs it:
-        // after the consumer has read a line, writing it again costs a
-        // cross-core ownership request, and this hides it off the hot path.
-        self.bytes
-            .prefetch_write((self.head.wrapping_add(PREFETCH_AHEAD) & self.mask) as usize);
-        Ok(r)
+        // `limit` must match `head` and `cached_tail` whether or not the
+        // reservation is committed: one dropped after the padding moved
+        // `head` (a full-lane wait that only looks for room) would
+        // otherwise leave `limit` behind `head`, which the fast path reads
+        // as room to the end of the address space.
+        self.set_limit();
+        Ok(at)
     }
 
     /// Counts one record dropped because the lane was full.
@@ -682,5 +796,69 @@ impl<'a, B: ByteStore> Consumer<'a, B> {
     /// its Acquire load of `tail`, overwrites them.
     pub fn commit(&self, new_tail: u64) {
         self.ctrl.consumer.tail.store(new_tail, Ordering::Release);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::bytes::HeapBytes;
+
+    /// Pushes, reservations dropped uncommitted (a full-lane wait that
+    /// only looks for room, whose slow path may already have written the
+    /// padding), and drains, in a random order: the consumer reads exactly
+    /// the committed records, in order, intact, and the lane is never
+    /// corrupt. (A dropped reservation after padding once left `limit`
+    /// behind `head`, and the fast path then wrote past the buffer's end.)
+    #[test]
+    fn dropped_reservations_keep_the_fast_path_in_bounds() {
+        let ctrl = LaneControl::new();
+        let bytes = HeapBytes::new(4096);
+        // SAFETY: this thread is the lane's only producer and only
+        // consumer; `bytes` is 4096 bytes, a power of two.
+        let mut p = unsafe { Producer::attach(&ctrl, &bytes) };
+        // SAFETY: as above.
+        let c = unsafe { Consumer::attach(&ctrl, &bytes) };
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let (mut sent, mut seen) = (0u64, 0u64);
+        let mut scratch = Vec::new();
+        for _ in 0..20_000 {
+            let len = 16 + 8 * (next() % 200) as usize;
+            match next() % 4 {
+                0 => drop(p.reserve(len)),
+                1 => {
+                    let b = c.read_batch(c.tail(), c.head(), 1000, &mut scratch, |_, rec| {
+                        let n = u64::from_le_bytes(rec[8..16].try_into().unwrap());
+                        assert_eq!(n, seen, "records lost, repeated or out of order");
+                        assert_eq!(rec[16..], vec![n as u8; rec.len() - 16][..]);
+                        seen += 1;
+                    });
+                    assert!(b.corrupt.is_none(), "{:?}", b.corrupt);
+                    c.commit(b.new_tail);
+                }
+                _ => {
+                    let r = p.try_push(len, |enc| {
+                        enc.put_u32(len as u32);
+                        enc.put_u8(RecordKind::Log as u8);
+                        enc.put_bytes(&[0; 3]);
+                        enc.put_u64(sent);
+                        enc.put_bytes(&vec![sent as u8; len - 16]);
+                        assert!(!enc.overflowed(), "a record written out of bounds");
+                    });
+                    match r {
+                        Ok(()) => sent += 1,
+                        Err(PushError::Full) => {}
+                        Err(e) => panic!("{e:?}"),
+                    }
+                }
+            }
+        }
+        assert!(seen > 1000 && sent - seen < 4096 / 16, "{seen} of {sent}");
     }
 }

@@ -31,8 +31,11 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"ULRING\0\0");
 pub const CHANNEL_MAGIC: u64 = u64::from_le_bytes(*b"ULCHAN\0\0");
 /// Layout version; a region of another version is refused. 3: lane owner
 /// words carry a generation, and owners hold a kernel lock
-/// ([`crate::ownership`]) instead of publishing a start time.
-pub const LAYOUT_VERSION: u32 = 3;
+/// ([`crate::ownership`]) instead of publishing a start time. 4: compact
+/// log records (kind `0x80 | flags`, read by their call site's signature)
+/// and signed callsite entries ([`crate::record`], [`crate::callsite`]);
+/// an older writer would not know them, so it refuses the region instead.
+pub const LAYOUT_VERSION: u32 = 4;
 /// Size of the header page.
 pub const HEADER_LEN: usize = 4096;
 /// Number of output files whose lengths a write intent records.
@@ -906,7 +909,8 @@ pub struct Sizes {
     pub mpsc_slots: u32,
     /// Bytes per shared-lane slot: a multiple of 8, 64 B to 64 KiB.
     pub mpsc_slot_len: u32,
-    /// Bytes in the callsite arena: a multiple of 8, 4 KiB to 256 MiB.
+    /// Bytes in the callsite arena: a multiple of 8, 4 KiB to 128 MiB (so
+    /// that every callsite id fits the 24 bits of a compact record).
     pub callsite_len: u32,
 }
 
@@ -978,9 +982,9 @@ impl Sizes {
                 s.mpsc_slot_len
             ));
         }
-        if s.callsite_len % 8 != 0 || !(4096..=1 << 28).contains(&s.callsite_len) {
+        if s.callsite_len % 8 != 0 || !(4096..=1 << 27).contains(&s.callsite_len) {
             return Err(format!(
-                "callsite table length = {} (must be a multiple of 8 from 4096 to 256 MiB)",
+                "callsite table length = {} (must be a multiple of 8 from 4096 to 128 MiB)",
                 s.callsite_len
             ));
         }

@@ -1,23 +1,62 @@
-//! The fixed-layout record header and the record decoder.
+//! The record layouts and the record decoder.
+//!
+//! Every record starts with an 8-byte frame, `len u32 | kind u8 | ...`,
+//! that the lanes read to walk records without decoding them. A log record
+//! comes in one of two forms, told apart by the kind byte.
+//!
+//! **Compact** (kind `0x80 | flags`): what the log macros write. The call
+//! site's level and argument types are registered once, with the call
+//! site ([`crate::callsite`]: its *signature*, one tag per argument), so
+//! the record carries only the values:
+//!
+//! ```text
+//! len u32 | kind u8 | callsite u24      kind = 0x80 | COMPACT_TSC | COMPACT_TRUNCATED | COMPACT_CONTEXT
+//! timestamp u64                         TSC ticks (COMPACT_TSC) or Unix ns
+//! values in the signature's order, packed little-endian, no tags
+//! context u32                           only with COMPACT_CONTEXT
+//! zero padding to a multiple of 8
+//! ```
+//!
+//! **Tagged** (kind 1): self-describing, for front ends whose argument
+//! types are known only at run time (the `tracing` layer) and for tools:
 //!
 //! ```text
 //! len u32 | kind u8 | level u8 | flags u16     frame: the first 8 bytes of every record
 //! timestamp u64                                TSC ticks (FLAG_TSC) or Unix ns
-//! callsite u32 | seq u32
+//! callsite u32 | seq u32                       seq: unused since layout version 4 (0)
 //! context u32 | nargs u8 | reserved [u8; 3]
 //! nargs tag bytes, the values, zero padding to a multiple of 8
 //! ```
 //!
 //! The decoder is the writer's first contact with bytes any producer could
 //! have written: it accepts any slice, never panics, never reads out of
-//! bounds and never allocates.
+//! bounds and never allocates. A compact record is decoded against the
+//! signature of the call site it names ([`decode_with`]); one that does not
+//! match it (a length other than the signature's values give, a string
+//! running past the record) is refused, never read another way.
 
 use crate::args::Args;
 
 /// Records start at, and are padded to, multiples of this.
 pub const RECORD_ALIGN: usize = 8;
-/// Bytes in a [`RecordHeader`].
+/// Bytes in a [`RecordHeader`] (the tagged form's header).
 pub const HEADER_LEN: usize = 32;
+/// Bytes before the values of a compact record: the frame word (length,
+/// kind, callsite) and the timestamp.
+pub const COMPACT_HEADER_LEN: usize = 16;
+/// The kind byte of a compact record, without its flag bits.
+pub const KIND_COMPACT: u8 = 0x80;
+/// The kind byte bits of a compact record that are flags.
+pub const COMPACT_FLAGS: u8 = 0x07;
+/// Compact kind flag: the timestamp is in TSC ticks.
+pub const COMPACT_TSC: u8 = 1;
+/// Compact kind flag: a string argument was cut at the producer's limit.
+pub const COMPACT_TRUNCATED: u8 = 2;
+/// Compact kind flag: a context id (u32) follows the values.
+pub const COMPACT_CONTEXT: u8 = 4;
+/// Largest callsite id a compact record can name (24 bits). The callsite
+/// arena is at most 128 MiB, so every id fits.
+pub const MAX_COMPACT_CALLSITE: u32 = (1 << 24) - 1;
 /// Largest record a producer may write (header and arguments).
 pub const MAX_RECORD_LEN: usize = 64 * 1024;
 /// Shortest frame: a padding record may be only its 8-byte frame.
@@ -49,7 +88,9 @@ pub struct RecordHeader {
     pub timestamp: u64,
     /// Callsite id (0: none).
     pub callsite: u32,
-    /// Per-lane sequence number.
+    /// Unused since layout version 4 (0): it was a per-thread count of
+    /// records pushed, only ever shown in JSON lines, which now show the
+    /// record's position in its lane instead.
     pub seq: u32,
     /// Context id (0: none).
     pub context: u32,
@@ -89,6 +130,9 @@ pub enum RecordKind {
     /// A channel message: the frame, then the message's bytes (see
     /// [`crate::channel`]). Never found in a log region.
     Message = 3,
+    /// A compact log record: kind bytes `0x80..=0x87`, the low bits flags
+    /// ([`COMPACT_TSC`], [`COMPACT_TRUNCATED`], [`COMPACT_CONTEXT`]).
+    Compact = KIND_COMPACT,
 }
 
 impl TryFrom<u8> for RecordKind {
@@ -98,9 +142,26 @@ impl TryFrom<u8> for RecordKind {
             1 => Ok(RecordKind::Log),
             2 => Ok(RecordKind::Padding),
             3 => Ok(RecordKind::Message),
+            k if k & !COMPACT_FLAGS == KIND_COMPACT => Ok(RecordKind::Compact),
             kind => Err(DecodeError::BadKind { kind }),
         }
     }
+}
+
+/// The first word of a compact record: its length, kind byte (with
+/// `flags`, a combination of the `COMPACT_*` flags) and callsite id (at
+/// most [`MAX_COMPACT_CALLSITE`]), as a little-endian u64.
+///
+/// ```
+/// use ul_ring::record::{compact_word, read_frame, RecordKind, COMPACT_TSC};
+/// let w = compact_word(40, COMPACT_TSC, 77).to_le_bytes();
+/// let f = read_frame(&[&w[..], &[0; 32]].concat()).unwrap();
+/// assert_eq!((f.len, RecordKind::try_from(f.kind)), (40, Ok(RecordKind::Compact)));
+/// assert_eq!(u32::from_le_bytes([w[5], w[6], w[7], 0]), 77);
+/// ```
+#[inline(always)]
+pub const fn compact_word(len: usize, flags: u8, callsite: u32) -> u64 {
+    len as u64 | ((KIND_COMPACT | flags) as u64) << 32 | (callsite as u64) << 40
 }
 
 /// Severity of a record.
@@ -273,6 +334,30 @@ pub enum DecodeError {
         /// The record's length.
         end: usize,
     },
+    /// A compact record whose call site has no signature to read it by
+    /// (the entry was registered for tagged records only).
+    #[error("compact record names callsite {callsite}, which has no signature")]
+    NoSignature {
+        /// The callsite id the record names.
+        callsite: u32,
+    },
+    /// A compact record longer than its call site's signature says: its
+    /// values (and context) end more than the padding before its end.
+    #[error("record length {len} does not match its call site's signature: its values end at offset {end}")]
+    SignatureLength {
+        /// The length field.
+        len: u32,
+        /// Where the values the signature describes end.
+        end: usize,
+    },
+    /// A signature holds a byte that is no argument tag.
+    #[error("signature byte {index} is {tag}, no argument tag")]
+    BadSignature {
+        /// The byte.
+        tag: u8,
+        /// Its index in the signature.
+        index: usize,
+    },
 }
 
 /// The 8-byte frame at the start of every record.
@@ -346,19 +431,113 @@ pub fn check_frame(head: &[u8; MIN_FRAME_LEN], available: usize) -> Result<Frame
     Ok(Frame { len, kind: head[4] })
 }
 
-/// A decoded log record, borrowing its strings from the input.
+/// Which form a log record is in (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Form {
+    /// Self-describing: a 32-byte header, a tag per argument.
+    Tagged,
+    /// Values only, read by the call site's signature.
+    Compact,
+}
+
+/// What the first bytes of a log record say, before its arguments are
+/// read: enough to find the call site whose signature a compact record
+/// needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// The record's form.
+    pub form: Form,
+    /// Whole record length.
+    pub len: usize,
+    /// Callsite id (0: none).
+    pub callsite: u32,
+}
+
+/// Reads the frame and form of a log record: `bytes` is exactly the record.
+///
+/// Checks the frame (see [`read_frame`]), that its length is `bytes.len()`,
+/// that the kind is a log record's ([`RecordKind::Log`] or
+/// [`RecordKind::Compact`]) and that the record holds its form's header.
+///
+/// ```
+/// use ul_ring::args::{encode_compact, CompactHeader, OwnedValue};
+/// use ul_ring::record::{peek, Form};
+/// let mut buf = Vec::new();
+/// encode_compact(&mut buf, CompactHeader { callsite: 9, ..Default::default() }, &[OwnedValue::U32(1)]);
+/// let h = peek(&buf).unwrap();
+/// assert_eq!((h.form, h.len, h.callsite), (Form::Compact, 24, 9));
+/// ```
+#[inline]
+pub fn peek(bytes: &[u8]) -> Result<Head, DecodeError> {
+    let frame = read_frame(bytes)?;
+    let bad = |why| {
+        Err(DecodeError::BadLength {
+            len: u32::try_from(frame.len).unwrap_or(u32::MAX),
+            why,
+        })
+    };
+    if frame.len != bytes.len() {
+        return bad("does not match the bytes given");
+    }
+    match RecordKind::try_from(frame.kind)? {
+        RecordKind::Log => {
+            let Some(head) = bytes.first_chunk::<HEADER_LEN>() else {
+                return bad("is shorter than the 32-byte log record header");
+            };
+            Ok(Head {
+                form: Form::Tagged,
+                len: frame.len,
+                callsite: u32::from_le_bytes([head[16], head[17], head[18], head[19]]),
+            })
+        }
+        RecordKind::Compact => {
+            let need = COMPACT_HEADER_LEN
+                + if frame.kind & COMPACT_CONTEXT != 0 {
+                    4
+                } else {
+                    0
+                };
+            if frame.len < need {
+                return bad("is shorter than the compact record's header and context");
+            }
+            // The length check above: at least 16 bytes.
+            Ok(Head {
+                form: Form::Compact,
+                len: frame.len,
+                callsite: u32::from_le_bytes([bytes[5], bytes[6], bytes[7], 0]),
+            })
+        }
+        _ => Err(DecodeError::BadKind { kind: frame.kind }),
+    }
+}
+
+/// A decoded log record, of either form, borrowing its strings from the
+/// input.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record<'a> {
-    /// The header as written.
-    pub header: RecordHeader,
-    /// The validated level.
-    pub level: Level,
+    /// The form it was in.
+    pub form: Form,
+    /// Whole record length, header and padding included.
+    pub len: usize,
+    /// [`FLAG_TSC`] and [`FLAG_TRUNCATED`] (for either form).
+    pub flags: u16,
+    /// TSC ticks if [`FLAG_TSC`], else nanoseconds since the Unix epoch.
+    pub timestamp: u64,
+    /// Callsite id (0: none).
+    pub callsite: u32,
+    /// Context id (0: none).
+    pub context: u32,
+    /// The validated level of a tagged record; `None` for a compact one,
+    /// whose level is its call site's.
+    pub level: Option<Level>,
     /// The validated arguments.
     pub args: Args<'a>,
 }
 
-/// Decodes one whole log record: `bytes` is exactly the record
-/// (`bytes.len()` equals its `len` field).
+/// Decodes one whole tagged log record: `bytes` is exactly the record
+/// (`bytes.len()` equals its `len` field). A compact record is refused
+/// with [`DecodeError::NoSignature`]: it can only be read with its call
+/// site's signature ([`decode_with`]).
 ///
 /// Checks the frame (see [`read_frame`]), that the kind is
 /// [`RecordKind::Log`], that the record holds a whole header, the level, every
@@ -376,30 +555,121 @@ pub struct Record<'a> {
 /// assert_eq!(rec.args.iter().count(), 1);
 /// ```
 pub fn decode(bytes: &[u8]) -> Result<Record<'_>, DecodeError> {
-    let frame = read_frame(bytes)?;
-    if RecordKind::try_from(frame.kind)? != RecordKind::Log {
-        return Err(DecodeError::BadKind { kind: frame.kind });
+    decode_with(bytes, None)
+}
+
+/// Decodes one whole log record of either form: `bytes` is exactly the
+/// record. A compact record is read by `signature`, the tags its call site
+/// registered (the caller looks the call site up by [`peek`]'s callsite
+/// id); `None` refuses it with [`DecodeError::NoSignature`]. A tagged
+/// record ignores `signature`.
+///
+/// A compact record must match the signature exactly: every value inside
+/// the record, strings UTF-8, chars scalar values, bools 0 or 1, and the
+/// record no longer than its values (and context) padded to 8
+/// ([`DecodeError::SignatureLength`]). Never panics and never allocates,
+/// whatever `bytes` and `signature` hold.
+///
+/// ```
+/// use ul_ring::args::{encode_compact, signature_of, tag, CompactHeader, OwnedValue, Value};
+/// use ul_ring::record::{decode_with, DecodeError};
+/// let args = [OwnedValue::U64(7), OwnedValue::U32(8), OwnedValue::F64(0.5)];
+/// let mut buf = Vec::new();
+/// encode_compact(&mut buf, CompactHeader { callsite: 3, ..Default::default() }, &args);
+/// assert_eq!(buf.len(), 40);
+/// let sig = signature_of(&args);
+/// assert_eq!(sig, [tag::U64, tag::U32, tag::F64]);
+/// let rec = decode_with(&buf, Some(&sig)).unwrap();
+/// assert_eq!(rec.args.iter().collect::<Vec<_>>(), [Value::U64(7), Value::U64(8), Value::F64(0.5)]);
+/// // Another signature: refused, not misread.
+/// assert!(decode_with(&buf, Some(&[tag::U64])).is_err());
+/// assert_eq!(decode_with(&buf, None), Err(DecodeError::NoSignature { callsite: 3 }));
+/// ```
+pub fn decode_with<'a>(
+    bytes: &'a [u8],
+    signature: Option<&'a [u8]>,
+) -> Result<Record<'a>, DecodeError> {
+    let head = peek(bytes)?;
+    match head.form {
+        Form::Tagged => {
+            let Some(h) = bytes.get(..HEADER_LEN) else {
+                // `peek` checked the length; unreachable, but not a panic.
+                return Err(DecodeError::Truncated {
+                    offset: 0,
+                    needed: HEADER_LEN,
+                    available: bytes.len(),
+                });
+            };
+            let header: RecordHeader = bytemuck::pod_read_unaligned(h);
+            let level = Level::try_from(header.level)?;
+            let args = Args::parse(bytes, HEADER_LEN, usize::from(header.nargs))?;
+            Ok(Record {
+                form: Form::Tagged,
+                len: head.len,
+                flags: header.flags,
+                timestamp: header.timestamp,
+                callsite: header.callsite,
+                context: header.context,
+                level: Some(level),
+                args,
+            })
+        }
+        Form::Compact => {
+            let Some(sig) = signature else {
+                return Err(DecodeError::NoSignature {
+                    callsite: head.callsite,
+                });
+            };
+            let Some(h) = bytes.first_chunk::<COMPACT_HEADER_LEN>() else {
+                // `peek` checked the length; unreachable, but not a panic.
+                return Err(DecodeError::Truncated {
+                    offset: 0,
+                    needed: COMPACT_HEADER_LEN,
+                    available: bytes.len(),
+                });
+            };
+            let kind = h[4];
+            let (args, mut end) = Args::parse_signed(bytes, sig, COMPACT_HEADER_LEN)?;
+            let mut context = 0;
+            if kind & COMPACT_CONTEXT != 0 {
+                let word = end
+                    .checked_add(4)
+                    .and_then(|e| bytes.get(end..e))
+                    .and_then(|b| b.first_chunk::<4>())
+                    .ok_or(DecodeError::ArgsOverrun {
+                        offset: end,
+                        len: 4,
+                        end: bytes.len(),
+                    })?;
+                context = u32::from_le_bytes(*word);
+                end += 4;
+            }
+            if record_len(end) != head.len {
+                return Err(DecodeError::SignatureLength {
+                    len: head.len as u32,
+                    end,
+                });
+            }
+            let mut flags = 0;
+            if kind & COMPACT_TSC != 0 {
+                flags |= FLAG_TSC;
+            }
+            if kind & COMPACT_TRUNCATED != 0 {
+                flags |= FLAG_TRUNCATED;
+            }
+            let [_, _, _, _, _, _, _, _, t @ ..] = *h;
+            Ok(Record {
+                form: Form::Compact,
+                len: head.len,
+                flags,
+                timestamp: u64::from_le_bytes(t),
+                callsite: head.callsite,
+                context,
+                level: None,
+                args,
+            })
+        }
     }
-    let bad = |why| {
-        Err(DecodeError::BadLength {
-            len: u32::try_from(frame.len).unwrap_or(u32::MAX),
-            why,
-        })
-    };
-    if frame.len != bytes.len() {
-        return bad("does not match the bytes given");
-    }
-    let Some(head) = bytes.get(..HEADER_LEN) else {
-        return bad("is shorter than the 32-byte log record header");
-    };
-    let header: RecordHeader = bytemuck::pod_read_unaligned(head);
-    let level = Level::try_from(header.level)?;
-    let args = Args::parse(bytes, HEADER_LEN, usize::from(header.nargs))?;
-    Ok(Record {
-        header,
-        level,
-        args,
-    })
 }
 
 #[cfg(test)]
@@ -456,9 +726,10 @@ mod tests {
         let buf = record(&[]);
         assert_eq!(buf.len(), HEADER_LEN);
         let rec = decode(&buf).unwrap();
-        assert_eq!(rec.level, Level::Info);
+        assert_eq!(rec.level, Some(Level::Info));
+        assert_eq!(rec.form, Form::Tagged);
         assert!(rec.args.is_empty());
-        assert_eq!(rec.header.len as usize, HEADER_LEN);
+        assert_eq!(rec.len, HEADER_LEN);
     }
 
     #[test]
@@ -475,16 +746,13 @@ mod tests {
         };
         encode_record(&mut buf, h, &[OwnedValue::Bool(true)]);
         let rec = decode(&buf).unwrap();
-        assert_eq!(rec.level, Level::Error);
-        assert_eq!(rec.header.kind, RecordKind::Log as u8);
-        assert_eq!(rec.header.flags, FLAG_TSC);
-        assert_eq!(rec.header.timestamp, u64::MAX - 1);
-        assert_eq!(
-            (rec.header.callsite, rec.header.seq, rec.header.context),
-            (77, 9, 3)
-        );
-        assert_eq!(rec.header.nargs, 1);
-        assert_eq!(rec.header.len as usize, buf.len());
+        assert_eq!(rec.level, Some(Level::Error));
+        assert_eq!(rec.form, Form::Tagged);
+        assert_eq!(rec.flags, FLAG_TSC);
+        assert_eq!(rec.timestamp, u64::MAX - 1);
+        assert_eq!((rec.callsite, rec.context), (77, 3));
+        assert_eq!(rec.args.len(), 1);
+        assert_eq!(rec.len, buf.len());
     }
 
     #[test]
@@ -741,6 +1009,170 @@ mod tests {
             assert!(msg.contains(name), "{msg}");
         }
         assert_eq!(Level::try_from(5), Err(DecodeError::BadLevel { level: 5 }));
+    }
+
+    fn compact(h: crate::args::CompactHeader, args: &[OwnedValue]) -> (Vec<u8>, Vec<u8>) {
+        let mut buf = Vec::new();
+        crate::args::encode_compact(&mut buf, h, args);
+        (buf, crate::args::signature_of(args))
+    }
+
+    #[test]
+    fn compact_layout_and_roundtrip() {
+        use crate::args::CompactHeader;
+        let args = [
+            OwnedValue::U64(0x0102_0304_0506_0708),
+            OwnedValue::U32(0x1112_1314),
+            OwnedValue::F64(0.5),
+        ];
+        let h = CompactHeader {
+            flags: FLAG_TSC,
+            timestamp: 0x2122_2324_2526_2728,
+            callsite: 0x00ab_cdef,
+            context: 0,
+        };
+        let (buf, sig) = compact(h, &args);
+        // 8 + 8 + 8 + 4 + 8 = 36, padded to 40.
+        assert_eq!(buf.len(), 40);
+        assert_eq!(&buf[..4], &40u32.to_le_bytes());
+        assert_eq!(buf[4], KIND_COMPACT | COMPACT_TSC);
+        assert_eq!(&buf[5..8], &[0xef, 0xcd, 0xab]);
+        assert_eq!(&buf[8..16], &0x2122_2324_2526_2728u64.to_le_bytes());
+        assert_eq!(&buf[16..24], &0x0102_0304_0506_0708u64.to_le_bytes());
+        assert_eq!(&buf[24..28], &0x1112_1314u32.to_le_bytes());
+        assert_eq!(&buf[28..36], &0.5f64.to_bits().to_le_bytes());
+        assert_eq!(&buf[36..], &[0; 4]);
+        let rec = decode_with(&buf, Some(&sig)).unwrap();
+        assert_eq!(rec.form, Form::Compact);
+        assert_eq!(rec.level, None);
+        assert_eq!(
+            (rec.len, rec.flags, rec.timestamp),
+            (40, FLAG_TSC, h.timestamp)
+        );
+        assert_eq!((rec.callsite, rec.context), (0x00ab_cdef, 0));
+        let got: Vec<_> = rec.args.iter().collect();
+        let want: Vec<_> = args.iter().map(OwnedValue::as_value).collect();
+        assert_eq!(got, want);
+        assert_eq!(
+            peek(&buf),
+            Ok(Head {
+                form: Form::Compact,
+                len: 40,
+                callsite: 0x00ab_cdef
+            })
+        );
+        // Without arguments: the 16-byte header alone.
+        let (empty, sig) = compact(CompactHeader::default(), &[]);
+        assert_eq!(empty.len(), COMPACT_HEADER_LEN);
+        assert!(decode_with(&empty, Some(&sig)).unwrap().args.is_empty());
+    }
+
+    #[test]
+    fn a_compact_context_follows_the_values() {
+        use crate::args::CompactHeader;
+        let h = CompactHeader {
+            context: 0x4142_4344,
+            ..Default::default()
+        };
+        // 36 bytes of header and values: the context fits the padding.
+        let args = [OwnedValue::U64(1), OwnedValue::U32(2), OwnedValue::F64(3.0)];
+        let (buf, sig) = compact(h, &args);
+        assert_eq!(buf.len(), 40);
+        assert_eq!(buf[4], KIND_COMPACT | COMPACT_CONTEXT);
+        assert_eq!(&buf[36..40], &0x4142_4344u32.to_le_bytes());
+        let rec = decode_with(&buf, Some(&sig)).unwrap();
+        assert_eq!(rec.context, 0x4142_4344);
+        assert_eq!(rec.args.len(), 3);
+        // A string before it: the context is after the string's bytes.
+        let args = [OwnedValue::Str("hello".into()), OwnedValue::Bool(true)];
+        let (buf, sig) = compact(h, &args);
+        assert_eq!(buf.len(), record_len(16 + 9 + 1 + 4));
+        let rec = decode_with(&buf, Some(&sig)).unwrap();
+        assert_eq!(rec.context, 0x4142_4344);
+        assert_eq!(
+            rec.args.iter().collect::<Vec<_>>(),
+            [Value::Str("hello"), Value::Bool(true)]
+        );
+        // The flag without room for the word.
+        let mut short = vec![0u8; 16];
+        short[..8].copy_from_slice(&compact_word(16, COMPACT_CONTEXT, 1).to_le_bytes());
+        assert!(decode_with(&short, Some(&[])).is_err());
+        let (buf, _) = compact(h, &[OwnedValue::U32(7)]);
+        // u32 then context: 16 + 4 + 4 = 24; read as a u64, the context is
+        // missing.
+        assert!(matches!(
+            decode_with(&buf, Some(&[tag::U64])),
+            Err(DecodeError::ArgsOverrun { offset: 24, .. })
+        ));
+    }
+
+    #[test]
+    fn a_compact_record_that_does_not_match_its_signature_is_refused() {
+        use crate::args::CompactHeader;
+        let h = CompactHeader {
+            callsite: 5,
+            ..Default::default()
+        };
+        let args = [OwnedValue::U64(1), OwnedValue::U32(2)];
+        let (buf, sig) = compact(h, &args);
+        assert_eq!(buf.len(), 32);
+        // No signature: not read at all.
+        assert_eq!(
+            decode_with(&buf, None),
+            Err(DecodeError::NoSignature { callsite: 5 })
+        );
+        assert_eq!(decode(&buf), Err(DecodeError::NoSignature { callsite: 5 }));
+        // A signature whose values need more than the record has.
+        assert!(matches!(
+            decode_with(&buf, Some(&[tag::U64, tag::U64, tag::U64])),
+            Err(DecodeError::ArgsOverrun {
+                offset: 32,
+                len: 8,
+                end: 32
+            })
+        ));
+        // One whose values end a whole word before the record does.
+        let e = decode_with(&buf, Some(&[tag::U64])).unwrap_err();
+        assert_eq!(e, DecodeError::SignatureLength { len: 32, end: 24 });
+        assert!(
+            e.to_string()
+                .contains("does not match its call site's signature"),
+            "{e}"
+        );
+        // A length field that grew by a word.
+        let mut long = buf.clone();
+        long.extend_from_slice(&[0; 8]);
+        long[..4].copy_from_slice(&40u32.to_le_bytes());
+        assert_eq!(
+            decode_with(&long, Some(&sig)),
+            Err(DecodeError::SignatureLength { len: 40, end: 28 })
+        );
+        // A byte of the signature that is no tag.
+        assert_eq!(
+            decode_with(&buf, Some(&[tag::U64, 0])),
+            Err(DecodeError::BadSignature { tag: 0, index: 1 })
+        );
+        // A string whose length runs past the record.
+        let (mut s, sig) = compact(h, &[OwnedValue::Str("abc".into())]);
+        s[16..20].copy_from_slice(&1000u32.to_le_bytes());
+        assert!(matches!(
+            decode_with(&s, Some(&sig)),
+            Err(DecodeError::ArgsOverrun { offset: 16, .. })
+        ));
+        // Kind bytes past the compact flags.
+        let mut k = buf.clone();
+        k[4] = KIND_COMPACT | 0x08;
+        assert_eq!(
+            decode_with(&k, Some(&sig)),
+            Err(DecodeError::BadKind { kind: 0x88 })
+        );
+        // Shorter than the 16-byte header.
+        let mut tiny = vec![0u8; 8];
+        tiny[..8].copy_from_slice(&compact_word(8, 0, 1).to_le_bytes());
+        assert!(matches!(
+            decode_with(&tiny, Some(&[])),
+            Err(DecodeError::BadLength { len: 8, .. })
+        ));
     }
 
     #[test]

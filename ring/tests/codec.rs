@@ -1,6 +1,7 @@
-//! Record codec: random argument lists survive `encode_record` → `decode`,
-//! and `decode` never panics on any bytes (random, or a valid record with
-//! bytes flipped). Also replays the fuzz corpora under `fuzz/` so stable CI
+//! Record codec: random argument lists survive `encode_record` → `decode`
+//! and `encode_compact` → `decode_with` (by their signature), and neither
+//! decoder panics on any bytes (random, or a valid record of either form
+//! with bytes flipped, under its own signature and others). Also replays the fuzz corpora under `fuzz/` so stable CI
 //! runs every input the fuzzers keep.
 //!
 //! The corpus replay of the `roundtrip` target needs the `arbitrary`
@@ -8,7 +9,9 @@
 //! without it those files are still fed to the decoder.
 
 use proptest::prelude::*;
-use ul_ring::args::{encode_record, OwnedValue, DEFAULT_STR_LIMIT};
+use ul_ring::args::{
+    encode_compact, encode_record, signature_of, CompactHeader, OwnedValue, DEFAULT_STR_LIMIT,
+};
 use ul_ring::record::{
     decode, DecodeError, Level, RecordHeader, RecordKind, HEADER_LEN, MAX_RECORD_LEN,
 };
@@ -22,7 +25,7 @@ mod corpus_files {
     include!("../../fuzz/src/corpus_files.rs");
 }
 
-use codec_checks::{check_decode, check_roundtrip};
+use codec_checks::{check_decode, check_one, check_roundtrip};
 use corpus_files::{corpus, fuzz_dir};
 
 fn owned_value(max_str: usize) -> impl Strategy<Value = OwnedValue> {
@@ -131,6 +134,38 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// A compact record with bytes flipped, read by its own signature
+    /// (which a producer would have registered) and by others.
+    #[test]
+    fn mutated_compact_record_never_panics(
+        h in header(),
+        args in proptest::collection::vec(owned_value(12), 0..16),
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), 1u8..), 1..6),
+    ) {
+        let mut buf = Vec::new();
+        let ch = CompactHeader {
+            flags: h.flags,
+            timestamp: h.timestamp,
+            callsite: h.callsite & ul_ring::record::MAX_COMPACT_CALLSITE,
+            context: h.context,
+        };
+        encode_compact(&mut buf, ch, &args);
+        let sig = signature_of(&args);
+        for (i, x) in flips {
+            let i = i.index(buf.len());
+            buf[i] ^= x;
+        }
+        check_one(&buf, &sig);
+        check_decode(&buf);
+        for start in (0..buf.len()).step_by(8) {
+            check_one(&buf[start..], &sig);
+        }
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
     /// Few but long strings: truncation at DEFAULT_STR_LIMIT and records that
@@ -201,6 +236,30 @@ fn largest_record_roundtrips_and_one_more_byte_does_not() {
     encode_record(&mut buf, RecordHeader::default(), &args);
     assert!(buf.len() > MAX_RECORD_LEN);
     assert!(matches!(decode(&buf), Err(DecodeError::BadLength { .. })));
+    check_roundtrip(RecordHeader::default(), &args).unwrap();
+}
+
+#[test]
+fn largest_compact_record_roundtrips_and_one_more_byte_does_not() {
+    // header 16 + 4 * (4 + n).
+    let per = (MAX_RECORD_LEN - 16) / 4 - 4;
+    assert!(per <= DEFAULT_STR_LIMIT);
+    let args = vec![OwnedValue::Str("a".repeat(per)); 4];
+    let sig = signature_of(&args);
+    let mut buf = Vec::new();
+    encode_compact(&mut buf, CompactHeader::default(), &args);
+    assert_eq!(buf.len(), MAX_RECORD_LEN);
+    assert!(ul_ring::record::decode_with(&buf, Some(&sig)).is_ok());
+    let mut args = args;
+    args.push(OwnedValue::Bool(true));
+    let sig = signature_of(&args);
+    let mut buf = Vec::new();
+    encode_compact(&mut buf, CompactHeader::default(), &args);
+    assert!(buf.len() > MAX_RECORD_LEN);
+    assert!(matches!(
+        ul_ring::record::decode_with(&buf, Some(&sig)),
+        Err(DecodeError::BadLength { .. })
+    ));
     check_roundtrip(RecordHeader::default(), &args).unwrap();
 }
 
@@ -385,6 +444,40 @@ fn write_seed_corpus() {
         encode_record(&mut buf, *h, args);
         frames.extend_from_slice(&buf);
         std::fs::write(dir.join(format!("seed-{i:02}")), &buf).unwrap();
+    }
+    // Compact records whose signatures are among those the target tries,
+    // with and without a context.
+    use ul_ring::args::tag;
+    let example = |t: u8| match t {
+        tag::U8 => OwnedValue::U8(7),
+        tag::U16 => OwnedValue::U16(700),
+        tag::U32 => OwnedValue::U32(70_000),
+        tag::U64 => OwnedValue::U64(7 << 40),
+        tag::U128 => OwnedValue::U128(u128::MAX),
+        tag::I64 => OwnedValue::I64(-7),
+        tag::I128 => OwnedValue::I128(i128::MIN),
+        tag::F32 => OwnedValue::F32(0.5),
+        tag::F64 => OwnedValue::F64(-2.25),
+        tag::BOOL => OwnedValue::Bool(true),
+        tag::CHAR => OwnedValue::Char('é'),
+        tag::TEXT => OwnedValue::Text("P { x: 1 }".into()),
+        _ => OwnedValue::Str("ünïcødé".into()),
+    };
+    for (i, sig) in codec_checks::SIGNATURES.iter().enumerate() {
+        let args: Vec<OwnedValue> = sig.iter().map(|&t| example(t)).collect();
+        for (j, context) in [0u32, 9].into_iter().enumerate() {
+            let mut buf = Vec::new();
+            let h = CompactHeader {
+                flags: ul_ring::record::FLAG_TSC,
+                timestamp: 1_700_000_000_000_000_000,
+                callsite: 1 + i as u32,
+                context,
+            };
+            encode_compact(&mut buf, h, &args);
+            assert!(ul_ring::record::decode_with(&buf, Some(sig)).is_ok());
+            frames.extend_from_slice(&buf);
+            std::fs::write(dir.join(format!("seed-compact-{i:02}-{j}")), &buf).unwrap();
+        }
     }
     // A padding frame, a short padding frame with garbage, and a record
     // followed by more records (the decoder reads the first frame).

@@ -8,7 +8,10 @@
 
 use ul_ring::callsite::CallsiteTable;
 use ul_ring::clock::Calibration;
-use ul_ring::record::{decode, Level, RecordHeader, RecordKind, FLAG_TRUNCATED, FLAG_TSC};
+use ul_ring::record::{
+    decode_with, peek, Form, Level, RecordHeader, RecordKind, COMPACT_CONTEXT, COMPACT_FLAGS,
+    COMPACT_TRUNCATED, COMPACT_TSC, FLAG_TRUNCATED, FLAG_TSC, KIND_COMPACT,
+};
 use ul_ring::region::Region;
 
 use crate::format::{
@@ -237,8 +240,13 @@ impl LineMaker {
     /// written, and the record belongs in the next batch.
     ///
     /// `bytes` are the record's own bytes, `pos` its lane position (for
-    /// error lines). A record that does not decode becomes an error line
-    /// saying what and where, and is counted in the region's statistics.
+    /// error lines, and the JSON line's `"seq"`). A record that does not
+    /// decode becomes an error line saying what and where, and is counted
+    /// in the region's statistics: among them a compact record whose call
+    /// site cannot be read (an unknown id, an entry not committed, one
+    /// without a signature or a level) or whose bytes do not match its
+    /// call site's signature. A tagged record names its call site only for
+    /// its format: it is written even when that cannot be read.
     pub fn record(
         &mut self,
         region: &Region,
@@ -247,37 +255,49 @@ impl LineMaker {
         pos: u64,
         bytes: &[u8],
     ) -> bool {
-        if let Some(done) = self.record_planned(table, origin, bytes) {
+        if let Some(done) = self.record_planned(table, origin, pos, bytes) {
             return done;
         }
-        let rec = match decode(bytes) {
-            Ok(r) => r,
-            Err(e) => {
-                if !self.room(Level::Error, WRITER_LINE_BOUND) {
-                    return false;
-                }
-                region.header().stats.decode_errors.add(1);
-                let where_ = match origin.lane {
-                    Some(l) => format!("lane {l}"),
-                    None => "the shared lane".to_string(),
-                };
-                let msg = format!(
-                    "skipped a record from pid {} in {where_} at position {pos}: {e}",
-                    origin.pid
-                );
-                self.writer_line(Level::Error, &msg);
-                return true;
-            }
+        let head = match peek(bytes) {
+            Ok(h) => h,
+            Err(e) => return self.skipped(region, origin, pos, &e),
         };
-        let hdr = rec.header;
-        let (site, site_err) = self.names.site(table, hdr.callsite);
+        let (site, site_err) = self.names.site(table, head.callsite);
         if site_err {
             if let Err(e) = &site {
                 crate::diag!("{e}");
             }
         }
-        let ctx = if hdr.context != 0 {
-            let (c, first) = self.names.context(table, hdr.context);
+        // A compact record can only be read by its call site's signature,
+        // and has its call site's level.
+        let (decoded, site_level) = match (head.form, &site) {
+            (Form::Tagged, _) => (decode_with(bytes, None), None),
+            (Form::Compact, Err(e)) => {
+                let msg = format!("compact record names callsite {}: {e}", head.callsite);
+                return self.skipped(region, origin, pos, &msg);
+            }
+            (Form::Compact, Ok(s)) => match s.level {
+                Some(level) => (decode_with(bytes, s.signature.as_deref()), Some(level)),
+                None => {
+                    let msg = format!(
+                        "compact record names callsite {}, whose level is invalid",
+                        head.callsite
+                    );
+                    return self.skipped(region, origin, pos, &msg);
+                }
+            },
+        };
+        let rec = match decoded {
+            Ok(r) => r,
+            Err(e) => return self.skipped(region, origin, pos, &e),
+        };
+        let Some(level) = rec.level.or(site_level) else {
+            // Unreachable: a tagged record has a level, a compact one its
+            // call site's. Not a panic all the same.
+            return self.skipped(region, origin, pos, &"record without a level");
+        };
+        let ctx = if rec.context != 0 {
+            let (c, first) = self.names.context(table, rec.context);
             if first {
                 if let Err(e) = &c {
                     crate::diag!("{e}");
@@ -297,8 +317,14 @@ impl LineMaker {
             Err(_) => (None, &[][..], "unknown", None),
         };
         if let Ok(s) = &site {
-            // A plan is made from the first record that decodes.
-            s.plan.get_or_init(|| Plan::new(&s.format, bytes));
+            // A plan is made from the first record of each form that
+            // decodes.
+            s.plan(rec.form)
+                .get_or_init(|| match (rec.form, &s.signature) {
+                    (Form::Tagged, _) => Plan::new(&s.format, bytes),
+                    (Form::Compact, Some(sig)) => Plan::compact(&s.format, sig),
+                    (Form::Compact, None) => None,
+                });
         }
         let npos = nargs - keys.len();
         // Room for the record's lines before anything is written.
@@ -308,7 +334,7 @@ impl LineMaker {
             Ok(s) => s.line_bound(s.format.output_bound(args_bound, npos), ctx_bound),
             Err(_) => LINE_OVERHEAD + 64 + ctx_bound + 2 * args_bound,
         };
-        if !self.room(rec.level, need) {
+        if !self.room(level, need) {
             return false;
         }
         let mut pairs: Vec<(&str, ContextValue<'_>)> = Vec::new();
@@ -320,9 +346,8 @@ impl LineMaker {
         for (k, v) in keys.iter().zip(rec.args.iter().skip(npos)) {
             pairs.push((k.as_str(), ContextValue::Value(v)));
         }
-        let level = rec.level;
         let line = LineRecord {
-            timestamp_ns: self.timestamp_ns(&hdr),
+            timestamp_ns: self.timestamp_ns(rec.flags, rec.timestamp),
             level,
             source,
             message: &[],
@@ -330,8 +355,8 @@ impl LineMaker {
             location,
             pid: origin.pid,
             tid: origin.tid,
-            seq: hdr.seq,
-            truncated: hdr.flags & FLAG_TRUNCATED != 0,
+            seq: pos,
+            truncated: rec.flags & FLAG_TRUNCATED != 0,
         };
         // The message is formatted straight into each output when its
         // format allows (`ParsedFormat::format_escaped`); otherwise once
@@ -389,6 +414,35 @@ impl LineMaker {
         true
     }
 
+    /// Reports a record that cannot be written: an error line in the batch
+    /// saying why and where, counted in the region's statistics. False,
+    /// with nothing counted or written, if the batch has no room for the
+    /// line (the record is then seen again in the next batch), as
+    /// [`record`](Self::record) returns.
+    #[cold]
+    fn skipped(
+        &mut self,
+        region: &Region,
+        origin: Origin,
+        pos: u64,
+        why: &dyn std::fmt::Display,
+    ) -> bool {
+        if !self.room(Level::Error, WRITER_LINE_BOUND) {
+            return false;
+        }
+        region.header().stats.decode_errors.add(1);
+        let where_ = match origin.lane {
+            Some(l) => format!("lane {l}"),
+            None => "the shared lane".to_string(),
+        };
+        let msg = format!(
+            "skipped a record from pid {} in {where_} at position {pos}: {why}",
+            origin.pid
+        );
+        self.writer_line(Level::Error, &msg);
+        true
+    }
+
     /// Formats `bytes` by its call site's [`Plan`] if it has one and the
     /// record fits it (no context, no key-value fields): the same lines as
     /// [`record`](Self::record) writes, without decoding the record.
@@ -398,17 +452,47 @@ impl LineMaker {
         &mut self,
         table: &CallsiteTable<'_>,
         origin: Origin,
+        pos: u64,
         bytes: &[u8],
     ) -> Option<bool> {
-        let hdr = RecordHeader::read(bytes)?;
+        let frame = bytes.first_chunk::<8>()?;
         // `decode` rejects a frame length other than the bytes given (a
         // shared-lane slot carries its own length); so does the plan.
-        if hdr.len as usize != bytes.len() || hdr.kind != RecordKind::Log as u8 || hdr.context != 0
-        {
+        if u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize != bytes.len() {
             return None;
         }
-        let level = Level::try_from(hdr.level).ok()?;
-        let site = match self.names.site(table, hdr.callsite) {
+        let kind = frame[4];
+        let (form, callsite, flags, timestamp, own_level) = if kind == RecordKind::Log as u8 {
+            let hdr = RecordHeader::read(bytes)?;
+            if hdr.context != 0 {
+                return None;
+            }
+            let Ok(level) = Level::try_from(hdr.level) else {
+                return None;
+            };
+            (
+                Form::Tagged,
+                hdr.callsite,
+                hdr.flags,
+                hdr.timestamp,
+                Some(level),
+            )
+        } else if kind & !(COMPACT_FLAGS & !COMPACT_CONTEXT) == KIND_COMPACT {
+            let h = bytes.first_chunk::<16>()?;
+            let mut flags = 0;
+            if kind & COMPACT_TSC != 0 {
+                flags |= FLAG_TSC;
+            }
+            if kind & COMPACT_TRUNCATED != 0 {
+                flags |= FLAG_TRUNCATED;
+            }
+            let [_, _, _, _, _, c0, c1, c2, t @ ..] = *h;
+            let callsite = u32::from_le_bytes([c0, c1, c2, 0]);
+            (Form::Compact, callsite, flags, u64::from_le_bytes(t), None)
+        } else {
+            return None;
+        };
+        let site = match self.names.site(table, callsite) {
             (Ok(s), _) => s,
             (Err(e), first) => {
                 // Reported here, the first time, as `record` would.
@@ -418,7 +502,8 @@ impl LineMaker {
                 return None;
             }
         };
-        let Some(Some(plan)) = site.plan.get() else {
+        let level = own_level.or(site.level)?;
+        let Some(Some(plan)) = site.plan(form).get() else {
             return None;
         };
         if !site.keys.is_empty() || !plan.fits(bytes) {
@@ -435,7 +520,7 @@ impl LineMaker {
             return Some(false);
         }
         let line = LineRecord {
-            timestamp_ns: self.timestamp_ns(&hdr),
+            timestamp_ns: self.timestamp_ns(flags, timestamp),
             level,
             source: site.source(None),
             message: &[],
@@ -443,8 +528,8 @@ impl LineMaker {
             location: site.location.as_ref(),
             pid: origin.pid,
             tid: origin.tid,
-            seq: hdr.seq,
-            truncated: hdr.flags & FLAG_TRUNCATED != 0,
+            seq: pos,
+            truncated: flags & FLAG_TRUNCATED != 0,
         };
         let (text_buf, json_bufs) = self.bufs.split_at_mut(TEXT + 1);
         let text_buf = &mut text_buf[TEXT];
@@ -474,13 +559,13 @@ impl LineMaker {
         Some(true)
     }
 
-    /// A record's time in ns since the epoch: its TSC ticks converted, or
-    /// the ns it carries.
-    fn timestamp_ns(&self, hdr: &RecordHeader) -> u64 {
-        if hdr.flags & FLAG_TSC != 0 {
-            self.calib.to_ns(hdr.timestamp)
+    /// A record's time in ns since the epoch: its TSC ticks converted (if
+    /// `flags` has [`FLAG_TSC`]), or the ns it carries.
+    fn timestamp_ns(&self, flags: u16, timestamp: u64) -> u64 {
+        if flags & FLAG_TSC != 0 {
+            self.calib.to_ns(timestamp)
         } else {
-            hdr.timestamp
+            timestamp
         }
     }
 
@@ -527,7 +612,7 @@ fn stage<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ul_ring::args::{encode_record, OwnedValue};
+    use ul_ring::args::{encode_compact, encode_record, signature_of, CompactHeader, OwnedValue};
     use ul_ring::callsite::EntryKind;
     use ul_ring::region::RegionOptions;
 
@@ -635,6 +720,140 @@ mod tests {
                 planned += warm.planned - before;
             }
             assert!(planned > 50, "{format:?}: only {planned} records planned");
+        }
+    }
+
+    /// Compact records, planned and general, give the lines their tagged
+    /// twins give (the JSON `"seq"` is the position either way), and take
+    /// their level from the call site.
+    #[test]
+    fn compact_records_are_written_as_tagged_ones() {
+        let shm = region("compact");
+        let table = shm.1.callsites();
+        let site = ["n={} s={} x={}", "svc", "main.rs", "app"];
+        let cases: [&[OwnedValue]; 3] = [
+            &[OwnedValue::U64(7), OwnedValue::U32(8), OwnedValue::F64(0.5)],
+            &[
+                OwnedValue::U64(1),
+                OwnedValue::Str("plain".into()),
+                OwnedValue::F64(2.0),
+            ],
+            &[
+                OwnedValue::I8(-1),
+                OwnedValue::Str("say \"hi\"".into()),
+                OwnedValue::Bool(true),
+            ],
+        ];
+        let calib = Calibration::from_anchors((0, 0), (1, 1));
+        for args in cases {
+            let sig = signature_of(args);
+            let id = table
+                .register_signed(EntryKind::Callsite, Level::Warn as u8, 3, &site, Some(&sig))
+                .expect("register the call site");
+            let mut tagged = Vec::new();
+            let hdr = RecordHeader {
+                level: Level::Warn as u8,
+                timestamp: 1_700_000_000_123_456_789,
+                callsite: id,
+                ..Default::default()
+            };
+            encode_record(&mut tagged, hdr, args);
+            let mut compact = Vec::new();
+            let ch = CompactHeader {
+                timestamp: hdr.timestamp,
+                callsite: id,
+                ..Default::default()
+            };
+            encode_compact(&mut compact, ch, args);
+            assert!(compact.len() < tagged.len());
+            for format in [Format::Text, Format::Json, Format::Both] {
+                let want = lines_of(&mut LineMaker::new(format, calib), &shm, &tagged);
+                let mut warm = LineMaker::new(format, calib);
+                for round in 0..3 {
+                    let got = lines_of(&mut warm, &shm, &compact);
+                    assert_eq!(got, want, "{format:?} {args:?} round {round}");
+                }
+                let plain = !args.iter().any(
+                    |a| matches!(a, OwnedValue::Str(s) if !Escape::Json.is_plain(s.as_bytes())),
+                );
+                assert_eq!(
+                    warm.planned,
+                    if plain { 2 } else { 0 },
+                    "{format:?} {args:?}"
+                );
+            }
+            let text = String::from_utf8(
+                lines_of(&mut LineMaker::new(Format::Both, calib), &shm, &compact)
+                    .swap_remove(TEXT),
+            )
+            .unwrap();
+            assert!(text.contains("] [svc] WARN: n="), "{text}");
+        }
+    }
+
+    /// A compact record the writer cannot read by its call site is skipped
+    /// with an error line that says why, and counted; never printed.
+    #[test]
+    fn compact_records_that_do_not_match_are_skipped_and_reported() {
+        let shm = region("mismatch");
+        let table = shm.1.callsites();
+        let site = ["a={} b={}", "", "main.rs", "app"];
+        let args = [OwnedValue::U64(1), OwnedValue::Str("xyz".into())];
+        let sig = signature_of(&args);
+        let signed = table
+            .register_signed(EntryKind::Callsite, 2, 1, &site, Some(&sig))
+            .unwrap();
+        let unsigned = table.register(EntryKind::Callsite, 2, 1, &site).unwrap();
+        let bad_level = table
+            .register_signed(EntryKind::Callsite, 9, 1, &site, Some(&sig))
+            .unwrap();
+        let compact = |callsite: u32| {
+            let mut r = Vec::new();
+            let h = CompactHeader {
+                callsite,
+                ..Default::default()
+            };
+            encode_compact(&mut r, h, &args);
+            r
+        };
+        let good = compact(signed);
+        // A word longer than the signature's values.
+        let mut long = good.clone();
+        long.extend_from_slice(&[0; 8]);
+        let n = long.len() as u32;
+        long[..4].copy_from_slice(&n.to_le_bytes());
+        // The string's length running past the record.
+        let mut overrun = good.clone();
+        overrun[24..28].copy_from_slice(&200u32.to_le_bytes());
+        let cases = [
+            (compact(999_999), "callsite id 999999 is outside the table"),
+            (compact(unsigned), "which has no signature"),
+            (compact(bad_level), "whose level is invalid"),
+            (long, "does not match its call site's signature"),
+            (overrun, "past the record's end"),
+        ];
+        let calib = Calibration::from_anchors((0, 0), (1, 1));
+        let mut maker = LineMaker::new(Format::Both, calib);
+        // Warm: the call site's plan exists.
+        for _ in 0..2 {
+            let text = String::from_utf8(lines_of(&mut maker, &shm, &good).swap_remove(TEXT));
+            assert!(text.unwrap().contains("a=1 b=xyz"));
+        }
+        for (rec, why) in cases {
+            let errors = shm.1.header().stats.decode_errors.get();
+            let lines = lines_of(&mut maker, &shm, &rec);
+            let text = String::from_utf8(lines[TEXT].clone()).unwrap();
+            assert!(
+                text.contains("skipped a record from pid 42 in lane 0") && text.contains(why),
+                "{why}: {text}"
+            );
+            assert!(!text.contains("a=1"), "{why}: printed: {text}");
+            assert_eq!(text.lines().count(), 1, "{text}");
+            assert_eq!(
+                shm.1.header().stats.decode_errors.get(),
+                errors + 1,
+                "{why}"
+            );
         }
     }
 

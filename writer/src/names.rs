@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use ul_ring::callsite::{CallsiteError, CallsiteTable, EntryKind};
+use ul_ring::record::{Form, Level};
 
 use crate::format::{Location, ParsedFormat, Plan, ESCAPE_BOUND, RENAME_PREFIX};
 
@@ -26,9 +27,16 @@ pub struct Site {
     pub keys: Vec<String>,
     /// The call's file and line (`None` if the call site has no file).
     pub location: Option<Location>,
-    /// How to write its messages straight from the records' bytes, made
-    /// from its first record that decodes (`None` inside: not possible).
-    pub plan: OnceCell<Option<Plan>>,
+    /// Its level (`None`: the entry's level byte is no level). A compact
+    /// record has no level of its own: it takes this one.
+    pub level: Option<Level>,
+    /// The argument tags its compact records are read by (`None`: it
+    /// registered none, and only tagged records can name it).
+    pub signature: Option<Box<[u8]>>,
+    /// How to write its messages straight from the records' bytes, one per
+    /// record form, each made from its first record of that form that
+    /// decodes (`None` inside: not possible).
+    plans: [OnceCell<Option<Plan>>; 2],
     /// What a line of this call site takes besides its message and its
     /// context (see [`Site::line_bound`]).
     fixed_bound: usize,
@@ -39,7 +47,20 @@ pub struct Site {
 pub const LINE_OVERHEAD: usize = 512;
 
 impl Site {
+    /// The plan for its records of `form` (see [`Site::plans`]).
+    pub fn plan(&self, form: Form) -> &OnceCell<Option<Plan>> {
+        &self.plans[match form {
+            Form::Tagged => 0,
+            Form::Compact => 1,
+        }]
+    }
+
     /// A call site as the writer keeps it.
+    ///
+    /// `level` is the entry's (`None` if its byte is no level) and
+    /// `signature` the argument tags of its compact records, if it
+    /// registered them.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         format: &str,
         source: String,
@@ -47,6 +68,8 @@ impl Site {
         file: &str,
         line: u32,
         keys: Vec<String>,
+        level: Option<Level>,
+        signature: Option<Box<[u8]>>,
     ) -> Self {
         // Source, module and file escaped; each key escaped and quoted,
         // and (JSON) renamed with at most one prefix per other pair.
@@ -62,7 +85,9 @@ impl Site {
             module,
             keys,
             location: Location::new(file, line),
-            plan: OnceCell::new(),
+            level,
+            signature,
+            plans: Default::default(),
             fixed_bound,
         }
     }
@@ -192,6 +217,8 @@ impl Names {
                     &file,
                     e.line,
                     it.collect(),
+                    Level::try_from(e.level).ok(),
+                    e.signature.map(Vec::into_boxed_slice),
                 )))
             }
             Ok(_) => Err(format!(

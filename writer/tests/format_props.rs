@@ -476,7 +476,7 @@ proptest! {
         ctx in proptest::collection::vec((any_string(), ctx_value()), 0..5),
         ts in any::<u64>(),
         level in level(),
-        ids in any::<(u32, u32, u32)>(),
+        ids in any::<(u32, u32, u64)>(),
     ) {
         // Keys made unique so that every pair can be looked up.
         let keys: Vec<String> = ctx.iter().enumerate().map(|(i, (k, _))| format!("{i}{k}")).collect();
@@ -536,7 +536,7 @@ proptest! {
         prop_assert_eq!(parsed.timestamp_subsec_nanos() as u64, ts % 1_000_000_000);
         prop_assert_eq!(v["pid"].as_u64(), Some(u64::from(ids.0)));
         prop_assert_eq!(v["tid"].as_u64(), Some(u64::from(ids.1)));
-        prop_assert_eq!(v["seq"].as_u64(), Some(u64::from(ids.2)));
+        prop_assert_eq!(v["seq"].as_u64(), Some(ids.2));
         let obj = v["context"].as_object().expect("context is an object");
         prop_assert_eq!(obj.len(), ctx.len());
         for (k, (_, val)) in keys.iter().zip(&ctx) {

@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ul_ring::args::{encode_record, OwnedValue};
+use ul_ring::args::{encode_compact, encode_record, CompactHeader, OwnedValue};
 use ul_ring::bytes::{ByteStore, HeapBytes};
 use ul_ring::lane::{Consumer, LaneControl, Producer};
 use ul_ring::record::{RecordHeader, RecordKind, FLAG_TSC};
@@ -116,6 +116,19 @@ fn record(h: RecordHeader, args: &[OwnedValue]) -> Vec<u8> {
     buf
 }
 
+/// A compact record naming call site `callsite` (see `checks::sites`).
+fn compact(callsite: u32, context: u32, args: &[OwnedValue]) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let h = CompactHeader {
+        flags: FLAG_TSC,
+        timestamp: 1_000_000 + u64::from(callsite),
+        callsite,
+        context,
+    };
+    encode_compact(&mut buf, h, args);
+    buf
+}
+
 /// A lane of `capacity` bytes whose cursors start at `start`, filled by the
 /// real producer with `records`; when the lane is full the consumer drains
 /// it (as the writer would) and the push is retried. Returns the fuzz input
@@ -186,8 +199,47 @@ fn drain_lane_seeds() -> Vec<(String, Vec<u8>)> {
         .collect();
     assert!(wrap.iter().all(|r| r.len() == 48));
 
+    // Compact records of each call site of `checks::sites`, read by its
+    // signature; then ones the writer must skip: a call site without a
+    // signature, an id naming nothing, a length the signature does not
+    // give, a string running past the record.
+    let ids = checks::sites::with_table(|_, ids| ids.to_vec());
+    let compact_ok: Vec<Vec<u8>> = vec![
+        compact(ids[0], 0, &[]),
+        compact(ids[1], 0, &[V::U64(7), V::Str("str".into()), V::F64(0.25)]),
+        record(hdr(2, 0), &[V::U64(42)]),
+        compact(
+            ids[3],
+            5,
+            &[V::Str("k\"ey".into()), V::U32(255), V::Bool(true)],
+        ),
+        compact(ids[4], 0, &[V::U64(1), V::U32(2), V::F64(3.5)]),
+        compact(ids[4], 0, &[V::U64(4), V::U32(5), V::F64(6.5)]),
+    ];
+    let mut too_long = compact(ids[4], 0, &[V::U64(1), V::U32(2), V::F64(3.5), V::U64(9)]);
+    too_long[8] ^= 1; // not the same bytes as a good one
+    let mut overrun = compact(ids[1], 0, &[V::U64(7), V::Str("str".into()), V::F64(0.25)]);
+    overrun[24..28].copy_from_slice(&999u32.to_le_bytes());
+    let compact_bad: Vec<Vec<u8>> = vec![
+        compact(ids[2], 0, &[V::U64(1)]),
+        compact(4000, 0, &[V::U64(1)]),
+        compact(1_000_000, 0, &[]),
+        too_long,
+        compact(ids[0], 0, &[]),
+        overrun,
+    ];
+
     let mut seeds = vec![
         ("empty-64".into(), lane_seed(64, 0, &[], 0)),
+        ("compact-1024".into(), lane_seed(1024, 0, &compact_ok, 7)),
+        (
+            "compact-1024-batch2".into(),
+            lane_seed(1024, 0, &compact_ok, 1),
+        ),
+        (
+            "compact-mismatch-1024".into(),
+            lane_seed(1024, 0, &compact_bad, 7),
+        ),
         ("mixed-256".into(), lane_seed(256, 0, &mixed, 7)),
         ("mixed-1024-batch2".into(), lane_seed(1024, 0, &mixed, 1)),
         (
@@ -436,6 +488,25 @@ fn seeds_pass_the_checks() {
         })
         .count();
     assert!(with_records >= 8, "{with_records}");
+    // Compact records, some the writer reads and some it must skip.
+    let (mut readable, mut skipped) = (0, 0);
+    for (_, d) in &lanes {
+        let i = checks::drain_lane::parse(d);
+        let mut lane = vec![0u8; i.capacity];
+        lane[..i.lane.len()].copy_from_slice(i.lane);
+        for (pos, len) in checks::drain_lane::reference(&lane, i.tail, i.head).0 {
+            let off = (pos % i.capacity as u64) as usize;
+            let rec = &lane[off..off + len];
+            if rec[4] & !ul_ring::record::COMPACT_FLAGS == ul_ring::record::KIND_COMPACT {
+                if checks::sites::decodable(rec) {
+                    readable += 1;
+                } else {
+                    skipped += 1;
+                }
+            }
+        }
+    }
+    assert!(readable >= 8 && skipped >= 5, "{readable} {skipped}");
     let wrap = lanes.iter().find(|(n, _)| n == "wrap-padding-128").unwrap();
     let i = checks::drain_lane::parse(&wrap.1);
     assert!(i.tail % 128 > i.head % 128, "the wrap seed does not wrap");

@@ -45,11 +45,27 @@ impl DynArgs<'_> {
             .get(start as usize..end as usize)
             .unwrap_or_default()
     }
+
+    /// Writes one value, without its tag.
+    #[inline]
+    fn put_value(&self, a: &DynArg, enc: &mut Encoder<'_>, max_str: usize) {
+        match *a {
+            DynArg::U64(v) => v.put(enc, max_str),
+            DynArg::I64(v) => v.put(enc, max_str),
+            DynArg::U128(v) => v.put(enc, max_str),
+            DynArg::I128(v) => v.put(enc, max_str),
+            DynArg::F64(v) => v.put(enc, max_str),
+            DynArg::Bool(v) => v.put(enc, max_str),
+            DynArg::Str { start, end } => self.str_of(start, end).put(enc, max_str),
+        }
+    }
 }
 
 impl ArgList for DynArgs<'_> {
     const COUNT: u8 = 0;
     const CUTTABLE: bool = true;
+    // Types known only at run time: the records are tagged.
+    const SIGNATURE: Option<&'static [u8]> = None;
 
     #[inline]
     fn count(&self) -> u8 {
@@ -85,16 +101,16 @@ impl ArgList for DynArgs<'_> {
                 DynArg::Str { .. } => str::TAG,
             });
         }
+        self.put_values(enc, max_str);
+    }
+
+    fn values_len(&self, max_str: usize) -> usize {
+        self.wire_len(max_str) - self.kept().len()
+    }
+
+    fn put_values(&self, enc: &mut Encoder<'_>, max_str: usize) {
         for a in self.kept() {
-            match *a {
-                DynArg::U64(v) => v.put(enc, max_str),
-                DynArg::I64(v) => v.put(enc, max_str),
-                DynArg::U128(v) => v.put(enc, max_str),
-                DynArg::I128(v) => v.put(enc, max_str),
-                DynArg::F64(v) => v.put(enc, max_str),
-                DynArg::Bool(v) => v.put(enc, max_str),
-                DynArg::Str { start, end } => self.str_of(start, end).put(enc, max_str),
-            }
+            self.put_value(a, enc, max_str);
         }
     }
 

@@ -67,8 +67,11 @@ pub struct LineRecord<'a> {
     pub pid: u32,
     /// Producer thread id.
     pub tid: u32,
-    /// Per-lane sequence number.
-    pub seq: u32,
+    /// The record's position in its lane (bytes published before it; in
+    /// the shared lane, its slot's claim position): JSON's `"seq"`. It
+    /// grows with each record of a thread within a region, and no two
+    /// records of a lane share one, but it is not consecutive.
+    pub seq: u64,
     /// Some value was cut at the producer's string limit (the record's
     /// `FLAG_TRUNCATED`): the JSON line says `"truncated":true` after the
     /// message (the text shows the cut where it is, `…[+N bytes]`).
@@ -775,7 +778,7 @@ mod tests {
                     location: None,
                     pid,
                     tid,
-                    seq: i as u32,
+                    seq: i as u64,
                     truncated: false,
                 };
                 let (mut a, mut b) = (Vec::new(), Vec::new());

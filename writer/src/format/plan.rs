@@ -4,8 +4,10 @@
 //!
 //! Every record of such a call site has the same tags, and without strings
 //! the same length, with each value at the same offset. A [`Plan`] is made
-//! from one record that decoded cleanly. A later record that has those
-//! tags is formatted by the plan without decoding it: its values are read
+//! from one record that decoded cleanly (a tagged one), or from the call
+//! site's signature (a compact one, whose tags are the signature's). A
+//! later record of the same form that has those tags (a compact one always
+//! has them) is formatted by the plan without decoding it: its values are read
 //! in place (every bit pattern of an integer or a float is a value, bools
 //! are checked to be 0 or 1, and strings to lie inside the record and to
 //! be printable ASCII other than `"` and `\\`, which is valid UTF-8 that
@@ -16,7 +18,10 @@
 //! general path.
 
 use ul_ring::args::{tag, Value};
-use ul_ring::record::HEADER_LEN;
+use ul_ring::record::{
+    record_len, Form, RecordKind, COMPACT_CONTEXT, COMPACT_FLAGS, COMPACT_HEADER_LEN, HEADER_LEN,
+    KIND_COMPACT,
+};
 
 use super::{put, write_display, write_f64, Escape, ParsedFormat};
 
@@ -49,6 +54,10 @@ use super::{put, write_display, write_f64, Escape, ParsedFormat};
 /// ```
 #[derive(Debug)]
 pub struct Plan {
+    /// The form of the records it writes.
+    form: Form,
+    /// Where the first value starts.
+    vstart: usize,
     /// Length of every record that fits, for plans without strings (with
     /// strings the length varies and [`fits`](Self::fits) walks the
     /// record).
@@ -61,8 +70,8 @@ pub struct Plan {
     /// Without strings: the offsets of the bool arguments' bytes (each
     /// must be 0 or 1).
     bools: Vec<usize>,
-    /// With 1 to 8 arguments, their tags as the little-endian word at
-    /// offset 32, and the mask of the bytes that are tags.
+    /// Tagged, with 1 to 8 arguments: their tags as the little-endian
+    /// word at offset 32, and the mask of the bytes that are tags.
     tag_word: Option<(u64, u64)>,
 }
 
@@ -89,23 +98,86 @@ fn string_at(record: &[u8], at: usize) -> Option<(&[u8], usize)> {
 }
 
 impl Plan {
-    /// A plan for `format`'s messages, made from `record`, a record of its
-    /// call site that decodes cleanly; `None` if the format or the
+    /// A plan for `format`'s messages, made from `record`, a tagged record
+    /// of its call site that decodes cleanly; `None` if the format or the
     /// arguments are not for a plan.
     pub fn new(format: &ParsedFormat, record: &[u8]) -> Option<Plan> {
-        let lits = format.plain_literals()?;
         let nargs = usize::from(*record.get(HEADER_LEN - 4)?);
-        if lits.len() != nargs + 1 {
+        let tags = record.get(HEADER_LEN..HEADER_LEN + nargs)?;
+        let mut plan = Plan::make(format, Form::Tagged, HEADER_LEN + nargs, tags)?;
+        let end = plan.fixed_end();
+        match (plan.len, end) {
+            // Without strings, every record is as long as this one.
+            (Some(_), Some(end)) if end <= record.len() => plan.len = Some(record.len()),
+            (None, _) => {
+                // With strings: this one must lie inside the record.
+                let mut at = plan.vstart;
+                for &t in &plan.tags {
+                    at = match fixed_size(t) {
+                        Some(n) => at + n,
+                        None => string_at(record, at)?.1,
+                    };
+                }
+                if at > record.len() {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+        // A record with arguments is at least 40 bytes (lengths are
+        // multiples of 8), so the word can be read.
+        plan.tag_word = (1..=8).contains(&nargs).then(|| {
+            let mut w = [0u8; 8];
+            w[..nargs].copy_from_slice(tags);
+            let mask = u64::MAX >> (8 * (8 - nargs));
+            (u64::from_le_bytes(w), mask)
+        });
+        Some(plan)
+    }
+
+    /// A plan for `format`'s messages in compact records without a context,
+    /// whose values have the types `signature` gives (the call site's);
+    /// `None` if the format or the arguments are not for a plan.
+    ///
+    /// ```
+    /// use ul_ring::args::{encode_compact, signature_of, CompactHeader, OwnedValue};
+    /// use ul_writer::format::{ParsedFormat, Plan};
+    ///
+    /// let args = [OwnedValue::U64(7), OwnedValue::U32(8), OwnedValue::F64(0.5)];
+    /// let mut rec = Vec::new();
+    /// encode_compact(&mut rec, CompactHeader::default(), &args);
+    /// let plan = Plan::compact(&ParsedFormat::new("{} {} {}"), &signature_of(&args)).unwrap();
+    /// assert!(plan.fits(&rec));
+    /// let mut out = Vec::new();
+    /// plan.write(&mut out, &rec);
+    /// assert_eq!(out, b"7 8 0.5");
+    /// // One word longer than the signature says: not this plan's (the
+    /// // general path refuses it and says why).
+    /// rec.extend_from_slice(&[0; 8]);
+    /// rec[..4].copy_from_slice(&48u32.to_le_bytes());
+    /// assert!(!plan.fits(&rec));
+    /// ```
+    pub fn compact(format: &ParsedFormat, signature: &[u8]) -> Option<Plan> {
+        let mut plan = Plan::make(format, Form::Compact, COMPACT_HEADER_LEN, signature)?;
+        if plan.len.is_some() {
+            plan.len = Some(record_len(plan.fixed_end()?));
+        }
+        Some(plan)
+    }
+
+    /// The parts of a plan for records of `form` whose values, of types
+    /// `tags`, start at `vstart`.
+    fn make(format: &ParsedFormat, form: Form, vstart: usize, tags: &[u8]) -> Option<Plan> {
+        let lits = format.plain_literals()?;
+        if lits.len() != tags.len() + 1 {
             return None;
         }
-        let tags = record.get(HEADER_LEN..HEADER_LEN + nargs)?.to_vec();
         let mut bools = Vec::new();
         let mut has_str = false;
-        let mut at = HEADER_LEN + nargs;
-        for &t in &tags {
+        let mut at = vstart;
+        for &t in tags {
             if t == tag::STR || t == tag::TEXT {
                 has_str = true;
-                at = string_at(record, at)?.1;
                 continue;
             }
             if t == tag::BOOL {
@@ -113,48 +185,62 @@ impl Plan {
             }
             at += fixed_size(t)?;
         }
-        if at > record.len() {
-            return None;
-        }
         let mut text = Vec::new();
         let mut ends = Vec::with_capacity(lits.len());
         for l in lits {
             text.extend_from_slice(&l);
             ends.push(text.len());
         }
-        // A record with arguments is at least 40 bytes (lengths are
-        // multiples of 8), so the word can be read.
-        let tag_word = (1..=8).contains(&nargs).then(|| {
-            let mut w = [0u8; 8];
-            w[..nargs].copy_from_slice(&tags);
-            let mask = u64::MAX >> (8 * (8 - nargs));
-            (u64::from_le_bytes(w), mask)
-        });
         Some(Plan {
-            tag_word,
-            len: (!has_str).then_some(record.len()),
+            form,
+            vstart,
+            tag_word: None,
+            // Set by the callers: here only "no strings".
+            len: (!has_str).then_some(0),
             bools: if has_str { Vec::new() } else { bools },
-            tags,
+            tags: tags.to_vec(),
             text,
             ends,
         })
     }
 
-    /// True if `record` (a log record of the plan's call site) has the
-    /// plan's tags and its values are all the plan can write as they are,
-    /// so [`write`](Self::write) formats it as the general path would.
+    /// Where the values end, for a plan without strings.
+    fn fixed_end(&self) -> Option<usize> {
+        self.tags
+            .iter()
+            .try_fold(self.vstart, |at, &t| Some(at + fixed_size(t)?))
+    }
+
+    /// True if `record` (a log record of the plan's call site) is of the
+    /// plan's form, has its tags (a tagged one) and is as long as they say
+    /// (a compact one: exactly, padding aside), and its values are all the
+    /// plan can write as they are, so [`write`](Self::write) formats it as
+    /// the general path would.
     #[inline]
     pub fn fits(&self, record: &[u8]) -> bool {
-        let tags_match = match self.tag_word {
-            Some((word, mask)) => record
-                .get(HEADER_LEN..HEADER_LEN + 8)
-                .and_then(|b| b.first_chunk::<8>())
-                .is_some_and(|b| (u64::from_le_bytes(*b) ^ word) & mask == 0),
-            None => record.get(HEADER_LEN..HEADER_LEN + self.tags.len()) == Some(&self.tags[..]),
+        let Some(&kind) = record.get(4) else {
+            return false;
         };
-        if !(tags_match
-            && record.get(HEADER_LEN - 4).map(|&n| usize::from(n)) == Some(self.tags.len()))
-        {
+        let form_matches = match self.form {
+            Form::Tagged => {
+                kind == RecordKind::Log as u8
+                    && match self.tag_word {
+                        Some((word, mask)) => record
+                            .get(HEADER_LEN..HEADER_LEN + 8)
+                            .and_then(|b| b.first_chunk::<8>())
+                            .is_some_and(|b| (u64::from_le_bytes(*b) ^ word) & mask == 0),
+                        None => {
+                            record.get(HEADER_LEN..HEADER_LEN + self.tags.len())
+                                == Some(&self.tags[..])
+                        }
+                    }
+                    && record.get(HEADER_LEN - 4).map(|&n| usize::from(n)) == Some(self.tags.len())
+            }
+            // A compact record of the call site has its signature's tags;
+            // one with a context is not for a plan.
+            Form::Compact => kind & !(COMPACT_FLAGS & !COMPACT_CONTEXT) == KIND_COMPACT,
+        };
+        if !form_matches {
             return false;
         }
         match self.len {
@@ -166,7 +252,7 @@ impl Plan {
     /// [`fits`](Self::fits) for a plan with strings: every value inside
     /// the record, bools 0 or 1, strings plain.
     fn walk_fits(&self, record: &[u8]) -> bool {
-        let mut at = HEADER_LEN + self.tags.len();
+        let mut at = self.vstart;
         for &t in &self.tags {
             if t == tag::STR || t == tag::TEXT {
                 match string_at(record, at) {
@@ -185,14 +271,19 @@ impl Plan {
                 }
             }
         }
-        at <= record.len()
+        match self.form {
+            Form::Tagged => at <= record.len(),
+            // Exactly the record's length, padding aside, as the decoder
+            // requires: a longer record is refused there, not printed here.
+            Form::Compact => record_len(at) == record.len(),
+        }
     }
 
     /// Appends the message of `record`, which [`fits`](Self::fits).
     #[inline]
     pub fn write(&self, out: &mut Vec<u8>, record: &[u8]) {
         let mut start = 0;
-        let mut at = HEADER_LEN + self.tags.len();
+        let mut at = self.vstart;
         for (i, &t) in self.tags.iter().enumerate() {
             let end = self.ends[i];
             put(out, &self.text[start..end]);
