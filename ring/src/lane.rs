@@ -457,7 +457,7 @@ impl<'a, B: ByteStore> Producer<'a, B> {
 
     /// Reserves `len` bytes (a multiple of 8), lets `write` fill them, and
     /// publishes them: [`reserve`](Self::reserve) then
-    /// [`commit`](Self::commit).
+    /// [`commit`](Reservation::commit).
     ///
     /// `write` receives an encoder over exactly `len` bytes. It must write
     /// the record's frame (its first 8 bytes) itself.
@@ -475,7 +475,7 @@ impl<'a, B: ByteStore> Producer<'a, B> {
     /// the buffer. Nothing is published until [`Reservation::commit`]; the
     /// reservation borrows the producer, so nothing else is pushed before.
     ///
-    /// A small record that fits before [`Self::limit`] takes the fast
+    /// A small record that fits before the producer's cached limit takes the fast
     /// path, inlined: with a constant `len`, one compare. The rest (a
     /// wrap, a look at the consumer's tail, a large record) is out of line
     /// and takes no closure, so a caller's record-writing closure is only

@@ -47,7 +47,7 @@ pub struct Site {
 pub const LINE_OVERHEAD: usize = 512;
 
 impl Site {
-    /// The plan for its records of `form` (see [`Site::plans`]).
+    /// The plan for its records of `form` (one per form, built on first use).
     pub fn plan(&self, form: Form) -> &OnceCell<Option<Plan>> {
         &self.plans[match form {
             Form::Tagged => 0,
