@@ -46,6 +46,20 @@ pub struct TooSmall {
     pub need: u64,
 }
 
+/// Headroom in the limit the error suggests over the least that works now:
+/// what is in use at start (thread stacks, the allocator's arenas) varies
+/// by about a MiB from one start to the next, and a limit at the edge would
+/// be refused on the next start.
+pub const SUGGESTED_HEADROOM: u64 = 4 << 20;
+
+impl TooSmall {
+    /// The limit to suggest, in bytes: [`TooSmall::need`] and
+    /// [`SUGGESTED_HEADROOM`].
+    pub fn suggested(&self) -> u64 {
+        self.need + SUGGESTED_HEADROOM
+    }
+}
+
 impl std::fmt::Display for TooSmall {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
@@ -64,12 +78,13 @@ impl std::fmt::Display for TooSmall {
             f,
             "), keeps {:.1} MiB for its {} format thread(s)' call-site caches and staging \
              buffers, and needs at least {} KiB of batch buffers per format thread: at least \
-             {:.1} MiB (--memory-limit {}M)",
+             {:.1} MiB (--memory-limit {}M leaves room for what varies from one start to the \
+             next)",
             mib(self.reserve),
             self.threads,
             MIN_BATCH_BYTES >> 10,
             mib(self.need),
-            self.need.div_ceil(1 << 20)
+            self.suggested().div_ceil(1 << 20)
         )?;
         if self.threads > 1 {
             write!(f, ", or fewer --format-threads")?;
@@ -182,6 +197,9 @@ mod tests {
         ] {
             assert!(s.contains(want), "{s:?} lacks {want:?}");
         }
-        assert!(s.contains(&format!("(--memory-limit {}M)", e.need.div_ceil(1 << 20))));
+        assert!(s.contains(&format!(
+            "(--memory-limit {}M leaves room",
+            e.suggested().div_ceil(1 << 20)
+        )));
     }
 }

@@ -131,7 +131,7 @@ fn a_limit_too_small_is_refused_at_start_with_the_smallest_that_works() {
     let need = err
         .split("(--memory-limit ")
         .nth(1)
-        .and_then(|r| r.split(')').next())
+        .and_then(|r| r.split_whitespace().next())
         .unwrap_or_else(|| panic!("no limit named: {err}"))
         .to_string();
     let mib: u64 = need
