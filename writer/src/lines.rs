@@ -14,15 +14,16 @@ use ul_ring::record::{
 };
 use ul_ring::region::Region;
 
+use crate::binlog;
 use crate::format::{
     format_message, json_head, text_tail, write_json, write_text, ContextValue, Escape, LineParts,
     LineRecord, ParsedFormat, Plan, TimestampFormatter,
 };
-use crate::names::Names;
-use crate::outputs::{Format, COUNT, TEXT};
+use crate::names::{Entries, Names};
+use crate::outputs::{Format, BINARY, COUNT, TEXT};
 
 /// Where a record came from.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Origin {
     /// The lane it was read from (`None`: the shared lane).
     pub lane: Option<usize>,
@@ -55,6 +56,25 @@ pub struct LineMaker {
     pub planned: u64,
     /// This process, the pid of the writer's own lines.
     pid: u32,
+    /// Where the binary log's buffer stands (see [`crate::binlog`]).
+    bin: BinState,
+}
+
+/// What the binary log's buffer has written since it was cleared, and
+/// before (the blocks of earlier batches are in the file).
+struct BinState {
+    /// The region (its address) whose table the last session block opened
+    /// (0: none yet).
+    key: usize,
+    /// The clock the last session or clock block gave.
+    calib: Option<Calibration>,
+    /// The open run: its block's offset in the buffer, the buffer's length
+    /// after its last record (the run is open only while that is still the
+    /// buffer's length), its origin and the position its next record has.
+    run_at: usize,
+    run_end: usize,
+    origin: Origin,
+    next_pos: u64,
 }
 
 impl LineMaker {
@@ -68,11 +88,101 @@ impl LineMaker {
             msg: Vec::with_capacity(1024),
             esc: Vec::with_capacity(1024),
             parts: LineParts::default(),
-            bufs: (0..COUNT).map(|_| Vec::with_capacity(1 << 20)).collect(),
+            bufs: (0..COUNT)
+                .map(|i| {
+                    Vec::with_capacity(if i != BINARY || format.binary() {
+                        1 << 20
+                    } else {
+                        0
+                    })
+                })
+                .collect(),
             records: 0,
             planned: 0,
             pid: std::process::id(),
+            bin: BinState {
+                key: 0,
+                calib: None,
+                run_at: 0,
+                run_end: usize::MAX,
+                origin: Origin {
+                    lane: None,
+                    pid: 0,
+                    tid: 0,
+                },
+                next_pos: 0,
+            },
         }
+    }
+
+    /// The blocks a binary log file that this process has not written to
+    /// yet (a new one, one rotated, one reopened, one whose last batch was
+    /// taken back) must start with, before the batch: a session block and
+    /// every entry written so far for the region whose records are read.
+    pub fn binary_prefix(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(binlog::SESSION_LEN + self.names.defined_bytes().len());
+        binlog::put_session(&mut out, self.pid, self.session_flags(), &self.calib);
+        out.extend_from_slice(self.names.defined_bytes());
+        out
+    }
+
+    fn session_flags(&self) -> u32 {
+        if self.parts.text_location {
+            binlog::FLAG_TEXT_LOCATION
+        } else {
+            0
+        }
+    }
+
+    /// Copies a record that was written as lines into the binary log's
+    /// buffer: after a session block if the records come from another
+    /// region than the last ones, the entries of its call site and context
+    /// if they are new to the file, a clock block if the clock changed, and
+    /// a run header unless it extends the open run.
+    #[allow(clippy::too_many_arguments)]
+    fn binary_record<T: Entries + ?Sized>(
+        &mut self,
+        table: &T,
+        key: usize,
+        origin: Origin,
+        pos: u64,
+        bytes: &[u8],
+        callsite: u32,
+        context: u32,
+    ) {
+        if self.bin.key != key {
+            self.bin.key = key;
+            let flags = self.session_flags();
+            let buf = &mut self.bufs[BINARY];
+            binlog::put_session(buf, self.pid, flags, &self.calib);
+            buf.extend_from_slice(self.names.defined_bytes());
+            self.bin.calib = Some(self.calib);
+        }
+        if callsite != 0 {
+            self.names.define(table, callsite, &mut self.bufs[BINARY]);
+        }
+        if context != 0 {
+            self.names.define(table, context, &mut self.bufs[BINARY]);
+        }
+        let buf = &mut self.bufs[BINARY];
+        if self.bin.calib != Some(self.calib) {
+            binlog::put_clock_block(buf, &self.calib);
+            self.bin.calib = Some(self.calib);
+        }
+        let b = &mut self.bin;
+        if b.run_end != buf.len()
+            || b.next_pos != pos
+            || b.origin != origin
+            || buf.len() - b.run_at >= binlog::MAX_RUN
+        {
+            b.run_at = buf.len();
+            b.origin = origin;
+            binlog::put_run_header(buf, origin, pos);
+        }
+        buf.extend_from_slice(bytes);
+        binlog::set_len(buf, b.run_at);
+        b.run_end = buf.len();
+        b.next_pos = pos.wrapping_add(bytes.len() as u64);
     }
 
     /// Shows each record's file and line in text lines (`ul-writer
@@ -128,12 +238,31 @@ impl LineMaker {
         pos: u64,
         bytes: &[u8],
     ) {
-        if self.record_planned(table, origin, pos, bytes) {
-            return;
+        let key = region as *const Region as usize;
+        if let Err(why) = self.record_from(table, key, origin, pos, bytes) {
+            self.skipped(region, origin, pos, &why);
+        }
+    }
+
+    /// [`record`](Self::record) with call sites from any [`Entries`]
+    /// (`ul-decode` reads them from the binary log): formats the record,
+    /// or says why it cannot be written (and writes nothing). `key` names
+    /// the table `table` is (the binary log starts a session when it
+    /// changes).
+    pub fn record_from<T: Entries + ?Sized>(
+        &mut self,
+        table: &T,
+        key: usize,
+        origin: Origin,
+        pos: u64,
+        bytes: &[u8],
+    ) -> Result<(), String> {
+        if self.record_planned(table, key, origin, pos, bytes) {
+            return Ok(());
         }
         let head = match peek(bytes) {
             Ok(h) => h,
-            Err(e) => return self.skipped(region, origin, pos, &e),
+            Err(e) => return Err(e.to_string()),
         };
         let (site, site_err) = self.names.site(table, head.callsite);
         if site_err {
@@ -146,28 +275,29 @@ impl LineMaker {
         let (decoded, site_level) = match (head.form, &site) {
             (Form::Tagged, _) => (decode_with(bytes, None), None),
             (Form::Compact, Err(e)) => {
-                let msg = format!("compact record names callsite {}: {e}", head.callsite);
-                return self.skipped(region, origin, pos, &msg);
+                return Err(format!(
+                    "compact record names callsite {}: {e}",
+                    head.callsite
+                ));
             }
             (Form::Compact, Ok(s)) => match s.level {
                 Some(level) => (decode_with(bytes, s.signature.as_deref()), Some(level)),
                 None => {
-                    let msg = format!(
+                    return Err(format!(
                         "compact record names callsite {}, whose level is invalid",
                         head.callsite
-                    );
-                    return self.skipped(region, origin, pos, &msg);
+                    ));
                 }
             },
         };
         let rec = match decoded {
             Ok(r) => r,
-            Err(e) => return self.skipped(region, origin, pos, &e),
+            Err(e) => return Err(e.to_string()),
         };
         let Some(level) = rec.level.or(site_level) else {
             // Unreachable: a tagged record has a level, a compact one its
             // call site's. Not a panic all the same.
-            return self.skipped(region, origin, pos, &"record without a level");
+            return Err("record without a level".to_string());
         };
         let ctx = if rec.context != 0 {
             let (c, first) = self.names.context(table, rec.context);
@@ -273,7 +403,15 @@ impl LineMaker {
             }
             self.parts.json_tail(out, &mut self.ts, &line);
         }
+        if self.format.binary() {
+            // Entries only for what resolved: an id that does not is
+            // written as unknown, and is unknown to the decoder too.
+            let callsite = if site.is_ok() { rec.callsite } else { 0 };
+            let context = if ctx.is_some() { rec.context } else { 0 };
+            self.binary_record(table, key, origin, pos, bytes, callsite, context);
+        }
         self.records += 1;
+        Ok(())
     }
 
     /// Reports a record that cannot be written: an error line in the batch
@@ -296,9 +434,10 @@ impl LineMaker {
     /// record fits it (no context, no key-value fields): the same lines as
     /// [`record`](Self::record) writes, without decoding the record. False
     /// if it does not apply; nothing is written then.
-    fn record_planned(
+    fn record_planned<T: Entries + ?Sized>(
         &mut self,
-        table: &CallsiteTable<'_>,
+        table: &T,
+        key: usize,
         origin: Origin,
         pos: u64,
         bytes: &[u8],
@@ -394,11 +533,14 @@ impl LineMaker {
                 crate::format::put(out, &text_buf[msg..end]);
                 self.parts.json_tail(out, &mut self.ts, &line);
             }
-        } else {
+        } else if self.format.json() {
             let out = &mut json_bufs[level as usize];
             json_head(out, level);
             plan.write(out, bytes);
             self.parts.json_tail(out, &mut self.ts, &line);
+        }
+        if self.format.binary() {
+            self.binary_record(table, key, origin, pos, bytes, callsite, 0);
         }
         self.records += 1;
         self.planned += 1;
@@ -418,14 +560,23 @@ impl LineMaker {
     /// Adds a line of the writer's own (drops, reclaimed lanes, skipped
     /// bytes) to the current batch.
     pub fn writer_line(&mut self, level: Level, message: &str) {
+        self.writer_line_at(level, message, ul_ring::clock::wall_ns(), self.pid);
+    }
+
+    /// [`writer_line`](Self::writer_line) with its time (Unix ns) and the
+    /// writer's pid given (`ul-decode` reads them from the binary log).
+    pub fn writer_line_at(&mut self, level: Level, message: &str, ns: u64, pid: u32) {
+        if self.format.binary() {
+            binlog::put_writer_line(&mut self.bufs[BINARY], ns, pid, level, message);
+        }
         let line = LineRecord {
-            timestamp_ns: ul_ring::clock::wall_ns(),
+            timestamp_ns: ns,
             level,
             source: "ul-writer",
             message: message.as_bytes(),
             context: &[],
             location: None,
-            pid: self.pid,
+            pid,
             tid: 0,
             seq: 0,
             truncated: false,

@@ -24,7 +24,7 @@ use crate::helpers::{Helpers, MIN_PART_RECORDS};
 use crate::limits::Throttle;
 use crate::lines::{LineMaker, Origin};
 use crate::names::Names;
-use crate::outputs::{Format, OutputError, Outputs, COUNT};
+use crate::outputs::{Format, OutputError, Outputs, BINARY, COUNT};
 use crate::rotate::{Rotation, Rotator};
 
 mod drops;
@@ -257,7 +257,13 @@ impl Engine {
     /// Formats long runs of records on `threads` threads: this one and
     /// `threads - 1` helpers (see [`crate::helpers`]). 1 (the default)
     /// starts none; a second call replaces the helpers.
+    ///
+    /// With the binary log (`--format binary` or `all`) the engine formats
+    /// alone: a helper's part would need the binary log's entries and runs
+    /// of its own (see [`crate::binlog`]), and copying records needs no
+    /// help.
     pub fn set_format_threads(&mut self, threads: usize) -> std::io::Result<()> {
+        let threads = if self.format.binary() { 1 } else { threads };
         self.prefetch = None;
         self.helpers = Helpers::default();
         self.helpers = Helpers::spawn(self.format, threads)?;
@@ -544,12 +550,26 @@ impl Engine {
         }
         self.record_table_drops(b);
         let lens = crate::intent::record(h, &mut self.out, &self.lines.bufs)?;
+        // A binary log this process has not written to yet (new, rotated,
+        // reopened, or its last batch taken back) starts with a session
+        // and the entries so far; it is part of the batch (after the
+        // length the intent recorded).
+        let prefix = (!self.lines.bufs[BINARY].is_empty() && self.out.fresh(BINARY))
+            .then(|| self.lines.binary_prefix());
         w.begin_batch(b);
         for i in 0..COUNT {
-            if let Err(e) = self.out.append(i, &self.lines.bufs[i]) {
-                // Take back what this batch already wrote; the cursors stay
-                // where they are and the batch is read again on retry.
-                for (j, l) in lens.iter().enumerate().take(i) {
+            let done = match &prefix {
+                Some(p) if i == BINARY => self
+                    .out
+                    .append(i, p)
+                    .and_then(|()| self.out.append(i, &self.lines.bufs[i])),
+                _ => self.out.append(i, &self.lines.bufs[i]),
+            };
+            if let Err(e) = done {
+                // Take back what this batch already wrote (this file's
+                // prefix included); the cursors stay where they are and
+                // the batch is read again on retry.
+                for (j, l) in lens.iter().enumerate().take(i + 1) {
                     let _ = self.out.truncate(j, *l);
                 }
                 w.batch_done();
