@@ -69,6 +69,10 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The line formatter's own diagnostics (an id it cannot resolve) are
+    // the writer's business; here every problem is reported as damage,
+    // with its offset.
+    ul_writer::diag::set_sink(Some(Box::new(|_: &str| {})));
     let format = match cli.format {
         Out::Text => Format::Text,
         Out::Json => Format::Json,
