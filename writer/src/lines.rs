@@ -75,6 +75,9 @@ struct BinState {
     run_end: usize,
     origin: Origin,
     next_pos: u64,
+    /// Bytes of entry blocks defined before this batch (see
+    /// [`LineMaker::binary_prefix`]).
+    defs_before: usize,
 }
 
 impl LineMaker {
@@ -111,6 +114,7 @@ impl LineMaker {
                     tid: 0,
                 },
                 next_pos: 0,
+                defs_before: 0,
             },
         }
     }
@@ -119,11 +123,20 @@ impl LineMaker {
     /// yet (a new one, one rotated, one reopened, one whose last batch was
     /// taken back) must start with, before the batch: a session block and
     /// every entry written so far for the region whose records are read.
-    pub fn binary_prefix(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(binlog::SESSION_LEN + self.names.defined_bytes().len());
+    ///
+    /// Entries this batch defines are in the batch already; a batch that
+    /// starts with a session of its own needs no prefix (`None`).
+    pub fn binary_prefix(&self) -> Option<Vec<u8>> {
+        let buf = &self.bufs[BINARY];
+        if buf.get(4) == Some(&binlog::block::SESSION) {
+            return None;
+        }
+        let defs = self.names.defined_bytes();
+        let defs = &defs[..self.bin.defs_before.min(defs.len())];
+        let mut out = Vec::with_capacity(binlog::SESSION_LEN + defs.len());
         binlog::put_session(&mut out, self.pid, self.session_flags(), &self.calib);
-        out.extend_from_slice(self.names.defined_bytes());
-        out
+        out.extend_from_slice(defs);
+        Some(out)
     }
 
     fn session_flags(&self) -> u32 {
@@ -204,6 +217,7 @@ impl LineMaker {
             b.clear();
         }
         self.records = 0;
+        self.bin.defs_before = self.names.defined_bytes().len();
     }
 
     /// True if no line is buffered.

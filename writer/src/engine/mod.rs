@@ -554,8 +554,11 @@ impl Engine {
         // reopened, or its last batch taken back) starts with a session
         // and the entries so far; it is part of the batch (after the
         // length the intent recorded).
-        let prefix = (!self.lines.bufs[BINARY].is_empty() && self.out.fresh(BINARY))
-            .then(|| self.lines.binary_prefix());
+        let prefix = if !self.lines.bufs[BINARY].is_empty() && self.out.fresh(BINARY) {
+            self.lines.binary_prefix()
+        } else {
+            None
+        };
         w.begin_batch(b);
         for i in 0..COUNT {
             let done = match &prefix {
