@@ -691,15 +691,11 @@ impl<'a, B: ByteStore> Consumer<'a, B> {
                 let frame = match read_frame(&scratch[at..]) {
                     Ok(frame) => frame,
                     Err(err) => {
-                        // A frame cut off by our copy size is read whole in
-                        // the next call; one cut off by the segment's end is
-                        // a lie.
+                        // A frame cut off by our copy size is read whole
+                        // with the next chunk, which starts at it; one cut
+                        // off by the segment's end is a lie.
                         if (copy as u64) < segment && at > 0 {
-                            return Batch {
-                                new_tail: pos,
-                                records,
-                                corrupt: None,
-                            };
+                            break;
                         }
                         return Batch {
                             new_tail: head,
