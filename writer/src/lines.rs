@@ -78,6 +78,12 @@ struct BinState {
     /// Bytes of entry blocks defined before this batch (see
     /// [`LineMaker::binary_prefix`]).
     defs_before: usize,
+    /// With the binary log alone: the frame word of the last record that
+    /// took its call site's plan when that plan checks only the frame
+    /// ([`Plan::checks_only_the_frame`]), with the key of its region (0:
+    /// none). A record with the same word, from the same region, is valid
+    /// as it is: [`LineMaker::record`] copies it straight into the open run.
+    fast: (u64, usize),
 }
 
 impl LineMaker {
@@ -115,6 +121,7 @@ impl LineMaker {
                 },
                 next_pos: 0,
                 defs_before: 0,
+                fast: (0, 0),
             },
         }
     }
@@ -244,6 +251,7 @@ impl LineMaker {
     /// without a signature or a level) or whose bytes do not match its
     /// call site's signature. A tagged record names its call site only for
     /// its format: it is written even when that cannot be read.
+    #[inline]
     pub fn record(
         &mut self,
         region: &Region,
@@ -253,9 +261,60 @@ impl LineMaker {
         bytes: &[u8],
     ) {
         let key = region as *const Region as usize;
+        if self.bin.fast.1 == key && self.binary_fast(origin, pos, bytes) {
+            return;
+        }
+        self.record_general(region, table, key, origin, pos, bytes);
+    }
+
+    /// [`record`](Self::record) past the binary log's fast path, out of
+    /// line so that the fast path inlines into the lane's read loop.
+    #[inline(never)]
+    fn record_general(
+        &mut self,
+        region: &Region,
+        table: &CallsiteTable<'_>,
+        key: usize,
+        origin: Origin,
+        pos: u64,
+        bytes: &[u8],
+    ) {
         if let Err(why) = self.record_from(table, key, origin, pos, bytes) {
             self.skipped(region, origin, pos, &why);
         }
+    }
+
+    /// The binary log alone, a record whose frame word is
+    /// [`BinState::fast`]'s (so it is valid as it is) that continues the
+    /// open run, with the clock unchanged: copied, nothing else to do.
+    /// False if any of that does not hold (nothing done).
+    #[inline]
+    fn binary_fast(&mut self, origin: Origin, pos: u64, bytes: &[u8]) -> bool {
+        let Some(word) = bytes.first_chunk::<8>() else {
+            return false;
+        };
+        let b = &mut self.bin;
+        let buf = &mut self.bufs[BINARY];
+        // `b.key`: no session of another region since (the caller
+        // checked that the record's region is the fast word's).
+        if u64::from_le_bytes(*word) != b.fast.0
+            || b.key != b.fast.1
+            || bytes.len() as u64 != b.fast.0 & 0xffff_ffff
+            || b.run_end != buf.len()
+            || b.next_pos != pos
+            || b.origin != origin
+            || b.calib != Some(self.calib)
+            || buf.len() - b.run_at >= binlog::MAX_RUN
+        {
+            return false;
+        }
+        append_small(buf, bytes);
+        binlog::set_len(buf, b.run_at);
+        b.run_end = buf.len();
+        b.next_pos = pos.wrapping_add(bytes.len() as u64);
+        self.records += 1;
+        self.planned += 1;
+        true
     }
 
     /// [`record`](Self::record) with call sites from any [`Entries`]
@@ -518,6 +577,17 @@ impl LineMaker {
         if !site.keys.is_empty() || !plan.fits(bytes) {
             return false;
         }
+        if !self.format.text() && !self.format.json() {
+            // The binary log alone: the record is checked, copy it.
+            self.binary_record(table, key, origin, pos, bytes, callsite, 0);
+            if plan.checks_only_the_frame() && bytes.len() >= 8 {
+                let w = u64::from_le_bytes(*bytes.first_chunk::<8>().unwrap_or(&[0; 8]));
+                self.bin.fast = (w, key);
+            }
+            self.records += 1;
+            self.planned += 1;
+            return true;
+        }
         let line = LineRecord {
             timestamp_ns: self.timestamp_ns(flags, timestamp),
             level,
@@ -602,6 +672,28 @@ impl LineMaker {
             write_json(&mut self.bufs[1 + level as usize], &mut self.ts, &line);
         }
     }
+}
+
+/// `buf.extend_from_slice(bytes)`, with the usual record lengths copied
+/// as fixed-size arrays: a copy the compiler inlines, rather than a call to
+/// `memcpy` for each 40-byte record.
+#[inline(always)]
+fn append_small(buf: &mut Vec<u8>, bytes: &[u8]) {
+    macro_rules! fixed {
+        ($($n:literal)*) => {
+            match bytes.len() {
+                $($n => {
+                    if let Some(a) = bytes.first_chunk::<$n>() {
+                        buf.extend_from_slice(a);
+                        return;
+                    }
+                })*
+                _ => {}
+            }
+        };
+    }
+    fixed!(16 24 32 40 48 56 64);
+    buf.extend_from_slice(bytes);
 }
 
 /// Formats a record's message into `msg` (cleared first): by its call
