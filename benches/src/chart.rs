@@ -8,6 +8,7 @@ use std::sync::Once;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
+use crate::floor::MIN_FLOOR;
 use crate::report::LatencyRow;
 use crate::subject::Mode;
 use crate::Summary;
@@ -52,7 +53,7 @@ pub fn draw(
             .filter(|r| {
                 r.mode == *mode
                     && r.threads == threads
-                    && (r.message == message || r.logger.starts_with("floor"))
+                    && (r.message == message || is_reference(&r.logger))
             })
             .collect();
         let values = series.iter().flat_map(|r| r.ns.values());
@@ -93,14 +94,16 @@ pub fn draw(
             .draw()
             .map_err(|x| e(&x))?;
         for (i, r) in series.iter().enumerate() {
-            let floor = r.logger.starts_with("floor");
+            let floor = is_reference(&r.logger);
             let color: RGBColor = if r.logger == "ul" {
                 RED
+            } else if r.logger == MIN_FLOOR {
+                BLACK
             } else if floor {
                 if r.logger.contains("ul lane") {
-                    RGBColor(40, 40, 40)
+                    RGBColor(90, 90, 90)
                 } else {
-                    RGBColor(140, 140, 140)
+                    RGBColor(160, 160, 160)
                 }
             } else {
                 let c = Palette99::pick(i + 2).to_rgba();
@@ -141,4 +144,10 @@ pub fn draw(
     }
     root.present().map_err(|x| e(&x))?;
     Ok(())
+}
+
+/// True for the floor and the reference rings (grey and black lines, shown
+/// whatever their message).
+fn is_reference(logger: &str) -> bool {
+    logger.starts_with("floor") || logger.starts_with("ring:")
 }

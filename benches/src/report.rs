@@ -71,6 +71,48 @@ pub struct LatencyChild {
     pub notes: Vec<String>,
     /// Wall time of the child's measurement, s.
     pub elapsed_s: f64,
+    /// The logger's rows against the floor timed in the same process
+    /// (empty when no floor ran beside it).
+    #[serde(default)]
+    pub floor_ratios: Vec<FloorRatio>,
+}
+
+/// A logger's percentiles divided by the floor's, both timed in one
+/// process, in one run, by the same method.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FloorRatio {
+    /// The logger.
+    pub logger: String,
+    /// The floor row it is divided by.
+    pub floor: String,
+    /// Producer threads (each with its own floor ring).
+    pub threads: usize,
+    /// How both were timed.
+    pub mode: Mode,
+    /// The logger's message.
+    pub message: String,
+    /// Logger p50 / floor p50.
+    pub p50: f64,
+    /// Logger p99 / floor p99.
+    pub p99: f64,
+    /// Logger p99.9 / floor p99.9.
+    pub p999: f64,
+}
+
+impl FloorRatio {
+    /// `logger` divided by `floor` (rows of one run).
+    pub fn of(logger: &LatencyRow, floor: &LatencyRow) -> Self {
+        Self {
+            logger: logger.logger.clone(),
+            floor: floor.logger.clone(),
+            threads: logger.threads,
+            mode: logger.mode,
+            message: logger.message.clone(),
+            p50: logger.ns.p50 / floor.ns.p50,
+            p99: logger.ns.p99 / floor.ns.p99,
+            p999: logger.ns.p999 / floor.ns.p999,
+        }
+    }
 }
 
 /// One throughput run.
@@ -226,5 +268,38 @@ mod tests {
         assert_eq!(back.ns, row.ns);
         let t = latency_tables(&[row]);
         assert!(t.contains("| ul | 1 | 1.0 | 2.0 | 3.0 | 4.0 | 5.0 | 6.0 | 7.0 | 3 |"));
+    }
+
+    #[test]
+    fn floor_ratio_divides_the_logger_by_the_floor() {
+        let row = |logger: &str, k: f64| LatencyRow {
+            logger: logger.into(),
+            threads: 2,
+            mode: Mode::Burst,
+            message: "m".into(),
+            samples: 1,
+            ns: Summary {
+                p50: 10.0 * k,
+                p75: 0.0,
+                p90: 0.0,
+                p99: 50.0 * k,
+                p999: 100.0 * k,
+                p9999: 0.0,
+                max: 0.0,
+            },
+        };
+        let r = FloorRatio::of(&row("ul", 1.5), &row("floor", 1.0));
+        assert_eq!((r.p50, r.p99, r.p999), (1.5, 1.5, 1.5));
+        assert_eq!(
+            (r.logger.as_str(), r.floor.as_str(), r.threads),
+            ("ul", "floor", 2)
+        );
+        // Results from before the field existed still parse.
+        let child = r#"{"logger":"ul","threads":1,"rows":[],"ticks_per_ns":2.45,
+            "tsc_step_ns":9.8,"timer_ns":{"p50":1,"p75":1,"p90":1,"p99":1,"p999":1,
+            "p9999":1,"max":1},"timer_min_ns":1,"timer_subtracted_ns":1,
+            "lines_expected":0,"lines_found":0,"notes":[],"elapsed_s":1}"#;
+        let c: LatencyChild = serde_json::from_str(child).unwrap();
+        assert!(c.floor_ratios.is_empty());
     }
 }

@@ -1,7 +1,9 @@
 //! What a latency run measures, and the measurement loop.
 //!
 //! A [`Subject`] is anything with up to four "messages" to time: a logger
-//! (three log statements) or the floor rings (a 56-byte push into each). [`run`] starts
+//! (three log statements, and the floor's push beside them:
+//! [`crate::floor::WithFloor`]), the floor alone, or the reference rings (a
+//! 56-byte push into each). [`run`] starts
 //! the threads, warms them up, and times bursts of [`BURST`] calls, each
 //! burst followed by a busy pause of 2.0-2.2 ms. The bursts of one run are
 //! dealt round-robin over the run's [`Case`]s (mode x message), so every
@@ -97,9 +99,12 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
-    /// Calls each thread makes in all, warm-up included.
+    /// Calls of messages `0..messages` each thread makes in all, warm-up
+    /// included (a logger's log calls, without the floor's pushes timed
+    /// beside them).
     pub fn calls_per_thread(&self, messages: usize) -> u64 {
-        (self.warmup * messages + self.bursts * self.cases.len() * BURST) as u64
+        let cases = self.cases.iter().filter(|c| c.message < messages).count();
+        (self.warmup * messages + self.bursts * cases * BURST) as u64
     }
 }
 

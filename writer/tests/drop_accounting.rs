@@ -100,7 +100,14 @@ fn run(kill: bool) {
     BufReader::new(p.stdout.take().unwrap())
         .read_line(&mut line)
         .expect("read the producer");
-    assert_eq!(line.trim(), "held", "the producer's threads did not finish");
+    if line.trim() != "held" {
+        let out = p.wait_with_output().expect("wait for the producer");
+        panic!(
+            "the producer's threads did not finish: {:?}, stderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     // ul-stat shows the threads on the shared lane and what they dropped
     // (nothing reported yet: the writer is stopped).
     let out = Command::new(env!("CARGO_BIN_EXE_ul-stat"))

@@ -1,9 +1,12 @@
-//! Hot-path latency of ul and its Rust peers, and the bare-ring floor.
+//! Hot-path latency of ul and its Rust peers, against the floor.
 //!
 //! ```text
-//! cargo run --release -p ul-benches --bin latency -- [--threads 1,2] [--logger ul,tracing] \
-//!     [--bursts 10000] [--chart docs/perf/latency.png] [--json out.json]
-//! cargo run --release -p ul-benches --bin latency -- --logger ul --profile-bursts 5000   # for callgrind
+//! cargo run --release -p ul-benches --features harness --bin latency -- [--threads 1,2] \
+//!     [--logger ul,tracing] [--bursts 10000] [--chart docs/perf/latency.png] [--json out.json]
+//! # for callgrind: ul's call, or the floor's push
+//! cargo run --release -p ul-benches --features harness --bin latency -- --logger ul --profile-bursts 5000
+//! cargo run --release -p ul-benches --features harness --bin latency -- --logger rings --profile-ring 4 \
+//!     --profile-bursts 5000
 //! ```
 //!
 //! Each logger runs in a child process of its own (this binary re-executed
@@ -20,37 +23,52 @@
 //! interleaved round-robin so all cases see the same conditions. A thread
 //! thus makes `bursts x cases` bursts (60,000 by default, about 2 minutes
 //! of pauses); `--modes burst --messages int` runs one case only.
+//!
+//! The floor (issue 15: a 40-byte record written with plain stores into a
+//! pre-faulted ring, published with one Release store of the head; see
+//! `ul_benches::floor`) is timed inside ul's child process, as one more
+//! case per mode, its bursts interleaved with ul's, on every producer
+//! thread into that thread's own ring (`--floor-beside`). The report
+//! divides ul's percentiles by it. The reference rings (`--logger rings`:
+//! ul's lane and a hand-written ring, 56-byte records) run in a process of
+//! their own, one producer thread.
 
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use ul_benches::floor::{Floor, FLOOR_IDLE_RINGS, FLOOR_MESSAGES};
+use ul_benches::floor::{
+    Floor, MinFloor, WithFloor, FLOOR_IDLE_RINGS, FLOOR_MESSAGES, MIN_FLOOR, WITH_FLOOR_MESSAGE,
+};
 use ul_benches::hist::LatHist;
 use ul_benches::loggers::{
     lines_in, temp_dir, with_logger, Api, Installed, Kind, LoggerOptions, LoggerSubject, Visitor,
     MESSAGES,
 };
-use ul_benches::report::{self, LatencyChild, LatencyRow};
+use ul_benches::report::{self, FloorRatio, LatencyChild, LatencyRow};
 use ul_benches::subject::{run, Case, Mode, RunConfig};
 use ul_benches::timing::{ticks_per_ns, timer_overhead, tsc_step_ns};
 
-/// The floor rings, run before the loggers.
-const FLOORS: [&str; 1] = ["floor"];
+/// The reference rings (56-byte records, one producer thread, a process
+/// of their own), run before the loggers. `floor` is their old name, from
+/// before the floor became issue 15's minimal push.
+const RINGS: [&str; 2] = ["rings", "floor"];
 
 /// Measure the hot-path latency of ul and its Rust peers.
 #[derive(Parser, Debug, Clone)]
 #[command(about)]
 struct Cli {
-    /// Producer thread counts to run (the floor always runs with 1).
+    /// Producer thread counts to run (the reference rings always run with
+    /// 1; the floor beside a logger runs on each of its threads).
     /// `1,2` roughly doubles the run time (about 6 minutes on a quiet
     /// 2-core machine: with both cores spinning, backends preempt the
     /// producers and stretch the pauses).
     #[arg(long, value_delimiter = ',', default_value = "1")]
     threads: Vec<usize>,
-    /// Loggers to run: floor (the bare rings), ul, tracing, slog,
-    /// fast_log, ftlog, spdlog (default: all).
+    /// Loggers to run: rings (the reference rings, 56-byte records; old
+    /// name: floor), ul, tracing, slog, fast_log, ftlog, spdlog (default:
+    /// all).
     #[arg(long, value_delimiter = ',')]
     logger: Vec<String>,
     /// Bursts of 20 calls per thread for each case (mode x message); the
@@ -64,6 +82,12 @@ struct Cli {
     /// static.
     #[arg(long, value_delimiter = ',', default_value = "int,str,static")]
     messages: Vec<String>,
+    /// Loggers whose process also times the floor (issue 15's 40-byte
+    /// plain-store push, one ring per producer thread), as one more case
+    /// per mode, its bursts interleaved with the logger's: logger names,
+    /// `all` or `none`.
+    #[arg(long, value_delimiter = ',', default_value = "ul")]
+    floor_beside: Vec<String>,
     /// Untimed calls of each message per thread before the first burst.
     #[arg(long, default_value_t = 100)]
     warmup: usize,
@@ -80,13 +104,14 @@ struct Cli {
     #[arg(long)]
     writer: Option<std::path::PathBuf>,
     /// Instead of timing: make this many bursts of the first `--messages`
-    /// message (floor: of ring `--profile-ring`) on one thread, untimed,
+    /// message (`--logger rings`: of ring `--profile-ring`) on one thread, untimed,
     /// without pauses, through `profile_burst` (for callgrind or perf).
     /// Runs in this process; prints nothing but the logger's own output.
     #[arg(long)]
     profile_bursts: Option<usize>,
-    /// The floor ring `--profile-bursts` pushes into: 0 ul lane, 1 hand
-    /// ring (no consumer), 2 ul lane, 3 hand ring (drained).
+    /// With `--logger rings`, what `--profile-bursts` pushes into: 0 ul
+    /// lane, 1 hand ring (no consumer), 2 ul lane, 3 hand ring (drained),
+    /// 4 the floor (40-byte plain-store push).
     #[arg(long, default_value_t = 0)]
     profile_ring: usize,
     /// Run one logger in this process and print its results (internal).
@@ -138,7 +163,11 @@ impl Visitor for ProfileVisitor {
 fn profile(cli: &Cli) -> Result<(), String> {
     let name = cli.logger.first().map_or("ul", String::as_str);
     let bursts = cli.profile_bursts.unwrap_or(0);
-    if FLOORS.contains(&name) {
+    if RINGS.contains(&name) && cli.profile_ring >= 4 {
+        ul_benches::subject::profile(&MinFloor::new(1), 0, bursts);
+        return Ok(());
+    }
+    if RINGS.contains(&name) {
         let floor = Floor::new();
         let stop = AtomicBool::new(false);
         std::thread::scope(|s| {
@@ -173,12 +202,20 @@ fn profile(cli: &Cli) -> Result<(), String> {
 
 struct LatencyVisitor<'a> {
     cfg: &'a RunConfig,
+    /// Time the floor beside the logger (cases with message
+    /// `WITH_FLOOR_MESSAGE`).
+    with_floor: bool,
 }
 
 impl Visitor for LatencyVisitor<'_> {
     type Out = (Vec<LatHist>, u64, u64, Vec<String>);
     fn visit<A: Api>(self, mut l: Installed<A>) -> Self::Out {
-        let hists = run(&LoggerSubject(&l.api), self.cfg);
+        let subject = LoggerSubject(&l.api);
+        let hists = if self.with_floor {
+            run(&WithFloor::new(subject, self.cfg.threads), self.cfg)
+        } else {
+            run(&subject, self.cfg)
+        };
         let expected = self.cfg.calls_per_thread(MESSAGES.len()) * self.cfg.threads as u64;
         l.control.flush(expected);
         let found = lines_in(&l.control.main_file());
@@ -204,8 +241,11 @@ fn child(cli: &Cli) -> Result<(), String> {
     let timer = timer_overhead(200_000, tpn);
     let ts = timer.summary();
     let overhead_ticks = (ts.p50 * tpn).round() as u64;
-    let is_floor = FLOORS.contains(&name.as_str());
-    let message_ids: Vec<usize> = if is_floor {
+    let is_rings = RINGS.contains(&name.as_str());
+    let with_floor = !is_rings
+        && !cli.floor_beside.iter().any(|n| n == "none")
+        && cli.floor_beside.iter().any(|n| n == "all" || *n == name);
+    let mut message_ids: Vec<usize> = if is_rings {
         (0..FLOOR_MESSAGES.len()).collect()
     } else {
         cli.messages
@@ -213,6 +253,9 @@ fn child(cli: &Cli) -> Result<(), String> {
             .map(|m| message_index(m))
             .collect::<Result<_, _>>()?
     };
+    if with_floor {
+        message_ids.push(WITH_FLOOR_MESSAGE);
+    }
     let mut cases = Vec::new();
     for &m in &message_ids {
         for &mode in &cli.modes {
@@ -220,7 +263,7 @@ fn child(cli: &Cli) -> Result<(), String> {
         }
     }
     let cfg = RunConfig {
-        threads: if is_floor { 1 } else { threads },
+        threads: if is_rings { 1 } else { threads },
         bursts: cli.bursts,
         cases: cases.clone(),
         tpn,
@@ -230,7 +273,7 @@ fn child(cli: &Cli) -> Result<(), String> {
     };
     let started = Instant::now();
     let mut notes = Vec::new();
-    let (hists, expected, found) = if is_floor {
+    let (hists, expected, found) = if is_rings {
         let floor = Floor::new();
         // Two phases: the rings with no consumer are timed while no drain
         // thread runs (it would hold the other CPU and push the machine's
@@ -284,19 +327,27 @@ fn child(cli: &Cli) -> Result<(), String> {
             format_threads: None,
             capacity: 100_000,
         };
-        let (h, e, f, n) = with_logger(kind, &opts, LatencyVisitor { cfg: &cfg })?;
+        let visitor = LatencyVisitor {
+            cfg: &cfg,
+            with_floor,
+        };
+        let (h, e, f, n) = with_logger(kind, &opts, visitor)?;
         notes.extend(n);
         (h, e, f)
     };
-    let rows = cases
+    let rows: Vec<LatencyRow> = cases
         .iter()
         .zip(&hists)
         .map(|(c, h)| {
-            let (logger, message) = if is_floor {
+            let (logger, message) = if is_rings {
                 (
-                    format!("floor: {}", FLOOR_MESSAGES[c.message]),
+                    FLOOR_MESSAGES[c.message].to_string(),
                     "56-byte record".to_string(),
                 )
+            } else if c.message == WITH_FLOOR_MESSAGE {
+                // The floor pushes the int message's arguments: its row
+                // goes in that message's table.
+                (MIN_FLOOR.to_string(), MESSAGES[0].to_string())
             } else {
                 (name.clone(), MESSAGES[c.message].to_string())
             };
@@ -313,6 +364,18 @@ fn child(cli: &Cli) -> Result<(), String> {
     if found < expected {
         notes.push(format!("only {found} of {expected} lines reached the file"));
     }
+    // The logger's int message against the floor of the same run, mode by
+    // mode.
+    let floor_ratios = rows
+        .iter()
+        .filter(|r| r.logger == name && r.message == MESSAGES[0])
+        .filter_map(|r| {
+            let f = rows
+                .iter()
+                .find(|f| f.logger == MIN_FLOOR && f.mode == r.mode)?;
+            Some(FloorRatio::of(r, f))
+        })
+        .collect();
     report::emit(&LatencyChild {
         logger: name,
         threads: cfg.threads,
@@ -326,6 +389,7 @@ fn child(cli: &Cli) -> Result<(), String> {
         lines_found: found,
         notes,
         elapsed_s: started.elapsed().as_secs_f64(),
+        floor_ratios,
     });
     Ok(())
 }
@@ -349,16 +413,25 @@ fn machine() -> String {
 
 fn parent(cli: &Cli) -> Result<(), String> {
     let names: Vec<String> = if cli.logger.is_empty() {
-        FLOORS
-            .iter()
-            .map(|s| s.to_string())
+        std::iter::once(RINGS[0].to_string())
             .chain(Kind::ALL.iter().map(|k| k.name().to_string()))
             .collect()
     } else {
-        cli.logger.clone()
+        // The old name of the reference rings runs them under their new one.
+        cli.logger
+            .iter()
+            .map(|n| {
+                if RINGS.contains(&n.as_str()) {
+                    RINGS[0]
+                } else {
+                    n
+                }
+                .to_string()
+            })
+            .collect()
     };
     for n in &names {
-        if !FLOORS.contains(&n.as_str()) && Kind::parse(n).is_none() {
+        if !RINGS.contains(&n.as_str()) && Kind::parse(n).is_none() {
             return Err(format!("unknown logger {n:?}"));
         }
     }
@@ -376,7 +449,7 @@ fn parent(cli: &Cli) -> Result<(), String> {
     let started = Instant::now();
     let mut children: Vec<LatencyChild> = Vec::new();
     for name in &names {
-        let thread_counts: Vec<usize> = if FLOORS.contains(&name.as_str()) {
+        let thread_counts: Vec<usize> = if RINGS.contains(&name.as_str()) {
             vec![1]
         } else {
             cli.threads.clone()
@@ -395,7 +468,8 @@ fn parent(cli: &Cli) -> Result<(), String> {
                         .collect::<Vec<_>>()
                         .join(","),
                 )
-                .args(["--messages", &cli.messages.join(",")]);
+                .args(["--messages", &cli.messages.join(",")])
+                .args(["--floor-beside", &cli.floor_beside.join(",")]);
             if cli.no_pin {
                 cmd.arg("--no-pin");
             }
@@ -454,7 +528,7 @@ fn print_report(cli: &Cli, children: &[LatencyChild], rows: &[LatencyRow], took:
     println!("### Latency\n");
     println!("- machine: {}", machine());
     println!(
-        "- command: `cargo run --release -p ul-benches --bin latency -- {}`",
+        "- command: `cargo run --release -p ul-benches --features harness --bin latency -- {}`",
         std::env::args().skip(1).collect::<Vec<_>>().join(" ")
     );
     println!(
@@ -472,6 +546,13 @@ fn print_report(cli: &Cli, children: &[LatencyChild], rows: &[LatencyRow], took:
         "- timer (`rdtscp; lfence` pair, nothing between): p50 {:.1} ns, p99 {:.1} ns, min {:.1} ns; the p50 is subtracted from every single-call sample; burst/20 subtracts nothing (2 reads per 20 calls)",
         c0.timer_ns.p50, c0.timer_ns.p99, c0.timer_min_ns
     );
+    if children.iter().any(|c| !c.floor_ratios.is_empty()) {
+        println!(
+            "- `{MIN_FLOOR}`: a {}-byte record (8-byte header word, 8-byte `rdtsc` timestamp, then the u64, u32 and f64 arguments in 24 bytes) written with plain stores into a pre-faulted ring of {} slots and published with one Release store of the head, no call and no check between; timed in the same process as the logger beside it (`--floor-beside`), its bursts interleaved with the logger's, each producer thread into its own ring",
+            ul_benches::floor::MIN_RECORD_LEN,
+            ul_benches::floor::MIN_RING_RECORDS
+        );
+    }
     println!("- harness wall time: {:.0} s", took.as_secs_f64());
     for c in children {
         if c.lines_expected > 0 && c.lines_found != c.lines_expected {
@@ -485,25 +566,37 @@ fn print_report(cli: &Cli, children: &[LatencyChild], rows: &[LatencyRow], took:
         }
     }
     print!("{}", report::latency_tables(rows));
-    print_goals(rows);
+    print_goals(children, rows);
 }
 
-/// Ratios the benchmark issue sets goals for (burst/20, int message).
-fn print_goals(rows: &[LatencyRow]) {
+/// Ratios the benchmark issues set goals for (burst/20, int message).
+fn print_goals(children: &[LatencyChild], rows: &[LatencyRow]) {
     let find = |logger: &str, threads: usize| {
         rows.iter().find(|r| {
             r.mode == Mode::Burst
                 && r.logger == logger
                 && r.threads == threads
-                && (r.message == MESSAGES[0] || r.logger.starts_with("floor"))
+                && (r.message == MESSAGES[0] || FLOOR_MESSAGES.contains(&r.logger.as_str()))
         })
     };
-    let Some(ul1) = find("ul", 1) else {
+    let ratios: Vec<&FloorRatio> = children
+        .iter()
+        .flat_map(|c| &c.floor_ratios)
+        .filter(|r| r.mode == Mode::Burst)
+        .collect();
+    let ul1 = find("ul", 1);
+    if ratios.is_empty() && ul1.is_none() {
         return;
-    };
+    }
     println!("\n#### Ratios (burst/20, `{}`)\n", MESSAGES[0]);
     println!("| comparison | p50 | p99 | p99.9 |");
     println!("|---|--:|--:|--:|");
+    for r in &ratios {
+        println!(
+            "| {} {} thread(s) / {} (same process, {} ring(s)) | {:.2} | {:.2} | {:.2} |",
+            r.logger, r.threads, r.floor, r.threads, r.p50, r.p99, r.p999
+        );
+    }
     let ratio = |a: &LatencyRow, b: &LatencyRow| {
         format!(
             "| {:.2} | {:.2} | {:.2} |",
@@ -512,12 +605,15 @@ fn print_goals(rows: &[LatencyRow]) {
             a.ns.p999 / b.ns.p999
         )
     };
-    for floor in [
-        "floor: ul lane push, no consumer",
-        "floor: hand ring push, no consumer",
-    ] {
-        if let Some(f) = find(floor, 1) {
-            println!("| ul 1 thread / {floor} {}", ratio(ul1, f));
+    let Some(ul1) = ul1 else {
+        return;
+    };
+    for ring in &FLOOR_MESSAGES[..FLOOR_IDLE_RINGS] {
+        if let Some(f) = find(ring, 1) {
+            println!(
+                "| ul 1 thread / {ring} (reference ring, separate process) {}",
+                ratio(ul1, f)
+            );
         }
     }
     if let Some(ul2) = find("ul", 2) {

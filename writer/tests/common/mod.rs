@@ -100,9 +100,12 @@ impl Writer {
             .spawn()
             .expect("start ul-writer");
         let w = Writer { child };
-        // Wait until it has taken the region (its pid is in the header).
+        // Wait until it serves the region: its pid is in the header, so the
+        // region is initialised (a test that stops the writer next must not
+        // catch it half way; it opens its outputs before the region).
+        let pid = w.pid();
         wait_for(Duration::from_secs(10), || {
-            s.shm.exists() && s.dir.join("server.log").exists()
+            ul_writer::stat::Snapshot::read(&s.shm).is_ok_and(|snap| snap.writer.pid == pid)
         });
         w
     }
