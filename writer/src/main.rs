@@ -177,7 +177,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     };
     // The log directory first: a bad --dir must fail before a region is
     // created for nothing.
-    let outputs = Outputs::new(&cli.dir, &cli.name)?;
+    let outputs = Outputs::new_for(&cli.dir, &cli.name, cli.format)?;
     let region = Region::open(&cli.shm, &opts)?;
     let have = region.geometry().sizes;
     let creator = region

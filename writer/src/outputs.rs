@@ -84,6 +84,10 @@ pub struct Outputs {
     /// Device and inode of `dir` when the files were opened.
     dir_id: Option<(u64, u64)>,
     slots: Vec<Slot>,
+    /// The file opened at start (and on a reopen) whether or not it has
+    /// been written yet: the text file, or the binary log when it is the
+    /// only output.
+    primary: usize,
 }
 
 fn dir_id(dir: &Path) -> Option<(u64, u64)> {
@@ -97,6 +101,13 @@ fn level_of(index: usize) -> Level {
 impl Outputs {
     /// Prepares outputs in `dir` (created if missing) with file stem `name`.
     pub fn new(dir: &Path, name: &str) -> Result<Self, OutputError> {
+        Self::new_for(dir, name, Format::Both)
+    }
+
+    /// [`new`](Self::new) for the outputs of `format`: the file opened at
+    /// start, so that a bad directory is reported then, is the text file,
+    /// or with `Format::Binary` the binary log (no empty `<name>.log`).
+    pub fn new_for(dir: &Path, name: &str, format: Format) -> Result<Self, OutputError> {
         if std::fs::metadata(dir).is_ok_and(|m| !m.is_dir()) {
             return Err(OutputError {
                 op: "use as the log directory",
@@ -133,11 +144,16 @@ impl Outputs {
             dir: dir.to_owned(),
             dir_id: dir_id(dir),
             slots,
+            primary: if format == Format::Binary {
+                BINARY
+            } else {
+                TEXT
+            },
         };
         // Learn the lengths of files that exist (for the intent), and open
         // the text file now so a bad directory is reported at start.
         for i in 0..COUNT {
-            if i == TEXT || out.slots[i].path.exists() {
+            if i == out.primary || out.slots[i].path.exists() {
                 out.open(i)?;
             }
         }
@@ -298,7 +314,7 @@ impl Outputs {
             s.len = 0;
         }
         for i in 0..COUNT {
-            if i == TEXT || self.slots[i].path.exists() {
+            if i == self.primary || self.slots[i].path.exists() {
                 self.open(i)?;
             }
         }

@@ -241,3 +241,122 @@ fn damaged_binary_logs_are_reported_by_offset_and_decoded_around() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.ulog"));
 }
+
+/// `--format binary` writes the binary log alone (no empty `server.log`,
+/// no JSON files), and it holds every record: the fast path that copies
+/// records without decoding them loses none and adds none.
+#[test]
+fn binary_only_writes_the_binary_log_alone() {
+    let s = Scratch::new("binonly");
+    let w = Writer::start(&s, &["--format", "binary"]);
+    stress(&s.shm, 2, 5_000, &[]);
+    let (status, err) = w.stop();
+    assert!(status.success(), "{status:?}\n{err}");
+    assert!(
+        !s.dir.join("server.log").exists(),
+        "an empty server.log was made"
+    );
+    for level in LEVELS {
+        assert!(!s.dir.join(format!("server.{level}.json")).exists());
+    }
+    let (text, json) = decoded(&s.dir.join("server.ulog"));
+    let text = String::from_utf8(text).unwrap();
+    for t in 0..2 {
+        for i in [0, 1, 2_500, 4_999] {
+            let needle = format!(" t={t} i={i} x=");
+            assert_eq!(
+                text.matches(&needle).count(),
+                1,
+                "record t={t} i={i} not there exactly once"
+            );
+        }
+    }
+    let records = text.lines().filter(|l| l.contains("[stress] ")).count();
+    assert_eq!(records, 10_000, "{records} stress records");
+    assert_eq!(
+        String::from_utf8(json)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("\"source\":\"stress\""))
+            .count(),
+        10_000
+    );
+}
+
+/// `ul-decode --follow` started on a live binary log prints the lines as
+/// they are written, across rotations (the old file read to its end, then
+/// the new one from its start): once the writer stops, its output is the
+/// rotated text files and `server.log`, in order.
+#[test]
+fn follow_prints_the_lines_as_written_across_rotations() {
+    use std::os::unix::process::ExitStatusExt;
+    let s = Scratch::new("binfollow");
+    let w = Writer::start(
+        &s,
+        &[
+            "--format",
+            "all",
+            "--rotate-size",
+            "256K",
+            "--keep",
+            "1000",
+            "--batch-size",
+            "512",
+        ],
+    );
+    stress(&s.shm, 1, 200, &[]);
+    let ulog = s.dir.join("server.ulog");
+    assert!(wait_for(std::time::Duration::from_secs(10), || ulog.exists()));
+    let out_path = s.dir.join("followed.log");
+    let mut follow = Command::new(decode_bin())
+        .arg("--follow")
+        .arg(&ulog)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ul-decode --follow");
+    stress(&s.shm, 2, 10_000, &[]);
+    let (status, err) = w.stop();
+    assert!(status.success(), "{status:?}\n{err}");
+    let mut logs: Vec<PathBuf> = (1..)
+        .map(|n| ul_writer::rotate::numbered(&s.dir.join("server.log"), n))
+        .take_while(|f| f.exists())
+        .collect();
+    assert!(logs.len() >= 2, "no rotation happened");
+    logs.reverse();
+    logs.push(s.dir.join("server.log"));
+    let want: Vec<u8> = logs
+        .iter()
+        .flat_map(|f| std::fs::read(f).unwrap())
+        .collect();
+    let done = wait_for(std::time::Duration::from_secs(20), || {
+        std::fs::metadata(&out_path).map_or(0, |m| m.len()) >= want.len() as u64
+    });
+    signal(follow.id(), libc::SIGTERM);
+    let status = follow.wait().unwrap();
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGTERM),
+        "ul-decode --follow ended by itself"
+    );
+    let mut err = String::new();
+    use std::io::Read;
+    follow
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(err.is_empty(), "{err}");
+    assert!(
+        done,
+        "ul-decode --follow printed {} of {} bytes",
+        std::fs::metadata(&out_path).unwrap().len(),
+        want.len()
+    );
+    assert!(
+        std::fs::read(&out_path).unwrap() == want,
+        "followed lines differ from the text files"
+    );
+}

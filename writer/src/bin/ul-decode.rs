@@ -53,8 +53,8 @@ enum Out {
 standard error as `ul-decode: FILE: offset N: ...`\n\n\
 With --follow, ul-decode runs until killed (SIGINT, SIGTERM), printing lines as they are \
 written; a block the writer has not finished is waited for, not reported. When the file \
-is rotated (another file at its path), the rest of the old one is decoded and the new \
-one followed from its start."
+is rotated (another file at its path), the rest of the old one is decoded, then the file \
+written after it (FILE.K-1 after FILE.K, FILE after FILE.1) from its start."
 )]
 struct Cli {
     /// The binary log to read.
@@ -89,6 +89,34 @@ fn main() -> ExitCode {
 
 fn identity(path: &Path) -> Option<(u64, u64)> {
     std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// The file written after the one with identity `id`, which is no longer
+/// at `path`: rotated to `<path>.K`, its successor is `<path>.K-1` (or
+/// `path` itself for K = 1), so rotations faster than the reads skip no
+/// file. A file gone (past `--keep`, or moved elsewhere) leaves only
+/// `path` to follow.
+fn successor(path: &Path, id: (u64, u64)) -> Option<File> {
+    for n in 1.. {
+        let p = ul_writer::rotate::numbered(path, n);
+        match identity(&p) {
+            Some(found) if found == id => {
+                let next = if n == 1 {
+                    path.to_owned()
+                } else {
+                    ul_writer::rotate::numbered(path, n - 1)
+                };
+                return File::open(next).ok();
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    eprintln!(
+        "ul-decode: {}: the file being read was rotated away and is gone; going on with the current one",
+        path.display()
+    );
+    File::open(path).ok()
 }
 
 /// Decodes `path` to standard output; the number of problems found.
@@ -135,7 +163,18 @@ fn run(path: &Path, format: Format, follow: bool) -> std::io::Result<u64> {
         // old one is read to its end.
         match identity(path) {
             Some(now) if now != id => {
-                if let Ok(f) = File::open(path) {
+                if let Some(f) = successor(path, id) {
+                    // The old file's last batch may have been written
+                    // after the read that found its end and before the
+                    // rename: read it to its end again (the writer writes
+                    // nothing to it after the rename).
+                    loop {
+                        let n = file.read(&mut chunk)?;
+                        if n == 0 {
+                            break;
+                        }
+                        pending.extend_from_slice(&chunk[..n]);
+                    }
                     decoder.feed(&pending, true, &mut out, &mut report);
                     pending.clear();
                     file = f;
