@@ -185,7 +185,7 @@ impl LineMaker {
             self.names.define(table, context, &mut self.bufs[BINARY]);
         }
         let buf = &mut self.bufs[BINARY];
-        if self.bin.calib != Some(self.calib) {
+        if !self.bin.calib.is_some_and(|c| same_clock(&c, &self.calib)) {
             binlog::put_clock_block(buf, &self.calib);
             self.bin.calib = Some(self.calib);
         }
@@ -288,7 +288,7 @@ impl LineMaker {
     /// [`BinState::fast`]'s (so it is valid as it is) that continues the
     /// open run, with the clock unchanged: copied, nothing else to do.
     /// False if any of that does not hold (nothing done).
-    #[inline]
+    #[inline(always)]
     fn binary_fast(&mut self, origin: Origin, pos: u64, bytes: &[u8]) -> bool {
         let Some(word) = bytes.first_chunk::<8>() else {
             return false;
@@ -303,7 +303,7 @@ impl LineMaker {
             || b.run_end != buf.len()
             || b.next_pos != pos
             || b.origin != origin
-            || b.calib != Some(self.calib)
+            || !b.calib.is_some_and(|c| same_clock(&c, &self.calib))
             || buf.len() - b.run_at >= binlog::MAX_RUN
         {
             return false;
@@ -672,6 +672,15 @@ impl LineMaker {
             write_json(&mut self.bufs[1 + level as usize], &mut self.ts, &line);
         }
     }
+}
+
+/// True if `a` and `b` convert alike (the rate compared by its bits: no
+/// float comparison on the fast path, and a NaN rate equals itself).
+#[inline(always)]
+fn same_clock(a: &Calibration, b: &Calibration) -> bool {
+    a.tsc_base == b.tsc_base
+        && a.ns_base == b.ns_base
+        && a.ticks_per_ns.to_bits() == b.ticks_per_ns.to_bits()
 }
 
 /// `buf.extend_from_slice(bytes)`, with the usual record lengths copied
