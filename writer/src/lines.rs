@@ -284,6 +284,109 @@ impl LineMaker {
         }
     }
 
+    /// Formats a *span* of one lane's records (consecutive, back to back,
+    /// each frame checked: [`Consumer::read_spans`](ul_ring::lane::Consumer::read_spans)),
+    /// the first at `pos`: as [`record`](Self::record) would one by one,
+    /// but for the binary log alone a stretch of records that all carry
+    /// [`BinState::fast`]'s frame word is copied in one go.
+    pub fn span(
+        &mut self,
+        region: &Region,
+        table: &CallsiteTable<'_>,
+        origin: Origin,
+        pos: u64,
+        span: &[u8],
+    ) {
+        let key = region as *const Region as usize;
+        // The fast stretch being gathered: `[from, at)`, `n` records.
+        let (mut at, mut from, mut n) = (0usize, 0usize, 0usize);
+        while let Some(word) = span.get(at..).and_then(|s| s.first_chunk::<8>()) {
+            let w = u64::from_le_bytes(*word);
+            let len = (w & 0xffff_ffff) as usize;
+            if len < 8 || span.len() - at < len {
+                // Not a checked frame (no span holds one): stop, as the
+                // record-by-record walk would.
+                break;
+            }
+            if w == self.bin.fast.0 && self.bin.fast.1 == key {
+                n += 1;
+                at += len;
+                continue;
+            }
+            if n > 0 {
+                self.binary_fast_span(
+                    region,
+                    table,
+                    origin,
+                    pos.wrapping_add(from as u64),
+                    &span[from..at],
+                    n,
+                );
+                n = 0;
+            }
+            self.record(
+                region,
+                table,
+                origin,
+                pos.wrapping_add(at as u64),
+                &span[at..at + len],
+            );
+            at += len;
+            from = at;
+        }
+        if n > 0 {
+            self.binary_fast_span(
+                region,
+                table,
+                origin,
+                pos.wrapping_add(from as u64),
+                &span[from..at],
+                n,
+            );
+        }
+    }
+
+    /// `n` records with the fast frame word, back to back in `bytes`, the
+    /// first at `pos`: appended to the open run in one copy if they
+    /// continue it under the same clock, else one by one through
+    /// [`record`](Self::record) (which opens a run).
+    fn binary_fast_span(
+        &mut self,
+        region: &Region,
+        table: &CallsiteTable<'_>,
+        origin: Origin,
+        pos: u64,
+        bytes: &[u8],
+        n: usize,
+    ) {
+        let b = &mut self.bin;
+        let buf = &mut self.bufs[BINARY];
+        if b.key == b.fast.1
+            && b.run_end == buf.len()
+            && b.next_pos == pos
+            && b.origin == origin
+            && b.calib.is_some_and(|c| same_clock(&c, &self.calib))
+            && buf.len() - b.run_at < binlog::MAX_RUN
+        {
+            buf.extend_from_slice(bytes);
+            binlog::set_len(buf, b.run_at);
+            b.run_end = buf.len();
+            b.next_pos = pos.wrapping_add(bytes.len() as u64);
+            self.records += n as u64;
+            self.planned += n as u64;
+            return;
+        }
+        let mut at = 0;
+        while let Some(word) = bytes.get(at..).and_then(|s| s.first_chunk::<8>()) {
+            let len = u32::from_le_bytes([word[0], word[1], word[2], word[3]]) as usize;
+            let Some(rec) = bytes.get(at..at + len).filter(|_| len >= 8) else {
+                break;
+            };
+            self.record(region, table, origin, pos.wrapping_add(at as u64), rec);
+            at += len;
+        }
+    }
+
     /// The binary log alone, a record whose frame word is
     /// [`BinState::fast`]'s (so it is valid as it is) that continues the
     /// open run, with the clock unchanged: copied, nothing else to do.

@@ -481,10 +481,21 @@ impl Engine {
         }
         let mut scratch = std::mem::take(&mut self.scratch);
         let lines = &mut self.lines;
-        let batch =
+        // The binary log alone takes the records a span at a time, so
+        // that runs of records it copies are copied in one go.
+        let batch = if self.format == Format::Binary {
+            consumer.read_spans(
+                tail,
+                self.split[1],
+                first_max,
+                &mut scratch,
+                |pos, span, _| lines.span(region, table, origin, pos, span),
+            )
+        } else {
             consumer.read_batch(tail, self.split[1], first_max, &mut scratch, |pos, rec| {
                 lines.record(region, table, origin, pos, rec)
-            });
+            })
+        };
         self.scratch = scratch;
         let mut whole = self.lane_part_done(i, origin, &batch, self.split[1]);
         let mut new_tail = batch.new_tail;
