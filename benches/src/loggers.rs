@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::subject::Subject;
-use crate::writer_proc::{ProcMemory, WriterConfig, WriterProcess};
+use crate::writer_proc::{ProcMemory, ProcSched, WriterConfig, WriterProcess};
 
 pub use crate::LONG_STR;
 
@@ -114,6 +114,8 @@ pub struct LoggerOptions {
     pub lane_size: u32,
     /// ul: the writer's `--format-threads` (None: its default).
     pub format_threads: Option<usize>,
+    /// ul: more arguments for `ul-writer` (`--writer-arg`).
+    pub writer_args: Vec<String>,
     /// Peers: queue capacity (records) where the logger lets it be set.
     pub capacity: usize,
 }
@@ -134,6 +136,10 @@ pub trait Control {
     fn flush(&mut self, expected: u64);
     /// CPU seconds a separate backend process has used so far, if there is one.
     fn backend_cpu_seconds(&self) -> Option<f64> {
+        None
+    }
+    /// Scheduler figures of a separate backend process so far, if there is one.
+    fn backend_sched(&self) -> Option<ProcSched> {
         None
     }
     /// Stops the backend.
@@ -271,6 +277,7 @@ fn install_ul(opts: &LoggerOptions) -> Result<Installed<UlApi>, String> {
         lanes: opts.lanes,
         lane_size: opts.lane_size,
         format_threads: opts.format_threads,
+        extra_args: opts.writer_args.clone(),
     })
     .map_err(|e| format!("starting {}: {e}", opts.writer.display()))?;
     // Let the writer create the region with its sizes; if it is slow, we
@@ -318,6 +325,9 @@ impl Control for UlControl {
     }
     fn backend_cpu_seconds(&self) -> Option<f64> {
         self.writer.as_ref()?.cpu_seconds()
+    }
+    fn backend_sched(&self) -> Option<ProcSched> {
+        self.writer.as_ref()?.sched()
     }
     fn stop(mut self: Box<Self>) -> BackendStats {
         let Some(w) = self.writer.take() else {

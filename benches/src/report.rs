@@ -141,6 +141,9 @@ pub struct ThroughputRow {
     pub writer_anon_kib: Option<u64>,
     /// ul only: the writer's shared-memory RSS at the end (the region), KiB.
     pub writer_shmem_kib: Option<u64>,
+    /// ul only: what the scheduler did with the writer during the run.
+    #[serde(default)]
+    pub writer_sched: Option<crate::writer_proc::ProcSched>,
     /// Lines expected in the main output file.
     pub lines_expected: u64,
     /// Lines found there.
@@ -154,6 +157,100 @@ impl ThroughputRow {
     pub fn rate(&self) -> f64 {
         self.records as f64 / self.seconds
     }
+}
+
+/// The median of `v` (the mean of the middle two for an even count); 0
+/// for none.
+pub fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Medians over repeated runs of each (logger, format, threads), and each
+/// thread count against the fewest threads of the same logger and format:
+/// throughput and the backend's CPU time per record.
+pub fn scaling_table(rows: &[ThroughputRow]) -> String {
+    let mut keys: Vec<(String, String, usize)> = Vec::new();
+    for r in rows {
+        let k = (r.logger.clone(), r.format.clone(), r.threads);
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    struct Med {
+        runs: usize,
+        rate: f64,
+        cpu_ns: f64,
+        rss_mib: f64,
+        wait_s: Option<f64>,
+        switches: Option<f64>,
+    }
+    let med = |k: &(String, String, usize)| -> Med {
+        let of: Vec<&ThroughputRow> = rows
+            .iter()
+            .filter(|r| r.logger == k.0 && r.format == k.1 && r.threads == k.2)
+            .collect();
+        let m = |f: &dyn Fn(&ThroughputRow) -> f64| {
+            median(&mut of.iter().map(|r| f(r)).collect::<Vec<_>>())
+        };
+        let sched: Vec<_> = of.iter().filter_map(|r| r.writer_sched).collect();
+        Med {
+            runs: of.len(),
+            rate: m(&|r| r.rate()),
+            cpu_ns: m(&|r| r.backend_cpu_s * 1e9 / r.records as f64),
+            rss_mib: m(&|r| r.peak_rss_kib as f64 / 1024.0),
+            wait_s: (!sched.is_empty())
+                .then(|| median(&mut sched.iter().map(|s| s.wait_s).collect::<Vec<_>>())),
+            switches: (!sched.is_empty()).then(|| {
+                median(
+                    &mut sched
+                        .iter()
+                        .map(|s| (s.voluntary + s.involuntary) as f64)
+                        .collect::<Vec<_>>(),
+                )
+            }),
+        }
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| logger | format | threads | runs | records/s (median) | x fewest threads | backend CPU ns/record (median) | x fewest threads | backend peak RSS MiB (median) | writer run-queue wait s | writer context switches |"
+    );
+    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    for k in &keys {
+        let m = med(k);
+        let base = keys
+            .iter()
+            .filter(|b| b.0 == k.0 && b.1 == k.1)
+            .min_by_key(|b| b.2)
+            .map(&med)
+            .expect("the key itself");
+        let opt = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.1} | {} | {} |",
+            k.0,
+            k.1,
+            k.2,
+            m.runs,
+            fmt_rate(m.rate),
+            m.rate / base.rate,
+            m.cpu_ns,
+            m.cpu_ns / base.cpu_ns,
+            m.rss_mib,
+            opt(m.wait_s, 3),
+            opt(m.switches, 0),
+        );
+    }
+    out
 }
 
 /// A number as a table shows it: one decimal below 100, none above.

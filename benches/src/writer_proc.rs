@@ -81,6 +81,8 @@ pub struct WriterConfig {
     pub lane_size: u32,
     /// The writer's `--format-threads` (None: its default).
     pub format_threads: Option<usize>,
+    /// More arguments for the writer (`--writer-arg`), after the others.
+    pub extra_args: Vec<String>,
 }
 
 /// A running `ul-writer`.
@@ -104,6 +106,7 @@ impl WriterProcess {
             .args(["--format", &cfg.format])
             .args(["--lanes", &cfg.lanes.to_string()])
             .args(["--lane-size", &cfg.lane_size.to_string()])
+            .args(&cfg.extra_args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()?;
@@ -140,6 +143,11 @@ impl WriterProcess {
     /// Memory figures from `/proc/<pid>/status`.
     pub fn memory(&self) -> Option<ProcMemory> {
         proc_memory(self.pid())
+    }
+
+    /// Scheduler figures summed over the writer's threads.
+    pub fn sched(&self) -> Option<ProcSched> {
+        proc_sched(self.pid())
     }
 
     /// Sends SIGTERM (the writer drains everything, then exits) and waits
@@ -223,4 +231,62 @@ pub fn proc_memory(pid: u32) -> Option<ProcMemory> {
         anon_kib: field("RssAnon:"),
         shmem_kib: field("RssShmem:"),
     })
+}
+
+/// What the scheduler did with a process, summed over its threads (from
+/// `/proc/<pid>/task/*/schedstat` and `status`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ProcSched {
+    /// Seconds on a CPU.
+    pub run_s: f64,
+    /// Seconds runnable but waiting for a CPU (run-queue delay).
+    pub wait_s: f64,
+    /// Times a thread gave up its CPU itself (went to sleep: a futex
+    /// wait, a blocking system call).
+    pub voluntary: u64,
+    /// Times a thread was preempted while it could still run.
+    pub involuntary: u64,
+}
+
+impl ProcSched {
+    /// `self - earlier`, field by field.
+    pub fn since(&self, earlier: &ProcSched) -> ProcSched {
+        ProcSched {
+            run_s: self.run_s - earlier.run_s,
+            wait_s: self.wait_s - earlier.wait_s,
+            voluntary: self.voluntary.saturating_sub(earlier.voluntary),
+            involuntary: self.involuntary.saturating_sub(earlier.involuntary),
+        }
+    }
+}
+
+/// Scheduler figures of process `pid`, summed over the threads alive now
+/// (a thread that exited is no longer counted).
+pub fn proc_sched(pid: u32) -> Option<ProcSched> {
+    let mut total = ProcSched::default();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let path = task.path();
+        let Ok(stat) = std::fs::read_to_string(path.join("schedstat")) else {
+            continue;
+        };
+        let mut f = stat
+            .split_whitespace()
+            .map(|x| x.parse::<u64>().unwrap_or(0));
+        total.run_s += f.next().unwrap_or(0) as f64 / 1e9;
+        total.wait_s += f.next().unwrap_or(0) as f64 / 1e9;
+        let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
+        let field = |name: &str| -> u64 {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        total.voluntary += field("voluntary_ctxt_switches:");
+        total.involuntary += field("nonvoluntary_ctxt_switches:");
+    }
+    Some(total)
 }

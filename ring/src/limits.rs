@@ -337,6 +337,23 @@ fn apply_memory(bytes: u64, cg: &Result<PathBuf, String>) -> Outcome {
     ))
 }
 
+/// What a memory limit applied now counts, and the name of that measure:
+/// the cgroup's `memory.current` where [`Limits::apply`] writes
+/// `memory.max` (this process alone in its cgroup v2), else the address
+/// space in use (`VmSize`), which `RLIMIT_AS` bounds. `None` if neither
+/// can be read.
+pub fn memory_in_use() -> Option<(u64, &'static str)> {
+    if let Ok(dir) = own_cgroup() {
+        let current = std::fs::read_to_string(dir.join("memory.current"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
+        if let Some(c) = current {
+            return Some((c, "cgroup memory.current"));
+        }
+    }
+    vm_size().map(|v| (v, "address space (VmSize)"))
+}
+
 /// Virtual memory size of this process in bytes (`VmSize`).
 fn vm_size() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;

@@ -519,10 +519,12 @@ impl Decoder {
                     let rec = &records[at..at + frame.len];
                     let pos = first.wrapping_add(at as u64);
                     match self.maker.record_from(&self.table, 0, origin, pos, rec) {
-                        Ok(()) => {
+                        Ok(true) => {
                             self.records += 1;
                             self.take_lines(out);
                         }
+                        // The decoder sets no limit: unreachable, not a panic.
+                        Ok(false) => self.damage(where_, "record skipped: no room".into(), report),
                         Err(why) => self.damage(where_, format!("record skipped: {why}"), report),
                     }
                     at += frame.len;

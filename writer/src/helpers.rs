@@ -33,6 +33,8 @@ pub const MAX_FORMAT_THREADS: usize = 16;
 /// `max_records` of them.
 struct Job {
     region: &'static Region,
+    /// Bytes of lines the part may take (see [`LineMaker::set_limit`]).
+    limit: usize,
     lane: usize,
     origin: Origin,
     from: u64,
@@ -80,7 +82,6 @@ struct Helper {
 /// assert_eq!(h.len(), 2);
 /// assert!(Helpers::default().is_empty());
 /// ```
-#[derive(Default)]
 pub struct Helpers {
     helpers: Vec<Helper>,
     /// Helpers that died and were dropped.
@@ -88,6 +89,19 @@ pub struct Helpers {
     /// Handed to each part: text lines show file and line
     /// ([`LineMaker::set_text_location`]).
     pub text_location: bool,
+    /// Bytes of lines one part may take ([`LineMaker::set_limit`]).
+    limit: usize,
+}
+
+impl Default for Helpers {
+    fn default() -> Self {
+        Helpers {
+            helpers: Vec::new(),
+            lost: 0,
+            text_location: false,
+            limit: usize::MAX,
+        }
+    }
 }
 
 impl Helpers {
@@ -110,6 +124,13 @@ impl Helpers {
             });
         }
         Ok(h)
+    }
+
+    /// Bounds the lines of each part to `bytes` (all outputs together): a
+    /// part whose next record might not fit stops short there, and the
+    /// engine reads the rest again in a later pass. Unbounded by default.
+    pub fn set_limit(&mut self, bytes: usize) {
+        self.limit = bytes;
     }
 
     /// Helpers alive.
@@ -169,6 +190,7 @@ impl Helpers {
             .unwrap_or_else(|| (0..COUNT).map(|_| Vec::new()).collect());
         let job = Job {
             region,
+            limit: self.limit,
             lane,
             origin,
             from,
@@ -249,7 +271,8 @@ fn serve(format: Format, jobs: Receiver<Job>, parts: Sender<Part>) {
         maker.calib = job.calib;
         maker.set_text_location(job.text_location);
         maker.bufs = job.bufs;
-        maker.records = 0;
+        maker.clear();
+        maker.set_limit(job.limit);
         let region = job.region;
         let table = region.callsites();
         // SAFETY: the engine is this lane's consumer and hands out
@@ -261,9 +284,9 @@ fn serve(format: Format, jobs: Receiver<Job>, parts: Sender<Part>) {
         // two.
         let consumer =
             unsafe { Consumer::attach(region.lane_control(job.lane), region.lane_bytes(job.lane)) };
-        let batch = consumer.read_batch(
-            job.from,
-            job.to,
+        let batch = crate::engine::read_part(
+            &consumer,
+            (job.from, job.to),
             job.max_records,
             &mut scratch,
             |pos, rec| {

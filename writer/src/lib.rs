@@ -17,6 +17,7 @@ pub mod intent;
 /// `ul-ring` so that daemons built on [`ul_ring::run_daemon`] share them.
 pub use ul_ring::limits;
 pub mod lines;
+pub mod memory;
 pub mod names;
 pub mod outputs;
 pub mod region_guard;

@@ -16,11 +16,19 @@ use ul_ring::region::Region;
 
 use crate::binlog;
 use crate::format::{
-    format_message, json_head, text_tail, write_json, write_text, ContextValue, Escape, LineParts,
-    LineRecord, ParsedFormat, Plan, TimestampFormatter,
+    format_message, json_head, text_tail, value_bound, write_json, write_text, ContextValue,
+    Escape, LineParts, LineRecord, ParsedFormat, Plan, TimestampFormatter, ARG_BYTE_BOUND,
 };
-use crate::names::{Entries, Names};
+use crate::names::{Entries, Names, LINE_OVERHEAD};
 use crate::outputs::{Format, BINARY, COUNT, TEXT};
+
+/// Capacity a batch buffer is first given when a record needs room in it.
+const FIRST_CAPACITY: usize = 64 << 10;
+
+/// Room kept for a line of the writer's own (a drop report, a skipped
+/// record, reclaimed lanes): such lines are short, and are written
+/// without a room check.
+pub const WRITER_LINE_BOUND: usize = 4 << 10;
 
 /// Where a record came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +64,15 @@ pub struct LineMaker {
     pub planned: u64,
     /// This process, the pid of the writer's own lines.
     pid: u32,
+    /// Most bytes of capacity the buffers may hold in all (see
+    /// [`set_limit`](Self::set_limit)).
+    limit: usize,
+    /// A record found no room since the last [`clear`](Self::clear): the
+    /// batch is full.
+    pub full: bool,
+    /// Growing a buffer failed (the allocator refused) since the last
+    /// [`clear`](Self::clear).
+    pub alloc_failed: Option<usize>,
     /// Where the binary log's buffer stands (see [`crate::binlog`]).
     bin: BinState,
 }
@@ -97,18 +114,14 @@ impl LineMaker {
             msg: Vec::with_capacity(1024),
             esc: Vec::with_capacity(1024),
             parts: LineParts::default(),
-            bufs: (0..COUNT)
-                .map(|i| {
-                    Vec::with_capacity(if i != BINARY || format.binary() {
-                        1 << 20
-                    } else {
-                        0
-                    })
-                })
-                .collect(),
+            // Allocated as records need room, within `limit`.
+            bufs: (0..COUNT).map(|_| Vec::new()).collect(),
             records: 0,
             planned: 0,
             pid: std::process::id(),
+            limit: usize::MAX,
+            full: false,
+            alloc_failed: None,
             bin: BinState {
                 key: 0,
                 calib: None,
@@ -205,6 +218,108 @@ impl LineMaker {
         b.next_pos = pos.wrapping_add(bytes.len() as u64);
     }
 
+    /// Bounds the buffers' capacity, all outputs together, to `bytes`:
+    /// a record whose line could take more room than is left is not
+    /// formatted ([`record`](Self::record) returns false and
+    /// [`full`](Self::full) is set), so the batch ends before it. The
+    /// first record of an empty batch is always formatted, whatever its
+    /// size. Buffers already larger are shrunk once empty.
+    pub fn set_limit(&mut self, bytes: usize) {
+        self.limit = bytes;
+        if self.capacity() > bytes {
+            for b in self.bufs.iter_mut().filter(|b| b.is_empty()) {
+                b.shrink_to(0);
+            }
+        }
+    }
+
+    /// The limit set by [`set_limit`](Self::set_limit).
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Bytes of capacity the buffers hold, all outputs together.
+    pub fn capacity(&self) -> usize {
+        self.bufs.iter().map(Vec::capacity).sum()
+    }
+
+    /// Bytes of lines buffered, all outputs together.
+    pub fn len(&self) -> usize {
+        self.bufs.iter().map(Vec::len).sum()
+    }
+
+    /// True if buffer `i` has `need` bytes of spare capacity, growing it
+    /// (with `try_reserve`, so a refused allocation is an answer, not an
+    /// abort) within the limit if it has not. Empty buffers of other
+    /// outputs give their capacity back first if that is what stands in
+    /// the way.
+    fn reserve(&mut self, i: usize, need: usize) -> bool {
+        let (len, cap) = (self.bufs[i].len(), self.bufs[i].capacity());
+        if cap - len >= need {
+            return true;
+        }
+        let want = len.saturating_add(need);
+        // The first record of a batch goes in whatever it needs, or the
+        // batch could never hold it.
+        let first = self.records == 0;
+        let mut others = self.capacity() - cap;
+        if !first && others.saturating_add(want) > self.limit {
+            for (j, b) in self.bufs.iter_mut().enumerate() {
+                if j != i && b.is_empty() && b.capacity() > 0 {
+                    b.shrink_to(0);
+                }
+            }
+            others = self.capacity() - cap;
+            if others.saturating_add(want) > self.limit {
+                return false;
+            }
+        }
+        // Double (amortised growth), within the limit.
+        let room = if first {
+            usize::MAX
+        } else {
+            self.limit - others
+        };
+        let new_cap = (cap * 2).max(FIRST_CAPACITY).min(room).max(want);
+        match self.bufs[i].try_reserve_exact(new_cap - len) {
+            Ok(()) => true,
+            Err(_) => {
+                // Refused: try just what this record needs.
+                if self.bufs[i].try_reserve_exact(need).is_ok() {
+                    return true;
+                }
+                self.alloc_failed = Some(want);
+                false
+            }
+        }
+    }
+
+    /// Makes `need` bytes of room for a record's lines at `level`: in the
+    /// text buffer and the level's JSON buffer, as the format writes
+    /// them. False (and [`full`](Self::full) set) if the batch has no
+    /// such room: the record is left for the next batch.
+    fn room(&mut self, level: Level, need: usize) -> bool {
+        let ok = (!self.format.text() || self.reserve(TEXT, need))
+            && (!self.format.json() || self.reserve(1 + level as usize, need))
+            && (!self.format.binary() || self.reserve(BINARY, need));
+        if !ok {
+            self.full = true;
+        }
+        ok
+    }
+
+    /// Makes room for lines formatted elsewhere (a helper's part): false
+    /// (and [`full`](Self::full) set) if the batch cannot take them all.
+    pub fn room_for(&mut self, bufs: &[Vec<u8>]) -> bool {
+        for (i, b) in bufs.iter().enumerate().take(COUNT) {
+            if !b.is_empty() && !self.reserve(i, b.len()) {
+                self.full = true;
+                return false;
+            }
+        }
+        true
+    }
+
     /// Shows each record's file and line in text lines (`ul-writer
     /// --text-location`): `... INFO: src/main.rs:12: message`. JSON lines
     /// carry them (`"file"`, `"line"`) either way.
@@ -224,6 +339,8 @@ impl LineMaker {
             b.clear();
         }
         self.records = 0;
+        self.full = false;
+        self.alloc_failed = None;
         self.bin.defs_before = self.names.defined_bytes().len();
     }
 
@@ -233,7 +350,8 @@ impl LineMaker {
     }
 
     /// Appends lines formatted elsewhere (a helper's part of a lane, which
-    /// follows this one's), with their record count.
+    /// follows this one's), with their record count. Call
+    /// [`room_for`](Self::room_for) first to stay within the limit.
     pub fn append(&mut self, bufs: &[Vec<u8>], records: u64) {
         for (mine, theirs) in self.bufs.iter_mut().zip(bufs) {
             mine.extend_from_slice(theirs);
@@ -241,7 +359,9 @@ impl LineMaker {
         self.records += records;
     }
 
-    /// Formats one record into the batch buffers.
+    /// Formats one record into the batch buffers. False if the batch has
+    /// no room for it (see [`set_limit`](Self::set_limit)): nothing was
+    /// written, and the record belongs in the next batch.
     ///
     /// `bytes` are the record's own bytes, `pos` its lane position (for
     /// error lines, and the JSON line's `"seq"`). A record that does not
@@ -259,12 +379,12 @@ impl LineMaker {
         origin: Origin,
         pos: u64,
         bytes: &[u8],
-    ) {
+    ) -> bool {
         let key = region as *const Region as usize;
         if self.bin.fast.1 == key && self.binary_fast(origin, pos, bytes) {
-            return;
+            return true;
         }
-        self.record_general(region, table, key, origin, pos, bytes);
+        self.record_general(region, table, key, origin, pos, bytes)
     }
 
     /// [`record`](Self::record) past the binary log's fast path, out of
@@ -278,9 +398,10 @@ impl LineMaker {
         origin: Origin,
         pos: u64,
         bytes: &[u8],
-    ) {
-        if let Err(why) = self.record_from(table, key, origin, pos, bytes) {
-            self.skipped(region, origin, pos, &why);
+    ) -> bool {
+        match self.record_from(table, key, origin, pos, bytes) {
+            Ok(done) => done,
+            Err(why) => self.skipped(region, origin, pos, &why),
         }
     }
 
@@ -288,7 +409,9 @@ impl LineMaker {
     /// each frame checked: [`Consumer::read_spans`](ul_ring::lane::Consumer::read_spans)),
     /// the first at `pos`: as [`record`](Self::record) would one by one,
     /// but for the binary log alone a stretch of records that all carry
-    /// [`BinState::fast`]'s frame word is copied in one go.
+    /// [`BinState::fast`]'s frame word is copied in one go. Returns the
+    /// records formatted and, if the batch ran out of room, the position
+    /// of the first record left for the next batch.
     pub fn span(
         &mut self,
         region: &Region,
@@ -296,8 +419,9 @@ impl LineMaker {
         origin: Origin,
         pos: u64,
         span: &[u8],
-    ) {
+    ) -> (usize, Option<u64>) {
         let key = region as *const Region as usize;
+        let mut done = 0;
         // The fast stretch being gathered: `[from, at)`, `n` records.
         let (mut at, mut from, mut n) = (0usize, 0usize, 0usize);
         while let Some(word) = span.get(at..).and_then(|s| s.first_chunk::<8>()) {
@@ -314,42 +438,36 @@ impl LineMaker {
                 continue;
             }
             if n > 0 {
-                self.binary_fast_span(
-                    region,
-                    table,
-                    origin,
-                    pos.wrapping_add(from as u64),
-                    &span[from..at],
-                    n,
-                );
+                let p = pos.wrapping_add(from as u64);
+                let (k, cut) = self.binary_fast_span(region, table, origin, p, &span[from..at], n);
+                done += k;
+                if cut.is_some() {
+                    return (done, cut);
+                }
                 n = 0;
             }
-            self.record(
-                region,
-                table,
-                origin,
-                pos.wrapping_add(at as u64),
-                &span[at..at + len],
-            );
+            let p = pos.wrapping_add(at as u64);
+            if !self.record(region, table, origin, p, &span[at..at + len]) {
+                return (done, Some(p));
+            }
+            done += 1;
             at += len;
             from = at;
         }
         if n > 0 {
-            self.binary_fast_span(
-                region,
-                table,
-                origin,
-                pos.wrapping_add(from as u64),
-                &span[from..at],
-                n,
-            );
+            let p = pos.wrapping_add(from as u64);
+            let (k, cut) = self.binary_fast_span(region, table, origin, p, &span[from..at], n);
+            done += k;
+            return (done, cut);
         }
+        (done, None)
     }
 
     /// `n` records with the fast frame word, back to back in `bytes`, the
     /// first at `pos`: appended to the open run in one copy if they
-    /// continue it under the same clock, else one by one through
-    /// [`record`](Self::record) (which opens a run).
+    /// continue it under the same clock and the buffer has the room, else
+    /// one by one through [`record`](Self::record) (which opens a run, or
+    /// finds the batch full). Returns what [`span`](Self::span) does.
     fn binary_fast_span(
         &mut self,
         region: &Region,
@@ -358,7 +476,7 @@ impl LineMaker {
         pos: u64,
         bytes: &[u8],
         n: usize,
-    ) {
+    ) -> (usize, Option<u64>) {
         let b = &mut self.bin;
         let buf = &mut self.bufs[BINARY];
         if b.key == b.fast.1
@@ -367,6 +485,7 @@ impl LineMaker {
             && b.origin == origin
             && b.calib.is_some_and(|c| same_clock(&c, &self.calib))
             && buf.len() - b.run_at < binlog::MAX_RUN
+            && buf.capacity() - buf.len() >= bytes.len()
         {
             buf.extend_from_slice(bytes);
             binlog::set_len(buf, b.run_at);
@@ -374,17 +493,22 @@ impl LineMaker {
             b.next_pos = pos.wrapping_add(bytes.len() as u64);
             self.records += n as u64;
             self.planned += n as u64;
-            return;
+            return (n, None);
         }
-        let mut at = 0;
+        let (mut at, mut done) = (0, 0);
         while let Some(word) = bytes.get(at..).and_then(|s| s.first_chunk::<8>()) {
             let len = u32::from_le_bytes([word[0], word[1], word[2], word[3]]) as usize;
             let Some(rec) = bytes.get(at..at + len).filter(|_| len >= 8) else {
                 break;
             };
-            self.record(region, table, origin, pos.wrapping_add(at as u64), rec);
+            let p = pos.wrapping_add(at as u64);
+            if !self.record(region, table, origin, p, rec) {
+                return (done, Some(p));
+            }
+            done += 1;
             at += len;
         }
+        (done, None)
     }
 
     /// The binary log alone, a record whose frame word is
@@ -408,6 +532,7 @@ impl LineMaker {
             || b.origin != origin
             || !b.calib.is_some_and(|c| same_clock(&c, &self.calib))
             || buf.len() - b.run_at >= binlog::MAX_RUN
+            || buf.capacity() - buf.len() < bytes.len()
         {
             return false;
         }
@@ -421,7 +546,8 @@ impl LineMaker {
     }
 
     /// [`record`](Self::record) with call sites from any [`Entries`]
-    /// (`ul-decode` reads them from the binary log): formats the record,
+    /// (`ul-decode` reads them from the binary log): formats the record
+    /// (`Ok(true)`), finds no room for it (`Ok(false)`, nothing written),
     /// or says why it cannot be written (and writes nothing). `key` names
     /// the table `table` is (the binary log starts a session when it
     /// changes).
@@ -432,9 +558,9 @@ impl LineMaker {
         origin: Origin,
         pos: u64,
         bytes: &[u8],
-    ) -> Result<(), String> {
-        if self.record_planned(table, key, origin, pos, bytes) {
-            return Ok(());
+    ) -> Result<bool, String> {
+        if let Some(done) = self.record_planned(table, key, origin, pos, bytes) {
+            return Ok(done);
         }
         let head = match peek(bytes) {
             Ok(h) => h,
@@ -506,6 +632,19 @@ impl LineMaker {
                 });
         }
         let npos = nargs - keys.len();
+        // Room for the record's lines before anything is written.
+        let args_bound: usize = rec.args.iter().map(|v| value_bound(&v)).sum();
+        let ctx_bound = ctx.as_ref().map_or(0, |c| c.bound(keys.len()));
+        let need = match &site {
+            Ok(s) => s.line_bound(s.format.output_bound(args_bound, npos), ctx_bound),
+            Err(_) => LINE_OVERHEAD + 64 + ctx_bound + 2 * args_bound,
+        };
+        // The binary log takes the record's bytes, a run header and a
+        // clock block at most (entries, once per call site, are not
+        // counted).
+        if !self.room(level, need) || (self.format.binary() && !self.room_binary(bytes.len())) {
+            return Ok(false);
+        }
         let mut pairs: Vec<(&str, ContextValue<'_>)> = Vec::new();
         if let Some(c) = &ctx {
             for (k, v) in &c.pairs {
@@ -587,13 +726,36 @@ impl LineMaker {
             self.binary_record(table, key, origin, pos, bytes, callsite, context);
         }
         self.records += 1;
-        Ok(())
+        Ok(true)
+    }
+
+    /// Room in the binary log's buffer for a record of `len` bytes, a run
+    /// header and a clock block; false (and [`full`](Self::full) set) if
+    /// the batch has none.
+    fn room_binary(&mut self, len: usize) -> bool {
+        let ok = self.reserve(BINARY, len + binlog::RUN_HEADER + 32);
+        if !ok {
+            self.full = true;
+        }
+        ok
     }
 
     /// Reports a record that cannot be written: an error line in the batch
-    /// saying why and where, counted in the region's statistics.
+    /// saying why and where, counted in the region's statistics. False,
+    /// with nothing counted or written, if the batch has no room for the
+    /// line (the record is then seen again in the next batch), as
+    /// [`record`](Self::record) returns.
     #[cold]
-    fn skipped(&mut self, region: &Region, origin: Origin, pos: u64, why: &dyn std::fmt::Display) {
+    fn skipped(
+        &mut self,
+        region: &Region,
+        origin: Origin,
+        pos: u64,
+        why: &dyn std::fmt::Display,
+    ) -> bool {
+        if !self.room(Level::Error, WRITER_LINE_BOUND) {
+            return false;
+        }
         region.header().stats.decode_errors.add(1);
         let where_ = match origin.lane {
             Some(l) => format!("lane {l}"),
@@ -604,12 +766,14 @@ impl LineMaker {
             origin.pid
         );
         self.writer_line(Level::Error, &msg);
+        true
     }
 
     /// Formats `bytes` by its call site's [`Plan`] if it has one and the
     /// record fits it (no context, no key-value fields): the same lines as
-    /// [`record`](Self::record) writes, without decoding the record. False
-    /// if it does not apply; nothing is written then.
+    /// [`record`](Self::record) writes, without decoding the record.
+    /// `None` if it does not apply (nothing is written then), else what
+    /// [`record`](Self::record) returns.
     fn record_planned<T: Entries + ?Sized>(
         &mut self,
         table: &T,
@@ -617,25 +781,21 @@ impl LineMaker {
         origin: Origin,
         pos: u64,
         bytes: &[u8],
-    ) -> bool {
-        let Some(frame) = bytes.first_chunk::<8>() else {
-            return false;
-        };
+    ) -> Option<bool> {
+        let frame = bytes.first_chunk::<8>()?;
         // `decode` rejects a frame length other than the bytes given (a
         // shared-lane slot carries its own length); so does the plan.
         if u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize != bytes.len() {
-            return false;
+            return None;
         }
         let kind = frame[4];
         let (form, callsite, flags, timestamp, own_level) = if kind == RecordKind::Log as u8 {
-            let Some(hdr) = RecordHeader::read(bytes) else {
-                return false;
-            };
+            let hdr = RecordHeader::read(bytes)?;
             if hdr.context != 0 {
-                return false;
+                return None;
             }
             let Ok(level) = Level::try_from(hdr.level) else {
-                return false;
+                return None;
             };
             (
                 Form::Tagged,
@@ -645,9 +805,7 @@ impl LineMaker {
                 Some(level),
             )
         } else if kind & !(COMPACT_FLAGS & !COMPACT_CONTEXT) == KIND_COMPACT {
-            let Some(h) = bytes.first_chunk::<16>() else {
-                return false;
-            };
+            let h = bytes.first_chunk::<16>()?;
             let mut flags = 0;
             if kind & COMPACT_TSC != 0 {
                 flags |= FLAG_TSC;
@@ -659,7 +817,7 @@ impl LineMaker {
             let callsite = u32::from_le_bytes([c0, c1, c2, 0]);
             (Form::Compact, callsite, flags, u64::from_le_bytes(t), None)
         } else {
-            return false;
+            return None;
         };
         let site = match self.names.site(table, callsite) {
             (Ok(s), _) => s,
@@ -668,20 +826,21 @@ impl LineMaker {
                 if first {
                     crate::diag!("{e}");
                 }
-                return false;
+                return None;
             }
         };
-        let Some(level) = own_level.or(site.level) else {
-            return false;
-        };
+        let level = own_level.or(site.level)?;
         let Some(Some(plan)) = site.plan(form).get() else {
-            return false;
+            return None;
         };
         if !site.keys.is_empty() || !plan.fits(bytes) {
-            return false;
+            return None;
         }
         if !self.format.text() && !self.format.json() {
             // The binary log alone: the record is checked, copy it.
+            if !self.room_binary(bytes.len()) {
+                return Some(false);
+            }
             self.binary_record(table, key, origin, pos, bytes, callsite, 0);
             if plan.checks_only_the_frame() && bytes.len() >= 8 {
                 let w = u64::from_le_bytes(*bytes.first_chunk::<8>().unwrap_or(&[0; 8]));
@@ -689,7 +848,17 @@ impl LineMaker {
             }
             self.records += 1;
             self.planned += 1;
-            return true;
+            return Some(true);
+        }
+        // Not decoded: bounded by the record's length (a plan's
+        // placeholders are in-order `{}`, each argument written once).
+        let need = site.line_bound(
+            site.format
+                .output_bound(ARG_BYTE_BOUND * bytes.len(), usize::MAX),
+            0,
+        );
+        if !self.room(level, need) || (self.format.binary() && !self.room_binary(bytes.len())) {
+            return Some(false);
         }
         let line = LineRecord {
             timestamp_ns: self.timestamp_ns(flags, timestamp),
@@ -731,7 +900,7 @@ impl LineMaker {
         }
         self.records += 1;
         self.planned += 1;
-        true
+        Some(true)
     }
 
     /// A record's time in ns since the epoch: its TSC ticks converted (if

@@ -17,8 +17,9 @@ use std::time::Duration;
 use clap::Parser;
 use ul_ring::layout::Sizes;
 use ul_ring::region::{Region, RegionOptions};
-use ul_writer::engine::{Engine, RunError, Signals};
-use ul_writer::limits::{parse_size, Limits};
+use ul_writer::engine::{Engine, RunError, Signals, DEFAULT_BATCH_BYTES, MIN_BATCH_BYTES};
+use ul_writer::limits::{memory_in_use, parse_size, Limits, Outcome};
+use ul_writer::memory::InUse;
 use ul_writer::outputs::{Format, Outputs};
 use ul_writer::region_guard::EXIT_REGION_BROKEN;
 use ul_writer::rotate::Rotation;
@@ -107,8 +108,17 @@ struct Cli {
     #[arg(long, value_name = "N", default_value_t = 10, requires = "rotate_size")]
     keep: u32,
     /// Memory limit (e.g. 64M): cgroup v2 memory.max, else RLIMIT_AS.
+    /// Batches are sized to fit in it; a limit too small to work in is
+    /// refused at start (exit status 1) with the smallest that would do.
     #[arg(long, value_name = "SIZE")]
     memory_limit: Option<String>,
+    /// Bytes of formatted lines one batch holds at most, all outputs
+    /// together (each format thread holds at most this much): the
+    /// writer's memory for records in flight, whatever the number of
+    /// lanes or producer threads. --memory-limit may lower it.
+    /// [default: 1M]
+    #[arg(long, value_name = "SIZE")]
+    batch_bytes: Option<String>,
     /// CPU limit as a share of one CPU (e.g. 10%): cgroup v2 cpu.max, else
     /// the writer paces itself.
     #[arg(long, value_name = "PERCENT")]
@@ -159,6 +169,28 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }),
         None => None,
     };
+    let batch_bytes = match &cli.batch_bytes {
+        Some(s) => {
+            let b = parse_size("--batch-bytes", s)?;
+            if b < MIN_BATCH_BYTES as u64 {
+                return Err(format!(
+                    "--batch-bytes {s:?}: at least {} KiB (a batch must hold a few hundred records)",
+                    MIN_BATCH_BYTES >> 10
+                )
+                .into());
+            }
+            usize::try_from(b).unwrap_or(usize::MAX)
+        }
+        None => DEFAULT_BATCH_BYTES,
+    };
+    if limits.memory.is_some() {
+        // One malloc arena for every thread: glibc gives each thread that
+        // allocates an arena of its own, reserving 64 MiB of address space
+        // for it, which an RLIMIT_AS limit would count (or refuse).
+        // SAFETY: mallopt only sets an allocator parameter; no thread but
+        // this one runs yet.
+        unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
+    }
     let mode = u32::from_str_radix(&cli.mode, 8)
         .map_err(|_| format!("--mode {:?} is not an octal file mode like 600", cli.mode))?;
     let opts = RegionOptions {
@@ -253,11 +285,46 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
     });
     engine.set_format_threads(threads)?;
-    // Applied once the region is mapped and the buffers allocated, so an
-    // address-space limit is checked against what the writer really holds.
+    engine.set_batch_bytes(batch_bytes);
+    // Batches sized to the memory limit, or a limit too small refused,
+    // before anything is applied: against what the writer holds now, the
+    // region mapped and the helpers started.
+    if let (Some(limit), Some((bytes, measure))) = (limits.memory, memory_in_use()) {
+        let in_use = InUse {
+            bytes,
+            measure,
+            region: measure
+                .starts_with("address")
+                .then(|| engine.region().file().metadata().map(|m| m.len()).ok())
+                .flatten(),
+        };
+        let arena = u64::from(engine.region().geometry().sizes.callsite_len);
+        let text = cli.memory_limit.as_deref().unwrap_or_default();
+        let p = ul_writer::memory::plan(
+            text,
+            limit,
+            in_use,
+            engine.format_threads(),
+            arena,
+            batch_bytes,
+        )?;
+        engine.set_batch_bytes(p.batch_bytes);
+        ul_writer::diag!(
+            "batches of at most {} KiB of lines per format thread ({} of them) within \
+             --memory-limit {text} ({:.1} MiB in use now)",
+            p.batch_bytes >> 10,
+            engine.format_threads(),
+            bytes as f64 / f64::from(1 << 20)
+        );
+    }
     let (outcomes, throttle) = limits.apply();
     for (what, o) in &outcomes {
         ul_writer::diag!("{what} limit {o}");
+        if let (&"memory", Outcome::NotApplied(why)) = (what, o) {
+            // Running without the limit asked for is not what the operator
+            // wants: say why and stop.
+            return Err(format!("--memory-limit cannot be applied: {why}").into());
+        }
     }
     engine.set_throttle(throttle);
     ul_writer::diag!(
@@ -278,10 +345,11 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         engine.region().header().writer.release();
     }
     ul_writer::diag!(
-        "exiting after writing {} records in {} batches ({} lane parts formatted by helpers)",
+        "exiting after writing {} records in {} batches ({} lane parts formatted by helpers, {} sleeps)",
         engine.totals.records,
         engine.totals.batches,
-        engine.totals.helper_parts
+        engine.totals.helper_parts,
+        engine.totals.sleeps
     );
     result?;
     Ok(())

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use ul_ring::callsite::{CallsiteError, CallsiteTable, Entry, EntryKind};
 use ul_ring::record::{Form, Level};
 
-use crate::format::{Location, ParsedFormat, Plan};
+use crate::format::{Location, ParsedFormat, Plan, ESCAPE_BOUND, RENAME_PREFIX};
 
 /// Most ids of each kind kept in the cache; a hostile producer naming
 /// random ids makes the writer forget and re-read, not grow without bound.
@@ -50,7 +50,14 @@ pub struct Site {
     /// record form, each made from its first record of that form that
     /// decodes (`None` inside: not possible).
     plans: [OnceCell<Option<Plan>>; 2],
+    /// What a line of this call site takes besides its message and its
+    /// context (see [`Site::line_bound`]).
+    fixed_bound: usize,
 }
+
+/// Most bytes a line takes besides its message, source, location and
+/// context: timestamp, level, pid, tid, seq and the JSON keys.
+pub const LINE_OVERHEAD: usize = 512;
 
 impl Site {
     /// The plan for its records of `form` (see [`Site::plans`]).
@@ -59,6 +66,54 @@ impl Site {
             Form::Tagged => 0,
             Form::Compact => 1,
         }]
+    }
+
+    /// A call site as the writer keeps it.
+    ///
+    /// `level` is the entry's (`None` if its byte is no level) and
+    /// `signature` the argument tags of its compact records, if it
+    /// registered them.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        format: &str,
+        source: String,
+        module: String,
+        file: &str,
+        line: u32,
+        keys: Vec<String>,
+        level: Option<Level>,
+        signature: Option<Box<[u8]>>,
+    ) -> Self {
+        // Source, module and file escaped; each key escaped and quoted,
+        // and (JSON) renamed with at most one prefix per other pair.
+        let keys_bound: usize = keys
+            .iter()
+            .map(|k| ESCAPE_BOUND * k.len() + 8 + RENAME_PREFIX.len() * keys.len())
+            .sum();
+        let fixed_bound =
+            LINE_OVERHEAD + ESCAPE_BOUND * (source.len() + module.len() + file.len()) + keys_bound;
+        Site {
+            format: ParsedFormat::new(format),
+            source,
+            module,
+            keys,
+            location: Location::new(file, line),
+            level,
+            signature,
+            plans: Default::default(),
+            fixed_bound,
+        }
+    }
+
+    /// Most bytes one line of this call site can take in either output,
+    /// for a record whose message and key-value fields' values take at
+    /// most `message` bytes ([`ParsedFormat::output_bound`] of the sum of
+    /// all its arguments' bounds, which counts each field's value too),
+    /// and whose context takes at most `ctx` ([`Ctx::bound`]). The writer
+    /// makes this much room before it formats a record, so formatting
+    /// never grows a batch buffer beyond what the batch's memory allows.
+    pub fn line_bound(&self, message: usize, ctx: usize) -> usize {
+        self.fixed_bound.saturating_add(message).saturating_add(ctx)
     }
 
     /// The source a record of this call site shows: the call site's own,
@@ -81,6 +136,27 @@ pub struct Ctx {
     pub source: String,
     /// Key-value pairs.
     pub pairs: Vec<(String, String)>,
+}
+
+impl Ctx {
+    /// A context as the writer keeps it.
+    pub fn new(source: String, pairs: Vec<(String, String)>) -> Self {
+        Ctx { source, pairs }
+    }
+
+    /// Most bytes this context adds to a line in either output (every
+    /// string escaped, and each key renamed once per other pair, with
+    /// `keys` key-value fields of the call besides): what
+    /// [`Site::line_bound`] takes as `ctx`.
+    pub fn bound(&self, keys: usize) -> usize {
+        let n = self.pairs.len() + keys;
+        ESCAPE_BOUND * self.source.len()
+            + self
+                .pairs
+                .iter()
+                .map(|(k, v)| ESCAPE_BOUND * (k.len() + v.len()) + 8 + RENAME_PREFIX.len() * n)
+                .sum::<usize>()
+    }
 }
 
 /// Caches of resolved ids. Definitive failures (an id outside the table, a
@@ -198,16 +274,16 @@ impl Names {
                 let source = it.next().unwrap_or_default();
                 let file = it.next().unwrap_or_default();
                 let module = it.next().unwrap_or_default();
-                Ok(Rc::new(Site {
-                    format: ParsedFormat::new(&format),
+                Ok(Rc::new(Site::new(
+                    &format,
                     source,
                     module,
-                    keys: it.collect(),
-                    location: Location::new(&file, e.line),
-                    level: Level::try_from(e.level).ok(),
-                    signature: e.signature.map(Vec::into_boxed_slice),
-                    plans: Default::default(),
-                }))
+                    &file,
+                    e.line,
+                    it.collect(),
+                    Level::try_from(e.level).ok(),
+                    e.signature.map(Vec::into_boxed_slice),
+                )))
             }
             Ok(_) => Err(format!(
                 "callsite id {id} names an entry that is not a callsite"
@@ -244,7 +320,7 @@ impl Names {
                 while let (Some(k), Some(v)) = (it.next(), it.next()) {
                     pairs.push((k, v));
                 }
-                Ok(Rc::new(Ctx { source, pairs }))
+                Ok(Rc::new(Ctx::new(source, pairs)))
             }
             Ok(_) => Err(format!(
                 "context id {id} names an entry that is not a context"

@@ -270,7 +270,25 @@ impl Snapshot {
             .map_err(io("open"))?;
         let file_len = file.metadata().map_err(io("stat"))?.len();
         if file_len < HEADER_LEN as u64 {
-            return Err(corrupt(format!("{file_len} bytes, shorter than a header")));
+            // Too short for a header: a truncated region only if it starts
+            // as one (ul's magic where a region has it); anything else is
+            // some other file, and said to be.
+            let at = core::mem::offset_of!(RegionHeader, id)
+                + core::mem::offset_of!(ul_ring::layout::Identity, magic);
+            let mut word = [0u8; 8];
+            let found = match file.read_exact_at(&mut word, at as u64) {
+                Ok(()) => u64::from_ne_bytes(word),
+                Err(_) => 0,
+            };
+            if found != MAGIC {
+                return Err(StatError::NotARegion {
+                    path: path.to_owned(),
+                    found,
+                });
+            }
+            return Err(corrupt(format!(
+                "{file_len} bytes, shorter than a header: truncated"
+            )));
         }
         let h: Box<RegionHeader> = read_at(&file, 0).map_err(io("read"))?;
         let r = Ordering::Relaxed;

@@ -75,11 +75,12 @@ fn logging_from_a_signal_handler_never_corrupts_the_lane() {
     let text = s.text();
     let (mut next_main, mut handler_lines, mut reported) = (0u64, 0u64, 0u64);
     let drop_marker = format!(" records dropped by pid {} (lane ", std::process::id());
-    // `1 record dropped` is singular; the parsing below reads the plural.
-    let text = text.replace(" record dropped by pid ", " records dropped by pid ");
     let mut last_h: Option<u64> = None;
     for line in text.lines() {
         assert!(line.starts_with("UL: ["), "malformed line: {line:?}");
+        // `1 record dropped` is singular; the parsing below reads the plural.
+        let plural = line.replacen(" record dropped by pid ", " records dropped by pid ", 1);
+        let line = plural.as_str();
         if let Some(rest) = line.split_once("] [main] INFO: m i=").map(|x| x.1) {
             let v: u64 = rest.parse().expect("counter");
             if v == u64::MAX {

@@ -193,6 +193,7 @@ fn profile(cli: &Cli) -> Result<(), String> {
         lanes: ul::Sizes::default().lanes,
         lane_size: ul::Sizes::default().lane_capacity,
         format_threads: None,
+        writer_args: Vec::new(),
         capacity: 100_000,
     };
     with_logger(kind, &opts, ProfileVisitor { message, bursts })
@@ -325,6 +326,7 @@ fn child(cli: &Cli) -> Result<(), String> {
             lanes: ul::Sizes::default().lanes,
             lane_size: ul::Sizes::default().lane_capacity,
             format_threads: None,
+            writer_args: Vec::new(),
             capacity: 100_000,
         };
         let visitor = LatencyVisitor {

@@ -3,8 +3,15 @@
 //!
 //! ```text
 //! cargo run --release -p ul-benches --bin throughput -- --threads 1 --records 4000000 \
-//!     [--format text,json,both] [--logger ul,tracing,...] [--json out.json]
+//!     [--format text,json,both] [--logger ul,tracing,...] [--json out.json] \
+//!     [--runs 3] [--writer-arg=--memory-limit --writer-arg=64M]
 //! ```
+//!
+//! With `--runs N` every configuration runs N times, in N rounds (each
+//! round runs every configuration once, so a slow stretch of a shared
+//! machine spreads over all of them); a second table gives the medians and
+//! each thread count against the fewest: records/s and the writer's CPU
+//! time per record.
 //!
 //! Each (logger, format, thread count) runs in a child process of its own.
 //! ul runs with `Overflow::Block` and a real `ul-writer --format F`; "on
@@ -51,9 +58,19 @@ struct Cli {
     /// ul: bytes per lane.
     #[arg(long, default_value_t = ul::Sizes::default().lane_capacity)]
     lane_size: u32,
+    /// ul: lanes in the region (threads beyond share the shared lane).
+    #[arg(long, default_value_t = ul::Sizes::default().lanes)]
+    lanes: u32,
     /// ul: the writer's `--format-threads` (default: the writer's own).
     #[arg(long)]
     format_threads: Option<usize>,
+    /// ul: one more argument for `ul-writer` (repeat for several, e.g.
+    /// `--writer-arg=--memory-limit --writer-arg=64M`).
+    #[arg(long = "writer-arg", allow_hyphen_values = true)]
+    writer_args: Vec<String>,
+    /// Runs of each configuration (rounds over all of them).
+    #[arg(long, default_value_t = 1)]
+    runs: usize,
     /// Peers: queue capacity where it can be set.
     #[arg(long, default_value_t = 100_000)]
     capacity: usize,
@@ -100,6 +117,7 @@ impl Visitor for ThroughputVisitor {
         let extra = self.records % n as u64;
         let barrier = Barrier::new(n + 1);
         let writer_cpu0 = l.control.backend_cpu_seconds();
+        let writer_sched0 = l.control.backend_sched();
         let proc_cpu0 = process_cpu_seconds();
         let main_cpu0 = thread_cpu_seconds();
         let api = &l.api;
@@ -145,6 +163,10 @@ impl Visitor for ThroughputVisitor {
             (Some(a), Some(b)) => b - a,
             _ => (proc_cpu - producers_cpu - main_cpu).max(0.0),
         };
+        let writer_sched = match (writer_sched0, l.control.backend_sched()) {
+            (Some(a), Some(b)) => Some(b.since(&a)),
+            _ => None,
+        };
         let main_file = l.control.main_file();
         let lines_found = lines_in(&main_file);
         if self.kind == Kind::Ul && self.format == "both" {
@@ -178,6 +200,7 @@ impl Visitor for ThroughputVisitor {
             peak_rss_kib,
             writer_anon_kib: anon,
             writer_shmem_kib: shmem,
+            writer_sched,
             lines_expected: self.records,
             lines_found,
             notes,
@@ -200,9 +223,10 @@ fn child(cli: &Cli) -> Result<(), String> {
         json: format == "json",
         ul_format: format.clone(),
         writer,
-        lanes: ul::Sizes::default().lanes,
+        lanes: cli.lanes,
         lane_size: cli.lane_size,
         format_threads: cli.format_threads,
+        writer_args: cli.writer_args.clone(),
         capacity: cli.capacity,
     };
     let row = with_logger(
@@ -245,47 +269,58 @@ fn parent(cli: &Cli) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let started = Instant::now();
     let mut rows: Vec<ThroughputRow> = Vec::new();
-    for format in &cli.format {
-        for &kind in &kinds {
-            let runs = match format.as_str() {
-                "text" => true,
-                "json" => kind.has_json(),
-                _ => kind == Kind::Ul,
-            };
-            if !runs {
-                continue;
-            }
-            for &t in &cli.threads {
-                let mut cmd = Command::new(&exe);
-                cmd.args(["--child", "--logger", kind.name()])
-                    .args(["--threads", &t.to_string()])
-                    .args(["--records", &cli.records.to_string()])
-                    .args(["--format", format])
-                    .args(["--lane-size", &cli.lane_size.to_string()])
-                    .args(["--capacity", &cli.capacity.to_string()]);
-                if let Some(w) = &writer {
-                    cmd.arg("--writer").arg(w);
+    for round in 0..cli.runs.max(1) {
+        for format in &cli.format {
+            for &kind in &kinds {
+                let runs = match format.as_str() {
+                    "text" => true,
+                    "json" => kind.has_json(),
+                    _ => kind == Kind::Ul,
+                };
+                if !runs {
+                    continue;
                 }
-                if let Some(n) = cli.format_threads {
-                    cmd.args(["--format-threads", &n.to_string()]);
-                }
-                let label = format!("{}, {format}, {t} thread(s)", kind.name());
-                eprintln!("throughput: {label} ...");
-                let out = cmd
-                    .stdin(Stdio::null())
-                    .stderr(Stdio::inherit())
-                    .output()
-                    .map_err(|e| format!("running {}: {e}", exe.display()))?;
-                match report::parse::<ThroughputRow>(&String::from_utf8_lossy(&out.stdout)) {
-                    Ok(r) => {
-                        eprintln!(
-                            "throughput: {label}: {} in {:.2} s",
-                            report::fmt_rate(r.rate()),
-                            r.seconds
-                        );
-                        rows.push(r);
+                for &t in &cli.threads {
+                    let mut cmd = Command::new(&exe);
+                    cmd.args(["--child", "--logger", kind.name()])
+                        .args(["--threads", &t.to_string()])
+                        .args(["--records", &cli.records.to_string()])
+                        .args(["--format", format])
+                        .args(["--lane-size", &cli.lane_size.to_string()])
+                        .args(["--lanes", &cli.lanes.to_string()])
+                        .args(["--capacity", &cli.capacity.to_string()]);
+                    if let Some(w) = &writer {
+                        cmd.arg("--writer").arg(w);
                     }
-                    Err(e) => eprintln!("throughput: {label} failed ({}): {e}", out.status),
+                    if let Some(n) = cli.format_threads {
+                        cmd.args(["--format-threads", &n.to_string()]);
+                    }
+                    for a in &cli.writer_args {
+                        cmd.arg(format!("--writer-arg={a}"));
+                    }
+                    let label = format!(
+                        "{}, {format}, {t} thread(s), run {} of {}",
+                        kind.name(),
+                        round + 1,
+                        cli.runs.max(1)
+                    );
+                    eprintln!("throughput: {label} ...");
+                    let out = cmd
+                        .stdin(Stdio::null())
+                        .stderr(Stdio::inherit())
+                        .output()
+                        .map_err(|e| format!("running {}: {e}", exe.display()))?;
+                    match report::parse::<ThroughputRow>(&String::from_utf8_lossy(&out.stdout)) {
+                        Ok(r) => {
+                            eprintln!(
+                                "throughput: {label}: {} in {:.2} s",
+                                report::fmt_rate(r.rate()),
+                                r.seconds
+                            );
+                            rows.push(r);
+                        }
+                        Err(e) => eprintln!("throughput: {label} failed ({}): {e}", out.status),
+                    }
                 }
             }
         }
@@ -302,7 +337,19 @@ fn parent(cli: &Cli) -> Result<(), String> {
         "- message `(\"Logging int: {{}}, int: {{}}, double: {{}}\", u64, u32, f64)`; time from the first call until the last record is on disk; harness wall time {:.0} s",
         started.elapsed().as_secs_f64()
     );
+    if !cli.writer_args.is_empty() {
+        println!(
+            "- ul-writer arguments added: `{}`",
+            cli.writer_args.join(" ")
+        );
+    }
     for r in &rows {
+        if let Some(s) = r.writer_sched {
+            println!(
+                "- ul {} ({} threads): writer threads ran {:.2} s, waited {:.3} s for a CPU, slept {} times, were preempted {} times",
+                r.format, r.threads, s.run_s, s.wait_s, s.voluntary, s.involuntary
+            );
+        }
         if let (Some(a), Some(s)) = (r.writer_anon_kib, r.writer_shmem_kib) {
             println!(
                 "- ul {} ({} threads): writer at exit: {:.1} MiB anonymous (heap), {:.1} MiB shared (the region's pages it touched)",
@@ -318,6 +365,10 @@ fn parent(cli: &Cli) -> Result<(), String> {
     }
     println!();
     print!("{}", report::throughput_table(&rows));
+    if cli.runs > 1 || cli.threads.len() > 1 {
+        println!("\n#### Medians and thread scaling\n");
+        print!("{}", report::scaling_table(&rows));
+    }
     if let Some(path) = &cli.json {
         let json = serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?;
         std::fs::write(path, json).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -46,6 +46,8 @@ impl Engine {
         std::mem::swap(&mut self.last_scan, &mut s.last_scan);
         std::mem::swap(&mut self.last_drop_report, &mut s.last_drop_report);
         std::mem::swap(&mut self.table_drop_report, &mut s.table_drop_report);
+        std::mem::swap(&mut self.next_lane, &mut s.next_lane);
+        std::mem::swap(&mut self.released, &mut s.released);
     }
 
     /// Opens the region now at the path, takes it, serves it, and keeps

@@ -64,6 +64,8 @@ struct Served {
     table_drop_report: Vec<u64>,
     /// Since when the region has been empty with every lane free.
     quiet_since: Option<Instant>,
+    next_lane: usize,
+    released: Vec<u64>,
 }
 
 impl Served {
@@ -81,6 +83,8 @@ impl Served {
             last_drop_report: vec![0; lanes + 1],
             table_drop_report: vec![0; ul_ring::layout::DROP_SLOTS],
             quiet_since: None,
+            next_lane: 0,
+            released: vec![0; lanes],
         }
     }
 }
@@ -196,9 +200,45 @@ pub struct Engine {
     /// Set once the kernel refused to say whether a lane's owner lives
     /// (reported once: such lanes are never reclaimed).
     lock_query_failed: bool,
+    /// The lane a pass starts at (`lanes`: the shared lane): where the
+    /// last batch filled up, so every lane gets its turn.
+    next_lane: usize,
+    /// Per lane: the position below which its pages were released from
+    /// this process (see [`Engine::release_read_pages`]).
+    released: Vec<u64>,
+    /// Bytes of lines a batch may hold (see [`Engine::set_batch_bytes`]).
+    batch_bytes: usize,
+    /// Bytes of lines per record in recent batches (sizes helper parts).
+    line_bytes: usize,
+    /// An allocation was refused and the batch budget lowered (reported
+    /// once).
+    alloc_reported: bool,
     /// Running totals.
     pub totals: Totals,
 }
+
+/// Bytes of lines a batch holds by default (see
+/// [`Engine::set_batch_bytes`]).
+pub const DEFAULT_BATCH_BYTES: usize = 1 << 20;
+
+/// Smallest batch budget: a few hundred records.
+pub const MIN_BATCH_BYTES: usize = 64 << 10;
+
+/// Lane bytes the writer may have read since their last release, all
+/// lanes together, before it releases them (see
+/// [`Engine::release_read_pages`]): a region whose lanes in use hold less
+/// (one producer thread, or eight, with the default sizes) is never
+/// released, so its pages are not faulted in again every lap.
+const RELEASE_BUDGET: u64 = 12 << 20;
+
+/// A lane with fewer bytes read since its last release is left as it is
+/// when the others are released.
+const RELEASE_MIN: u64 = 64 << 10;
+
+/// The kernel maps up to this much around a page a read faults in
+/// ("fault-around"): pages just behind a tail released before can be
+/// mapped again by a later read, so a release starts this far back.
+const FAULT_AROUND: u64 = 64 << 10;
 
 impl Engine {
     /// Takes over `region` (the caller holds its writer lock) and finishes
@@ -248,10 +288,36 @@ impl Engine {
             rotation: None,
             throttle: None,
             lock_query_failed: false,
+            next_lane: 0,
+            released: vec![0; lanes],
+            batch_bytes: DEFAULT_BATCH_BYTES,
+            line_bytes: 256,
+            alloc_reported: false,
             totals: Totals::default(),
         };
+        e.lines.set_limit(DEFAULT_BATCH_BYTES);
         e.recover()?;
         Ok(e)
+    }
+
+    /// Bounds each batch to about `bytes` bytes of formatted lines (all
+    /// outputs together; at least [`MIN_BATCH_BYTES`]): the batch buffers'
+    /// capacity never exceeds it, and each format helper's buffers are
+    /// bounded the same way. A pass stops taking records when the next
+    /// one's line might not fit, and the next pass starts at that lane.
+    /// So the writer's memory is this budget times the format threads,
+    /// whatever the number of lanes, threads or records waiting.
+    /// [`DEFAULT_BATCH_BYTES`] by default: batches that stay in the CPU's
+    /// caches on their way to the kernel.
+    pub fn set_batch_bytes(&mut self, bytes: usize) {
+        self.batch_bytes = bytes.max(MIN_BATCH_BYTES);
+        self.lines.set_limit(self.batch_bytes);
+        self.helpers.set_limit(self.batch_bytes);
+    }
+
+    /// The batch budget (see [`set_batch_bytes`](Self::set_batch_bytes)).
+    pub fn batch_bytes(&self) -> usize {
+        self.batch_bytes
     }
 
     /// Formats long runs of records on `threads` threads: this one and
@@ -268,6 +334,7 @@ impl Engine {
         self.helpers = Helpers::default();
         self.helpers = Helpers::spawn(self.format, threads)?;
         self.helpers.text_location = self.lines.text_location();
+        self.helpers.set_limit(self.batch_bytes);
         Ok(())
     }
 
@@ -335,7 +402,22 @@ impl Engine {
         }
         let table = region.callsites();
         let mut busiest: Option<(u64, usize, Origin, u64)> = None;
-        for i in 0..lanes {
+        // Lanes in turn from where the last batch filled up, the shared
+        // lane (`lanes`) among them, until this batch is full.
+        let start = self.next_lane.min(lanes);
+        for i in (start..=lanes).chain(0..start) {
+            if self.lines.full {
+                self.next_lane = i;
+                break;
+            }
+            if i == lanes {
+                self.drain_mpsc(&table, batch_size);
+                if self.lines.full {
+                    self.next_lane = lanes;
+                    break;
+                }
+                continue;
+            }
             let ctrl = self.region.lane_control(i);
             let head = ctrl.head();
             let tail = ctrl.tail();
@@ -373,11 +455,13 @@ impl Engine {
                 self.last_drop_report[i] = ul_ring::clock::wall_ns();
             }
             let new_tail = self.read_lane(&table, i, origin, (tail, head), batch_size);
-            // The lane with the most left over gets the helpers next pass.
+            // The lane with the most left over gets the helpers next pass
+            // (the one the batch filled up in, if any: the next pass
+            // starts there).
             let left = head.wrapping_sub(new_tail);
             if new_tail.wrapping_sub(tail) <= head.wrapping_sub(tail)
                 && left > 0
-                && busiest.is_none_or(|(b, ..)| left > b)
+                && (self.lines.full || busiest.is_none_or(|(b, ..)| left > b))
             {
                 busiest = Some((left, i, origin, new_tail));
             }
@@ -386,8 +470,12 @@ impl Engine {
                 new_tail,
                 dropped,
             });
+            if self.lines.full {
+                // Resume in this lane.
+                self.next_lane = i;
+                break;
+            }
         }
-        self.drain_mpsc(&table, batch_size);
         let lost = self.helpers.lost();
         if lost > self.totals.helpers_lost {
             // Their parts were left unread and are read again next pass.
@@ -402,8 +490,12 @@ impl Engine {
             self.totals.helpers_lost = lost;
         }
         if let Some((_, i, origin, from)) = busiest {
-            self.prefetch(i, origin, from, batch_size);
+            if self.prefetch(i, origin, from, batch_size) {
+                // Its parts are read first next pass.
+                self.next_lane = i;
+            }
         }
+        self.note_alloc_failure();
         if self.lines.records == 0
             && self.to_free.is_empty()
             && self.to_free_drops.is_empty()
@@ -446,6 +538,10 @@ impl Engine {
         // validated powers of two.
         let consumer = unsafe { Consumer::attach(region.lane_control(i), region.lane_bytes(i)) };
         let mut started = 0;
+        // As many records as the batch has room for, by recent line sizes
+        // (the room check per record is what bounds the batch; this only
+        // keeps helpers from formatting parts that would not fit).
+        let max = max.min(self.records_that_fit());
         let mut first_max = max;
         // The started parts were handed out a pass ahead.
         let mut prefetched = false;
@@ -484,17 +580,21 @@ impl Engine {
         // The binary log alone takes the records a span at a time, so
         // that runs of records it copies are copied in one go.
         let batch = if self.format == Format::Binary {
-            consumer.read_spans(
-                tail,
-                self.split[1],
+            read_spans_part(
+                &consumer,
+                (tail, self.split[1]),
                 first_max,
                 &mut scratch,
-                |pos, span, _| lines.span(region, table, origin, pos, span),
+                |pos, span| lines.span(region, table, origin, pos, span),
             )
         } else {
-            consumer.read_batch(tail, self.split[1], first_max, &mut scratch, |pos, rec| {
-                lines.record(region, table, origin, pos, rec)
-            })
+            read_part(
+                &consumer,
+                (tail, self.split[1]),
+                first_max,
+                &mut scratch,
+                |pos, rec| lines.record(region, table, origin, pos, rec),
+            )
         };
         self.scratch = scratch;
         let mut whole = self.lane_part_done(i, origin, &batch, self.split[1]);
@@ -507,6 +607,11 @@ impl Engine {
             let end = self.split[k + 1];
             match self.helpers.finish(helper) {
                 Some(part) => {
+                    // A part the batch has no room for is read again
+                    // next pass, as one that stopped short.
+                    if whole && !self.lines.room_for(&part.bufs) {
+                        whole = false;
+                    }
                     if whole {
                         self.totals.helper_parts += 1;
                         self.totals.prefetched_parts += u64::from(prefetched);
@@ -527,6 +632,113 @@ impl Engine {
             k += 1;
         }
         new_tail
+    }
+
+    /// About how many more records the batch has room for, by the line
+    /// bytes per record of recent batches.
+    fn records_that_fit(&self) -> usize {
+        let left = self.batch_bytes.saturating_sub(self.lines.len());
+        // Each output's buffer grows by doubling within the budget: count
+        // on three quarters of what is left.
+        (left / 4 * 3 / self.line_bytes.max(1)).max(1)
+    }
+
+    /// Reports (once) that the allocator refused a batch buffer, and
+    /// lowers the batch budget to what the buffers hold, so later batches
+    /// stay within memory the process could get.
+    fn note_alloc_failure(&mut self) {
+        let Some(wanted) = self.lines.alloc_failed else {
+            return;
+        };
+        let have = self.lines.capacity().max(MIN_BATCH_BYTES);
+        if !self.alloc_reported {
+            self.alloc_reported = true;
+            crate::diag!(
+                "memory for a batch buffer was refused ({wanted} bytes); batches are cut to {} KiB of lines from now on",
+                have >> 10
+            );
+        }
+        if have < self.batch_bytes {
+            self.set_batch_bytes(have);
+        }
+    }
+
+    /// Releases lane pages behind the tails (their records are on disk)
+    /// from this process once the bytes read since their last release
+    /// pass [`RELEASE_BUDGET`], all lanes together: every lane with at
+    /// least [`RELEASE_MIN`] of them. `madvise(MADV_DONTNEED)` on the
+    /// writer's shared mapping drops its page-table entries only (the
+    /// bytes stay in the region file; a later read maps them in again), so
+    /// the writer's resident memory holds about that budget of lane bytes
+    /// (and the pages of the batch in flight), not every lane it ever read
+    /// (32 MiB of them with the default region, at 32 producer threads or
+    /// more).
+    fn release_read_pages(&mut self) {
+        let cap = self.region.geometry().sizes.lane_capacity as u64;
+        let read = |e: &Self, i: usize| {
+            // More than a lap, or cursors that moved back (a reused lane):
+            // the whole ring.
+            let tail = e.region.lane_control(i).tail();
+            (tail, tail.wrapping_sub(e.released[i]).min(cap))
+        };
+        let total: u64 = (0..self.released.len()).map(|i| read(self, i).1).sum();
+        if total <= RELEASE_BUDGET {
+            return;
+        }
+        for i in 0..self.released.len() {
+            let (tail, dist) = read(self, i);
+            if dist >= RELEASE_MIN.min(cap) {
+                self.release_lane(i, tail);
+            }
+        }
+    }
+
+    /// Releases lane `i`'s pages below `tail` read since its last release
+    /// (see [`release_read_pages`](Self::release_read_pages)), whole pages
+    /// only.
+    fn release_lane(&mut self, i: usize, tail: u64) {
+        let region = self.region;
+        let cap = region.geometry().sizes.lane_capacity as u64;
+        let done = self.released[i];
+        let dist = tail.wrapping_sub(done);
+        // From a little before the last release (see FAULT_AROUND); more
+        // than a lap (or cursors that moved back: a reused lane): the
+        // whole ring.
+        let from = if dist.saturating_add(FAULT_AROUND) >= cap {
+            tail.wrapping_sub(cap)
+        } else {
+            done.wrapping_sub(FAULT_AROUND)
+        };
+        self.released[i] = tail;
+        // The ring follows its control block; `lane_bytes` gives no
+        // address, so take it from there.
+        let ring = region.lane_control(i) as *const _ as usize + ul_ring::layout::LANE_CONTROL_LEN;
+        let mask = cap - 1;
+        let (a, b) = (from & mask, tail & mask);
+        let spans = if tail.wrapping_sub(from) >= cap {
+            [(0, cap), (0, 0)]
+        } else if a < b {
+            [(a, b), (0, 0)]
+        } else {
+            [(a, cap), (0, b)]
+        };
+        let page = page_size();
+        for (x, y) in spans {
+            let start = (ring + x as usize).next_multiple_of(page);
+            let end = (ring + y as usize) / page * page;
+            if end > start {
+                // SAFETY: `[start, end)` lies inside lane `i`'s ring, in the
+                // region's shared mapping, which lives as long as the
+                // engine (leaked); MADV_DONTNEED on a shared file mapping
+                // only unmaps the pages from this process (their contents
+                // stay in the file and are mapped in again when read), and
+                // no reference into those bytes is held: lanes are only
+                // ever copied out with raw reads.
+                unsafe {
+                    libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+                }
+            }
+        }
     }
 
     /// Writes the batch under the write-ahead intent, then moves the cursors.
@@ -599,6 +811,9 @@ impl Engine {
             let before = ctrl.report_dropped(p.dropped);
             h.stats.drops_reported.add(p.dropped.wrapping_sub(before));
         }
+        if !self.pending.is_empty() {
+            self.release_read_pages();
+        }
         if let Some((from, to)) = self.mpsc_release {
             let mpsc = self.region.mpsc();
             for pos in from..to {
@@ -615,6 +830,11 @@ impl Engine {
         h.stats.records_written.add(self.lines.records);
         let bytes: usize = self.lines.bufs.iter().map(Vec::len).sum();
         h.stats.bytes_written.add(bytes as u64);
+        if self.lines.records > 0 {
+            // Line bytes per record, averaged over recent batches.
+            let now = bytes / self.lines.records as usize;
+            self.line_bytes = (3 * self.line_bytes + now).div_ceil(4).max(1);
+        }
         self.totals.records += self.lines.records;
         self.totals.batches += 1;
         Ok(())
@@ -810,6 +1030,79 @@ impl Engine {
         let switched = self.check_region()?;
         h.wake.cancel_sleep();
         Ok(switched)
+    }
+}
+
+/// [`Consumer::read_batch`] of `[from, to)`, at most `max` records, for
+/// a `format` that returns false when the batch has no room for a record:
+/// the part then ends before that record (its `new_tail`), and what
+/// follows is read again in a later pass. Bytes that are not records
+/// after that point are not reported now (they will be, when reached).
+pub(crate) fn read_part<B: ul_ring::bytes::ByteStore>(
+    consumer: &Consumer<'_, B>,
+    (from, to): (u64, u64),
+    max: usize,
+    scratch: &mut Vec<u8>,
+    mut format: impl FnMut(u64, &[u8]) -> bool,
+) -> Batch {
+    let mut cut = None;
+    let mut formatted = 0;
+    let batch = consumer.read_batch(from, to, max, scratch, |pos, rec| {
+        if cut.is_none() {
+            if format(pos, rec) {
+                formatted += 1;
+            } else {
+                cut = Some(pos);
+            }
+        }
+    });
+    match cut {
+        Some(pos) => Batch {
+            new_tail: pos,
+            records: formatted,
+            corrupt: None,
+        },
+        None => batch,
+    }
+}
+
+/// [`read_part`] by spans ([`Consumer::read_spans`]): `format` takes a
+/// span and returns the records it formatted and, if the batch filled, the
+/// position of the first record left.
+pub(crate) fn read_spans_part<B: ul_ring::bytes::ByteStore>(
+    consumer: &Consumer<'_, B>,
+    (from, to): (u64, u64),
+    max: usize,
+    scratch: &mut Vec<u8>,
+    mut format: impl FnMut(u64, &[u8]) -> (usize, Option<u64>),
+) -> Batch {
+    let mut cut = None;
+    let mut formatted = 0;
+    let batch = consumer.read_spans(from, to, max, scratch, |pos, span, _| {
+        if cut.is_none() {
+            let (n, c) = format(pos, span);
+            formatted += n;
+            cut = c;
+        }
+    });
+    match cut {
+        Some(pos) => Batch {
+            new_tail: pos,
+            records: formatted,
+            corrupt: None,
+        },
+        None => batch,
+    }
+}
+
+/// The system's page size.
+fn page_size() -> usize {
+    // SAFETY: sysconf has no memory effects.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p > 0 {
+        p as usize
+    } else {
+        4096
     }
 }
 

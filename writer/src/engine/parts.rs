@@ -20,21 +20,24 @@ impl Engine {
     /// tail once this batch is on disk), for the next pass, so they format
     /// while this thread writes. This thread's own part of the next pass
     /// comes first and is kept short (`max / (2 x threads - 1)` records;
-    /// each helper's is twice that), since this thread also writes.
-    pub(super) fn prefetch(&mut self, i: usize, origin: Origin, from: u64, max: usize) {
+    /// each helper's is twice that), since this thread also writes. `max`
+    /// is cut to what an empty batch has room for, by recent line sizes.
+    /// True if parts were handed out.
+    pub(super) fn prefetch(&mut self, i: usize, origin: Origin, from: u64, max: usize) -> bool {
         if self.helpers.is_empty() || self.prefetch.is_some() {
-            return;
+            return false;
         }
+        let max = max.min(self.batch_bytes / 4 * 3 / self.line_bytes.max(1));
         let head = self.region.lane_control(i).head();
         let threads = self.helpers.len() + 1;
         let own = max / (2 * threads - 1);
         if own < MIN_PART_RECORDS {
-            return;
+            return false;
         }
         let total = own + 2 * own * self.helpers.len();
         let started = self.start_parts(i, origin, (from, head), (own, 2 * own, total));
         if started == 0 {
-            return;
+            return false;
         }
         self.prefetch = Some(Prefetch {
             region: self.region,
@@ -42,6 +45,7 @@ impl Engine {
             starts: self.split[1..=started].to_vec(),
             end: self.split[started + 1],
         });
+        true
     }
 
     /// Cuts lane `i`'s `[from, head)` at record boundaries, the first cut

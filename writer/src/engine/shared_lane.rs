@@ -37,8 +37,11 @@ impl Engine {
                                 pid,
                                 tid,
                             };
-                            let rec = record.to_vec();
-                            self.lines.record(region, table, origin, pos, &rec);
+                            if !self.lines.record(region, table, origin, pos, record) {
+                                // The batch is full: this slot goes first
+                                // next time.
+                                break;
+                            }
                         }
                         SlotRead::Bad(why) => {
                             region.header().stats.decode_errors.add(1);

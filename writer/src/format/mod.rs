@@ -31,7 +31,8 @@ pub use line::{
     LineParts, LineRecord, Location, RENAME_PREFIX,
 };
 pub use placeholder::{
-    cut_mark, format_message, write_display, FormatOutcome, ParsedFormat, MAX_WIDTH,
+    cut_mark, format_message, value_bound, write_display, FormatOutcome, ParsedFormat,
+    ARG_BYTE_BOUND, ESCAPE_BOUND, MAX_WIDTH,
 };
 pub use plan::Plan;
 pub use put::{put, same_bytes};

@@ -306,7 +306,55 @@ pub struct ParsedFormat {
     /// The whole format string (literals and specs, fill characters
     /// included) needs no text escaping, or no JSON escaping.
     plain: [bool; 2],
+    /// What [`output_bound`](Self::output_bound) adds to every message
+    /// whatever its arguments: the format string escaped, and each spec's
+    /// widest padding and longest precision.
+    fixed_bound: usize,
+    /// Placeholders, plus one for the arguments no placeholder names
+    /// (appended after the message): how often one argument can be
+    /// written at most.
+    arg_uses: usize,
 }
+
+/// Most bytes one byte of an encoded argument can become in a message,
+/// escaping included, for a record not decoded yet: an `f64` (8 bytes and
+/// a tag) is at most 330 characters as `Display` (the smallest subnormal,
+/// written out); a string byte at most 7 (`Debug`'s `\u{1f}`, its
+/// backslash escaped again for JSON); integers, bools and chars less.
+pub const ARG_BYTE_BOUND: usize = 40;
+
+/// Most bytes `v` can become as one placeholder's value or one context
+/// value, escaping included, with no width or precision (those are in
+/// [`ParsedFormat::output_bound`]'s share of the format string).
+///
+/// ```
+/// use ul_ring::args::Value;
+/// use ul_writer::format::value_bound;
+/// let x = f64::MIN_POSITIVE / 4.0;
+/// assert!(format!("{x}").len() <= value_bound(&Value::F64(x)));
+/// assert!(format!("{:#b}", u128::MAX).len() <= value_bound(&Value::U128(u128::MAX)));
+/// assert!(format!("{:?}", "\u{1}").len() + 2 <= value_bound(&Value::Str("\u{1}")));
+/// ```
+pub fn value_bound(v: &Value<'_>) -> usize {
+    match v {
+        Value::Str(s) | Value::Text(s) => 7 * s.len() + 4,
+        // The kept bytes and the cut mark (`…[+N bytes]`).
+        Value::Cut { kept, .. } => 7 * kept.len() + 48,
+        Value::Char(_) => 16,
+        Value::Bool(_) => 8,
+        // `{:#b}`: `0b` and 64 or 128 digits, or a sign and fewer.
+        Value::U64(_) | Value::I64(_) => 72,
+        Value::U128(_) | Value::I128(_) => 136,
+        // `Display` writes every digit: at most 47 for an f32, 326 for
+        // an f64 (the smallest subnormals), and a sign.
+        Value::F32(_) => 64,
+        Value::F64(_) => 340,
+    }
+}
+
+/// Most bytes one character of a format string can become: a control
+/// character escaped as `\u{1f}` (text) or `\u001f` (JSON).
+pub const ESCAPE_BOUND: usize = 6;
 
 impl ParsedFormat {
     /// Splits `fmt` into literal text and placeholders. Never fails: what
@@ -409,13 +457,61 @@ impl ParsedFormat {
                 .filter(|p| !matches!(p, Piece::Lit(..)))
                 .count()
         });
+        let placeholders = pieces
+            .iter()
+            .filter(|p| !matches!(p, Piece::Lit(..)))
+            .count();
+        // A fill character is at most 4 bytes, escaped at most 10
+        // (`\u{10ffff}`); a precision adds at most that many digits.
+        let padding: usize = pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Arg {
+                    spec: Some(spec), ..
+                } => 10 * spec.width + spec.precision.unwrap_or(0) + 8,
+                _ => 0,
+            })
+            .sum();
         ParsedFormat {
             fmt: fmt.to_owned(),
             pieces,
             stray,
             sequential,
             plain: [Escape::Text.is_plain(bytes), Escape::Json.is_plain(bytes)],
+            fixed_bound: ESCAPE_BOUND * fmt.len() + padding,
+            arg_uses: placeholders + 1,
         }
+    }
+
+    /// Most bytes a message of this format can take in either output,
+    /// escaped, for `nargs` arguments that take at most `args` bytes each
+    /// time they are written (the sum of their [`value_bound`]s): every
+    /// literal and placeholder text escaped, each placeholder's padding
+    /// and precision, and every argument once if the placeholders take
+    /// them in order, else as many times as placeholders may name it plus
+    /// once (arguments no placeholder names are appended). A bound, not an
+    /// estimate: the writer makes this much room before it formats a
+    /// record.
+    ///
+    /// ```
+    /// use ul_ring::args::Value;
+    /// use ul_writer::format::{value_bound, Escape, ParsedFormat};
+    /// let f = ParsedFormat::new("{0} {0:>30} {1:?}");
+    /// let args = [Value::F64(f64::MIN_POSITIVE / 4.0), Value::Str("\u{1}")];
+    /// let mut out = Vec::new();
+    /// f.format(&mut out, args.into_iter(), 2);
+    /// let mut escaped = Vec::new();
+    /// Escape::Json.escape(&mut escaped, &out);
+    /// let bound: usize = args.iter().map(value_bound).sum();
+    /// assert!(escaped.len() <= f.output_bound(bound, 2));
+    /// ```
+    pub fn output_bound(&self, args: usize, nargs: usize) -> usize {
+        let uses = if self.sequential == Some(nargs) {
+            1
+        } else {
+            self.arg_uses
+        };
+        self.fixed_bound.saturating_add(uses.saturating_mul(args))
     }
 
     /// The format string.

@@ -1,0 +1,153 @@
+//! The writer within `--memory-limit`: many producer threads at full speed
+//! against a real `ul-writer --memory-limit 64M` (every record arrives),
+//! and a limit too small to work in refused at start with the smallest
+//! that works.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Counts each `p= t= i=` record of the stress producer in `text`.
+fn records(text: &str, into: &mut HashMap<(u32, u64), u32>) {
+    for line in text.lines() {
+        let Some(at) = line.find(" p=") else {
+            continue;
+        };
+        let mut it = line[at + 1..].split_whitespace();
+        let mut field = |k: &str| -> Option<u64> { it.next()?.strip_prefix(k)?.parse().ok() };
+        if let (Some(_), Some(t), Some(i)) = (field("p="), field("t="), field("i=")) {
+            *into.entry((t as u32, i)).or_default() += 1;
+        }
+    }
+}
+
+/// Runs the stress producer, killed if it takes longer than `limit` or if
+/// `writer` exits meanwhile; returns whether it succeeded, and its stderr.
+fn stress_within(
+    s: &Scratch,
+    writer: &mut Writer,
+    threads: u32,
+    count: u64,
+    limit: Duration,
+) -> (bool, String) {
+    let mut child = Command::new(stress_bin())
+        .arg("--shm")
+        .arg(&s.shm)
+        .args(["--threads", &threads.to_string()])
+        .args(["--count", &count.to_string()])
+        .args(["--timeout", "30"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start stress");
+    let end = Instant::now() + limit;
+    let mut status = None;
+    while Instant::now() < end {
+        status = child.try_wait().expect("try_wait");
+        if status.is_some() || writer.child.try_wait().expect("try_wait").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut err);
+    }
+    let end = child.wait().expect("wait for stress");
+    (status.is_some() && end.success(), err)
+}
+
+#[test]
+fn sixty_four_threads_at_full_speed_all_arrive_within_64m() {
+    const THREADS: u32 = 64;
+    const COUNT: u64 = 20_000;
+    let s = Scratch::new("mem64");
+    let mut w = Writer::start(&s, &["--memory-limit", "64M"]);
+    let (ok, stress_err) = stress_within(&s, &mut w, THREADS, COUNT, Duration::from_secs(60));
+    // A writer that aborted has exited by now.
+    let exited = w.child.try_wait().expect("try_wait");
+    let (status, err) = w.stop();
+    assert!(
+        exited.is_none() && status.success(),
+        "the writer died under --memory-limit 64M ({status:?}): {err}"
+    );
+    // The test is void unless the limit holds the writer.
+    assert!(err.contains("memory limit applied"), "{err}");
+    assert!(
+        ok,
+        "the producers did not finish: {stress_err}\nwriter: {err}"
+    );
+    assert!(!err.contains("memory allocation"), "{err}");
+    let mut seen = HashMap::new();
+    records(&s.text(), &mut seen);
+    let missing: Vec<_> = (0..THREADS)
+        .flat_map(|t| (0..COUNT).map(move |i| (t, i)))
+        .filter(|k| !seen.contains_key(k))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "records missing, e.g. {missing:?}\n{err}"
+    );
+    assert_eq!(seen.len() as u64, u64::from(THREADS) * COUNT);
+    assert!(seen.values().all(|&n| n == 1), "a record written twice");
+}
+
+#[test]
+fn a_limit_too_small_is_refused_at_start_with_the_smallest_that_works() {
+    let s = Scratch::new("memsmall");
+    let mut child = Command::new(writer_bin())
+        .arg("--shm")
+        .arg(&s.shm)
+        .arg("--dir")
+        .arg(&s.dir)
+        .args(["--memory-limit", "2M"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ul-writer");
+    let status = wait_timeout(&mut child, Duration::from_secs(20));
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{err}");
+    assert!(
+        err.contains("--memory-limit 2M (2.0 MiB) is too small"),
+        "{err}"
+    );
+    // The smallest limit that works, as a flag to pass.
+    let need = err
+        .split("(--memory-limit ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap_or_else(|| panic!("no limit named: {err}"))
+        .to_string();
+    let mib: u64 = need
+        .strip_suffix('M')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{need:?}: {err}"));
+    assert!(mib > 2, "{err}");
+    // And it does work.
+    let s = Scratch::new("memneed");
+    let mut w = Writer::start(&s, &["--memory-limit", &need]);
+    let (ok, stress_err) = stress_within(&s, &mut w, 4, 1_000, Duration::from_secs(60));
+    let (status, err) = w.stop();
+    assert!(status.success(), "--memory-limit {need}: {err}");
+    assert!(err.contains("memory limit applied"), "{err}");
+    assert!(ok, "{stress_err}\nwriter: {err}");
+    let mut seen = HashMap::new();
+    records(&s.text(), &mut seen);
+    assert_eq!(seen.len(), 4_000, "{err}");
+}
