@@ -312,6 +312,70 @@ impl<'a> CallsiteTable<'a> {
         }
         let mut buf = vec![0u8; len];
         self.bytes.read(off, &mut buf);
+        // The commit word read again with the bytes: `parse_entry` checks
+        // it against the bytes it is given.
+        buf[..4].copy_from_slice(&(len as u32).to_le_bytes());
+        parse_entry(id, &buf)
+    }
+
+    /// Bytes of the arena in use.
+    pub fn used(&self) -> usize {
+        (self.head.next.load(Ordering::Relaxed) as usize).min(self.len)
+    }
+}
+
+/// The bytes of `entry` as the arena holds them, commit word included (a
+/// binary log stores call sites this way; [`parse_entry`] reads them back).
+///
+/// ```
+/// use ul_ring::callsite::{encode_entry, parse_entry, Entry, EntryKind};
+/// let e = Entry {
+///     kind: EntryKind::Callsite,
+///     level: 2,
+///     line: 12,
+///     strings: vec!["n={}".into(), "".into(), "main.rs".into(), "app".into()],
+///     signature: Some(vec![ul_ring::args::tag::U64]),
+/// };
+/// let bytes = encode_entry(&e);
+/// assert_eq!(bytes.len() % 8, 0);
+/// assert_eq!(parse_entry(5, &bytes), Ok(e));
+/// ```
+pub fn encode_entry(entry: &Entry) -> Vec<u8> {
+    let strings = &entry.strings[..entry.strings.len().min(MAX_STRINGS)];
+    let sig = entry.signature.as_deref().unwrap_or_default();
+    let sig = &sig[..sig.len().min(MAX_SIGNATURE)];
+    let body = ENTRY_HEAD + strings.iter().map(|s| 4 + s.len()).sum::<usize>() + sig.len();
+    let len = body.div_ceil(8) * 8;
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(&(len as u32).to_le_bytes());
+    out.extend_from_slice(&(entry.kind as u32).to_le_bytes());
+    out.push(entry.level);
+    out.push(strings.len() as u8);
+    out.push(u8::from(entry.signature.is_some()));
+    out.push(sig.len() as u8);
+    out.extend_from_slice(&entry.line.to_le_bytes());
+    for s in strings {
+        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+    out.extend_from_slice(sig);
+    out.resize(len, 0);
+    out
+}
+
+/// Parses an entry's bytes, commit word included (`buf[..4]` is the
+/// entry's length and must be `buf.len()`), as [`CallsiteTable::read`]
+/// does: every offset and length checked, never a panic, whatever `buf`
+/// holds. `id` only names the entry in errors.
+pub fn parse_entry(id: u32, buf: &[u8]) -> Result<Entry, CallsiteError> {
+    {
+        let bad = |at: usize, what: &'static str| CallsiteError::Malformed { id, at, what };
+        let len = buf
+            .first_chunk::<4>()
+            .map_or(0, |b| u32::from_le_bytes(*b) as usize);
+        if len < ENTRY_HEAD || len % 8 != 0 || len != buf.len() {
+            return Err(bad(0, "entry length out of bounds"));
+        }
         let u32_at = |at: usize| -> Option<u32> {
             let b = buf.get(at..at + 4)?;
             Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -357,11 +421,6 @@ impl<'a> CallsiteTable<'a> {
             strings,
             signature,
         })
-    }
-
-    /// Bytes of the arena in use.
-    pub fn used(&self) -> usize {
-        (self.head.next.load(Ordering::Relaxed) as usize).min(self.len)
     }
 }
 

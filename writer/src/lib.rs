@@ -6,6 +6,7 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod binlog;
 pub mod diag;
 pub mod dir_lock;
 pub mod engine;

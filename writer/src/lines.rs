@@ -14,12 +14,13 @@ use ul_ring::record::{
 };
 use ul_ring::region::Region;
 
+use crate::binlog;
 use crate::format::{
     format_message, json_head, text_tail, value_bound, write_json, write_text, ContextValue,
     Escape, LineParts, LineRecord, ParsedFormat, Plan, TimestampFormatter, ARG_BYTE_BOUND,
 };
-use crate::names::{Names, LINE_OVERHEAD};
-use crate::outputs::{Format, COUNT, TEXT};
+use crate::names::{Entries, Names, LINE_OVERHEAD};
+use crate::outputs::{Format, BINARY, COUNT, TEXT};
 
 /// Capacity a batch buffer is first given when a record needs room in it.
 const FIRST_CAPACITY: usize = 64 << 10;
@@ -30,7 +31,7 @@ const FIRST_CAPACITY: usize = 64 << 10;
 pub const WRITER_LINE_BOUND: usize = 4 << 10;
 
 /// Where a record came from.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Origin {
     /// The lane it was read from (`None`: the shared lane).
     pub lane: Option<usize>,
@@ -72,6 +73,34 @@ pub struct LineMaker {
     /// Growing a buffer failed (the allocator refused) since the last
     /// [`clear`](Self::clear).
     pub alloc_failed: Option<usize>,
+    /// Where the binary log's buffer stands (see [`crate::binlog`]).
+    bin: BinState,
+}
+
+/// What the binary log's buffer has written since it was cleared, and
+/// before (the blocks of earlier batches are in the file).
+struct BinState {
+    /// The region (its address) whose table the last session block opened
+    /// (0: none yet).
+    key: usize,
+    /// The clock the last session or clock block gave.
+    calib: Option<Calibration>,
+    /// The open run: its block's offset in the buffer, the buffer's length
+    /// after its last record (the run is open only while that is still the
+    /// buffer's length), its origin and the position its next record has.
+    run_at: usize,
+    run_end: usize,
+    origin: Origin,
+    next_pos: u64,
+    /// Bytes of entry blocks defined before this batch (see
+    /// [`LineMaker::binary_prefix`]).
+    defs_before: usize,
+    /// With the binary log alone: the frame word of the last record that
+    /// took its call site's plan when that plan checks only the frame
+    /// ([`Plan::checks_only_the_frame`]), with the key of its region (0:
+    /// none). A record with the same word, from the same region, is valid
+    /// as it is: [`LineMaker::record`] copies it straight into the open run.
+    fast: (u64, usize),
 }
 
 impl LineMaker {
@@ -93,7 +122,100 @@ impl LineMaker {
             limit: usize::MAX,
             full: false,
             alloc_failed: None,
+            bin: BinState {
+                key: 0,
+                calib: None,
+                run_at: 0,
+                run_end: usize::MAX,
+                origin: Origin {
+                    lane: None,
+                    pid: 0,
+                    tid: 0,
+                },
+                next_pos: 0,
+                defs_before: 0,
+                fast: (0, 0),
+            },
         }
+    }
+
+    /// The blocks a binary log file that this process has not written to
+    /// yet (a new one, one rotated, one reopened, one whose last batch was
+    /// taken back) must start with, before the batch: a session block and
+    /// every entry written so far for the region whose records are read.
+    ///
+    /// Entries this batch defines are in the batch already; a batch that
+    /// starts with a session of its own needs no prefix (`None`).
+    pub fn binary_prefix(&self) -> Option<Vec<u8>> {
+        let buf = &self.bufs[BINARY];
+        if buf.get(4) == Some(&binlog::block::SESSION) {
+            return None;
+        }
+        let defs = self.names.defined_bytes();
+        let defs = &defs[..self.bin.defs_before.min(defs.len())];
+        let mut out = Vec::with_capacity(binlog::SESSION_LEN + defs.len());
+        binlog::put_session(&mut out, self.pid, self.session_flags(), &self.calib);
+        out.extend_from_slice(defs);
+        Some(out)
+    }
+
+    fn session_flags(&self) -> u32 {
+        if self.parts.text_location {
+            binlog::FLAG_TEXT_LOCATION
+        } else {
+            0
+        }
+    }
+
+    /// Copies a record that was written as lines into the binary log's
+    /// buffer: after a session block if the records come from another
+    /// region than the last ones, the entries of its call site and context
+    /// if they are new to the file, a clock block if the clock changed, and
+    /// a run header unless it extends the open run.
+    #[allow(clippy::too_many_arguments)]
+    fn binary_record<T: Entries + ?Sized>(
+        &mut self,
+        table: &T,
+        key: usize,
+        origin: Origin,
+        pos: u64,
+        bytes: &[u8],
+        callsite: u32,
+        context: u32,
+    ) {
+        if self.bin.key != key {
+            self.bin.key = key;
+            let flags = self.session_flags();
+            let buf = &mut self.bufs[BINARY];
+            binlog::put_session(buf, self.pid, flags, &self.calib);
+            buf.extend_from_slice(self.names.defined_bytes());
+            self.bin.calib = Some(self.calib);
+        }
+        if callsite != 0 {
+            self.names.define(table, callsite, &mut self.bufs[BINARY]);
+        }
+        if context != 0 {
+            self.names.define(table, context, &mut self.bufs[BINARY]);
+        }
+        let buf = &mut self.bufs[BINARY];
+        if !self.bin.calib.is_some_and(|c| same_clock(&c, &self.calib)) {
+            binlog::put_clock_block(buf, &self.calib);
+            self.bin.calib = Some(self.calib);
+        }
+        let b = &mut self.bin;
+        if b.run_end != buf.len()
+            || b.next_pos != pos
+            || b.origin != origin
+            || buf.len() - b.run_at >= binlog::MAX_RUN
+        {
+            b.run_at = buf.len();
+            b.origin = origin;
+            binlog::put_run_header(buf, origin, pos);
+        }
+        buf.extend_from_slice(bytes);
+        binlog::set_len(buf, b.run_at);
+        b.run_end = buf.len();
+        b.next_pos = pos.wrapping_add(bytes.len() as u64);
     }
 
     /// Bounds the buffers' capacity, all outputs together, to `bytes`:
@@ -178,7 +300,8 @@ impl LineMaker {
     /// such room: the record is left for the next batch.
     fn room(&mut self, level: Level, need: usize) -> bool {
         let ok = (!self.format.text() || self.reserve(TEXT, need))
-            && (!self.format.json() || self.reserve(1 + level as usize, need));
+            && (!self.format.json() || self.reserve(1 + level as usize, need))
+            && (!self.format.binary() || self.reserve(BINARY, need));
         if !ok {
             self.full = true;
         }
@@ -218,6 +341,7 @@ impl LineMaker {
         self.records = 0;
         self.full = false;
         self.alloc_failed = None;
+        self.bin.defs_before = self.names.defined_bytes().len();
     }
 
     /// True if no line is buffered.
@@ -247,6 +371,7 @@ impl LineMaker {
     /// without a signature or a level) or whose bytes do not match its
     /// call site's signature. A tagged record names its call site only for
     /// its format: it is written even when that cannot be read.
+    #[inline]
     pub fn record(
         &mut self,
         region: &Region,
@@ -255,12 +380,191 @@ impl LineMaker {
         pos: u64,
         bytes: &[u8],
     ) -> bool {
-        if let Some(done) = self.record_planned(table, origin, pos, bytes) {
-            return done;
+        let key = region as *const Region as usize;
+        if self.bin.fast.1 == key && self.binary_fast(origin, pos, bytes) {
+            return true;
+        }
+        self.record_general(region, table, key, origin, pos, bytes)
+    }
+
+    /// [`record`](Self::record) past the binary log's fast path, out of
+    /// line so that the fast path inlines into the lane's read loop.
+    #[inline(never)]
+    fn record_general(
+        &mut self,
+        region: &Region,
+        table: &CallsiteTable<'_>,
+        key: usize,
+        origin: Origin,
+        pos: u64,
+        bytes: &[u8],
+    ) -> bool {
+        match self.record_from(table, key, origin, pos, bytes) {
+            Ok(done) => done,
+            Err(why) => self.skipped(region, origin, pos, &why),
+        }
+    }
+
+    /// Formats a *span* of one lane's records (consecutive, back to back,
+    /// each frame checked: [`Consumer::read_spans`](ul_ring::lane::Consumer::read_spans)),
+    /// the first at `pos`: as [`record`](Self::record) would one by one,
+    /// but for the binary log alone a stretch of records that all carry
+    /// [`BinState::fast`]'s frame word is copied in one go. Returns the
+    /// records formatted and, if the batch ran out of room, the position
+    /// of the first record left for the next batch.
+    pub fn span(
+        &mut self,
+        region: &Region,
+        table: &CallsiteTable<'_>,
+        origin: Origin,
+        pos: u64,
+        span: &[u8],
+    ) -> (usize, Option<u64>) {
+        let key = region as *const Region as usize;
+        let mut done = 0;
+        // The fast stretch being gathered: `[from, at)`, `n` records.
+        let (mut at, mut from, mut n) = (0usize, 0usize, 0usize);
+        while let Some(word) = span.get(at..).and_then(|s| s.first_chunk::<8>()) {
+            let w = u64::from_le_bytes(*word);
+            let len = (w & 0xffff_ffff) as usize;
+            if len < 8 || span.len() - at < len {
+                // Not a checked frame (no span holds one): stop, as the
+                // record-by-record walk would.
+                break;
+            }
+            if w == self.bin.fast.0 && self.bin.fast.1 == key {
+                n += 1;
+                at += len;
+                continue;
+            }
+            if n > 0 {
+                let p = pos.wrapping_add(from as u64);
+                let (k, cut) = self.binary_fast_span(region, table, origin, p, &span[from..at], n);
+                done += k;
+                if cut.is_some() {
+                    return (done, cut);
+                }
+                n = 0;
+            }
+            let p = pos.wrapping_add(at as u64);
+            if !self.record(region, table, origin, p, &span[at..at + len]) {
+                return (done, Some(p));
+            }
+            done += 1;
+            at += len;
+            from = at;
+        }
+        if n > 0 {
+            let p = pos.wrapping_add(from as u64);
+            let (k, cut) = self.binary_fast_span(region, table, origin, p, &span[from..at], n);
+            done += k;
+            return (done, cut);
+        }
+        (done, None)
+    }
+
+    /// `n` records with the fast frame word, back to back in `bytes`, the
+    /// first at `pos`: appended to the open run in one copy if they
+    /// continue it under the same clock and the buffer has the room, else
+    /// one by one through [`record`](Self::record) (which opens a run, or
+    /// finds the batch full). Returns what [`span`](Self::span) does.
+    fn binary_fast_span(
+        &mut self,
+        region: &Region,
+        table: &CallsiteTable<'_>,
+        origin: Origin,
+        pos: u64,
+        bytes: &[u8],
+        n: usize,
+    ) -> (usize, Option<u64>) {
+        let b = &mut self.bin;
+        let buf = &mut self.bufs[BINARY];
+        if b.key == b.fast.1
+            && b.run_end == buf.len()
+            && b.next_pos == pos
+            && b.origin == origin
+            && b.calib.is_some_and(|c| same_clock(&c, &self.calib))
+            && buf.len() - b.run_at < binlog::MAX_RUN
+            && buf.capacity() - buf.len() >= bytes.len()
+        {
+            buf.extend_from_slice(bytes);
+            binlog::set_len(buf, b.run_at);
+            b.run_end = buf.len();
+            b.next_pos = pos.wrapping_add(bytes.len() as u64);
+            self.records += n as u64;
+            self.planned += n as u64;
+            return (n, None);
+        }
+        let (mut at, mut done) = (0, 0);
+        while let Some(word) = bytes.get(at..).and_then(|s| s.first_chunk::<8>()) {
+            let len = u32::from_le_bytes([word[0], word[1], word[2], word[3]]) as usize;
+            let Some(rec) = bytes.get(at..at + len).filter(|_| len >= 8) else {
+                break;
+            };
+            let p = pos.wrapping_add(at as u64);
+            if !self.record(region, table, origin, p, rec) {
+                return (done, Some(p));
+            }
+            done += 1;
+            at += len;
+        }
+        (done, None)
+    }
+
+    /// The binary log alone, a record whose frame word is
+    /// [`BinState::fast`]'s (so it is valid as it is) that continues the
+    /// open run, with the clock unchanged: copied, nothing else to do.
+    /// False if any of that does not hold (nothing done).
+    #[inline(always)]
+    fn binary_fast(&mut self, origin: Origin, pos: u64, bytes: &[u8]) -> bool {
+        let Some(word) = bytes.first_chunk::<8>() else {
+            return false;
+        };
+        let b = &mut self.bin;
+        let buf = &mut self.bufs[BINARY];
+        // `b.key`: no session of another region since (the caller
+        // checked that the record's region is the fast word's).
+        if u64::from_le_bytes(*word) != b.fast.0
+            || b.key != b.fast.1
+            || bytes.len() as u64 != b.fast.0 & 0xffff_ffff
+            || b.run_end != buf.len()
+            || b.next_pos != pos
+            || b.origin != origin
+            || !b.calib.is_some_and(|c| same_clock(&c, &self.calib))
+            || buf.len() - b.run_at >= binlog::MAX_RUN
+            || buf.capacity() - buf.len() < bytes.len()
+        {
+            return false;
+        }
+        append_small(buf, bytes);
+        binlog::set_len(buf, b.run_at);
+        b.run_end = buf.len();
+        b.next_pos = pos.wrapping_add(bytes.len() as u64);
+        self.records += 1;
+        self.planned += 1;
+        true
+    }
+
+    /// [`record`](Self::record) with call sites from any [`Entries`]
+    /// (`ul-decode` reads them from the binary log): formats the record
+    /// (`Ok(true)`), finds no room for it (`Ok(false)`, nothing written),
+    /// or says why it cannot be written (and writes nothing). `key` names
+    /// the table `table` is (the binary log starts a session when it
+    /// changes).
+    pub fn record_from<T: Entries + ?Sized>(
+        &mut self,
+        table: &T,
+        key: usize,
+        origin: Origin,
+        pos: u64,
+        bytes: &[u8],
+    ) -> Result<bool, String> {
+        if let Some(done) = self.record_planned(table, key, origin, pos, bytes) {
+            return Ok(done);
         }
         let head = match peek(bytes) {
             Ok(h) => h,
-            Err(e) => return self.skipped(region, origin, pos, &e),
+            Err(e) => return Err(e.to_string()),
         };
         let (site, site_err) = self.names.site(table, head.callsite);
         if site_err {
@@ -273,28 +577,29 @@ impl LineMaker {
         let (decoded, site_level) = match (head.form, &site) {
             (Form::Tagged, _) => (decode_with(bytes, None), None),
             (Form::Compact, Err(e)) => {
-                let msg = format!("compact record names callsite {}: {e}", head.callsite);
-                return self.skipped(region, origin, pos, &msg);
+                return Err(format!(
+                    "compact record names callsite {}: {e}",
+                    head.callsite
+                ));
             }
             (Form::Compact, Ok(s)) => match s.level {
                 Some(level) => (decode_with(bytes, s.signature.as_deref()), Some(level)),
                 None => {
-                    let msg = format!(
+                    return Err(format!(
                         "compact record names callsite {}, whose level is invalid",
                         head.callsite
-                    );
-                    return self.skipped(region, origin, pos, &msg);
+                    ));
                 }
             },
         };
         let rec = match decoded {
             Ok(r) => r,
-            Err(e) => return self.skipped(region, origin, pos, &e),
+            Err(e) => return Err(e.to_string()),
         };
         let Some(level) = rec.level.or(site_level) else {
             // Unreachable: a tagged record has a level, a compact one its
             // call site's. Not a panic all the same.
-            return self.skipped(region, origin, pos, &"record without a level");
+            return Err("record without a level".to_string());
         };
         let ctx = if rec.context != 0 {
             let (c, first) = self.names.context(table, rec.context);
@@ -334,8 +639,11 @@ impl LineMaker {
             Ok(s) => s.line_bound(s.format.output_bound(args_bound, npos), ctx_bound),
             Err(_) => LINE_OVERHEAD + 64 + ctx_bound + 2 * args_bound,
         };
-        if !self.room(level, need) {
-            return false;
+        // The binary log takes the record's bytes, a run header and a
+        // clock block at most (entries, once per call site, are not
+        // counted).
+        if !self.room(level, need) || (self.format.binary() && !self.room_binary(bytes.len())) {
+            return Ok(false);
         }
         let mut pairs: Vec<(&str, ContextValue<'_>)> = Vec::new();
         if let Some(c) = &ctx {
@@ -410,8 +718,26 @@ impl LineMaker {
             }
             self.parts.json_tail(out, &mut self.ts, &line);
         }
+        if self.format.binary() {
+            // Entries only for what resolved: an id that does not is
+            // written as unknown, and is unknown to the decoder too.
+            let callsite = if site.is_ok() { rec.callsite } else { 0 };
+            let context = if ctx.is_some() { rec.context } else { 0 };
+            self.binary_record(table, key, origin, pos, bytes, callsite, context);
+        }
         self.records += 1;
-        true
+        Ok(true)
+    }
+
+    /// Room in the binary log's buffer for a record of `len` bytes, a run
+    /// header and a clock block; false (and [`full`](Self::full) set) if
+    /// the batch has none.
+    fn room_binary(&mut self, len: usize) -> bool {
+        let ok = self.reserve(BINARY, len + binlog::RUN_HEADER + 32);
+        if !ok {
+            self.full = true;
+        }
+        ok
     }
 
     /// Reports a record that cannot be written: an error line in the batch
@@ -448,9 +774,10 @@ impl LineMaker {
     /// [`record`](Self::record) writes, without decoding the record.
     /// `None` if it does not apply (nothing is written then), else what
     /// [`record`](Self::record) returns.
-    fn record_planned(
+    fn record_planned<T: Entries + ?Sized>(
         &mut self,
-        table: &CallsiteTable<'_>,
+        table: &T,
+        key: usize,
         origin: Origin,
         pos: u64,
         bytes: &[u8],
@@ -509,6 +836,20 @@ impl LineMaker {
         if !site.keys.is_empty() || !plan.fits(bytes) {
             return None;
         }
+        if !self.format.text() && !self.format.json() {
+            // The binary log alone: the record is checked, copy it.
+            if !self.room_binary(bytes.len()) {
+                return Some(false);
+            }
+            self.binary_record(table, key, origin, pos, bytes, callsite, 0);
+            if plan.checks_only_the_frame() && bytes.len() >= 8 {
+                let w = u64::from_le_bytes(*bytes.first_chunk::<8>().unwrap_or(&[0; 8]));
+                self.bin.fast = (w, key);
+            }
+            self.records += 1;
+            self.planned += 1;
+            return Some(true);
+        }
         // Not decoded: bounded by the record's length (a plan's
         // placeholders are in-order `{}`, each argument written once).
         let need = site.line_bound(
@@ -516,7 +857,7 @@ impl LineMaker {
                 .output_bound(ARG_BYTE_BOUND * bytes.len(), usize::MAX),
             0,
         );
-        if !self.room(level, need) {
+        if !self.room(level, need) || (self.format.binary() && !self.room_binary(bytes.len())) {
             return Some(false);
         }
         let line = LineRecord {
@@ -548,11 +889,14 @@ impl LineMaker {
                 crate::format::put(out, &text_buf[msg..end]);
                 self.parts.json_tail(out, &mut self.ts, &line);
             }
-        } else {
+        } else if self.format.json() {
             let out = &mut json_bufs[level as usize];
             json_head(out, level);
             plan.write(out, bytes);
             self.parts.json_tail(out, &mut self.ts, &line);
+        }
+        if self.format.binary() {
+            self.binary_record(table, key, origin, pos, bytes, callsite, 0);
         }
         self.records += 1;
         self.planned += 1;
@@ -572,14 +916,23 @@ impl LineMaker {
     /// Adds a line of the writer's own (drops, reclaimed lanes, skipped
     /// bytes) to the current batch.
     pub fn writer_line(&mut self, level: Level, message: &str) {
+        self.writer_line_at(level, message, ul_ring::clock::wall_ns(), self.pid);
+    }
+
+    /// [`writer_line`](Self::writer_line) with its time (Unix ns) and the
+    /// writer's pid given (`ul-decode` reads them from the binary log).
+    pub fn writer_line_at(&mut self, level: Level, message: &str, ns: u64, pid: u32) {
+        if self.format.binary() {
+            binlog::put_writer_line(&mut self.bufs[BINARY], ns, pid, level, message);
+        }
         let line = LineRecord {
-            timestamp_ns: ul_ring::clock::wall_ns(),
+            timestamp_ns: ns,
             level,
             source: "ul-writer",
             message: message.as_bytes(),
             context: &[],
             location: None,
-            pid: self.pid,
+            pid,
             tid: 0,
             seq: 0,
             truncated: false,
@@ -591,6 +944,37 @@ impl LineMaker {
             write_json(&mut self.bufs[1 + level as usize], &mut self.ts, &line);
         }
     }
+}
+
+/// True if `a` and `b` convert alike (the rate compared by its bits: no
+/// float comparison on the fast path, and a NaN rate equals itself).
+#[inline(always)]
+fn same_clock(a: &Calibration, b: &Calibration) -> bool {
+    a.tsc_base == b.tsc_base
+        && a.ns_base == b.ns_base
+        && a.ticks_per_ns.to_bits() == b.ticks_per_ns.to_bits()
+}
+
+/// `buf.extend_from_slice(bytes)`, with the usual record lengths copied
+/// as fixed-size arrays: a copy the compiler inlines, rather than a call to
+/// `memcpy` for each 40-byte record.
+#[inline(always)]
+fn append_small(buf: &mut Vec<u8>, bytes: &[u8]) {
+    macro_rules! fixed {
+        ($($n:literal)*) => {
+            match bytes.len() {
+                $($n => {
+                    if let Some(a) = bytes.first_chunk::<$n>() {
+                        buf.extend_from_slice(a);
+                        return;
+                    }
+                })*
+                _ => {}
+            }
+        };
+    }
+    fixed!(16 24 32 40 48 56 64);
+    buf.extend_from_slice(bytes);
 }
 
 /// Formats a record's message into `msg` (cleared first): by its call

@@ -29,7 +29,9 @@ use ul_writer::rotate::Rotation;
 /// Serves the region at --shm (creating it if missing) and writes every
 /// record to <dir>/<name>.log (text, one line per record) and
 /// <dir>/<name>.<level>.json (one JSON object per line; trace, debug, info,
-/// warn, error), appending to files already there. One writer per region: a
+/// warn, error), appending to files already there. With --format binary
+/// (or all) it writes <dir>/<name>.ulog too: the records as read from the
+/// region, which `ul-decode` turns into the same text or JSON lines. One writer per region: a
 /// second is refused with the first one's pid; and one writer per set of
 /// files: a writer of another region given the same --dir and --name is
 /// refused too (it holds <dir>/.<name>.ul-writer.lock). Diagnostics go to standard
@@ -60,10 +62,12 @@ struct Cli {
     /// working directory).
     #[arg(long, default_value = "./logs")]
     dir: PathBuf,
-    /// File stem: <dir>/<name>.log and <dir>/<name>.<level>.json.
+    /// File stem: <dir>/<name>.log, <dir>/<name>.<level>.json, <dir>/<name>.ulog.
     #[arg(long, default_value = "server")]
     name: String,
-    /// Which outputs to write.
+    /// Which outputs to write: text (<name>.log), json
+    /// (<name>.<level>.json), both, binary (<name>.ulog: the records as
+    /// read, for `ul-decode`; the cheapest to write), or all three.
     #[arg(long, value_enum, default_value_t = Format::Both)]
     format: Format,
     /// Show each record's file and line in the text log, before the
@@ -99,6 +103,8 @@ struct Cli {
     #[arg(long, value_name = "SIZE")]
     rotate_size: Option<String>,
     /// Rotated files to keep (<name>.log.1 ... .N) with --rotate-size.
+    /// Each output rotates on its own (<name>.ulog.1 ...); a rotated binary
+    /// log decodes on its own.
     #[arg(long, value_name = "N", default_value_t = 10, requires = "rotate_size")]
     keep: u32,
     /// Memory limit (e.g. 64M): cgroup v2 memory.max, else RLIMIT_AS.
@@ -203,7 +209,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     };
     // The log directory first: a bad --dir must fail before a region is
     // created for nothing.
-    let outputs = Outputs::new(&cli.dir, &cli.name)?;
+    let outputs = Outputs::new_for(&cli.dir, &cli.name, cli.format)?;
     let region = Region::open(&cli.shm, &opts)?;
     let have = region.geometry().sizes;
     let creator = region
@@ -265,8 +271,14 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     engine.set_rotation(rotation);
     // Before the limits, so an address-space limit counts the helpers'
     // stacks.
+    if cli.format.binary() && cli.format_threads.is_some_and(|n| n > 1) {
+        ul_writer::diag!(
+            "--format-threads not applied: with the binary log (--format {}) the writer formats on one thread",
+            if cli.format == Format::All { "all" } else { "binary" }
+        );
+    }
     let threads = cli.format_threads.unwrap_or_else(|| {
-        if cli.format.json() {
+        if cli.format.json() && !cli.format.binary() {
             std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
         } else {
             1

@@ -5,7 +5,7 @@ use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-use ul_ring::callsite::{CallsiteError, CallsiteTable, EntryKind};
+use ul_ring::callsite::{CallsiteError, CallsiteTable, Entry, EntryKind};
 use ul_ring::record::{Form, Level};
 
 use crate::format::{Location, ParsedFormat, Plan, ESCAPE_BOUND, RENAME_PREFIX};
@@ -13,6 +13,19 @@ use crate::format::{Location, ParsedFormat, Plan, ESCAPE_BOUND, RENAME_PREFIX};
 /// Most ids of each kind kept in the cache; a hostile producer naming
 /// random ids makes the writer forget and re-read, not grow without bound.
 const MAX_CACHED: usize = 1 << 16;
+
+/// Where entries are read from: the region's callsite table, or the
+/// entries a binary log has given so far (`ul-decode`).
+pub trait Entries {
+    /// Reads and checks entry `id`.
+    fn entry(&self, id: u32) -> Result<Entry, CallsiteError>;
+}
+
+impl Entries for CallsiteTable<'_> {
+    fn entry(&self, id: u32) -> Result<Entry, CallsiteError> {
+        self.read(id)
+    }
+}
 
 /// A call site as the writer needs it.
 #[derive(Debug)]
@@ -166,6 +179,12 @@ pub struct Names {
     contexts: HashMap<u32, Result<Rc<Ctx>, String>>,
     /// Ids found not committed, already reported.
     uncommitted: HashSet<u32>,
+    /// Ids whose entries the binary log has (see [`Names::define`]).
+    defined: HashSet<u32>,
+    /// The last id found in `defined`.
+    last_defined: u32,
+    /// Their entry blocks, in the order they were written.
+    defined_bytes: Vec<u8>,
 }
 
 impl Names {
@@ -175,6 +194,47 @@ impl Names {
         self.sites.clear();
         self.contexts.clear();
         self.uncommitted.clear();
+        self.defined.clear();
+        self.last_defined = 0;
+        self.defined_bytes.clear();
+    }
+
+    /// Forgets what is cached for `id` (a binary log gave its entry).
+    pub fn forget(&mut self, id: u32) {
+        if self.last_site.as_ref().is_some_and(|(l, _)| *l == id) {
+            self.last_site = None;
+        }
+        self.sites.remove(&id);
+        self.contexts.remove(&id);
+        self.uncommitted.remove(&id);
+    }
+
+    /// Appends an entry block for `id` to `out` unless one was appended
+    /// before (for this region): the binary log gives each entry once,
+    /// before the first record that names it. An id that cannot be read is
+    /// not defined (its records are written as the text shows them: with
+    /// an unknown call site).
+    #[inline]
+    pub fn define<T: Entries + ?Sized>(&mut self, table: &T, id: u32, out: &mut Vec<u8>) {
+        if id == self.last_defined {
+            return;
+        }
+        if !self.defined.contains(&id) {
+            let Ok(e) = table.entry(id) else {
+                return;
+            };
+            let at = self.defined_bytes.len();
+            crate::binlog::put_entry(&mut self.defined_bytes, id, &e);
+            out.extend_from_slice(&self.defined_bytes[at..]);
+            self.defined.insert(id);
+        }
+        self.last_defined = id;
+    }
+
+    /// The entry blocks [`define`](Self::define) has appended, in order:
+    /// what a new binary log file must repeat.
+    pub fn defined_bytes(&self) -> &[u8] {
+        &self.defined_bytes
     }
 
     /// True the first time `id` is found not committed (to report it once).
@@ -187,7 +247,11 @@ impl Names {
 
     /// The call site `id`, or why it cannot be read. The bool is true the
     /// first time an error is returned for this id.
-    pub fn site(&mut self, table: &CallsiteTable<'_>, id: u32) -> (Result<Rc<Site>, String>, bool) {
+    pub fn site<T: Entries + ?Sized>(
+        &mut self,
+        table: &T,
+        id: u32,
+    ) -> (Result<Rc<Site>, String>, bool) {
         if let Some((last, site)) = &self.last_site {
             if *last == id {
                 return (Ok(site.clone()), false);
@@ -199,7 +263,7 @@ impl Names {
             }
             return (r.clone(), false);
         }
-        let r = match table.read(id) {
+        let r = match table.entry(id) {
             // Not cached: maybe committed by the next record (see `Names`).
             Err(e @ CallsiteError::Uncommitted { .. }) => {
                 return (Err(e.to_string()), self.first_uncommitted(id));
@@ -236,15 +300,15 @@ impl Names {
     }
 
     /// The context `id`, or why it cannot be read (see [`Names::site`]).
-    pub fn context(
+    pub fn context<T: Entries + ?Sized>(
         &mut self,
-        table: &CallsiteTable<'_>,
+        table: &T,
         id: u32,
     ) -> (Result<Rc<Ctx>, String>, bool) {
         if let Some(r) = self.contexts.get(&id) {
             return (r.clone(), false);
         }
-        let r = match table.read(id) {
+        let r = match table.entry(id) {
             // Not cached: maybe committed by the next record (see `Names`).
             Err(e @ CallsiteError::Uncommitted { .. }) => {
                 return (Err(e.to_string()), self.first_uncommitted(id));

@@ -1,4 +1,5 @@
-//! The output files: `<dir>/<name>.log` and `<dir>/<name>.<level>.json`.
+//! The output files: `<dir>/<name>.log`, `<dir>/<name>.<level>.json` and
+//! the binary log `<dir>/<name>.ulog` (see [`crate::binlog`]).
 //!
 //! Files are opened once (JSON files on first use) with `O_APPEND`,
 //! `O_NOFOLLOW` and `O_CLOEXEC`, and written with one `write_all` per file per
@@ -15,8 +16,10 @@ use ul_ring::record::Level;
 
 /// Index of the text file in [`Outputs`]; JSON files follow at `1 + level`.
 pub const TEXT: usize = 0;
+/// Index of the binary log in [`Outputs`], after the five JSON files.
+pub const BINARY: usize = 6;
 /// Number of output files.
-pub const COUNT: usize = 6;
+pub const COUNT: usize = 7;
 const _: () = assert!(COUNT <= INTENT_SLOTS);
 
 /// Which formats to write.
@@ -29,16 +32,25 @@ pub enum Format {
     /// Both (the default).
     #[default]
     Both,
+    /// `server.ulog` only: the records as read from the lanes, in the
+    /// binary log format (`ul-decode` turns it into the text or JSON lines).
+    Binary,
+    /// Text, JSON and the binary log.
+    All,
 }
 
 impl Format {
     /// True if the text file is written.
     pub fn text(self) -> bool {
-        matches!(self, Format::Text | Format::Both)
+        matches!(self, Format::Text | Format::Both | Format::All)
     }
     /// True if the JSON files are written.
     pub fn json(self) -> bool {
-        matches!(self, Format::Json | Format::Both)
+        matches!(self, Format::Json | Format::Both | Format::All)
+    }
+    /// True if the binary log is written.
+    pub fn binary(self) -> bool {
+        matches!(self, Format::Binary | Format::All)
     }
 }
 
@@ -61,6 +73,9 @@ struct Slot {
     len: u64,
     /// Device and inode of `file` (valid while it is open).
     id: (u64, u64),
+    /// Opened (or reopened, or rotated) since the last write that worked:
+    /// the binary log's next batch must start with a session block.
+    fresh: bool,
 }
 
 /// The open output files and their lengths.
@@ -69,6 +84,10 @@ pub struct Outputs {
     /// Device and inode of `dir` when the files were opened.
     dir_id: Option<(u64, u64)>,
     slots: Vec<Slot>,
+    /// The file opened at start (and on a reopen) whether or not it has
+    /// been written yet: the text file, or the binary log when it is the
+    /// only output.
+    primary: usize,
 }
 
 fn dir_id(dir: &Path) -> Option<(u64, u64)> {
@@ -82,6 +101,13 @@ fn level_of(index: usize) -> Level {
 impl Outputs {
     /// Prepares outputs in `dir` (created if missing) with file stem `name`.
     pub fn new(dir: &Path, name: &str) -> Result<Self, OutputError> {
+        Self::new_for(dir, name, Format::Both)
+    }
+
+    /// [`new`](Self::new) for the outputs of `format`: the file opened at
+    /// start, so that a bad directory is reported then, is the text file,
+    /// or with `Format::Binary` the binary log (no empty `<name>.log`).
+    pub fn new_for(dir: &Path, name: &str, format: Format) -> Result<Self, OutputError> {
         if std::fs::metadata(dir).is_ok_and(|m| !m.is_dir()) {
             return Err(OutputError {
                 op: "use as the log directory",
@@ -101,6 +127,8 @@ impl Outputs {
         for i in 0..COUNT {
             let path = if i == TEXT {
                 dir.join(format!("{name}.log"))
+            } else if i == BINARY {
+                dir.join(format!("{name}.ulog"))
             } else {
                 dir.join(format!("{name}.{}.json", level_of(i).as_str()))
             };
@@ -109,17 +137,23 @@ impl Outputs {
                 file: None,
                 len: 0,
                 id: (0, 0),
+                fresh: true,
             });
         }
         let mut out = Self {
             dir: dir.to_owned(),
             dir_id: dir_id(dir),
             slots,
+            primary: if format == Format::Binary {
+                BINARY
+            } else {
+                TEXT
+            },
         };
         // Learn the lengths of files that exist (for the intent), and open
         // the text file now so a bad directory is reported at start.
         for i in 0..COUNT {
-            if i == TEXT || out.slots[i].path.exists() {
+            if i == out.primary || out.slots[i].path.exists() {
                 out.open(i)?;
             }
         }
@@ -158,6 +192,7 @@ impl Outputs {
             slot.len = meta.len();
             slot.id = (meta.dev(), meta.ino());
             slot.file = Some(file);
+            slot.fresh = true;
         }
         Ok(slot.file.as_mut().expect("opened above"))
     }
@@ -172,6 +207,13 @@ impl Outputs {
     pub fn identity(&self, i: usize) -> Option<(u64, u64)> {
         let s = &self.slots[i];
         s.file.as_ref().map(|_| s.id)
+    }
+
+    /// True if file `i` was opened, reopened or rotated since the last
+    /// write to it that worked, or a write to it was taken back since:
+    /// what this process wrote before is not known to end the file.
+    pub fn fresh(&self, i: usize) -> bool {
+        self.slots[i].fresh
     }
 
     /// Current lengths of all outputs (0 for files not yet opened).
@@ -195,6 +237,7 @@ impl Outputs {
         match file.write_all(bytes) {
             Ok(()) => {
                 self.slots[i].len = before + bytes.len() as u64;
+                self.slots[i].fresh = false;
                 Ok(())
             }
             Err(source) => {
@@ -240,6 +283,7 @@ impl Outputs {
             })?;
         }
         self.slots[i].len = len.min(cur);
+        self.slots[i].fresh = true;
         Ok(())
     }
 
@@ -270,7 +314,7 @@ impl Outputs {
             s.len = 0;
         }
         for i in 0..COUNT {
-            if i == TEXT || self.slots[i].path.exists() {
+            if i == self.primary || self.slots[i].path.exists() {
                 self.open(i)?;
             }
         }

@@ -22,6 +22,10 @@ use ul_ring::record::{RecordHeader, RecordKind, FLAG_TSC};
 mod checks {
     include!("../../fuzz/src/checks.rs");
 }
+/// The `decode_ulog` target's body.
+mod ulog_checks {
+    include!("../../fuzz/src/decode_ulog.rs");
+}
 /// Where the corpora are.
 mod corpus_files {
     include!("../../fuzz/src/corpus_files.rs");
@@ -84,6 +88,11 @@ fn format_record_corpus_replay() {
 }
 
 #[test]
+fn decode_ulog_corpus_replay() {
+    replay_target("decode_ulog", ulog_checks::decode_ulog::run);
+}
+
+#[test]
 #[ignore = "replays regressions of bugs not yet fixed (see KNOWN_BUGS)"]
 fn known_bugs() {
     for &(target, file, why) in KNOWN_BUGS {
@@ -91,6 +100,7 @@ fn known_bugs() {
         let p = fuzz_dir().join("regressions").join(target).join(file);
         let check: fn(&[u8]) = match target {
             "drain_lane" => checks::drain_lane::run,
+            "decode_ulog" => ulog_checks::decode_ulog::run,
             _ => checks::format_record::run,
         };
         replay(target, &[p], check);
@@ -522,6 +532,205 @@ fn seeds_pass_the_checks() {
     assert!(modelled >= 10, "only {modelled} seeds in the format! model");
 }
 
+/// Binary logs: a well-formed one with every block type (call sites with
+/// and without signatures, a context, compact and tagged records, the
+/// shared lane, a clock change, a writer line, a second session), and
+/// damaged ones: cut, garbage, a record off its signature, an entry
+/// missing, no session, an unknown block type.
+fn decode_ulog_seeds() -> Vec<(String, Vec<u8>)> {
+    use ul_ring::args::tag;
+    use ul_ring::callsite::{Entry, EntryKind};
+    use ul_ring::clock::Calibration;
+    use ul_ring::record::Level;
+    use ul_writer::binlog::*;
+    use ul_writer::lines::Origin;
+    use OwnedValue as V;
+    let clock = Calibration {
+        tsc_base: 1_000,
+        ns_base: 1_735_689_600_000_000_000,
+        ticks_per_ns: 2.5,
+    };
+    let site = |format: &str, level: Level, sig: Option<Vec<u8>>| Entry {
+        kind: EntryKind::Callsite,
+        level: level as u8,
+        line: 12,
+        strings: vec![format.into(), "".into(), "src/main.rs".into(), "app".into()],
+        signature: sig,
+    };
+    let three = site(
+        "Logging int: {}, int: {}, double: {}",
+        Level::Info,
+        Some(vec![tag::U64, tag::U32, tag::F64]),
+    );
+    let mut keyed = site(
+        "user {} said {}",
+        Level::Warn,
+        Some(vec![tag::STR, tag::STR, tag::U64]),
+    );
+    keyed.strings.push("n".into());
+    let unsigned = site("tagged {} {:?}", Level::Error, None);
+    let ctx = Entry {
+        kind: EntryKind::Context,
+        level: 0,
+        line: 0,
+        strings: vec!["UserService".into(), "session".into(), "abc\"123".into()],
+        signature: None,
+    };
+    let c = |callsite: u32, context: u32, args: &[OwnedValue]| {
+        let mut buf = Vec::new();
+        let h = CompactHeader {
+            flags: FLAG_TSC,
+            timestamp: 5_000_000 + u64::from(callsite),
+            callsite,
+            context,
+        };
+        encode_compact(&mut buf, h, args);
+        buf
+    };
+    let lane = Origin {
+        lane: Some(3),
+        pid: 4242,
+        tid: 4243,
+    };
+    let shared = Origin {
+        lane: None,
+        pid: 4250,
+        tid: 4251,
+    };
+    let mut good = Vec::new();
+    put_session(&mut good, 99, 0, &clock);
+    put_entry(&mut good, 1, &three);
+    put_entry(&mut good, 5, &keyed);
+    put_entry(&mut good, 9, &unsigned);
+    put_entry(&mut good, 13, &ctx);
+    let run = |out: &mut Vec<u8>, origin: Origin, pos: u64, records: &[Vec<u8>]| {
+        let at = out.len();
+        put_run_header(out, origin, pos);
+        for r in records {
+            out.extend_from_slice(r);
+        }
+        set_len(out, at);
+    };
+    let r1 = c(1, 0, &[V::U64(42), V::U32(7), V::F64(3.25)]);
+    let r2 = c(
+        5,
+        13,
+        &[
+            V::Str("ann".into()),
+            V::Str("say \"hi\"\n".into()),
+            V::U64(3),
+        ],
+    );
+    let r3 = record(
+        RecordHeader {
+            level: 4,
+            callsite: 9,
+            context: 13,
+            ..hdr(4, 0)
+        },
+        &[V::Str("x".into()), V::Char('é')],
+    );
+    run(
+        &mut good,
+        lane,
+        1 << 20,
+        &[r1.clone(), r2.clone(), r3.clone()],
+    );
+    put_clock_block(
+        &mut good,
+        &Calibration {
+            ticks_per_ns: 3.0,
+            ..clock
+        },
+    );
+    run(&mut good, shared, 77, std::slice::from_ref(&r1));
+    put_writer_line(
+        &mut good,
+        1_735_689_600_123_456_789,
+        99,
+        Level::Warn,
+        "3 records dropped by pid 4242",
+    );
+    let mut second = Vec::new();
+    put_session(&mut second, 100, FLAG_TEXT_LOCATION, &clock);
+    put_entry(&mut second, 1, &three);
+    run(&mut second, lane, 0, &[r1.clone(), r1.clone()]);
+
+    let mut seeds: Vec<(String, Vec<u8>)> = vec![
+        ("empty".into(), Vec::new()),
+        ("good".into(), good.clone()),
+        ("two-sessions".into(), [&good[..], &second[..]].concat()),
+        ("cut".into(), good[..good.len() - 11].to_vec()),
+        ("cut-in-header".into(), good[..60].to_vec()),
+    ];
+    let mut garbage = good.clone();
+    let mid = (good.len() / 2) & !7;
+    garbage.splice(mid..mid, (0..64u8).map(|i| i.wrapping_mul(37)));
+    seeds.push(("garbage".into(), garbage));
+    // A record eight bytes longer than its signature gives.
+    let mut long = r1.clone();
+    long.extend_from_slice(&[0; 8]);
+    let n = long.len() as u32;
+    long[..4].copy_from_slice(&n.to_le_bytes());
+    let mut off_signature = Vec::new();
+    put_session(&mut off_signature, 99, 0, &clock);
+    put_entry(&mut off_signature, 1, &three);
+    run(&mut off_signature, lane, 0, &[r1.clone(), long, r1.clone()]);
+    seeds.push(("off-signature".into(), off_signature));
+    // Records whose entries the file never gave.
+    let mut no_entry = Vec::new();
+    put_session(&mut no_entry, 99, 0, &clock);
+    run(&mut no_entry, lane, 0, &[r1.clone(), r3.clone()]);
+    seeds.push(("no-entry".into(), no_entry));
+    seeds.push(("no-session".into(), good[SESSION_LEN..].to_vec()));
+    let mut unknown = good.clone();
+    unknown.splice(
+        SESSION_LEN..SESSION_LEN,
+        [16u8, 0, 0, 0, 0x42, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8],
+    );
+    seeds.push(("unknown-block".into(), unknown));
+    let mut bad_clock = good.clone();
+    // The session's ticks_per_ns: NaN.
+    bad_clock[SESSION_LEN - 8..SESSION_LEN].copy_from_slice(&f64::NAN.to_bits().to_le_bytes());
+    seeds.push(("bad-clock".into(), bad_clock));
+    seeds
+}
+
+/// The binary-log seeds pass the checks, and decode to what they are
+/// for: the good ones cleanly, the damaged ones with damage reported.
+#[test]
+fn decode_ulog_seeds_pass_the_checks() {
+    use ul_writer::outputs::Format;
+    for (name, data) in decode_ulog_seeds() {
+        eprintln!("decode_ulog/{name}");
+        ulog_checks::decode_ulog::run(&data);
+        let (text, damage) = ulog_checks::decode_ulog::decode(&data, Format::Text);
+        let text = String::from_utf8(text).unwrap();
+        let clean = matches!(name.as_str(), "empty" | "good" | "two-sessions");
+        assert_eq!(damage.is_empty(), clean, "{name}: {damage:?}");
+        match name.as_str() {
+            "good" => {
+                assert_eq!(text.lines().count(), 5, "{text}");
+                assert!(
+                    text.contains("Logging int: 42, int: 7, double: 3.25"),
+                    "{text}"
+                );
+                assert!(text.contains("[UserService] WARN: user ann said"), "{text}");
+                assert!(
+                    text.contains("[ul-writer] WARN: 3 records dropped by pid 4242"),
+                    "{text}"
+                );
+            }
+            "two-sessions" => {
+                assert_eq!(text.lines().count(), 7, "{text}");
+                assert!(text.contains("src/main.rs:12: Logging"), "{text}");
+            }
+            "off-signature" => assert_eq!(text.lines().count(), 2, "{text}"),
+            _ => {}
+        }
+    }
+}
+
 /// The drain check's output directories (in /dev/shm) do not outlive the
 /// test that made them.
 #[test]
@@ -569,6 +778,7 @@ fn write_seed_corpus() {
     for (target, seeds) in [
         ("drain_lane", drain_lane_seeds()),
         ("format_record", format_record_seeds()),
+        ("decode_ulog", decode_ulog_seeds()),
     ] {
         let dir = fuzz_dir().join("corpus").join(target);
         std::fs::create_dir_all(&dir).unwrap();

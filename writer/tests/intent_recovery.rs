@@ -244,3 +244,79 @@ fn a_forged_intent_truncates_nothing() {
     let _ = std::fs::remove_file(&outside);
     drop(claim);
 }
+
+fn engine_all(dir: &Path, region: Region) -> Engine {
+    Engine::new(
+        region,
+        Outputs::new(dir, "server").unwrap(),
+        Format::All,
+        Duration::from_secs(30),
+    )
+    .unwrap()
+}
+
+/// The binary log is covered by the intent like the text file: a writer
+/// killed with half a batch in both is cut back in both, and the batch
+/// written once. The restarted writer's part of the file starts with a
+/// session of its own, and the whole file decodes to `server.log`.
+#[test]
+fn a_binary_batch_half_written_is_cut_back_and_written_once() {
+    use ul_writer::outputs::{BINARY, TEXT};
+    let s = Scratch::new("halfbin");
+    let region = Region::open(&s.shm, &options(true)).unwrap();
+    let claim = claim_lane(&region, std::process::id(), 1, 0).unwrap();
+    push(&region, &claim, 0, 50);
+    let mut first = engine_all(&s.dir, region);
+    drain(&mut first);
+    let region = first.region();
+    drop(first);
+    let log = s.dir.join("server.log");
+    let ulog = s.dir.join("server.ulog");
+    push(region, &claim, 50, 80);
+    // Killed mid-batch: the intent names both files, both hold half.
+    let h = region.header();
+    for i in 0..ul_ring::layout::INTENT_SLOTS {
+        h.set_intent_file(i, IntentFile::default());
+    }
+    for (slot, path) in [(TEXT, &log), (BINARY, &ulog)] {
+        let m = std::fs::metadata(path).unwrap();
+        h.set_intent_file(
+            slot,
+            IntentFile {
+                dev: m.dev(),
+                ino: m.ino(),
+                len: m.len(),
+            },
+        );
+    }
+    let (b, _) = h.writer.intent();
+    h.writer.begin_batch(b + 1);
+    for (path, half) in [
+        (
+            &log,
+            &b"UL: [2023-11-14T22:13:20.000000000Z] [x] INFO: <unknown call"[..],
+        ),
+        (&ulog, &[0x58, 0, 0, 0, 4, 0, 0, 0, 1, 2, 3][..]),
+    ] {
+        let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+        f.write_all(half).unwrap();
+    }
+    let mut second = engine_all(&s.dir, Region::open(&s.shm, &options(false)).unwrap());
+    drain(&mut second);
+    drop(second);
+    assert_eq!(numbers(&log), (0..80).collect::<Vec<_>>());
+    let bytes = std::fs::read(&ulog).unwrap();
+    let mut d = ul_writer::binlog::Decoder::new(Format::Text);
+    let mut text = Vec::new();
+    let mut damage = Vec::new();
+    d.feed(&bytes, true, &mut text, &mut |e| damage.push(e));
+    assert_eq!(damage, [], "the binary log holds no half batch");
+    let decoded = s.dir.join("decoded.log");
+    std::fs::write(&decoded, &text).unwrap();
+    assert_eq!(numbers(&decoded), (0..80).collect::<Vec<_>>());
+    assert!(
+        text == std::fs::read(&log).unwrap(),
+        "decoded binary log differs from server.log"
+    );
+    drop(claim);
+}

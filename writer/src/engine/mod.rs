@@ -24,7 +24,7 @@ use crate::helpers::{Helpers, MIN_PART_RECORDS};
 use crate::limits::Throttle;
 use crate::lines::{LineMaker, Origin};
 use crate::names::Names;
-use crate::outputs::{Format, OutputError, Outputs, COUNT};
+use crate::outputs::{Format, OutputError, Outputs, BINARY, COUNT};
 use crate::rotate::{Rotation, Rotator};
 
 mod drops;
@@ -323,7 +323,13 @@ impl Engine {
     /// Formats long runs of records on `threads` threads: this one and
     /// `threads - 1` helpers (see [`crate::helpers`]). 1 (the default)
     /// starts none; a second call replaces the helpers.
+    ///
+    /// With the binary log (`--format binary` or `all`) the engine formats
+    /// alone: a helper's part would need the binary log's entries and runs
+    /// of its own (see [`crate::binlog`]), and copying records needs no
+    /// help.
     pub fn set_format_threads(&mut self, threads: usize) -> std::io::Result<()> {
+        let threads = if self.format.binary() { 1 } else { threads };
         self.prefetch = None;
         self.helpers = Helpers::default();
         self.helpers = Helpers::spawn(self.format, threads)?;
@@ -571,13 +577,25 @@ impl Engine {
         }
         let mut scratch = std::mem::take(&mut self.scratch);
         let lines = &mut self.lines;
-        let batch = read_part(
-            &consumer,
-            (tail, self.split[1]),
-            first_max,
-            &mut scratch,
-            |pos, rec| lines.record(region, table, origin, pos, rec),
-        );
+        // The binary log alone takes the records a span at a time, so
+        // that runs of records it copies are copied in one go.
+        let batch = if self.format == Format::Binary {
+            read_spans_part(
+                &consumer,
+                (tail, self.split[1]),
+                first_max,
+                &mut scratch,
+                |pos, span| lines.span(region, table, origin, pos, span),
+            )
+        } else {
+            read_part(
+                &consumer,
+                (tail, self.split[1]),
+                first_max,
+                &mut scratch,
+                |pos, rec| lines.record(region, table, origin, pos, rec),
+            )
+        };
         self.scratch = scratch;
         let mut whole = self.lane_part_done(i, origin, &batch, self.split[1]);
         let mut new_tail = batch.new_tail;
@@ -755,12 +773,29 @@ impl Engine {
         }
         self.record_table_drops(b);
         let lens = crate::intent::record(h, &mut self.out, &self.lines.bufs)?;
+        // A binary log this process has not written to yet (new, rotated,
+        // reopened, or its last batch taken back) starts with a session
+        // and the entries so far; it is part of the batch (after the
+        // length the intent recorded).
+        let prefix = if !self.lines.bufs[BINARY].is_empty() && self.out.fresh(BINARY) {
+            self.lines.binary_prefix()
+        } else {
+            None
+        };
         w.begin_batch(b);
         for i in 0..COUNT {
-            if let Err(e) = self.out.append(i, &self.lines.bufs[i]) {
-                // Take back what this batch already wrote; the cursors stay
-                // where they are and the batch is read again on retry.
-                for (j, l) in lens.iter().enumerate().take(i) {
+            let done = match &prefix {
+                Some(p) if i == BINARY => self
+                    .out
+                    .append(i, p)
+                    .and_then(|()| self.out.append(i, &self.lines.bufs[i])),
+                _ => self.out.append(i, &self.lines.bufs[i]),
+            };
+            if let Err(e) = done {
+                // Take back what this batch already wrote (this file's
+                // prefix included); the cursors stay where they are and
+                // the batch is read again on retry.
+                for (j, l) in lens.iter().enumerate().take(i + 1) {
                     let _ = self.out.truncate(j, *l);
                 }
                 w.batch_done();
@@ -1019,6 +1054,35 @@ pub(crate) fn read_part<B: ul_ring::bytes::ByteStore>(
             } else {
                 cut = Some(pos);
             }
+        }
+    });
+    match cut {
+        Some(pos) => Batch {
+            new_tail: pos,
+            records: formatted,
+            corrupt: None,
+        },
+        None => batch,
+    }
+}
+
+/// [`read_part`] by spans ([`Consumer::read_spans`]): `format` takes a
+/// span and returns the records it formatted and, if the batch filled, the
+/// position of the first record left.
+pub(crate) fn read_spans_part<B: ul_ring::bytes::ByteStore>(
+    consumer: &Consumer<'_, B>,
+    (from, to): (u64, u64),
+    max: usize,
+    scratch: &mut Vec<u8>,
+    mut format: impl FnMut(u64, &[u8]) -> (usize, Option<u64>),
+) -> Batch {
+    let mut cut = None;
+    let mut formatted = 0;
+    let batch = consumer.read_spans(from, to, max, scratch, |pos, span, _| {
+        if cut.is_none() {
+            let (n, c) = format(pos, span);
+            formatted += n;
+            cut = c;
         }
     });
     match cut {

@@ -211,6 +211,14 @@ impl Plan {
             .try_fold(self.vstart, |at, &t| Some(at + fixed_size(t)?))
     }
 
+    /// True if, for a compact record of the plan's call site, [`fits`](Self::fits)
+    /// asks only its kind and length: no strings, no bools (every bit
+    /// pattern of its other values is a value). Then a record whose frame
+    /// word (length, kind, call site) equals one that fitted fits too.
+    pub fn checks_only_the_frame(&self) -> bool {
+        self.form == Form::Compact && self.len.is_some() && self.bools.is_empty()
+    }
+
     /// True if `record` (a log record of the plan's call site) is of the
     /// plan's form, has its tags (a tagged one) and is as long as they say
     /// (a compact one: exactly, padding aside), and its values are all the
