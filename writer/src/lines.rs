@@ -409,7 +409,7 @@ impl LineMaker {
     /// each frame checked: [`Consumer::read_spans`](ul_ring::lane::Consumer::read_spans)),
     /// the first at `pos`: as [`record`](Self::record) would one by one,
     /// but for the binary log alone a stretch of records that all carry
-    /// [`BinState::fast`]'s frame word is copied in one go. Returns the
+    /// the binary log's fast-path frame word is copied in one go. Returns the
     /// records formatted and, if the batch ran out of room, the position
     /// of the first record left for the next batch.
     pub fn span(

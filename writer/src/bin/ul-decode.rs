@@ -7,6 +7,10 @@
 //! ul-decode --follow logs/server.ulog        # and wait for more, like tail -f
 //! ```
 
+// The doc comments below are the --help text, where `<name>` is a
+// placeholder for the reader, not an HTML tag.
+#![allow(rustdoc::invalid_html_tags)]
+
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
