@@ -2,32 +2,11 @@
 //! built library (shared and static), run against a real `ul-writer`: its
 //! records, including the error descriptions it logs, are in server.log.
 
+mod common;
+use common::lib_dir;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// The directory holding this test's build of `libul_capi.{so,a}` (next to
-/// the test binary, in `target/<profile>/deps`).
-fn lib_dir() -> PathBuf {
-    std::env::current_exe()
-        .expect("current_exe")
-        .parent()
-        .expect("deps dir")
-        .to_owned()
-}
-
-/// The `ul-writer` binary of this build, built if it is missing.
-fn writer_bin() -> PathBuf {
-    let p = lib_dir().parent().expect("profile dir").join("ul-writer");
-    if !p.exists() {
-        let st = Command::new(env!("CARGO"))
-            .args(["build", "-p", "ul-writer", "--bin", "ul-writer"])
-            .status()
-            .expect("cargo build ul-writer");
-        assert!(st.success(), "building ul-writer failed");
-    }
-    p
-}
 
 fn compile(out: &Path, static_link: bool) {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -63,25 +42,13 @@ fn run_against_writer(exe: &Path, tag: &str) -> String {
     let dir = std::env::temp_dir().join(&id);
     let _ = std::fs::remove_file(&shm);
     let _ = std::fs::remove_dir_all(&dir);
-    let mut writer = Command::new(writer_bin())
-        .arg("--shm")
-        .arg(&shm)
-        .arg("--dir")
-        .arg(&dir)
-        .args(["--flush-interval-ms", "20"])
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start ul-writer");
-    let start = Instant::now();
-    while !(shm.exists() && dir.join("server.log").exists()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "ul-writer did not start"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let mut writer = common::start_writer(&shm, &dir, Stdio::inherit());
+    // The rpath decides which library loads, not the LD_LIBRARY_PATH cargo
+    // sets for tests (it names target/debug, where an older build's
+    // libul_capi.so may lie).
     let out = Command::new(exe)
         .arg(&shm)
+        .env_remove("LD_LIBRARY_PATH")
         .stdin(Stdio::null())
         .output()
         .expect("run hello");

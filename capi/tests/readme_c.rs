@@ -13,31 +13,11 @@
 //! - The ```c block compiles with `-Wall -Werror` by the block's own `cc`
 //!   line and runs against a real `ul-writer`.
 
+mod common;
+use common::{lib_dir, writer_bin};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// The directory holding this test's build of `libul_capi.{so,a}`.
-fn lib_dir() -> PathBuf {
-    std::env::current_exe()
-        .expect("current_exe")
-        .parent()
-        .expect("deps dir")
-        .to_owned()
-}
-
-/// The `ul-writer` binary of this build, built if it is missing.
-fn writer_bin() -> PathBuf {
-    let p = lib_dir().parent().expect("profile dir").join("ul-writer");
-    if !p.exists() {
-        let st = Command::new(env!("CARGO"))
-            .args(["build", "-p", "ul-writer", "--bin", "ul-writer"])
-            .status()
-            .expect("cargo build ul-writer");
-        assert!(st.success(), "building ul-writer failed");
-    }
-    p
-}
 
 /// The first fenced block of `lang` after `heading` in the README.
 fn readme_block(heading: &str, lang: &str) -> String {
@@ -84,9 +64,13 @@ impl Drop for Root {
     }
 }
 
+/// Runs `script` as a user would, without the LD_LIBRARY_PATH cargo sets
+/// for tests (it names target/debug, where an older build's libul_capi.so
+/// may lie): the rpath the commands give decides.
 fn shell(root: &Path, script: &str) -> std::process::Output {
     Command::new("bash")
         .args(["-euo", "pipefail", "-c", script])
+        .env_remove("LD_LIBRARY_PATH")
         .current_dir(root)
         .stdin(Stdio::null())
         .output()
@@ -173,25 +157,10 @@ fn the_readme_c_program_compiles_cleanly_and_logs() {
     let shm = PathBuf::from(format!("/dev/shm/ul-readme-prog-{}", std::process::id()));
     let dir = root.0.join("logs");
     let _ = std::fs::remove_file(&shm);
-    let mut writer = Command::new(writer_bin())
-        .arg("--shm")
-        .arg(&shm)
-        .arg("--dir")
-        .arg(&dir)
-        .args(["--flush-interval-ms", "20"])
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start ul-writer");
-    let start = Instant::now();
-    while !(shm.exists() && dir.join("server.log").exists()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "ul-writer did not start"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let mut writer = common::start_writer(&shm, &dir, Stdio::inherit());
     let o = Command::new(root.0.join("program"))
         .arg(&shm)
+        .env_remove("LD_LIBRARY_PATH")
         .current_dir("/")
         .output()
         .expect("run the program");

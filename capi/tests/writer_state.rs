@@ -2,29 +2,13 @@
 //! SIGSTOP (not gone), running again after SIGCONT, gone once killed; the
 //! same classification as `ul::writer_state()`, `ul-stat` and `ul-log`.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ul_capi::{ul_init, ul_writer_alive, ul_writer_state, UlStatus, UlWriterState};
-
-/// The `ul-writer` binary of this build, built if it is missing.
-fn writer_bin() -> PathBuf {
-    let p = std::env::current_exe()
-        .expect("current_exe")
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("profile dir")
-        .join("ul-writer");
-    if !p.exists() {
-        let st = Command::new(env!("CARGO"))
-            .args(["build", "-p", "ul-writer", "--bin", "ul-writer"])
-            .status()
-            .expect("cargo build ul-writer");
-        assert!(st.success(), "building ul-writer failed");
-    }
-    p
-}
 
 fn kill(sig: &str, pid: u32) {
     let st = Command::new("kill")
@@ -52,22 +36,8 @@ fn c_api_tells_stopped_from_gone() {
     let dir = std::env::temp_dir().join(&id);
     let _ = std::fs::remove_file(&shm);
     let _ = std::fs::remove_dir_all(&dir);
-    let mut writer = Command::new(writer_bin())
-        .arg("--shm")
-        .arg(&shm)
-        .arg("--dir")
-        .arg(&dir)
-        .args(["--flush-interval-ms", "20"])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start ul-writer");
+    let mut writer = common::start_writer(&shm, &dir, Stdio::null());
     let pid = writer.id();
-    let start = Instant::now();
-    while !(shm.exists() && dir.join("server.log").exists()) {
-        assert!(start.elapsed() < Duration::from_secs(20), "no writer");
-        std::thread::sleep(Duration::from_millis(10));
-    }
     let path = std::ffi::CString::new(shm.to_str().unwrap()).unwrap();
     // SAFETY: `path` is a NUL-terminated string that outlives the call.
     assert_eq!(unsafe { ul_init(path.as_ptr()) }, UlStatus::Ok);
