@@ -386,6 +386,8 @@ pub fn nested_drops() -> u64 {
 /// `FUTEX_WAKE` system calls this process's log calls made to wake the
 /// writer (not counting `flush`/`configure`). For tests: a writer that died
 /// asleep must cost producers a bounded number of calls, not one per record.
+/// Only with the `test-hooks` feature.
+#[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub fn wake_syscalls() -> u64 {
     thread_lane::WAKE_SYSCALLS.load(Ordering::Relaxed)

@@ -47,7 +47,7 @@ struct Job {
     /// allocated once).
     bufs: Vec<Vec<u8>>,
     /// Panic inside this part, as a bug in formatting would (a test hook:
-    /// [`Helpers::fail_next_part`]).
+    /// `Helpers::fail_next_part`, feature `test-hooks`).
     fail: bool,
 }
 
@@ -148,9 +148,10 @@ impl Helpers {
         self.lost
     }
 
-    /// A test hook: helper `k` panics while formatting the next part it is
-    /// handed, as a bug in formatting would make it, so that tests can
-    /// check the engine formats that part itself and loses nothing.
+    /// A test hook (feature `test-hooks`): helper `k` panics while
+    /// formatting the next part it is handed, as a bug in formatting would
+    /// make it, so that tests can check the engine formats that part itself
+    /// and loses nothing.
     ///
     /// ```
     /// use ul_writer::helpers::Helpers;
@@ -160,6 +161,7 @@ impl Helpers {
     /// h.fail_next_part(0);
     /// assert_eq!(h.len(), 1);
     /// ```
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn fail_next_part(&mut self, k: usize) {
         self.helpers[k].fail_next = true;

@@ -352,8 +352,9 @@ impl Engine {
         self.helpers.len() + 1
     }
 
-    /// A test hook: helper `k` panics on the next part it is handed (see
-    /// [`Helpers::fail_next_part`]).
+    /// A test hook (feature `test-hooks`): helper `k` panics on the next
+    /// part it is handed (see `Helpers::fail_next_part`).
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn fail_helper_part(&mut self, k: usize) {
         self.helpers.fail_next_part(k);
