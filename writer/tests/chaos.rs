@@ -18,6 +18,7 @@
 //! random choices of a run (each test prints its seed).
 
 mod common;
+use common::attach;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
@@ -225,18 +226,6 @@ impl Drop for Producer {
             let _ = self.child.wait();
         }
     }
-}
-
-/// Maps the test's region (to wait for conditions, never to write).
-fn attach(shm: &Path) -> Region {
-    Region::open(
-        shm,
-        &RegionOptions {
-            create: false,
-            ..RegionOptions::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("attach to {}: {e}", shm.display()))
 }
 
 /// True when no lane is owned and nothing waits to be written or reported.

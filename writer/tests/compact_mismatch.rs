@@ -14,20 +14,12 @@ use common::*;
 use ul_ring::args::{encode_compact, tag, CompactHeader, OwnedValue};
 use ul_ring::bytes::ByteStore;
 use ul_ring::callsite::EntryKind;
-use ul_ring::region::{Region, RegionOptions};
 
 #[test]
 fn a_compact_record_that_does_not_match_its_signature_is_skipped_and_reported() {
     let s = Scratch::new("compact-mismatch");
     let w = Writer::start(&s, &["--lanes", "4", "--lane-size", "65536"]);
-    let region = Region::open(
-        &s.shm,
-        &RegionOptions {
-            create: false,
-            ..Default::default()
-        },
-    )
-    .expect("open region");
+    let region = common::attach(&s.shm);
     let table = region.callsites();
     let site = ["n={} m={} x={}", "Compact", "src/compact.rs", "compact"];
     let signed = table

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use ul_ring::bytes::ByteStore;
-use ul_ring::region::{Region, RegionOptions};
 
 struct Rng(u64);
 
@@ -31,14 +30,7 @@ impl Rng {
 fn garbage_from_a_hostile_producer_is_reported_and_skipped() {
     let s = Scratch::new("hostile");
     let w = Writer::start(&s, &["--lanes", "4", "--lane-size", "65536"]);
-    let region = Region::open(
-        &s.shm,
-        &RegionOptions {
-            create: false,
-            ..Default::default()
-        },
-    )
-    .expect("open region");
+    let region = common::attach(&s.shm);
     // Claim a lane as this (live) process, as a producer would.
     let claim =
         ul_ring::ownership::claim_lane(&region, std::process::id(), 0, 0).expect("a free lane");
@@ -196,14 +188,7 @@ fn garbage_from_a_hostile_producer_is_reported_and_skipped() {
 fn a_claimant_dead_inside_its_copy_has_its_slot_freed() {
     let s = Scratch::new("deadcopy");
     let w = Writer::start(&s, &["--lanes", "1", "--process-timeout", "0.1"]);
-    let region = Region::open(
-        &s.shm,
-        &RegionOptions {
-            create: false,
-            ..Default::default()
-        },
-    )
-    .expect("open region");
+    let region = common::attach(&s.shm);
     // A pid that is certainly dead: a child we started and reaped.
     let mut child = std::process::Command::new("true").spawn().expect("true");
     let dead = child.id();

@@ -252,26 +252,23 @@ fn ul_stat_reports_writer_lanes_and_counts() {
 #[test]
 fn ul_stat_refuses_what_is_not_a_region() {
     let s = Scratch::new("statbad");
-    std::fs::write(&s.shm, vec![0x5a; 8192]).unwrap();
-    let out = Command::new(stat_bin())
-        .arg("--shm")
-        .arg(&s.shm)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("is not a ul region"), "{err}");
-    // A short file that is not a region is not called a corrupt one
-    // (issue 14 item 5: a copy of /etc/passwd was "a corrupt header").
-    for short in [&b"short"[..], &b"root:x:0:0:root:/root:/bin/bash\n"[..]] {
-        std::fs::write(&s.shm, short).unwrap();
+    // ul-stat on `bytes` as the region file: it must fail; its stderr.
+    let refused = |bytes: &[u8]| {
+        std::fs::write(&s.shm, bytes).unwrap();
         let out = Command::new(stat_bin())
             .arg("--shm")
             .arg(&s.shm)
             .output()
             .unwrap();
         assert!(!out.status.success());
-        let err = String::from_utf8_lossy(&out.stderr);
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = refused(&[0x5a; 8192]);
+    assert!(err.contains("is not a ul region"), "{err}");
+    // A short file that is not a region is not called a corrupt one
+    // (issue 14 item 5: a copy of /etc/passwd was "a corrupt header").
+    for short in [&b"short"[..], &b"root:x:0:0:root:/root:/bin/bash\n"[..]] {
+        let err = refused(short);
         assert!(err.contains("is not a ul region"), "{err}");
         assert!(!err.contains("corrupt") && !err.contains("remove"), "{err}");
     }
@@ -280,14 +277,7 @@ fn ul_stat_refuses_what_is_not_a_region() {
     let at = std::mem::offset_of!(ul_ring::layout::RegionHeader, id)
         + std::mem::offset_of!(ul_ring::layout::Identity, magic);
     head[at..at + 8].copy_from_slice(&ul_ring::layout::MAGIC.to_ne_bytes());
-    std::fs::write(&s.shm, &head).unwrap();
-    let out = Command::new(stat_bin())
-        .arg("--shm")
-        .arg(&s.shm)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused(&head);
     assert!(err.contains("shorter than a header: truncated"), "{err}");
 }
 

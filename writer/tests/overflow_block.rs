@@ -33,14 +33,7 @@ fn block_with_duration_max_waits_for_room() {
     });
     // Wait until the lane is full (the logging thread is then blocked, or
     // would have panicked), so the test always reaches the full-lane path.
-    let region = ul_ring::region::Region::open(
-        &s.shm,
-        &ul_ring::region::RegionOptions {
-            create: false,
-            ..Default::default()
-        },
-    )
-    .expect("open the region");
+    let region = common::attach(&s.shm);
     let full = wait_for(Duration::from_secs(20), || {
         (0..region.geometry().sizes.lanes as usize).any(|i| {
             let c = region.lane_control(i);

@@ -132,14 +132,7 @@ fn a_busy_writer_reports_a_truncated_region_and_keeps_what_it_wrote() {
     // Cut the region in the middle of the lanes: the header stays, so the
     // writer's next pass faults on a lane, or its size check sees it first.
     let cut = {
-        let r = ul_ring::region::Region::open(
-            &s.shm,
-            &ul_ring::region::RegionOptions {
-                create: false,
-                ..Default::default()
-            },
-        )
-        .expect("open region");
+        let r = common::attach(&s.shm);
         let g = r.geometry();
         (g.lanes_offset + g.lane_stride) as u64
     };
@@ -178,14 +171,7 @@ fn a_busy_writer_reports_a_truncated_region_and_keeps_what_it_wrote() {
 }
 
 fn open_view(s: &Scratch) -> Region {
-    Region::open(
-        &s.shm,
-        &RegionOptions {
-            create: false,
-            ..Default::default()
-        },
-    )
-    .expect("open region")
+    common::attach(&s.shm)
 }
 
 /// How fast the producers of [`region_replaced`] log: `burst` records,

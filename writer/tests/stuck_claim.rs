@@ -18,14 +18,7 @@ fn an_uncommitted_shared_lane_claim_does_not_keep_the_writer_busy() {
         &s,
         &["--process-timeout", "3", "--flush-interval-ms", "100"],
     );
-    let region = Region::open(
-        &s.shm,
-        &RegionOptions {
-            create: false,
-            ..Default::default()
-        },
-    )
-    .expect("open region");
+    let region = common::attach(&s.shm);
     // What a producer killed right after its claim leaves behind: the
     // shared head moved past a slot whose sequence word still says "free
     // for this position", and no commit will ever come.

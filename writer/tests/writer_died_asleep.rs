@@ -8,7 +8,6 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use ul_ring::region::{Region, RegionOptions};
 
 #[test]
 fn a_writer_killed_asleep_costs_producers_a_bounded_number_of_wakes() {
@@ -19,14 +18,7 @@ fn a_writer_killed_asleep_costs_producers_a_bounded_number_of_wakes() {
     ul::flush_timeout(Duration::from_secs(20)).expect("flush");
 
     // A second view of the region, to watch the writer's sleep flag.
-    let view = Region::open(
-        &s.shm,
-        &RegionOptions {
-            create: false,
-            ..RegionOptions::default()
-        },
-    )
-    .expect("open region");
+    let view = common::attach(&s.shm);
     let wake = &view.header().wake;
     assert!(
         wait_for(Duration::from_secs(20), || wake.writer_sleeping()),

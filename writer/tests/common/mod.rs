@@ -260,3 +260,16 @@ pub fn text_escape(s: &str) -> String {
     }
     out
 }
+
+/// Opens the existing region at `shm` (never creating one), as a producer
+/// or a tool attaches to a writer's region.
+pub fn attach(shm: &Path) -> ul_ring::region::Region {
+    ul_ring::region::Region::open(
+        shm,
+        &ul_ring::region::RegionOptions {
+            create: false,
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("attach to {}: {e}", shm.display()))
+}
