@@ -10,27 +10,7 @@ const CASES: usize = 300;
 /// Seed when `UL_FIDELITY_SEED` is not set.
 const DEFAULT_SEED: u64 = 0x5EED_F1DE_0001;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<'a, T>(&mut self, from: &'a [T]) -> &'a T {
-        &from[self.below(from.len())]
-    }
-}
+use ul_test_support::Rng;
 
 /// A value type, and the traits `format!` takes for it.
 struct Type {
@@ -215,7 +195,7 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(DEFAULT_SEED);
-    let mut r = Rng(seed | 1);
+    let mut r = Rng::from_state(seed | 1);
     let mut code = String::new();
     writeln!(
         code,
@@ -245,7 +225,7 @@ fn main() {
                 values.push(r.pick(TYPES));
                 values.len() - 1
             } else {
-                r.below(values.len())
+                r.below(values.len() as u64) as usize
             };
             let t = values[k];
             let local = format!("v{k}");
@@ -267,7 +247,7 @@ fn main() {
                 }
                 // `{i:spec}` of an existing positional argument.
                 40..=54 if !positional.is_empty() => {
-                    let i = r.below(positional.len());
+                    let i = r.below(positional.len() as u64) as usize;
                     let t = positional[i].1;
                     let (s, _) = spec(&mut r, t, &mut counts, false);
                     fmt.push_str(&format!("{{{i}:{s}}}"));

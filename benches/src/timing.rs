@@ -108,7 +108,7 @@ pub fn busy_wait_ticks(ticks: u64) {
 /// harness (the backend drains, caches cool as in real code).
 #[derive(Clone, Debug)]
 pub struct Pause {
-    state: u64,
+    rng: ul_test_support::Rng,
     min_ticks: u64,
     spread_ticks: u64,
 }
@@ -117,7 +117,7 @@ impl Pause {
     /// A pause generator for a thread; `seed` varies the sequence.
     pub fn new(tpn: f64, seed: u64) -> Self {
         Self {
-            state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            rng: ul_test_support::Rng::new(seed),
             min_ticks: (2_000_000.0 * tpn) as u64,
             spread_ticks: (200_000.0 * tpn) as u64,
         }
@@ -125,13 +125,7 @@ impl Pause {
 
     /// Ticks of the next pause.
     pub fn next_ticks(&mut self) -> u64 {
-        // xorshift64
-        let mut x = self.state;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.state = x;
-        self.min_ticks + x % self.spread_ticks.max(1)
+        self.min_ticks + self.rng.below(self.spread_ticks)
     }
 
     /// Spins for the next pause.

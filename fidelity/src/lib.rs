@@ -10,7 +10,7 @@
 
 mod values;
 
-pub use values::{Point, Rng, Shout};
+pub use values::{GenExt, Point, Rng, Shout};
 
 /// One log call made: what `format!` gives for it.
 #[derive(Debug, Clone, PartialEq, Eq)]

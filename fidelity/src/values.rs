@@ -2,33 +2,16 @@
 
 use std::fmt;
 
-/// A small xorshift generator (the values need to be varied, not secure).
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub use ul_test_support::Rng;
 
-impl Rng {
-    /// A generator from `seed` (0 is mapped to a fixed non-zero state).
-    pub fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// A value below `n` (`n > 0`).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-
+/// `rng.gen::<T>()`: a random value of any [`Gen`] type.
+pub trait GenExt {
     /// A random value of `T`.
-    pub fn gen<T: Gen>(&mut self) -> T {
+    fn gen<T: Gen>(&mut self) -> T;
+}
+
+impl GenExt for Rng {
+    fn gen<T: Gen>(&mut self) -> T {
         T::gen(self)
     }
 }

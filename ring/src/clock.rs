@@ -154,11 +154,9 @@ mod tests {
             ns_base: 1_735_689_600_000_000_000,
             ticks_per_ns: 2.445_123,
         };
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rng = ul_test_support::Rng::from_state(0x9e37_79b9_7f4a_7c15);
         for _ in 0..100_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             // Up to about 3 days of ticks either side of the anchor.
             let off = (x % (1 << 50)) as i64 - (1 << 49);
             let tsc = c.tsc_base.wrapping_add_signed(off);

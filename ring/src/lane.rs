@@ -866,13 +866,8 @@ mod tests {
         let mut p = unsafe { Producer::attach(&ctrl, &bytes) };
         // SAFETY: as above.
         let c = unsafe { Consumer::attach(&ctrl, &bytes) };
-        let mut rng = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut rng = ul_test_support::Rng::from_state(0x2545_f491_4f6c_dd1d);
+        let mut next = move || rng.next_u64();
         let (mut sent, mut seen) = (0u64, 0u64);
         let mut scratch = Vec::new();
         for _ in 0..20_000 {

@@ -495,13 +495,8 @@ fn write_seed_corpus() {
         // argument lists that cover variants not yet seen.
         let dir = fuzz_dir().join("corpus").join("roundtrip");
         std::fs::create_dir_all(&dir).unwrap();
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = ul_test_support::Rng::from_state(0x9E37_79B9_7F4A_7C15);
+        let mut next = || rng.next_u64();
         let mut seen = std::collections::BTreeSet::new();
         let mut kept = 0;
         for _ in 0..20_000 {

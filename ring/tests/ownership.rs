@@ -53,11 +53,9 @@ fn the_generation_wraps_in_its_24_bits() {
 
 #[test]
 fn every_word_decodes_and_valid_words_round_trip() {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rng = ul_test_support::Rng::from_state(0x9e37_79b9_7f4a_7c15);
     for _ in 0..100_000 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        let x = rng.next_u64();
         let o = LaneOwner::decode(x);
         match o {
             LaneOwner::Corrupt { word } => assert_eq!(word, x),

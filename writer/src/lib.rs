@@ -24,13 +24,3 @@ pub mod region_guard;
 pub mod rotate;
 pub mod stat;
 pub mod takeover;
-
-/// The unit tests' random numbers: the next value of a xorshift64
-/// generator whose state is `s`.
-#[cfg(test)]
-pub(crate) fn xorshift(s: &mut u64) -> u64 {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    *s
-}

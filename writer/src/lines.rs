@@ -1064,13 +1064,13 @@ mod tests {
             "del\u{7f}",
             "sep\u{2028}",
         ];
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rng = ul_test_support::Rng::from_state(0x9e37_79b9_7f4a_7c15);
         for format in [Format::Text, Format::Json, Format::Both] {
             let calib = Calibration::from_anchors((0, 0), (1, 1));
             let mut warm = LineMaker::new(format, calib);
             let mut planned = 0;
             for k in 0..400u64 {
-                crate::xorshift(&mut x);
+                let x = rng.next_u64();
                 let (a, b) = (
                     strings[(x % 13) as usize],
                     strings[((x >> 8) % 13) as usize],

@@ -12,19 +12,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use ul_ring::bytes::ByteStore;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
+use ul_test_support::Rng;
 
 #[test]
 fn garbage_from_a_hostile_producer_is_reported_and_skipped() {
@@ -49,7 +37,7 @@ fn garbage_from_a_hostile_producer_is_reported_and_skipped() {
         .spawn()
         .expect("spawn stress");
 
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::from_state(0x9e37_79b9_7f4a_7c15);
     let end = Instant::now() + Duration::from_secs(3);
     let mut rounds = 0u64;
     while Instant::now() < end {
@@ -59,7 +47,7 @@ fn garbage_from_a_hostile_producer_is_reported_and_skipped() {
             // Random bytes published as records.
             0 => {
                 let n = 8 * (1 + rng.below(64));
-                let junk: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
+                let junk: Vec<u8> = (0..n).map(|_| rng.next_u64() as u8).collect();
                 bytes.write_with((head % cap) as usize, n as usize, |e| e.put_bytes(&junk));
                 ctrl.head_raw().store(head + n, Ordering::Release);
             }
@@ -77,14 +65,14 @@ fn garbage_from_a_hostile_producer_is_reported_and_skipped() {
                 let mut rec = Vec::new();
                 let hdr = ul_ring::record::RecordHeader {
                     level: (rng.below(7)) as u8,
-                    callsite: rng.next() as u32,
-                    context: rng.next() as u32,
+                    callsite: rng.next_u64() as u32,
+                    context: rng.next_u64() as u32,
                     ..Default::default()
                 };
                 ul_ring::args::encode_record(
                     &mut rec,
                     hdr,
-                    &[ul_ring::args::OwnedValue::U64(rng.next())],
+                    &[ul_ring::args::OwnedValue::U64(rng.next_u64())],
                 );
                 if rng.below(2) == 0 {
                     rec[32] = 200; // unknown tag
@@ -111,15 +99,15 @@ fn garbage_from_a_hostile_producer_is_reported_and_skipped() {
                 let room = table.capacity().saturating_sub(used) / 8;
                 if room > 1 {
                     let at = used + 8 * rng.below(room as u64 - 1) as usize;
-                    let v = rng.next();
+                    let v = rng.next_u64();
                     table.write_with(at, 8, |e| e.put_u64(v));
                 }
             }
             // Header fields a producer may set, set to nonsense.
             _ => {
                 let c = &region.header().control;
-                c.set_batch_size(rng.next() as u32);
-                c.set_flush_interval_ms(rng.next() as u32);
+                c.set_batch_size(rng.next_u64() as u32);
+                c.set_flush_interval_ms(rng.next_u64() as u32);
                 c.set_min_level(0);
             }
         }

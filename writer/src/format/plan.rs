@@ -362,21 +362,16 @@ mod tests {
         out
     }
 
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            crate::xorshift(&mut self.0)
-        }
-    }
+    use ul_test_support::Rng;
 
     fn random_value(r: &mut Rng) -> OwnedValue {
-        let x = r.next();
-        match r.next() % 15 {
+        let x = r.next_u64();
+        match r.next_u64() % 15 {
             0 => OwnedValue::U8(x as u8),
             1 => OwnedValue::U16(x as u16),
             2 => OwnedValue::U32(x as u32),
             3 => OwnedValue::U64(x),
-            4 => OwnedValue::U128(u128::from(x) << 64 | u128::from(r.next())),
+            4 => OwnedValue::U128(u128::from(x) << 64 | u128::from(r.next_u64())),
             5 => OwnedValue::I8(x as i8),
             6 => OwnedValue::I16(x as i16),
             7 => OwnedValue::I32(x as i32),
@@ -384,7 +379,7 @@ mod tests {
             9 => OwnedValue::I128(-(i128::from(x) << 20)),
             10 => OwnedValue::F32(f32::from_bits(x as u32)),
             11 => OwnedValue::F64(if x % 2 == 0 {
-                f64::from_bits(r.next())
+                f64::from_bits(r.next_u64())
             } else {
                 (x % 100_000) as f64 / 4.0
             }),
@@ -396,15 +391,15 @@ mod tests {
     /// Mostly plain ASCII, sometimes with what an output escapes (a quote,
     /// a backslash, a control character, DEL) or non-ASCII text.
     fn random_string(r: &mut Rng) -> String {
-        let n = (r.next() % 70) as usize;
+        let n = (r.next_u64() % 70) as usize;
         let mut s: String = (0..n)
-            .map(|_| char::from(b' ' + (r.next() % 95) as u8))
+            .map(|_| char::from(b' ' + (r.next_u64() % 95) as u8))
             .filter(|&c| c != '"' && c != '\\')
             .collect();
-        if r.next() % 3 == 0 {
+        if r.next_u64() % 3 == 0 {
             let odd = ["\"", "\\", "\n", "\t", "\u{7f}", "é", "\u{2028}", "\0"];
             let at = s.len() / 2;
-            s.insert_str(at, odd[(r.next() % odd.len() as u64) as usize]);
+            s.insert_str(at, odd[(r.next_u64() % odd.len() as u64) as usize]);
         }
         s
     }
@@ -416,17 +411,17 @@ mod tests {
 
     #[test]
     fn plans_write_what_the_general_path_writes() {
-        let mut r = Rng(0x2545_f491_4f6c_dd1d);
+        let mut r = Rng::from_state(0x2545_f491_4f6c_dd1d);
         let lits = ["", "a", "Logging int: ", ", x = ", "{{b}}", " ~ "];
         let (mut planned, mut strings) = (0, 0);
         for _ in 0..20_000 {
-            let n = (r.next() % 11) as usize;
+            let n = (r.next_u64() % 11) as usize;
             let mut fmt = String::new();
             for _ in 0..n {
-                fmt.push_str(lits[(r.next() % lits.len() as u64) as usize]);
+                fmt.push_str(lits[(r.next_u64() % lits.len() as u64) as usize]);
                 fmt.push_str("{}");
             }
-            fmt.push_str(lits[(r.next() % lits.len() as u64) as usize]);
+            fmt.push_str(lits[(r.next_u64() % lits.len() as u64) as usize]);
             let f = ParsedFormat::new(&fmt);
             let args: Vec<_> = (0..n).map(|_| random_value(&mut r)).collect();
             let first = rec(&args);

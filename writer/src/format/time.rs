@@ -163,15 +163,13 @@ mod tests {
     #[test]
     fn nine_digits_match_the_digit_loop() {
         let mut v = 0u32;
-        let mut x = 0x9e37_79b9u32;
+        let mut rng = ul_test_support::Rng::from_state(0x9e37_79b9);
         for k in 0..400_000u32 {
             let (mut a, mut b) = ([0u8; 9], [0u8; 9]);
             put_nine(&mut a, v);
             put(&mut b, v);
             assert_eq!(a, b, "{v}");
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
+            let x = rng.next_u64() as u32;
             // Random values, and every value near the powers of ten.
             v = if k % 2 == 0 {
                 x % 1_000_000_000
@@ -225,10 +223,10 @@ mod tests {
     #[test]
     fn random_and_repeated_timestamps_match_chrono() {
         let mut t = TimestampFormatter::new();
-        let mut x = 0x1234_5678_9abc_def1u64;
+        let mut rng = ul_test_support::Rng::from_state(0x1234_5678_9abc_def1);
         let mut prev = 0u64;
         for k in 0..20_000 {
-            crate::xorshift(&mut x);
+            let x = rng.next_u64();
             // New values, the same one again (the text and JSON lines of
             // one record), and near ones (the same second).
             let ns = match k % 3 {
