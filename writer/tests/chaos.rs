@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use ul_ring::ownership::LaneOwner;
 use ul_ring::region::{Region, RegionOptions};
+use ul_test_support::Rng;
 
 const LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
 
@@ -44,111 +45,24 @@ fn scale() -> f64 {
         .unwrap_or(1.0)
 }
 
-/// xorshift64*: enough randomness for kill times, and replayable.
-struct Rng(u64);
-
-impl Rng {
-    fn new(test: &str) -> Self {
-        let seed = std::env::var("UL_CHAOS_SEED")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos() as u64
-            });
-        eprintln!("{test}: UL_CHAOS_SEED={seed}");
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform in `lo..hi`.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo).max(1)
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Processes
 
-/// One `ul-writer` incarnation; its stderr goes to a file.
-struct WriterProc {
-    child: Child,
-    err: PathBuf,
+/// Starts writer incarnation number `n` on `shm` -> `dir`, its stderr in a
+/// file of its own under [`stderr_dir`]. `wrap` is shell run before exec'ing
+/// the writer (e.g. `ulimit -f 64`).
+fn start_writer(shm: &Path, dir: &Path, n: usize, args: &[&str], wrap: Option<&str>) -> Writer {
+    let errdir = stderr_dir(dir);
+    std::fs::create_dir_all(&errdir).expect("create stderr dir");
+    let err = errdir.join(format!("writer-{n}.txt"));
+    Writer::spawn(shm, dir, args, Stderr::File(err), wrap)
 }
 
-impl WriterProc {
-    /// Starts writer number `n` on `shm` -> `dir`. `wrap` is shell run
-    /// before exec'ing the writer (e.g. `ulimit -f 64`).
-    fn spawn(shm: &Path, dir: &Path, n: usize, args: &[&str], wrap: Option<&str>) -> Self {
-        let errdir = stderr_dir(dir);
-        std::fs::create_dir_all(&errdir).expect("create stderr dir");
-        let err = errdir.join(format!("writer-{n}.txt"));
-        let f = File::create(&err).expect("create writer stderr file");
-        let mut cmd = match wrap {
-            Some(sh) => {
-                let mut c = Command::new("sh");
-                c.arg("-c")
-                    .arg(format!("{sh}; exec \"$0\" \"$@\""))
-                    .arg(writer_bin());
-                c
-            }
-            None => Command::new(writer_bin()),
-        };
-        let child = cmd
-            .arg("--shm")
-            .arg(shm)
-            .arg("--dir")
-            .arg(dir)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(f)
-            .spawn()
-            .expect("start ul-writer");
-        WriterProc { child, err }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn kill(mut self) {
-        signal(self.pid(), libc::SIGKILL);
-        self.child.wait().expect("wait for killed writer");
-    }
-
-    /// SIGTERM, wait (bounded), assert a clean exit.
-    fn stop(mut self) {
-        signal(self.pid(), libc::SIGCONT);
-        signal(self.pid(), libc::SIGTERM);
-        let st = wait_timeout(&mut self.child, Duration::from_secs(60));
-        let err = std::fs::read_to_string(&self.err).unwrap_or_default();
-        match st {
-            Some(st) => assert!(st.success(), "ul-writer exited with {st}:\n{err}"),
-            None => {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("ul-writer did not exit within 60 s of SIGTERM:\n{err}");
-            }
-        }
-    }
-}
-
-impl Drop for WriterProc {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// SIGCONT (it may be stopped), SIGTERM, wait (bounded), assert a clean exit.
+fn stop_clean(w: Writer) {
+    signal(w.pid(), libc::SIGCONT);
+    let (st, err) = w.stop();
+    assert!(st.success(), "ul-writer exited with {st}:\n{err}");
 }
 
 fn stderr_dir(dir: &Path) -> PathBuf {
@@ -718,8 +632,8 @@ fn producers_and_writer_killed_at_random() {
     let want_producer_kills = ((200.0 * sc) as usize).max(1);
     let want_writer_kills = ((50.0 * sc) as usize).max(1);
     let s = Scratch::new("chaos-kill");
-    let mut rng = Rng::new(name);
-    let first = WriterProc::spawn(&s.shm, &s.dir, 0, KILL_WRITER, None);
+    let mut rng = Rng::from_env("UL_CHAOS_SEED", name);
+    let first = start_writer(&s.shm, &s.dir, 0, KILL_WRITER, None);
     assert!(
         wait_for(Duration::from_secs(20), || s
             .dir
@@ -730,15 +644,15 @@ fn producers_and_writer_killed_at_random() {
     );
 
     // The writer killer: kill at a random instant, reap, restart.
-    let wseed = rng.next();
+    let wseed = rng.next_u64();
     let (shm, dir) = (s.shm.clone(), s.dir.clone());
     let killer = std::thread::spawn(move || {
-        let mut rng = Rng(wseed | 1);
+        let mut rng = Rng::from_state(wseed | 1);
         let mut w = first;
         for k in 1..=want_writer_kills {
             std::thread::sleep(Duration::from_millis(rng.range(30, 300)));
             w.kill();
-            w = WriterProc::spawn(&shm, &dir, k, KILL_WRITER, None);
+            w = start_writer(&shm, &dir, k, KILL_WRITER, None);
         }
         w
     });
@@ -820,7 +734,7 @@ fn producers_and_writer_killed_at_random() {
         finished.push(p.finish(Duration::from_secs(90)));
     }
     wait_quiescent(&s.shm, &s.dir, Duration::from_secs(60));
-    w.stop();
+    stop_clean(w);
 
     let stderr = writer_stderr(&s.dir);
     let rolled_back = stderr.matches("rolled back batch").count();
@@ -856,7 +770,7 @@ fn producers_and_writer_killed_at_random() {
 fn writer_stopped_until_rings_fill_then_resumed_drop_policy() {
     let name = "writer_stopped_until_rings_fill_then_resumed_drop_policy";
     let s = Scratch::new("chaos-stop");
-    let w = WriterProc::spawn(
+    let w = start_writer(
         &s.shm,
         &s.dir,
         0,
@@ -951,7 +865,7 @@ fn writer_stopped_until_rings_fill_then_resumed_drop_policy() {
         p.finish(Duration::from_secs(60));
     }
     wait_quiescent(&s.shm, &s.dir, Duration::from_secs(30));
-    w.stop();
+    stop_clean(w);
     let mut f = read_files(&s.dir, &[40]);
     let v = verify(&mut f, &BTreeSet::new());
     for &p in &pids {
@@ -993,7 +907,7 @@ fn file_size_limit_keeps_records_until_lifted() {
     )
     .expect("create region");
     drop(region);
-    let w = WriterProc::spawn(
+    let w = start_writer(
         &s.shm,
         &s.dir,
         0,
@@ -1081,7 +995,7 @@ fn file_size_limit_keeps_records_until_lifted() {
     assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
     let pid = p.finish(Duration::from_secs(90));
     wait_quiescent(&s.shm, &s.dir, Duration::from_secs(30));
-    w.stop();
+    stop_clean(w);
     let stderr = writer_stderr(&s.dir);
     assert_eq!(
         stderr
@@ -1113,7 +1027,7 @@ fn file_size_limit_keeps_records_until_lifted() {
 fn fork_after_logging_child_gets_its_own_lanes() {
     let name = "fork_after_logging_child_gets_its_own_lanes";
     let s = Scratch::new("chaos-fork");
-    let w = WriterProc::spawn(&s.shm, &s.dir, 0, &["--flush-interval-ms", "10"], None);
+    let w = start_writer(&s.shm, &s.dir, 0, &["--flush-interval-ms", "10"], None);
     let p = Producer::spawn(
         &s.shm,
         &[
@@ -1130,7 +1044,7 @@ fn fork_after_logging_child_gets_its_own_lanes() {
     );
     let parent = p.finish(Duration::from_secs(90));
     wait_quiescent(&s.shm, &s.dir, Duration::from_secs(30));
-    w.stop();
+    stop_clean(w);
     let mut f = read_files(&s.dir, &[40]);
     let v = verify(&mut f, &BTreeSet::new());
     let children: Vec<u32> = f
@@ -1174,7 +1088,7 @@ fn log_directory_renamed_or_deleted_is_recreated() {
     let s = Scratch::new("chaos-dir");
     let old = s.dir.with_extension("old");
     let _ = std::fs::remove_dir_all(&old);
-    let w = WriterProc::spawn(&s.shm, &s.dir, 0, &["--flush-interval-ms", "10"], None);
+    let w = start_writer(&s.shm, &s.dir, 0, &["--flush-interval-ms", "10"], None);
     assert!(wait_for(Duration::from_secs(20), || s
         .dir
         .join("server.log")
@@ -1209,7 +1123,7 @@ fn log_directory_renamed_or_deleted_is_recreated() {
     std::fs::remove_dir_all(&s.dir).expect("remove log dir");
     let c = run();
     wait_quiescent(&s.shm, &s.dir, Duration::from_secs(30));
-    w.stop();
+    stop_clean(w);
     check(&old, a);
     // `b` went into the directory that was then deleted; `c` into the new one.
     check(&s.dir, c);
@@ -1231,9 +1145,9 @@ fn log_directory_renamed_or_deleted_is_recreated() {
 fn producer_stopped_inside_a_shared_lane_claim() {
     let name = "producer_stopped_inside_a_shared_lane_claim";
     let s = Scratch::new("chaos-claim");
-    let mut rng = Rng::new(name);
+    let mut rng = Rng::from_env("UL_CHAOS_SEED", name);
     // One lane: of four threads, three log through the shared lane.
-    let w = WriterProc::spawn(
+    let w = start_writer(
         &s.shm,
         &s.dir,
         0,
@@ -1316,7 +1230,7 @@ fn producer_stopped_inside_a_shared_lane_claim() {
     File::create(&stop).expect("create stop file");
     let pid = p.finish(Duration::from_secs(60));
     wait_quiescent(&s.shm, &s.dir, Duration::from_secs(30));
-    w.stop();
+    stop_clean(w);
     let mut f = read_files(&s.dir, &[200]);
     let v = verify(&mut f, &BTreeSet::new());
     for t in 0..4 {

@@ -191,7 +191,7 @@ fn unit_and_logrotate_agree_and_work_with_the_real_writer() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start ul-writer");
-    let w = Writer { child };
+    let w = Writer::from_child(child);
     let pid = w.pid().to_string();
     // The unit runs the writer at nice 5 with 10% of a CPU: on a loaded
     // machine its start takes a while.

@@ -77,29 +77,35 @@ pub fn chaos_bin() -> PathBuf {
     p
 }
 
-/// A running `ul-writer`, stopped with SIGTERM (then SIGKILL) on drop.
+/// Where a started writer's stderr goes.
+pub enum Stderr {
+    /// A pipe, read by [`Writer::stop`] (for short runs: a writer that
+    /// fills the pipe's buffer blocks).
+    Piped,
+    /// A file, read by [`Writer::stop`]; for long runs and for writers
+    /// started and killed many times.
+    File(PathBuf),
+}
+
+/// A running `ul-writer`, killed on drop if still running. The one writer
+/// handle of the integration tests (`chaos.rs` included).
 pub struct Writer {
     pub child: Child,
+    err_file: Option<PathBuf>,
 }
 
 impl Writer {
+    /// Starts a writer on `s` with `extra` arguments (and
+    /// `--flush-interval-ms 20` unless `extra` sets it), and returns once
+    /// it serves the region.
     pub fn start(s: &Scratch, extra: &[&str]) -> Self {
-        let child = Command::new(writer_bin())
-            .arg("--shm")
-            .arg(&s.shm)
-            .arg("--dir")
-            .arg(&s.dir)
-            .args(if extra.contains(&"--flush-interval-ms") {
-                &[][..]
-            } else {
-                &["--flush-interval-ms", "20"][..]
-            })
-            .args(extra)
-            .stdin(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start ul-writer");
-        let w = Writer { child };
+        let flush: &[&str] = if extra.contains(&"--flush-interval-ms") {
+            &[]
+        } else {
+            &["--flush-interval-ms", "20"]
+        };
+        let args: Vec<&str> = flush.iter().chain(extra).copied().collect();
+        let w = Self::spawn(&s.shm, &s.dir, &args, Stderr::Piped, None);
         // Wait until it serves the region: its pid is in the header, so the
         // region is initialised (a test that stops the writer next must not
         // catch it half way; it opens its outputs before the region).
@@ -110,31 +116,96 @@ impl Writer {
         w
     }
 
+    /// Starts `ul-writer --shm SHM --dir DIR ARGS` exactly as given (no
+    /// default arguments) and returns at once. `wrap` is shell run before
+    /// exec'ing the writer (e.g. `ulimit -f 64`).
+    pub fn spawn(
+        shm: &Path,
+        dir: &Path,
+        args: &[&str],
+        stderr: Stderr,
+        wrap: Option<&str>,
+    ) -> Self {
+        let mut cmd = match wrap {
+            Some(sh) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(format!("{sh}; exec \"$0\" \"$@\""))
+                    .arg(writer_bin());
+                c
+            }
+            None => Command::new(writer_bin()),
+        };
+        let (err, err_file) = match stderr {
+            Stderr::Piped => (Stdio::piped(), None),
+            Stderr::File(p) => {
+                let f = std::fs::File::create(&p)
+                    .unwrap_or_else(|e| panic!("create {}: {e}", p.display()));
+                (Stdio::from(f), Some(p))
+            }
+        };
+        let child = cmd
+            .arg("--shm")
+            .arg(shm)
+            .arg("--dir")
+            .arg(dir)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .expect("start ul-writer");
+        Writer { child, err_file }
+    }
+
+    /// A handle for a writer started some other way (stderr piped).
+    pub fn from_child(child: Child) -> Self {
+        Writer {
+            child,
+            err_file: None,
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    /// SIGTERM and wait; returns the exit status and stderr.
+    /// SIGKILL and reap.
+    pub fn kill(mut self) {
+        signal(self.pid(), libc::SIGKILL);
+        self.child.wait().expect("wait for killed writer");
+    }
+
+    /// SIGTERM and wait (30 s, then SIGKILL); returns the exit status and
+    /// stderr.
     pub fn stop(mut self) -> (std::process::ExitStatus, String) {
         signal(self.child.id(), libc::SIGTERM);
         let status = wait_timeout(&mut self.child, Duration::from_secs(30)).unwrap_or_else(|| {
             let _ = self.child.kill();
             self.child.wait().expect("wait")
         });
+        (status, self.stderr())
+    }
+
+    /// What the writer wrote on stderr so far (all of it once it exited).
+    pub fn stderr(&mut self) -> String {
         let mut err = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
+        if let Some(p) = &self.err_file {
+            err = std::fs::read_to_string(p).unwrap_or_default();
+        } else if let Some(mut e) = self.child.stderr.take() {
             use std::io::Read;
             let _ = e.read_to_string(&mut err);
         }
-        std::mem::forget(self);
-        (status, err)
+        err
     }
 }
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
