@@ -17,6 +17,14 @@ pub enum InitError {
     AlreadyInitialised(std::path::PathBuf),
 }
 
+/// Why [`crate::configure`] changed nothing.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigureError {
+    /// `ul::init` was never called, so there is no region to configure.
+    #[error("ul is not initialised: call ul::init first")]
+    NotInitialised,
+}
+
 /// Why [`crate::flush`] did not confirm.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum FlushError {

@@ -42,7 +42,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 pub use context::{clear_thread_context, set_thread_context, Context, Logger};
-pub use error::{FlushError, InitError};
+pub use error::{ConfigureError, FlushError, InitError};
 pub use shared::Overflow;
 pub use thread_lane::current_lane;
 pub use ul_ring::layout::Sizes;
@@ -312,7 +312,7 @@ pub fn writer_alive() -> bool {
 ///     flush_interval: Some(Duration::from_millis(50)),
 ///     ..Default::default()
 /// })?;
-/// # Ok::<(), ul::FlushError>(())
+/// # Ok::<(), ul::ConfigureError>(())
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Config {
@@ -326,8 +326,8 @@ pub struct Config {
 
 /// Changes the run-time settings for every process on the region (the
 /// writer sees them on its next pass; log calls at once).
-pub fn configure(config: Config) -> Result<(), FlushError> {
-    let shared = shared::get().ok_or(FlushError::NotInitialised)?;
+pub fn configure(config: Config) -> Result<(), ConfigureError> {
+    let shared = shared::get().ok_or(ConfigureError::NotInitialised)?;
     let h = shared.region.header();
     if let Some(l) = config.min_level {
         h.control.set_min_level(l as u32);
