@@ -4,7 +4,7 @@ use std::fmt;
 
 pub use ul_test_support::Rng;
 
-/// `rng.gen::<T>()`: a random value of any [`Gen`] type.
+/// `rng.gen::<T>()`: a random value of any type with random values (`Gen`).
 pub trait GenExt {
     /// A random value of `T`.
     fn gen<T: Gen>(&mut self) -> T;
