@@ -151,3 +151,77 @@ fn a_limit_too_small_is_refused_at_start_with_the_smallest_that_works() {
     records(&s.text(), &mut seen);
     assert_eq!(seen.len(), 4_000, "{err}");
 }
+
+/// Asserts that `text` holds each of `threads` x `count` stress records
+/// exactly once.
+fn all_once(text: &str, threads: u32, count: u64, err: &str) {
+    let mut seen = HashMap::new();
+    records(text, &mut seen);
+    let missing: Vec<_> = (0..threads)
+        .flat_map(|t| (0..count).map(move |i| (t, i)))
+        .filter(|k| !seen.contains_key(k))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "records missing, e.g. {missing:?}\n{err}"
+    );
+    assert_eq!(seen.len() as u64, u64::from(threads) * count, "{err}");
+    let twice: Vec<_> = seen.iter().filter(|(_, &n)| n > 1).take(5).collect();
+    assert!(twice.is_empty(), "records written twice, e.g. {twice:?}");
+}
+
+/// An allocation the writer is refused becomes a smaller batch, not an
+/// abort: the real writer, whose allocator (the `test-hooks` build of
+/// `ul-writer`, `UL_TEST_FAIL_ALLOC`) refuses every block over 192 KiB once
+/// it serves the region, under 64 producer threads at full speed. Its batch
+/// buffers grow past that by default (1 MiB of lines per batch), on the
+/// engine's thread and the format helper's; every record still arrives,
+/// once, and the writer says it cut its batches.
+#[test]
+fn refused_allocations_make_smaller_batches_and_lose_nothing() {
+    const THREADS: u32 = 64;
+    const COUNT: u64 = 20_000;
+    const CAP: &str = "192K";
+    let s = Scratch::new("allocfail");
+    // Two format threads whatever the machine, so a helper's buffers are
+    // refused too.
+    let mut w = Writer::start_env(
+        &s,
+        &["--format", "both", "--format-threads", "2"],
+        &[("UL_TEST_FAIL_ALLOC", CAP)],
+    );
+    let (ok, stress_err) = stress_within(&s, &mut w, THREADS, COUNT, Duration::from_secs(120));
+    // A writer that aborted has exited by now.
+    let exited = w.child.try_wait().expect("try_wait");
+    let (status, err) = w.stop();
+    assert!(
+        exited.is_none() && status.success(),
+        "the writer died when allocations were refused ({status:?}): {err}"
+    );
+    assert!(!err.contains("memory allocation of"), "{err}");
+    // The test is void unless the hook was armed and refused something.
+    assert!(
+        err.contains("allocations of more than 196608 bytes are refused from now on"),
+        "the hook was not armed (is ul-writer built with test-hooks?): {err}"
+    );
+    let refused: u64 = err
+        .split(" allocations refused")
+        .next()
+        .and_then(|h| h.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of refused allocations: {err}"));
+    assert!(refused > 0, "nothing was refused: {err}");
+    // The operator is told, once.
+    assert_eq!(
+        err.matches("memory for a batch buffer was refused").count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("batches are cut to"), "{err}");
+    assert!(
+        ok,
+        "the producers did not finish: {stress_err}\nwriter: {err}"
+    );
+    all_once(&s.text(), THREADS, COUNT, &err);
+}

@@ -84,7 +84,13 @@ pub struct Writer {
 
 impl Writer {
     pub fn start(s: &Scratch, extra: &[&str]) -> Self {
+        Self::start_env(s, extra, &[])
+    }
+
+    /// [`Writer::start`] with variables added to its environment.
+    pub fn start_env(s: &Scratch, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let child = Command::new(writer_bin())
+            .envs(env.iter().copied())
             .arg("--shm")
             .arg(&s.shm)
             .arg("--dir")
