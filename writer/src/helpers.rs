@@ -60,6 +60,9 @@ pub struct Part {
     /// What reading the part found (`new_tail` short of the part's end if
     /// it stopped early; `corrupt` if it held bytes that are not records).
     pub batch: Batch,
+    /// The allocator refused to grow a buffer (the bytes asked for): the
+    /// part stopped there ([`LineMaker::alloc_failed`]).
+    pub alloc_failed: Option<usize>,
 }
 
 struct Helper {
@@ -112,9 +115,15 @@ impl Helpers {
         for k in 1..threads.clamp(1, MAX_FORMAT_THREADS) {
             let (job_tx, job_rx) = channel::<Job>();
             let (part_tx, part_rx) = channel::<Part>();
+            // The lane copy buffer is allocated here, before the thread
+            // runs: at start, so the memory limit's plan (which measures
+            // once the helpers are started) finds it in use, rather than
+            // later on the helper's thread, where it would race with the
+            // limit (and, if refused, abort the writer).
+            let scratch = Vec::with_capacity(COPY_CHUNK);
             let thread = std::thread::Builder::new()
                 .name(format!("ul-format-{k}"))
-                .spawn(move || serve(format, job_rx, part_tx))?;
+                .spawn(move || serve(format, job_rx, part_tx, scratch))?;
             h.helpers.push(Helper {
                 fail_next: false,
                 jobs: Some(job_tx),
@@ -259,9 +268,9 @@ impl Drop for Helpers {
 }
 
 /// A helper's loop: format each part it is handed, send it back.
-fn serve(format: Format, jobs: Receiver<Job>, parts: Sender<Part>) {
+/// `scratch` is its lane copy buffer.
+fn serve(format: Format, jobs: Receiver<Job>, parts: Sender<Part>, mut scratch: Vec<u8>) {
     let mut lines: Option<(LineMaker, *const Region)> = None;
-    let mut scratch = Vec::with_capacity(COPY_CHUNK);
     while let Ok(job) = jobs.recv() {
         let (maker, names_of) =
             lines.get_or_insert_with(|| (LineMaker::new(format, job.calib), core::ptr::null()));
@@ -302,6 +311,7 @@ fn serve(format: Format, jobs: Receiver<Job>, parts: Sender<Part>) {
             bufs: std::mem::take(&mut maker.bufs),
             records: maker.records,
             batch,
+            alloc_failed: maker.alloc_failed,
         };
         if parts.send(part).is_err() {
             break;

@@ -10,6 +10,9 @@ pub mod binlog;
 pub mod diag;
 pub mod dir_lock;
 pub mod engine;
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
+pub mod fail_alloc;
 pub mod format;
 pub mod helpers;
 pub mod intent;

@@ -921,7 +921,32 @@ impl LineMaker {
 
     /// [`writer_line`](Self::writer_line) with its time (Unix ns) and the
     /// writer's pid given (`ul-decode` reads them from the binary log).
+    ///
+    /// Such lines are not bounded by the batch budget, but their room is
+    /// asked for with `try_reserve` like a record's: if the allocator
+    /// refuses it, the line goes to standard error instead (see
+    /// [`crate::diag`]) and the writer runs on, rather than abort on a
+    /// buffer's growth.
     pub fn writer_line_at(&mut self, level: Level, message: &str, ns: u64, pid: u32) {
+        // Escaping takes at most 6 bytes per byte (`\u001f`); the rest of
+        // a line (time, level, source, pid, JSON keys; the binary block's
+        // header) is well under the overhead counted.
+        let need = message.len().saturating_mul(6).saturating_add(512);
+        let targets = [
+            (self.format.text(), TEXT),
+            (self.format.json(), 1 + level as usize),
+            (self.format.binary(), BINARY),
+        ];
+        for (on, i) in targets {
+            let b = &mut self.bufs[i];
+            if on && b.capacity() - b.len() < need && b.try_reserve_exact(need).is_err() {
+                crate::diag!(
+                    "no memory for a line of the log (the allocator refused {need} bytes more); \
+                     it was: {level:?} {message}"
+                );
+                return;
+            }
+        }
         if self.format.binary() {
             binlog::put_writer_line(&mut self.bufs[BINARY], ns, pid, level, message);
         }

@@ -24,6 +24,13 @@ use ul_writer::outputs::{Format, Outputs};
 use ul_writer::region_guard::EXIT_REGION_BROKEN;
 use ul_writer::rotate::Rotation;
 
+/// With `test-hooks`, an allocator that `UL_TEST_FAIL_ALLOC` makes refuse
+/// large blocks (see `ul_writer::fail_alloc`); the system allocator
+/// otherwise.
+#[cfg(feature = "test-hooks")]
+#[global_allocator]
+static ALLOC: ul_writer::fail_alloc::FailAlloc = ul_writer::fail_alloc::FailAlloc::new();
+
 /// Drain a ul shared-memory region and write human-readable and JSON logs.
 ///
 /// Serves the region at --shm (creating it if missing) and writes every
@@ -155,6 +162,13 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    // A test hook: the largest block the allocator grants once the writer
+    // serves its region.
+    #[cfg(feature = "test-hooks")]
+    let fail_alloc = match std::env::var(ul_writer::fail_alloc::ENV) {
+        Ok(v) => Some(parse_size(ul_writer::fail_alloc::ENV, &v)?),
+        Err(_) => None,
+    };
     // Bad limits are argument errors: refuse them before touching anything.
     let limits = Limits::parse(
         cli.memory_limit.as_deref(),
@@ -335,7 +349,23 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(p) = &cli.pid_file {
         write_pid_file(p, me)?;
     }
+    #[cfg(feature = "test-hooks")]
+    if let Some(cap) = fail_alloc {
+        ul_writer::diag!(
+            "test hook {}: allocations of more than {cap} bytes are refused from now on",
+            ul_writer::fail_alloc::ENV
+        );
+        ALLOC.arm(usize::try_from(cap).unwrap_or(usize::MAX));
+    }
     let result = engine.run(&signals);
+    #[cfg(feature = "test-hooks")]
+    if fail_alloc.is_some() {
+        ul_writer::diag!(
+            "test hook {}: {} allocations refused",
+            ul_writer::fail_alloc::ENV,
+            ALLOC.refused()
+        );
+    }
     if let Some(p) = &cli.pid_file {
         let _ = std::fs::remove_file(p);
     }

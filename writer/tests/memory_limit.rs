@@ -151,3 +151,214 @@ fn a_limit_too_small_is_refused_at_start_with_the_smallest_that_works() {
     records(&s.text(), &mut seen);
     assert_eq!(seen.len(), 4_000, "{err}");
 }
+
+/// Asserts that `text` holds each of `threads` x `count` stress records
+/// exactly once.
+fn all_once(text: &str, threads: u32, count: u64, err: &str) {
+    let mut seen = HashMap::new();
+    records(text, &mut seen);
+    let missing: Vec<_> = (0..threads)
+        .flat_map(|t| (0..count).map(move |i| (t, i)))
+        .filter(|k| !seen.contains_key(k))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "records missing, e.g. {missing:?}\n{err}"
+    );
+    assert_eq!(seen.len() as u64, u64::from(threads) * count, "{err}");
+    let twice: Vec<_> = seen.iter().filter(|(_, &n)| n > 1).take(5).collect();
+    assert!(twice.is_empty(), "records written twice, e.g. {twice:?}");
+}
+
+/// An allocation the writer is refused becomes a smaller batch, not an
+/// abort: the real writer, whose allocator (the `test-hooks` build of
+/// `ul-writer`, `UL_TEST_FAIL_ALLOC`) refuses every block over 192 KiB once
+/// it serves the region, under 64 producer threads at full speed. Its batch
+/// buffers grow past that by default (1 MiB of lines per batch), on the
+/// engine's thread and the format helper's; every record still arrives,
+/// once, and the writer says it cut its batches.
+#[test]
+fn refused_allocations_make_smaller_batches_and_lose_nothing() {
+    const THREADS: u32 = 64;
+    const COUNT: u64 = 20_000;
+    const CAP: &str = "192K";
+    let s = Scratch::new("allocfail");
+    // Two format threads whatever the machine, so a helper's buffers are
+    // refused too.
+    let mut w = Writer::start_env(
+        &s,
+        &["--format", "both", "--format-threads", "2"],
+        &[("UL_TEST_FAIL_ALLOC", CAP)],
+    );
+    let (ok, stress_err) = stress_within(&s, &mut w, THREADS, COUNT, Duration::from_secs(120));
+    // A writer that aborted has exited by now.
+    let exited = w.child.try_wait().expect("try_wait");
+    let (status, err) = w.stop();
+    assert!(
+        exited.is_none() && status.success(),
+        "the writer died when allocations were refused ({status:?}): {err}"
+    );
+    assert!(!err.contains("memory allocation of"), "{err}");
+    // The test is void unless the hook was armed and refused something.
+    assert!(
+        err.contains("allocations of more than 196608 bytes are refused from now on"),
+        "the hook was not armed (is ul-writer built with test-hooks?): {err}"
+    );
+    let refused: u64 = err
+        .split(" allocations refused")
+        .next()
+        .and_then(|h| h.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of refused allocations: {err}"));
+    assert!(refused > 0, "nothing was refused: {err}");
+    // The operator is told, once.
+    assert_eq!(
+        err.matches("memory for a batch buffer was refused").count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("batches are cut to"), "{err}");
+    assert!(
+        ok,
+        "the producers did not finish: {stress_err}\nwriter: {err}"
+    );
+    all_once(&s.text(), THREADS, COUNT, &err);
+}
+
+/// Where a test may make a cgroup v2 of its own with the memory controller:
+/// the cgroup2 mount's directory that holds this process's cgroup (the
+/// cgroup itself if it is the root, which may have child cgroups beside
+/// processes; else its parent, so the new cgroup is a sibling), if it
+/// hands `memory` to its children. Otherwise why not.
+fn cgroup2_memory_parent() -> Result<std::path::PathBuf, String> {
+    // SAFETY: geteuid has no memory effects.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("not root: cannot make a cgroup".into());
+    }
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| e.to_string())?;
+    let rel = cgroup
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .ok_or("no cgroup v2 hierarchy in /proc/self/cgroup")?
+        .trim()
+        .trim_start_matches('/')
+        .to_string();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| e.to_string())?;
+    let mount = mountinfo
+        .lines()
+        .find_map(|l| {
+            let (pre, post) = l.split_once(" - ")?;
+            post.starts_with("cgroup2 ")
+                .then(|| pre.split(' ').nth(4).map(std::path::PathBuf::from))?
+        })
+        .ok_or("no cgroup2 filesystem is mounted")?;
+    let parent = if rel.is_empty() {
+        mount
+    } else {
+        let own = mount.join(&rel);
+        own.parent().map(|p| p.to_path_buf()).unwrap_or(own)
+    };
+    let sub = std::fs::read_to_string(parent.join("cgroup.subtree_control"))
+        .map_err(|e| format!("{}/cgroup.subtree_control: {e}", parent.display()))?;
+    if !sub.split_whitespace().any(|c| c == "memory") {
+        return Err(format!(
+            "{} does not give its child cgroups the memory controller (cgroup.subtree_control: {:?}; \
+             on a hybrid setup memory is on the cgroup v1 hierarchy)",
+            parent.display(),
+            sub.trim()
+        ));
+    }
+    Ok(parent)
+}
+
+/// A cgroup made for a test, removed on drop (its processes must be gone
+/// by then).
+struct TestCgroup(std::path::PathBuf);
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// The cgroup v2 path of `--memory-limit`: the real writer started alone in
+/// a cgroup of its own (a shell that moves itself into it, then execs
+/// `ul-writer`), so it writes `memory.max` and sizes its batches by
+/// `memory.current`; 64 producer threads at full speed, every record
+/// arrives once, the kernel killed nothing, and the cgroup is removed
+/// afterwards. Needs root and a cgroup2 mount that hands the memory
+/// controller to child cgroups; skips (saying why) otherwise.
+#[test]
+fn sixty_four_threads_all_arrive_within_64m_in_a_cgroup_of_its_own() {
+    const THREADS: u32 = 64;
+    const COUNT: u64 = 20_000;
+    let parent = match cgroup2_memory_parent() {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!("skipped: the cgroup v2 memory limit is not tested here: {why}");
+            return;
+        }
+    };
+    let s = Scratch::new("memcg");
+    let dir = parent.join(format!("ul-test-{}", std::process::id()));
+    std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+    let cg = TestCgroup(dir.clone());
+    assert!(
+        cg.0.join("memory.max").exists(),
+        "{} has no memory.max",
+        cg.0.display()
+    );
+    let procs = cg.0.join("cgroup.procs");
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg("echo $$ > \"$1\" && shift && exec \"$@\"")
+        .arg("sh")
+        .arg(&procs)
+        .arg(writer_bin())
+        .arg("--shm")
+        .arg(&s.shm)
+        .arg("--dir")
+        .arg(&s.dir)
+        .args(["--flush-interval-ms", "20", "--memory-limit", "64M"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ul-writer in its cgroup");
+    let mut w = Writer::from_child(child);
+    let pid = w.pid();
+    let serving = wait_for(Duration::from_secs(20), || {
+        ul_writer::stat::Snapshot::read(&s.shm).is_ok_and(|snap| snap.writer.pid == pid)
+            || w.child.try_wait().ok().flatten().is_some()
+    });
+    assert!(serving, "the writer did not start");
+    let (ok, stress_err) = stress_within(&s, &mut w, THREADS, COUNT, Duration::from_secs(120));
+    let exited = w.child.try_wait().expect("try_wait");
+    let events = std::fs::read_to_string(cg.0.join("memory.events")).unwrap_or_default();
+    let max = std::fs::read_to_string(cg.0.join("memory.max")).unwrap_or_default();
+    let (status, err) = w.stop();
+    assert!(
+        exited.is_none() && status.success(),
+        "the writer died in its cgroup under --memory-limit 64M ({status:?}): {err}\nmemory.events: {events}"
+    );
+    // The test is void unless the cgroup, not RLIMIT_AS, held the writer.
+    assert!(
+        err.contains("memory limit applied cgroup")
+            && err.contains(&format!("memory.max = {}", 64u64 << 20)),
+        "{err}"
+    );
+    assert_eq!(max.trim(), (64u64 << 20).to_string());
+    let oom_kills = events
+        .lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    assert_eq!(oom_kills, Some(0), "memory.events: {events}");
+    assert!(
+        ok,
+        "the producers did not finish: {stress_err}\nwriter: {err}"
+    );
+    all_once(&s.text(), THREADS, COUNT, &err);
+    // The writer has exited: the cgroup is empty, and goes.
+    drop(cg);
+    assert!(!dir.exists(), "{} is still there", dir.display());
+}

@@ -608,6 +608,11 @@ impl Engine {
             let end = self.split[k + 1];
             match self.helpers.finish(helper) {
                 Some(part) => {
+                    // A part cut short by a refused allocation counts as
+                    // the batch's own (reported, the budget lowered).
+                    if self.lines.alloc_failed.is_none() {
+                        self.lines.alloc_failed = part.alloc_failed;
+                    }
                     // A part the batch has no room for is read again
                     // next pass, as one that stopped short.
                     if whole && !self.lines.room_for(&part.bufs) {

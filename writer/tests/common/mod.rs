@@ -99,13 +99,18 @@ impl Writer {
     /// `--flush-interval-ms 20` unless `extra` sets it), and returns once
     /// it serves the region.
     pub fn start(s: &Scratch, extra: &[&str]) -> Self {
+        Self::start_env(s, extra, &[])
+    }
+
+    /// [`Writer::start`] with variables added to its environment.
+    pub fn start_env(s: &Scratch, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let flush: &[&str] = if extra.contains(&"--flush-interval-ms") {
             &[]
         } else {
             &["--flush-interval-ms", "20"]
         };
         let args: Vec<&str> = flush.iter().chain(extra).copied().collect();
-        let w = Self::spawn(&s.shm, &s.dir, &args, Stderr::Piped, None);
+        let w = Self::spawn_env(&s.shm, &s.dir, &args, Stderr::Piped, None, env);
         // Wait until it serves the region: its pid is in the header, so the
         // region is initialised (a test that stops the writer next must not
         // catch it half way; it opens its outputs before the region).
@@ -126,6 +131,18 @@ impl Writer {
         stderr: Stderr,
         wrap: Option<&str>,
     ) -> Self {
+        Self::spawn_env(shm, dir, args, stderr, wrap, &[])
+    }
+
+    /// [`Writer::spawn`] with variables added to its environment.
+    pub fn spawn_env(
+        shm: &Path,
+        dir: &Path,
+        args: &[&str],
+        stderr: Stderr,
+        wrap: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut cmd = match wrap {
             Some(sh) => {
                 let mut c = Command::new("sh");
@@ -145,6 +162,7 @@ impl Writer {
             }
         };
         let child = cmd
+            .envs(env.iter().copied())
             .arg("--shm")
             .arg(shm)
             .arg("--dir")
