@@ -6,8 +6,10 @@
 //! another (see [`crate::helpers`]), so a long run of one lane's records
 //! can be formatted in parts at once and the parts appended in order.
 
+use ul_ring::bytes::ByteStore;
 use ul_ring::callsite::CallsiteTable;
 use ul_ring::clock::Calibration;
+use ul_ring::lane::Consumer;
 use ul_ring::record::{
     decode_with, peek, Form, Level, RecordHeader, RecordKind, COMPACT_CONTEXT, COMPACT_FLAGS,
     COMPACT_TRUNCATED, COMPACT_TSC, FLAG_TRUNCATED, FLAG_TSC, KIND_COMPACT,
@@ -461,6 +463,80 @@ impl LineMaker {
             return (done, cut);
         }
         (done, None)
+    }
+
+    /// With the binary log alone: copies the records of a lane from `from`
+    /// (below `to`, at most `max`) that carry [`BinState::fast`]'s frame
+    /// word straight from the lane into the binary buffer, once, checking
+    /// them there ([`Consumer::copy_matching`]), in the open run or in a
+    /// new one for `origin`; returns the position reached and the records
+    /// copied. Such records are valid whatever their values hold (see
+    /// [`binary_fast`](Self::binary_fast)): this is that path without the
+    /// copy out of the lane first. Nothing is done (`(from, 0)`) unless
+    /// the fast word is this region's and the clock is the one the file
+    /// has; the caller reads what is left the usual way. Sets
+    /// [`full`](Self::full) when it stopped for want of room.
+    pub fn direct<B: ByteStore>(
+        &mut self,
+        consumer: &Consumer<'_, B>,
+        region: &Region,
+        origin: Origin,
+        (from, to): (u64, u64),
+        max: usize,
+    ) -> (u64, usize) {
+        let key = region as *const Region as usize;
+        let (word, fast_key) = self.bin.fast;
+        let len = (word & 0xffff_ffff) as usize;
+        if fast_key != key
+            || self.bin.key != key
+            || self.format.text()
+            || self.format.json()
+            || len < 8
+            || max == 0
+            || !self.bin.calib.is_some_and(|c| same_clock(&c, &self.calib))
+        {
+            return (from, 0);
+        }
+        // Room for what is there (within the limit), else for one record.
+        let want = (to.wrapping_sub(from).min(self.limit as u64) as usize)
+            .min(max.saturating_mul(len))
+            .saturating_add(binlog::RUN_HEADER);
+        if !self.reserve(BINARY, want) && !self.reserve(BINARY, len + binlog::RUN_HEADER) {
+            self.full = true;
+            return (from, 0);
+        }
+        let buf = &mut self.bufs[BINARY];
+        let b = &mut self.bin;
+        let saved = (b.run_at, b.run_end, b.origin, b.next_pos);
+        let opened = b.run_end != buf.len()
+            || b.next_pos != from
+            || b.origin != origin
+            || buf.len() - b.run_at >= binlog::MAX_RUN;
+        if opened {
+            b.run_at = buf.len();
+            b.origin = origin;
+            binlog::put_run_header(buf, origin, from);
+        }
+        // Within the capacity there is (no reallocation) and the run's
+        // bound.
+        let max_bytes = buf.capacity().min(b.run_at + binlog::MAX_RUN);
+        let (pos, n) = consumer.copy_matching(from, to, max, word, buf, max_bytes);
+        if n == 0 {
+            if opened {
+                buf.truncate(b.run_at);
+                (b.run_at, b.run_end, b.origin, b.next_pos) = saved;
+            }
+            return (from, 0);
+        }
+        binlog::set_len(buf, b.run_at);
+        b.run_end = buf.len();
+        b.next_pos = pos;
+        self.records += n as u64;
+        self.planned += n as u64;
+        if pos != to && n < max && buf.capacity() - buf.len() < len {
+            self.full = true;
+        }
+        (pos, n)
     }
 
     /// `n` records with the fast frame word, back to back in `bytes`, the

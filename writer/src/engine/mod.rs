@@ -581,13 +581,30 @@ impl Engine {
         // The binary log alone takes the records a span at a time, so
         // that runs of records it copies are copied in one go.
         let batch = if self.format == Format::Binary {
-            read_spans_part(
-                &consumer,
-                (tail, self.split[1]),
-                first_max,
-                &mut scratch,
-                |pos, span| lines.span(region, table, origin, pos, span),
-            )
+            // Records with the fast frame word go straight from the lane
+            // into the batch; the rest (from the first that differs) a
+            // span at a time.
+            let end = self.split[1];
+            let (pos, n) = lines.direct(&consumer, region, origin, (tail, end), first_max);
+            if pos == end || n == first_max || lines.full {
+                Batch {
+                    new_tail: pos,
+                    records: n,
+                    corrupt: None,
+                }
+            } else {
+                let b = read_spans_part(
+                    &consumer,
+                    (pos, end),
+                    first_max - n,
+                    &mut scratch,
+                    |pos, span| lines.span(region, table, origin, pos, span),
+                );
+                Batch {
+                    records: b.records + n,
+                    ..b
+                }
+            }
         } else {
             read_part(
                 &consumer,
