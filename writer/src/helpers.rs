@@ -60,6 +60,11 @@ pub struct Part {
     /// What reading the part found (`new_tail` short of the part's end if
     /// it stopped early; `corrupt` if it held bytes that are not records).
     pub batch: Batch,
+    /// The entries the part's binary records name (see
+    /// [`LineMaker::append_part`]); empty without the binary log.
+    pub defs: Vec<u32>,
+    /// The clock the part's timestamps were converted with.
+    pub calib: Calibration,
 }
 
 struct Helper {
@@ -275,6 +280,7 @@ fn serve(format: Format, jobs: Receiver<Job>, parts: Sender<Part>) {
         maker.bufs = job.bufs;
         maker.clear();
         maker.set_limit(job.limit);
+        maker.begin_part(job.region);
         let region = job.region;
         let table = region.callsites();
         // SAFETY: the engine is this lane's consumer and hands out
@@ -302,6 +308,8 @@ fn serve(format: Format, jobs: Receiver<Job>, parts: Sender<Part>) {
             bufs: std::mem::take(&mut maker.bufs),
             records: maker.records,
             batch,
+            defs: maker.part_defs(),
+            calib: job.calib,
         };
         if parts.send(part).is_err() {
             break;

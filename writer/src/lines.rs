@@ -77,6 +77,11 @@ pub struct LineMaker {
     pub alloc_failed: Option<usize>,
     /// Where the binary log's buffer stands (see [`crate::binlog`]).
     bin: BinState,
+    /// A format helper's part (see [`begin_part`](Self::begin_part)): the
+    /// ids of the entries its binary records name, in order, each once;
+    /// the engine defines them when it appends the part. `None` for the
+    /// engine's own maker, which defines entries itself.
+    part_defs: Option<(Vec<u32>, std::collections::HashSet<u32>)>,
 }
 
 /// What the binary log's buffer has written since it was cleared, and
@@ -138,7 +143,72 @@ impl LineMaker {
                 defs_before: 0,
                 fast: (0, 0),
             },
+            part_defs: None,
         }
+    }
+
+    /// Starts a format helper's part of a lane of `region` (see
+    /// [`crate::helpers`]), formatted with [`calib`](Self::calib): its
+    /// binary records go into runs of their own, with no session, entry or
+    /// clock block; the engine's [`append_part`](Self::append_part) puts
+    /// what they need before them. Call after [`clear`](Self::clear).
+    pub fn begin_part(&mut self, region: &Region) {
+        let (mut ids, mut seen) = self.part_defs.take().unwrap_or_default();
+        ids.clear();
+        seen.clear();
+        self.part_defs = Some((ids, seen));
+        self.bin.key = region as *const Region as usize;
+        self.bin.calib = Some(self.calib);
+        self.bin.run_end = usize::MAX;
+        self.bin.fast = (0, 0);
+    }
+
+    /// The ids of the entries the part's binary records name (see
+    /// [`begin_part`](Self::begin_part)), in the order first named.
+    pub fn part_defs(&mut self) -> Vec<u32> {
+        self.part_defs
+            .as_mut()
+            .map(|(ids, _)| std::mem::take(ids))
+            .unwrap_or_default()
+    }
+
+    /// Appends a format helper's part of a lane of `region` (lines made by
+    /// a maker after [`begin_part`](Self::begin_part), with `calib`), with
+    /// its `records`: for the binary log, first a session block if the
+    /// records come from another region than the last ones, the entry
+    /// blocks of `defs` not written yet, and a clock block if the part's
+    /// clock is not the one the file has; then the part's blocks, as
+    /// [`append`](Self::append). Call [`room_for`](Self::room_for) first.
+    pub fn append_part(
+        &mut self,
+        region: &Region,
+        table: &CallsiteTable<'_>,
+        bufs: &[Vec<u8>],
+        records: u64,
+        defs: &[u32],
+        calib: Calibration,
+    ) {
+        if self.format.binary() && bufs.get(BINARY).is_some_and(|b| !b.is_empty()) {
+            let key = region as *const Region as usize;
+            if self.bin.key != key {
+                self.bin.key = key;
+                let flags = self.session_flags();
+                let buf = &mut self.bufs[BINARY];
+                binlog::put_session(buf, self.pid, flags, &self.calib);
+                buf.extend_from_slice(self.names.defined_bytes());
+                self.bin.calib = Some(self.calib);
+            }
+            for &id in defs {
+                self.names.define(table, id, &mut self.bufs[BINARY]);
+            }
+            if !self.bin.calib.is_some_and(|c| same_clock(&c, &calib)) {
+                binlog::put_clock_block(&mut self.bufs[BINARY], &calib);
+                self.bin.calib = Some(calib);
+            }
+        }
+        self.append(bufs, records);
+        // The part's last run is not one this maker can extend.
+        self.bin.run_end = usize::MAX;
     }
 
     /// The blocks a binary log file that this process has not written to
@@ -193,11 +263,20 @@ impl LineMaker {
             buf.extend_from_slice(self.names.defined_bytes());
             self.bin.calib = Some(self.calib);
         }
-        if callsite != 0 {
-            self.names.define(table, callsite, &mut self.bufs[BINARY]);
-        }
-        if context != 0 {
-            self.names.define(table, context, &mut self.bufs[BINARY]);
+        if let Some((ids, seen)) = &mut self.part_defs {
+            // A helper's part: the engine defines them (`append_part`).
+            for id in [callsite, context] {
+                if id != 0 && seen.insert(id) {
+                    ids.push(id);
+                }
+            }
+        } else {
+            if callsite != 0 {
+                self.names.define(table, callsite, &mut self.bufs[BINARY]);
+            }
+            if context != 0 {
+                self.names.define(table, context, &mut self.bufs[BINARY]);
+            }
         }
         let buf = &mut self.bufs[BINARY];
         if !self.bin.calib.is_some_and(|c| same_clock(&c, &self.calib)) {

@@ -324,12 +324,17 @@ impl Engine {
     /// `threads - 1` helpers (see [`crate::helpers`]). 1 (the default)
     /// starts none; a second call replaces the helpers.
     ///
-    /// With the binary log (`--format binary` or `all`) the engine formats
-    /// alone: a helper's part would need the binary log's entries and runs
-    /// of its own (see [`crate::binlog`]), and copying records needs no
-    /// help.
+    /// With `--format all` a helper's part carries its binary records too,
+    /// in runs of their own; the engine writes the entries they name (and
+    /// a clock block, if need be) before it appends them
+    /// ([`LineMaker::append_part`]). With the binary log alone (`--format
+    /// binary`) the engine copies records alone: that needs no help.
     pub fn set_format_threads(&mut self, threads: usize) -> std::io::Result<()> {
-        let threads = if self.format.binary() { 1 } else { threads };
+        let threads = if self.format == Format::Binary {
+            1
+        } else {
+            threads
+        };
         self.prefetch = None;
         self.helpers = Helpers::default();
         self.helpers = Helpers::spawn(self.format, threads)?;
@@ -633,7 +638,14 @@ impl Engine {
                     if whole {
                         self.totals.helper_parts += 1;
                         self.totals.prefetched_parts += u64::from(prefetched);
-                        self.lines.append(&part.bufs, part.records);
+                        self.lines.append_part(
+                            region,
+                            table,
+                            &part.bufs,
+                            part.records,
+                            &part.defs,
+                            part.calib,
+                        );
                         whole = self.lane_part_done(i, origin, &part.batch, end);
                         new_tail = part.batch.new_tail;
                     }
