@@ -545,13 +545,13 @@ impl LineMaker {
     }
 
     /// With the binary log alone: copies the records of a lane from `from`
-    /// (below `to`, at most `max`) that carry [`BinState::fast`]'s frame
-    /// word straight from the lane into the binary buffer, once, checking
-    /// them there ([`Consumer::copy_matching`]), in the open run or in a
-    /// new one for `origin`; returns the position reached and the records
-    /// copied. Such records are valid whatever their values hold (see
-    /// [`binary_fast`](Self::binary_fast)): this is that path without the
-    /// copy out of the lane first. Nothing is done (`(from, 0)`) unless
+    /// (below `to`, at most `max`) that carry the binary log's fast frame
+    /// word (`BinState::fast`) straight from the lane into the binary
+    /// buffer, once, checking them there ([`Consumer::copy_matching`]), in
+    /// the open run or in a new one for `origin`; returns the position
+    /// reached and the records copied. Such records are valid whatever
+    /// their values hold (see `binary_fast`): this is that path without
+    /// the copy out of the lane first. Nothing is done (`(from, 0)`) unless
     /// the fast word is this region's and the clock is the one the file
     /// has; the caller reads what is left the usual way. Sets
     /// [`full`](Self::full) when it stopped for want of room.
