@@ -47,6 +47,33 @@ pub trait ByteStore {
         self.write_with(offset, len, f)
     }
 
+    /// Appends the `len` bytes at `offset` to `out` (a copy straight into
+    /// `out`'s spare capacity, where the store can: no zeroing first). A
+    /// range outside the store appends nothing.
+    ///
+    /// ```
+    /// use ul_ring::bytes::{ByteStore, HeapBytes};
+    /// let mut store = HeapBytes::new(64);
+    /// store.fill(8, &[1, 2, 3, 4, 5, 6, 7, 8]);
+    /// let mut out = vec![9];
+    /// store.read_append(8, 8, &mut out);
+    /// assert_eq!(out, [9, 1, 2, 3, 4, 5, 6, 7, 8]);
+    /// store.read_append(60, 8, &mut out);
+    /// assert_eq!(out.len(), 9);
+    /// ```
+    #[inline]
+    fn read_append(&self, offset: usize, len: usize, out: &mut Vec<u8>) {
+        if offset
+            .checked_add(len)
+            .is_none_or(|end| end > self.capacity())
+        {
+            return;
+        }
+        let at = out.len();
+        out.resize(at + len, 0);
+        self.read(offset, &mut out[at..]);
+    }
+
     /// Hints that the bytes at `offset` will be written soon (a write
     /// prefetch, so the cache line is owned before the next record needs
     /// it). Does nothing by default.
@@ -139,6 +166,25 @@ impl ByteStore for RawBytes {
         // the store, which `new`'s contract makes valid for reads; `dst` is a
         // distinct local buffer, so the ranges do not overlap.
         unsafe { core::ptr::copy_nonoverlapping(self.ptr.add(offset), dst.as_mut_ptr(), dst.len()) }
+    }
+
+    #[inline]
+    fn read_append(&self, offset: usize, len: usize, out: &mut Vec<u8>) {
+        if !self.fits(offset, len) {
+            return;
+        }
+        out.reserve(len);
+        let at = out.len();
+        // SAFETY: `fits` checked that `[offset, offset + len)` lies in the
+        // store, which `new`'s contract makes valid for reads; `reserve`
+        // left at least `len` bytes of spare capacity after `at`, in `out`'s
+        // own heap allocation, which does not overlap the store. The copy
+        // initializes exactly `[at, at + len)`, so the new length covers
+        // initialized bytes only.
+        unsafe {
+            core::ptr::copy_nonoverlapping(self.ptr.add(offset), out.as_mut_ptr().add(at), len);
+            out.set_len(at + len);
+        }
     }
 
     #[inline]
@@ -241,6 +287,10 @@ impl ByteStore for HeapBytes {
         self.raw.read(offset, dst)
     }
     #[inline]
+    fn read_append(&self, offset: usize, len: usize, out: &mut Vec<u8>) {
+        self.raw.read_append(offset, len, out)
+    }
+    #[inline]
     fn write_with<R>(&self, offset: usize, len: usize, f: impl FnOnce(&mut Encoder<'_>) -> R) -> R {
         self.raw.write_with(offset, len, f)
     }
@@ -314,6 +364,10 @@ impl<T: ByteStore + ?Sized> ByteStore for &T {
     #[inline]
     fn read(&self, offset: usize, dst: &mut [u8]) {
         (**self).read(offset, dst)
+    }
+    #[inline]
+    fn read_append(&self, offset: usize, len: usize, out: &mut Vec<u8>) {
+        (**self).read_append(offset, len, out)
     }
     #[inline]
     fn write_with<R>(&self, offset: usize, len: usize, f: impl FnOnce(&mut Encoder<'_>) -> R) -> R {

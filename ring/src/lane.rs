@@ -837,6 +837,101 @@ impl<'a, B: ByteStore> Consumer<'a, B> {
         None
     }
 
+    /// Appends to `out` the records from `from` on whose first 8 bytes
+    /// (the frame: length, kind, and what the kind puts after it) are
+    /// `word`, so all of one length, `word`'s low 32 bits; returns the
+    /// position reached and the records appended. It stops before the
+    /// first record that differs (or bytes that are not one), at `to`, at
+    /// the lane's end (a record never wraps), after `max_records`, and
+    /// before `out` would pass `max_bytes`. A `word` whose length is not a
+    /// frame length ([`check_frame`]), or whose kind is padding, takes
+    /// nothing.
+    ///
+    /// The bytes are copied once, straight into `out`, and compared there,
+    /// in private memory: a producer that rewrites the lane meanwhile
+    /// cannot change what was checked. The copy goes a chunk at a time,
+    /// the chunk doubling while every record matches, so bytes copied past
+    /// a record that differs (and taken back) are at most about those kept.
+    /// For a reader that copies records as they are (the binary log) once
+    /// it knows their frame word is valid whatever the values hold.
+    ///
+    /// ```
+    /// use ul_ring::bytes::HeapBytes;
+    /// use ul_ring::lane::{Consumer, LaneControl, Producer};
+    ///
+    /// let (ctrl, bytes) = (LaneControl::new(), HeapBytes::new(1024));
+    /// // SAFETY: one producer and one consumer; 1024 is a power of two.
+    /// let mut p = unsafe { Producer::attach(&ctrl, &bytes) };
+    /// let c = unsafe { Consumer::attach(&ctrl, &bytes) };
+    /// for kind in [1, 1, 2, 1] {
+    ///     p.try_push(16, |enc| {
+    ///         enc.put_u32(16);
+    ///         enc.put_u8(kind);
+    ///         enc.finish();
+    ///     })
+    ///     .unwrap();
+    /// }
+    /// let word = 16 | 1 << 32;
+    /// let mut out = Vec::new();
+    /// assert_eq!(c.copy_matching(0, c.head(), 10, word, &mut out, 1 << 20), (32, 2));
+    /// assert_eq!(out.len(), 32);
+    /// ```
+    pub fn copy_matching(
+        &self,
+        from: u64,
+        to: u64,
+        max_records: usize,
+        word: u64,
+        out: &mut Vec<u8>,
+        max_bytes: usize,
+    ) -> (u64, usize) {
+        let avail = to.wrapping_sub(from);
+        let len = (word & 0xffff_ffff) as usize;
+        let frame = word.to_le_bytes();
+        let head8 = frame.first_chunk::<MIN_FRAME_LEN>().unwrap_or(&[0; 8]);
+        if avail > self.capacity
+            || avail % RECORD_ALIGN as u64 != 0
+            || from % RECORD_ALIGN as u64 != 0
+            || check_frame(head8, len).is_err()
+            || frame[4] == RecordKind::Padding as u8
+        {
+            return (from, 0);
+        }
+        let mut pos = from;
+        let mut records = 0;
+        // The first chunk is small: the records may soon differ.
+        let mut chunk = (4096 / len).max(1);
+        while records < max_records {
+            let offset = pos & self.mask;
+            let segment = (self.capacity - offset).min(to.wrapping_sub(pos));
+            let room = max_bytes.saturating_sub(out.len());
+            let n = (segment as usize / len)
+                .min(room / len)
+                .min(max_records - records)
+                .min(chunk);
+            if n == 0 {
+                break;
+            }
+            let at = out.len();
+            self.bytes.read_append(offset as usize, n * len, out);
+            let Some(got) = out.get(at..) else {
+                break;
+            };
+            let same = got
+                .chunks_exact(len)
+                .take_while(|r| r.first_chunk::<8>() == Some(&frame))
+                .count();
+            out.truncate(at + same * len);
+            records += same;
+            pos = pos.wrapping_add((same * len) as u64);
+            if same < n {
+                break;
+            }
+            chunk = (chunk * 2).min((COPY_CHUNK / len).max(1));
+        }
+        (pos, records)
+    }
+
     /// Marks everything below `new_tail` consumed.
     ///
     /// Release: our reads of those bytes happen before the producer, after

@@ -13,7 +13,10 @@
 //! producer threads (one lane each), records per thread (a lane holds
 //! records of 40 bytes; lanes are sized to fit), the batch size (records
 //! per lane per pass, default 65536) and the output directory (default: a
-//! new one under the temp dir, removed after).
+//! new one under the temp dir, removed after). `UL_DRAIN_FORMAT_THREADS=N`
+//! formats on N threads (`Engine::set_format_threads`, as `ul-writer
+//! --format-threads`); the CPU time of the helpers is then in the
+//! process's figure (all threads: the producers are done by then).
 
 use std::time::{Duration, Instant};
 
@@ -22,14 +25,22 @@ use ul_ring::region::{Region, RegionOptions};
 use ul_writer::engine::Engine;
 use ul_writer::outputs::{Format, Outputs};
 
-fn thread_cpu_ns() -> u64 {
+fn cpu_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: `ts` is a valid timespec for clock_gettime to write.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn thread_cpu_ns() -> u64 {
+    cpu_ns(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+fn process_cpu_ns() -> u64 {
+    cpu_ns(libc::CLOCK_PROCESS_CPUTIME_ID)
 }
 
 /// This thread's user and system CPU time (ns), from getrusage.
@@ -124,7 +135,15 @@ fn main() {
     .expect("open the region");
     let mut engine = Engine::new(region, outputs, format, Duration::from_secs(30)).expect("engine");
     engine.region().header().control.set_batch_size(batch);
+    let format_threads: usize = std::env::var("UL_DRAIN_FORMAT_THREADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    engine
+        .set_format_threads(format_threads)
+        .expect("start the format threads");
     let wall = Instant::now();
+    let process_cpu = process_cpu_ns();
     let cpu = thread_cpu_ns();
     let (user0, sys0) = thread_user_sys_ns();
     let mut passes = 0u64;
@@ -132,6 +151,7 @@ fn main() {
         passes += 1;
     }
     let cpu = thread_cpu_ns() - cpu;
+    let process_cpu = process_cpu_ns() - process_cpu;
     let (user1, sys1) = thread_user_sys_ns();
     let wall = wall.elapsed();
     let records = engine.totals.records;
@@ -148,12 +168,18 @@ fn main() {
         .sum();
     println!(
         "{format:?}: {records} records ({dropped} dropped while filling, {:.2} s) drained in {passes} passes: \
-         writer CPU {:.3} s (user {:.3}, system {:.3}), {:.1} M records/s of writer CPU; wall {:.3} s, {:.1} M/s; {:.1} MiB written to {}",
+         writer CPU {:.3} s (user {:.3}, system {:.3}), {:.1} M records/s of writer CPU; \
+         {} format thread(s), {} helper parts: all threads' CPU {:.3} s, {:.1} M records/s; \
+         wall {:.3} s, {:.1} M/s; {:.1} MiB written to {}",
         filled.as_secs_f64(),
         cpu as f64 / 1e9,
         (user1 - user0) as f64 / 1e9,
         (sys1 - sys0) as f64 / 1e9,
         records as f64 / (cpu as f64 / 1e9) / 1e6,
+        engine.format_threads(),
+        engine.totals.helper_parts,
+        process_cpu as f64 / 1e9,
+        records as f64 / (process_cpu as f64 / 1e9) / 1e6,
         wall.as_secs_f64(),
         records as f64 / wall.as_secs_f64() / 1e6,
         bytes as f64 / (1 << 20) as f64,

@@ -63,6 +63,11 @@ pub struct Part {
     /// The allocator refused to grow a buffer (the bytes asked for): the
     /// part stopped there ([`LineMaker::alloc_failed`]).
     pub alloc_failed: Option<usize>,
+    /// The entries the part's binary records name (see
+    /// [`LineMaker::append_part`]); empty without the binary log.
+    pub defs: Vec<u32>,
+    /// The clock the part's timestamps were converted with.
+    pub calib: Calibration,
 }
 
 struct Helper {
@@ -284,6 +289,7 @@ fn serve(format: Format, jobs: Receiver<Job>, parts: Sender<Part>, mut scratch: 
         maker.bufs = job.bufs;
         maker.clear();
         maker.set_limit(job.limit);
+        maker.begin_part(job.region);
         let region = job.region;
         let table = region.callsites();
         // SAFETY: the engine is this lane's consumer and hands out
@@ -312,6 +318,8 @@ fn serve(format: Format, jobs: Receiver<Job>, parts: Sender<Part>, mut scratch: 
             records: maker.records,
             batch,
             alloc_failed: maker.alloc_failed,
+            defs: maker.part_defs(),
+            calib: job.calib,
         };
         if parts.send(part).is_err() {
             break;

@@ -6,8 +6,10 @@
 //! another (see [`crate::helpers`]), so a long run of one lane's records
 //! can be formatted in parts at once and the parts appended in order.
 
+use ul_ring::bytes::ByteStore;
 use ul_ring::callsite::CallsiteTable;
 use ul_ring::clock::Calibration;
+use ul_ring::lane::Consumer;
 use ul_ring::record::{
     decode_with, peek, Form, Level, RecordHeader, RecordKind, COMPACT_CONTEXT, COMPACT_FLAGS,
     COMPACT_TRUNCATED, COMPACT_TSC, FLAG_TRUNCATED, FLAG_TSC, KIND_COMPACT,
@@ -75,6 +77,11 @@ pub struct LineMaker {
     pub alloc_failed: Option<usize>,
     /// Where the binary log's buffer stands (see [`crate::binlog`]).
     bin: BinState,
+    /// A format helper's part (see [`begin_part`](Self::begin_part)): the
+    /// ids of the entries its binary records name, in order, each once;
+    /// the engine defines them when it appends the part. `None` for the
+    /// engine's own maker, which defines entries itself.
+    part_defs: Option<(Vec<u32>, std::collections::HashSet<u32>)>,
 }
 
 /// What the binary log's buffer has written since it was cleared, and
@@ -136,7 +143,72 @@ impl LineMaker {
                 defs_before: 0,
                 fast: (0, 0),
             },
+            part_defs: None,
         }
+    }
+
+    /// Starts a format helper's part of a lane of `region` (see
+    /// [`crate::helpers`]), formatted with [`calib`](Self::calib): its
+    /// binary records go into runs of their own, with no session, entry or
+    /// clock block; the engine's [`append_part`](Self::append_part) puts
+    /// what they need before them. Call after [`clear`](Self::clear).
+    pub fn begin_part(&mut self, region: &Region) {
+        let (mut ids, mut seen) = self.part_defs.take().unwrap_or_default();
+        ids.clear();
+        seen.clear();
+        self.part_defs = Some((ids, seen));
+        self.bin.key = region as *const Region as usize;
+        self.bin.calib = Some(self.calib);
+        self.bin.run_end = usize::MAX;
+        self.bin.fast = (0, 0);
+    }
+
+    /// The ids of the entries the part's binary records name (see
+    /// [`begin_part`](Self::begin_part)), in the order first named.
+    pub fn part_defs(&mut self) -> Vec<u32> {
+        self.part_defs
+            .as_mut()
+            .map(|(ids, _)| std::mem::take(ids))
+            .unwrap_or_default()
+    }
+
+    /// Appends a format helper's part of a lane of `region` (lines made by
+    /// a maker after [`begin_part`](Self::begin_part), with `calib`), with
+    /// its `records`: for the binary log, first a session block if the
+    /// records come from another region than the last ones, the entry
+    /// blocks of `defs` not written yet, and a clock block if the part's
+    /// clock is not the one the file has; then the part's blocks, as
+    /// [`append`](Self::append). Call [`room_for`](Self::room_for) first.
+    pub fn append_part(
+        &mut self,
+        region: &Region,
+        table: &CallsiteTable<'_>,
+        bufs: &[Vec<u8>],
+        records: u64,
+        defs: &[u32],
+        calib: Calibration,
+    ) {
+        if self.format.binary() && bufs.get(BINARY).is_some_and(|b| !b.is_empty()) {
+            let key = region as *const Region as usize;
+            if self.bin.key != key {
+                self.bin.key = key;
+                let flags = self.session_flags();
+                let buf = &mut self.bufs[BINARY];
+                binlog::put_session(buf, self.pid, flags, &self.calib);
+                buf.extend_from_slice(self.names.defined_bytes());
+                self.bin.calib = Some(self.calib);
+            }
+            for &id in defs {
+                self.names.define(table, id, &mut self.bufs[BINARY]);
+            }
+            if !self.bin.calib.is_some_and(|c| same_clock(&c, &calib)) {
+                binlog::put_clock_block(&mut self.bufs[BINARY], &calib);
+                self.bin.calib = Some(calib);
+            }
+        }
+        self.append(bufs, records);
+        // The part's last run is not one this maker can extend.
+        self.bin.run_end = usize::MAX;
     }
 
     /// The blocks a binary log file that this process has not written to
@@ -191,11 +263,20 @@ impl LineMaker {
             buf.extend_from_slice(self.names.defined_bytes());
             self.bin.calib = Some(self.calib);
         }
-        if callsite != 0 {
-            self.names.define(table, callsite, &mut self.bufs[BINARY]);
-        }
-        if context != 0 {
-            self.names.define(table, context, &mut self.bufs[BINARY]);
+        if let Some((ids, seen)) = &mut self.part_defs {
+            // A helper's part: the engine defines them (`append_part`).
+            for id in [callsite, context] {
+                if id != 0 && seen.insert(id) {
+                    ids.push(id);
+                }
+            }
+        } else {
+            if callsite != 0 {
+                self.names.define(table, callsite, &mut self.bufs[BINARY]);
+            }
+            if context != 0 {
+                self.names.define(table, context, &mut self.bufs[BINARY]);
+            }
         }
         let buf = &mut self.bufs[BINARY];
         if !self.bin.calib.is_some_and(|c| same_clock(&c, &self.calib)) {
@@ -461,6 +542,80 @@ impl LineMaker {
             return (done, cut);
         }
         (done, None)
+    }
+
+    /// With the binary log alone: copies the records of a lane from `from`
+    /// (below `to`, at most `max`) that carry the binary log's fast frame
+    /// word (`BinState::fast`) straight from the lane into the binary
+    /// buffer, once, checking them there ([`Consumer::copy_matching`]), in
+    /// the open run or in a new one for `origin`; returns the position
+    /// reached and the records copied. Such records are valid whatever
+    /// their values hold (see `binary_fast`): this is that path without
+    /// the copy out of the lane first. Nothing is done (`(from, 0)`) unless
+    /// the fast word is this region's and the clock is the one the file
+    /// has; the caller reads what is left the usual way. Sets
+    /// [`full`](Self::full) when it stopped for want of room.
+    pub fn direct<B: ByteStore>(
+        &mut self,
+        consumer: &Consumer<'_, B>,
+        region: &Region,
+        origin: Origin,
+        (from, to): (u64, u64),
+        max: usize,
+    ) -> (u64, usize) {
+        let key = region as *const Region as usize;
+        let (word, fast_key) = self.bin.fast;
+        let len = (word & 0xffff_ffff) as usize;
+        if fast_key != key
+            || self.bin.key != key
+            || self.format.text()
+            || self.format.json()
+            || len < 8
+            || max == 0
+            || !self.bin.calib.is_some_and(|c| same_clock(&c, &self.calib))
+        {
+            return (from, 0);
+        }
+        // Room for what is there (within the limit), else for one record.
+        let want = (to.wrapping_sub(from).min(self.limit as u64) as usize)
+            .min(max.saturating_mul(len))
+            .saturating_add(binlog::RUN_HEADER);
+        if !self.reserve(BINARY, want) && !self.reserve(BINARY, len + binlog::RUN_HEADER) {
+            self.full = true;
+            return (from, 0);
+        }
+        let buf = &mut self.bufs[BINARY];
+        let b = &mut self.bin;
+        let saved = (b.run_at, b.run_end, b.origin, b.next_pos);
+        let opened = b.run_end != buf.len()
+            || b.next_pos != from
+            || b.origin != origin
+            || buf.len() - b.run_at >= binlog::MAX_RUN;
+        if opened {
+            b.run_at = buf.len();
+            b.origin = origin;
+            binlog::put_run_header(buf, origin, from);
+        }
+        // Within the capacity there is (no reallocation) and the run's
+        // bound.
+        let max_bytes = buf.capacity().min(b.run_at + binlog::MAX_RUN);
+        let (pos, n) = consumer.copy_matching(from, to, max, word, buf, max_bytes);
+        if n == 0 {
+            if opened {
+                buf.truncate(b.run_at);
+                (b.run_at, b.run_end, b.origin, b.next_pos) = saved;
+            }
+            return (from, 0);
+        }
+        binlog::set_len(buf, b.run_at);
+        b.run_end = buf.len();
+        b.next_pos = pos;
+        self.records += n as u64;
+        self.planned += n as u64;
+        if pos != to && n < max && buf.capacity() - buf.len() < len {
+            self.full = true;
+        }
+        (pos, n)
     }
 
     /// `n` records with the fast frame word, back to back in `bytes`, the

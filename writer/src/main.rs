@@ -138,7 +138,8 @@ struct Cli {
     cpu_affinity: Option<String>,
     /// Threads that format a long backlog (one lane's run is split among
     /// them; the files are the same as with one). Default: 2 with JSON
-    /// output (`--format json` or `both`) on 2 or more CPUs, else 1.
+    /// output (`--format json`, `both` or `all`) on 2 or more CPUs, else
+    /// 1. Always 1 with `--format binary`.
     #[arg(long, value_name = "N")]
     format_threads: Option<usize>,
     /// Write the writer's pid to this file once it serves the region
@@ -285,14 +286,13 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     engine.set_rotation(rotation);
     // Before the limits, so an address-space limit counts the helpers'
     // stacks.
-    if cli.format.binary() && cli.format_threads.is_some_and(|n| n > 1) {
+    if cli.format == Format::Binary && cli.format_threads.is_some_and(|n| n > 1) {
         ul_writer::diag!(
-            "--format-threads not applied: with the binary log (--format {}) the writer formats on one thread",
-            if cli.format == Format::All { "all" } else { "binary" }
+            "--format-threads not applied: with --format binary the writer copies records on one thread"
         );
     }
     let threads = cli.format_threads.unwrap_or_else(|| {
-        if cli.format.json() && !cli.format.binary() {
+        if cli.format.json() {
             std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
         } else {
             1

@@ -35,6 +35,10 @@ enum Item {
 
 struct Case {
     dir: PathBuf,
+    /// What the engine writes (`--format both` unless a test says).
+    format: Format,
+    /// The output directory of the last drain.
+    last_out: std::cell::RefCell<PathBuf>,
 }
 
 impl Case {
@@ -43,7 +47,11 @@ impl Case {
             std::env::temp_dir().join(format!("ul-format-threads-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        Case { dir }
+        Case {
+            dir,
+            format: Format::Both,
+            last_out: Default::default(),
+        }
     }
 
     /// Fills a fresh region with `items` in lane 0 (4 lanes of 1 MiB),
@@ -86,7 +94,7 @@ impl Case {
         let _lane = fill(&region, items);
         let outputs = Outputs::new(&out, "server").unwrap();
         let mut engine =
-            Engine::new(region, outputs, Format::Both, Duration::from_secs(30)).unwrap();
+            Engine::new(region, outputs, self.format, Duration::from_secs(30)).unwrap();
         engine.set_format_threads(threads).unwrap();
         let mut passes = 0;
         loop {
@@ -98,6 +106,7 @@ impl Case {
             assert!(passes < 10_000, "the engine never finished draining");
         }
         let _ = std::fs::remove_file(&shm);
+        *self.last_out.borrow_mut() = out.clone();
         (
             read(&out.join("server.log")),
             read(&out.join("server.info.json")),
@@ -350,6 +359,72 @@ fn a_helper_that_dies_loses_nothing() {
         if threads == 3 {
             // The surviving helper keeps formatting parts.
             assert!(totals.helper_parts > 0, "{what}");
+        }
+    }
+}
+
+/// `--format all` on several threads: the helpers' parts carry their
+/// binary records (the engine writes the entries they name before them),
+/// so the binary log decodes to the very `server.log` and JSON lines the
+/// engine wrote, and those are one thread's, bad record included.
+#[test]
+fn helpers_format_all_three_outputs_and_the_binary_log_decodes_to_them() {
+    use ul_writer::binlog::Decoder;
+    let mut case = Case::new("all");
+    case.format = Format::All;
+    // Records of a call site (an entry in the binary log) and of an
+    // unknown one, and a record that is skipped, in helper parts too.
+    let mut items: Vec<Item> = Vec::new();
+    for i in 0..9000 {
+        items.push(if i % 3 == 0 {
+            Item::Record(i)
+        } else {
+            Item::Located(i)
+        });
+        if i == 5000 {
+            items.push(Item::BadTag);
+        }
+    }
+    let (text1, json1, _) = case.drain(&items, 1, 4096);
+    assert_eq!(record_lines(&text1).len(), 9000);
+    assert!(text1.contains("skipped a record"), "{text1}");
+    for threads in [1, 2, 3] {
+        let (text, json, (helped, _)) = case.drain(&items, threads, 4096);
+        if threads > 1 {
+            assert!(helped > 0, "{threads} threads: no part went to a helper");
+        }
+        assert_eq!(
+            record_lines(&text),
+            record_lines(&text1),
+            "{threads} threads"
+        );
+        assert_eq!(record_lines(&json), record_lines(&json1));
+        let out = case.last_out.borrow().clone();
+        let file = std::fs::read(out.join("server.ulog")).unwrap();
+        for (format, want) in [(Format::Text, text.clone()), (Format::Json, json.clone())] {
+            let mut d = Decoder::new(format);
+            let mut got = Vec::new();
+            let mut damage = Vec::new();
+            assert_eq!(
+                d.feed(&file, true, &mut got, &mut |e| damage.push(e)),
+                file.len()
+            );
+            assert!(damage.is_empty(), "{threads} threads: {damage:?}");
+            let got = String::from_utf8(got).unwrap();
+            // Every line is at level info or error (the skipped record's
+            // line): the decoded JSON of info is server.info.json.
+            let got = if format == Format::Json {
+                got.lines()
+                    .filter(|l| l.starts_with("{\"level\":\"info\""))
+                    .map(|l| format!("{l}\n"))
+                    .collect()
+            } else {
+                got
+            };
+            assert!(
+                got == want,
+                "{threads} threads: the decoded {format:?} differs from the file"
+            );
         }
     }
 }

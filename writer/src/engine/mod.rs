@@ -324,12 +324,17 @@ impl Engine {
     /// `threads - 1` helpers (see [`crate::helpers`]). 1 (the default)
     /// starts none; a second call replaces the helpers.
     ///
-    /// With the binary log (`--format binary` or `all`) the engine formats
-    /// alone: a helper's part would need the binary log's entries and runs
-    /// of its own (see [`crate::binlog`]), and copying records needs no
-    /// help.
+    /// With `--format all` a helper's part carries its binary records too,
+    /// in runs of their own; the engine writes the entries they name (and
+    /// a clock block, if need be) before it appends them
+    /// ([`LineMaker::append_part`]). With the binary log alone (`--format
+    /// binary`) the engine copies records alone: that needs no help.
     pub fn set_format_threads(&mut self, threads: usize) -> std::io::Result<()> {
-        let threads = if self.format.binary() { 1 } else { threads };
+        let threads = if self.format == Format::Binary {
+            1
+        } else {
+            threads
+        };
         self.prefetch = None;
         self.helpers = Helpers::default();
         self.helpers = Helpers::spawn(self.format, threads)?;
@@ -581,13 +586,30 @@ impl Engine {
         // The binary log alone takes the records a span at a time, so
         // that runs of records it copies are copied in one go.
         let batch = if self.format == Format::Binary {
-            read_spans_part(
-                &consumer,
-                (tail, self.split[1]),
-                first_max,
-                &mut scratch,
-                |pos, span| lines.span(region, table, origin, pos, span),
-            )
+            // Records with the fast frame word go straight from the lane
+            // into the batch; the rest (from the first that differs) a
+            // span at a time.
+            let end = self.split[1];
+            let (pos, n) = lines.direct(&consumer, region, origin, (tail, end), first_max);
+            if pos == end || n == first_max || lines.full {
+                Batch {
+                    new_tail: pos,
+                    records: n,
+                    corrupt: None,
+                }
+            } else {
+                let b = read_spans_part(
+                    &consumer,
+                    (pos, end),
+                    first_max - n,
+                    &mut scratch,
+                    |pos, span| lines.span(region, table, origin, pos, span),
+                );
+                Batch {
+                    records: b.records + n,
+                    ..b
+                }
+            }
         } else {
             read_part(
                 &consumer,
@@ -621,7 +643,14 @@ impl Engine {
                     if whole {
                         self.totals.helper_parts += 1;
                         self.totals.prefetched_parts += u64::from(prefetched);
-                        self.lines.append(&part.bufs, part.records);
+                        self.lines.append_part(
+                            region,
+                            table,
+                            &part.bufs,
+                            part.records,
+                            &part.defs,
+                            part.calib,
+                        );
                         whole = self.lane_part_done(i, origin, &part.batch, end);
                         new_tail = part.batch.new_tail;
                     }
