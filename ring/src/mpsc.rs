@@ -571,11 +571,18 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
     }
 
     /// Copies the committed slot at `pos` into `scratch` and checks it.
+    ///
+    /// Only the header and the record it claims are copied (rounded up to
+    /// whole words), not the whole slot: a three-number record is 40 bytes
+    /// of a 512-byte slot. Every byte checked is in `scratch` first, so a
+    /// late writer scribbling on the slot meanwhile cannot change what is
+    /// checked and then decoded; bytes the store could not supply read as
+    /// zeros (a slot outside a short store fails the claim-position check).
     pub fn read_slot<'s>(&self, pos: u64, scratch: &'s mut Vec<u8>) -> SlotRead<'s> {
         let n = self.slot_count().max(1);
         let base = (pos % n) as usize * self.slot_len;
         scratch.clear();
-        scratch.resize(self.slot_len, 0);
+        scratch.resize(SLOT_HEADER_LEN, 0);
         self.bytes.read(base, scratch);
         let word = |at: usize| -> u32 {
             let mut b = [0u8; 4];
@@ -597,6 +604,11 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
                 self.max_record_len()
             ));
         }
+        // Whole words (the loom store reads no less), inside the slot.
+        let copied = len.next_multiple_of(8).min(self.max_record_len());
+        scratch.resize(SLOT_HEADER_LEN + copied, 0);
+        self.bytes
+            .read(base + SLOT_HEADER_LEN, &mut scratch[SLOT_HEADER_LEN..]);
         let record = &scratch[SLOT_HEADER_LEN..SLOT_HEADER_LEN + len];
         if slot_checksum(pos, pid, tid, record) != sum {
             return SlotRead::Bad(format!(
@@ -894,6 +906,44 @@ mod tests {
             sum,
             "pid and tid apart"
         );
+    }
+
+    /// `read_slot` copies the header and the record it claims, whatever
+    /// `scratch` held before: a forged length that is not a whole number
+    /// of words reads exactly its bytes, and a wrong checksum is `Bad`.
+    #[test]
+    fn read_slot_copies_what_the_header_claims() {
+        let ctrl = MpscControl::new();
+        let seqs: Vec<AtomicU64> = (0..2).map(|_| AtomicU64::new(0)).collect();
+        let bytes = HeapBytes::new(2 * SLOT);
+        let m = Mpsc::new(&ctrl, &seqs, &bytes, SLOT);
+        m.init();
+        let mut scratch = vec![0xee; 4 * SLOT];
+        push(&m, 3, 0x11).unwrap();
+        match m.read_slot(0, &mut scratch) {
+            SlotRead::Record { pid, tid, record } => {
+                assert_eq!((pid, tid, record), (3, 7, &[0x11; 16][..]));
+            }
+            SlotRead::Bad(why) => panic!("{why}"),
+        }
+        // A forged slot 1: a 13-byte record with its right checksum.
+        let forge = |sum: u32| {
+            bytes.write_with(SLOT, SLOT, |enc| {
+                enc.put_u64(1);
+                enc.put_u32(4);
+                enc.put_u32(5);
+                enc.put_u32(sum);
+                enc.put_u32(13);
+                enc.put_bytes(&[0x22; 40]);
+            })
+        };
+        forge(slot_checksum(1, 4, 5, &[0x22; 13]));
+        match m.read_slot(1, &mut scratch) {
+            SlotRead::Record { record, .. } => assert_eq!(record, &[0x22; 13][..]),
+            SlotRead::Bad(why) => panic!("{why}"),
+        }
+        forge(slot_checksum(1, 4, 5, &[0x22; 14]));
+        assert!(matches!(m.read_slot(1, &mut scratch), SlotRead::Bad(_)));
     }
 
     /// Writing words of neighbouring laps of one slot never look alike.
