@@ -921,7 +921,7 @@ impl Default for Sizes {
         Self {
             lanes: 32,
             lane_capacity: 1 << 20,
-            mpsc_slots: 1024,
+            mpsc_slots: 8192,
             mpsc_slot_len: 512,
             callsite_len: 1 << 20,
         }
