@@ -84,6 +84,14 @@ struct WriterProc {
     err: PathBuf,
 }
 
+/// True once `pid` serves the region at `shm`: its pid is in the region's
+/// header, so the region is initialised. The writer opens its outputs
+/// before the region, so `server.log` existing is not enough for a test
+/// that stops the writer or attaches next (it then found a file of zeros).
+fn serving(shm: &Path, pid: u32) -> bool {
+    ul_writer::stat::Snapshot::read(shm).is_ok_and(|snap| snap.writer.pid == pid)
+}
+
 impl WriterProc {
     /// Starts writer number `n` on `shm` -> `dir`. `wrap` is shell run
     /// before exec'ing the writer (e.g. `ulimit -f 64`).
@@ -721,10 +729,7 @@ fn producers_and_writer_killed_at_random() {
     let mut rng = Rng::new(name);
     let first = WriterProc::spawn(&s.shm, &s.dir, 0, KILL_WRITER, None);
     assert!(
-        wait_for(Duration::from_secs(20), || s
-            .dir
-            .join("server.log")
-            .exists()),
+        wait_for(Duration::from_secs(20), || serving(&s.shm, first.pid())),
         "the writer did not start:\n{}",
         writer_stderr(&s.dir)
     );
@@ -870,10 +875,10 @@ fn writer_stopped_until_rings_fill_then_resumed_drop_policy() {
         ],
         None,
     );
-    assert!(wait_for(Duration::from_secs(20), || s
-        .dir
-        .join("server.log")
-        .exists()));
+    assert!(wait_for(Duration::from_secs(20), || serving(
+        &s.shm,
+        w.pid()
+    )));
     let stop = s.dir.join("stop-producers");
     let stop_arg = stop.to_str().expect("utf-8 path");
     signal(w.pid(), libc::SIGSTOP);
@@ -1175,10 +1180,10 @@ fn log_directory_renamed_or_deleted_is_recreated() {
     let old = s.dir.with_extension("old");
     let _ = std::fs::remove_dir_all(&old);
     let w = WriterProc::spawn(&s.shm, &s.dir, 0, &["--flush-interval-ms", "10"], None);
-    assert!(wait_for(Duration::from_secs(20), || s
-        .dir
-        .join("server.log")
-        .exists()));
+    assert!(wait_for(Duration::from_secs(20), || serving(
+        &s.shm,
+        w.pid()
+    )));
     let run = || {
         Producer::spawn(&s.shm, &["--threads", "2", "--count", "1500"], true)
             .finish(Duration::from_secs(60))
@@ -1247,10 +1252,10 @@ fn producer_stopped_inside_a_shared_lane_claim() {
         ],
         None,
     );
-    assert!(wait_for(Duration::from_secs(20), || s
-        .dir
-        .join("server.log")
-        .exists()));
+    assert!(wait_for(Duration::from_secs(20), || serving(
+        &s.shm,
+        w.pid()
+    )));
     let stop = s.dir.join("stop-producers");
     let p = Producer::spawn(
         &s.shm,
