@@ -128,7 +128,7 @@ impl Options {
     /// Whether [`init`](Self::init) creates the region if no file is at
     /// the path (default `true`: records logged before a writer starts
     /// wait in the region). The region is sized by [`sizes`](Self::sizes),
-    /// 33.5 MiB of shared memory with the defaults. `false`: a missing
+    /// 37.1 MiB of shared memory with the defaults. `false`: a missing
     /// region is an error that names the path (as for `ul-log` without
     /// `--create`).
     ///
@@ -190,7 +190,7 @@ impl Options {
 }
 
 /// Attaches this process to the region at `path`, creating it if no writer
-/// or producer has yet (a file of 33.5 MiB with the default sizes, in
+/// or producer has yet (a file of 37.1 MiB with the default sizes, in
 /// shared memory; [`Options::create`] refuses instead). Records logged
 /// before a writer starts wait in the ring. Calling it again with the same
 /// path does nothing.

@@ -35,7 +35,9 @@ pub const CHANNEL_MAGIC: u64 = u64::from_le_bytes(*b"ULCHAN\0\0");
 /// log records (kind `0x80 | flags`, read by their call site's signature)
 /// and signed callsite entries ([`crate::record`], [`crate::callsite`]);
 /// an older writer would not know them, so it refuses the region instead.
-pub const LAYOUT_VERSION: u32 = 4;
+/// 5: shared-lane slots checksummed a word at a time
+/// ([`crate::mpsc::slot_checksum`]) instead of by byte-at-a-time FNV-1a.
+pub const LAYOUT_VERSION: u32 = 5;
 /// Size of the header page.
 pub const HEADER_LEN: usize = 4096;
 /// Number of output files whose lengths a write intent records.
@@ -919,7 +921,7 @@ impl Default for Sizes {
         Self {
             lanes: 32,
             lane_capacity: 1 << 20,
-            mpsc_slots: 1024,
+            mpsc_slots: 8192,
             mpsc_slot_len: 512,
             callsite_len: 1 << 20,
         }

@@ -28,7 +28,7 @@ struct Cli {
     /// The region to log into (the writer's --shm).
     #[arg(long, default_value = ul::DEFAULT_SHM)]
     shm: std::path::PathBuf,
-    /// Create the region if it does not exist (33.5 MiB of shared memory
+    /// Create the region if it does not exist (37.1 MiB of shared memory
     /// with the default sizes); the message then waits there for a writer.
     #[arg(long)]
     create: bool,

@@ -65,6 +65,14 @@ fn stop_clean(w: Writer) {
     assert!(st.success(), "ul-writer exited with {st}:\n{err}");
 }
 
+/// True once `pid` serves the region at `shm`: its pid is in the region's
+/// header, so the region is initialised. The writer opens its outputs
+/// before the region, so `server.log` existing is not enough for a test
+/// that stops the writer or attaches next (it then found a file of zeros).
+fn serving(shm: &Path, pid: u32) -> bool {
+    ul_writer::stat::Snapshot::read(shm).is_ok_and(|snap| snap.writer.pid == pid)
+}
+
 fn stderr_dir(dir: &Path) -> PathBuf {
     dir.join("stderr")
 }
@@ -635,10 +643,7 @@ fn producers_and_writer_killed_at_random() {
     let mut rng = Rng::from_env("UL_CHAOS_SEED", name);
     let first = start_writer(&s.shm, &s.dir, 0, KILL_WRITER, None);
     assert!(
-        wait_for(Duration::from_secs(20), || s
-            .dir
-            .join("server.log")
-            .exists()),
+        wait_for(Duration::from_secs(20), || serving(&s.shm, first.pid())),
         "the writer did not start:\n{}",
         writer_stderr(&s.dir)
     );
@@ -784,10 +789,10 @@ fn writer_stopped_until_rings_fill_then_resumed_drop_policy() {
         ],
         None,
     );
-    assert!(wait_for(Duration::from_secs(20), || s
-        .dir
-        .join("server.log")
-        .exists()));
+    assert!(wait_for(Duration::from_secs(20), || serving(
+        &s.shm,
+        w.pid()
+    )));
     let stop = s.dir.join("stop-producers");
     let stop_arg = stop.to_str().expect("utf-8 path");
     signal(w.pid(), libc::SIGSTOP);
@@ -1089,10 +1094,10 @@ fn log_directory_renamed_or_deleted_is_recreated() {
     let old = s.dir.with_extension("old");
     let _ = std::fs::remove_dir_all(&old);
     let w = start_writer(&s.shm, &s.dir, 0, &["--flush-interval-ms", "10"], None);
-    assert!(wait_for(Duration::from_secs(20), || s
-        .dir
-        .join("server.log")
-        .exists()));
+    assert!(wait_for(Duration::from_secs(20), || serving(
+        &s.shm,
+        w.pid()
+    )));
     let run = || {
         Producer::spawn(&s.shm, &["--threads", "2", "--count", "1500"], true)
             .finish(Duration::from_secs(60))
@@ -1161,10 +1166,10 @@ fn producer_stopped_inside_a_shared_lane_claim() {
         ],
         None,
     );
-    assert!(wait_for(Duration::from_secs(20), || s
-        .dir
-        .join("server.log")
-        .exists()));
+    assert!(wait_for(Duration::from_secs(20), || serving(
+        &s.shm,
+        w.pid()
+    )));
     let stop = s.dir.join("stop-producers");
     let p = Producer::spawn(
         &s.shm,

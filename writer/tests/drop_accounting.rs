@@ -14,7 +14,10 @@ use std::time::Duration;
 use common::*;
 
 const THREADS: u32 = 4;
-const COUNT: u64 = 3000;
+/// Records each thread logs: more than the shared lane's slots, so that
+/// each thread on it drops some with the writer stopped, whichever runs
+/// first (checked against the default sizes in `run`).
+const COUNT: u64 = 9000;
 /// Records each thread attempts: a hello record, then `COUNT` numbered ones.
 const ATTEMPTED: u64 = COUNT + 1;
 
@@ -80,6 +83,7 @@ fn reported_drops(text: &str, pid: u32) -> (HashMap<u64, u64>, u64) {
 }
 
 fn run(kill: bool) {
+    assert!(COUNT > u64::from(ul_ring::layout::Sizes::default().mpsc_slots));
     let s = Scratch::new(if kill { "dropacct-kill" } else { "dropacct" });
     let w = Writer::start(&s, &["--lanes", "1", "--lane-size", "4096"]);
     signal(w.pid(), libc::SIGSTOP);
