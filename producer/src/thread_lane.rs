@@ -306,26 +306,31 @@ fn str_limit<A: ArgList>() -> usize {
 /// call) goes out as a compact record, read by the signature its call site
 /// registered; a run-time list (the `tracing` layer's) as a tagged one.
 #[inline(always)]
-pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
+pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: A) {
     if let Some(shared) = shared::get() {
         emit_in(crate::__private::Attached(shared), cs, context, args);
     }
 }
 
 /// [`emit`] into the attachment the macros' level check found.
+///
+/// `args` comes by value, and every path off the hot one takes it by
+/// value: were its address taken anywhere (as when the cold paths took
+/// `&A`), the tuple would be built in memory on every call, and each
+/// value read back through it.
 #[inline(always)]
 pub fn emit_in<A: ArgList>(
     at: crate::__private::Attached,
     cs: &'static Callsite,
     context: u32,
-    args: &A,
+    args: A,
 ) {
     let shared = at.0;
     // The hot path: a call site registered in this region (so with the
     // signature of its tuple) writes a compact record.
     let pushed = match cs.cached(shared) {
-        Some(callsite) if A::SIGNATURE.is_some() => {
-            with_inner(|inner| emit_compact(shared, inner, callsite, context, args))
+        Some(callsite) if A::SIGNATURE.is_some() && context == 0 => {
+            with_inner(|inner| emit_compact(shared, inner, callsite, args))
         }
         _ => emit_registering(shared, cs, context, args),
     };
@@ -334,49 +339,121 @@ pub fn emit_in<A: ArgList>(
     }
 }
 
-/// [`emit_in`] for a call site not registered yet in this region, or an
-/// argument list with no signature (tagged records).
+/// [`emit_in`] for a call site not registered yet in this region, an
+/// argument list with no signature (tagged records), or a call with a
+/// context of its own.
 #[cold]
 #[inline(never)]
 fn emit_registering<A: ArgList>(
     shared: &'static Shared,
     cs: &'static Callsite,
     context: u32,
-    args: &A,
+    args: A,
 ) -> Option<bool> {
     let callsite = cs.id(shared, A::SIGNATURE);
     // A full callsite table gives id 0, which names no signature: that
     // record goes tagged, and the writer prints it without its format.
     if A::SIGNATURE.is_some() && callsite != 0 {
-        with_inner(|inner| emit_compact(shared, inner, callsite, context, args))
+        with_inner(|inner| emit_compact_slow(shared, inner, callsite, context, args))
     } else {
         emit_tagged(shared, cs.level, callsite, context, args)
     }
 }
 
-/// The compact record of [`emit`]: the frame word (length, kind and
-/// flags, callsite), the timestamp, the values. A record with a context
-/// takes [`emit_compact_context`], out of line, so that here the length
-/// is a constant for fixed-size arguments and every check on it folds.
+/// The compact record of [`emit`] on the hot path: the frame word (length,
+/// kind and flags, callsite), the timestamp, the values, written straight
+/// into this thread's lane when it has one in `shared`, in this process
+/// (not a fork's parent), has no thread context, and has room before its
+/// cached limit. Anything else takes [`emit_compact_slow`], out of line,
+/// with the values by value; here the length is a constant for
+/// fixed-size arguments and every check on it folds.
 #[inline(always)]
 fn emit_compact<A: ArgList>(
     shared: &'static Shared,
     inner: &mut Inner,
     callsite: u32,
-    context: u32,
-    args: &A,
+    args: A,
 ) -> bool {
-    if inner.epoch != FORK_EPOCH.load(Ordering::Relaxed) || !core::ptr::eq(inner.attached, shared) {
-        inner.attach(shared);
+    if inner.epoch != FORK_EPOCH.load(Ordering::Relaxed)
+        || !core::ptr::eq(inner.attached, shared)
+        || inner.context != 0
+    {
+        return emit_compact_slow(shared, inner, callsite, 0, args);
     }
-    if context != 0 || inner.context != 0 {
-        return emit_compact_context(shared, inner, callsite, context, args);
-    }
+    let threshold = inner.wake_threshold;
+    let Some(producer) = &mut inner.producer else {
+        return emit_compact_slow(shared, inner, callsite, 0, args);
+    };
     // Sized in here, not before `with_inner`: the closure's body is
     // compiled into `LocalKey::try_with`, and a length captured from
     // outside reaches it through memory, where the compiler can no longer
     // see that it is a constant for fixed-size arguments (and fold the
     // lane's length checks and the encoder's bounds checks).
+    let len = record_len(COMPACT_HEADER_LEN + args.values_len(str_limit::<A>()));
+    let Some(r) = producer.reserve_fast(len) else {
+        return emit_compact_slow(shared, inner, callsite, 0, args);
+    };
+    let (timestamp, is_tsc) = ul_ring::clock::now();
+    let mut flags = if is_tsc { COMPACT_TSC } else { 0 };
+    if A::CUTTABLE && args.truncated(str_limit::<A>()) {
+        flags |= COMPACT_TRUNCATED;
+    }
+    let word = compact_word(len, flags, callsite);
+    r.commit(|enc| {
+        enc.zero_last_word();
+        enc.put_u64(word);
+        enc.put_u64(timestamp);
+        args.put_values(enc, str_limit::<A>());
+    });
+    if producer.used() > threshold {
+        wake_if_sleeping(shared, producer, threshold);
+    }
+    // A writer that serves a new region at the path marks the old one:
+    // then look at the path (rate-limited), even if the lane never fills.
+    // One load from the line the level check just read; no system call on
+    // the hot path.
+    if shared.region.header().control.superseded() {
+        follow_slow(shared);
+    }
+    true
+}
+
+/// The lane is over half full (as of the tail this producer last saw):
+/// if the writer announced sleep, look at its tail again, and wake it if
+/// the lane really is.
+#[cold]
+#[inline(never)]
+fn wake_if_sleeping(
+    shared: &'static Shared,
+    producer: &mut Producer<'static, RawBytes>,
+    threshold: u64,
+) {
+    if shared.region.header().wake.writer_sleeping() {
+        producer.refresh_tail();
+        if producer.used() > threshold {
+            wake_writer(shared);
+        }
+    }
+}
+
+/// [`emit_compact`] off its hot path: (re)attaches after a fork or in a
+/// new region, takes a context (the call's, else the thread's), the
+/// shared lane, a wrap, a full lane.
+#[cold]
+#[inline(never)]
+fn emit_compact_slow<A: ArgList>(
+    shared: &'static Shared,
+    inner: &mut Inner,
+    callsite: u32,
+    context: u32,
+    args: A,
+) -> bool {
+    if inner.epoch != FORK_EPOCH.load(Ordering::Relaxed) || !core::ptr::eq(inner.attached, shared) {
+        inner.attach(shared);
+    }
+    if context != 0 || inner.context != 0 {
+        return emit_compact_context(shared, inner, callsite, context, &args);
+    }
     let len = record_len(COMPACT_HEADER_LEN + args.values_len(str_limit::<A>()));
     let (timestamp, is_tsc) = ul_ring::clock::now();
     let mut flags = if is_tsc { COMPACT_TSC } else { 0 };
@@ -384,6 +461,7 @@ fn emit_compact<A: ArgList>(
         flags |= COMPACT_TRUNCATED;
     }
     let word = compact_word(len, flags, callsite);
+    let args = &args;
     let write = move |enc: &mut Encoder<'_>| {
         enc.zero_last_word();
         enc.put_u64(word);
@@ -393,9 +471,9 @@ fn emit_compact<A: ArgList>(
     push(shared, inner, len, write)
 }
 
-/// [`emit_compact`] for a record with a context (the call's, else the
-/// thread's): its id follows the values.
-#[inline(never)]
+/// [`emit_compact_slow`] for a record with a context (the call's, else
+/// the thread's): its id follows the values.
+#[inline(always)]
 fn emit_compact_context<A: ArgList>(
     shared: &'static Shared,
     inner: &mut Inner,
@@ -434,8 +512,9 @@ fn emit_tagged<A: ArgList>(
     level: ul_ring::record::Level,
     callsite: u32,
     context: u32,
-    args: &A,
+    args: A,
 ) -> Option<bool> {
+    let args = &args;
     with_inner(|inner| {
         if inner.epoch != FORK_EPOCH.load(Ordering::Relaxed)
             || !core::ptr::eq(inner.attached, shared)

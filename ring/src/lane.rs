@@ -483,10 +483,7 @@ impl<'a, B: ByteStore> Producer<'a, B> {
     /// captures in memory on the hot path).
     #[inline(always)]
     pub fn reserve(&mut self, len: usize) -> Result<Reservation<'_, 'a, B>, PushError> {
-        let (at, relimit) = if (MIN_FRAME_LEN..=FAST_MAX_LEN).contains(&len)
-            && len % RECORD_ALIGN == 0
-            && self.limit.wrapping_sub(self.head) >= len as u64
-        {
+        let (at, relimit) = if self.fits_fast(len) {
             ((self.head & self.mask) as usize, false)
         } else {
             (self.reserve_slow(len)?, true)
@@ -497,6 +494,35 @@ impl<'a, B: ByteStore> Producer<'a, B> {
             len,
             relimit,
         })
+    }
+
+    /// The fast path of [`Self::reserve`] alone: room for a small record
+    /// before the cached limit, else `None` (nothing changed; the caller
+    /// takes [`Self::reserve`], out of its hot path). A caller that
+    /// inlines only this pays one compare for a constant `len`, and no
+    /// check after the commit of whether `limit` must be recomputed.
+    #[inline(always)]
+    pub fn reserve_fast(&mut self, len: usize) -> Option<Reservation<'_, 'a, B>> {
+        if self.fits_fast(len) {
+            Some(Reservation {
+                at: (self.head & self.mask) as usize,
+                producer: self,
+                len,
+                relimit: false,
+            })
+        } else {
+            None
+        }
+    }
+
+    /// True if a record of `len` bytes takes the fast path: small, a
+    /// multiple of 8, and within `limit` (no wrap, room under the cached
+    /// tail).
+    #[inline(always)]
+    fn fits_fast(&self, len: usize) -> bool {
+        (MIN_FRAME_LEN..=FAST_MAX_LEN).contains(&len)
+            && len % RECORD_ALIGN == 0
+            && self.limit.wrapping_sub(self.head) >= len as u64
     }
 
     /// Moves `head` by `need` bytes just written and publishes it.
