@@ -1,6 +1,7 @@
 //! The hot path: each thread's lane, and the one function every log call runs.
 
 use std::cell::{Cell, UnsafeCell};
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{compiler_fence, AtomicPtr, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -82,23 +83,73 @@ struct Inner {
 }
 
 struct State {
-    busy: Cell<bool>,
+    /// The hot path's one word: the address of the attachment ([`Shared`])
+    /// this thread may log into without looking further, or 0; bit 0
+    /// ([`BUSY`]) is the nesting guard, set while the thread is inside a
+    /// log call. Non-zero exactly when `inner` has a lane of its own
+    /// ([`Inner::producer`]) in that attachment, in this process (the
+    /// fork epoch it was claimed in is current) and no thread context:
+    /// [`with_inner`] recomputes it each time it lets go of `inner`, and
+    /// the fork handler clears it ([`after_fork`]). So the hot path's
+    /// checks of the nesting guard, the attachment, the fork epoch, the
+    /// context and the lane are one compare.
+    fast: Cell<usize>,
     /// The shared counter a nested (signal-handler) call adds its drop to:
     /// the lane's nested-drop counter, or the thread's drop-table entry's
     /// (else the shared lane's anonymous) drop counter; null
     /// before attaching. An atomic so a handler can read it while the
     /// interrupted call is inside `attach`.
     nested_sink: AtomicPtr<Counter>,
-    inner: UnsafeCell<Inner>,
+    /// Never dropped by the thread-local itself: a `State` without drop
+    /// glue is a plain thread-local, with no destructor-state check on
+    /// each access. [`Exit`] drops what it holds when the thread exits.
+    inner: UnsafeCell<ManuallyDrop<Inner>>,
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
-        // The thread is exiting: hand the lane to the writer, which frees it
-        // once it has drained it. Not after a fork: that lane is the parent's.
-        if self.epoch == FORK_EPOCH.load(Ordering::Relaxed) {
-            self.retire_lane();
+/// [`State::fast`]'s nesting-guard bit (a `Shared` is at least 8-aligned,
+/// so no attachment's address has it).
+const BUSY: usize = 1;
+
+impl Inner {
+    /// Not attached.
+    const EMPTY: Inner = Inner {
+        producer: None,
+        sink: Sink::Unattached,
+        attached: core::ptr::null(),
+        epoch: 0,
+        tid: 0,
+        context: 0,
+        pending_context: None,
+        wake_threshold: 0,
+    };
+
+    /// [`State::fast`] for this state (busy bit clear).
+    fn fast_word(&self) -> usize {
+        if self.producer.is_some()
+            && self.context == 0
+            && self.epoch == FORK_EPOCH.load(Ordering::Relaxed)
+        {
+            self.attached as usize
+        } else {
+            0
         }
+    }
+}
+
+/// Registered (a thread-local with a destructor) when a thread first
+/// attaches: at thread exit it hands the thread's lane to the writer,
+/// which frees it once drained, and drops the rest of the thread's state.
+struct Exit;
+
+impl Drop for Exit {
+    fn drop(&mut self) {
+        let _ = with_inner(|inner| {
+            // Not after a fork: that lane is the parent's.
+            if inner.epoch == FORK_EPOCH.load(Ordering::Relaxed) {
+                inner.retire_lane();
+            }
+            drop(core::mem::replace(inner, Inner::EMPTY));
+        });
     }
 }
 
@@ -111,32 +162,60 @@ thread_local! {
     static STALLED_AT: Cell<Option<u64>> = const { Cell::new(None) };
     static STATE: State = const {
         State {
-            busy: Cell::new(false),
+            fast: Cell::new(0),
             nested_sink: AtomicPtr::new(core::ptr::null_mut()),
-            inner: UnsafeCell::new(Inner {
-                producer: None,
-                sink: Sink::Unattached,
-                attached: core::ptr::null(),
-                epoch: 0,
-                tid: 0,
-                context: 0,
-                pending_context: None,
-                wake_threshold: 0,
-            }),
+            inner: UnsafeCell::new(ManuallyDrop::new(Inner::EMPTY)),
         }
     };
+    /// See [`Exit`].
+    static EXIT: Exit = const { Exit };
 }
 
-/// Clears a thread's `busy` flag when dropped (after the compiler fence
-/// that keeps the flag's store after every access to the lane state).
-struct BusyGuard<'a>(&'a Cell<bool>);
+/// Lets go of a thread's state when dropped (after the compiler fence that
+/// keeps it after every access to the lane state): recomputes
+/// [`State::fast`] from it, which clears the busy bit.
+struct BusyGuard<'a>(&'a State);
 
 impl Drop for BusyGuard<'_> {
     #[inline(always)]
     fn drop(&mut self) {
         compiler_fence(Ordering::SeqCst);
-        self.0.set(false);
+        // SAFETY: the busy bit is still set, so no other reference to
+        // `inner` is live (the one `with_inner` handed out is gone: this
+        // runs after `f` returned or unwound), and a signal handler on
+        // this thread does not touch it.
+        let inner = unsafe { &*self.0.inner.get() };
+        let epoch = inner.epoch;
+        let fast = inner.fast_word();
+        self.0.fast.set(fast);
+        compiler_fence(Ordering::SeqCst);
+        // A fork in a signal handler between our look at the epoch and the
+        // store: the handler cleared the word before we stored ours.
+        if FORK_EPOCH.load(Ordering::Relaxed) != epoch {
+            self.0.fast.set(self.0.fast.get() & BUSY);
+        }
     }
+}
+
+/// Clears the busy bit of [`State::fast`] when dropped, keeping the rest
+/// (the hot path's release, which leaves the word as it found it unless
+/// the fork handler cleared it meanwhile).
+struct HotBusy<'a>(&'a Cell<usize>);
+
+impl Drop for HotBusy<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        compiler_fence(Ordering::SeqCst);
+        self.0.set(self.0.get() & !BUSY);
+    }
+}
+
+/// In the child after `fork()` (from the fork handler, on the thread that
+/// forked, the child's only one): the lane this thread holds is the
+/// parent's, so its next log call must take the slow path, which claims
+/// one of its own. Keeps the busy bit of a call the fork interrupted.
+pub(crate) fn after_fork() {
+    let _ = STATE.try_with(|st| st.fast.set(st.fast.get() & BUSY));
 }
 
 /// Runs `f` with this thread's lane state, unless the thread is already
@@ -145,14 +224,15 @@ impl Drop for BusyGuard<'_> {
 fn with_inner<R>(f: impl FnOnce(&mut Inner) -> R) -> Option<R> {
     STATE
         .try_with(|st| {
-            if st.busy.get() {
+            let fast = st.fast.get();
+            if fast & BUSY != 0 {
                 return None;
             }
-            st.busy.set(true);
+            st.fast.set(fast | BUSY);
             // Clears `busy` when `f` returns or unwinds: a panic inside a
             // log call must not leave every later record of this thread
             // counted as a nested drop.
-            let _busy = BusyGuard(&st.busy);
+            let _busy = BusyGuard(st);
             // The flag must be set before we touch `inner`, as seen by a
             // signal handler running on this same thread.
             compiler_fence(Ordering::SeqCst);
@@ -161,7 +241,7 @@ fn with_inner<R>(f: impl FnOnce(&mut Inner) -> R) -> Option<R> {
             // thread sees `busy` and returns before reaching here; the
             // reference does not outlive `f`, and `_busy` clears the flag
             // only after `f` is done with it (returned or unwound).
-            let r = f(unsafe { &mut *st.inner.get() });
+            let r = f(unsafe { &mut **st.inner.get() });
             Some(r)
         })
         .ok()
@@ -189,6 +269,16 @@ impl Inner {
     fn attach(&mut self, shared: &'static Shared) {
         set_nested_sink(core::ptr::null());
         let epoch = FORK_EPOCH.load(Ordering::Relaxed);
+        if EXIT.try_with(|_| ()).is_err() {
+            // The thread is exiting and its lane went back to the writer
+            // (a log call from another thread-local's destructor): claim
+            // nothing that no destructor would hand back; the record is
+            // dropped and counted (`push_other`).
+            self.retire_lane();
+            self.attached = shared;
+            self.epoch = epoch;
+            return;
+        }
         if self.epoch == epoch && !self.attached.is_null() && !core::ptr::eq(self.attached, shared)
         {
             // The region was replaced: the old lane goes back to the writer
@@ -328,14 +418,11 @@ pub fn emit_in<A: ArgList>(
     let shared = at.0;
     // The hot path: a call site registered in this region (so with the
     // signature of its tuple) writes a compact record.
-    let pushed = match cs.cached(shared) {
+    match cs.cached(shared) {
         Some(callsite) if A::SIGNATURE.is_some() && context == 0 => {
-            with_inner(|inner| emit_compact(shared, inner, callsite, args))
+            emit_compact(shared, callsite, args)
         }
         _ => emit_registering(shared, cs, context, args),
-    };
-    if pushed.is_none() {
-        count_nested_drop();
     }
 }
 
@@ -349,49 +436,94 @@ fn emit_registering<A: ArgList>(
     cs: &'static Callsite,
     context: u32,
     args: A,
-) -> Option<bool> {
+) {
     let callsite = cs.id(shared, A::SIGNATURE);
     // A full callsite table gives id 0, which names no signature: that
     // record goes tagged, and the writer prints it without its format.
-    if A::SIGNATURE.is_some() && callsite != 0 {
+    let pushed = if A::SIGNATURE.is_some() && callsite != 0 {
         with_inner(|inner| emit_compact_slow(shared, inner, callsite, context, args))
     } else {
         emit_tagged(shared, cs.level, callsite, context, args)
+    };
+    if pushed.is_none() {
+        count_nested_drop();
+    }
+}
+
+/// [`emit_compact`] for a thread whose [`State::fast`] does not name
+/// `shared`: inside a log call already (a signal handler), not attached
+/// there yet, forked, with a thread context, or on the shared lane.
+#[cold]
+#[inline(never)]
+fn emit_compact_cold<A: ArgList>(shared: &'static Shared, callsite: u32, args: A) {
+    if with_inner(|inner| emit_compact_slow(shared, inner, callsite, 0, args)).is_none() {
+        count_nested_drop();
     }
 }
 
 /// The compact record of [`emit`] on the hot path: the frame word (length,
 /// kind and flags, callsite), the timestamp, the values, written straight
-/// into this thread's lane when it has one in `shared`, in this process
-/// (not a fork's parent), has no thread context, and has room before its
-/// cached limit. Anything else takes [`emit_compact_slow`], out of line,
-/// with the values by value; here the length is a constant for
-/// fixed-size arguments and every check on it folds.
+/// into this thread's lane when [`State::fast`] says it has one in
+/// `shared` (and is not inside a log call already), and it has room
+/// before its cached limit. Anything else takes [`emit_compact_slow`],
+/// out of line, with the values by value; here the length is a constant
+/// for fixed-size arguments and every check on it folds.
 #[inline(always)]
-fn emit_compact<A: ArgList>(
+fn emit_compact<A: ArgList>(shared: &'static Shared, callsite: u32, args: A) {
+    let key = shared as *const Shared as usize;
+    // A const thread-local without drop glue: a plain `%fs` access.
+    let args = match STATE.try_with(|st| {
+        if st.fast.get() != key {
+            return Some(args);
+        }
+        st.fast.set(key | BUSY);
+        // Clears the busy bit when this returns or unwinds.
+        let _busy = HotBusy(&st.fast);
+        // The bit must be set before we touch `inner`, as seen by a
+        // signal handler running on this same thread.
+        compiler_fence(Ordering::SeqCst);
+        // SAFETY: the busy bit makes this the only live reference to
+        // `inner`: it is thread-local, `with_inner` hands out none while
+        // the bit is set, and a nested call (signal handler) on this
+        // thread finds `fast` differing from every attachment and takes
+        // `emit_compact_cold`, whose `with_inner` returns at once; the
+        // reference does not outlive this closure, and `_busy` clears the
+        // bit only after it (returned or unwound).
+        let inner = unsafe { &mut **st.inner.get() };
+        emit_compact_in(shared, inner, callsite, args);
+        None
+    }) {
+        Ok(None) => return,
+        Ok(Some(args)) => args,
+        // A thread-local without a destructor is never gone.
+        Err(_) => return,
+    };
+    emit_compact_cold(shared, callsite, args);
+}
+
+/// [`emit_compact`] inside the thread's state, which [`State::fast`] says
+/// has a lane in `shared`.
+#[inline(always)]
+fn emit_compact_in<A: ArgList>(
     shared: &'static Shared,
     inner: &mut Inner,
     callsite: u32,
     args: A,
-) -> bool {
-    if inner.epoch != FORK_EPOCH.load(Ordering::Relaxed)
-        || !core::ptr::eq(inner.attached, shared)
-        || inner.context != 0
-    {
-        return emit_compact_slow(shared, inner, callsite, 0, args);
-    }
+) {
     let threshold = inner.wake_threshold;
     let Some(producer) = &mut inner.producer else {
-        return emit_compact_slow(shared, inner, callsite, 0, args);
+        emit_compact_slow(shared, inner, callsite, 0, args);
+        return;
     };
-    // Sized in here, not before `with_inner`: the closure's body is
-    // compiled into `LocalKey::try_with`, and a length captured from
-    // outside reaches it through memory, where the compiler can no longer
-    // see that it is a constant for fixed-size arguments (and fold the
-    // lane's length checks and the encoder's bounds checks).
+    // Sized in here: a length computed outside the closure that
+    // `LocalKey::try_with` is compiled around reaches it through memory,
+    // where the compiler can no longer see that it is a constant for
+    // fixed-size arguments (and fold the lane's length checks and the
+    // encoder's bounds checks).
     let len = record_len(COMPACT_HEADER_LEN + args.values_len(str_limit::<A>()));
     let Some(r) = producer.reserve_fast(len) else {
-        return emit_compact_slow(shared, inner, callsite, 0, args);
+        emit_compact_slow(shared, inner, callsite, 0, args);
+        return;
     };
     let (timestamp, is_tsc) = ul_ring::clock::now();
     let mut flags = if is_tsc { COMPACT_TSC } else { 0 };
@@ -415,7 +547,6 @@ fn emit_compact<A: ArgList>(
     if shared.region.header().control.superseded() {
         follow_slow(shared);
     }
-    true
 }
 
 /// The lane is over half full (as of the tail this producer last saw):
@@ -636,8 +767,13 @@ fn push_other(
                 claimant,
             )
         }
+        // A thread past its exit (see `attach`).
+        Sink::Unattached => {
+            NESTED_DROPS.fetch_add(1, Ordering::Relaxed);
+            false
+        }
         // A lane of its own goes through `push`.
-        Sink::Unattached | Sink::Lane { .. } => false,
+        Sink::Lane { .. } => false,
     }
 }
 
