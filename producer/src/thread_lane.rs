@@ -418,11 +418,11 @@ pub fn emit_in<A: ArgList>(
     let shared = at.0;
     // The hot path: a call site registered in this region (so with the
     // signature of its tuple) writes a compact record.
-    match cs.cached(shared) {
+    match cs.cached_shifted(shared) {
         Some(callsite) if A::SIGNATURE.is_some() && context == 0 => {
-            emit_compact(shared, callsite, args)
+            emit_compact(at, cs, callsite, args)
         }
-        _ => emit_registering(shared, cs, context, args),
+        _ => args.emit_cold(at, cs, context),
     }
 }
 
@@ -431,7 +431,7 @@ pub fn emit_in<A: ArgList>(
 /// context of its own.
 #[cold]
 #[inline(never)]
-fn emit_registering<A: ArgList>(
+pub(crate) fn emit_registering<A: ArgList>(
     shared: &'static Shared,
     cs: &'static Callsite,
     context: u32,
@@ -450,17 +450,6 @@ fn emit_registering<A: ArgList>(
     }
 }
 
-/// [`emit_compact`] for a thread whose [`State::fast`] does not name
-/// `shared`: inside a log call already (a signal handler), not attached
-/// there yet, forked, with a thread context, or on the shared lane.
-#[cold]
-#[inline(never)]
-fn emit_compact_cold<A: ArgList>(shared: &'static Shared, callsite: u32, args: A) {
-    if with_inner(|inner| emit_compact_slow(shared, inner, callsite, 0, args)).is_none() {
-        count_nested_drop();
-    }
-}
-
 /// The compact record of [`emit`] on the hot path: the frame word (length,
 /// kind and flags, callsite), the timestamp, the values, written straight
 /// into this thread's lane when [`State::fast`] says it has one in
@@ -469,14 +458,21 @@ fn emit_compact_cold<A: ArgList>(shared: &'static Shared, callsite: u32, args: A
 /// out of line, with the values by value; here the length is a constant
 /// for fixed-size arguments and every check on it folds.
 #[inline(always)]
-fn emit_compact<A: ArgList>(shared: &'static Shared, callsite: u32, args: A) {
+fn emit_compact<A: ArgList>(
+    at: crate::__private::Attached,
+    cs: &'static Callsite,
+    callsite: u64,
+    args: A,
+) {
+    let shared = at.0;
     let key = shared as *const Shared as usize;
     // A const thread-local without drop glue: a plain `%fs` access.
     let args = match STATE.try_with(|st| {
         if st.fast.get() != key {
             return Some(args);
         }
-        st.fast.set(key | BUSY);
+        // `key` is 8-aligned: the same as `key | BUSY`, one `lea`.
+        st.fast.set(key.wrapping_add(BUSY));
         // Clears the busy bit when this returns or unwinds.
         let _busy = HotBusy(&st.fast);
         // The bit must be set before we touch `inner`, as seen by a
@@ -498,7 +494,9 @@ fn emit_compact<A: ArgList>(shared: &'static Shared, callsite: u32, args: A) {
         // A thread-local without a destructor is never gone.
         Err(_) => return,
     };
-    emit_compact_cold(shared, callsite, args);
+    // Not inside a log call already, not attached in `shared`, forked,
+    // with a thread context, or on the shared lane.
+    args.emit_cold(at, cs, 0);
 }
 
 /// [`emit_compact`] inside the thread's state, which [`State::fast`] says
@@ -507,12 +505,12 @@ fn emit_compact<A: ArgList>(shared: &'static Shared, callsite: u32, args: A) {
 fn emit_compact_in<A: ArgList>(
     shared: &'static Shared,
     inner: &mut Inner,
-    callsite: u32,
+    callsite: u64,
     args: A,
 ) {
     let threshold = inner.wake_threshold;
     let Some(producer) = &mut inner.producer else {
-        emit_compact_slow(shared, inner, callsite, 0, args);
+        emit_compact_slow(shared, inner, (callsite >> 40) as u32, 0, args);
         return;
     };
     // Sized in here: a length computed outside the closure that
@@ -522,7 +520,7 @@ fn emit_compact_in<A: ArgList>(
     // encoder's bounds checks).
     let len = record_len(COMPACT_HEADER_LEN + args.values_len(str_limit::<A>()));
     let Some(r) = producer.reserve_fast(len) else {
-        emit_compact_slow(shared, inner, callsite, 0, args);
+        emit_compact_slow(shared, inner, (callsite >> 40) as u32, 0, args);
         return;
     };
     let (timestamp, is_tsc) = ul_ring::clock::now();
@@ -530,7 +528,7 @@ fn emit_compact_in<A: ArgList>(
     if A::CUTTABLE && args.truncated(str_limit::<A>()) {
         flags |= COMPACT_TRUNCATED;
     }
-    let word = compact_word(len, flags, callsite);
+    let word = compact_word(len, flags, 0) | callsite;
     r.commit(|enc| {
         enc.zero_last_word();
         enc.put_u64(word);
