@@ -80,6 +80,14 @@ struct Inner {
     context: u32,
     pending_context: Option<std::sync::Arc<crate::context::Context>>,
     wake_threshold: u64,
+    /// The head past which the lane is over half full as of the tail the
+    /// producer last saw: `cached_tail + wake_threshold`, kept by
+    /// [`Inner::set_wake_at`] whenever the cached tail may have moved (in
+    /// `attach`, `push` and `wake_if_sleeping`, the only places that move
+    /// it), so the hot path's wake check is one compare. 0 near the end of
+    /// the positions' range, where `head` could wrap: every record then
+    /// takes the exact check.
+    wake_at: u64,
 }
 
 struct State {
@@ -121,7 +129,19 @@ impl Inner {
         context: 0,
         pending_context: None,
         wake_threshold: 0,
+        wake_at: 0,
     };
+
+    /// Recomputes [`Inner::wake_at`] from the lane's cached tail.
+    fn set_wake_at(&mut self) {
+        if let Some(p) = &self.producer {
+            let tail = p.cached_tail();
+            self.wake_at = match tail.checked_add(p.capacity()) {
+                Some(_) => tail.wrapping_add(self.wake_threshold),
+                None => 0,
+            };
+        }
+    }
 
     /// [`State::fast`] for this state (busy bit clear).
     fn fast_word(&self) -> usize {
@@ -317,6 +337,7 @@ impl Inner {
             };
             self.wake_threshold = producer.capacity() / 2;
             self.producer = Some(producer);
+            self.set_wake_at();
             self.sink = Sink::Lane { claim };
             set_nested_sink(shared.region.lane_control(i).nested_drops());
         }
@@ -508,7 +529,7 @@ fn emit_compact_in<A: ArgList>(
     callsite: u64,
     args: A,
 ) {
-    let threshold = inner.wake_threshold;
+    let wake_at = inner.wake_at;
     let Some(producer) = &mut inner.producer else {
         emit_compact_slow(shared, inner, (callsite >> 40) as u32, 0, args);
         return;
@@ -535,8 +556,8 @@ fn emit_compact_in<A: ArgList>(
         enc.put_u64(timestamp);
         args.put_values(enc, str_limit::<A>());
     });
-    if producer.used() > threshold {
-        wake_if_sleeping(shared, producer, threshold);
+    if producer.head() > wake_at {
+        wake_if_sleeping(shared, inner);
     }
     // A writer that serves a new region at the path marks the old one:
     // then look at the path (rate-limited), even if the lane never fills.
@@ -547,22 +568,22 @@ fn emit_compact_in<A: ArgList>(
     }
 }
 
-/// The lane is over half full (as of the tail this producer last saw):
-/// if the writer announced sleep, look at its tail again, and wake it if
-/// the lane really is.
+/// The head is past [`Inner::wake_at`]: if the lane is over half full (as
+/// of the tail this producer last saw) and the writer announced sleep, look
+/// at its tail again, and wake it if the lane really is.
 #[cold]
 #[inline(never)]
-fn wake_if_sleeping(
-    shared: &'static Shared,
-    producer: &mut Producer<'static, RawBytes>,
-    threshold: u64,
-) {
-    if shared.region.header().wake.writer_sleeping() {
-        producer.refresh_tail();
-        if producer.used() > threshold {
-            wake_writer(shared);
+fn wake_if_sleeping(shared: &'static Shared, inner: &mut Inner) {
+    let threshold = inner.wake_threshold;
+    if let Some(producer) = &mut inner.producer {
+        if producer.used() > threshold && shared.region.header().wake.writer_sleeping() {
+            producer.refresh_tail();
+            if producer.used() > threshold {
+                wake_writer(shared);
+            }
         }
     }
+    inner.set_wake_at();
 }
 
 /// [`emit_compact`] off its hot path: (re)attaches after a fork or in a
@@ -729,6 +750,8 @@ fn push(
     } else {
         push_other(shared, inner, len, write)
     };
+    // The reservation or the wait may have moved the cached tail.
+    inner.set_wake_at();
     // A writer that serves a new region at the path marks the old one:
     // then look at the path (rate-limited), even if the lane never fills.
     // One load from the line the level check just read; no system call on

@@ -429,6 +429,20 @@ impl<'a, B: ByteStore> Producer<'a, B> {
         self.limit = self.head.wrapping_add(room.min(to_end));
     }
 
+    /// Bytes this producer has published into the lane (its own copy of
+    /// the head: no load of the shared cursor).
+    #[inline]
+    pub fn head(&self) -> u64 {
+        self.head
+    }
+
+    /// The consumer's tail as this producer last loaded it (it moves only
+    /// when the ring looks full, or by [`refresh_tail`](Self::refresh_tail)).
+    #[inline]
+    pub fn cached_tail(&self) -> u64 {
+        self.cached_tail
+    }
+
     /// Bytes published but (as far as this producer last saw) not consumed.
     #[inline]
     pub fn used(&self) -> u64 {
