@@ -261,7 +261,7 @@ fn with_inner<R>(f: impl FnOnce(&mut Inner) -> R) -> Option<R> {
             // thread sees `busy` and returns before reaching here; the
             // reference does not outlive `f`, and `_busy` clears the flag
             // only after `f` is done with it (returned or unwound).
-            let r = f(unsafe { &mut **st.inner.get() });
+            let r = f(unsafe { &mut *st.inner.get() });
             Some(r)
         })
         .ok()
@@ -523,12 +523,7 @@ fn emit_compact<A: ArgList>(
 /// [`emit_compact`] inside the thread's state, which [`State::fast`] says
 /// has a lane in `shared`.
 #[inline(always)]
-fn emit_compact_in<A: ArgList>(
-    shared: &'static Shared,
-    inner: &mut Inner,
-    callsite: u64,
-    args: A,
-) {
+fn emit_compact_in<A: ArgList>(shared: &'static Shared, inner: &mut Inner, callsite: u64, args: A) {
     let wake_at = inner.wake_at;
     let Some(producer) = &mut inner.producer else {
         emit_compact_slow(shared, inner, (callsite >> 40) as u32, 0, args);
