@@ -219,7 +219,10 @@ impl Drop for BusyGuard<'_> {
 
 /// Clears the busy bit of [`State::fast`] when dropped, keeping the rest
 /// (the hot path's release, which leaves the word as it found it unless
-/// the fork handler cleared it meanwhile).
+/// the fork handler cleared it meanwhile). On x86_64 the load and the
+/// store are one `and` to memory, which no signal can split; were they
+/// split, a `fork()` in a signal handler landing between them would leave
+/// the child's word naming the parent's lane.
 struct HotBusy<'a>(&'a Cell<usize>);
 
 impl Drop for HotBusy<'_> {
@@ -503,7 +506,7 @@ fn emit_compact<A: ArgList>(
         // `inner`: it is thread-local, `with_inner` hands out none while
         // the bit is set, and a nested call (signal handler) on this
         // thread finds `fast` differing from every attachment and takes
-        // `emit_compact_cold`, whose `with_inner` returns at once; the
+        // `ArgList::emit_cold`, whose `with_inner` returns at once; the
         // reference does not outlive this closure, and `_busy` clears the
         // bit only after it (returned or unwound).
         let inner = unsafe { &mut **st.inner.get() };
