@@ -282,7 +282,7 @@ impl Call {
                     let lit = self.literal(&format!("{{:{}}}", spec.render(render_count)));
                     let method = if *radix { "__ul_radix" } else { "__ul_arg" };
                     quote(
-                        "(&& #0 ::__private::Wrap(#1)). #2 (|__ul_v| #0 ::__private::format!(#3, #4)),",
+                        "(&&& #0 ::__private::Wrap(#1)). #2 (|__ul_v| #0 ::__private::format!(#3, #4)),",
                         [
                             k.clone().into(),
                             ts(local(*value)),
@@ -308,7 +308,7 @@ impl Call {
         }
         preps.extend(self.pair_preps());
         let body = quote(
-            "match (#0) { (#1) => { #2 ::__private::emit_in(__ul_at, &__UL_CALLSITE, #3, &(#4)); } }",
+            "match (#0) { (#1) => { #2 ::__private::emit_in(__ul_at, &__UL_CALLSITE, #3, (#4)); } }",
             [
                 scrutinee,
                 pattern,
@@ -337,7 +337,7 @@ impl Call {
         );
         preps.extend(self.pair_preps());
         let body = quote(
-            "#0 ::__private::emit_in(__ul_at, &__UL_CALLSITE, #1, &(#2));",
+            "#0 ::__private::emit_in(__ul_at, &__UL_CALLSITE, #1, (#2));",
             [k.clone().into(), invisible(&self.context), preps],
         );
         self.call_site_block(self.literal("{}"), body)
@@ -348,7 +348,7 @@ impl Call {
         let mut preps = TokenStream::new();
         for (_, v) in &self.pairs {
             preps.extend(quote(
-                "(&& #0 ::__private::Wrap(&#1)).__ul_prepare(),",
+                "(&&& #0 ::__private::Wrap(&#1)).__ul_prepare(),",
                 [self.krate.clone().into(), invisible(v)],
             ));
         }
@@ -369,7 +369,7 @@ impl Call {
                 );
                 if let ::core::option::Option::Some(__ul_at) = #0 ::__private::enabled_in(#1) {
                     #[allow(unused_imports)]
-                    use #0 ::__private::{ViaArg as _, ViaDisplay as _, ViaFormat as _};
+                    use #0 ::__private::{ViaArg as _, ViaCopy as _, ViaDisplay as _, ViaFormat as _};
                     #5
                 }
             }",

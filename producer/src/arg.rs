@@ -7,9 +7,13 @@
 //! path: it allocates) and sent as text, which the writer puts in as it is.
 //!
 //! The choice is made at compile time by auto-ref method lookup: for
-//! `(&&Wrap(&x)).__ul_arg(f)` the compiler first looks for the method on
-//! `&&Wrap<T>`, where [`ViaArg`] has it when `T: Arg`, and only then on
-//! `&Wrap<T>`, where [`ViaFormat`] has it for every `T`. `f` is the
+//! `(&&&Wrap(&x)).__ul_arg(f)` the compiler first looks for the method on
+//! `&&&Wrap<T>`, where [`ViaCopy`] has it when `T: Arg + Copy` (the value
+//! itself goes into the call's argument tuple, so the log call passes it
+//! in a register, never through memory), then on `&&Wrap<T>`, where
+//! [`ViaArg`] has it when `T: Arg` (a reference to it: a `String`, a
+//! `str`), and only then on `&Wrap<T>`, where [`ViaFormat`] has it for
+//! every `T`. `f` is the
 //! formatting the macro wrote for this placeholder
 //! (`|v| format!("{:>8?}", *v)`): the raw path never calls it, but the
 //! compiler checks it all the same, so a value that does not implement the
@@ -22,7 +26,37 @@ use ul_ring::args::{Arg, Encoder, Text};
 /// Wraps an argument for the method lookup described in the module docs.
 pub struct Wrap<'a, T: ?Sized>(pub &'a T);
 
-/// Chosen for values the codec copies raw.
+/// Chosen for values the codec copies raw and that are `Copy` (numbers,
+/// `bool`, `char`, `&str`): the tuple holds the value, not a reference to
+/// it.
+pub trait ViaCopy<'a, T: 'a> {
+    /// A key-value pair's value: copied.
+    fn __ul_prepare(self) -> T;
+    /// A placeholder's value: copied (the writer applies the spec);
+    /// `format` is not called.
+    fn __ul_arg<F: FnOnce(&'a T) -> String>(self, format: F) -> T;
+    /// A radix placeholder's value (`{:x}`): copied, sent under
+    /// [`Arg::RADIX_TAG`].
+    fn __ul_radix<F: FnOnce(&'a T) -> String>(self, format: F) -> Radix<T>;
+}
+
+impl<'a, T: Arg + Copy + 'a> ViaCopy<'a, T> for &&&Wrap<'a, T> {
+    #[inline(always)]
+    fn __ul_prepare(self) -> T {
+        *self.0
+    }
+    #[inline(always)]
+    fn __ul_arg<F: FnOnce(&'a T) -> String>(self, _: F) -> T {
+        *self.0
+    }
+    #[inline(always)]
+    fn __ul_radix<F: FnOnce(&'a T) -> String>(self, _: F) -> Radix<T> {
+        Radix(*self.0)
+    }
+}
+
+/// Chosen for values the codec copies raw that are not `Copy` (`String`,
+/// `str`): borrowed.
 pub trait ViaArg<'a> {
     /// The value as the codec sees it.
     type Out: Arg;

@@ -6,6 +6,9 @@
 
 use ul_ring::args::{Arg, Encoder};
 
+use crate::__private::Attached;
+use crate::callsite::Callsite;
+
 #[cfg(feature = "tracing")]
 pub(crate) use dynamic::{DynArg, DynArgs};
 
@@ -41,6 +44,21 @@ pub trait ArgList {
     fn put_values(&self, enc: &mut Encoder<'_>, max_str: usize);
     /// True if some string will be cut to `max_str` bytes.
     fn truncated(&self, max_str: usize) -> bool;
+    /// Logs the record off the log call's hot path (a call site not
+    /// registered yet, a thread without its lane or inside a log call
+    /// already, a full lane...): `thread_lane::emit_registering`.
+    ///
+    /// A tuple passes its values to it one by one, each in a register
+    /// where it fits: a tuple of more than two words passed whole goes
+    /// through a pointer to it, which would keep it in memory (stored as
+    /// it is built) on the hot path too.
+    #[inline(always)]
+    fn emit_cold(self, at: Attached, cs: &'static Callsite, context: u32)
+    where
+        Self: Sized,
+    {
+        crate::thread_lane::emit_registering(at.0, cs, context, self)
+    }
 }
 
 impl ArgList for () {
@@ -66,7 +84,7 @@ impl ArgList for () {
 }
 
 macro_rules! tuple_arglist {
-    ($n:expr; $($t:ident $i:tt),+) => {
+    ($n:expr; $($t:ident $i:tt $v:ident),+) => {
         impl<$($t: Arg),+> ArgList for ($($t,)+) {
             const COUNT: u8 = $n;
             const CUTTABLE: bool = false $(|| $t::CUTTABLE)+;
@@ -92,23 +110,38 @@ macro_rules! tuple_arglist {
             fn truncated(&self, max_str: usize) -> bool {
                 false $(|| self.$i.truncated(max_str))+
             }
+            #[inline(always)]
+            fn emit_cold(self, at: Attached, cs: &'static Callsite, context: u32) {
+                #[cold]
+                #[inline(never)]
+                #[allow(clippy::too_many_arguments)]
+                fn cold<$($t: Arg),+>(
+                    at: Attached,
+                    cs: &'static Callsite,
+                    context: u32,
+                    $($v: $t),+
+                ) {
+                    crate::thread_lane::emit_registering(at.0, cs, context, ($($v,)+))
+                }
+                cold(at, cs, context, $(self.$i),+)
+            }
         }
     };
 }
 
-tuple_arglist!(1; A 0);
-tuple_arglist!(2; A 0, B 1);
-tuple_arglist!(3; A 0, B 1, C 2);
-tuple_arglist!(4; A 0, B 1, C 2, D 3);
-tuple_arglist!(5; A 0, B 1, C 2, D 3, E 4);
-tuple_arglist!(6; A 0, B 1, C 2, D 3, E 4, F 5);
-tuple_arglist!(7; A 0, B 1, C 2, D 3, E 4, F 5, G 6);
-tuple_arglist!(8; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
-tuple_arglist!(9; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
-tuple_arglist!(10; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
-tuple_arglist!(11; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
-tuple_arglist!(12; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
-tuple_arglist!(13; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12);
-tuple_arglist!(14; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13);
-tuple_arglist!(15; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14);
-tuple_arglist!(16; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14, P 15);
+tuple_arglist!(1; A 0 a);
+tuple_arglist!(2; A 0 a, B 1 b);
+tuple_arglist!(3; A 0 a, B 1 b, C 2 c);
+tuple_arglist!(4; A 0 a, B 1 b, C 2 c, D 3 d);
+tuple_arglist!(5; A 0 a, B 1 b, C 2 c, D 3 d, E 4 e);
+tuple_arglist!(6; A 0 a, B 1 b, C 2 c, D 3 d, E 4 e, F 5 f);
+tuple_arglist!(7; A 0 a, B 1 b, C 2 c, D 3 d, E 4 e, F 5 f, G 6 g);
+tuple_arglist!(8; A 0 a, B 1 b, C 2 c, D 3 d, E 4 e, F 5 f, G 6 g, H 7 h);
+tuple_arglist!(9; A 0 a, B 1 b, C 2 c, D 3 d, E 4 e, F 5 f, G 6 g, H 7 h, I 8 i);
+tuple_arglist!(10; A 0 a, B 1 b, C 2 c, D 3 d, E 4 e, F 5 f, G 6 g, H 7 h, I 8 i, J 9 j);
+tuple_arglist!(11; A 0 a, B 1 b, C 2 c, D 3 d, E 4 e, F 5 f, G 6 g, H 7 h, I 8 i, J 9 j, K 10 k);
+tuple_arglist!(12; A 0 a, B 1 b, C 2 c, D 3 d, E 4 e, F 5 f, G 6 g, H 7 h, I 8 i, J 9 j, K 10 k, L 11 l);
+tuple_arglist!(13; A 0 a, B 1 b, C 2 c, D 3 d, E 4 e, F 5 f, G 6 g, H 7 h, I 8 i, J 9 j, K 10 k, L 11 l, M 12 m);
+tuple_arglist!(14; A 0 a, B 1 b, C 2 c, D 3 d, E 4 e, F 5 f, G 6 g, H 7 h, I 8 i, J 9 j, K 10 k, L 11 l, M 12 m, N 13 n);
+tuple_arglist!(15; A 0 a, B 1 b, C 2 c, D 3 d, E 4 e, F 5 f, G 6 g, H 7 h, I 8 i, J 9 j, K 10 k, L 11 l, M 12 m, N 13 n, O 14 o);
+tuple_arglist!(16; A 0 a, B 1 b, C 2 c, D 3 d, E 4 e, F 5 f, G 6 g, H 7 h, I 8 i, J 9 j, K 10 k, L 11 l, M 12 m, N 13 n, O 14 o, P 15 p);

@@ -24,8 +24,11 @@ pub struct Callsite {
     pub module: &'static str,
     /// Names of the call's key-value fields.
     pub keys: &'static [&'static str],
-    /// `region generation << 32 | id` of the registration, 0 until
-    /// registered.
+    /// `id << 40 | region generation` of the registration, 0 until
+    /// registered: the id where a compact record's frame word has it
+    /// (ids fit 24 bits, see `ul_ring::callsite`), so that the hot path
+    /// compares the low half with the generation and ORs the rest into
+    /// the frame.
     id: AtomicU64,
 }
 
@@ -89,10 +92,17 @@ impl Callsite {
     /// a successful registration is cached).
     #[inline(always)]
     pub(crate) fn cached(&self, shared: &crate::shared::Shared) -> Option<u32> {
+        self.cached_shifted(shared).map(|v| (v >> 40) as u32)
+    }
+
+    /// [`cached`](Self::cached) as the frame word of a compact record
+    /// holds it: `id << 40`.
+    #[inline(always)]
+    pub(crate) fn cached_shifted(&self, shared: &crate::shared::Shared) -> Option<u64> {
         // Acquire: see `id`.
         let v = self.id.load(Ordering::Acquire);
         // Generations start at 1, so an unregistered 0 never matches.
-        ((v >> 32) as u32 == shared.gen).then_some(v as u32)
+        (v as u32 == shared.gen).then_some(v & !u64::from(u32::MAX))
     }
 
     #[cold]
@@ -113,7 +123,7 @@ impl Callsite {
                 // happens before any thread's Acquire load that finds this
                 // id (see `id`), hence before the records it logs with it.
                 self.id.store(
-                    u64::from(shared.gen) << 32 | u64::from(id),
+                    u64::from(id) << 40 | u64::from(shared.gen),
                     Ordering::Release,
                 );
                 id

@@ -300,8 +300,8 @@ pub(crate) fn emit_str_at(
     message: &str,
 ) {
     match site(level, source, None, module, loc) {
-        Some(cs) => emit(cs, 0, &(message,)),
-        None => emit(&OVERFLOW[level as usize], 0, &(source, message)),
+        Some(cs) => emit(cs, 0, (message,)),
+        None => emit(&OVERFLOW[level as usize], 0, (source, message)),
     }
 }
 
@@ -319,7 +319,7 @@ pub(crate) fn emit_static(
 ) {
     if message.len() <= MAX_STATIC_MESSAGE {
         if let Some(cs) = site(level, source, Some(message), module, loc) {
-            emit(cs, 0, &());
+            emit(cs, 0, ());
             return;
         }
     }

@@ -395,7 +395,7 @@ pub fn wake_syscalls() -> u64 {
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::arg::{tag_of, Radix, ViaArg, ViaDisplay, ViaFormat, Wrap};
+    pub use crate::arg::{tag_of, Radix, ViaArg, ViaCopy, ViaDisplay, ViaFormat, Wrap};
     pub use crate::callsite::Callsite;
     pub use crate::thread_lane::{emit, emit_in};
     use crate::Level;

@@ -246,11 +246,16 @@ pub(crate) fn pid() -> u32 {
 extern "C" fn after_fork_in_child() {
     FORK_EPOCH.fetch_add(1, Ordering::Relaxed);
     PID.store(std::process::id(), Ordering::Relaxed);
+    // The forking thread, the child's only one: off its hot path until it
+    // has claimed a lane of its own. (A const thread-local without drop
+    // glue: no allocation, no destructor registration.)
+    crate::thread_lane::after_fork();
 }
 
 fn install_fork_handler() {
-    // SAFETY: registering a handler that only touches atomics and calls
-    // getpid, both async-signal-safe, as a post-fork handler must be.
+    // SAFETY: registering a handler that only touches atomics, a plain
+    // thread-local `Cell` and calls getpid, all async-signal-safe, as a
+    // post-fork handler must be.
     unsafe {
         libc::pthread_atfork(None, None, Some(after_fork_in_child));
     }

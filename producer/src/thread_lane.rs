@@ -1,6 +1,7 @@
 //! The hot path: each thread's lane, and the one function every log call runs.
 
 use std::cell::{Cell, UnsafeCell};
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{compiler_fence, AtomicPtr, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -79,26 +80,96 @@ struct Inner {
     context: u32,
     pending_context: Option<std::sync::Arc<crate::context::Context>>,
     wake_threshold: u64,
+    /// The head past which the lane is over half full as of the tail the
+    /// producer last saw: `cached_tail + wake_threshold`, kept by
+    /// [`Inner::set_wake_at`] whenever the cached tail may have moved (in
+    /// `attach`, `push` and `wake_if_sleeping`, the only places that move
+    /// it), so the hot path's wake check is one compare. 0 near the end of
+    /// the positions' range, where `head` could wrap: every record then
+    /// takes the exact check.
+    wake_at: u64,
 }
 
 struct State {
-    busy: Cell<bool>,
+    /// The hot path's one word: the address of the attachment ([`Shared`])
+    /// this thread may log into without looking further, or 0; bit 0
+    /// ([`BUSY`]) is the nesting guard, set while the thread is inside a
+    /// log call. Non-zero exactly when `inner` has a lane of its own
+    /// ([`Inner::producer`]) in that attachment, in this process (the
+    /// fork epoch it was claimed in is current) and no thread context:
+    /// [`with_inner`] recomputes it each time it lets go of `inner`, and
+    /// the fork handler clears it ([`after_fork`]). So the hot path's
+    /// checks of the nesting guard, the attachment, the fork epoch, the
+    /// context and the lane are one compare.
+    fast: Cell<usize>,
     /// The shared counter a nested (signal-handler) call adds its drop to:
     /// the lane's nested-drop counter, or the thread's drop-table entry's
     /// (else the shared lane's anonymous) drop counter; null
     /// before attaching. An atomic so a handler can read it while the
     /// interrupted call is inside `attach`.
     nested_sink: AtomicPtr<Counter>,
-    inner: UnsafeCell<Inner>,
+    /// Never dropped by the thread-local itself: a `State` without drop
+    /// glue is a plain thread-local, with no destructor-state check on
+    /// each access. [`Exit`] drops what it holds when the thread exits.
+    inner: UnsafeCell<ManuallyDrop<Inner>>,
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
-        // The thread is exiting: hand the lane to the writer, which frees it
-        // once it has drained it. Not after a fork: that lane is the parent's.
-        if self.epoch == FORK_EPOCH.load(Ordering::Relaxed) {
-            self.retire_lane();
+/// [`State::fast`]'s nesting-guard bit (a `Shared` is at least 8-aligned,
+/// so no attachment's address has it).
+const BUSY: usize = 1;
+
+impl Inner {
+    /// Not attached.
+    const EMPTY: Inner = Inner {
+        producer: None,
+        sink: Sink::Unattached,
+        attached: core::ptr::null(),
+        epoch: 0,
+        tid: 0,
+        context: 0,
+        pending_context: None,
+        wake_threshold: 0,
+        wake_at: 0,
+    };
+
+    /// Recomputes [`Inner::wake_at`] from the lane's cached tail.
+    fn set_wake_at(&mut self) {
+        if let Some(p) = &self.producer {
+            let tail = p.cached_tail();
+            self.wake_at = match tail.checked_add(p.capacity()) {
+                Some(_) => tail.wrapping_add(self.wake_threshold),
+                None => 0,
+            };
         }
+    }
+
+    /// [`State::fast`] for this state (busy bit clear).
+    fn fast_word(&self) -> usize {
+        if self.producer.is_some()
+            && self.context == 0
+            && self.epoch == FORK_EPOCH.load(Ordering::Relaxed)
+        {
+            self.attached as usize
+        } else {
+            0
+        }
+    }
+}
+
+/// Registered (a thread-local with a destructor) when a thread first
+/// attaches: at thread exit it hands the thread's lane to the writer,
+/// which frees it once drained, and drops the rest of the thread's state.
+struct Exit;
+
+impl Drop for Exit {
+    fn drop(&mut self) {
+        let _ = with_inner(|inner| {
+            // Not after a fork: that lane is the parent's.
+            if inner.epoch == FORK_EPOCH.load(Ordering::Relaxed) {
+                inner.retire_lane();
+            }
+            drop(core::mem::replace(inner, Inner::EMPTY));
+        });
     }
 }
 
@@ -111,32 +182,63 @@ thread_local! {
     static STALLED_AT: Cell<Option<u64>> = const { Cell::new(None) };
     static STATE: State = const {
         State {
-            busy: Cell::new(false),
+            fast: Cell::new(0),
             nested_sink: AtomicPtr::new(core::ptr::null_mut()),
-            inner: UnsafeCell::new(Inner {
-                producer: None,
-                sink: Sink::Unattached,
-                attached: core::ptr::null(),
-                epoch: 0,
-                tid: 0,
-                context: 0,
-                pending_context: None,
-                wake_threshold: 0,
-            }),
+            inner: UnsafeCell::new(ManuallyDrop::new(Inner::EMPTY)),
         }
     };
+    /// See [`Exit`].
+    static EXIT: Exit = const { Exit };
 }
 
-/// Clears a thread's `busy` flag when dropped (after the compiler fence
-/// that keeps the flag's store after every access to the lane state).
-struct BusyGuard<'a>(&'a Cell<bool>);
+/// Lets go of a thread's state when dropped (after the compiler fence that
+/// keeps it after every access to the lane state): recomputes
+/// [`State::fast`] from it, which clears the busy bit.
+struct BusyGuard<'a>(&'a State);
 
 impl Drop for BusyGuard<'_> {
     #[inline(always)]
     fn drop(&mut self) {
         compiler_fence(Ordering::SeqCst);
-        self.0.set(false);
+        // SAFETY: the busy bit is still set, so no other reference to
+        // `inner` is live (the one `with_inner` handed out is gone: this
+        // runs after `f` returned or unwound), and a signal handler on
+        // this thread does not touch it.
+        let inner = unsafe { &*self.0.inner.get() };
+        let epoch = inner.epoch;
+        let fast = inner.fast_word();
+        self.0.fast.set(fast);
+        compiler_fence(Ordering::SeqCst);
+        // A fork in a signal handler between our look at the epoch and the
+        // store: the handler cleared the word before we stored ours.
+        if FORK_EPOCH.load(Ordering::Relaxed) != epoch {
+            self.0.fast.set(self.0.fast.get() & BUSY);
+        }
     }
+}
+
+/// Clears the busy bit of [`State::fast`] when dropped, keeping the rest
+/// (the hot path's release, which leaves the word as it found it unless
+/// the fork handler cleared it meanwhile). On x86_64 the load and the
+/// store are one `and` to memory, which no signal can split; were they
+/// split, a `fork()` in a signal handler landing between them would leave
+/// the child's word naming the parent's lane.
+struct HotBusy<'a>(&'a Cell<usize>);
+
+impl Drop for HotBusy<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        compiler_fence(Ordering::SeqCst);
+        self.0.set(self.0.get() & !BUSY);
+    }
+}
+
+/// In the child after `fork()` (from the fork handler, on the thread that
+/// forked, the child's only one): the lane this thread holds is the
+/// parent's, so its next log call must take the slow path, which claims
+/// one of its own. Keeps the busy bit of a call the fork interrupted.
+pub(crate) fn after_fork() {
+    let _ = STATE.try_with(|st| st.fast.set(st.fast.get() & BUSY));
 }
 
 /// Runs `f` with this thread's lane state, unless the thread is already
@@ -145,14 +247,15 @@ impl Drop for BusyGuard<'_> {
 fn with_inner<R>(f: impl FnOnce(&mut Inner) -> R) -> Option<R> {
     STATE
         .try_with(|st| {
-            if st.busy.get() {
+            let fast = st.fast.get();
+            if fast & BUSY != 0 {
                 return None;
             }
-            st.busy.set(true);
+            st.fast.set(fast | BUSY);
             // Clears `busy` when `f` returns or unwinds: a panic inside a
             // log call must not leave every later record of this thread
             // counted as a nested drop.
-            let _busy = BusyGuard(&st.busy);
+            let _busy = BusyGuard(st);
             // The flag must be set before we touch `inner`, as seen by a
             // signal handler running on this same thread.
             compiler_fence(Ordering::SeqCst);
@@ -189,6 +292,16 @@ impl Inner {
     fn attach(&mut self, shared: &'static Shared) {
         set_nested_sink(core::ptr::null());
         let epoch = FORK_EPOCH.load(Ordering::Relaxed);
+        if EXIT.try_with(|_| ()).is_err() {
+            // The thread is exiting and its lane went back to the writer
+            // (a log call from another thread-local's destructor): claim
+            // nothing that no destructor would hand back; the record is
+            // dropped and counted (`push_other`).
+            self.retire_lane();
+            self.attached = shared;
+            self.epoch = epoch;
+            return;
+        }
         if self.epoch == epoch && !self.attached.is_null() && !core::ptr::eq(self.attached, shared)
         {
             // The region was replaced: the old lane goes back to the writer
@@ -227,6 +340,7 @@ impl Inner {
             };
             self.wake_threshold = producer.capacity() / 2;
             self.producer = Some(producer);
+            self.set_wake_at();
             self.sink = Sink::Lane { claim };
             set_nested_sink(shared.region.lane_control(i).nested_drops());
         }
@@ -306,77 +420,188 @@ fn str_limit<A: ArgList>() -> usize {
 /// call) goes out as a compact record, read by the signature its call site
 /// registered; a run-time list (the `tracing` layer's) as a tagged one.
 #[inline(always)]
-pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: &A) {
+pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: A) {
     if let Some(shared) = shared::get() {
         emit_in(crate::__private::Attached(shared), cs, context, args);
     }
 }
 
 /// [`emit`] into the attachment the macros' level check found.
+///
+/// `args` comes by value, and every path off the hot one takes it by
+/// value: were its address taken anywhere (as when the cold paths took
+/// `&A`), the tuple would be built in memory on every call, and each
+/// value read back through it.
 #[inline(always)]
 pub fn emit_in<A: ArgList>(
     at: crate::__private::Attached,
     cs: &'static Callsite,
     context: u32,
-    args: &A,
+    args: A,
 ) {
     let shared = at.0;
     // The hot path: a call site registered in this region (so with the
     // signature of its tuple) writes a compact record.
-    let pushed = match cs.cached(shared) {
-        Some(callsite) if A::SIGNATURE.is_some() => {
-            with_inner(|inner| emit_compact(shared, inner, callsite, context, args))
+    match cs.cached_shifted(shared) {
+        Some(callsite) if A::SIGNATURE.is_some() && context == 0 => {
+            emit_compact(at, cs, callsite, args)
         }
-        _ => emit_registering(shared, cs, context, args),
+        _ => args.emit_cold(at, cs, context),
+    }
+}
+
+/// [`emit_in`] for a call site not registered yet in this region, an
+/// argument list with no signature (tagged records), or a call with a
+/// context of its own.
+#[cold]
+#[inline(never)]
+pub(crate) fn emit_registering<A: ArgList>(
+    shared: &'static Shared,
+    cs: &'static Callsite,
+    context: u32,
+    args: A,
+) {
+    let callsite = cs.id(shared, A::SIGNATURE);
+    // A full callsite table gives id 0, which names no signature: that
+    // record goes tagged, and the writer prints it without its format.
+    let pushed = if A::SIGNATURE.is_some() && callsite != 0 {
+        with_inner(|inner| emit_compact_slow(shared, inner, callsite, context, args))
+    } else {
+        emit_tagged(shared, cs.level, callsite, context, args)
     };
     if pushed.is_none() {
         count_nested_drop();
     }
 }
 
-/// [`emit_in`] for a call site not registered yet in this region, or an
-/// argument list with no signature (tagged records).
-#[cold]
-#[inline(never)]
-fn emit_registering<A: ArgList>(
-    shared: &'static Shared,
+/// The compact record of [`emit`] on the hot path: the frame word (length,
+/// kind and flags, callsite), the timestamp, the values, written straight
+/// into this thread's lane when [`State::fast`] says it has one in
+/// `shared` (and is not inside a log call already), and it has room
+/// before its cached limit. Anything else takes [`emit_compact_slow`],
+/// out of line, with the values by value; here the length is a constant
+/// for fixed-size arguments and every check on it folds.
+#[inline(always)]
+fn emit_compact<A: ArgList>(
+    at: crate::__private::Attached,
     cs: &'static Callsite,
-    context: u32,
-    args: &A,
-) -> Option<bool> {
-    let callsite = cs.id(shared, A::SIGNATURE);
-    // A full callsite table gives id 0, which names no signature: that
-    // record goes tagged, and the writer prints it without its format.
-    if A::SIGNATURE.is_some() && callsite != 0 {
-        with_inner(|inner| emit_compact(shared, inner, callsite, context, args))
-    } else {
-        emit_tagged(shared, cs.level, callsite, context, args)
+    callsite: u64,
+    args: A,
+) {
+    let shared = at.0;
+    let key = shared as *const Shared as usize;
+    // A const thread-local without drop glue: a plain `%fs` access.
+    let args = match STATE.try_with(|st| {
+        if st.fast.get() != key {
+            return Some(args);
+        }
+        // `key` is 8-aligned: the same as `key | BUSY`, one `lea`.
+        st.fast.set(key.wrapping_add(BUSY));
+        // Clears the busy bit when this returns or unwinds.
+        let _busy = HotBusy(&st.fast);
+        // The bit must be set before we touch `inner`, as seen by a
+        // signal handler running on this same thread.
+        compiler_fence(Ordering::SeqCst);
+        // SAFETY: the busy bit makes this the only live reference to
+        // `inner`: it is thread-local, `with_inner` hands out none while
+        // the bit is set, and a nested call (signal handler) on this
+        // thread finds `fast` differing from every attachment and takes
+        // `ArgList::emit_cold`, whose `with_inner` returns at once; the
+        // reference does not outlive this closure, and `_busy` clears the
+        // bit only after it (returned or unwound).
+        let inner = unsafe { &mut **st.inner.get() };
+        emit_compact_in(shared, inner, callsite, args);
+        None
+    }) {
+        Ok(None) => return,
+        Ok(Some(args)) => args,
+        // A thread-local without a destructor is never gone.
+        Err(_) => return,
+    };
+    // Not inside a log call already, not attached in `shared`, forked,
+    // with a thread context, or on the shared lane.
+    args.emit_cold(at, cs, 0);
+}
+
+/// [`emit_compact`] inside the thread's state, which [`State::fast`] says
+/// has a lane in `shared`.
+#[inline(always)]
+fn emit_compact_in<A: ArgList>(shared: &'static Shared, inner: &mut Inner, callsite: u64, args: A) {
+    let wake_at = inner.wake_at;
+    let Some(producer) = &mut inner.producer else {
+        emit_compact_slow(shared, inner, (callsite >> 40) as u32, 0, args);
+        return;
+    };
+    // Sized in here: a length computed outside the closure that
+    // `LocalKey::try_with` is compiled around reaches it through memory,
+    // where the compiler can no longer see that it is a constant for
+    // fixed-size arguments (and fold the lane's length checks and the
+    // encoder's bounds checks).
+    let len = record_len(COMPACT_HEADER_LEN + args.values_len(str_limit::<A>()));
+    let Some(r) = producer.reserve_fast(len) else {
+        emit_compact_slow(shared, inner, (callsite >> 40) as u32, 0, args);
+        return;
+    };
+    let (timestamp, is_tsc) = ul_ring::clock::now();
+    let mut flags = if is_tsc { COMPACT_TSC } else { 0 };
+    if A::CUTTABLE && args.truncated(str_limit::<A>()) {
+        flags |= COMPACT_TRUNCATED;
+    }
+    let word = compact_word(len, flags, 0) | callsite;
+    r.commit(|enc| {
+        enc.zero_last_word();
+        enc.put_u64(word);
+        enc.put_u64(timestamp);
+        args.put_values(enc, str_limit::<A>());
+    });
+    if producer.head() > wake_at {
+        wake_if_sleeping(shared, inner);
+    }
+    // A writer that serves a new region at the path marks the old one:
+    // then look at the path (rate-limited), even if the lane never fills.
+    // One load from the line the level check just read; no system call on
+    // the hot path.
+    if shared.region.header().control.superseded() {
+        follow_slow(shared);
     }
 }
 
-/// The compact record of [`emit`]: the frame word (length, kind and
-/// flags, callsite), the timestamp, the values. A record with a context
-/// takes [`emit_compact_context`], out of line, so that here the length
-/// is a constant for fixed-size arguments and every check on it folds.
-#[inline(always)]
-fn emit_compact<A: ArgList>(
+/// The head is past [`Inner::wake_at`]: if the lane is over half full (as
+/// of the tail this producer last saw) and the writer announced sleep, look
+/// at its tail again, and wake it if the lane really is.
+#[cold]
+#[inline(never)]
+fn wake_if_sleeping(shared: &'static Shared, inner: &mut Inner) {
+    let threshold = inner.wake_threshold;
+    if let Some(producer) = &mut inner.producer {
+        if producer.used() > threshold && shared.region.header().wake.writer_sleeping() {
+            producer.refresh_tail();
+            if producer.used() > threshold {
+                wake_writer(shared);
+            }
+        }
+    }
+    inner.set_wake_at();
+}
+
+/// [`emit_compact`] off its hot path: (re)attaches after a fork or in a
+/// new region, takes a context (the call's, else the thread's), the
+/// shared lane, a wrap, a full lane.
+#[cold]
+#[inline(never)]
+fn emit_compact_slow<A: ArgList>(
     shared: &'static Shared,
     inner: &mut Inner,
     callsite: u32,
     context: u32,
-    args: &A,
+    args: A,
 ) -> bool {
     if inner.epoch != FORK_EPOCH.load(Ordering::Relaxed) || !core::ptr::eq(inner.attached, shared) {
         inner.attach(shared);
     }
     if context != 0 || inner.context != 0 {
-        return emit_compact_context(shared, inner, callsite, context, args);
+        return emit_compact_context(shared, inner, callsite, context, &args);
     }
-    // Sized in here, not before `with_inner`: the closure's body is
-    // compiled into `LocalKey::try_with`, and a length captured from
-    // outside reaches it through memory, where the compiler can no longer
-    // see that it is a constant for fixed-size arguments (and fold the
-    // lane's length checks and the encoder's bounds checks).
     let len = record_len(COMPACT_HEADER_LEN + args.values_len(str_limit::<A>()));
     let (timestamp, is_tsc) = ul_ring::clock::now();
     let mut flags = if is_tsc { COMPACT_TSC } else { 0 };
@@ -384,6 +609,7 @@ fn emit_compact<A: ArgList>(
         flags |= COMPACT_TRUNCATED;
     }
     let word = compact_word(len, flags, callsite);
+    let args = &args;
     let write = move |enc: &mut Encoder<'_>| {
         enc.zero_last_word();
         enc.put_u64(word);
@@ -393,9 +619,9 @@ fn emit_compact<A: ArgList>(
     push(shared, inner, len, write)
 }
 
-/// [`emit_compact`] for a record with a context (the call's, else the
-/// thread's): its id follows the values.
-#[inline(never)]
+/// [`emit_compact_slow`] for a record with a context (the call's, else
+/// the thread's): its id follows the values.
+#[inline(always)]
 fn emit_compact_context<A: ArgList>(
     shared: &'static Shared,
     inner: &mut Inner,
@@ -434,8 +660,9 @@ fn emit_tagged<A: ArgList>(
     level: ul_ring::record::Level,
     callsite: u32,
     context: u32,
-    args: &A,
+    args: A,
 ) -> Option<bool> {
+    let args = &args;
     with_inner(|inner| {
         if inner.epoch != FORK_EPOCH.load(Ordering::Relaxed)
             || !core::ptr::eq(inner.attached, shared)
@@ -521,6 +748,8 @@ fn push(
     } else {
         push_other(shared, inner, len, write)
     };
+    // The reservation or the wait may have moved the cached tail.
+    inner.set_wake_at();
     // A writer that serves a new region at the path marks the old one:
     // then look at the path (rate-limited), even if the lane never fills.
     // One load from the line the level check just read; no system call on
@@ -557,8 +786,13 @@ fn push_other(
                 claimant,
             )
         }
+        // A thread past its exit (see `attach`).
+        Sink::Unattached => {
+            NESTED_DROPS.fetch_add(1, Ordering::Relaxed);
+            false
+        }
         // A lane of its own goes through `push`.
-        Sink::Unattached | Sink::Lane { .. } => false,
+        Sink::Lane { .. } => false,
     }
 }
 

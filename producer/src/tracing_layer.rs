@@ -549,7 +549,7 @@ where
         Some(cs) => crate::thread_lane::emit(
             cs,
             0,
-            &DynArgs {
+            DynArgs {
                 text: &s.text,
                 args: &s.args,
             },

@@ -429,6 +429,20 @@ impl<'a, B: ByteStore> Producer<'a, B> {
         self.limit = self.head.wrapping_add(room.min(to_end));
     }
 
+    /// Bytes this producer has published into the lane (its own copy of
+    /// the head: no load of the shared cursor).
+    #[inline]
+    pub fn head(&self) -> u64 {
+        self.head
+    }
+
+    /// The consumer's tail as this producer last loaded it (it moves only
+    /// when the ring looks full, or by [`refresh_tail`](Self::refresh_tail)).
+    #[inline]
+    pub fn cached_tail(&self) -> u64 {
+        self.cached_tail
+    }
+
     /// Bytes published but (as far as this producer last saw) not consumed.
     #[inline]
     pub fn used(&self) -> u64 {
@@ -483,10 +497,7 @@ impl<'a, B: ByteStore> Producer<'a, B> {
     /// captures in memory on the hot path).
     #[inline(always)]
     pub fn reserve(&mut self, len: usize) -> Result<Reservation<'_, 'a, B>, PushError> {
-        let (at, relimit) = if (MIN_FRAME_LEN..=FAST_MAX_LEN).contains(&len)
-            && len % RECORD_ALIGN == 0
-            && self.limit.wrapping_sub(self.head) >= len as u64
-        {
+        let (at, relimit) = if self.fits_fast(len) {
             ((self.head & self.mask) as usize, false)
         } else {
             (self.reserve_slow(len)?, true)
@@ -497,6 +508,35 @@ impl<'a, B: ByteStore> Producer<'a, B> {
             len,
             relimit,
         })
+    }
+
+    /// The fast path of [`Self::reserve`] alone: room for a small record
+    /// before the cached limit, else `None` (nothing changed; the caller
+    /// takes [`Self::reserve`], out of its hot path). A caller that
+    /// inlines only this pays one compare for a constant `len`, and no
+    /// check after the commit of whether `limit` must be recomputed.
+    #[inline(always)]
+    pub fn reserve_fast(&mut self, len: usize) -> Option<Reservation<'_, 'a, B>> {
+        if self.fits_fast(len) {
+            Some(Reservation {
+                at: (self.head & self.mask) as usize,
+                producer: self,
+                len,
+                relimit: false,
+            })
+        } else {
+            None
+        }
+    }
+
+    /// True if a record of `len` bytes takes the fast path: small, a
+    /// multiple of 8, and within `limit` (no wrap, room under the cached
+    /// tail).
+    #[inline(always)]
+    fn fits_fast(&self, len: usize) -> bool {
+        (MIN_FRAME_LEN..=FAST_MAX_LEN).contains(&len)
+            && len % RECORD_ALIGN == 0
+            && self.limit.wrapping_sub(self.head) >= len as u64
     }
 
     /// Moves `head` by `need` bytes just written and publishes it.
