@@ -9,12 +9,12 @@ use ul_ring::args::Encoder;
 use ul_ring::bytes::RawBytes;
 use ul_ring::counter::Counter;
 use ul_ring::lane::{Producer, PushError};
-use ul_ring::mpsc::MpscPushError;
 use ul_ring::ownership::ClaimedLane;
 use ul_ring::record::{
     compact_word, record_len, RecordHeader, RecordKind, COMPACT_CONTEXT, COMPACT_HEADER_LEN,
     COMPACT_TRUNCATED, COMPACT_TSC, FLAG_TRUNCATED, FLAG_TSC, HEADER_LEN,
 };
+use ul_ring::shared_lane::SharedLanePushError;
 use ul_ring::wake::WakeBlock;
 
 use crate::arglist::ArgList;
@@ -365,7 +365,7 @@ impl Inner {
 fn shared_drop_counter<'a>(shared: &'a Shared, drops: &Option<ClaimedLane>) -> &'a Counter {
     match drops {
         Some(c) => shared.region.drop_slot(c.index()).drop_counter(),
-        None => shared.region.mpsc().control().drop_counter(),
+        None => shared.region.shared_lane().control().drop_counter(),
     }
 }
 
@@ -775,7 +775,7 @@ fn push_other(
             // The slot's writing word names the thread's drop-table
             // entry (its lock says whether the thread lives), or the pid.
             let claimant = drops.as_ref().map_or(shared::pid(), |c| {
-                ul_ring::mpsc::CLAIMANT_ENTRY | c.index() as u32
+                ul_ring::shared_lane::CLAIMANT_ENTRY | c.index() as u32
             });
             push_shared(
                 shared,
@@ -933,22 +933,24 @@ fn push_shared(
     drops: &Counter,
     claimant: u32,
 ) -> bool {
-    let mpsc = shared.region.mpsc();
+    let shared_lane = shared.region.shared_lane();
     let pid = shared::pid();
-    let tail = || mpsc.control().tail();
+    let tail = || shared_lane.control().tail();
     // Only once the shared lane is found full: the policy's state, and
     // this thread's memory of a wait it gave up.
     let mut stall: Option<(Stall, Option<u64>)> = None;
     let mut pause = Duration::from_micros(20);
     let pushed = loop {
-        match mpsc.try_push_counted(pid, tid, len, &write, drops, claimant) {
+        match shared_lane.try_push_counted(pid, tid, len, &write, drops, claimant) {
             Ok(()) => {
-                if mpsc.used() > mpsc.slots() / 2 && shared.region.header().wake.writer_sleeping() {
+                if shared_lane.used() > shared_lane.slots() / 2
+                    && shared.region.header().wake.writer_sleeping()
+                {
                     wake_writer(shared);
                 }
                 break true;
             }
-            Err(MpscPushError::Full) => {
+            Err(SharedLanePushError::Full) => {
                 wake_writer(shared);
                 let (s, stalled_at) = stall.get_or_insert_with(|| {
                     let mut at = STALLED_AT.try_with(Cell::get).unwrap_or(None);

@@ -42,7 +42,7 @@ impl Heads {
         let lanes = region.geometry().sizes.lanes as usize;
         Heads {
             lanes: (0..lanes).map(|i| region.lane_control(i).head()).collect(),
-            shared: region.mpsc().control().head(),
+            shared: region.shared_lane().control().head(),
         }
     }
 
@@ -55,7 +55,7 @@ impl Heads {
             .iter()
             .enumerate()
             .all(|(i, &head)| passed(region.lane_control(i).tail(), head))
-            && passed(region.mpsc().control().tail(), self.shared)
+            && passed(region.shared_lane().control().tail(), self.shared)
     }
 }
 
@@ -104,10 +104,12 @@ pub fn pending_claim(
     if !first || waited < timeout {
         return PendingClaim::Waiting;
     }
-    let mpsc = region.mpsc();
-    let outcome = if mpsc.abandon(pos) {
+    let shared_lane = region.shared_lane();
+    let outcome = if shared_lane.abandon(pos) {
         PendingClaim::Abandoned
-    } else if mpsc.copying(pos) && waited >= 2 * timeout && quarantine.abandon_copying(region, pos)
+    } else if shared_lane.copying(pos)
+        && waited >= 2 * timeout
+        && quarantine.abandon_copying(region, pos)
     {
         PendingClaim::Quarantined
     } else {
@@ -126,13 +128,16 @@ pub fn claim_pending(region: &Region) -> bool {
         .claim_watch
         .pos_plus_one
         .load(Ordering::Relaxed);
-    let mpsc = region.mpsc();
-    let tail = mpsc.control().tail();
+    let shared_lane = region.shared_lane();
+    let tail = shared_lane.control().tail();
     // The watch is cleared only when a claim is given up on; one that
     // committed leaves it naming a position the tail has passed.
     watched != 0
         && watched == tail.wrapping_add(1)
-        && matches!(mpsc.tail_state(tail), crate::mpsc::TailState::Pending(_))
+        && matches!(
+            shared_lane.tail_state(tail),
+            crate::shared_lane::TailState::Pending(_)
+        )
 }
 
 /// A lane (or drop-table entry) to take back once the lines that announce

@@ -7,9 +7,9 @@
 //!                    wake, control, flush, stats, callsite arena cursor
 //! dir_offset         lane directory: one 64-byte LaneSlot per lane
 //! drops_offset       drop table: DROP_SLOTS 64-byte DropSlots (shared-lane threads)
-//! mpsc_seq_offset    shared lane's slot sequence words (8 bytes per slot)
-//! mpsc_ctrl_offset   shared lane's MpscControl
-//! mpsc_data_offset   shared lane's slots
+//! shared_lane_seq_offset    shared lane's slot sequence words (8 bytes per slot)
+//! shared_lane_ctrl_offset   shared lane's SharedLaneControl
+//! shared_lane_data_offset   shared lane's slots
 //! lanes_offset       per lane: LaneControl (256 bytes) then its ring bytes
 //! callsite_offset    callsite and context arena
 //! ```
@@ -19,7 +19,7 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::counter::Counter;
 use crate::lane::LaneControl;
-use crate::mpsc::MpscControl;
+use crate::shared_lane::SharedLaneControl;
 use crate::wake::WakeBlock;
 
 /// `magic` of a ready region: "ULRING" and two zero bytes, little-endian.
@@ -36,7 +36,7 @@ pub const CHANNEL_MAGIC: u64 = u64::from_le_bytes(*b"ULCHAN\0\0");
 /// and signed callsite entries ([`crate::record`], [`crate::callsite`]);
 /// an older writer would not know them, so it refuses the region instead.
 /// 5: shared-lane slots checksummed a word at a time
-/// ([`crate::mpsc::slot_checksum`]) instead of by byte-at-a-time FNV-1a.
+/// ([`crate::shared_lane::slot_checksum`]) instead of by byte-at-a-time FNV-1a.
 pub const LAYOUT_VERSION: u32 = 5;
 /// Size of the header page.
 pub const HEADER_LEN: usize = 4096;
@@ -59,9 +59,9 @@ pub struct Identity {
     /// Bytes per SPSC lane (a power of two).
     pub lane_capacity: AtomicU32,
     /// Slots in the shared MPSC lane.
-    pub mpsc_slots: AtomicU32,
+    pub shared_lane_slots: AtomicU32,
     /// Bytes per MPSC slot.
-    pub mpsc_slot_len: AtomicU32,
+    pub shared_lane_slot_len: AtomicU32,
     /// Bytes in the callsite arena.
     pub callsite_len: AtomicU32,
     /// Pid of the process that created the region.
@@ -90,8 +90,8 @@ impl Identity {
         Sizes {
             lanes: self.lanes.load(r),
             lane_capacity: self.lane_capacity.load(r),
-            mpsc_slots: self.mpsc_slots.load(r),
-            mpsc_slot_len: self.mpsc_slot_len.load(r),
+            shared_lane_slots: self.shared_lane_slots.load(r),
+            shared_lane_slot_len: self.shared_lane_slot_len.load(r),
             callsite_len: self.callsite_len.load(r),
         }
     }
@@ -171,13 +171,13 @@ pub struct WriterBlock {
     pub(crate) intent_lens: [AtomicU64; INTENT_SLOTS],
     /// Shared-lane tail that batch `intent` moves to once on disk (see
     /// [`WriterBlock::stage_shared_release`]).
-    pub(crate) mpsc_pending_tail: AtomicU64,
+    pub(crate) shared_lane_pending_tail: AtomicU64,
     /// Shared-lane `dropped_reported` that batch `intent` sets once on disk
-    /// (valid when `mpsc_pending_batch == intent`; see
+    /// (valid when `shared_lane_pending_batch == intent`; see
     /// [`WriterBlock::stage_shared_drops`]).
-    pub(crate) mpsc_pending_dropped: AtomicU64,
-    /// Batch whose write sets `mpsc_pending_dropped`.
-    pub(crate) mpsc_pending_batch: AtomicU64,
+    pub(crate) shared_lane_pending_dropped: AtomicU64,
+    /// Batch whose write sets `shared_lane_pending_dropped`.
+    pub(crate) shared_lane_pending_batch: AtomicU64,
 }
 
 // The writer block shares its padded line with nothing; fields added at its
@@ -324,7 +324,7 @@ impl WriterBlock {
     /// load of [`intent`](Self::intent), which `begin_batch`'s Release
     /// store (later in program order) publishes this with.
     pub fn stage_shared_release(&self, tail: u64) {
-        self.mpsc_pending_tail.store(tail, Ordering::Relaxed);
+        self.shared_lane_pending_tail.store(tail, Ordering::Relaxed);
     }
 
     /// Recovery: the shared-lane tail the last batch staged with
@@ -334,7 +334,7 @@ impl WriterBlock {
     /// against the lane's cursors. Relaxed: call after
     /// [`intent`](Self::intent) (Acquire).
     pub fn staged_shared_release(&self) -> u64 {
-        self.mpsc_pending_tail.load(Ordering::Relaxed)
+        self.shared_lane_pending_tail.load(Ordering::Relaxed)
     }
 
     /// Writer, before [`begin_batch`](Self::begin_batch): batch `batch`
@@ -344,8 +344,10 @@ impl WriterBlock {
     /// [`staged_shared_drops`](Self::staged_shared_drops)) sees the count
     /// staged with it.
     pub fn stage_shared_drops(&self, batch: u64, dropped: u64) {
-        self.mpsc_pending_dropped.store(dropped, Ordering::Relaxed);
-        self.mpsc_pending_batch.store(batch, Ordering::Release);
+        self.shared_lane_pending_dropped
+            .store(dropped, Ordering::Relaxed);
+        self.shared_lane_pending_batch
+            .store(batch, Ordering::Release);
     }
 
     /// Recovery: the count [`stage_shared_drops`](Self::stage_shared_drops)
@@ -353,8 +355,8 @@ impl WriterBlock {
     pub fn staged_shared_drops(&self, batch: u64) -> Option<u64> {
         // Acquire: pairs with the Release store of the batch number, so
         // the count loaded after it is the one staged with it.
-        (self.mpsc_pending_batch.load(Ordering::Acquire) == batch)
-            .then(|| self.mpsc_pending_dropped.load(Ordering::Relaxed))
+        (self.shared_lane_pending_batch.load(Ordering::Acquire) == batch)
+            .then(|| self.shared_lane_pending_dropped.load(Ordering::Relaxed))
     }
 }
 
@@ -711,8 +713,8 @@ const _: () = {
     assert!(offset_of!(RegionHeader, claim_watch) == 1024);
     assert!(core::mem::size_of::<RegionHeader>() == 1152);
     assert!(offset_of!(LaneControl, consumer) == 128);
-    assert!(offset_of!(MpscControl, tail) == 128);
-    assert!(offset_of!(MpscControl, dropped_reported) == 384);
+    assert!(offset_of!(SharedLaneControl, tail) == 128);
+    assert!(offset_of!(SharedLaneControl, dropped_reported) == 384);
 };
 
 /// One lane's directory entry.
@@ -889,16 +891,16 @@ const _: () = {
     assert!(offset_of!(WriterBlock, heartbeat_ns) == 16);
     assert!(offset_of!(WriterBlock, intent) == 24);
     assert!(offset_of!(WriterBlock, intent_lens) == 40);
-    assert!(offset_of!(WriterBlock, mpsc_pending_batch) == 40 + 8 * INTENT_SLOTS + 16);
+    assert!(offset_of!(WriterBlock, shared_lane_pending_batch) == 40 + 8 * INTENT_SLOTS + 16);
     assert!(offset_of!(IntentFiles, ino) == 8 * INTENT_SLOTS);
 };
 const _: () = assert!(core::mem::size_of::<LaneControl>() <= LANE_CONTROL_LEN);
-const _: () = assert!(core::mem::size_of::<MpscControl>() <= MPSC_CONTROL_LEN);
+const _: () = assert!(core::mem::size_of::<SharedLaneControl>() <= SHARED_LANE_CONTROL_LEN);
 
 /// Bytes reserved for each lane's [`LaneControl`] before its ring.
 pub const LANE_CONTROL_LEN: usize = 256;
-/// Bytes reserved for the [`MpscControl`].
-pub const MPSC_CONTROL_LEN: usize = 512;
+/// Bytes reserved for the [`SharedLaneControl`].
+pub const SHARED_LANE_CONTROL_LEN: usize = 512;
 
 /// Sizes chosen when a region is created.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -908,9 +910,9 @@ pub struct Sizes {
     /// Bytes per lane: a power of two, 4 KiB to 1 GiB.
     pub lane_capacity: u32,
     /// Slots in the shared lane (2..=1M).
-    pub mpsc_slots: u32,
+    pub shared_lane_slots: u32,
     /// Bytes per shared-lane slot: a multiple of 8, 64 B to 64 KiB.
-    pub mpsc_slot_len: u32,
+    pub shared_lane_slot_len: u32,
     /// Bytes in the callsite arena: a multiple of 8, 4 KiB to 128 MiB (so
     /// that every callsite id fits the 24 bits of a compact record).
     pub callsite_len: u32,
@@ -921,8 +923,8 @@ impl Default for Sizes {
         Self {
             lanes: 32,
             lane_capacity: 1 << 20,
-            mpsc_slots: 8192,
-            mpsc_slot_len: 512,
+            shared_lane_slots: 8192,
+            shared_lane_slot_len: 512,
             callsite_len: 1 << 20,
         }
     }
@@ -938,11 +940,11 @@ pub struct Geometry {
     /// Offset of the drop table ([`DROP_SLOTS`] [`DropSlot`]s).
     pub drops_offset: usize,
     /// Offset of the shared lane's sequence words.
-    pub mpsc_seq_offset: usize,
+    pub shared_lane_seq_offset: usize,
     /// Offset of the shared lane's control block.
-    pub mpsc_ctrl_offset: usize,
+    pub shared_lane_ctrl_offset: usize,
     /// Offset of the shared lane's slots.
-    pub mpsc_data_offset: usize,
+    pub shared_lane_data_offset: usize,
     /// Offset of lane 0's control block.
     pub lanes_offset: usize,
     /// Distance between consecutive lanes.
@@ -972,16 +974,16 @@ impl Sizes {
         }
         // At least two: the shared lane's sequence words cannot tell a
         // committed slot from a free one when there is only one.
-        if !(2..=1 << 20).contains(&s.mpsc_slots) {
+        if !(2..=1 << 20).contains(&s.shared_lane_slots) {
             return Err(format!(
                 "shared-lane slots = {} (must be 2 to 1048576)",
-                s.mpsc_slots
+                s.shared_lane_slots
             ));
         }
-        if s.mpsc_slot_len % 8 != 0 || !(64..=65536).contains(&s.mpsc_slot_len) {
+        if s.shared_lane_slot_len % 8 != 0 || !(64..=65536).contains(&s.shared_lane_slot_len) {
             return Err(format!(
                 "shared-lane slot length = {} (must be a multiple of 8 from 64 to 65536)",
-                s.mpsc_slot_len
+                s.shared_lane_slot_len
             ));
         }
         if s.callsite_len % 8 != 0 || !(4096..=1 << 27).contains(&s.callsite_len) {
@@ -1004,11 +1006,15 @@ impl Sizes {
         let s = *self;
         let dir_offset = HEADER_LEN;
         let drops_offset = dir_offset + s.lanes as usize * 64;
-        let mpsc_seq_offset = align_up(drops_offset + DROP_SLOTS * 64, 4096);
-        let mpsc_ctrl_offset = align_up(mpsc_seq_offset + s.mpsc_slots as usize * 8, 4096);
-        let mpsc_data_offset = mpsc_ctrl_offset + MPSC_CONTROL_LEN;
+        let shared_lane_seq_offset = align_up(drops_offset + DROP_SLOTS * 64, 4096);
+        let shared_lane_ctrl_offset = align_up(
+            shared_lane_seq_offset + s.shared_lane_slots as usize * 8,
+            4096,
+        );
+        let shared_lane_data_offset = shared_lane_ctrl_offset + SHARED_LANE_CONTROL_LEN;
         let lanes_offset = align_up(
-            mpsc_data_offset + s.mpsc_slots as usize * s.mpsc_slot_len as usize,
+            shared_lane_data_offset
+                + s.shared_lane_slots as usize * s.shared_lane_slot_len as usize,
             4096,
         );
         let lane_stride = LANE_CONTROL_LEN + s.lane_capacity as usize;
@@ -1018,9 +1024,9 @@ impl Sizes {
             sizes: s,
             dir_offset,
             drops_offset,
-            mpsc_seq_offset,
-            mpsc_ctrl_offset,
-            mpsc_data_offset,
+            shared_lane_seq_offset,
+            shared_lane_ctrl_offset,
+            shared_lane_data_offset,
             lanes_offset,
             lane_stride,
             callsite_offset,

@@ -34,7 +34,6 @@ pub mod lane;
 pub mod layout;
 #[cfg(not(loom))]
 pub mod limits;
-pub mod mpsc;
 pub mod ownership;
 pub mod padded;
 pub mod procinfo;
@@ -43,6 +42,7 @@ pub mod quarantine;
 pub mod record;
 #[cfg(not(loom))]
 pub mod region;
+pub mod shared_lane;
 mod sync;
 pub mod wake;
 #[cfg(not(loom))]

@@ -1,7 +1,7 @@
 //! The consumer's list of quarantined shared-lane slots.
 //!
 //! A claimant stalled inside its copy past twice the process timeout is
-//! given up on with [`Mpsc::abandon_copying`](crate::mpsc::Mpsc::abandon_copying), which moves the tail past
+//! given up on with [`SharedLane::abandon_copying`](crate::shared_lane::SharedLane::abandon_copying), which moves the tail past
 //! its slot but keeps the slot out of use (quarantined) so its late bytes
 //! can never land in a reused slot. The consumer remembers each such slot
 //! with how to tell whether its claimant's process lives, and
@@ -43,10 +43,10 @@
 use std::sync::atomic::Ordering;
 
 use crate::layout::DROP_SLOTS;
-use crate::mpsc::CLAIMANT_ENTRY;
 use crate::ownership::LaneOwner;
 use crate::procinfo;
 use crate::region::Region;
+use crate::shared_lane::CLAIMANT_ENTRY;
 
 /// How a quarantined slot's claimant is known to live.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,7 +127,7 @@ impl Quarantine {
     pub fn of_lane(region: &Region) -> Self {
         Self {
             slots: region
-                .mpsc()
+                .shared_lane()
                 .quarantined()
                 .into_iter()
                 .map(|(pos, claimant)| {
@@ -144,10 +144,10 @@ impl Quarantine {
     }
 
     /// Gives up on the claim at `pos`, stalled inside its copy, keeping its
-    /// slot quarantined (see [`Mpsc::abandon_copying`](crate::mpsc::Mpsc::abandon_copying)).
+    /// slot quarantined (see [`SharedLane::abandon_copying`](crate::shared_lane::SharedLane::abandon_copying)).
     /// Returns false if the claim is no longer copying (look at it again).
     pub fn abandon_copying(&mut self, region: &Region, pos: u64) -> bool {
-        let Some(claimant) = region.mpsc().abandon_copying(pos) else {
+        let Some(claimant) = region.shared_lane().abandon_copying(pos) else {
             return false;
         };
         let (watch, pid) = Watch::of(region, claimant);
@@ -158,16 +158,16 @@ impl Quarantine {
     /// Frees the slots whose claimants died and forgets those handed back.
     /// Returns the freed slots as (position, claimant pid).
     pub fn sweep(&mut self, region: &Region) -> Vec<(u64, u32)> {
-        let mpsc = region.mpsc();
+        let shared_lane = region.shared_lane();
         let mut freed = Vec::new();
         self.slots.retain(|(pos, claimant, pid, watch)| {
-            if mpsc.quarantined_pid(*pos) != Some(*claimant) {
+            if shared_lane.quarantined_pid(*pos) != Some(*claimant) {
                 return false; // handed back by its claimant
             }
             if watch.alive(region, *pid) {
                 return true;
             }
-            if mpsc.release_quarantined(*pos) {
+            if shared_lane.release_quarantined(*pos) {
                 freed.push((*pos, *pid));
             }
             false

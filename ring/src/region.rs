@@ -20,7 +20,7 @@ use crate::layout::{
     Geometry, LaneSlot, RegionHeader, RegionKind, Sizes, CHANNEL_MAGIC, HEADER_LEN, LAYOUT_VERSION,
     MAGIC,
 };
-use crate::mpsc::{Mpsc, MpscControl};
+use crate::shared_lane::{SharedLane, SharedLaneControl};
 
 /// Everything that can go wrong attaching to a region. Each message names
 /// the path and says what to do.
@@ -457,8 +457,8 @@ impl Region {
         h.id.total_len.store(self.geo.total_len as u64, r);
         h.id.lanes.store(s.lanes, r);
         h.id.lane_capacity.store(s.lane_capacity, r);
-        h.id.mpsc_slots.store(s.mpsc_slots, r);
-        h.id.mpsc_slot_len.store(s.mpsc_slot_len, r);
+        h.id.shared_lane_slots.store(s.shared_lane_slots, r);
+        h.id.shared_lane_slot_len.store(s.shared_lane_slot_len, r);
         h.id.callsite_len.store(s.callsite_len, r);
         h.id.creator_pid.store(std::process::id(), r);
         h.id.created_ns.store(crate::clock::wall_ns(), r);
@@ -478,7 +478,7 @@ impl Region {
             h.id.message_len.store(message_len, r);
             h.id.schema.store(schema, r);
         }
-        self.mpsc().init();
+        self.shared_lane().init();
         // Release: everything above happens before any opener's Acquire load
         // that sees the magic.
         h.id.magic.store(self.kind.magic(), Ordering::Release);
@@ -707,23 +707,23 @@ impl Region {
     }
 
     /// The shared MPSC lane.
-    pub fn mpsc(&self) -> Mpsc<'_, RawBytes> {
+    pub fn shared_lane(&self) -> SharedLane<'_, RawBytes> {
         let g = &self.geo;
-        let n = g.sizes.mpsc_slots as usize;
-        // SAFETY: the geometry places `n` 8-byte words at mpsc_seq_offset,
-        // an MpscControl at mpsc_ctrl_offset and `n * slot_len` bytes at
-        // mpsc_data_offset, all inside the mapping and suitably aligned.
+        let n = g.sizes.shared_lane_slots as usize;
+        // SAFETY: the geometry places `n` 8-byte words at shared_lane_seq_offset,
+        // an SharedLaneControl at shared_lane_ctrl_offset and `n * slot_len` bytes at
+        // shared_lane_data_offset, all inside the mapping and suitably aligned.
         unsafe {
             let seqs = core::slice::from_raw_parts(
-                self.base().add(g.mpsc_seq_offset) as *const AtomicU64,
+                self.base().add(g.shared_lane_seq_offset) as *const AtomicU64,
                 n,
             );
-            let ctrl = &*(self.base().add(g.mpsc_ctrl_offset) as *const MpscControl);
+            let ctrl = &*(self.base().add(g.shared_lane_ctrl_offset) as *const SharedLaneControl);
             let bytes = RawBytes::new(
-                self.base().add(g.mpsc_data_offset),
-                n * g.sizes.mpsc_slot_len as usize,
+                self.base().add(g.shared_lane_data_offset),
+                n * g.sizes.shared_lane_slot_len as usize,
             );
-            Mpsc::new(ctrl, seqs, bytes, g.sizes.mpsc_slot_len as usize)
+            SharedLane::new(ctrl, seqs, bytes, g.sizes.shared_lane_slot_len as usize)
         }
     }
 

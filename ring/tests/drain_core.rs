@@ -14,8 +14,14 @@ use ul_ring::quarantine::Quarantine;
 fn a_claim_that_commits_is_no_longer_pending() {
     let scratch = common::ScratchRegion::new("drain-core", 1);
     let region = &scratch.region;
-    let mpsc = region.mpsc();
-    assert_eq!(mpsc.control().head_raw().fetch_add(1, Ordering::AcqRel), 0);
+    let shared_lane = region.shared_lane();
+    assert_eq!(
+        shared_lane
+            .control()
+            .head_raw()
+            .fetch_add(1, Ordering::AcqRel),
+        0
+    );
     let mut q = Quarantine::default();
     let outcome = pending_claim(region, 0, true, Duration::from_secs(60), &mut q);
     assert_eq!(outcome, PendingClaim::Waiting);
@@ -23,8 +29,9 @@ fn a_claim_that_commits_is_no_longer_pending() {
     // The claimant commits: slot 0's sequence word becomes `pos + 1`.
     let (base, _) = region.mapped_range();
     // SAFETY: slot 0's sequence word is an aligned AtomicU64 at
-    // `mpsc_seq_offset` inside the mapping, which `region` keeps alive.
-    let seq0 = unsafe { &*(base.add(region.geometry().mpsc_seq_offset) as *const AtomicU64) };
+    // `shared_lane_seq_offset` inside the mapping, which `region` keeps alive.
+    let seq0 =
+        unsafe { &*(base.add(region.geometry().shared_lane_seq_offset) as *const AtomicU64) };
     seq0.store(1, Ordering::Release);
     assert!(
         !claim_pending(region),

@@ -8,26 +8,32 @@ mod common;
 
 use std::sync::atomic::Ordering;
 
-use ul_ring::mpsc::writing_word;
 use ul_ring::ownership::claim_drop_slot;
 use ul_ring::quarantine::Quarantine;
 use ul_ring::region::Region;
+use ul_ring::shared_lane::writing_word;
 
 /// Leaves slot 0 as a claimant of `pid` stalled inside its copy leaves it:
 /// the shared head moved past position 0, and slot 0's sequence word is the
 /// claimant's writing word.
 fn stalled_copy(region: &Region, pid: u32) {
-    let mpsc = region.mpsc();
-    assert_eq!(mpsc.control().head_raw().fetch_add(1, Ordering::AcqRel), 0);
+    let shared_lane = region.shared_lane();
+    assert_eq!(
+        shared_lane
+            .control()
+            .head_raw()
+            .fetch_add(1, Ordering::AcqRel),
+        0
+    );
     let (base, len) = region.mapped_range();
-    let off = region.geometry().mpsc_seq_offset;
+    let off = region.geometry().shared_lane_seq_offset;
     assert!(off + 8 <= len);
     // SAFETY: the geometry puts slot 0's sequence word, an 8-byte-aligned
-    // AtomicU64, at `mpsc_seq_offset` inside the mapping, which `region`
+    // AtomicU64, at `shared_lane_seq_offset` inside the mapping, which `region`
     // keeps alive for this borrow.
     let seq0 = unsafe { &*(base.add(off) as *const std::sync::atomic::AtomicU64) };
     seq0.store(writing_word(0, pid), Ordering::Release);
-    assert!(mpsc.copying(0));
+    assert!(shared_lane.copying(0));
 }
 
 #[test]
@@ -41,7 +47,7 @@ fn a_claimant_in_another_pid_namespace_is_judged_by_its_lock() {
     let mut q = Quarantine::default();
     assert!(q.abandon_copying(region, 0), "quarantined");
     assert!(q.sweep(region).is_empty(), "freed while its claimant lives");
-    assert_eq!(region.mpsc().quarantined_pid(0), Some(1));
+    assert_eq!(region.shared_lane().quarantined_pid(0), Some(1));
     // The claimant's process dies: the kernel drops its locks.
     drop(thread_entry);
     assert_eq!(
@@ -61,7 +67,10 @@ fn a_claimant_naming_its_own_entry_is_judged_by_that_entry_alone() {
     let region = &scratch.region;
     let own = claim_drop_slot(region, 1, 7, 10).expect("the claimant's entry");
     let other = claim_drop_slot(region, 1, 8, 20).expect("another pid-1 thread's entry");
-    stalled_copy(region, ul_ring::mpsc::CLAIMANT_ENTRY | own.index() as u32);
+    stalled_copy(
+        region,
+        ul_ring::shared_lane::CLAIMANT_ENTRY | own.index() as u32,
+    );
     let mut q = Quarantine::default();
     assert!(q.abandon_copying(region, 0), "quarantined");
     drop(other);

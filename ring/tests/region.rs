@@ -24,8 +24,8 @@ fn small() -> RegionOptions {
         sizes: Sizes {
             lanes: 4,
             lane_capacity: 4096,
-            mpsc_slots: 8,
-            mpsc_slot_len: 128,
+            shared_lane_slots: 8,
+            shared_lane_slot_len: 128,
             callsite_len: 4096,
         },
         init_timeout: std::time::Duration::from_millis(100),

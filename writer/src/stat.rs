@@ -21,8 +21,8 @@ use std::sync::atomic::Ordering;
 use serde::Serialize;
 use ul_ring::lane::LaneControl;
 use ul_ring::layout::{LaneSlot, RegionHeader, HEADER_LEN, LAYOUT_VERSION, MAGIC};
-use ul_ring::mpsc::MpscControl;
 use ul_ring::ownership::LaneOwner;
+use ul_ring::shared_lane::SharedLaneControl;
 
 /// Why a region could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -81,8 +81,8 @@ unsafe impl AnyBits for RegionHeader {}
 unsafe impl AnyBits for LaneSlot {}
 // SAFETY: LaneControl is repr(C): two Padded lines of AtomicU64s.
 unsafe impl AnyBits for LaneControl {}
-// SAFETY: MpscControl is repr(C): four Padded AtomicU64s.
-unsafe impl AnyBits for MpscControl {}
+// SAFETY: SharedLaneControl is repr(C): four Padded AtomicU64s.
+unsafe impl AnyBits for SharedLaneControl {}
 // SAFETY: DropSlot is repr(C, align(64)): AtomicU64, AtomicU32, AtomicU32,
 // then five AtomicU64s, and tail padding.
 unsafe impl AnyBits for ul_ring::layout::DropSlot {}
@@ -383,8 +383,8 @@ impl Snapshot {
                 reported: e.dropped_reported(),
             });
         }
-        let m: Box<MpscControl> =
-            read_at(&file, geo.mpsc_ctrl_offset as u64).map_err(io("read"))?;
+        let m: Box<SharedLaneControl> =
+            read_at(&file, geo.shared_lane_ctrl_offset as u64).map_err(io("read"))?;
         let used_slots = m.head().wrapping_sub(m.tail());
         let md = m.dropped();
         pending = pending.wrapping_add(md.wrapping_sub(m.dropped_reported()));
@@ -405,8 +405,8 @@ impl Snapshot {
             lanes,
             shared: SharedLaneInfo {
                 used_slots,
-                slots: sizes.mpsc_slots,
-                fill_pct: pct(used_slots, u64::from(sizes.mpsc_slots)),
+                slots: sizes.shared_lane_slots,
+                fill_pct: pct(used_slots, u64::from(sizes.shared_lane_slots)),
                 dropped: md,
             },
             shared_threads,

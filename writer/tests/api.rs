@@ -11,7 +11,7 @@ use common::*;
 
 #[test]
 fn threads_beyond_the_lane_count_fall_back_to_the_shared_lane() {
-    let s = Scratch::new("mpsc");
+    let s = Scratch::new("shared_lane");
     // Two lanes, six threads: four of them log through the MPSC lane.
     let w = Writer::start(&s, &["--lanes", "2", "--lane-size", "65536"]);
     stress(&s.shm, 6, 3000, &[]);

@@ -155,7 +155,7 @@ fn quiescent(r: &Region) -> bool {
     let lanes = r.geometry().sizes.lanes as usize;
     let lanes_done = (0..lanes)
         .all(|i| r.lane_slot(i).owner().load().is_free() && r.lane_control(i).is_drained());
-    let m = r.mpsc();
+    let m = r.shared_lane();
     let mc = m.control();
     lanes_done && mc.head() == mc.tail() && mc.dropped() == mc.dropped_reported()
 }
@@ -177,7 +177,7 @@ fn lanes_state(r: &Region) -> String {
             c.dropped_reported()
         );
     }
-    let mc = r.mpsc().control();
+    let mc = r.shared_lane().control();
     s += &format!(
         "shared lane: head {} tail {} dropped {}/{}",
         mc.head(),
@@ -1188,7 +1188,7 @@ fn producer_stopped_inside_a_shared_lane_claim() {
         true,
     );
     let r = attach(&s.shm);
-    let m = r.mpsc();
+    let m = r.shared_lane();
     let (mut tries, mut hits) = (0, 0);
     let want = ((3.0 * scale()) as u32).max(1);
     // A stop lands inside a claim only now and then: on a loaded machine

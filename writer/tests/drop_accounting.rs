@@ -83,7 +83,7 @@ fn reported_drops(text: &str, pid: u32) -> (HashMap<u64, u64>, u64) {
 }
 
 fn run(kill: bool) {
-    assert!(COUNT > u64::from(ul_ring::layout::Sizes::default().mpsc_slots));
+    assert!(COUNT > u64::from(ul_ring::layout::Sizes::default().shared_lane_slots));
     let s = Scratch::new(if kill { "dropacct-kill" } else { "dropacct" });
     let w = Writer::start(&s, &["--lanes", "1", "--lane-size", "4096"]);
     signal(w.pid(), libc::SIGSTOP);

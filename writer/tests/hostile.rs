@@ -181,7 +181,7 @@ fn a_claimant_dead_inside_its_copy_has_its_slot_freed() {
     let mut child = std::process::Command::new("true").spawn().expect("true");
     let dead = child.id();
     child.wait().expect("wait");
-    let m = region.mpsc();
+    let m = region.shared_lane();
     let pos = m.control().head();
     assert!(
         m.control()
@@ -191,14 +191,20 @@ fn a_claimant_dead_inside_its_copy_has_its_slot_freed() {
         "claim position {pos}"
     );
     let g = region.geometry();
-    let slot = (pos % u64::from(g.sizes.mpsc_slots)) as usize;
+    let slot = (pos % u64::from(g.sizes.shared_lane_slots)) as usize;
     // SAFETY: the geometry puts one aligned 8-byte sequence word per slot
-    // at mpsc_seq_offset inside the mapping, which `region` keeps alive.
+    // at shared_lane_seq_offset inside the mapping, which `region` keeps alive.
     let seq = unsafe {
-        &*(region.mapped_range().0.add(g.mpsc_seq_offset + 8 * slot)
+        &*(region
+            .mapped_range()
+            .0
+            .add(g.shared_lane_seq_offset + 8 * slot)
             as *const std::sync::atomic::AtomicU64)
     };
-    seq.store(ul_ring::mpsc::writing_word(pos, dead), Ordering::Release);
+    seq.store(
+        ul_ring::shared_lane::writing_word(pos, dead),
+        Ordering::Release,
+    );
     let freed = format!("freed the shared-lane slot of position {pos}: its claimant, pid {dead}, died inside its copy");
     assert!(
         wait_for(Duration::from_secs(20), || s.text().contains(&freed)),
@@ -207,7 +213,7 @@ fn a_claimant_dead_inside_its_copy_has_its_slot_freed() {
     );
     assert_eq!(
         seq.load(Ordering::Acquire),
-        pos + u64::from(g.sizes.mpsc_slots),
+        pos + u64::from(g.sizes.shared_lane_slots),
         "slot free for its next lap"
     );
     // Three threads, one lane: two log through the shared lane, wrapping

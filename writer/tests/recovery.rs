@@ -43,8 +43,8 @@ fn region(path: &Path) -> Region {
             sizes: Sizes {
                 lanes: 1,
                 lane_capacity: 4096,
-                mpsc_slots: 2,
-                mpsc_slot_len: 128,
+                shared_lane_slots: 2,
+                shared_lane_slot_len: 128,
                 callsite_len: 4096,
             },
             ..RegionOptions::default()
@@ -68,15 +68,16 @@ fn push(region: &Region, site: u32, n: u64) -> u64 {
         },
         &[OwnedValue::U64(n)],
     );
-    let mpsc = region.mpsc();
-    let pos = mpsc.control().head();
-    mpsc.try_push(std::process::id(), 1, rec.len(), |e| e.put_bytes(&rec))
+    let shared_lane = region.shared_lane();
+    let pos = shared_lane.control().head();
+    shared_lane
+        .try_push(std::process::id(), 1, rec.len(), |e| e.put_bytes(&rec))
         .unwrap_or_else(|e| panic!("push of record {n}: {e}"));
     pos
 }
 
 /// The previous writer wrote the batch of shared-lane positions 0 and 1,
-/// freed slot 0 (the first store of `Mpsc::release(0)`) and was killed
+/// freed slot 0 (the first store of `SharedLane::release(0)`) and was killed
 /// before moving the shared tail. While no writer ran, a producer took
 /// slot 0's next lap (position 2) and committed "shared 2". The new writer
 /// completes the batch and must then write "shared 2": today's repeated
@@ -102,9 +103,9 @@ fn a_record_committed_after_the_writer_died_inside_a_release_is_written() {
     w.stage_shared_release(2);
     w.begin_batch(7);
     w.batch_written();
-    let mpsc = region.mpsc();
-    mpsc.release(0);
-    mpsc.control().tail_raw().store(0, Ordering::Release);
+    let shared_lane = region.shared_lane();
+    shared_lane.release(0);
+    shared_lane.control().tail_raw().store(0, Ordering::Release);
 
     assert_eq!(push(&region, site, 2), 2, "slot 0's next lap");
 
@@ -128,7 +129,7 @@ fn a_record_committed_after_the_writer_died_inside_a_release_is_written() {
         ["shared 2"],
         "the record committed at position 2 after the writer died was not written once; server.log:\n{text}"
     );
-    assert_eq!(region.mpsc().control().tail(), 3);
+    assert_eq!(region.shared_lane().control().tail(), 3);
     let _ = std::fs::remove_file(&shm);
 }
 
@@ -150,12 +151,18 @@ fn a_writer_killed_inside_an_abandon_does_not_stick_the_shared_lane() {
         .callsites()
         .register(EntryKind::Callsite, 2, 1, &["shared {}", "", "t.rs", "t"])
         .unwrap();
-    let mpsc = region.mpsc();
+    let shared_lane = region.shared_lane();
     // A producer claimed 0 and died; the writer abandoned the claim and
     // was killed between the slot and the tail.
-    assert_eq!(mpsc.control().head_raw().fetch_add(1, Ordering::Relaxed), 0);
-    assert!(mpsc.abandon(0));
-    mpsc.control().tail_raw().store(0, Ordering::Release);
+    assert_eq!(
+        shared_lane
+            .control()
+            .head_raw()
+            .fetch_add(1, Ordering::Relaxed),
+        0
+    );
+    assert!(shared_lane.abandon(0));
+    shared_lane.control().tail_raw().store(0, Ordering::Release);
     assert_eq!(push(&region, site, 1), 1);
     assert_eq!(push(&region, site, 2), 2, "slot 0's next lap");
 
@@ -177,6 +184,6 @@ fn a_writer_killed_inside_an_abandon_does_not_stick_the_shared_lane() {
         ["shared 1", "shared 2"],
         "the shared lane is stuck at the position the dead writer abandoned; server.log:\n{text}"
     );
-    assert_eq!(engine.region().mpsc().control().tail(), 3);
+    assert_eq!(engine.region().shared_lane().control().tail(), 3);
     let _ = std::fs::remove_file(&shm);
 }

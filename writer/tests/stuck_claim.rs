@@ -22,8 +22,11 @@ fn an_uncommitted_shared_lane_claim_does_not_keep_the_writer_busy() {
     // What a producer killed right after its claim leaves behind: the
     // shared head moved past a slot whose sequence word still says "free
     // for this position", and no commit will ever come.
-    let mpsc = region.mpsc();
-    let claimed = mpsc.control().head_raw().fetch_add(1, Ordering::AcqRel);
+    let shared_lane = region.shared_lane();
+    let claimed = shared_lane
+        .control()
+        .head_raw()
+        .fetch_add(1, Ordering::AcqRel);
     std::thread::sleep(Duration::from_millis(300));
 
     let before = cpu_ns(w.pid());
@@ -50,7 +53,7 @@ fn an_uncommitted_shared_lane_claim_does_not_keep_the_writer_busy() {
         s.text()
     );
     assert_eq!(
-        mpsc.control().tail(),
+        shared_lane.control().tail(),
         claimed + 1,
         "the shared tail did not move past the abandoned slot"
     );
@@ -73,7 +76,7 @@ fn a_restarted_writer_goes_on_counting_a_stuck_claims_time() {
     let region = Region::open(&s.shm, &RegionOptions::default()).expect("create region");
     // A producer killed right after its claim.
     let claimed = region
-        .mpsc()
+        .shared_lane()
         .control()
         .head_raw()
         .fetch_add(1, Ordering::AcqRel);

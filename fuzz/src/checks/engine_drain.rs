@@ -79,8 +79,8 @@ fn new_rig(old: Option<&Rig>) -> Rig {
         sizes: Sizes {
             lanes: 1,
             lane_capacity: LANE as u32,
-            mpsc_slots: 2,
-            mpsc_slot_len: 64,
+            shared_lane_slots: 2,
+            shared_lane_slot_len: 64,
             callsite_len: super::sites::ARENA as u32,
         },
         ..Default::default()

@@ -38,8 +38,8 @@ use std::time::Duration;
 
 use crate::lane::max_record_len;
 use crate::layout::{RegionKind, Sizes};
-use crate::mpsc::SLOT_HEADER_LEN;
 use crate::region::{Region, RegionError, RegionOptions};
+use crate::shared_lane::SLOT_HEADER_LEN;
 
 pub use sender::{Full, Sender};
 
@@ -169,8 +169,8 @@ impl<T: bytemuck::Pod> Channel<T> {
             sizes: Sizes {
                 lanes: opts.lanes,
                 lane_capacity: opts.lane_capacity,
-                mpsc_slots: opts.shared_slots,
-                mpsc_slot_len: slot_len as u32,
+                shared_lane_slots: opts.shared_slots,
+                shared_lane_slot_len: slot_len as u32,
                 callsite_len: 4096,
             },
             mode: opts.mode,
@@ -187,7 +187,7 @@ impl<T: bytemuck::Pod> Channel<T> {
         // An existing channel keeps its own sizes: check that `T` fits them.
         let sizes = region.geometry().sizes;
         let lane_max = max_record_len(sizes.lane_capacity as usize) - MESSAGE_FRAME_LEN;
-        let slot_max = region.mpsc().max_record_len();
+        let slot_max = region.shared_lane().max_record_len();
         let max = lane_max.min(slot_max);
         if padded_len(len) > max {
             return Err(too_large(max));

@@ -9,10 +9,10 @@ use super::{padded_len, record_len, MESSAGE_FRAME_LEN};
 use crate::args::Encoder;
 use crate::bytes::RawBytes;
 use crate::lane::{LaneControl, Producer};
-use crate::mpsc::MpscPushError;
 use crate::ownership::ClaimedLane;
 use crate::record::RecordKind;
 use crate::region::Region;
+use crate::shared_lane::SharedLanePushError;
 
 /// The channel had no room for the message: the daemon has not caught up,
 /// or no daemon runs. Nothing was sent.
@@ -161,21 +161,21 @@ impl<T: bytemuck::Pod> Sender<T> {
     }
 
     fn push_shared(&self, bytes: &[u8]) -> Result<(), Full> {
-        let mpsc = self.region.mpsc();
+        let shared_lane = self.region.shared_lane();
         let len = padded_len(bytes.len());
         loop {
             let put = |enc: &mut Encoder<'_>| {
                 enc.put_bytes(bytes);
                 enc.finish();
             };
-            match mpsc.try_push(self.pid, self.tid, len, put) {
+            match shared_lane.try_push(self.pid, self.tid, len, put) {
                 Ok(()) => return Ok(()),
-                Err(MpscPushError::Full) => return Err(Full),
+                Err(SharedLanePushError::Full) => return Err(Full),
                 // The daemon gave up on our claim while we were stopped past
                 // its process timeout: nothing of ours was delivered; retry.
-                Err(MpscPushError::Abandoned) => continue,
+                Err(SharedLanePushError::Abandoned) => continue,
                 // `Channel::open_or_create` checked that messages fit a slot.
-                Err(MpscPushError::TooLarge { .. }) => return Err(Full),
+                Err(SharedLanePushError::TooLarge { .. }) => return Err(Full),
             }
         }
     }

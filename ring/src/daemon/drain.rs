@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use crate::channel::{padded_len, record_len, MESSAGE_FRAME_LEN};
 use crate::lane::Consumer;
-use crate::mpsc::{SlotRead, TailState};
 use crate::quarantine::Quarantine;
 use crate::record::RecordKind;
 use crate::region::Region;
+use crate::shared_lane::{SlotRead, TailState};
 
 /// Where every lane's head was at some instant: what a stopping daemon
 /// drains to.
@@ -42,7 +42,7 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
         // the lane waits for ever on a slot that has left the tail's
         // position. Before the quarantine list is read, which then includes
         // a slot it quarantined there.
-        region.mpsc().take_over();
+        region.shared_lane().take_over();
         Self {
             region,
             batch_size: batch_size.max(1),
@@ -137,16 +137,16 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
         if !self.quarantine.is_empty() {
             self.check_quarantine();
         }
-        let mpsc = self.region.mpsc();
+        let shared_lane = self.region.shared_lane();
         let size = core::mem::size_of::<T>();
         let stats = &self.region.header().stats;
-        let start = mpsc.control().tail();
+        let start = shared_lane.control().tail();
         let mut pos = start;
         while pos.wrapping_sub(start) < self.batch_size as u64 {
-            match mpsc.tail_state(pos) {
+            match shared_lane.tail_state(pos) {
                 TailState::Empty => break,
                 TailState::Ready(_) => {
-                    match mpsc.read_slot(pos, &mut self.slot) {
+                    match shared_lane.read_slot(pos, &mut self.slot) {
                         SlotRead::Record { record, .. } if record.len() == padded_len(size) => {
                             batch.push(bytemuck::pod_read_unaligned(&record[..size]));
                         }
@@ -211,10 +211,10 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
             consumer.commit(new_tail);
         }
         if let Some((from, to)) = self.shared.take() {
-            let mpsc = self.region.mpsc();
+            let shared_lane = self.region.shared_lane();
             let mut pos = from;
             while pos != to {
-                mpsc.release(pos);
+                shared_lane.release(pos);
                 pos = pos.wrapping_add(1);
             }
         }
@@ -229,8 +229,11 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
             let c = self.region.lane_control(i);
             c.head() != c.tail()
         }) || {
-            let mpsc = self.region.mpsc();
-            matches!(mpsc.tail_state(mpsc.control().tail()), TailState::Ready(_))
+            let shared_lane = self.region.shared_lane();
+            matches!(
+                shared_lane.tail_state(shared_lane.control().tail()),
+                TailState::Ready(_)
+            )
         }
     }
 
@@ -278,8 +281,8 @@ mod tests {
             sizes: Sizes {
                 lanes: 1,
                 lane_capacity: 4096,
-                mpsc_slots: 2,
-                mpsc_slot_len: 64,
+                shared_lane_slots: 2,
+                shared_lane_slot_len: 64,
                 callsite_len: 4096,
             },
             ..RegionOptions::default()
@@ -291,7 +294,7 @@ mod tests {
     /// Sends the u64 message `v` through the shared lane as a sender does.
     fn send(region: &Region, v: u64) {
         region
-            .mpsc()
+            .shared_lane()
             .try_push(std::process::id(), 1, 8, |enc| enc.put_u64(v))
             .expect("room in the shared lane");
     }
@@ -306,19 +309,21 @@ mod tests {
         for abandoned in [false, true] {
             let shm = region(if abandoned { "abandon" } else { "release" });
             let r = &shm.1;
-            let mpsc = r.mpsc();
+            let shared_lane = r.shared_lane();
             if abandoned {
                 // A sender claimed 0 and died; the daemon abandoned it.
-                mpsc.control()
+                shared_lane
+                    .control()
                     .head_raw()
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                assert!(mpsc.abandon(0));
+                assert!(shared_lane.abandon(0));
             } else {
                 // The daemon processed 10 and released it.
                 send(r, 10);
-                mpsc.release(0);
+                shared_lane.release(0);
             }
-            mpsc.control()
+            shared_lane
+                .control()
                 .tail_raw()
                 .store(0, std::sync::atomic::Ordering::Relaxed);
             send(r, 11);
@@ -335,7 +340,7 @@ mod tests {
             );
             assert!(took);
             d.commit();
-            assert_eq!(mpsc.control().tail(), 3);
+            assert_eq!(shared_lane.control().tail(), 3);
             assert!(!d.collect(&mut batch));
             assert!(batch.is_empty());
         }

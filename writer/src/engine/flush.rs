@@ -51,7 +51,9 @@ pub(super) fn drained(region: &Region) -> bool {
         let c = region.lane_control(i);
         c.head() == c.tail()
     }) && matches!(
-        region.mpsc().tail_state(region.mpsc().control().tail()),
+        region
+            .shared_lane()
+            .tail_state(region.shared_lane().control().tail()),
         TailState::Empty
     )
 }

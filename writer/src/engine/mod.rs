@@ -14,10 +14,10 @@ use ul_ring::callsite::CallsiteTable;
 use ul_ring::clock::Calibration;
 use ul_ring::lane::{Batch, Consumer};
 use ul_ring::layout::IntentState;
-use ul_ring::mpsc::{SlotRead, TailState};
 use ul_ring::quarantine::Quarantine;
 use ul_ring::record::Level;
 use ul_ring::region::{PathStatus, Region, RegionError, RegionOptions};
+use ul_ring::shared_lane::{SlotRead, TailState};
 
 use crate::format::TimestampFormatter;
 use crate::helpers::{Helpers, MIN_PART_RECORDS};
@@ -172,8 +172,8 @@ pub struct Engine {
     calib_at: Instant,
     scratch: Vec<u8>,
     pending: Vec<PendingLane>,
-    mpsc_release: Option<(u64, u64)>,
-    mpsc_dropped: Option<u64>,
+    shared_lane_release: Option<(u64, u64)>,
+    shared_lane_dropped: Option<u64>,
     batch_no: u64,
     /// Quarantined shared-lane slots.
     quarantine: Quarantine,
@@ -271,8 +271,8 @@ impl Engine {
             calib_at: Instant::now(),
             scratch: Vec::with_capacity(ul_ring::lane::COPY_CHUNK),
             pending: Vec::with_capacity(lanes),
-            mpsc_release: None,
-            mpsc_dropped: None,
+            shared_lane_release: None,
+            shared_lane_dropped: None,
             batch_no,
             quarantine: Quarantine::of_lane(region),
             last_scan: Instant::now() - Duration::from_secs(3600),
@@ -393,8 +393,8 @@ impl Engine {
         self.to_free.clear();
         self.to_free_drops.clear();
         self.table_drops.clear();
-        self.mpsc_release = None;
-        self.mpsc_dropped = None;
+        self.shared_lane_release = None;
+        self.shared_lane_dropped = None;
         self.report_table_drops();
         // Lanes of dead owners: their marker lines go into this batch, and
         // the lanes are freed only once it is on disk, so a writer killed in
@@ -417,7 +417,7 @@ impl Engine {
                 break;
             }
             if i == lanes {
-                self.drain_mpsc(&table, batch_size);
+                self.drain_shared_lane(&table, batch_size);
                 if self.lines.full {
                     self.next_lane = lanes;
                     break;
@@ -510,7 +510,7 @@ impl Engine {
                 let c = self.region.lane_control(p.lane);
                 p.new_tail == c.tail() && p.dropped == c.dropped_reported()
             })
-            && self.mpsc_release.is_none()
+            && self.shared_lane_release.is_none()
         {
             return Ok(0);
         }
@@ -800,10 +800,10 @@ impl Engine {
                 .lane_control(p.lane)
                 .stage(b, p.new_tail, p.dropped);
         }
-        if let Some((_, to)) = self.mpsc_release {
+        if let Some((_, to)) = self.shared_lane_release {
             w.stage_shared_release(to);
         }
-        if let Some(d) = self.mpsc_dropped {
+        if let Some(d) = self.shared_lane_dropped {
             w.stage_shared_drops(b, d);
         }
         self.record_table_drops(b);
@@ -849,14 +849,14 @@ impl Engine {
         if !self.pending.is_empty() {
             self.release_read_pages();
         }
-        if let Some((from, to)) = self.mpsc_release {
-            let mpsc = self.region.mpsc();
+        if let Some((from, to)) = self.shared_lane_release {
+            let shared_lane = self.region.shared_lane();
             for pos in from..to {
-                mpsc.release(pos);
+                shared_lane.release(pos);
             }
         }
-        if let Some(d) = self.mpsc_dropped {
-            let before = self.region.mpsc().control().report_dropped(d);
+        if let Some(d) = self.shared_lane_dropped {
+            let before = self.region.shared_lane().control().report_dropped(d);
             h.stats.drops_reported.add(d.wrapping_sub(before));
         }
         self.commit_table_drops();
@@ -898,9 +898,12 @@ impl Engine {
         // commits and wakes us, or it died and the claim is abandoned by a
         // pass after the timeout, which the sleep's timeout (the flush
         // interval) brings round. Counting it would spin the loop.
-        let mpsc = self.region.mpsc();
-        mpsc.control().dropped() != mpsc.control().dropped_reported()
-            || matches!(mpsc.tail_state(mpsc.control().tail()), TailState::Ready(_))
+        let shared_lane = self.region.shared_lane();
+        shared_lane.control().dropped() != shared_lane.control().dropped_reported()
+            || matches!(
+                shared_lane.tail_state(shared_lane.control().tail()),
+                TailState::Ready(_)
+            )
     }
 
     /// Runs until `signals.terminate`, then drains everything and returns.

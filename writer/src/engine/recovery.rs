@@ -48,25 +48,25 @@ impl Engine {
                             .add(ctrl.dropped_reported().wrapping_sub(before));
                     }
                 }
-                let mpsc = self.region.mpsc();
+                let shared_lane = self.region.shared_lane();
                 let to = w.staged_shared_release();
-                let from = mpsc.control().tail();
-                let head = mpsc.control().head();
+                let from = shared_lane.control().tail();
+                let head = shared_lane.control().head();
                 if to > from
                     && to <= head
-                    && to - from <= u64::from(self.region.geometry().sizes.mpsc_slots)
+                    && to - from <= u64::from(self.region.geometry().sizes.shared_lane_slots)
                 {
                     // `release` is repeatable: the dead writer may have
                     // freed the slot at `from` already (it died between
                     // the slot and the tail), and a producer may have
                     // taken the slot's next lap since; that slot is left
-                    // as it is (see `ul_ring::mpsc`).
+                    // as it is (see `ul_ring::shared_lane`).
                     for pos in from..to {
-                        mpsc.release(pos);
+                        shared_lane.release(pos);
                     }
                 }
                 if let Some(d) = w.staged_shared_drops(batch) {
-                    let before = mpsc.control().report_dropped(d);
+                    let before = shared_lane.control().report_dropped(d);
                     stats.drops_reported.add(d.wrapping_sub(before));
                 }
                 drops::recover_table_drops(self.region, batch);
@@ -81,10 +81,10 @@ impl Engine {
 
 /// Finishes a shared-lane step (release, abandon, quarantine) a previous
 /// writer of `region` died inside, before the quarantine list is read (see
-/// [`ul_ring::mpsc::Mpsc::take_over`]); without it the shared lane would
+/// [`ul_ring::shared_lane::SharedLane::take_over`]); without it the shared lane would
 /// wait for ever on a slot that has left the tail's position.
 pub(super) fn take_over_shared_lane(region: &Region) {
-    if let Some(pos) = region.mpsc().take_over() {
+    if let Some(pos) = region.shared_lane().take_over() {
         crate::diag!(
             "moved the shared tail past position {pos}, which a previous writer had freed or given up on before it died"
         );

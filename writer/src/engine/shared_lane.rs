@@ -4,11 +4,11 @@
 use super::*;
 
 impl Engine {
-    pub(super) fn drain_mpsc(&mut self, table: &CallsiteTable<'_>, batch_size: usize) {
-        let mpsc = self.region.mpsc();
+    pub(super) fn drain_shared_lane(&mut self, table: &CallsiteTable<'_>, batch_size: usize) {
+        let shared_lane = self.region.shared_lane();
         let region = self.region;
-        let dropped = mpsc.control().dropped();
-        let reported = mpsc.control().dropped_reported();
+        let dropped = shared_lane.control().dropped();
+        let reported = shared_lane.control().dropped_reported();
         if dropped != reported {
             let lanes = region.geometry().sizes.lanes as usize;
             let since = since_text(&mut self.lines.ts, self.last_drop_report[lanes]);
@@ -20,17 +20,17 @@ impl Engine {
                 ),
             );
             self.last_drop_report[lanes] = ul_ring::clock::wall_ns();
-            self.mpsc_dropped = Some(dropped);
+            self.shared_lane_dropped = Some(dropped);
         }
-        let start = mpsc.control().tail();
+        let start = shared_lane.control().tail();
         let mut pos = start;
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut n = 0;
         while n < batch_size {
-            match mpsc.tail_state(pos) {
+            match shared_lane.tail_state(pos) {
                 TailState::Empty => break,
                 TailState::Ready(_) => {
-                    match mpsc.read_slot(pos, &mut scratch) {
+                    match shared_lane.read_slot(pos, &mut scratch) {
                         SlotRead::Record { pid, tid, record } => {
                             let origin = Origin {
                                 lane: None,
@@ -83,7 +83,7 @@ impl Engine {
         }
         self.scratch = scratch;
         if pos != start {
-            self.mpsc_release = Some((start, pos));
+            self.shared_lane_release = Some((start, pos));
         }
     }
 

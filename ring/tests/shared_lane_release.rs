@@ -1,5 +1,5 @@
 //! The shared lane's consumer dying between the two stores of
-//! `Mpsc::release` (the slot's sequence word, then the tail), and the next
+//! `SharedLane::release` (the slot's sequence word, then the tail), and the next
 //! consumer repeating that release on restart (as `ul-writer`'s recovery of
 //! a WRITTEN batch does). The window is a few instructions wide, so the
 //! tests set the states it leaves behind by hand, deterministically.
@@ -9,15 +9,16 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ul_ring::bytes::HeapBytes;
-use ul_ring::mpsc::{
-    writing_word, Mpsc, MpscControl, MpscPushError, SlotRead, TailState, QUARANTINED,
+use ul_ring::shared_lane::{
+    writing_word, SharedLane, SharedLaneControl, SharedLanePushError, SlotRead, TailState,
+    QUARANTINED,
 };
 
 const SLOT: usize = 64;
 const SLOTS: u64 = 2;
 
 struct Lane {
-    ctrl: MpscControl,
+    ctrl: SharedLaneControl,
     seqs: Vec<AtomicU64>,
     bytes: HeapBytes,
 }
@@ -25,22 +26,22 @@ struct Lane {
 impl Lane {
     fn new() -> Self {
         let lane = Self {
-            ctrl: MpscControl::new(),
+            ctrl: SharedLaneControl::new(),
             seqs: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
             bytes: HeapBytes::new(SLOTS as usize * SLOT),
         };
-        lane.mpsc().init();
+        lane.shared_lane().init();
         lane
     }
 
-    fn mpsc(&self) -> Mpsc<'_, &HeapBytes> {
-        Mpsc::new(&self.ctrl, &self.seqs, &self.bytes, SLOT)
+    fn shared_lane(&self) -> SharedLane<'_, &HeapBytes> {
+        SharedLane::new(&self.ctrl, &self.seqs, &self.bytes, SLOT)
     }
 
     /// Pushes a 16-byte record of `byte`s; returns the position it got.
-    fn push(&self, byte: u8) -> Result<u64, MpscPushError> {
+    fn push(&self, byte: u8) -> Result<u64, SharedLanePushError> {
         let pos = self.ctrl.head();
-        self.mpsc()
+        self.shared_lane()
             .try_push(7, 8, 16, |enc| enc.put_bytes(&[byte; 16]))?;
         Ok(pos)
     }
@@ -48,7 +49,7 @@ impl Lane {
     /// The record committed at `pos`, which must be readable.
     fn read(&self, pos: u64) -> Vec<u8> {
         let mut scratch = Vec::new();
-        match self.mpsc().read_slot(pos, &mut scratch) {
+        match self.shared_lane().read_slot(pos, &mut scratch) {
             SlotRead::Record { record, .. } => record.to_vec(),
             SlotRead::Bad(why) => panic!("slot at {pos}: {why}"),
         }
@@ -70,7 +71,7 @@ impl Lane {
 #[test]
 fn a_repeated_release_keeps_the_record_of_the_slots_next_lap() {
     let lane = Lane::new();
-    let m = lane.mpsc();
+    let m = lane.shared_lane();
     assert_eq!(lane.push(0xa0), Ok(0));
     assert_eq!(lane.push(0xa1), Ok(1));
     assert_eq!(m.tail_state(0), TailState::Ready(0));
@@ -107,7 +108,7 @@ fn a_repeated_release_keeps_the_record_of_the_slots_next_lap() {
 fn a_repeated_release_keeps_a_claim_of_the_slots_next_lap() {
     for copying in [false, true] {
         let lane = Lane::new();
-        let m = lane.mpsc();
+        let m = lane.shared_lane();
         assert_eq!(lane.push(0xb0), Ok(0));
         assert_eq!(lane.push(0xb1), Ok(1));
         lane.release_first_store_only(0);
@@ -149,7 +150,7 @@ fn a_repeated_release_keeps_a_claim_of_the_slots_next_lap() {
 #[test]
 fn release_is_idempotent_and_never_moves_the_tail_back() {
     let lane = Lane::new();
-    let m = lane.mpsc();
+    let m = lane.shared_lane();
     assert_eq!(lane.push(0xc0), Ok(0));
     m.release(0);
     m.release(0);
@@ -194,7 +195,7 @@ fn take_over_finishes_only_a_step_the_predecessor_died_inside() {
     ];
     for (word, left, what) in cases {
         let lane = Lane::new();
-        let m = lane.mpsc();
+        let m = lane.shared_lane();
         lane.ctrl.head_raw().store(3, Ordering::Relaxed);
         lane.seqs[0].store(word, Ordering::Relaxed);
         lane.seqs[1].store(2, Ordering::Relaxed); // committed at 1
@@ -209,7 +210,7 @@ fn take_over_finishes_only_a_step_the_predecessor_died_inside() {
     }
     // The predecessor's quarantine is found once the tail has passed it.
     let lane = Lane::new();
-    let m = lane.mpsc();
+    let m = lane.shared_lane();
     lane.ctrl.head_raw().store(1, Ordering::Relaxed);
     lane.seqs[0].store(writing_word(0, PID) | QUARANTINED, Ordering::Relaxed);
     assert_eq!(m.quarantined(), vec![]);
@@ -218,7 +219,7 @@ fn take_over_finishes_only_a_step_the_predecessor_died_inside() {
     // A slot an older lap's quarantine holds (position 0, the tail at 2,
     // so the slot cannot serve position 2 yet) is not the tail's to pass.
     let lane = Lane::new();
-    let m = lane.mpsc();
+    let m = lane.shared_lane();
     lane.ctrl.head_raw().store(2, Ordering::Relaxed);
     lane.ctrl.tail_raw().store(2, Ordering::Relaxed);
     lane.seqs[0].store(writing_word(0, PID) | QUARANTINED, Ordering::Relaxed);

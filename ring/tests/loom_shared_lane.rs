@@ -1,4 +1,4 @@
-//! Loom model of the shared MPSC lane (`ul_ring::mpsc`): Vyukov-style slots
+//! Loom model of the shared MPSC lane (`ul_ring::shared_lane`): Vyukov-style slots
 //! with a sequence word each, many producers, one consumer, and the
 //! consumer's right to abandon a claim that is never committed.
 //!
@@ -14,7 +14,7 @@
 //!   same with two producers racing for the last free slot and the next lap;
 //! * claim versus abandon: a consumer that gives up on a pending claim races
 //!   the producer's commit. Exactly one side wins: either the commit fails
-//!   with [`MpscPushError::Abandoned`] and the record is never read, or the
+//!   with [`SharedLanePushError::Abandoned`] and the record is never read, or the
 //!   commit succeeds, the abandon fails and the record is read intact.
 //!   `read_slot` never returns `Bad` here: the consumer only reads a slot
 //!   whose sequence word says "committed at this position", which the
@@ -62,14 +62,16 @@ use loom::thread;
 
 use ul_ring::args::Encoder;
 use ul_ring::bytes::{ByteStore, LoomBytes};
-use ul_ring::mpsc::{Mpsc, MpscControl, MpscPushError, SlotRead, TailState};
+use ul_ring::shared_lane::{
+    SharedLane, SharedLaneControl, SharedLanePushError, SlotRead, TailState,
+};
 
 /// Bytes per slot: a 24-byte slot header and up to 40 bytes of record.
 const SLOT_LEN: usize = 64;
 
 /// The MPSC lane's shared state, as the region would hold it.
 struct Lane {
-    ctrl: MpscControl,
+    ctrl: SharedLaneControl,
     seqs: Vec<AtomicU64>,
     bytes: LoomBytes,
 }
@@ -78,27 +80,27 @@ impl Lane {
     /// A fresh, initialised lane of `slots` slots.
     fn new(slots: usize) -> Arc<Self> {
         let lane = Lane {
-            ctrl: MpscControl::new(),
+            ctrl: SharedLaneControl::new(),
             seqs: (0..slots).map(|_| AtomicU64::new(0)).collect(),
             bytes: LoomBytes::new(slots * SLOT_LEN),
         };
-        lane.mpsc().init();
+        lane.shared_lane().init();
         Arc::new(lane)
     }
 
-    fn mpsc(&self) -> Mpsc<'_, &LoomBytes> {
+    fn shared_lane(&self) -> SharedLane<'_, &LoomBytes> {
         started(&self.ctrl);
-        Mpsc::new(&self.ctrl, &self.seqs, &self.bytes, SLOT_LEN)
+        SharedLane::new(&self.ctrl, &self.seqs, &self.bytes, SLOT_LEN)
     }
 }
 
-/// Called by every `mpsc()` view, so every thread's first operation on a
+/// Called by every `shared_lane()` view, so every thread's first operation on a
 /// lane is a read-modify-write of a location every thread touches. Loom
 /// 0.7 does not explore a spawned thread whose first operation is an
 /// atomic load (tokio-rs/loom#392: it is marked skipped at its first
 /// branch), and `try_push` starts with a load of `head`. Relaxed and adding
 /// 0: no ordering or value the protocol does not have.
-fn started(ctrl: &MpscControl) {
+fn started(ctrl: &SharedLaneControl) {
     ctrl.drop_counter().add(0);
 }
 
@@ -116,9 +118,9 @@ fn tid(pid: u32, k: u32) -> u32 {
 }
 
 /// Pushes record `k` of producer `pid` once.
-fn push_once(lane: &Lane, pid: u32, k: u32) -> Result<(), MpscPushError> {
+fn push_once(lane: &Lane, pid: u32, k: u32) -> Result<(), SharedLanePushError> {
     let rec = record(pid, k);
-    lane.mpsc()
+    lane.shared_lane()
         .try_push(pid, tid(pid, k), rec.len(), |enc| enc.put_bytes(&rec))
 }
 
@@ -131,7 +133,7 @@ fn spawn_producer(lane: &Arc<Lane>, pid: u32, count: u32) -> thread::JoinHandle<
             loop {
                 match push_once(&lane, pid, k) {
                     Ok(()) => break,
-                    Err(MpscPushError::Full) => thread::yield_now(),
+                    Err(SharedLanePushError::Full) => thread::yield_now(),
                     Err(e) => panic!("producer {pid}: {e}"),
                 }
             }
@@ -142,7 +144,7 @@ fn spawn_producer(lane: &Arc<Lane>, pid: u32, count: u32) -> thread::JoinHandle<
 /// Checks that the slot at `pos` holds some producer's record, intact, and
 /// returns (pid, record number).
 fn check_slot(lane: &Lane, pos: u64, scratch: &mut Vec<u8>) -> (u32, u32) {
-    match lane.mpsc().read_slot(pos, scratch) {
+    match lane.shared_lane().read_slot(pos, scratch) {
         SlotRead::Record {
             pid,
             tid: t,
@@ -161,16 +163,16 @@ fn check_slot(lane: &Lane, pos: u64, scratch: &mut Vec<u8>) -> (u32, u32) {
 /// while a slot is empty or pending, and returns the (pid, record number)
 /// pairs it read.
 fn consume(lane: &Lane, count: u64) -> Vec<(u32, u32)> {
-    let mpsc = lane.mpsc();
+    let shared_lane = lane.shared_lane();
     let mut scratch = Vec::new();
     let mut pids = Vec::new();
     for tail in 0..count {
         loop {
-            match mpsc.tail_state(tail) {
+            match shared_lane.tail_state(tail) {
                 TailState::Ready(pos) => {
                     assert_eq!(pos, tail);
                     pids.push(check_slot(lane, pos, &mut scratch));
-                    mpsc.release(pos);
+                    shared_lane.release(pos);
                     break;
                 }
                 TailState::Pending(_) | TailState::Empty => thread::yield_now(),
@@ -265,17 +267,17 @@ fn abandon_races_commit() {
             let lane = lane.clone();
             thread::spawn(move || push_once(&lane, 1, 0))
         };
-        let mpsc = lane.mpsc();
+        let shared_lane = lane.shared_lane();
         let mut scratch = Vec::new();
         let mut read = false;
         let mut abandoned = false;
         // The consumer gives up on a pending claim at once (in production:
         // after the process timeout), so abandon and commit race.
         loop {
-            match mpsc.tail_state(0) {
+            match shared_lane.tail_state(0) {
                 TailState::Empty => thread::yield_now(),
                 TailState::Pending(pos) => {
-                    if mpsc.abandon(pos) {
+                    if shared_lane.abandon(pos) {
                         abandoned = true;
                         break;
                     }
@@ -285,7 +287,7 @@ fn abandon_races_commit() {
                 }
                 TailState::Ready(pos) => {
                     assert_eq!(check_slot(&lane, pos, &mut scratch), (1, 0));
-                    mpsc.release(pos);
+                    shared_lane.release(pos);
                     read = true;
                     break;
                 }
@@ -294,7 +296,7 @@ fn abandon_races_commit() {
         let pushed = producer.join().unwrap();
         match pushed {
             Ok(()) => assert!(read && !abandoned, "committed record was not read"),
-            Err(MpscPushError::Abandoned) => {
+            Err(SharedLanePushError::Abandoned) => {
                 assert!(
                     abandoned && !read,
                     "record read although its claim was abandoned"
@@ -309,9 +311,9 @@ fn abandon_races_commit() {
         // (position 2).
         for (pos, k) in [(1, 0), (2, 1)] {
             push_once(&lane, 2, k).expect("lane stuck after the race");
-            assert_eq!(mpsc.tail_state(pos), TailState::Ready(pos));
+            assert_eq!(shared_lane.tail_state(pos), TailState::Ready(pos));
             assert_eq!(check_slot(&lane, pos, &mut scratch), (2, k));
-            mpsc.release(pos);
+            shared_lane.release(pos);
         }
     });
 }
@@ -335,9 +337,9 @@ fn repeated_release_races_the_next_lap() {
             let lane = lane.clone();
             thread::spawn(move || push_once(&lane, 1, 0))
         };
-        let mpsc = lane.mpsc();
-        mpsc.release(0);
-        mpsc.release(1);
+        let shared_lane = lane.shared_lane();
+        shared_lane.release(0);
+        shared_lane.release(1);
         assert_eq!(
             producer.join().unwrap(),
             Ok(()),
@@ -345,13 +347,13 @@ fn repeated_release_races_the_next_lap() {
         );
         assert_eq!(lane.ctrl.tail(), 2);
         assert_eq!(
-            mpsc.tail_state(2),
+            shared_lane.tail_state(2),
             TailState::Ready(2),
             "the record committed at 2 was rewound"
         );
         let mut scratch = Vec::new();
         assert_eq!(check_slot(&lane, 2, &mut scratch), (1, 0));
-        mpsc.release(2);
+        shared_lane.release(2);
         assert_eq!(lane.ctrl.tail(), 3);
         assert_eq!(lane.ctrl.dropped(), 0);
     });
@@ -370,7 +372,7 @@ fn stalled_claim_is_abandoned() {
             let go = go.clone();
             thread::spawn(move || {
                 let rec = record(1, 0);
-                lane.mpsc().try_push(1, tid(1, 0), rec.len(), |enc| {
+                lane.shared_lane().try_push(1, tid(1, 0), rec.len(), |enc| {
                     while !go.load(Ordering::Acquire) {
                         thread::yield_now();
                     }
@@ -378,15 +380,18 @@ fn stalled_claim_is_abandoned() {
                 })
             })
         };
-        let mpsc = lane.mpsc();
-        while mpsc.tail_state(0) != TailState::Pending(0) {
+        let shared_lane = lane.shared_lane();
+        while shared_lane.tail_state(0) != TailState::Pending(0) {
             thread::yield_now();
         }
-        assert!(mpsc.abandon(0), "abandon of a stalled claim failed");
+        assert!(shared_lane.abandon(0), "abandon of a stalled claim failed");
         go.store(true, Ordering::Release);
-        assert_eq!(producer.join().unwrap(), Err(MpscPushError::Abandoned));
+        assert_eq!(
+            producer.join().unwrap(),
+            Err(SharedLanePushError::Abandoned)
+        );
         // The abandoned slot is never offered to the consumer.
-        assert_ne!(mpsc.tail_state(0), TailState::Ready(0));
+        assert_ne!(shared_lane.tail_state(0), TailState::Ready(0));
         assert_eq!(lane.ctrl.dropped(), 1);
     });
 }
@@ -421,7 +426,7 @@ impl ByteStore for RelaxedBytes {
 /// A two-slot lane over [`RelaxedBytes`], with slots of 40 bytes (16 of
 /// record) to keep the number of racing words small.
 struct RacyLane {
-    ctrl: MpscControl,
+    ctrl: SharedLaneControl,
     seqs: Vec<AtomicU64>,
     bytes: RelaxedBytes,
 }
@@ -431,7 +436,7 @@ impl RacyLane {
 
     fn new() -> Arc<Self> {
         let lane = RacyLane {
-            ctrl: MpscControl::new(),
+            ctrl: SharedLaneControl::new(),
             seqs: (0..2).map(|_| AtomicU64::new(0)).collect(),
             bytes: RelaxedBytes(
                 (0..2 * Self::SLOT_LEN / 8)
@@ -439,13 +444,13 @@ impl RacyLane {
                     .collect(),
             ),
         };
-        lane.mpsc().init();
+        lane.shared_lane().init();
         Arc::new(lane)
     }
 
-    fn mpsc(&self) -> Mpsc<'_, &RelaxedBytes> {
+    fn shared_lane(&self) -> SharedLane<'_, &RelaxedBytes> {
         started(&self.ctrl);
-        Mpsc::new(&self.ctrl, &self.seqs, &self.bytes, Self::SLOT_LEN)
+        SharedLane::new(&self.ctrl, &self.seqs, &self.bytes, Self::SLOT_LEN)
     }
 }
 
@@ -470,42 +475,43 @@ fn late_writer_round() -> LateRead {
         let lane = lane.clone();
         thread::spawn(move || {
             let rec = record(1, 0);
-            lane.mpsc().try_push(1, tid(1, 0), rec.len(), |enc| {
+            lane.shared_lane().try_push(1, tid(1, 0), rec.len(), |enc| {
                 claimed_tx.send(()).unwrap();
                 go_rx.recv().unwrap();
                 enc.put_bytes(&rec);
             })
         })
     };
-    let mpsc = lane.mpsc();
+    let shared_lane = lane.shared_lane();
     claimed.recv().unwrap();
-    assert_eq!(mpsc.tail_state(0), TailState::Pending(0));
-    assert!(mpsc.abandon(0));
+    assert_eq!(shared_lane.tail_state(0), TailState::Pending(0));
+    assert!(shared_lane.abandon(0));
     let early = record(EARLY, 0);
-    mpsc.try_push(EARLY, tid(EARLY, 0), early.len(), |enc| {
-        enc.put_bytes(&early)
-    })
-    .expect("slot 1 is free");
+    shared_lane
+        .try_push(EARLY, tid(EARLY, 0), early.len(), |enc| {
+            enc.put_bytes(&early)
+        })
+        .expect("slot 1 is free");
     let mut scratch = Vec::new();
     assert!(matches!(
-        mpsc.read_slot(1, &mut scratch),
+        shared_lane.read_slot(1, &mut scratch),
         SlotRead::Record { pid: EARLY, .. }
     ));
-    mpsc.release(1);
+    shared_lane.release(1);
     // Producer 1 wakes up while producer 2 writes the slot's next lap.
     go.send(()).unwrap();
     let next = {
         let lane = lane.clone();
         thread::spawn(move || {
             let rec = record(2, 0);
-            lane.mpsc()
+            lane.shared_lane()
                 .try_push(2, tid(2, 0), rec.len(), |enc| enc.put_bytes(&rec))
         })
     };
     assert_eq!(next.join().unwrap(), Ok(()));
     // Producer 1 may still be writing while the consumer reads.
-    assert_eq!(mpsc.tail_state(2), TailState::Ready(2));
-    let read = match mpsc.read_slot(2, &mut scratch) {
+    assert_eq!(shared_lane.tail_state(2), TailState::Ready(2));
+    let read = match shared_lane.read_slot(2, &mut scratch) {
         SlotRead::Bad(_) => LateRead::Bad,
         SlotRead::Record { pid, tid, record } => LateRead::Record {
             pid,
@@ -513,7 +519,7 @@ fn late_writer_round() -> LateRead {
             record: record.to_vec(),
         },
     };
-    assert_eq!(late.join().unwrap(), Err(MpscPushError::Abandoned));
+    assert_eq!(late.join().unwrap(), Err(SharedLanePushError::Abandoned));
     read
 }
 
@@ -586,7 +592,7 @@ impl ByteStore for StallingBytes {
 
 /// A two-slot lane whose first slot write stalls.
 struct StallLane {
-    ctrl: MpscControl,
+    ctrl: SharedLaneControl,
     seqs: Vec<AtomicU64>,
     bytes: StallingBytes,
 }
@@ -594,7 +600,7 @@ struct StallLane {
 impl StallLane {
     fn new() -> Arc<Self> {
         let lane = StallLane {
-            ctrl: MpscControl::new(),
+            ctrl: SharedLaneControl::new(),
             seqs: (0..2).map(|_| AtomicU64::new(0)).collect(),
             bytes: StallingBytes {
                 inner: LoomBytes::new(2 * SLOT_LEN),
@@ -603,26 +609,26 @@ impl StallLane {
                 go: AtomicBool::new(false),
             },
         };
-        lane.mpsc().init();
+        lane.shared_lane().init();
         Arc::new(lane)
     }
 
-    fn mpsc(&self) -> Mpsc<'_, &StallingBytes> {
+    fn shared_lane(&self) -> SharedLane<'_, &StallingBytes> {
         started(&self.ctrl);
-        Mpsc::new(&self.ctrl, &self.seqs, &self.bytes, SLOT_LEN)
+        SharedLane::new(&self.ctrl, &self.seqs, &self.bytes, SLOT_LEN)
     }
 
-    fn push(&self, pid: u32, k: u32) -> Result<(), MpscPushError> {
+    fn push(&self, pid: u32, k: u32) -> Result<(), SharedLanePushError> {
         let rec = record(pid, k);
-        self.mpsc()
+        self.shared_lane()
             .try_push(pid, tid(pid, k), rec.len(), |enc| enc.put_bytes(&rec))
     }
 
     /// Reads committed position `pos`, which must be record `k` of `pid`.
     fn expect(&self, pos: u64, pid: u32, k: u32) {
         let mut scratch = Vec::new();
-        assert_eq!(self.mpsc().tail_state(pos), TailState::Ready(pos));
-        match self.mpsc().read_slot(pos, &mut scratch) {
+        assert_eq!(self.shared_lane().tail_state(pos), TailState::Ready(pos));
+        match self.shared_lane().read_slot(pos, &mut scratch) {
             SlotRead::Record {
                 pid: p,
                 tid: t,
@@ -633,7 +639,7 @@ impl StallLane {
             }
             SlotRead::Bad(why) => panic!("position {pos} read as bad: {why}"),
         }
-        self.mpsc().release(pos);
+        self.shared_lane().release(pos);
     }
 }
 
@@ -653,19 +659,19 @@ fn copy_stalled_claim_is_quarantined() {
             let lane = lane.clone();
             thread::spawn(move || lane.push(1, 0))
         };
-        let mpsc = lane.mpsc();
+        let shared_lane = lane.shared_lane();
         while !lane.bytes.stalled.load(Ordering::Acquire) {
             thread::yield_now();
         }
-        assert_eq!(mpsc.tail_state(0), TailState::Pending(0));
-        assert!(mpsc.copying(0));
-        assert_eq!(mpsc.abandon_copying(0), Some(1), "quarantine");
-        assert_eq!(mpsc.quarantined_pid(0), Some(1));
+        assert_eq!(shared_lane.tail_state(0), TailState::Pending(0));
+        assert!(shared_lane.copying(0));
+        assert_eq!(shared_lane.abandon_copying(0), Some(1), "quarantine");
+        assert_eq!(shared_lane.quarantined_pid(0), Some(1));
         lane.push(EARLY, 0).expect("slot 1 is free");
         lane.expect(1, EARLY, 0);
         assert_eq!(
             lane.push(2, 0),
-            Err(MpscPushError::Full),
+            Err(SharedLanePushError::Full),
             "slot 0 reused while its claimant may still write"
         );
         let next = {
@@ -673,15 +679,15 @@ fn copy_stalled_claim_is_quarantined() {
             thread::spawn(move || loop {
                 match lane.push(2, 0) {
                     Ok(()) => break,
-                    Err(MpscPushError::Full) => thread::yield_now(),
+                    Err(SharedLanePushError::Full) => thread::yield_now(),
                     Err(e) => panic!("producer 2: {e}"),
                 }
             })
         };
         lane.bytes.go.store(true, Ordering::Release);
-        assert_eq!(late.join().unwrap(), Err(MpscPushError::Abandoned));
+        assert_eq!(late.join().unwrap(), Err(SharedLanePushError::Abandoned));
         next.join().unwrap();
-        assert_eq!(mpsc.quarantined_pid(0), None, "handed back");
+        assert_eq!(shared_lane.quarantined_pid(0), None, "handed back");
         lane.expect(2, 2, 0);
         assert_eq!(lane.ctrl.dropped(), 1);
     });

@@ -21,7 +21,7 @@
 //!
 //! # A consumer that dies inside a release
 //!
-//! Between the two stores of [`Mpsc::release`] the slot is free for its
+//! Between the two stores of [`SharedLane::release`] the slot is free for its
 //! next lap while `tail` still names it. If the consumer dies there, a
 //! producer can claim and even commit the slot's next lap (`pos + slots`)
 //! before a new consumer starts. `ul-writer` then repeats the release of
@@ -34,10 +34,10 @@
 //!
 //! A consumer that died between the slot and the tail of a release it does
 //! not replay (the daemon template has no intent), or of an
-//! [`abandon`](Mpsc::abandon) or [`abandon_copying`](Mpsc::abandon_copying),
+//! [`abandon`](SharedLane::abandon) or [`abandon_copying`](SharedLane::abandon_copying),
 //! leaves the tail on a slot that has left its position: `tail_state` says
 //! `Pending` for ever and `abandon` cannot take it. A consumer taking the
-//! lane over therefore calls [`Mpsc::take_over`] first, which moves the tail
+//! lane over therefore calls [`SharedLane::take_over`] first, which moves the tail
 //! past such a slot.
 //!
 //! # Dead and stalled claimants
@@ -93,7 +93,7 @@ pub const CLAIMANT_ENTRY: u32 = 1 << 29;
 /// pid lets the consumer free the slot of a claimant that died mid-copy.
 ///
 /// ```
-/// use ul_ring::mpsc::{writing_word, WRITING};
+/// use ul_ring::shared_lane::{writing_word, WRITING};
 /// let w = writing_word(5, 4242);
 /// assert_eq!(w & WRITING, WRITING);
 /// assert_eq!(w & 0xffff_ffff, 5);
@@ -118,9 +118,9 @@ pub const SLOT_HEADER_LEN: usize = 24;
 
 /// The shared cursors of the MPSC lane, each on its own cache line. The
 /// fields are reached through methods only (claims, commits and releases
-/// are [`Mpsc`]'s), each of which says why its ordering suffices.
+/// are [`SharedLane`]'s), each of which says why its ordering suffices.
 #[repr(C)]
-pub struct MpscControl {
+pub struct SharedLaneControl {
     /// Next position to claim (producers CAS it).
     pub(crate) head: Padded<AtomicU64>,
     /// Next position to consume (consumer only).
@@ -132,7 +132,7 @@ pub struct MpscControl {
     pub(crate) dropped_reported: Padded<AtomicU64>,
 }
 
-impl MpscControl {
+impl SharedLaneControl {
     /// Cursors at zero (heap-backed lanes, tests, loom).
     pub fn new() -> Self {
         Self {
@@ -166,7 +166,7 @@ impl MpscControl {
     }
 
     /// Producer: where a thread with no drop-table entry counts a record it
-    /// drops (see [`Mpsc::count_drop`], [`Mpsc::try_push_counted`]).
+    /// drops (see [`SharedLane::count_drop`], [`SharedLane::try_push_counted`]).
     pub fn drop_counter(&self) -> &Counter {
         &self.dropped
     }
@@ -202,7 +202,7 @@ impl MpscControl {
     }
 }
 
-impl Default for MpscControl {
+impl Default for SharedLaneControl {
     fn default() -> Self {
         Self::new()
     }
@@ -210,7 +210,7 @@ impl Default for MpscControl {
 
 /// Why an MPSC push did not happen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum MpscPushError {
+pub enum SharedLanePushError {
     /// Every slot is in use.
     #[error("shared lane is full")]
     Full,
@@ -285,8 +285,8 @@ pub fn slot_checksum(claim_pos: u64, pid: u32, tid: u32, record: &[u8]) -> u32 {
 
 /// A view of the MPSC lane: its cursors, its slot sequence words, and its
 /// slot bytes (`seqs.len()` slots of `slot_len` bytes each).
-pub struct Mpsc<'a, B: ByteStore> {
-    ctrl: &'a MpscControl,
+pub struct SharedLane<'a, B: ByteStore> {
+    ctrl: &'a SharedLaneControl,
     seqs: &'a [AtomicU64],
     bytes: B,
     slot_len: usize,
@@ -319,15 +319,20 @@ pub enum TailState {
     Ready(u64),
 }
 
-impl<'a, B: ByteStore> Mpsc<'a, B> {
+impl<'a, B: ByteStore> SharedLane<'a, B> {
     /// Wraps the lane's parts.
     ///
     /// `bytes.capacity()` must be at least `seqs.len() * slot_len`, and
     /// `slot_len` a multiple of 8 larger than [`SLOT_HEADER_LEN`]. A fresh
-    /// lane's `seqs[i]` must hold `i` (see [`Mpsc::init`]). The lane needs at
+    /// lane's `seqs[i]` must hold `i` (see [`SharedLane::init`]). The lane needs at
     /// least two slots (with one, a committed slot would read as free for the
     /// next claim); with fewer, [`try_push`](Self::try_push) reports `Full`.
-    pub fn new(ctrl: &'a MpscControl, seqs: &'a [AtomicU64], bytes: B, slot_len: usize) -> Self {
+    pub fn new(
+        ctrl: &'a SharedLaneControl,
+        seqs: &'a [AtomicU64],
+        bytes: B,
+        slot_len: usize,
+    ) -> Self {
         Self {
             ctrl,
             seqs,
@@ -371,7 +376,7 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
     }
 
     /// The lane's cursors.
-    pub fn control(&self) -> &'a MpscControl {
+    pub fn control(&self) -> &'a SharedLaneControl {
         self.ctrl
     }
 
@@ -386,7 +391,7 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
         tid: u32,
         len: usize,
         write: impl FnOnce(&mut Encoder<'_>),
-    ) -> Result<(), MpscPushError> {
+    ) -> Result<(), SharedLanePushError> {
         self.try_push_counted(pid, tid, len, write, &self.ctrl.dropped, pid)
     }
 
@@ -404,17 +409,17 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
         write: impl FnOnce(&mut Encoder<'_>),
         drops: &Counter,
         claimant: u32,
-    ) -> Result<(), MpscPushError> {
+    ) -> Result<(), SharedLanePushError> {
         let max = self.max_record_len();
         if len > max || len % 8 != 0 {
             drops.add(1);
-            return Err(MpscPushError::TooLarge { len, max });
+            return Err(SharedLanePushError::TooLarge { len, max });
         }
         let n = self.slot_count();
         // One slot cannot work: "committed at pos" (`pos + 1`) and "free
         // for pos + 1" (`pos + slots`) would be the same word value.
         if n < 2 {
-            return Err(MpscPushError::Full);
+            return Err(SharedLanePushError::Full);
         }
         let mut pos = self.ctrl.head.load(Ordering::Relaxed);
         loop {
@@ -436,7 +441,7 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
                 // The slot still holds the previous lap's record (or its
                 // claimant's copy, maybe quarantined). Not counted as a drop
                 // here: the caller may wait and retry.
-                return Err(MpscPushError::Full);
+                return Err(SharedLanePushError::Full);
             } else {
                 // Another claimant took `pos`. Re-read `head` with a
                 // read-modify-write, which sees the latest value (a plain
@@ -444,7 +449,7 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
                 let now = self.ctrl.head.fetch_add(0, Ordering::Relaxed);
                 if now == pos {
                     // The slot is ahead of `head`: a corrupt lane.
-                    return Err(MpscPushError::Full);
+                    return Err(SharedLanePushError::Full);
                 }
                 pos = now;
             }
@@ -478,7 +483,7 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
             .is_err()
         {
             drops.add(1);
-            return Err(MpscPushError::Abandoned);
+            return Err(SharedLanePushError::Abandoned);
         }
         self.bytes
             .write_with(base + SLOT_HEADER_LEN, len, |enc| enc.put_bytes(record));
@@ -512,7 +517,7 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
                     Ordering::Relaxed,
                 );
                 drops.add(1);
-                Err(MpscPushError::Abandoned)
+                Err(SharedLanePushError::Abandoned)
             }
         }
     }
@@ -547,11 +552,11 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
     ///
     /// ```
     /// use ul_ring::bytes::HeapBytes;
-    /// use ul_ring::mpsc::{Mpsc, MpscControl};
+    /// use ul_ring::shared_lane::{SharedLane, SharedLaneControl};
     /// use std::sync::atomic::{AtomicU64, Ordering};
-    /// let ctrl = MpscControl::new();
+    /// let ctrl = SharedLaneControl::new();
     /// let seqs: Vec<AtomicU64> = (0..4).map(|_| AtomicU64::new(0)).collect();
-    /// let m = Mpsc::new(&ctrl, &seqs, HeapBytes::new(4 * 64), 64);
+    /// let m = SharedLane::new(&ctrl, &seqs, HeapBytes::new(4 * 64), 64);
     /// m.init();
     /// assert!(!m.claimed_uncommitted(0));
     /// // A claimant that moved `head` and then stopped.
@@ -679,11 +684,11 @@ impl<'a, B: ByteStore> Mpsc<'a, B> {
     ///
     /// ```
     /// use ul_ring::bytes::HeapBytes;
-    /// use ul_ring::mpsc::{Mpsc, MpscControl, TailState};
+    /// use ul_ring::shared_lane::{SharedLane, SharedLaneControl, TailState};
     /// use std::sync::atomic::{AtomicU64, Ordering};
-    /// let ctrl = MpscControl::new();
+    /// let ctrl = SharedLaneControl::new();
     /// let seqs: Vec<AtomicU64> = (0..4).map(|_| AtomicU64::new(0)).collect();
-    /// let m = Mpsc::new(&ctrl, &seqs, HeapBytes::new(4 * 64), 64);
+    /// let m = SharedLane::new(&ctrl, &seqs, HeapBytes::new(4 * 64), 64);
     /// m.init();
     /// m.try_push(1, 1, 8, |enc| enc.put_u64(7)).unwrap();
     /// assert_eq!(m.take_over(), None, "committed at the tail: read it");
@@ -827,7 +832,7 @@ mod tests {
 
     const SLOT: usize = 64;
 
-    fn push(m: &Mpsc<'_, &HeapBytes>, pid: u32, byte: u8) -> Result<(), MpscPushError> {
+    fn push(m: &SharedLane<'_, &HeapBytes>, pid: u32, byte: u8) -> Result<(), SharedLanePushError> {
         m.try_push(pid, 7, 16, |enc| enc.put_bytes(&[byte; 16]))
     }
 
@@ -836,10 +841,10 @@ mod tests {
     /// it only on purpose, after which the lane goes on.
     #[test]
     fn a_quarantined_slot_is_held_until_released() {
-        let ctrl = MpscControl::new();
+        let ctrl = SharedLaneControl::new();
         let seqs: Vec<AtomicU64> = (0..2).map(|_| AtomicU64::new(0)).collect();
         let bytes = HeapBytes::new(2 * SLOT);
-        let m = Mpsc::new(&ctrl, &seqs, &bytes, SLOT);
+        let m = SharedLane::new(&ctrl, &seqs, &bytes, SLOT);
         m.init();
         // Position 0 claimed by pid 99, which died after announcing its copy.
         ctrl.head.store(1, Ordering::Relaxed);
@@ -856,7 +861,7 @@ mod tests {
         assert_eq!(m.tail_state(1), TailState::Ready(1));
         m.release(1);
         // Position 2 is slot 0's next lap: held.
-        assert_eq!(push(&m, 2, 0xbb), Err(MpscPushError::Full));
+        assert_eq!(push(&m, 2, 0xbb), Err(SharedLanePushError::Full));
         assert_eq!(m.tail_state(2), TailState::Empty);
         assert_eq!(m.quarantined(), vec![(0, 99)]);
         assert!(m.release_quarantined(0));
@@ -913,10 +918,10 @@ mod tests {
     /// of words reads exactly its bytes, and a wrong checksum is `Bad`.
     #[test]
     fn read_slot_copies_what_the_header_claims() {
-        let ctrl = MpscControl::new();
+        let ctrl = SharedLaneControl::new();
         let seqs: Vec<AtomicU64> = (0..2).map(|_| AtomicU64::new(0)).collect();
         let bytes = HeapBytes::new(2 * SLOT);
-        let m = Mpsc::new(&ctrl, &seqs, &bytes, SLOT);
+        let m = SharedLane::new(&ctrl, &seqs, &bytes, SLOT);
         m.init();
         let mut scratch = vec![0xee; 4 * SLOT];
         push(&m, 3, 0x11).unwrap();
