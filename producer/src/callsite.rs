@@ -69,7 +69,7 @@ impl Callsite {
     #[inline(always)]
     pub(crate) fn id(
         &self,
-        shared: &crate::shared::Shared,
+        shared: &crate::attachment::Shared,
         signature: Option<&'static [u8]>,
     ) -> u32 {
         // Acquire, paired with the Release store in `register`: the entry's
@@ -91,14 +91,14 @@ impl Callsite {
     /// The id registered in the attached region, if it is (never 0: only
     /// a successful registration is cached).
     #[inline(always)]
-    pub(crate) fn cached(&self, shared: &crate::shared::Shared) -> Option<u32> {
+    pub(crate) fn cached(&self, shared: &crate::attachment::Shared) -> Option<u32> {
         self.cached_shifted(shared).map(|v| (v >> 40) as u32)
     }
 
     /// [`cached`](Self::cached) as the frame word of a compact record
     /// holds it: `id << 40`.
     #[inline(always)]
-    pub(crate) fn cached_shifted(&self, shared: &crate::shared::Shared) -> Option<u64> {
+    pub(crate) fn cached_shifted(&self, shared: &crate::attachment::Shared) -> Option<u64> {
         // Acquire: see `id`.
         let v = self.id.load(Ordering::Acquire);
         // Generations start at 1, so an unregistered 0 never matches.
@@ -107,7 +107,11 @@ impl Callsite {
 
     #[cold]
     #[inline(never)]
-    fn register(&self, shared: &crate::shared::Shared, signature: Option<&'static [u8]>) -> u32 {
+    fn register(
+        &self,
+        shared: &crate::attachment::Shared,
+        signature: Option<&'static [u8]>,
+    ) -> u32 {
         let mut strings: Vec<&str> = vec![self.format, self.source, self.file, self.module];
         strings.extend_from_slice(self.keys);
         match shared.region.callsites().register_signed(

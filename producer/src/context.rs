@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use ul_ring::callsite::EntryKind;
 
-use crate::shared::{attach_epoch, Shared};
+use crate::attachment::{attach_epoch, Shared};
 
 /// A source name and key-value pairs attached to records.
 ///
@@ -24,7 +24,7 @@ pub struct Context {
     source: Option<String>,
     pairs: Vec<(String, String)>,
     /// `(attach epoch << 32) | id` of the registration, 0 if none (see
-    /// `shared::attach_epoch`: a fork or a new region registers it again).
+    /// `attachment::attach_epoch`: a fork or a new region registers it again).
     id: AtomicU64,
 }
 
@@ -141,7 +141,7 @@ impl Logger {
     #[doc(hidden)]
     #[inline]
     pub fn __context_id(&self) -> u32 {
-        match crate::shared::get() {
+        match crate::attachment::get() {
             Some(shared) => self.ctx.id(shared),
             None => 0,
         }

@@ -25,6 +25,7 @@
 
 mod arg;
 mod arglist;
+mod attachment;
 mod callsite;
 mod context;
 mod error;
@@ -32,7 +33,6 @@ mod intern;
 #[cfg(feature = "log")]
 pub mod log_compat;
 mod macros;
-mod shared;
 mod thread_lane;
 #[cfg(feature = "tracing")]
 pub mod tracing_layer;
@@ -41,9 +41,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+pub use attachment::Overflow;
 pub use context::{clear_thread_context, set_thread_context, Context, Logger};
 pub use error::{ConfigureError, FlushError, InitError};
-pub use shared::Overflow;
 pub use thread_lane::current_lane;
 pub use ul_ring::layout::Sizes;
 pub use ul_ring::record::Level;
@@ -149,8 +149,10 @@ impl Options {
 
     /// Attaches the process (see [`init`]).
     pub fn init(self) -> Result<(), InitError> {
-        let _serial = shared::INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(s) = shared::get() {
+        let _serial = attachment::INIT_LOCK
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = attachment::get() {
             return if s.path == self.path {
                 Ok(())
             } else {
@@ -171,8 +173,8 @@ impl Options {
             }
             r => r?,
         };
-        shared::set_max_str(shared::str_limit(self.max_string_len, &region));
-        let installed = shared::install(shared::Shared {
+        attachment::set_max_str(attachment::str_limit(self.max_string_len, &region));
+        let installed = attachment::install(attachment::Shared {
             region,
             path: self.path.clone(),
             overflow: self.overflow,
@@ -212,17 +214,17 @@ pub fn init(path: impl AsRef<Path>) -> Result<(), InitError> {
 /// # Ok::<(), ul::FlushError>(())
 /// ```
 pub fn flush() -> Result<(), FlushError> {
-    let timeout = shared::get().map_or(Duration::ZERO, |s| s.process_timeout);
+    let timeout = attachment::get().map_or(Duration::ZERO, |s| s.process_timeout);
     flush_timeout(timeout)
 }
 
 /// [`flush`] with an explicit timeout.
 pub fn flush_timeout(timeout: Duration) -> Result<(), FlushError> {
-    let shared = shared::get().ok_or(FlushError::NotInitialised)?;
+    let shared = attachment::get().ok_or(FlushError::NotInitialised)?;
     // A region replaced at its path: move first; the writer acknowledges a
     // flush on the new region only once the old one is drained as far as
     // this request.
-    let shared = shared::follow(shared, true);
+    let shared = attachment::follow(shared, true);
     let h = shared.region.header();
     // SeqCst: our records' `head` stores (Release, earlier in program order)
     // happen before this; the writer's Acquire load of `request` that sees
@@ -250,7 +252,7 @@ pub fn flush_timeout(timeout: Duration) -> Result<(), FlushError> {
 }
 
 fn writer_status() -> String {
-    let Some(shared) = shared::get() else {
+    let Some(shared) = attachment::get() else {
         return "not initialised".into();
     };
     let pid = shared.region.header().writer.serving_pid();
@@ -279,10 +281,10 @@ fn writer_status() -> String {
 /// # Ok::<(), ul::InitError>(())
 /// ```
 pub fn writer_state() -> WriterState {
-    let Some(shared) = shared::get() else {
+    let Some(shared) = attachment::get() else {
         return WriterState::Gone;
     };
-    let shared = shared::follow(shared, false);
+    let shared = attachment::follow(shared, false);
     WriterState::of_region(shared.region.file(), shared.region.header())
 }
 
@@ -327,7 +329,7 @@ pub struct Config {
 /// Changes the run-time settings for every process on the region (the
 /// writer sees them on its next pass; log calls at once).
 pub fn configure(config: Config) -> Result<(), ConfigureError> {
-    let shared = shared::get().ok_or(ConfigureError::NotInitialised)?;
+    let shared = attachment::get().ok_or(ConfigureError::NotInitialised)?;
     let h = shared.region.header();
     if let Some(l) = config.min_level {
         h.control.set_min_level(l as u32);
@@ -348,7 +350,7 @@ pub fn configure(config: Config) -> Result<(), ConfigureError> {
 
 /// The current run-time settings of the attached region.
 pub fn current_config() -> Option<Config> {
-    let shared = shared::get()?;
+    let shared = attachment::get()?;
     let c = &shared.region.header().control;
     Some(Config {
         min_level: Level::try_from(c.min_level() as u8).ok(),
@@ -412,14 +414,14 @@ pub mod __private {
     /// The process's attachment to its region, as [`enabled_in`] hands it
     /// to the macros' [`emit_in`].
     #[derive(Clone, Copy)]
-    pub struct Attached(pub(crate) &'static crate::shared::Shared);
+    pub struct Attached(pub(crate) &'static crate::attachment::Shared);
 
     /// The level check of a macro call: the attachment to log into if a
     /// record of `level` is wanted, so that the call does not look for it
     /// twice.
     #[inline(always)]
     pub fn enabled_in(level: Level) -> Option<Attached> {
-        let s = crate::shared::get()?;
+        let s = crate::attachment::get()?;
         (level as u32 >= s.region.header().control.min_level()).then_some(Attached(s))
     }
 }

@@ -18,8 +18,8 @@ use ul_ring::shared_lane::SharedLanePushError;
 use ul_ring::wake::WakeBlock;
 
 use crate::arglist::ArgList;
+use crate::attachment::{self, Overflow, Shared, FORK_EPOCH};
 use crate::callsite::Callsite;
-use crate::shared::{self, Overflow, Shared, FORK_EPOCH};
 
 /// Records dropped because a signal handler logged while its thread was
 /// already inside a log call (the nesting guard).
@@ -33,7 +33,7 @@ pub(crate) static WAKE_SYSCALLS: AtomicU64 = AtomicU64::new(0);
 #[cold]
 #[inline(never)]
 fn follow_slow(shared: &'static Shared) {
-    shared::follow(shared, false);
+    attachment::follow(shared, false);
 }
 
 /// Wakes the writer's futex after [`WakeBlock::claim_wake`] won,
@@ -324,7 +324,7 @@ impl Inner {
         }
         self.tid = ul_ring::procinfo::gettid();
         let _ = STALLED_AT.try_with(|c| c.set(None));
-        let pid = shared::pid();
+        let pid = attachment::pid();
         let lanes = shared.region.geometry().sizes.lanes as usize;
         let first = self.tid as usize % lanes;
         self.producer = None;
@@ -395,7 +395,7 @@ fn count_nested_drop() {
 
 #[cold]
 fn wake_writer(shared: &'static Shared) {
-    shared::follow_sometimes(shared);
+    attachment::follow_sometimes(shared);
     let wake = &shared.region.header().wake;
     if wake.claim_wake() {
         ring_writer(wake);
@@ -407,7 +407,7 @@ fn wake_writer(shared: &'static Shared) {
 #[inline(always)]
 fn str_limit<A: ArgList>() -> usize {
     if A::CUTTABLE {
-        shared::max_str()
+        attachment::max_str()
     } else {
         0
     }
@@ -421,7 +421,7 @@ fn str_limit<A: ArgList>() -> usize {
 /// registered; a run-time list (the `tracing` layer's) as a tagged one.
 #[inline(always)]
 pub fn emit<A: ArgList>(cs: &'static Callsite, context: u32, args: A) {
-    if let Some(shared) = shared::get() {
+    if let Some(shared) = attachment::get() {
         emit_in(crate::__private::Attached(shared), cs, context, args);
     }
 }
@@ -774,7 +774,7 @@ fn push_other(
         Sink::Shared { drops } => {
             // The slot's writing word names the thread's drop-table
             // entry (its lock says whether the thread lives), or the pid.
-            let claimant = drops.as_ref().map_or(shared::pid(), |c| {
+            let claimant = drops.as_ref().map_or(attachment::pid(), |c| {
                 ul_ring::shared_lane::CLAIMANT_ENTRY | c.index() as u32
             });
             push_shared(
@@ -934,7 +934,7 @@ fn push_shared(
     claimant: u32,
 ) -> bool {
     let shared_lane = shared.region.shared_lane();
-    let pid = shared::pid();
+    let pid = attachment::pid();
     let tail = || shared_lane.control().tail();
     // Only once the shared lane is found full: the policy's state, and
     // this thread's memory of a wait it gave up.
@@ -976,7 +976,7 @@ fn push_shared(
 /// Sets this thread's context id (0 clears it) and the context to register
 /// on attach if the region was not attached yet.
 pub(crate) fn set_context(ctx: Option<std::sync::Arc<crate::context::Context>>) {
-    let shared = shared::get();
+    let shared = attachment::get();
     let _ = with_inner(|inner| {
         inner.context = match (&ctx, shared) {
             (Some(c), Some(s)) => c.id(s),
