@@ -43,7 +43,7 @@ use ul_ring::callsite::{parse_entry, CallsiteError, Entry};
 use ul_ring::clock::Calibration;
 use ul_ring::record::{read_frame, Level};
 
-use crate::lines::{LineMaker, Origin};
+use crate::batch_lines::{BatchLines, Origin};
 use crate::names::Entries;
 use crate::outputs::{Format, TEXT};
 
@@ -292,7 +292,7 @@ pub struct Damage {
 /// assert!(text.ends_with("[ul-writer] WARN: hello\n"), "{text}");
 /// ```
 pub struct Decoder {
-    maker: LineMaker,
+    maker: BatchLines,
     table: FileTable,
     json: bool,
     /// File offset of the next byte [`feed`](Self::feed) is given.
@@ -322,7 +322,7 @@ impl Decoder {
             ticks_per_ns: 1.0,
         };
         Decoder {
-            maker: LineMaker::new(format, calib),
+            maker: BatchLines::new(format, calib),
             table: FileTable::default(),
             json: format == Format::Json,
             offset: 0,

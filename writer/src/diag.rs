@@ -5,7 +5,7 @@
 //!
 //! Lines for the log itself (drops, reclaimed lanes, skipped bytes) are
 //! not diagnostics: they go into the batch, through
-//! [`LineMaker::writer_line`](crate::lines::LineMaker::writer_line). The
+//! [`BatchLines::writer_line`](crate::batch_lines::BatchLines::writer_line). The
 //! SIGBUS handler (`region_guard`) writes with `write(2)` alone, as a
 //! signal handler must, and does not come here.
 //!

@@ -19,7 +19,7 @@ use ul_ring::clock::Calibration;
 use ul_ring::lane::{Batch, Consumer, COPY_CHUNK};
 use ul_ring::region::Region;
 
-use crate::lines::{LineMaker, Origin};
+use crate::batch_lines::{BatchLines, Origin};
 use crate::outputs::{Format, COUNT};
 
 /// Fewest records a part must hold for a run to be split: below this the
@@ -33,7 +33,7 @@ pub const MAX_FORMAT_THREADS: usize = 16;
 /// `max_records` of them.
 struct Job {
     region: &'static Region,
-    /// Bytes of lines the part may take (see [`LineMaker::set_limit`]).
+    /// Bytes of lines the part may take (see [`BatchLines::set_limit`]).
     limit: usize,
     lane: usize,
     origin: Origin,
@@ -61,10 +61,10 @@ pub struct Part {
     /// it stopped early; `corrupt` if it held bytes that are not records).
     pub batch: Batch,
     /// The allocator refused to grow a buffer (the bytes asked for): the
-    /// part stopped there ([`LineMaker::alloc_failed`]).
+    /// part stopped there ([`BatchLines::alloc_failed`]).
     pub alloc_failed: Option<usize>,
     /// The entries the part's binary records name (see
-    /// [`LineMaker::append_part`]); empty without the binary log.
+    /// [`BatchLines::append_part`]); empty without the binary log.
     pub defs: Vec<u32>,
     /// The clock the part's timestamps were converted with.
     pub calib: Calibration,
@@ -95,9 +95,9 @@ pub struct Helpers {
     /// Helpers that died and were dropped.
     lost: u64,
     /// Handed to each part: text lines show file and line
-    /// ([`LineMaker::set_text_location`]).
+    /// ([`BatchLines::set_text_location`]).
     pub text_location: bool,
-    /// Bytes of lines one part may take ([`LineMaker::set_limit`]).
+    /// Bytes of lines one part may take ([`BatchLines::set_limit`]).
     limit: usize,
 }
 
@@ -275,10 +275,10 @@ impl Drop for Helpers {
 /// A helper's loop: format each part it is handed, send it back.
 /// `scratch` is its lane copy buffer.
 fn serve(format: Format, jobs: Receiver<Job>, parts: Sender<Part>, mut scratch: Vec<u8>) {
-    let mut lines: Option<(LineMaker, *const Region)> = None;
+    let mut lines: Option<(BatchLines, *const Region)> = None;
     while let Ok(job) = jobs.recv() {
         let (maker, names_of) =
-            lines.get_or_insert_with(|| (LineMaker::new(format, job.calib), core::ptr::null()));
+            lines.get_or_insert_with(|| (BatchLines::new(format, job.calib), core::ptr::null()));
         if !core::ptr::eq(*names_of, job.region) {
             // Names are per region (a replaced region is drained too).
             maker.names.clear();

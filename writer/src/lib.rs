@@ -19,7 +19,7 @@ pub mod intent;
 /// Resource limits (memory, CPU share, nice, affinity); they live in
 /// `ul-ring` so that daemons built on [`ul_ring::run_daemon`] share them.
 pub use ul_ring::limits;
-pub mod lines;
+pub mod batch_lines;
 pub mod memory;
 pub mod names;
 pub mod outputs;

@@ -1,5 +1,5 @@
 //! `--format binary` copies records of numbers straight from the lane into
-//! the batch (`LineMaker::direct`, `Consumer::copy_matching`): runs of them
+//! the batch (`BatchLines::direct`, `Consumer::copy_matching`): runs of them
 //! broken by records of another call site, by one that does not match its
 //! call site's signature, by tagged records and by the lane's wrap (its
 //! padding) must give the binary log that decodes to the very lines a

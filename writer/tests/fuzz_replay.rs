@@ -542,8 +542,8 @@ fn decode_ulog_seeds() -> Vec<(String, Vec<u8>)> {
     use ul_ring::callsite::{Entry, EntryKind};
     use ul_ring::clock::Calibration;
     use ul_ring::record::Level;
+    use ul_writer::batch_lines::Origin;
     use ul_writer::binlog::*;
-    use ul_writer::lines::Origin;
     use OwnedValue as V;
     let clock = Calibration {
         tsc_base: 1_000,

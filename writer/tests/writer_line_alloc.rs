@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use ul_ring::clock::Calibration;
 use ul_ring::record::Level;
+use ul_writer::batch_lines::BatchLines;
 use ul_writer::fail_alloc::FailAlloc;
-use ul_writer::lines::LineMaker;
 use ul_writer::outputs::{Format, TEXT};
 
 #[global_allocator]
@@ -24,8 +24,8 @@ fn writer_lines_the_allocator_refuses_go_to_diagnostics_not_abort() {
     const LINES: usize = 2_000;
     const CAP: usize = 64 << 10;
     let calib = Calibration::from_anchors((0, 0), (1, 1));
-    let mut text = LineMaker::new(Format::Text, calib);
-    let mut both = LineMaker::new(Format::Both, calib);
+    let mut text = BatchLines::new(Format::Text, calib);
+    let mut both = BatchLines::new(Format::Both, calib);
     let seen = Arc::new(Mutex::new(Vec::<String>::with_capacity(2 * LINES)));
     let keep = seen.clone();
     let before = ul_writer::diag::set_sink(Some(Box::new(move |l: &str| {

@@ -19,10 +19,10 @@ use ul_ring::record::Level;
 use ul_ring::region::{PathStatus, Region, RegionError, RegionOptions};
 use ul_ring::shared_lane::{SlotRead, TailState};
 
+use crate::batch_lines::{BatchLines, Origin};
 use crate::format::TimestampFormatter;
 use crate::helpers::{Helpers, MIN_PART_RECORDS};
 use crate::limits::Throttle;
-use crate::lines::{LineMaker, Origin};
 use crate::names::Names;
 use crate::outputs::{Format, OutputError, Outputs, BINARY, COUNT};
 use crate::rotate::{Rotation, Rotator};
@@ -162,7 +162,7 @@ pub struct Engine {
     format: Format,
     process_timeout: Duration,
     /// The batch's lines, and the state that formats them.
-    lines: LineMaker,
+    lines: BatchLines,
     /// Threads that format parts of long runs (see [`crate::helpers`]).
     helpers: Helpers,
     /// Where the current lane's run is split among the format threads.
@@ -264,7 +264,7 @@ impl Engine {
             out,
             format,
             process_timeout,
-            lines: LineMaker::new(format, calib),
+            lines: BatchLines::new(format, calib),
             helpers: Helpers::default(),
             split: Vec::new(),
             prefetch: None,
@@ -327,7 +327,7 @@ impl Engine {
     /// With `--format all` a helper's part carries its binary records too,
     /// in runs of their own; the engine writes the entries they name (and
     /// a clock block, if need be) before it appends them
-    /// ([`LineMaker::append_part`]). With the binary log alone (`--format
+    /// ([`BatchLines::append_part`]). With the binary log alone (`--format
     /// binary`) the engine copies records alone: that needs no help.
     pub fn set_format_threads(&mut self, threads: usize) -> std::io::Result<()> {
         let threads = if self.format == Format::Binary {

@@ -2,7 +2,7 @@
 //! batch: one buffer per output (`server.log`, then `server.<level>.json`
 //! in level order).
 //!
-//! The engine owns one [`LineMaker`]; each format helper thread owns
+//! The engine owns one [`BatchLines`]; each format helper thread owns
 //! another (see [`crate::helpers`]), so a long run of one lane's records
 //! can be formatted in parts at once and the parts appended in order.
 
@@ -45,7 +45,7 @@ pub struct Origin {
 
 /// The formatting state and output buffers of one batch (see the module
 /// docs).
-pub struct LineMaker {
+pub struct BatchLines {
     format: Format,
     /// Call sites and contexts of the region being read.
     pub names: Names,
@@ -100,20 +100,20 @@ struct BinState {
     origin: Origin,
     next_pos: u64,
     /// Bytes of entry blocks defined before this batch (see
-    /// [`LineMaker::binary_prefix`]).
+    /// [`BatchLines::binary_prefix`]).
     defs_before: usize,
     /// With the binary log alone: the frame word of the last record that
     /// took its call site's plan when that plan checks only the frame
     /// ([`Plan::checks_only_the_frame`]), with the key of its region (0:
     /// none). A record with the same word, from the same region, is valid
-    /// as it is: [`LineMaker::record`] copies it straight into the open run.
+    /// as it is: [`BatchLines::record`] copies it straight into the open run.
     fast: (u64, usize),
 }
 
-impl LineMaker {
+impl BatchLines {
     /// Empty buffers for `format`; `calib` converts record timestamps.
     pub fn new(format: Format, calib: Calibration) -> Self {
-        LineMaker {
+        BatchLines {
             format,
             names: Names::default(),
             calib,
@@ -1200,7 +1200,7 @@ mod tests {
     }
 
     /// The lines `maker` adds to each output for `record`.
-    fn lines_of(maker: &mut LineMaker, shm: &Shm, record: &[u8]) -> Vec<Vec<u8>> {
+    fn lines_of(maker: &mut BatchLines, shm: &Shm, record: &[u8]) -> Vec<Vec<u8>> {
         let before: Vec<usize> = maker.bufs.iter().map(Vec::len).collect();
         let origin = Origin {
             lane: Some(0),
@@ -1247,7 +1247,7 @@ mod tests {
         let mut rng = ul_test_support::Rng::from_state(0x9e37_79b9_7f4a_7c15);
         for format in [Format::Text, Format::Json, Format::Both] {
             let calib = Calibration::from_anchors((0, 0), (1, 1));
-            let mut warm = LineMaker::new(format, calib);
+            let mut warm = BatchLines::new(format, calib);
             let mut planned = 0;
             for k in 0..400u64 {
                 let x = rng.next_u64();
@@ -1275,7 +1275,7 @@ mod tests {
                 );
                 let before = warm.planned;
                 let got = lines_of(&mut warm, &shm, &rec);
-                let want = lines_of(&mut LineMaker::new(format, calib), &shm, &rec);
+                let want = lines_of(&mut BatchLines::new(format, calib), &shm, &rec);
                 assert_eq!(got, want, "{format:?}: {a:?} {b:?}");
                 let plain = [a, b].iter().all(|s| Escape::Json.is_plain(s.as_bytes()));
                 if k > 0 {
@@ -1331,8 +1331,8 @@ mod tests {
             encode_compact(&mut compact, ch, args);
             assert!(compact.len() < tagged.len());
             for format in [Format::Text, Format::Json, Format::Both] {
-                let want = lines_of(&mut LineMaker::new(format, calib), &shm, &tagged);
-                let mut warm = LineMaker::new(format, calib);
+                let want = lines_of(&mut BatchLines::new(format, calib), &shm, &tagged);
+                let mut warm = BatchLines::new(format, calib);
                 for round in 0..3 {
                     let got = lines_of(&mut warm, &shm, &compact);
                     assert_eq!(got, want, "{format:?} {args:?} round {round}");
@@ -1347,7 +1347,7 @@ mod tests {
                 );
             }
             let text = String::from_utf8(
-                lines_of(&mut LineMaker::new(Format::Both, calib), &shm, &compact)
+                lines_of(&mut BatchLines::new(Format::Both, calib), &shm, &compact)
                     .swap_remove(TEXT),
             )
             .unwrap();
@@ -1397,7 +1397,7 @@ mod tests {
             (overrun, "past the record's end"),
         ];
         let calib = Calibration::from_anchors((0, 0), (1, 1));
-        let mut maker = LineMaker::new(Format::Both, calib);
+        let mut maker = BatchLines::new(Format::Both, calib);
         // Warm: the call site's plan exists.
         for _ in 0..2 {
             let text = String::from_utf8(lines_of(&mut maker, &shm, &good).swap_remove(TEXT));
@@ -1445,7 +1445,7 @@ mod tests {
         let args = [OwnedValue::U64(1), OwnedValue::F64(0.5)];
         encode_record(&mut rec, hdr, &args);
         let calib = Calibration::from_anchors((0, 0), (1, 1));
-        let mut maker = LineMaker::new(Format::Both, calib);
+        let mut maker = BatchLines::new(Format::Both, calib);
         lines_of(&mut maker, &shm, &rec);
         lines_of(&mut maker, &shm, &rec);
         assert_eq!(maker.planned, 1, "the second record takes the plan");
