@@ -3,7 +3,7 @@
 //! in level order).
 //!
 //! The engine owns one [`BatchLines`]; each format helper thread owns
-//! another (see [`crate::helpers`]), so a long run of one lane's records
+//! another (see [`crate::format_threads`]), so a long run of one lane's records
 //! can be formatted in parts at once and the parts appended in order.
 
 use ul_ring::bytes::ByteStore;
@@ -148,7 +148,7 @@ impl BatchLines {
     }
 
     /// Starts a format helper's part of a lane of `region` (see
-    /// [`crate::helpers`]), formatted with [`calib`](Self::calib): its
+    /// [`crate::format_threads`]), formatted with [`calib`](Self::calib): its
     /// binary records go into runs of their own, with no session, entry or
     /// clock block; the engine's [`append_part`](Self::append_part) puts
     /// what they need before them. Call after [`clear`](Self::clear).

@@ -14,7 +14,7 @@ pub mod engine;
 #[doc(hidden)]
 pub mod fail_alloc;
 pub mod format;
-pub mod helpers;
+pub mod format_threads;
 pub mod intent;
 /// Resource limits (memory, CPU share, nice, affinity); they live in
 /// `ul-ring` so that daemons built on [`ul_ring::run_daemon`] share them.

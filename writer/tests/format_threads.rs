@@ -325,7 +325,7 @@ fn a_helper_that_dies_loses_nothing() {
         let mut left = threads;
         let (text, json, totals) = case.drain_with(&items, threads, 2048, |engine, pass| {
             if pass == fail_before {
-                engine.fail_helper_part(0);
+                engine.fail_format_thread_part(0);
             }
             left = engine.format_threads();
         });

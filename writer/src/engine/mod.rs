@@ -21,7 +21,7 @@ use ul_ring::shared_lane::{SlotRead, TailState};
 
 use crate::batch_lines::{BatchLines, Origin};
 use crate::format::TimestampFormatter;
-use crate::helpers::{Helpers, MIN_PART_RECORDS};
+use crate::format_threads::{FormatThreads, MIN_PART_RECORDS};
 use crate::limits::Throttle;
 use crate::names::Names;
 use crate::outputs::{Format, OutputError, Outputs, BINARY, COUNT};
@@ -163,8 +163,8 @@ pub struct Engine {
     process_timeout: Duration,
     /// The batch's lines, and the state that formats them.
     lines: BatchLines,
-    /// Threads that format parts of long runs (see [`crate::helpers`]).
-    helpers: Helpers,
+    /// Threads that format parts of long runs (see [`crate::format_threads`]).
+    helpers: FormatThreads,
     /// Where the current lane's run is split among the format threads.
     split: Vec<u64>,
     /// Helper parts handed out for the next pass.
@@ -265,7 +265,7 @@ impl Engine {
             format,
             process_timeout,
             lines: BatchLines::new(format, calib),
-            helpers: Helpers::default(),
+            helpers: FormatThreads::default(),
             split: Vec::new(),
             prefetch: None,
             calib_at: Instant::now(),
@@ -321,7 +321,7 @@ impl Engine {
     }
 
     /// Formats long runs of records on `threads` threads: this one and
-    /// `threads - 1` helpers (see [`crate::helpers`]). 1 (the default)
+    /// `threads - 1` helpers (see [`crate::format_threads`]). 1 (the default)
     /// starts none; a second call replaces the helpers.
     ///
     /// With `--format all` a helper's part carries its binary records too,
@@ -336,8 +336,8 @@ impl Engine {
             threads
         };
         self.prefetch = None;
-        self.helpers = Helpers::default();
-        self.helpers = Helpers::spawn(self.format, threads)?;
+        self.helpers = FormatThreads::default();
+        self.helpers = FormatThreads::spawn(self.format, threads)?;
         self.helpers.text_location = self.lines.text_location();
         self.helpers.set_limit(self.batch_bytes);
         Ok(())
@@ -358,10 +358,10 @@ impl Engine {
     }
 
     /// A test hook (feature `test-hooks`): helper `k` panics on the next
-    /// part it is handed (see `Helpers::fail_next_part`).
+    /// part it is handed (see `FormatThreads::fail_next_part`).
     #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
-    pub fn fail_helper_part(&mut self, k: usize) {
+    pub fn fail_format_thread_part(&mut self, k: usize) {
         self.helpers.fail_next_part(k);
     }
 
@@ -521,7 +521,7 @@ impl Engine {
     /// Formats up to `max` records of lane `i` in `[tail, head)` into the
     /// batch; returns the tail to commit once the batch is on disk.
     ///
-    /// With format helpers (see [`crate::helpers`]) the run is cut into
+    /// With format helpers (see [`crate::format_threads`]) the run is cut into
     /// parts at record boundaries: this thread reads the first, each helper
     /// a later one, and the parts are appended in lane order. The parts of
     /// a lane prefetched in the previous pass ([`Engine::prefetch`]) are

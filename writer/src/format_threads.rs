@@ -47,7 +47,7 @@ struct Job {
     /// allocated once).
     bufs: Vec<Vec<u8>>,
     /// Panic inside this part, as a bug in formatting would (a test hook:
-    /// `Helpers::fail_next_part`, feature `test-hooks`).
+    /// `FormatThreads::fail_next_part`, feature `test-hooks`).
     fail: bool,
 }
 
@@ -83,16 +83,16 @@ struct Helper {
 /// --format-threads N` starts `N - 1`).
 ///
 /// ```
-/// use ul_writer::helpers::Helpers;
+/// use ul_writer::format_threads::FormatThreads;
 /// use ul_writer::outputs::Format;
 ///
-/// let h = Helpers::spawn(Format::Text, 3).unwrap();
+/// let h = FormatThreads::spawn(Format::Text, 3).unwrap();
 /// assert_eq!(h.len(), 2);
-/// assert!(Helpers::default().is_empty());
+/// assert!(FormatThreads::default().is_empty());
 /// ```
-pub struct Helpers {
+pub struct FormatThreads {
     helpers: Vec<Helper>,
-    /// Helpers that died and were dropped.
+    /// FormatThreads that died and were dropped.
     lost: u64,
     /// Handed to each part: text lines show file and line
     /// ([`BatchLines::set_text_location`]).
@@ -101,9 +101,9 @@ pub struct Helpers {
     limit: usize,
 }
 
-impl Default for Helpers {
+impl Default for FormatThreads {
     fn default() -> Self {
-        Helpers {
+        FormatThreads {
             helpers: Vec::new(),
             lost: 0,
             text_location: false,
@@ -112,11 +112,11 @@ impl Default for Helpers {
     }
 }
 
-impl Helpers {
+impl FormatThreads {
     /// Starts `threads - 1` helpers (`threads` counts the engine's own
     /// thread; at most [`MAX_FORMAT_THREADS`]).
     pub fn spawn(format: Format, threads: usize) -> std::io::Result<Self> {
-        let mut h = Helpers::default();
+        let mut h = FormatThreads::default();
         for k in 1..threads.clamp(1, MAX_FORMAT_THREADS) {
             let (job_tx, job_rx) = channel::<Job>();
             let (part_tx, part_rx) = channel::<Part>();
@@ -147,7 +147,7 @@ impl Helpers {
         self.limit = bytes;
     }
 
-    /// Helpers alive.
+    /// FormatThreads alive.
     pub fn len(&self) -> usize {
         self.helpers.len()
     }
@@ -157,7 +157,7 @@ impl Helpers {
         self.helpers.is_empty()
     }
 
-    /// Helpers that died (and were dropped) so far.
+    /// FormatThreads that died (and were dropped) so far.
     pub fn lost(&self) -> u64 {
         self.lost
     }
@@ -168,10 +168,10 @@ impl Helpers {
     /// and loses nothing.
     ///
     /// ```
-    /// use ul_writer::helpers::Helpers;
+    /// use ul_writer::format_threads::FormatThreads;
     /// use ul_writer::outputs::Format;
     ///
-    /// let mut h = Helpers::spawn(Format::Text, 2).unwrap();
+    /// let mut h = FormatThreads::spawn(Format::Text, 2).unwrap();
     /// h.fail_next_part(0);
     /// assert_eq!(h.len(), 1);
     /// ```
@@ -258,7 +258,7 @@ impl Helpers {
     }
 }
 
-impl Drop for Helpers {
+impl Drop for FormatThreads {
     fn drop(&mut self) {
         for h in &mut self.helpers {
             // Closing the channel ends the helper's loop.
@@ -295,7 +295,7 @@ fn serve(format: Format, jobs: Receiver<Job>, parts: Sender<Part>, mut scratch: 
         // SAFETY: the engine is this lane's consumer and hands out
         // disjoint parts of `[tail, head)` that it observed published and
         // does not release until this part is returned (the contract of
-        // `Helpers::start`); reading them concurrently with the engine's
+        // `FormatThreads::start`); reading them concurrently with the engine's
         // reads of other parts is sound because nobody consumes (moves
         // the tail) meanwhile. Lane capacities are validated powers of
         // two.
