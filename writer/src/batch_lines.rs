@@ -17,11 +17,11 @@ use ul_ring::record::{
 use ul_ring::region::Region;
 
 use crate::binlog;
+use crate::callsite_cache::{CallsiteCache, Entries, LINE_OVERHEAD};
 use crate::format::{
     format_message, json_head, text_tail, value_bound, write_json, write_text, ContextValue,
     Escape, LineParts, LineRecord, ParsedFormat, Plan, TimestampFormatter, ARG_BYTE_BOUND,
 };
-use crate::names::{Entries, Names, LINE_OVERHEAD};
 use crate::outputs::{Format, BINARY, COUNT, TEXT};
 
 /// Capacity a batch buffer is first given when a record needs room in it.
@@ -48,7 +48,7 @@ pub struct Origin {
 pub struct BatchLines {
     format: Format,
     /// Call sites and contexts of the region being read.
-    pub names: Names,
+    pub names: CallsiteCache,
     /// Tick-to-ns conversion of the region being read.
     pub calib: Calibration,
     /// Timestamp text, cached per second.
@@ -115,7 +115,7 @@ impl BatchLines {
     pub fn new(format: Format, calib: Calibration) -> Self {
         BatchLines {
             format,
-            names: Names::default(),
+            names: CallsiteCache::default(),
             calib,
             ts: TimestampFormatter::new(),
             msg: Vec::with_capacity(1024),

@@ -44,7 +44,7 @@ use ul_ring::clock::Calibration;
 use ul_ring::record::{read_frame, Level};
 
 use crate::batch_lines::{BatchLines, Origin};
-use crate::names::Entries;
+use crate::callsite_cache::Entries;
 use crate::outputs::{Format, TEXT};
 
 /// The first 8 bytes of a session block's body.

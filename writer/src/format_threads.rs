@@ -280,7 +280,7 @@ fn serve(format: Format, jobs: Receiver<Job>, parts: Sender<Part>, mut scratch: 
         let (maker, names_of) =
             lines.get_or_insert_with(|| (BatchLines::new(format, job.calib), core::ptr::null()));
         if !core::ptr::eq(*names_of, job.region) {
-            // Names are per region (a replaced region is drained too).
+            // CallsiteCache are per region (a replaced region is drained too).
             maker.names.clear();
             *names_of = job.region;
         }

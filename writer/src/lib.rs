@@ -20,8 +20,8 @@ pub mod intent;
 /// `ul-ring` so that daemons built on [`ul_ring::run_daemon`] share them.
 pub use ul_ring::limits;
 pub mod batch_lines;
+pub mod callsite_cache;
 pub mod memory;
-pub mod names;
 pub mod outputs;
 pub mod region_guard;
 pub mod rotate;

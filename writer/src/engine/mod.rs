@@ -20,10 +20,10 @@ use ul_ring::region::{PathStatus, Region, RegionError, RegionOptions};
 use ul_ring::shared_lane::{SlotRead, TailState};
 
 use crate::batch_lines::{BatchLines, Origin};
+use crate::callsite_cache::CallsiteCache;
 use crate::format::TimestampFormatter;
 use crate::format_threads::{FormatThreads, MIN_PART_RECORDS};
 use crate::limits::Throttle;
-use crate::names::Names;
 use crate::outputs::{Format, OutputError, Outputs, BINARY, COUNT};
 use crate::rotate::{Rotation, Rotator};
 
@@ -54,7 +54,7 @@ const RETIRE_QUIET: Duration = Duration::from_secs(1);
 /// fields; a retiring region's is swapped in for its pass.
 struct Served {
     region: &'static Region,
-    names: Names,
+    names: CallsiteCache,
     calib: Calibration,
     calib_at: Instant,
     batch_no: u64,
@@ -74,7 +74,7 @@ impl Served {
         take_over_shared_lane(region);
         Served {
             region,
-            names: Names::default(),
+            names: CallsiteCache::default(),
             calib: calibrate(region),
             calib_at: Instant::now(),
             batch_no: region.header().writer.intent().0,

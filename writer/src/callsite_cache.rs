@@ -36,7 +36,7 @@ pub struct Site {
     pub source: String,
     /// Module path, the default source.
     pub module: String,
-    /// Names of the call's key-value fields (the last arguments).
+    /// CallsiteCache of the call's key-value fields (the last arguments).
     pub keys: Vec<String>,
     /// The call's file and line (`None` if the call site has no file).
     pub location: Option<Location>,
@@ -171,7 +171,7 @@ impl Ctx {
 /// lifetime; the id is looked up again with each record instead (one
 /// atomic load while it stays uncommitted), and reported once.
 #[derive(Default)]
-pub struct Names {
+pub struct CallsiteCache {
     /// The last call site found, checked before the map: records come in
     /// runs from the same call site.
     last_site: Option<(u32, Rc<Site>)>,
@@ -179,7 +179,7 @@ pub struct Names {
     contexts: HashMap<u32, Result<Rc<Ctx>, String>>,
     /// Ids found not committed, already reported.
     uncommitted: HashSet<u32>,
-    /// Ids whose entries the binary log has (see [`Names::define`]).
+    /// Ids whose entries the binary log has (see [`CallsiteCache::define`]).
     defined: HashSet<u32>,
     /// The last id found in `defined`.
     last_defined: u32,
@@ -187,7 +187,7 @@ pub struct Names {
     defined_bytes: Vec<u8>,
 }
 
-impl Names {
+impl CallsiteCache {
     /// Forgets everything (a new region).
     pub fn clear(&mut self) {
         self.last_site = None;
@@ -264,7 +264,7 @@ impl Names {
             return (r.clone(), false);
         }
         let r = match table.entry(id) {
-            // Not cached: maybe committed by the next record (see `Names`).
+            // Not cached: maybe committed by the next record (see `CallsiteCache`).
             Err(e @ CallsiteError::Uncommitted { .. }) => {
                 return (Err(e.to_string()), self.first_uncommitted(id));
             }
@@ -299,7 +299,7 @@ impl Names {
         (r, first)
     }
 
-    /// The context `id`, or why it cannot be read (see [`Names::site`]).
+    /// The context `id`, or why it cannot be read (see [`CallsiteCache::site`]).
     pub fn context<T: Entries + ?Sized>(
         &mut self,
         table: &T,
@@ -309,7 +309,7 @@ impl Names {
             return (r.clone(), false);
         }
         let r = match table.entry(id) {
-            // Not cached: maybe committed by the next record (see `Names`).
+            // Not cached: maybe committed by the next record (see `CallsiteCache`).
             Err(e @ CallsiteError::Uncommitted { .. }) => {
                 return (Err(e.to_string()), self.first_uncommitted(id));
             }
@@ -387,7 +387,7 @@ mod tests {
         let site_len = site_word.swap(0, Ordering::Relaxed);
         let ctx_len = ctx_word.swap(0, Ordering::Relaxed);
 
-        let mut names = Names::default();
+        let mut names = CallsiteCache::default();
         for round in 0..2 {
             let (r, first) = names.site(&table, site);
             let e = r.expect_err("the call site is not committed yet");
@@ -422,7 +422,7 @@ mod tests {
         // SAFETY: `mem` is 8-aligned, `LEN` bytes, and outlives `table`.
         let table = unsafe { CallsiteTable::new(&head, mem.as_mut_ptr().cast(), LEN) };
         let ctx = table.register(EntryKind::Context, 0, 0, &["svc"]).unwrap();
-        let mut names = Names::default();
+        let mut names = CallsiteCache::default();
         for (id, what) in [(1_000_000, "outside the table"), (ctx, "not a callsite")] {
             let (r, first) = names.site(&table, id);
             assert!(r.expect_err(what).contains(what));
