@@ -293,7 +293,7 @@ fn install_ul(opts: &LoggerOptions) -> Result<Installed<UlApi>, String> {
         .overflow(ul::Overflow::Block {
             timeout: Duration::from_secs(60),
         })
-        .process_timeout(Duration::from_secs(120))
+        .flush_timeout(Duration::from_secs(120))
         .init()
         .map_err(|e| format!("ul::init({}): {e}", shm.display()))?;
     let start = Instant::now();

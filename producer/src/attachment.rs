@@ -56,7 +56,7 @@ pub(crate) struct Shared {
     pub region: Region,
     pub path: PathBuf,
     pub overflow: Overflow,
-    pub process_timeout: Duration,
+    pub flush_timeout: Duration,
     /// How to open (or create) the region again at `path`.
     pub opts: RegionOptions,
     /// 1 for the first region attached, one more for each replacement.
@@ -178,7 +178,7 @@ pub(crate) fn follow(cur: &'static Shared, force: bool) -> &'static Shared {
         region,
         path: cur.path.clone(),
         overflow: cur.overflow,
-        process_timeout: cur.process_timeout,
+        flush_timeout: cur.flush_timeout,
         opts: cur.opts.clone(),
         gen: cur.gen.wrapping_add(1).max(1),
         last_check_ns: AtomicU64::new(now),

@@ -66,7 +66,7 @@ pub struct Options {
     path: PathBuf,
     sizes: Sizes,
     overflow: Overflow,
-    process_timeout: Duration,
+    flush_timeout: Duration,
     mode: u32,
     max_string_len: usize,
     create: bool,
@@ -79,7 +79,7 @@ impl Options {
             path: path.as_ref().to_owned(),
             sizes: Sizes::default(),
             overflow: Overflow::DEFAULT,
-            process_timeout: Duration::from_secs(30),
+            flush_timeout: Duration::from_secs(30),
             mode: 0o600,
             max_string_len: ul_ring::args::DEFAULT_STR_LIMIT,
             create: true,
@@ -100,8 +100,8 @@ impl Options {
     }
 
     /// Bound on every wait (`flush`), default 30 s.
-    pub fn process_timeout(mut self, timeout: Duration) -> Self {
-        self.process_timeout = timeout;
+    pub fn flush_timeout(mut self, timeout: Duration) -> Self {
+        self.flush_timeout = timeout;
         self
     }
 
@@ -178,7 +178,7 @@ impl Options {
             region,
             path: self.path.clone(),
             overflow: self.overflow,
-            process_timeout: self.process_timeout,
+            flush_timeout: self.flush_timeout,
             opts,
             gen: 1,
             last_check_ns: std::sync::atomic::AtomicU64::new(ul_ring::clock::monotonic_ns()),
@@ -206,7 +206,7 @@ pub fn init(path: impl AsRef<Path>) -> Result<(), InitError> {
 }
 
 /// Waits until the writer has written every record this process published
-/// before the call, or until the process timeout (default 30 s) passes.
+/// before the call, or until the flush timeout (default 30 s) passes.
 ///
 /// ```no_run
 /// ul::info!("about to exit");
@@ -214,7 +214,7 @@ pub fn init(path: impl AsRef<Path>) -> Result<(), InitError> {
 /// # Ok::<(), ul::FlushError>(())
 /// ```
 pub fn flush() -> Result<(), FlushError> {
-    let timeout = attachment::get().map_or(Duration::ZERO, |s| s.process_timeout);
+    let timeout = attachment::get().map_or(Duration::ZERO, |s| s.flush_timeout);
     flush_timeout(timeout)
 }
 

@@ -5,7 +5,7 @@
 //! - [`Heads`]: where every lane's and the shared lane's head stood at one
 //!   instant, and whether the tails reached them (a flush, a stop);
 //! - [`pending_claim`]: what to do about an uncommitted shared-lane claim
-//!   at the tail (wait, abandon it after the process timeout, or quarantine
+//!   at the tail (wait, abandon it after the claim timeout, or quarantine
 //!   it after twice that), timed from when any consumer first saw it;
 //! - [`scan_lanes`] and [`free_lanes`] (and the same for the drop table):
 //!   which lanes to take back (retired, or their owner dead by the kernel

@@ -544,7 +544,7 @@ pub struct Stats {
     pub lanes_reclaimed: Counter,
     /// Dropped records reported in the log.
     pub drops_reported: Counter,
-    /// MPSC claims abandoned after the process timeout.
+    /// MPSC claims abandoned after the claim timeout.
     pub claims_abandoned: Counter,
     /// Bytes written to the outputs (all files together).
     pub bytes_written: Counter,

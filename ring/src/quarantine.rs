@@ -1,6 +1,6 @@
 //! The consumer's list of quarantined shared-lane slots.
 //!
-//! A claimant stalled inside its copy past twice the process timeout is
+//! A claimant stalled inside its copy past twice the claim timeout is
 //! given up on with [`SharedLane::abandon_copying`](crate::shared_lane::SharedLane::abandon_copying), which moves the tail past
 //! its slot but keeps the slot out of use (quarantined) so its late bytes
 //! can never land in a reused slot. The consumer remembers each such slot

@@ -43,7 +43,7 @@
 //! # Dead and stalled claimants
 //!
 //! A producer that dies (or is stopped) between claim and commit leaves
-//! `head > pos` with the slot uncommitted. After the process timeout the
+//! `head > pos` with the slot uncommitted. After the claim timeout the
 //! consumer *abandons* the claim: it CASes `seq` from `pos` to `pos + slots`
 //! and moves on, so one dead producer never stalls the others. A claimant
 //! that wakes up later finds its `WRITING` CAS failing and drops its record

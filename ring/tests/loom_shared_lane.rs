@@ -272,7 +272,7 @@ fn abandon_races_commit() {
         let mut read = false;
         let mut abandoned = false;
         // The consumer gives up on a pending claim at once (in production:
-        // after the process timeout), so abandon and commit race.
+        // after the claim timeout), so abandon and commit race.
         loop {
             match shared_lane.tail_state(0) {
                 TailState::Empty => thread::yield_now(),
@@ -645,7 +645,7 @@ impl StallLane {
 
 /// Issue 4: a late commit never lands in space that was reused. Producer 1
 /// stalls inside its copy into slot 0; the consumer quarantines the claim
-/// (in production: after twice the process timeout) and goes on with
+/// (in production: after twice the claim timeout) and goes on with
 /// slot 1. Slot 0's next lap (position 2) is refused while producer 1 may still
 /// write; when producer 1 resumes, its commit fails, it hands the slot back,
 /// and producer 2, retrying meanwhile, gets it. Loom-tracked cells make any

@@ -50,7 +50,7 @@ fn main() {
     };
     ul::Options::new(&cli.shm)
         .overflow(overflow)
-        .process_timeout(Duration::from_secs_f64(cli.timeout))
+        .flush_timeout(Duration::from_secs_f64(cli.timeout))
         .init()
         .unwrap_or_else(|e| {
             eprintln!("stress: {e}");

@@ -82,8 +82,8 @@ struct Cli {
     #[arg(long)]
     text_location: bool,
     /// Seconds after which an uncommitted shared-lane claim is abandoned.
-    #[arg(long, default_value_t = 30.0)]
-    process_timeout: f64,
+    #[arg(long, default_value_t = 30.0, alias = "process-timeout")]
+    claim_timeout: f64,
     /// Set the region's flush interval (ms): the longest a record waits.
     #[arg(long)]
     flush_interval_ms: Option<u32>,
@@ -277,7 +277,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     signal_hook::flag::register(signal_hook::consts::SIGTERM, signals.terminate.clone())?;
     signal_hook::flag::register(signal_hook::consts::SIGINT, signals.terminate.clone())?;
     signal_hook::flag::register(signal_hook::consts::SIGHUP, signals.reopen.clone())?;
-    let timeout = Duration::from_secs_f64(cli.process_timeout.max(0.001));
+    let timeout = Duration::from_secs_f64(cli.claim_timeout.max(0.001));
     let mut engine = Engine::new(region, outputs, cli.format, timeout)?;
     engine.set_text_location(cli.text_location);
     // A region unlinked or recreated at --shm: drain the old one, serve the

@@ -349,7 +349,7 @@ fn writer_msg(f: &mut Files, msg: &str) -> bool {
         }
     }
     if msg.starts_with("skipped a shared-lane record: ") {
-        // A late writer (stalled past the process timeout) overwrote a slot
+        // A late writer (stalled past the claim timeout) overwrote a slot
         // reused by another claim: the writer detects it and says so; that
         // record is gone. See `producer_stopped_inside_a_shared_lane_claim`.
         f.overwritten += 1;
@@ -615,14 +615,14 @@ fn assert_clean(name: &str, f: &Files, v: &Verdict, dir: &Path) {
 // The tests
 
 /// Writer settings for the kill test: small lanes (so a dead writer fills
-/// them), a short process timeout (so claims of killed producers in the
+/// them), a short claim timeout (so claims of killed producers in the
 /// shared lane are abandoned quickly).
 const KILL_WRITER: &[&str] = &[
     "--lanes",
     "8",
     "--lane-size",
     "65536",
-    "--process-timeout",
+    "--claim-timeout",
     "1",
     "--flush-interval-ms",
     "10",
@@ -1137,7 +1137,7 @@ fn log_directory_renamed_or_deleted_is_recreated() {
 }
 
 /// A producer stopped (SIGSTOP) inside a shared-lane claim for longer than
-/// the process timeout, then resumed: the writer abandons the claim, the
+/// the claim timeout, then resumed: the writer abandons the claim, the
 /// late commit is detected and counted as a drop, and no torn or foreign
 /// bytes reach the files.
 ///
@@ -1159,7 +1159,7 @@ fn producer_stopped_inside_a_shared_lane_claim() {
         &[
             "--lanes",
             "1",
-            "--process-timeout",
+            "--claim-timeout",
             "0.2",
             "--flush-interval-ms",
             "10",
@@ -1222,7 +1222,7 @@ fn producer_stopped_inside_a_shared_lane_claim() {
         let pending = stuck.is_some();
         let pos = stuck.unwrap_or(tail);
         if pending {
-            // The writer abandons it after the process timeout.
+            // The writer abandons it after the claim timeout.
             assert!(
                 wait_for(Duration::from_secs(30), || m.control().tail() > pos),
                 "a claim stuck at {pos} was not abandoned:\n{}",

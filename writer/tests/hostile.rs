@@ -169,13 +169,13 @@ fn garbage_from_a_hostile_producer_is_reported_and_skipped() {
 
 /// A shared-lane claimant that died inside its copy into a slot (its
 /// writing word is set, its record never committed): the writer abandons
-/// the claim after twice the process timeout but keeps the slot quarantined
+/// the claim after twice the claim timeout but keeps the slot quarantined
 /// until it sees the claimant's pid is gone, then frees it and says so; the
 /// lane then carries records through that slot again, every one intact.
 #[test]
 fn a_claimant_dead_inside_its_copy_has_its_slot_freed() {
     let s = Scratch::new("deadcopy");
-    let w = Writer::start(&s, &["--lanes", "1", "--process-timeout", "0.1"]);
+    let w = Writer::start(&s, &["--lanes", "1", "--claim-timeout", "0.1"]);
     let region = common::attach(&s.shm);
     // A pid that is certainly dead: a child we started and reaped.
     let mut child = std::process::Command::new("true").spawn().expect("true");

@@ -82,7 +82,7 @@ fn push(region: &Region, site: u32, n: u64) -> u64 {
 /// slot 0's next lap (position 2) and committed "shared 2". The new writer
 /// completes the batch and must then write "shared 2": today's repeated
 /// release rewound slot 0 under it, and the record was stuck as a claim
-/// that never commits (abandoned, so lost, after the process timeout).
+/// that never commits (abandoned, so lost, after the claim timeout).
 #[test]
 fn a_record_committed_after_the_writer_died_inside_a_release_is_written() {
     let dir = Dir::new("release");

@@ -1,7 +1,7 @@
 //! A shared-lane claim that is never committed (its producer was killed
 //! between claiming the slot and committing it) must not keep the writer
 //! busy: it is not work until it commits or times out. The writer sleeps as
-//! when idle, and abandons the claim after the process timeout.
+//! when idle, and abandons the claim after the claim timeout.
 
 mod common;
 
@@ -14,10 +14,7 @@ use ul_ring::region::{Region, RegionOptions};
 #[test]
 fn an_uncommitted_shared_lane_claim_does_not_keep_the_writer_busy() {
     let s = Scratch::new("stuck-claim");
-    let w = Writer::start(
-        &s,
-        &["--process-timeout", "3", "--flush-interval-ms", "100"],
-    );
+    let w = Writer::start(&s, &["--claim-timeout", "3", "--flush-interval-ms", "100"]);
     let region = common::attach(&s.shm);
     // What a producer killed right after its claim leaves behind: the
     // shared head moved past a slot whose sequence word still says "free
@@ -38,7 +35,7 @@ fn an_uncommitted_shared_lane_claim_does_not_keep_the_writer_busy() {
         used / 1_000_000
     );
 
-    // After the process timeout the claim is abandoned and reported.
+    // After the claim timeout the claim is abandoned and reported.
     let stats = &region.header().stats;
     assert!(
         wait_for(Duration::from_secs(20), || stats.claims_abandoned.get()
@@ -61,7 +58,7 @@ fn an_uncommitted_shared_lane_claim_does_not_keep_the_writer_busy() {
     assert!(st.success());
 }
 
-/// A writer restarted more often than the process timeout used to start
+/// A writer restarted more often than the claim timeout used to start
 /// the claim's clock over each time, so a dead claimant's claim was never
 /// abandoned while the restarts went on, and the shared lane (and every
 /// flush) waited. The clock is kept in the region now: a writer that takes

@@ -172,7 +172,7 @@ impl<T: bytemuck::Pod> Sender<T> {
                 Ok(()) => return Ok(()),
                 Err(SharedLanePushError::Full) => return Err(Full),
                 // The daemon gave up on our claim while we were stopped past
-                // its process timeout: nothing of ours was delivered; retry.
+                // its claim timeout: nothing of ours was delivered; retry.
                 Err(SharedLanePushError::Abandoned) => continue,
                 // `Channel::open_or_create` checked that messages fit a slot.
                 Err(SharedLanePushError::TooLarge { .. }) => return Err(Full),

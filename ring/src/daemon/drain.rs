@@ -19,7 +19,7 @@ pub(super) type Targets = crate::drain_core::Heads;
 pub(super) struct Drainer<'r, T> {
     region: &'r Region,
     batch_size: usize,
-    process_timeout: Duration,
+    claim_timeout: Duration,
     scratch: Vec<u8>,
     slot: Vec<u8>,
     /// Lanes whose tails move once the batch is processed: (lane, new tail).
@@ -35,7 +35,7 @@ pub(super) struct Drainer<'r, T> {
 }
 
 impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
-    pub(super) fn new(region: &'r Region, batch_size: usize, process_timeout: Duration) -> Self {
+    pub(super) fn new(region: &'r Region, batch_size: usize, claim_timeout: Duration) -> Self {
         let lanes = region.geometry().sizes.lanes as usize;
         // A previous daemon may have died between a shared-lane slot and
         // the tail (inside a release or an abandon): finish that step, or
@@ -46,7 +46,7 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
         Self {
             region,
             batch_size: batch_size.max(1),
-            process_timeout,
+            claim_timeout,
             scratch: Vec::with_capacity(crate::lane::COPY_CHUNK),
             slot: Vec::new(),
             commits: Vec::with_capacity(lanes),
@@ -177,7 +177,7 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
         }
     }
 
-    /// A claim at `pos` is not committed: after the process timeout its
+    /// A claim at `pos` is not committed: after the claim timeout its
     /// sender is taken for dead and the claim abandoned (twice the timeout
     /// if it is inside its copy), so one dead sender never stalls the lane
     /// (see [`crate::drain_core::pending_claim`]). Only when nothing before
@@ -188,14 +188,14 @@ impl<'r, T: bytemuck::Pod> Drainer<'r, T> {
             self.region,
             pos,
             first,
-            self.process_timeout,
+            self.claim_timeout,
             &mut self.quarantine,
         ) {
             PendingClaim::Waiting => {}
             PendingClaim::Abandoned | PendingClaim::Quarantined => {
                 self.problems.push(format!(
                     "abandoned a shared-lane claim at position {pos} not committed within {:?} (its sender died or stalled)",
-                    self.process_timeout
+                    self.claim_timeout
                 ))
             }
         }

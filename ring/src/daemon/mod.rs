@@ -19,7 +19,7 @@
 //!   kernel lock: see [`crate::ownership`]), calling
 //!   [`Daemon::on_sender_exit`] with the pid the sender saw for itself;
 //! * abandons a shared-lane claim not committed within
-//!   [`DaemonOptions::process_timeout`] (its sender died mid-send);
+//!   [`DaemonOptions::claim_timeout`] (its sender died mid-send);
 //! * stops when [`DaemonOptions::stop`] is set (or, if
 //!   [`DaemonOptions::handle_signals`], on SIGTERM/SIGINT): it drains every
 //!   message sent before the stop, then returns.
@@ -131,7 +131,7 @@ pub struct DaemonOptions {
     /// How often lanes of dropped senders and dead processes are looked for.
     pub reclaim_interval: Duration,
     /// A shared-lane claim not committed within this is abandoned.
-    pub process_timeout: Duration,
+    pub claim_timeout: Duration,
     /// Resource limits applied once the channel is served (as `ul-writer
     /// --memory-limit/--cpu-limit/--nice/--cpu-affinity` does); what became
     /// of each goes to [`Daemon::on_limit`]. A CPU share that no cgroup
@@ -148,7 +148,7 @@ impl Default for DaemonOptions {
             batch_size: 1024,
             idle_timeout: Duration::from_millis(250),
             reclaim_interval: Duration::from_millis(200),
-            process_timeout: Duration::from_secs(10),
+            claim_timeout: Duration::from_secs(10),
             limits: Limits::default(),
         }
     }
@@ -273,8 +273,7 @@ fn serve<D: Daemon>(
     mut throttle: Option<Throttle>,
 ) -> DaemonTotals {
     let h = region.header();
-    let mut drainer =
-        Drainer::<D::Message>::new(region, options.batch_size, options.process_timeout);
+    let mut drainer = Drainer::<D::Message>::new(region, options.batch_size, options.claim_timeout);
     let mut batch = Vec::with_capacity(options.batch_size.clamp(1, 1 << 16));
     let mut totals = DaemonTotals::default();
     let mut last_scan: Option<Instant> = None;
@@ -314,7 +313,7 @@ fn serve<D: Daemon>(
             }
             if !took {
                 // A shared-lane claim before the targets is pending: wait
-                // for its commit or its process timeout, without spinning.
+                // for its commit or its claim timeout, without spinning.
                 std::thread::sleep(Duration::from_millis(5));
             }
             continue;

@@ -160,7 +160,7 @@ pub struct Engine {
     region: &'static Region,
     out: Outputs,
     format: Format,
-    process_timeout: Duration,
+    claim_timeout: Duration,
     /// The batch's lines, and the state that formats them.
     lines: BatchLines,
     /// Threads that format parts of long runs (see [`crate::format_threads`]).
@@ -247,7 +247,7 @@ impl Engine {
         region: Region,
         out: Outputs,
         format: Format,
-        process_timeout: Duration,
+        claim_timeout: Duration,
     ) -> Result<Self, OutputError> {
         // The engine serves one region for the life of the process; a
         // 'static borrow lets the drain loop hold views of it while it
@@ -263,7 +263,7 @@ impl Engine {
             region,
             out,
             format,
-            process_timeout,
+            claim_timeout,
             lines: BatchLines::new(format, calib),
             helpers: FormatThreads::default(),
             split: Vec::new(),

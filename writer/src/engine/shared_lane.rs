@@ -63,7 +63,7 @@ impl Engine {
                         region,
                         pos,
                         pos == start,
-                        self.process_timeout,
+                        self.claim_timeout,
                         &mut self.quarantine,
                     ) {
                         PendingClaim::Waiting => {}
@@ -72,7 +72,7 @@ impl Engine {
                                 Level::Warn,
                                 &format!(
                                     "abandoned a shared-lane claim at position {pos} not committed within {:?} (its producer died or stalled)",
-                                    self.process_timeout
+                                    self.claim_timeout
                                 ),
                             );
                         }
