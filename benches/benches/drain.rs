@@ -1,4 +1,4 @@
-//! One writer pass: `ul_writer::engine::Engine::pass` over 1,000 records of
+//! One writer pass: `ul_writer::internals::engine::Engine::pass` over 1,000 records of
 //! the int/int/double message waiting in one lane: copy out, decode,
 //! resolve the callsite, format, one `write` per output file, move the tail.
 //!
@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ul_ring::region::{Region, RegionOptions};
-use ul_writer::engine::Engine;
-use ul_writer::outputs::{Format, Outputs};
+use ul_writer::internals::engine::Engine;
+use ul_writer::internals::outputs::{Format, Outputs};
 
 const K: u64 = 1_000;
 

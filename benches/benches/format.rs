@@ -6,7 +6,9 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ul_ring::args::Value;
 use ul_ring::record::Level;
-use ul_writer::format::{format_message, write_json, write_text, LineRecord, TimestampFormatter};
+use ul_writer::internals::format::{
+    format_message, write_json, write_text, LineRecord, TimestampFormatter,
+};
 
 const FMT: &str = "Logging int: {}, int: {}, double: {}";
 const TS: u64 = 1_735_689_600_123_456_789;

@@ -7,7 +7,7 @@
 /// The checks (see `run`).
 pub mod decode_ulog {
     use ul_writer::binlog::{Damage, Decoder};
-    use ul_writer::outputs::Format;
+    use ul_writer::internals::outputs::Format;
 
     /// Decodes `data` whole (as `ul-decode FILE` does), returning the lines
     /// and the damage reported.

@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use ul_ring::layout::Sizes;
 use ul_ring::region::{Region, RegionOptions};
-use ul_writer::engine::Engine;
-use ul_writer::outputs::{Format, Outputs};
+use ul_writer::internals::engine::Engine;
+use ul_writer::internals::outputs::{Format, Outputs};
 
 fn cpu_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {

@@ -18,8 +18,8 @@
 use std::time::Duration;
 
 use ul_ring::region::{Region, RegionOptions};
-use ul_writer::engine::Engine;
-use ul_writer::outputs::{Format, Outputs};
+use ul_writer::internals::engine::Engine;
+use ul_writer::internals::outputs::{Format, Outputs};
 
 const PER_PASS: u64 = 1_000;
 

@@ -277,7 +277,7 @@ pub struct Damage {
 ///
 /// ```
 /// use ul_writer::binlog::{put_session, put_writer_line, Decoder};
-/// use ul_writer::outputs::Format;
+/// use ul_writer::internals::outputs::Format;
 /// use ul_ring::clock::Calibration;
 /// use ul_ring::record::Level;
 /// let mut file = Vec::new();

@@ -13,11 +13,11 @@
 //! use std::sync::{Arc, Mutex};
 //! let seen = Arc::new(Mutex::new(Vec::new()));
 //! let keep = seen.clone();
-//! let before = ul_writer::diag::set_sink(Some(Box::new(move |l: &str| {
+//! let before = ul_writer::internals::diag::set_sink(Some(Box::new(move |l: &str| {
 //!     keep.lock().unwrap().push(l.to_owned())
 //! })));
 //! ul_writer::diag!("reopening {}: {}", "server.log", "EACCES");
-//! ul_writer::diag::set_sink(before);
+//! ul_writer::internals::diag::set_sink(before);
 //! assert_eq!(seen.lock().unwrap()[0], "ul-writer: reopening server.log: EACCES");
 //! ```
 
@@ -54,6 +54,6 @@ pub fn set_sink(sink: Option<Sink>) -> Option<Sink> {
 #[macro_export]
 macro_rules! diag {
     ($($arg:tt)*) => {
-        $crate::diag::report(format_args!($($arg)*))
+        $crate::internals::diag::report(format_args!($($arg)*))
     };
 }

@@ -14,9 +14,9 @@
 //!
 //! ```no_run
 //! use std::path::Path;
-//! let lock = ul_writer::dir_lock::DirLock::take(Path::new("./logs"), "server", Path::new("/dev/shm/ul"))?;
+//! let lock = ul_writer::internals::dir_lock::DirLock::take(Path::new("./logs"), "server", Path::new("/dev/shm/ul"))?;
 //! # drop(lock);
-//! # Ok::<(), ul_writer::dir_lock::DirLockError>(())
+//! # Ok::<(), ul_writer::internals::dir_lock::DirLockError>(())
 //! ```
 
 use std::fs::{File, OpenOptions};

@@ -83,8 +83,8 @@ struct Helper {
 /// --format-threads N` starts `N - 1`).
 ///
 /// ```
-/// use ul_writer::format_threads::FormatThreads;
-/// use ul_writer::outputs::Format;
+/// use ul_writer::internals::format_threads::FormatThreads;
+/// use ul_writer::internals::outputs::Format;
 ///
 /// let h = FormatThreads::spawn(Format::Text, 3).unwrap();
 /// assert_eq!(h.len(), 2);
@@ -168,8 +168,8 @@ impl FormatThreads {
     /// and loses nothing.
     ///
     /// ```
-    /// use ul_writer::format_threads::FormatThreads;
-    /// use ul_writer::outputs::Format;
+    /// use ul_writer::internals::format_threads::FormatThreads;
+    /// use ul_writer::internals::outputs::Format;
     ///
     /// let mut h = FormatThreads::spawn(Format::Text, 2).unwrap();
     /// h.fail_next_part(0);

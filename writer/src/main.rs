@@ -17,12 +17,14 @@ use std::time::Duration;
 use clap::Parser;
 use ul_ring::layout::Sizes;
 use ul_ring::region::{Region, RegionOptions};
-use ul_writer::engine::{Engine, RunError, Signals, DEFAULT_BATCH_BYTES, MIN_BATCH_BYTES};
-use ul_writer::limits::{memory_in_use, parse_size, Limits, Outcome};
-use ul_writer::memory::InUse;
-use ul_writer::outputs::{Format, Outputs};
-use ul_writer::region_guard::EXIT_REGION_BROKEN;
-use ul_writer::rotate::Rotation;
+use ul_writer::internals::engine::{
+    Engine, RunError, Signals, DEFAULT_BATCH_BYTES, MIN_BATCH_BYTES,
+};
+use ul_writer::internals::limits::{memory_in_use, parse_size, Limits, Outcome};
+use ul_writer::internals::memory::InUse;
+use ul_writer::internals::outputs::{Format, Outputs};
+use ul_writer::internals::region_guard::EXIT_REGION_BROKEN;
+use ul_writer::internals::rotate::Rotation;
 
 /// With `test-hooks`, an allocator that `UL_TEST_FAIL_ALLOC` makes refuse
 /// large blocks (see `ul_writer::fail_alloc`); the system allocator
@@ -257,10 +259,10 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     // One writer per region (a flock the kernel frees when its holder dies).
-    ul_writer::takeover::take(&region)?;
+    ul_writer::internals::takeover::take(&region)?;
     // One writer per set of output files (another region's writer may have
     // been given the same --dir and --name). Held until the writer exits.
-    let _dir_lock = ul_writer::dir_lock::DirLock::take(&cli.dir, &cli.name, &cli.shm)?;
+    let _dir_lock = ul_writer::internals::dir_lock::DirLock::take(&cli.dir, &cli.name, &cli.shm)?;
     let h = region.header();
     let me = std::process::id();
     if let Some(ms) = cli.flush_interval_ms {
@@ -314,7 +316,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         };
         let arena = u64::from(engine.region().geometry().sizes.callsite_len);
         let text = cli.memory_limit.as_deref().unwrap_or_default();
-        let p = ul_writer::memory::plan(
+        let p = ul_writer::internals::memory::plan(
             text,
             limit,
             in_use,

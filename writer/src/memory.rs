@@ -110,7 +110,7 @@ pub struct InUse {
 /// if it leaves less than [`MIN_BATCH_BYTES`] per thread.
 ///
 /// ```
-/// use ul_writer::memory::{plan, InUse};
+/// use ul_writer::internals::memory::{plan, InUse};
 /// let in_use = InUse { bytes: 40 << 20, measure: "address space (VmSize)", region: Some(34 << 20) };
 /// let p = plan("64M", 64 << 20, in_use, 2, 1 << 20, 1 << 20).unwrap();
 /// assert_eq!(p.batch_bytes, 1 << 20);

@@ -24,7 +24,7 @@ impl Rotation {
     /// gets written (into a file of its own).
     ///
     /// ```
-    /// use ul_writer::rotate::Rotation;
+    /// use ul_writer::internals::rotate::Rotation;
     /// let r = Rotation { size: 100, keep: 2 };
     /// assert!(!r.due(60, 40));
     /// assert!(r.due(60, 41));

@@ -24,7 +24,7 @@ pub struct Busy {
 /// ```no_run
 /// use ul_ring::region::{Region, RegionOptions};
 /// let region = Region::open("/dev/shm/ul-doc", &RegionOptions::default())?;
-/// ul_writer::takeover::take(&region)?;
+/// ul_writer::internals::takeover::take(&region)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn take(region: &Region) -> Result<(), Busy> {

@@ -16,8 +16,8 @@ use ul_ring::layout::Sizes;
 use ul_ring::record::{Level, RecordHeader, RecordKind};
 use ul_ring::region::{Region, RegionOptions};
 use ul_writer::binlog::Decoder;
-use ul_writer::engine::Engine;
-use ul_writer::outputs::{Format, Outputs};
+use ul_writer::internals::engine::Engine;
+use ul_writer::internals::outputs::{Format, Outputs};
 
 const CAPACITY: u64 = 1 << 16;
 /// Where the lane's cursors start: a little before its end, so the records

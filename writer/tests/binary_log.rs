@@ -153,7 +153,7 @@ fn rotated_binary_logs_decode_on_their_own() {
     let chain = |base: &str| -> Vec<PathBuf> {
         let p = s.dir.join(base);
         let mut files: Vec<PathBuf> = (1..)
-            .map(|n| ul_writer::rotate::numbered(&p, n))
+            .map(|n| ul_writer::internals::rotate::numbered(&p, n))
             .take_while(|f| f.exists())
             .collect();
         files.reverse();
@@ -320,7 +320,7 @@ fn follow_prints_the_lines_as_written_across_rotations() {
     let (status, err) = w.stop();
     assert!(status.success(), "{status:?}\n{err}");
     let mut logs: Vec<PathBuf> = (1..)
-        .map(|n| ul_writer::rotate::numbered(&s.dir.join("server.log"), n))
+        .map(|n| ul_writer::internals::rotate::numbered(&s.dir.join("server.log"), n))
         .take_while(|f| f.exists())
         .collect();
     assert!(logs.len() >= 2, "no rotation happened");

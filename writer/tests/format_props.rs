@@ -11,7 +11,7 @@ use chrono::{DateTime, SecondsFormat};
 use proptest::prelude::*;
 use ul_ring::args::Value;
 use ul_ring::record::Level;
-use ul_writer::format::{
+use ul_writer::internals::format::{
     format_message, write_json, write_text, ContextValue, Escape, FormatOutcome, LineRecord,
     ParsedFormat, TimestampFormatter,
 };

@@ -16,8 +16,8 @@ use ul_ring::bytes::ByteStore;
 use ul_ring::layout::Sizes;
 use ul_ring::record::{Level, RecordHeader, RecordKind};
 use ul_ring::region::{Region, RegionOptions};
-use ul_writer::engine::{Engine, Totals};
-use ul_writer::outputs::{Format, Outputs};
+use ul_writer::internals::engine::{Engine, Totals};
+use ul_writer::internals::outputs::{Format, Outputs};
 
 /// What goes into the lane, in order.
 #[derive(Clone, Copy)]

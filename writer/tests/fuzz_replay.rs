@@ -542,8 +542,8 @@ fn decode_ulog_seeds() -> Vec<(String, Vec<u8>)> {
     use ul_ring::callsite::{Entry, EntryKind};
     use ul_ring::clock::Calibration;
     use ul_ring::record::Level;
-    use ul_writer::batch_lines::Origin;
     use ul_writer::binlog::*;
+    use ul_writer::internals::batch_lines::Origin;
     use OwnedValue as V;
     let clock = Calibration {
         tsc_base: 1_000,
@@ -700,7 +700,7 @@ fn decode_ulog_seeds() -> Vec<(String, Vec<u8>)> {
 /// for: the good ones cleanly, the damaged ones with damage reported.
 #[test]
 fn decode_ulog_seeds_pass_the_checks() {
-    use ul_writer::outputs::Format;
+    use ul_writer::internals::outputs::Format;
     for (name, data) in decode_ulog_seeds() {
         eprintln!("decode_ulog/{name}");
         ulog_checks::decode_ulog::run(&data);

@@ -19,8 +19,8 @@ use ul_ring::layout::{IntentFile, Sizes};
 use ul_ring::ownership::{claim_lane, ClaimedLane};
 use ul_ring::record::{Level, RecordHeader, RecordKind};
 use ul_ring::region::{Region, RegionOptions};
-use ul_writer::engine::Engine;
-use ul_writer::outputs::{Format, Outputs};
+use ul_writer::internals::engine::Engine;
+use ul_writer::internals::outputs::{Format, Outputs};
 
 fn options(create: bool) -> RegionOptions {
     RegionOptions {
@@ -261,7 +261,7 @@ fn engine_all(dir: &Path, region: Region) -> Engine {
 /// session of its own, and the whole file decodes to `server.log`.
 #[test]
 fn a_binary_batch_half_written_is_cut_back_and_written_once() {
-    use ul_writer::outputs::{BINARY, TEXT};
+    use ul_writer::internals::outputs::{BINARY, TEXT};
     let s = Scratch::new("halfbin");
     let region = Region::open(&s.shm, &options(true)).unwrap();
     let claim = claim_lane(&region, std::process::id(), 1, 0).unwrap();

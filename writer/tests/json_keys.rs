@@ -1,7 +1,7 @@
 //! A JSON line never has the same key twice, whatever a record carries: a
 //! thread's context and a call's `key = value` pairs that name the same
 //! key, through the real writer. The later one is renamed `field.<key>`
-//! (`ul_writer::format::RENAME_PREFIX`). One process, one region: this
+//! (`ul_writer::internals::format::RENAME_PREFIX`). One process, one region: this
 //! file holds a single test.
 
 mod common;

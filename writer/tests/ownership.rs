@@ -11,8 +11,8 @@ use std::time::Duration;
 use common::*;
 use ul_ring::ownership::{claim_lane, LaneOwner};
 use ul_ring::region::{Region, RegionOptions};
-use ul_writer::engine::Engine;
-use ul_writer::outputs::{Format, Outputs};
+use ul_writer::internals::engine::Engine;
+use ul_writer::internals::outputs::{Format, Outputs};
 
 fn engine(s: &Scratch, region: Region) -> Engine {
     std::fs::create_dir_all(&s.dir).unwrap();

@@ -13,8 +13,8 @@ use ul_ring::callsite::EntryKind;
 use ul_ring::layout::{IntentState, Sizes};
 use ul_ring::record::{Level, RecordHeader, RecordKind};
 use ul_ring::region::{Region, RegionOptions};
-use ul_writer::engine::Engine;
-use ul_writer::outputs::{Format, Outputs};
+use ul_writer::internals::engine::Engine;
+use ul_writer::internals::outputs::{Format, Outputs};
 
 /// A scratch directory for one test, removed on drop.
 struct Dir(PathBuf);

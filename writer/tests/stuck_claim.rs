@@ -65,8 +65,8 @@ fn an_uncommitted_shared_lane_claim_does_not_keep_the_writer_busy() {
 /// over goes on counting where the last one stopped.
 #[test]
 fn a_restarted_writer_goes_on_counting_a_stuck_claims_time() {
-    use ul_writer::engine::Engine;
-    use ul_writer::outputs::{Format, Outputs};
+    use ul_writer::internals::engine::Engine;
+    use ul_writer::internals::outputs::{Format, Outputs};
 
     let s = Scratch::new("stuck-claim-restart");
     let timeout = Duration::from_millis(1000);

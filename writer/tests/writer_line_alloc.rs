@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex};
 
 use ul_ring::clock::Calibration;
 use ul_ring::record::Level;
-use ul_writer::batch_lines::BatchLines;
 use ul_writer::fail_alloc::FailAlloc;
-use ul_writer::outputs::{Format, TEXT};
+use ul_writer::internals::batch_lines::BatchLines;
+use ul_writer::internals::outputs::{Format, TEXT};
 
 #[global_allocator]
 static ALLOC: FailAlloc = FailAlloc::new();
@@ -28,7 +28,7 @@ fn writer_lines_the_allocator_refuses_go_to_diagnostics_not_abort() {
     let mut both = BatchLines::new(Format::Both, calib);
     let seen = Arc::new(Mutex::new(Vec::<String>::with_capacity(2 * LINES)));
     let keep = seen.clone();
-    let before = ul_writer::diag::set_sink(Some(Box::new(move |l: &str| {
+    let before = ul_writer::internals::diag::set_sink(Some(Box::new(move |l: &str| {
         if let Ok(mut v) = keep.lock() {
             v.push(l.to_owned());
         }
@@ -44,7 +44,7 @@ fn writer_lines_the_allocator_refuses_go_to_diagnostics_not_abort() {
         both.writer_line(Level::Warn, m);
     }
     ALLOC.arm(usize::MAX);
-    ul_writer::diag::set_sink(before);
+    ul_writer::internals::diag::set_sink(before);
     let refused = ALLOC.refused();
     let seen = seen.lock().unwrap();
     // The test is void unless the buffers reached the cap.

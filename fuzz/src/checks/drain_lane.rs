@@ -8,7 +8,7 @@ use ul_ring::args::Value;
 use ul_ring::bytes::{ByteStore, HeapBytes};
 use ul_ring::lane::{Consumer, LaneControl};
 use ul_ring::record::{decode, decode_with, peek, Form, RecordKind, MAX_RECORD_LEN};
-use ul_writer::format::{format_message, ContextValue, LineRecord, TimestampFormatter};
+use ul_writer::internals::format::{format_message, ContextValue, LineRecord, TimestampFormatter};
 
 /// Lane capacities the selector byte chooses from.
 pub const CAPACITIES: [usize; 5] = [64, 128, 256, 1024, 4096];

@@ -11,8 +11,8 @@ use std::time::Duration;
 use ul_ring::bytes::ByteStore;
 use ul_ring::layout::Sizes;
 use ul_ring::region::{Region, RegionOptions};
-use ul_writer::engine::Engine;
-use ul_writer::outputs::{Format, Outputs};
+use ul_writer::internals::engine::Engine;
+use ul_writer::internals::outputs::{Format, Outputs};
 
 /// Bytes in the region's one lane (the smallest a region allows).
 pub const LANE: usize = 4096;

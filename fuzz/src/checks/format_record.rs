@@ -6,7 +6,7 @@ use std::fmt::{Debug, Display, LowerExp, LowerHex, Octal, UpperExp, UpperHex};
 
 use ul_ring::args::{encode_compact, encode_record, signature_of, CompactHeader, OwnedValue, Value};
 use ul_ring::record::Level;
-use ul_writer::format::{
+use ul_writer::internals::format::{
     format_message, ContextValue, Escape, FormatOutcome, LineRecord, ParsedFormat, Plan,
     TimestampFormatter,
 };

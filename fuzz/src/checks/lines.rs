@@ -3,7 +3,7 @@
 // checks are included rather than a crate of their own).
 
 use ul_ring::args::Value;
-use ul_writer::format::{write_json, write_text, ContextValue, LineRecord, TimestampFormatter};
+use ul_writer::internals::format::{write_json, write_text, ContextValue, LineRecord, TimestampFormatter};
 
 /// `Display` of a decoded value, as `format!("{}", v)` writes it for the
 /// value's own type.

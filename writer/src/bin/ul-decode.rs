@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use ul_writer::binlog::Decoder;
-use ul_writer::outputs::Format;
+use ul_writer::internals::outputs::Format;
 
 /// Exit status: damaged input (decoded around, reported on stderr).
 const EXIT_DAMAGED: u8 = 3;
@@ -76,7 +76,7 @@ fn main() -> ExitCode {
     // The line formatter's own diagnostics (an id it cannot resolve) are
     // the writer's business; here every problem is reported as damage,
     // with its offset.
-    ul_writer::diag::set_sink(Some(Box::new(|_: &str| {})));
+    ul_writer::internals::diag::set_sink(Some(Box::new(|_: &str| {})));
     let format = match cli.format {
         Out::Text => Format::Text,
         Out::Json => Format::Json,
@@ -102,13 +102,13 @@ fn identity(path: &Path) -> Option<(u64, u64)> {
 /// `path` to follow.
 fn successor(path: &Path, id: (u64, u64)) -> Option<File> {
     for n in 1.. {
-        let p = ul_writer::rotate::numbered(path, n);
+        let p = ul_writer::internals::rotate::numbered(path, n);
         match identity(&p) {
             Some(found) if found == id => {
                 let next = if n == 1 {
                     path.to_owned()
                 } else {
-                    ul_writer::rotate::numbered(path, n - 1)
+                    ul_writer::internals::rotate::numbered(path, n - 1)
                 };
                 return File::open(next).ok();
             }

@@ -23,9 +23,9 @@ use crate::batch_lines::{BatchLines, Origin};
 use crate::callsite_cache::CallsiteCache;
 use crate::format::TimestampFormatter;
 use crate::format_threads::{FormatThreads, MIN_PART_RECORDS};
-use crate::limits::Throttle;
 use crate::outputs::{Format, OutputError, Outputs, BINARY, COUNT};
 use crate::rotate::{Rotation, Rotator};
+use ul_ring::limits::Throttle;
 
 mod drops;
 mod flush;
@@ -371,7 +371,7 @@ impl Engine {
     }
 
     /// Paces the loop to a CPU share after every batch (see
-    /// [`crate::limits::Throttle`]).
+    /// [`ul_ring::limits::Throttle`]).
     pub fn set_throttle(&mut self, throttle: Option<Throttle>) {
         self.throttle = throttle;
     }

@@ -15,7 +15,7 @@ use std::io::Write as _;
 ///
 /// ```
 /// let mut out = Vec::new();
-/// ul_writer::format::write_f64(&mut out, 1e20);
+/// ul_writer::internals::format::write_f64(&mut out, 1e20);
 /// assert_eq!(out, format!("{}", 1e20).as_bytes());
 /// ```
 #[inline]
@@ -38,7 +38,7 @@ pub fn write_f64(out: &mut Vec<u8>, x: f64) {
 ///
 /// ```
 /// let mut out = Vec::new();
-/// ul_writer::format::write_f32(&mut out, 0.1);
+/// ul_writer::internals::format::write_f32(&mut out, 0.1);
 /// assert_eq!(out, b"0.1");
 /// ```
 #[inline]

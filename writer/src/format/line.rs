@@ -15,7 +15,7 @@ use super::time::TimestampFormatter;
 /// strings `"NaN"`, `"inf"` and `"-inf"`, since JSON has no number for them.
 ///
 /// ```
-/// use ul_writer::format::ContextValue;
+/// use ul_writer::internals::format::ContextValue;
 /// use ul_ring::args::Value;
 /// let ctx = [("user", ContextValue::Str("ann")), ("retries", ContextValue::Value(Value::U64(3)))];
 /// # let _ = ctx;
@@ -31,7 +31,7 @@ pub enum ContextValue<'a> {
 /// Everything one output line shows; see [`write_text`] and [`write_json`].
 ///
 /// ```
-/// use ul_writer::format::{ContextValue, LineRecord};
+/// use ul_writer::internals::format::{ContextValue, LineRecord};
 /// let ctx = [("session", ContextValue::Str("abc123"))];
 /// let r = LineRecord {
 ///     timestamp_ns: 1_735_689_600_000_000_123,
@@ -81,7 +81,7 @@ pub struct LineRecord<'a> {
 /// A call site's file and line, rendered once for both outputs.
 ///
 /// ```
-/// use ul_writer::format::Location;
+/// use ul_writer::internals::format::Location;
 /// let l = Location::new("src/main.rs", 12).unwrap();
 /// assert_eq!(l.text(), b"src/main.rs:12: ");
 /// assert_eq!(l.json(), br#","file":"src/main.rs","line":12"#);
@@ -262,7 +262,7 @@ fn text_value(out: &mut Vec<u8>, v: &ContextValue<'_>) {
 /// becomes U+FFFD. Backslashes and brackets are written as they are.
 ///
 /// ```
-/// use ul_writer::format::*;
+/// use ul_writer::internals::format::*;
 /// let mut out = Vec::new();
 /// let ctx = [("session", ContextValue::Str("abc123"))];
 /// let r = LineRecord { timestamp_ns: 1_735_689_600_000_000_123, level: ul_ring::record::Level::Info,
@@ -285,7 +285,7 @@ pub fn write_text(out: &mut Vec<u8>, ts: &mut TimestampFormatter, r: &LineRecord
 /// straight into the output this way.
 ///
 /// ```
-/// use ul_writer::format::*;
+/// use ul_writer::internals::format::*;
 /// let mut out = Vec::new();
 /// text_head(&mut out, &mut TimestampFormatter::new(), 0, "S", ul_ring::record::Level::Warn);
 /// assert_eq!(out, b"UL: [1970-01-01T00:00:00.000000000Z] [S] WARN: ");
@@ -317,7 +317,7 @@ fn text_mid(out: &mut Vec<u8>, source: &str, level: Level) {
 /// newline (see [`text_head`]).
 ///
 /// ```
-/// use ul_writer::format::*;
+/// use ul_writer::internals::format::*;
 /// let mut out = Vec::new();
 /// text_tail(&mut out, &[("session", ContextValue::Str("abc"))]);
 /// assert_eq!(out, b" [session:abc]\n");
@@ -339,7 +339,7 @@ pub fn text_tail(out: &mut Vec<u8>, context: &[(&str, ContextValue<'_>)]) {
 /// string in [`write_json`].
 ///
 /// ```
-/// use ul_writer::format::Escape;
+/// use ul_writer::internals::format::Escape;
 /// assert!(Escape::Text.is_plain(b"say \"hi\""));
 /// assert!(!Escape::Json.is_plain(b"say \"hi\""));
 /// let mut out = Vec::new();
@@ -359,7 +359,7 @@ impl Escape {
     /// so it can be copied without [`Escape::escape`].
     ///
     /// ```
-    /// assert!(ul_writer::format::Escape::Text.is_plain(b"a b"));
+    /// assert!(ul_writer::internals::format::Escape::Text.is_plain(b"a b"));
     /// ```
     #[inline]
     pub fn is_plain(self, s: &[u8]) -> bool {
@@ -374,7 +374,7 @@ impl Escape {
     ///
     /// ```
     /// let mut out = Vec::new();
-    /// ul_writer::format::Escape::Text.escape(&mut out, b"a\tb");
+    /// ul_writer::internals::format::Escape::Text.escape(&mut out, b"a\tb");
     /// assert_eq!(out, b"a\\tb");
     /// ```
     pub fn escape(self, out: &mut Vec<u8>, s: &[u8]) {
@@ -479,7 +479,7 @@ fn json_value(out: &mut Vec<u8>, v: &ContextValue<'_>) {
 /// invalid UTF-8 becomes U+FFFD. Built by hand, without serde, for speed.
 ///
 /// ```
-/// use ul_writer::format::*;
+/// use ul_writer::internals::format::*;
 /// let mut out = Vec::new();
 /// let r = LineRecord { timestamp_ns: 0, level: ul_ring::record::Level::Warn,
 ///     source: "S", message: b"say \"hi\"", context: &[], location: None, pid: 1, tid: 2, seq: 3, truncated: false };
@@ -499,7 +499,7 @@ pub fn write_json(out: &mut Vec<u8>, ts: &mut TimestampFormatter, r: &LineRecord
 ///
 /// ```
 /// let mut out = Vec::new();
-/// ul_writer::format::json_head(&mut out, ul_ring::record::Level::Info);
+/// ul_writer::internals::format::json_head(&mut out, ul_ring::record::Level::Info);
 /// assert_eq!(out, br#"{"level":"info","message":""#);
 /// ```
 #[inline]
@@ -513,7 +513,7 @@ pub fn json_head(out: &mut Vec<u8>, level: Level) {
 /// quote to the newline; `r.message` is not used (see [`json_head`]).
 ///
 /// ```
-/// use ul_writer::format::*;
+/// use ul_writer::internals::format::*;
 /// let r = LineRecord { timestamp_ns: 0, level: ul_ring::record::Level::Info,
 ///     source: "S", message: b"", context: &[], location: None, pid: 1, tid: 2, seq: 3, truncated: false };
 /// let mut out = Vec::new();
@@ -570,7 +570,7 @@ fn json_ids(out: &mut Vec<u8>, pid: u32, tid: u32) {
 /// formatting the pid and tid again for every record.
 ///
 /// ```
-/// use ul_writer::format::*;
+/// use ul_writer::internals::format::*;
 /// let r = LineRecord { timestamp_ns: 0, level: ul_ring::record::Level::Info,
 ///     source: "S", message: b"", context: &[], location: None, pid: 1, tid: 2, seq: 3, truncated: false };
 /// let (mut a, mut b) = (Vec::new(), Vec::new());

@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use ul_ring::args::Value;
-//! use ul_writer::format::*;
+//! use ul_writer::internals::format::*;
 //! let mut msg = Vec::new();
 //! format_message(&mut msg, "user {} did {:?}", [Value::U64(7), Value::Str("login")].into_iter());
 //! let r = LineRecord { timestamp_ns: 0, level: ul_ring::record::Level::Info, source: "auth",

@@ -38,7 +38,7 @@ use super::line::Escape;
 ///
 /// ```
 /// use ul_ring::args::Value;
-/// use ul_writer::format::{format_message, MAX_WIDTH};
+/// use ul_writer::internals::format::{format_message, MAX_WIDTH};
 /// let mut out = Vec::new();
 /// let fmt = format!("{{:{}}}", MAX_WIDTH + 1);
 /// let outcome = format_message(&mut out, &fmt, [Value::U64(1)].into_iter());
@@ -51,7 +51,7 @@ pub const MAX_WIDTH: usize = 4096;
 ///
 /// ```
 /// use ul_ring::args::Value;
-/// use ul_writer::format::{format_message, FormatOutcome};
+/// use ul_writer::internals::format::{format_message, FormatOutcome};
 /// let mut out = Vec::new();
 /// let o = format_message(&mut out, "{} {}", [Value::U64(1)].into_iter());
 /// assert_eq!(o, FormatOutcome { missing: 1, ..Default::default() });
@@ -76,7 +76,7 @@ impl FormatOutcome {
     /// every argument was used.
     ///
     /// ```
-    /// assert!(ul_writer::format::FormatOutcome::default().is_clean());
+    /// assert!(ul_writer::internals::format::FormatOutcome::default().is_clean());
     /// ```
     pub fn is_clean(&self) -> bool {
         *self == Self::default()
@@ -285,7 +285,7 @@ enum Piece {
 ///
 /// ```
 /// use ul_ring::args::Value;
-/// use ul_writer::format::ParsedFormat;
+/// use ul_writer::internals::format::ParsedFormat;
 /// let f = ParsedFormat::new("int: {}, hex: {:#x} {{ok}}");
 /// let mut out = Vec::new();
 /// let o = f.format(&mut out, [Value::U64(1), Value::U64(255)].into_iter(), 2);
@@ -329,7 +329,7 @@ pub const ARG_BYTE_BOUND: usize = 40;
 ///
 /// ```
 /// use ul_ring::args::Value;
-/// use ul_writer::format::value_bound;
+/// use ul_writer::internals::format::value_bound;
 /// let x = f64::MIN_POSITIVE / 4.0;
 /// assert!(format!("{x}").len() <= value_bound(&Value::F64(x)));
 /// assert!(format!("{:#b}", u128::MAX).len() <= value_bound(&Value::U128(u128::MAX)));
@@ -362,7 +362,7 @@ impl ParsedFormat {
     /// documents.
     ///
     /// ```
-    /// let f = ul_writer::format::ParsedFormat::new("a {} b {:>4}");
+    /// let f = ul_writer::internals::format::ParsedFormat::new("a {} b {:>4}");
     /// assert_eq!(f.as_str(), "a {} b {:>4}");
     /// ```
     pub fn new(fmt: &str) -> Self {
@@ -495,7 +495,7 @@ impl ParsedFormat {
     ///
     /// ```
     /// use ul_ring::args::Value;
-    /// use ul_writer::format::{value_bound, Escape, ParsedFormat};
+    /// use ul_writer::internals::format::{value_bound, Escape, ParsedFormat};
     /// let f = ParsedFormat::new("{0} {0:>30} {1:?}");
     /// let args = [Value::F64(f64::MIN_POSITIVE / 4.0), Value::Str("\u{1}")];
     /// let mut out = Vec::new();
@@ -517,7 +517,7 @@ impl ParsedFormat {
     /// The format string.
     ///
     /// ```
-    /// assert_eq!(ul_writer::format::ParsedFormat::new("{}").as_str(), "{}");
+    /// assert_eq!(ul_writer::internals::format::ParsedFormat::new("{}").as_str(), "{}");
     /// ```
     pub fn as_str(&self) -> &str {
         &self.fmt
@@ -529,7 +529,7 @@ impl ParsedFormat {
     ///
     /// ```
     /// use ul_ring::args::Value;
-    /// let f = ul_writer::format::ParsedFormat::new("{} {}");
+    /// let f = ul_writer::internals::format::ParsedFormat::new("{} {}");
     /// let mut out = Vec::new();
     /// let o = f.format(&mut out, [Value::U64(1)].into_iter(), 1);
     /// assert_eq!(out, b"1 {}");
@@ -559,7 +559,7 @@ impl ParsedFormat {
     ///
     /// ```
     /// use ul_ring::args::Value;
-    /// use ul_writer::format::{Escape, ParsedFormat};
+    /// use ul_writer::internals::format::{Escape, ParsedFormat};
     /// let f = ParsedFormat::new("user {} said {}");
     /// let mut out = Vec::new();
     /// let args = [Value::U64(7), Value::Str("\"hi\"")];
@@ -739,7 +739,7 @@ impl ParsedFormat {
 ///
 /// ```
 /// use ul_ring::args::Value;
-/// use ul_writer::format::format_message;
+/// use ul_writer::internals::format::format_message;
 /// let mut out = Vec::new();
 /// let args = [Value::U64(1), Value::I64(-2), Value::F64(0.5), Value::F32(0.1)];
 /// let o = format_message(&mut out, "int: {}, int: {:>4}, double: {:.2}, {{float}}: {:?}", args.into_iter());
@@ -787,7 +787,7 @@ fn escape_arg(
 ///
 /// ```
 /// use ul_ring::args::Value;
-/// use ul_writer::format::write_display;
+/// use ul_writer::internals::format::write_display;
 /// let mut out = Vec::new();
 /// write_display(&mut out, &Value::F32(0.1));
 /// write_display(&mut out, &Value::Char('/'));
@@ -822,7 +822,7 @@ pub fn write_display(out: &mut Vec<u8>, v: &Value<'_>) {
 /// ```
 /// use ul_ring::args::Value;
 /// let mut out = Vec::new();
-/// ul_writer::format::write_display(&mut out, &Value::Cut { kept: "abc", omitted: 83616, formatted: false });
+/// ul_writer::internals::format::write_display(&mut out, &Value::Cut { kept: "abc", omitted: 83616, formatted: false });
 /// assert_eq!(String::from_utf8(out).unwrap(), "abc…[+83616 bytes]");
 /// ```
 #[inline(never)]

@@ -30,7 +30,7 @@ use super::{put, write_display, write_f64, Escape, ParsedFormat};
 ///
 /// ```
 /// use ul_ring::args::{encode_record, OwnedValue};
-/// use ul_writer::format::{ParsedFormat, Plan};
+/// use ul_writer::internals::format::{ParsedFormat, Plan};
 ///
 /// let mut rec = Vec::new();
 /// encode_record(&mut rec, Default::default(), &[OwnedValue::U32(7), OwnedValue::F64(0.5)]);
@@ -141,7 +141,7 @@ impl Plan {
     ///
     /// ```
     /// use ul_ring::args::{encode_compact, signature_of, CompactHeader, OwnedValue};
-    /// use ul_writer::format::{ParsedFormat, Plan};
+    /// use ul_writer::internals::format::{ParsedFormat, Plan};
     ///
     /// let args = [OwnedValue::U64(7), OwnedValue::U32(8), OwnedValue::F64(0.5)];
     /// let mut rec = Vec::new();

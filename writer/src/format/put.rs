@@ -23,7 +23,7 @@ pub(crate) const PAIRS: [[u8; 2]; 100] = {
 ///
 /// ```
 /// let mut out = b"ab".to_vec();
-/// ul_writer::format::put(&mut out, b"cdefghijk");
+/// ul_writer::internals::format::put(&mut out, b"cdefghijk");
 /// assert_eq!(out, b"abcdefghijk");
 /// ```
 #[inline(always)]
@@ -75,7 +75,7 @@ pub fn put(out: &mut Vec<u8>, s: &[u8]) {
 /// instructions with its dispatch, for a source name of 4 to 16 bytes).
 ///
 /// ```
-/// use ul_writer::format::same_bytes;
+/// use ul_writer::internals::format::same_bytes;
 /// assert!(same_bytes(b"auth", b"auth"));
 /// assert!(!same_bytes(b"auth", b"autH"));
 /// assert!(!same_bytes(b"auth", b"auth2"));

@@ -15,7 +15,7 @@ const NANOS: i64 = 1_000_000_000;
 /// costs a copy and nine digits.
 ///
 /// ```
-/// use ul_writer::format::TimestampFormatter;
+/// use ul_writer::internals::format::TimestampFormatter;
 /// let mut t = TimestampFormatter::new();
 /// let mut out = Vec::new();
 /// t.write(&mut out, 1_735_689_600_000_000_123);
@@ -45,7 +45,7 @@ impl TimestampFormatter {
     /// A formatter whose cache holds the epoch.
     ///
     /// ```
-    /// let t = ul_writer::format::TimestampFormatter::new();
+    /// let t = ul_writer::internals::format::TimestampFormatter::new();
     /// # let _ = t;
     /// ```
     pub fn new() -> Self {
@@ -101,7 +101,7 @@ impl TimestampFormatter {
     ///
     /// ```
     /// let mut out = Vec::new();
-    /// ul_writer::format::TimestampFormatter::new().write(&mut out, 1_500_000_000);
+    /// ul_writer::internals::format::TimestampFormatter::new().write(&mut out, 1_500_000_000);
     /// assert_eq!(out, b"1970-01-01T00:00:01.500000000Z");
     /// ```
     #[inline]
@@ -121,7 +121,7 @@ impl TimestampFormatter {
     ///
     /// ```
     /// let mut out = Vec::new();
-    /// ul_writer::format::TimestampFormatter::new().write_i64(&mut out, -1_500_000_000);
+    /// ul_writer::internals::format::TimestampFormatter::new().write_i64(&mut out, -1_500_000_000);
     /// assert_eq!(out, b"1969-12-31T23:59:58.500000000Z");
     /// ```
     #[inline]
