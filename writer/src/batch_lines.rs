@@ -179,6 +179,12 @@ impl BatchLines {
     /// blocks of `defs` not written yet, and a clock block if the part's
     /// clock is not the one the file has; then the part's blocks, as
     /// [`append`](Self::append). Call [`room_for`](Self::room_for) first.
+    ///
+    /// False (and [`full`](Self::full) set, nothing appended) if the batch
+    /// has no room for the binary blocks that go before the part's: the
+    /// part is read again next pass. Room for all of them is made before
+    /// any is written, so no buffer grows here but by `try_reserve`.
+    #[must_use]
     pub fn append_part(
         &mut self,
         region: &Region,
@@ -187,9 +193,20 @@ impl BatchLines {
         records: u64,
         defs: &[u32],
         calib: Calibration,
-    ) {
+    ) -> bool {
         if self.format.binary() && bufs.get(BINARY).is_some_and(|b| !b.is_empty()) {
             let key = region as *const Region as usize;
+            let mut need = bufs[BINARY].len() + binlog::CLOCK_BLOCK_LEN;
+            if self.bin.key != key {
+                need += binlog::SESSION_LEN + self.names.defined_bytes().len();
+            }
+            for &id in defs {
+                need += self.names.undefined_len(table, id);
+            }
+            if !self.reserve(BINARY, need) {
+                self.full = true;
+                return false;
+            }
             if self.bin.key != key {
                 self.bin.key = key;
                 let flags = self.session_flags();
@@ -209,6 +226,7 @@ impl BatchLines {
         self.append(bufs, records);
         // The part's last run is not one this maker can extend.
         self.bin.run_end = usize::MAX;
+        true
     }
 
     /// The blocks a binary log file that this process has not written to

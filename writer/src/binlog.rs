@@ -43,9 +43,14 @@ use ul_ring::callsite::{parse_entry, CallsiteError, Entry};
 use ul_ring::clock::Calibration;
 use ul_ring::record::{read_frame, Level};
 
-use crate::batch_lines::{BatchLines, Origin};
+use crate::batch_lines::BatchLines;
+/// Where a run of records came from (a lane or the shared lane, with its
+/// producer), as [`put_run_header`] writes it.
+pub use crate::batch_lines::Origin;
 use crate::callsite_cache::Entries;
-use crate::outputs::{Format, TEXT};
+/// The lines a [`Decoder`] makes: text, JSON, or both.
+pub use crate::outputs::Format;
+use crate::outputs::TEXT;
 
 /// The first 8 bytes of a session block's body.
 pub const MAGIC: [u8; 8] = *b"ULOG\0\r\n\x1a";
@@ -115,9 +120,17 @@ pub fn put_session(out: &mut Vec<u8>, pid: u32, flags: u32, clock: &Calibration)
 
 /// Appends a clock block.
 pub fn put_clock_block(out: &mut Vec<u8>, clock: &Calibration) {
-    put_header(out, BLOCK_HEADER + 24, block::CLOCK);
+    put_header(out, CLOCK_BLOCK_LEN, block::CLOCK);
     put_clock(out, clock);
 }
+
+/// The length of the block [`put_entry`] appends for `entry`.
+pub fn entry_block_len(entry: &Entry) -> usize {
+    BLOCK_HEADER + 8 + ul_ring::callsite::encode_entry(entry).len()
+}
+
+/// The length of the block [`put_clock_block`] appends.
+pub const CLOCK_BLOCK_LEN: usize = BLOCK_HEADER + 24;
 
 /// Appends an entry block for entry `id`.
 pub fn put_entry(out: &mut Vec<u8>, id: u32, entry: &Entry) {

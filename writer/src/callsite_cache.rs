@@ -36,7 +36,7 @@ pub struct Site {
     pub source: String,
     /// Module path, the default source.
     pub module: String,
-    /// CallsiteCache of the call's key-value fields (the last arguments).
+    /// Names of the call's key-value fields (the last arguments).
     pub keys: Vec<String>,
     /// The call's file and line (`None` if the call site has no file).
     pub location: Option<Location>,
@@ -229,6 +229,18 @@ impl CallsiteCache {
             self.defined.insert(id);
         }
         self.last_defined = id;
+    }
+
+    /// The bytes [`define`](Self::define) would append for `id` now (0 if
+    /// it is defined already or cannot be read), so a caller can make room
+    /// before it writes.
+    pub fn undefined_len<T: Entries + ?Sized>(&self, table: &T, id: u32) -> usize {
+        if id == self.last_defined || self.defined.contains(&id) {
+            return 0;
+        }
+        table
+            .entry(id)
+            .map_or(0, |e| crate::binlog::entry_block_len(&e))
     }
 
     /// The entry blocks [`define`](Self::define) has appended, in order:

@@ -640,17 +640,21 @@ impl Engine {
                     if whole && !self.lines.room_for(&part.bufs) {
                         whole = false;
                     }
-                    if whole {
-                        self.totals.helper_parts += 1;
-                        self.totals.prefetched_parts += u64::from(prefetched);
-                        self.lines.append_part(
+                    if whole
+                        && !self.lines.append_part(
                             region,
                             table,
                             &part.bufs,
                             part.records,
                             &part.defs,
                             part.calib,
-                        );
+                        )
+                    {
+                        whole = false;
+                    }
+                    if whole {
+                        self.totals.helper_parts += 1;
+                        self.totals.prefetched_parts += u64::from(prefetched);
                         whole = self.lane_part_done(i, origin, &part.batch, end);
                         new_tail = part.batch.new_tail;
                     }
