@@ -219,10 +219,15 @@ impl Drop for BusyGuard<'_> {
 
 /// Clears the busy bit of [`State::fast`] when dropped, keeping the rest
 /// (the hot path's release, which leaves the word as it found it unless
-/// the fork handler cleared it meanwhile). On x86_64 the load and the
-/// store are one `and` to memory, which no signal can split; were they
-/// split, a `fork()` in a signal handler landing between them would leave
-/// the child's word naming the parent's lane.
+/// the fork handler cleared it meanwhile). It does not look at the fork
+/// epoch again: a child forked *from a signal handler* that interrupted
+/// the hot path between its compare and its store of the word (or between
+/// the load and the store here, where the compiler emits two instructions)
+/// keeps the parent's lane in that word. That is outside what ul supports:
+/// POSIX.1-2024 no longer lists `fork` as async-signal-safe, and `_Fork`,
+/// which is, runs no `pthread_atfork` handler, so ul's child handler never
+/// runs there in any case; such a child must not log before it execs (see
+/// `docs/design.md`, "Forks").
 struct HotBusy<'a>(&'a Cell<usize>);
 
 impl Drop for HotBusy<'_> {
@@ -977,6 +982,12 @@ fn push_shared(
 /// on attach if the region was not attached yet.
 pub(crate) fn set_context(ctx: Option<std::sync::Arc<crate::context::Context>>) {
     let shared = attachment::get();
+    if ctx.is_some() {
+        // The state has no drop glue: `Exit` drops what it holds (this
+        // context too) at thread exit, once registered. A thread that sets
+        // a context but never attaches would otherwise leak it.
+        let _ = EXIT.try_with(|_| ());
+    }
     let _ = with_inner(|inner| {
         inner.context = match (&ctx, shared) {
             (Some(c), Some(s)) => c.id(s),
