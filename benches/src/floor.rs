@@ -54,7 +54,7 @@ const HAND_WORDS: usize = REC_WORDS << 14;
 /// (the harness times them while no drain thread runs).
 pub const FLOOR_IDLE_RINGS: usize = 2;
 
-/// CallsiteCache of the reference rings' rows ("messages" of [`Floor`]): one per
+/// Names of the reference rings' rows ("messages" of [`Floor`]): one per
 /// ring. None of them is the floor: see [`MIN_FLOOR`].
 pub const FLOOR_MESSAGES: [&str; 4] = [
     "ring: ul lane + encoder, 56-byte record, no consumer",

@@ -19,7 +19,7 @@ use crate::writer_proc::{ProcMemory, ProcSched, WriterConfig, WriterProcess};
 
 pub use crate::LONG_STR;
 
-/// CallsiteCache of the three messages, in [`Api`] order.
+/// Names of the three messages, in [`Api`] order.
 pub const MESSAGES: [&str; 3] = ["int, int, double", "int, int, 56-byte str", "static"];
 
 /// The loggers the harness knows.

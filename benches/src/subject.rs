@@ -62,7 +62,7 @@ pub trait Subject: Sync {
     where
         Self: 'a;
 
-    /// CallsiteCache of the messages, at most 4; index `M` is timed by `call::<M>`.
+    /// Names of the messages, at most 4; index `M` is timed by `call::<M>`.
     fn messages(&self) -> &'static [&'static str];
 
     /// Creates the state of thread number `index`, on that thread.

@@ -120,7 +120,10 @@ impl RawBytes {
     /// long as the returned value (or a copy) is used, and the value and
     /// its copies (it is `Copy` and `Sync`) must be used so that no write
     /// races a read or write of the same bytes by another thread of this
-    /// process: the lane protocol's ranges, or one thread at a time.
+    /// process: the lane protocol's ranges, or one thread at a time. The
+    /// bytes must not be owned by, or reachable through, any Rust value
+    /// passed to its methods (a `Vec` given to
+    /// [`read_append`](ByteStore::read_append) may reallocate).
     pub unsafe fn new(ptr: *mut u8, capacity: usize) -> Self {
         Self { ptr, capacity }
     }

@@ -365,9 +365,10 @@ impl<B: ByteStore> Reservation<'_, '_, B> {
     #[inline(always)]
     pub fn commit<R>(self, write: impl FnOnce(&mut Encoder<'_>) -> R) -> R {
         let p = self.producer;
-        // SAFETY: `reserve` made this reservation for `p`'s head as it is
-        // now (the reservation holds `p` mutably borrowed, so nothing moved
-        // it since) and checked that `[at, at + len)` lies inside the store
+        // SAFETY: `reserve` or `reserve_fast` (the same fast-path check)
+        // made this reservation for `p`'s head as it is now (the
+        // reservation holds `p` mutably borrowed, so nothing moved it
+        // since) and checked that `[at, at + len)` lies inside the store
         // (fast path: `limit` is at most `to_end` past `head`; slow path:
         // `len <= to_end` after any padding) and is free space that the
         // consumer does not read (room under the cached tail); we are the

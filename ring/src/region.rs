@@ -711,7 +711,7 @@ impl Region {
         let g = &self.geo;
         let n = g.sizes.shared_lane_slots as usize;
         // SAFETY: the geometry places `n` 8-byte words at shared_lane_seq_offset,
-        // an SharedLaneControl at shared_lane_ctrl_offset and `n * slot_len` bytes at
+        // a SharedLaneControl at shared_lane_ctrl_offset and `n * slot_len` bytes at
         // shared_lane_data_offset, all inside the mapping and suitably aligned.
         unsafe {
             let seqs = core::slice::from_raw_parts(

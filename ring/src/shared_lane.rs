@@ -243,14 +243,14 @@ pub enum SharedLanePushError {
 /// `h = s((h ^ w) * K)`, with `K` odd and `s(x) = x ^ x >> 32`: for a fixed
 /// word that step is a bijection of the 64-bit state, and for a fixed state
 /// a bijection of the word, so two inputs of the same length that differ
-/// in any one word always end in different 64-bit states (a torn slot whose
-/// difference lies in one word is always caught before the fold to 32
-/// bits). The state goes through the `fmix64` finaliser of MurmurHash3
-/// (full avalanche, also a bijection) and its high 32 bits are the
-/// checksum, so any other difference (many words, as a torn record has)
-/// passes with a chance of about 2^-32, as with the byte-at-a-time FNV-1a
-/// of layout versions up to 4, which cost a dependent multiply per byte
-/// (19% of the writer's time at 64 producer threads).
+/// in any one word always end in different 64-bit states. The state goes
+/// through the `fmix64` finaliser of MurmurHash3 (full avalanche, also a
+/// bijection) and its high 32 bits are the checksum, so the fold to 32
+/// bits is where differences can meet: any difference, in one word or many
+/// (as a torn record has), passes with a chance of about 2^-32. The
+/// byte-at-a-time FNV-1a of layout versions up to 4 caught every
+/// single-byte difference, but cost a dependent multiply per byte (19% of
+/// the writer's time at 64 producer threads).
 pub fn slot_checksum(claim_pos: u64, pid: u32, tid: u32, record: &[u8]) -> u32 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
     #[inline(always)]

@@ -45,7 +45,7 @@ struct Cli {
     /// How long a blocked log call waits before it drops (ms).
     #[arg(long, default_value_t = 20_000)]
     block_ms: u64,
-    /// Process timeout (flush), seconds.
+    /// Flush timeout, seconds.
     #[arg(long, default_value_t = 60.0)]
     timeout: f64,
     /// Do not flush at the end.

@@ -92,7 +92,7 @@ struct Helper {
 /// ```
 pub struct FormatThreads {
     helpers: Vec<Helper>,
-    /// FormatThreads that died and were dropped.
+    /// Format threads that died and were dropped.
     lost: u64,
     /// Handed to each part: text lines show file and line
     /// ([`BatchLines::set_text_location`]).
@@ -147,7 +147,7 @@ impl FormatThreads {
         self.limit = bytes;
     }
 
-    /// FormatThreads alive.
+    /// Format threads alive.
     pub fn len(&self) -> usize {
         self.helpers.len()
     }
@@ -157,7 +157,7 @@ impl FormatThreads {
         self.helpers.is_empty()
     }
 
-    /// FormatThreads that died (and were dropped) so far.
+    /// Format threads that died (and were dropped) so far.
     pub fn lost(&self) -> u64 {
         self.lost
     }
@@ -280,7 +280,7 @@ fn serve(format: Format, jobs: Receiver<Job>, parts: Sender<Part>, mut scratch: 
         let (maker, names_of) =
             lines.get_or_insert_with(|| (BatchLines::new(format, job.calib), core::ptr::null()));
         if !core::ptr::eq(*names_of, job.region) {
-            // CallsiteCache are per region (a replaced region is drained too).
+            // Call-site caches are per region (a replaced region is drained too).
             maker.names.clear();
             *names_of = job.region;
         }
