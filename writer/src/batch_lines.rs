@@ -207,14 +207,7 @@ impl BatchLines {
                 self.full = true;
                 return false;
             }
-            if self.bin.key != key {
-                self.bin.key = key;
-                let flags = self.session_flags();
-                let buf = &mut self.bufs[BINARY];
-                binlog::put_session(buf, self.pid, flags, &self.calib);
-                buf.extend_from_slice(self.names.defined_bytes());
-                self.bin.calib = Some(self.calib);
-            }
+            self.binary_session(key);
             for &id in defs {
                 self.names.define(table, id, &mut self.bufs[BINARY]);
             }
@@ -249,6 +242,20 @@ impl BatchLines {
         Some(out)
     }
 
+    /// For the binary log: if the records that follow come from another
+    /// region (`key`) than the last ones, a session block and every entry
+    /// defined so far, so that a reader can resolve their ids.
+    fn binary_session(&mut self, key: usize) {
+        if self.bin.key != key {
+            self.bin.key = key;
+            let flags = self.session_flags();
+            let buf = &mut self.bufs[BINARY];
+            binlog::put_session(buf, self.pid, flags, &self.calib);
+            buf.extend_from_slice(self.names.defined_bytes());
+            self.bin.calib = Some(self.calib);
+        }
+    }
+
     fn session_flags(&self) -> u32 {
         if self.parts.text_location {
             binlog::FLAG_TEXT_LOCATION
@@ -273,14 +280,7 @@ impl BatchLines {
         callsite: u32,
         context: u32,
     ) {
-        if self.bin.key != key {
-            self.bin.key = key;
-            let flags = self.session_flags();
-            let buf = &mut self.bufs[BINARY];
-            binlog::put_session(buf, self.pid, flags, &self.calib);
-            buf.extend_from_slice(self.names.defined_bytes());
-            self.bin.calib = Some(self.calib);
-        }
+        self.binary_session(key);
         if let Some((ids, seen)) = &mut self.part_defs {
             // A helper's part: the engine defines them (`append_part`).
             for id in [callsite, context] {
