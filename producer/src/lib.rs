@@ -378,9 +378,12 @@ pub fn log_dynamic(level: Level, source: &str, message: &str) {
 }
 
 /// Records dropped in this process because a log call was made from a
-/// signal handler while its thread was inside another log call. Each is
-/// also counted in the thread's lane, so the writer reports it in the log
-/// like an overflow drop (`N records dropped by pid P (lane L, thread T) since T0`).
+/// signal handler while its thread was inside another log call, or from a
+/// thread-local destructor after the thread's lane went back to the
+/// writer. Each is also counted where the writer reads drops (the thread's
+/// lane, or the shared lane's counter for a thread past its exit), so the
+/// writer reports it in the log like an overflow drop (`N records dropped
+/// by pid P (lane L, thread T) since T0`).
 pub fn nested_drops() -> u64 {
     thread_lane::NESTED_DROPS.load(Ordering::Relaxed)
 }

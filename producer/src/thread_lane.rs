@@ -22,7 +22,8 @@ use crate::attachment::{self, Overflow, Shared, FORK_EPOCH};
 use crate::callsite::Callsite;
 
 /// Records dropped because a signal handler logged while its thread was
-/// already inside a log call (the nesting guard).
+/// already inside a log call (the nesting guard), or because a thread-local
+/// destructor logged after the thread's lane was retired.
 pub(crate) static NESTED_DROPS: AtomicU64 = AtomicU64::new(0);
 
 /// `FUTEX_WAKE` system calls this process made to wake the writer from a
@@ -791,9 +792,12 @@ fn push_other(
                 claimant,
             )
         }
-        // A thread past its exit (see `attach`).
+        // A thread past its exit (see `attach`): counted in the process
+        // and in the shared lane's drop counter, which the writer reports
+        // (the thread has no lane or drop-table entry left to count in).
         Sink::Unattached => {
             NESTED_DROPS.fetch_add(1, Ordering::Relaxed);
+            shared.region.shared_lane().control().drop_counter().add(1);
             false
         }
         // A lane of its own goes through `push`.

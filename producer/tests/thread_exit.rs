@@ -1,7 +1,8 @@
 //! A log call made after the thread's lane went back to the writer (from
 //! a thread-local destructor that runs after ul's own) claims nothing: the
-//! record is dropped and counted, and no lane is left owned by a thread
-//! that no longer exists.
+//! record is dropped and counted (in the process, and in the shared lane's
+//! drop counter, which the writer reports), and no lane is left owned by a
+//! thread that no longer exists.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -34,7 +35,12 @@ fn a_log_call_after_the_threads_lane_was_retired_claims_no_lane() {
         ..Default::default()
     };
     ul::Options::new(&path).sizes(sizes).init().expect("init");
+    // The same region, read as the writer reads it.
+    let region = ul_ring::region::Region::open(&path, &ul_ring::region::RegionOptions::default())
+        .expect("attach the region");
+    let shared_drops = || region.shared_lane().control().drop_counter().get();
     let before = ul::nested_drops();
+    let shared_before = shared_drops();
     std::thread::spawn(|| {
         // Registered before ul's own thread-local destructor, so (last in,
         // first out) it runs after it.
@@ -50,5 +56,11 @@ fn a_log_call_after_the_threads_lane_was_retired_claims_no_lane() {
         ul::nested_drops(),
         before + 1,
         "the late record was not counted"
+    );
+    // And counted where the writer reads drops, so that it reports it.
+    assert_eq!(
+        shared_drops(),
+        shared_before + 1,
+        "the late record is not in a counter the writer reports"
     );
 }
