@@ -87,19 +87,7 @@ fn sixty_four_threads_at_full_speed_all_arrive_within_64m() {
         "the producers did not finish: {stress_err}\nwriter: {err}"
     );
     assert!(!err.contains("memory allocation"), "{err}");
-    let mut seen = HashMap::new();
-    records(&s.text(), &mut seen);
-    let missing: Vec<_> = (0..THREADS)
-        .flat_map(|t| (0..COUNT).map(move |i| (t, i)))
-        .filter(|k| !seen.contains_key(k))
-        .take(5)
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "records missing, e.g. {missing:?}\n{err}"
-    );
-    assert_eq!(seen.len() as u64, u64::from(THREADS) * COUNT);
-    assert!(seen.values().all(|&n| n == 1), "a record written twice");
+    all_once(&s.text(), THREADS, COUNT, &err);
 }
 
 #[test]
