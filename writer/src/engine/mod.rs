@@ -1098,14 +1098,7 @@ pub(crate) fn read_part<B: ul_ring::bytes::ByteStore>(
             }
         }
     });
-    match cut {
-        Some(pos) => Batch {
-            new_tail: pos,
-            records: formatted,
-            corrupt: None,
-        },
-        None => batch,
-    }
+    stopped_at(cut, formatted, batch)
 }
 
 /// [`read_part`] by spans ([`Consumer::read_spans`]): `format` takes a
@@ -1127,6 +1120,12 @@ pub(crate) fn read_spans_part<B: ul_ring::bytes::ByteStore>(
             cut = c;
         }
     });
+    stopped_at(cut, formatted, batch)
+}
+
+/// What a part read: up to `cut`, the first record `format` left for the
+/// next batch, with the `formatted` records before it; else all of `batch`.
+fn stopped_at(cut: Option<u64>, formatted: usize, batch: Batch) -> Batch {
     match cut {
         Some(pos) => Batch {
             new_tail: pos,
