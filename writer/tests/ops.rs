@@ -510,19 +510,37 @@ fn ul_stat_survives_a_scribbled_region() {
 fn ul_stat_watch_redraws_until_stopped() {
     let s = Scratch::new("statwatch");
     let w = Writer::start(&s, &[]);
-    let mut child = Command::new(stat_bin())
-        .arg("--shm")
+    let mut cmd = Command::new(stat_bin());
+    cmd.arg("--shm")
         .arg(&s.shm)
         .args(["--watch", "0.2"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stdout(Stdio::piped());
+    // A runner started in the background (`cmd &` in a script) hands its
+    // children SIGINT ignored; ul-stat keeps the disposition it inherits, as
+    // a terminal program should, so give it the one a terminal gives.
+    // SAFETY: between fork and exec the closure calls only `signal`, which
+    // is async-signal-safe, and touches no memory of the parent.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
     std::thread::sleep(Duration::from_millis(1200));
     assert!(
         child.try_wait().unwrap().is_none(),
         "--watch exited on its own"
     );
     signal(child.id(), libc::SIGINT);
+    // Bounded: a watch that ignores SIGINT fails the test instead of
+    // hanging the run.
+    if common::wait_timeout(&mut child, Duration::from_secs(10)).is_none() {
+        signal(child.id(), libc::SIGKILL);
+        let _ = child.wait();
+        panic!("ul-stat --watch did not stop on SIGINT within 10 s");
+    }
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let frames = text.matches("\x1b[H\x1b[2Jregion ").count();
