@@ -7,9 +7,11 @@
 //! was applied or why it could not be, and, when the CPU limit could not be
 //! given to a cgroup, pace the work loop with the returned [`Throttle`].
 //!
-//! Cgroup v2 files (`memory.max`, `cpu.max`) are written only when the
-//! process is alone in its cgroup (a systemd service, say): a cgroup shared
-//! with other processes would limit them too.
+//! Cgroup files (v2 `memory.max` and `cpu.max`; on a host whose memory or
+//! cpu controller is on a cgroup v1 hierarchy, `memory.limit_in_bytes` and
+//! `cpu.cfs_quota_us`) are written only when the process is alone in its
+//! cgroup (a systemd service, say): a cgroup shared with other processes
+//! would limit them too.
 //!
 //! ```
 //! use ul_ring::limits::Limits;
@@ -234,12 +236,11 @@ impl Limits {
     pub fn apply(&self) -> (Vec<(&'static str, Outcome)>, Option<Throttle>) {
         let mut out = Vec::new();
         let mut throttle = None;
-        let cg = own_cgroup();
         if let Some(m) = self.memory {
-            out.push(("memory", apply_memory(m, &cg)));
+            out.push(("memory", apply_memory(m, &own_cgroup("memory"))));
         }
         if let Some(c) = self.cpu {
-            let o = apply_cpu(c, &cg);
+            let o = apply_cpu(c, &own_cgroup("cpu"));
             if !matches!(o, Outcome::Applied(ref s) if s.starts_with("cgroup")) {
                 throttle = Some(Throttle::new(c));
             }
@@ -255,27 +256,100 @@ impl Limits {
     }
 }
 
-/// The process's cgroup v2 directory, if it is alone in it and can write
-/// to it; otherwise why not.
-fn own_cgroup() -> Result<PathBuf, String> {
+/// Which cgroup hierarchy holds a controller for this process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CgroupVersion {
+    /// The unified hierarchy (`memory.max`, `cpu.max`).
+    V2,
+    /// A legacy hierarchy of its own (`memory.limit_in_bytes`,
+    /// `cpu.cfs_quota_us`), as on hosts that still mount cgroup v1 or mount
+    /// both ("hybrid").
+    V1,
+}
+
+/// This process's cgroup directory for one controller, if the process is
+/// alone in it.
+#[derive(Clone, Debug)]
+struct OwnCgroup {
+    dir: PathBuf,
+    version: CgroupVersion,
+}
+
+impl OwnCgroup {
+    /// The file that holds the memory limit.
+    fn memory_limit_file(&self) -> &'static str {
+        match self.version {
+            CgroupVersion::V2 => "memory.max",
+            CgroupVersion::V1 => "memory.limit_in_bytes",
+        }
+    }
+
+    /// The file that holds the memory in use, as the limit counts it.
+    fn memory_usage_file(&self) -> &'static str {
+        match self.version {
+            CgroupVersion::V2 => "memory.current",
+            CgroupVersion::V1 => "memory.usage_in_bytes",
+        }
+    }
+}
+
+/// The mount point of the cgroup filesystem in one `/proc/self/mountinfo`
+/// line, if it is a cgroup2 mount (`controller` None) or a cgroup v1 mount
+/// that carries `controller` among its super options.
+fn cgroup_mount(line: &str, controller: Option<&str>) -> Option<PathBuf> {
+    // Field 5 is the mount point; the filesystem type and source follow
+    // " - ", then the super options.
+    let (pre, post) = line.split_once(" - ")?;
+    let mut fields = post.split(' ');
+    let fstype = fields.next()?;
+    let options = fields.nth(1).unwrap_or("");
+    let ours = match controller {
+        None => fstype == "cgroup2",
+        Some(c) => fstype == "cgroup" && options.split(',').any(|o| o == c),
+    };
+    ours.then(|| pre.split(' ').nth(4).map(PathBuf::from))?
+}
+
+/// This process's cgroup directory for `controller` (`memory`, `cpu`), if
+/// it is alone in it; otherwise why not. The unified hierarchy is used when
+/// it offers the controller (its `cgroup.controllers` lists it), else the
+/// cgroup v1 hierarchy that carries it.
+fn own_cgroup(controller: &str) -> Result<OwnCgroup, String> {
     let cgroup = std::fs::read_to_string("/proc/self/cgroup")
         .map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
-    let rel = cgroup
-        .lines()
-        .find_map(|l| l.strip_prefix("0::"))
-        .ok_or("no cgroup v2 hierarchy")?;
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
-    // Field 5 is the mount point; the filesystem type follows " - ".
-    let mount = mountinfo
-        .lines()
-        .find_map(|l| {
-            let (pre, post) = l.split_once(" - ")?;
-            post.starts_with("cgroup2 ")
-                .then(|| pre.split(' ').nth(4).map(PathBuf::from))?
-        })
-        .ok_or("no cgroup v2 filesystem is mounted")?;
-    let dir = mount.join(rel.trim().trim_start_matches('/'));
+    let v2 = (|| {
+        let rel = cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
+        let mount = mountinfo.lines().find_map(|l| cgroup_mount(l, None))?;
+        let dir = mount.join(rel.trim().trim_start_matches('/'));
+        let offered = std::fs::read_to_string(dir.join("cgroup.controllers")).ok()?;
+        offered
+            .split_whitespace()
+            .any(|c| c == controller)
+            .then_some(dir)
+    })();
+    // A v1 line is `<id>:<controllers, comma-separated>:<path>`.
+    let v1 = || {
+        let rel = cgroup.lines().find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, list, path) = (f.next()?, f.next()?, f.next()?);
+            list.split(',').any(|c| c == controller).then_some(path)
+        })?;
+        let mount = mountinfo
+            .lines()
+            .find_map(|l| cgroup_mount(l, Some(controller)))?;
+        Some(mount.join(rel.trim().trim_start_matches('/')))
+    };
+    let (dir, version) = match (v2, v1()) {
+        (Some(d), _) => (d, CgroupVersion::V2),
+        (None, Some(d)) => (d, CgroupVersion::V1),
+        (None, None) => {
+            return Err(format!(
+                "no cgroup hierarchy offers this process the {controller} controller"
+            ))
+        }
+    };
     let procs = std::fs::read_to_string(dir.join("cgroup.procs"))
         .map_err(|e| format!("cannot read {}/cgroup.procs: {e}", dir.display()))?;
     let me = std::process::id().to_string();
@@ -286,7 +360,7 @@ fn own_cgroup() -> Result<PathBuf, String> {
             dir.display()
         ));
     }
-    Ok(dir)
+    Ok(OwnCgroup { dir, version })
 }
 
 fn write_cgroup(dir: &std::path::Path, file: &str, value: &str) -> Result<String, String> {
@@ -299,9 +373,9 @@ fn mib(b: u64) -> String {
     format!("{:.1} MiB", b as f64 / (1 << 20) as f64)
 }
 
-fn apply_memory(bytes: u64, cg: &Result<PathBuf, String>) -> Outcome {
+fn apply_memory(bytes: u64, cg: &Result<OwnCgroup, String>) -> Outcome {
     let cg_why = match cg {
-        Ok(dir) => match write_cgroup(dir, "memory.max", &bytes.to_string()) {
+        Ok(cg) => match write_cgroup(&cg.dir, cg.memory_limit_file(), &bytes.to_string()) {
             Ok(s) => return Outcome::Applied(s),
             Err(e) => e,
         },
@@ -338,17 +412,22 @@ fn apply_memory(bytes: u64, cg: &Result<PathBuf, String>) -> Outcome {
 }
 
 /// What a memory limit applied now counts, and the name of that measure:
-/// the cgroup's `memory.current` where [`Limits::apply`] writes
-/// `memory.max` (this process alone in its cgroup v2), else the address
-/// space in use (`VmSize`), which `RLIMIT_AS` bounds. `None` if neither
-/// can be read.
+/// the cgroup's `memory.current` (v2) or `memory.usage_in_bytes` (v1)
+/// where [`Limits::apply`] writes the cgroup's limit (this process alone in
+/// its cgroup), else the address space in use (`VmSize`), which
+/// `RLIMIT_AS` bounds. `None` if neither can be read.
 pub fn memory_in_use() -> Option<(u64, &'static str)> {
-    if let Ok(dir) = own_cgroup() {
-        let current = std::fs::read_to_string(dir.join("memory.current"))
+    if let Ok(cg) = own_cgroup("memory") {
+        let file = cg.memory_usage_file();
+        let current = std::fs::read_to_string(cg.dir.join(file))
             .ok()
             .and_then(|s| s.trim().parse().ok());
         if let Some(c) = current {
-            return Some((c, "cgroup memory.current"));
+            let measure = match cg.version {
+                CgroupVersion::V2 => "cgroup memory.current",
+                CgroupVersion::V1 => "cgroup memory.usage_in_bytes",
+            };
+            return Some((c, measure));
         }
     }
     vm_size().map(|v| (v, "address space (VmSize)"))
@@ -362,12 +441,23 @@ fn vm_size() -> Option<u64> {
     Some(kb * 1024)
 }
 
-fn apply_cpu(share: f64, cg: &Result<PathBuf, String>) -> Outcome {
+fn apply_cpu(share: f64, cg: &Result<OwnCgroup, String>) -> Outcome {
     const PERIOD: u64 = 100_000;
     let why = match cg {
-        Ok(dir) => {
+        Ok(cg) => {
             let quota = ((share * PERIOD as f64) as u64).max(1000);
-            match write_cgroup(dir, "cpu.max", &format!("{quota} {PERIOD}")) {
+            let written = match cg.version {
+                CgroupVersion::V2 => write_cgroup(&cg.dir, "cpu.max", &format!("{quota} {PERIOD}")),
+                // The period first: a quota is checked against the period
+                // in force when it is written.
+                CgroupVersion::V1 => {
+                    write_cgroup(&cg.dir, "cpu.cfs_period_us", &PERIOD.to_string()).and_then(|p| {
+                        write_cgroup(&cg.dir, "cpu.cfs_quota_us", &quota.to_string())
+                            .map(|q| format!("{q}, {p}"))
+                    })
+                }
+            };
+            match written {
                 Ok(s) => return Outcome::Applied(s),
                 Err(e) => e,
             }
@@ -478,6 +568,33 @@ impl Throttle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cgroup_mounts_are_told_apart() {
+        let v2 = "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw";
+        let mem = "35 31 0:31 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory";
+        let cpu = "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct";
+        let tmpfs = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755";
+        assert_eq!(
+            cgroup_mount(v2, None),
+            Some(PathBuf::from("/sys/fs/cgroup/unified"))
+        );
+        assert_eq!(cgroup_mount(v2, Some("memory")), None);
+        assert_eq!(cgroup_mount(mem, None), None);
+        assert_eq!(
+            cgroup_mount(mem, Some("memory")),
+            Some(PathBuf::from("/sys/fs/cgroup/memory"))
+        );
+        assert_eq!(cgroup_mount(mem, Some("cpu")), None);
+        assert_eq!(
+            cgroup_mount(cpu, Some("cpu")),
+            Some(PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"))
+        );
+        // `cpuacct` is not `cpu`.
+        assert_eq!(cgroup_mount(cpu, Some("cpuacc")), None);
+        assert_eq!(cgroup_mount(tmpfs, None), None);
+        assert_eq!(cgroup_mount(tmpfs, Some("memory")), None);
+    }
 
     #[test]
     fn sizes() {

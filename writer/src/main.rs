@@ -116,7 +116,9 @@ struct Cli {
     /// log decodes on its own.
     #[arg(long, value_name = "N", default_value_t = 10, requires = "rotate_size")]
     keep: u32,
-    /// Memory limit (e.g. 64M): cgroup v2 memory.max, else RLIMIT_AS.
+    /// Memory limit (e.g. 64M): the cgroup's memory.max (v1:
+    /// memory.limit_in_bytes) if the writer is alone in its cgroup, else
+    /// RLIMIT_AS.
     /// Batches are sized to fit in it; a limit too small to work in is
     /// refused at start (exit status 1) with the smallest that would do.
     #[arg(long, value_name = "SIZE")]
@@ -128,8 +130,9 @@ struct Cli {
     /// [default: 1M]
     #[arg(long, value_name = "SIZE")]
     batch_bytes: Option<String>,
-    /// CPU limit as a share of one CPU (e.g. 10%): cgroup v2 cpu.max, else
-    /// the writer paces itself.
+    /// CPU limit as a share of one CPU (e.g. 10%): the cgroup's cpu.max (v1:
+    /// cpu.cfs_quota_us) if the writer is alone in its cgroup, else the
+    /// writer paces itself.
     #[arg(long, value_name = "PERCENT")]
     cpu_limit: Option<String>,
     /// Nice value, -20 (highest priority) to 19.
