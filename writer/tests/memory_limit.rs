@@ -214,101 +214,6 @@ fn refused_allocations_make_smaller_batches_and_lose_nothing() {
     all_once(&s.text(), THREADS, COUNT, &err);
 }
 
-/// Where a test may make a cgroup of its own with the memory controller,
-/// and the files that limit and report it there: on the unified hierarchy
-/// (v2) if the directory that holds this process's cgroup hands `memory`
-/// to its children, else on the cgroup v1 `memory` hierarchy. The
-/// directory is the one that holds this process's cgroup (the cgroup itself
-/// if it is the root), so the new cgroup is a sibling. Otherwise why not.
-fn memory_cgroup_parent() -> Result<(std::path::PathBuf, MemoryFiles), String> {
-    // SAFETY: geteuid has no memory effects.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err("not root: cannot make a cgroup".into());
-    }
-    let cgroup = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| e.to_string())?;
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| e.to_string())?;
-    // The mount point of the first mount whose type and super options pass.
-    let mount_of = |ok: &dyn Fn(&str, &str) -> bool| {
-        mountinfo.lines().find_map(|l| {
-            let (pre, post) = l.split_once(" - ")?;
-            let f: Vec<&str> = post.split(' ').collect();
-            ok(f.first()?, f.get(2).unwrap_or(&""))
-                .then(|| pre.split(' ').nth(4).map(std::path::PathBuf::from))?
-        })
-    };
-    let parent_of = |mount: std::path::PathBuf, rel: &str| {
-        let rel = rel.trim().trim_start_matches('/');
-        if rel.is_empty() {
-            mount
-        } else {
-            let own = mount.join(rel);
-            own.parent().map(|p| p.to_path_buf()).unwrap_or(own)
-        }
-    };
-    let mut why_not_v2 = String::from("no cgroup v2 hierarchy in /proc/self/cgroup");
-    if let Some(rel) = cgroup.lines().find_map(|l| l.strip_prefix("0::")) {
-        match mount_of(&|t, _| t == "cgroup2") {
-            None => why_not_v2 = "no cgroup2 filesystem is mounted".into(),
-            Some(mount) => {
-                let parent = parent_of(mount, rel);
-                let sub = std::fs::read_to_string(parent.join("cgroup.subtree_control"))
-                    .unwrap_or_default();
-                if sub.split_whitespace().any(|c| c == "memory") {
-                    return Ok((parent, MemoryFiles::V2));
-                }
-                why_not_v2 = format!(
-                    "{} does not give its child cgroups the memory controller",
-                    parent.display()
-                );
-            }
-        }
-    }
-    let v1_rel = cgroup.lines().find_map(|l| {
-        let mut f = l.splitn(3, ':');
-        let (_, list, path) = (f.next()?, f.next()?, f.next()?);
-        list.split(',').any(|c| c == "memory").then_some(path)
-    });
-    let v1_mount = mount_of(&|t, o| t == "cgroup" && o.split(',').any(|c| c == "memory"));
-    match (v1_rel, v1_mount) {
-        (Some(rel), Some(mount)) => Ok((parent_of(mount, rel), MemoryFiles::V1)),
-        _ => Err(format!("{why_not_v2}, and no cgroup v1 memory hierarchy")),
-    }
-}
-
-/// The files of one cgroup version's memory controller.
-#[derive(Clone, Copy, Debug)]
-enum MemoryFiles {
-    V2,
-    V1,
-}
-
-impl MemoryFiles {
-    fn limit(self) -> &'static str {
-        match self {
-            MemoryFiles::V2 => "memory.max",
-            MemoryFiles::V1 => "memory.limit_in_bytes",
-        }
-    }
-
-    /// The file with the `oom_kill N` line.
-    fn events(self) -> &'static str {
-        match self {
-            MemoryFiles::V2 => "memory.events",
-            MemoryFiles::V1 => "memory.oom_control",
-        }
-    }
-}
-
-/// A cgroup made for a test, removed on drop (its processes must be gone
-/// by then).
-struct TestCgroup(std::path::PathBuf);
-
-impl Drop for TestCgroup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir(&self.0);
-    }
-}
-
 /// The cgroup path of `--memory-limit`: the real writer started alone in a
 /// cgroup of its own (a shell that moves itself into it, then execs
 /// `ul-writer`), so it writes the cgroup's limit (`memory.max`, or
@@ -321,30 +226,23 @@ impl Drop for TestCgroup {
 fn sixty_four_threads_all_arrive_within_64m_in_a_cgroup_of_its_own() {
     const THREADS: u32 = 64;
     const COUNT: u64 = 20_000;
-    let (parent, files) = match memory_cgroup_parent() {
-        Ok(p) => p,
+    let cg = match TestCgroup::new("memory") {
+        Ok(cg) => cg,
         Err(why) => {
             eprintln!("skipped: the cgroup memory limit is not tested here: {why}");
             return;
         }
     };
+    let files = cg.version;
     let s = Scratch::new("memcg");
-    let dir = parent.join(format!("ul-test-{}", std::process::id()));
-    std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
-    let cg = TestCgroup(dir.clone());
     assert!(
-        cg.0.join(files.limit()).exists(),
+        cg.dir.join(files.memory_limit()).exists(),
         "{} has no {}",
-        cg.0.display(),
-        files.limit()
+        cg.dir.display(),
+        files.memory_limit()
     );
-    let procs = cg.0.join("cgroup.procs");
-    let child = Command::new("sh")
-        .arg("-c")
-        .arg("echo $$ > \"$1\" && shift && exec \"$@\"")
-        .arg("sh")
-        .arg(&procs)
-        .arg(writer_bin())
+    let child = cg
+        .command(&writer_bin())
         .arg("--shm")
         .arg(&s.shm)
         .arg("--dir")
@@ -363,18 +261,18 @@ fn sixty_four_threads_all_arrive_within_64m_in_a_cgroup_of_its_own() {
     assert!(serving, "the writer did not start");
     let (ok, stress_err) = stress_within(&s, &mut w, THREADS, COUNT, Duration::from_secs(120));
     let exited = w.child.try_wait().expect("try_wait");
-    let events = std::fs::read_to_string(cg.0.join(files.events())).unwrap_or_default();
-    let max = std::fs::read_to_string(cg.0.join(files.limit())).unwrap_or_default();
+    let events = std::fs::read_to_string(cg.dir.join(files.memory_events())).unwrap_or_default();
+    let max = std::fs::read_to_string(cg.dir.join(files.memory_limit())).unwrap_or_default();
     let (status, err) = w.stop();
     assert!(
         exited.is_none() && status.success(),
         "the writer died in its cgroup under --memory-limit 64M ({status:?}): {err}\n{}: {events}",
-        files.events()
+        files.memory_events()
     );
     // The test is void unless the cgroup, not RLIMIT_AS, held the writer.
     assert!(
         err.contains("memory limit applied cgroup")
-            && err.contains(&format!("{} = {}", files.limit(), 64u64 << 20)),
+            && err.contains(&format!("{} = {}", files.memory_limit(), 64u64 << 20)),
         "{err}"
     );
     assert_eq!(max.trim(), (64u64 << 20).to_string());
@@ -382,13 +280,14 @@ fn sixty_four_threads_all_arrive_within_64m_in_a_cgroup_of_its_own() {
         .lines()
         .find_map(|l| l.strip_prefix("oom_kill "))
         .and_then(|n| n.trim().parse::<u64>().ok());
-    assert_eq!(oom_kills, Some(0), "{}: {events}", files.events());
+    assert_eq!(oom_kills, Some(0), "{}: {events}", files.memory_events());
     assert!(
         ok,
         "the producers did not finish: {stress_err}\nwriter: {err}"
     );
     all_once(&s.text(), THREADS, COUNT, &err);
     // The writer has exited: the cgroup is empty, and goes.
+    let dir = cg.dir.clone();
     drop(cg);
     assert!(!dir.exists(), "{} is still there", dir.display());
 }

@@ -294,6 +294,62 @@ fn cpu_ticks(pid: u32) -> u64 {
 fn cpu_limit_holds_under_sustained_load_and_loses_nothing() {
     let s = Scratch::new("cpulimit");
     let w = Writer::start(&s, &["--cpu-limit", "10%", "--format", "text"]);
+    let err = cpu_limit_holds(&s, w);
+    assert!(err.contains("cpu limit applied"), "{err}");
+}
+
+/// The cgroup path of `--cpu-limit`: the real writer alone in a cgroup of
+/// its own writes the cgroup's quota (`cpu.max`, or `cpu.cfs_quota_us` on a
+/// cgroup v1 cpu hierarchy) instead of pacing itself, and holds the share
+/// with nothing lost. Needs root and a cpu controller that hands out child
+/// cgroups; skips (saying why) otherwise.
+#[test]
+fn cpu_limit_in_a_cgroup_of_its_own_is_the_cgroups_quota() {
+    let cg = match common::TestCgroup::new("cpu") {
+        Ok(cg) => cg,
+        Err(why) => {
+            eprintln!("skipped: the cgroup CPU limit is not tested here: {why}");
+            return;
+        }
+    };
+    let s = Scratch::new("cpucg");
+    let child = cg
+        .command(&common::writer_bin())
+        .arg("--shm")
+        .arg(&s.shm)
+        .arg("--dir")
+        .arg(&s.dir)
+        .args(["--cpu-limit", "10%", "--format", "text"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ul-writer in its cgroup");
+    let w = Writer::from_child(child);
+    let pid = w.pid();
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            ul_writer::stat::Snapshot::read(&s.shm).is_ok_and(|snap| snap.writer.pid == pid)
+        }),
+        "the writer did not start"
+    );
+    let (file, want) = match cg.version {
+        common::CgroupVersion::V2 => ("cpu.max", "10000 100000"),
+        common::CgroupVersion::V1 => ("cpu.cfs_quota_us", "10000"),
+    };
+    let err = cpu_limit_holds(&s, w);
+    // Read after the run: the writer applies its limits once it serves.
+    let quota = std::fs::read_to_string(cg.dir.join(file)).unwrap_or_default();
+    assert!(
+        err.contains("cpu limit applied cgroup") && err.contains(&format!("{file} = {want}")),
+        "{err}"
+    );
+    assert_eq!(quota.trim(), want, "{}/{file}", cg.dir.display());
+}
+
+/// Runs one producer thread for 5 s against the writer `w` started with
+/// `--cpu-limit 10%`, checks the writer's CPU share and that every record
+/// arrived once; returns the writer's stderr.
+fn cpu_limit_holds(s: &Scratch, w: Writer) -> String {
     let producer = Command::new(stress_bin())
         .arg("--shm")
         .arg(&s.shm)
@@ -314,7 +370,6 @@ fn cpu_limit_holds_under_sustained_load_and_loses_nothing() {
     assert!(out.status.success(), "producer failed");
     let (status, err) = w.stop();
     assert!(status.success(), "{err}");
-    assert!(err.contains("cpu limit applied"), "{err}");
     eprintln!("writer CPU share over {wall:.2} s: {:.1}%", share * 100.0);
     // 15%: /proc counts in 10 ms ticks (+-0.6% over 3.5 s), the pacing
     // window restarts each second after at most one batch of overshoot,
@@ -337,6 +392,7 @@ fn cpu_limit_holds_under_sustained_load_and_loses_nothing() {
     assert_eq!(seen.len() as u64, n, "records lost under the CPU limit");
     assert!(seen.keys().all(|k| k.1 == 0 && k.2 < n));
     assert!(seen.values().all(|&c| c == 1), "a record written twice");
+    err
 }
 
 fn writer_rejects(args: &[&str], expect: &[&str]) {

@@ -362,3 +362,129 @@ pub fn attach(shm: &Path) -> ul_ring::region::Region {
     )
     .unwrap_or_else(|e| panic!("attach to {}: {e}", shm.display()))
 }
+
+/// A cgroup hierarchy's version, and the file names that differ by it.
+#[allow(dead_code)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CgroupVersion {
+    V2,
+    V1,
+}
+
+#[allow(dead_code)]
+impl CgroupVersion {
+    pub fn memory_limit(self) -> &'static str {
+        match self {
+            CgroupVersion::V2 => "memory.max",
+            CgroupVersion::V1 => "memory.limit_in_bytes",
+        }
+    }
+
+    /// The file with the `oom_kill N` line.
+    pub fn memory_events(self) -> &'static str {
+        match self {
+            CgroupVersion::V2 => "memory.events",
+            CgroupVersion::V1 => "memory.oom_control",
+        }
+    }
+}
+
+/// A cgroup made for a test with one controller, beside this process's own
+/// cgroup; removed on drop (its processes must be gone by then).
+#[allow(dead_code)]
+pub struct TestCgroup {
+    pub dir: PathBuf,
+    pub version: CgroupVersion,
+}
+
+#[allow(dead_code)]
+impl TestCgroup {
+    /// Makes a cgroup with `controller` (`memory`, `cpu`): on the unified
+    /// hierarchy (v2) if the directory that holds this process's cgroup
+    /// hands the controller to its children, else on the cgroup v1
+    /// hierarchy that carries it. The new cgroup is a sibling of this
+    /// process's (a child of the root if that is where it is). Needs root;
+    /// otherwise says why not.
+    pub fn new(controller: &str) -> Result<Self, String> {
+        // SAFETY: geteuid has no memory effects.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err("not root: cannot make a cgroup".into());
+        }
+        let cgroup = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| e.to_string())?;
+        let mountinfo =
+            std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| e.to_string())?;
+        // The mount point of the first mount whose type and super options pass.
+        let mount_of = |ok: &dyn Fn(&str, &str) -> bool| {
+            mountinfo.lines().find_map(|l| {
+                let (pre, post) = l.split_once(" - ")?;
+                let f: Vec<&str> = post.split(' ').collect();
+                ok(f.first()?, f.get(2).unwrap_or(&""))
+                    .then(|| pre.split(' ').nth(4).map(PathBuf::from))?
+            })
+        };
+        let parent_of = |mount: PathBuf, rel: &str| {
+            let rel = rel.trim().trim_start_matches('/');
+            if rel.is_empty() {
+                mount
+            } else {
+                let own = mount.join(rel);
+                own.parent().map(|p| p.to_path_buf()).unwrap_or(own)
+            }
+        };
+        let mut why_not_v2 = String::from("no cgroup v2 hierarchy in /proc/self/cgroup");
+        let mut found = None;
+        if let Some(rel) = cgroup.lines().find_map(|l| l.strip_prefix("0::")) {
+            match mount_of(&|t, _| t == "cgroup2") {
+                None => why_not_v2 = "no cgroup2 filesystem is mounted".into(),
+                Some(mount) => {
+                    let parent = parent_of(mount, rel);
+                    let sub = std::fs::read_to_string(parent.join("cgroup.subtree_control"))
+                        .unwrap_or_default();
+                    if sub.split_whitespace().any(|c| c == controller) {
+                        found = Some((parent, CgroupVersion::V2));
+                    } else {
+                        why_not_v2 = format!(
+                            "{} does not give its child cgroups the {controller} controller",
+                            parent.display()
+                        );
+                    }
+                }
+            }
+        }
+        if found.is_none() {
+            let v1_rel = cgroup.lines().find_map(|l| {
+                let mut f = l.splitn(3, ':');
+                let (_, list, path) = (f.next()?, f.next()?, f.next()?);
+                list.split(',').any(|c| c == controller).then_some(path)
+            });
+            let v1_mount = mount_of(&|t, o| t == "cgroup" && o.split(',').any(|c| c == controller));
+            if let (Some(rel), Some(mount)) = (v1_rel, v1_mount) {
+                found = Some((parent_of(mount, rel), CgroupVersion::V1));
+            }
+        }
+        let (parent, version) = found
+            .ok_or_else(|| format!("{why_not_v2}, and no cgroup v1 {controller} hierarchy"))?;
+        let dir = parent.join(format!("ul-test-{}-{controller}", std::process::id()));
+        std::fs::create_dir(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+        Ok(Self { dir, version })
+    }
+
+    /// A command that runs `program` in this cgroup: a shell that moves
+    /// itself in, then execs it (so the program is alone there from its
+    /// first instruction).
+    pub fn command(&self, program: &Path) -> Command {
+        let mut c = Command::new("sh");
+        c.arg("-c")
+            .arg("echo $$ > \"$1\" && shift && exec \"$@\"")
+            .arg("sh")
+            .arg(self.dir.join("cgroup.procs"))
+            .arg(program);
+        c
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
