@@ -159,7 +159,8 @@ for ((r = 1; r <= RUNS; r++)); do
       continue
     fi
     dir=$(mktemp -d "${TMPDIR:-/tmp}/ul-cpp-$l-XXXXXX")
-    out=$("$BUILD_DIR/latency-$l" --dir "$dir" --bursts "$BURSTS" --warmup "$WARMUP" \
+    # In the temp dir: NanoLog opens ./compressedLog before setLogFile.
+    out=$(cd "$dir" && "$BUILD_DIR/latency-$l" --dir "$dir" --bursts "$BURSTS" --warmup "$WARMUP" \
       --quill-sleep-us "$QUILL_SLEEP_US" ${pin[@]+"${pin[@]}"})
     while read -r kind rest; do
       case "$kind" in
