@@ -115,6 +115,7 @@ if [ "$build" = 1 ] && want nanolog; then
     "$here/latency.cpp" -o "$BUILD_DIR/latency-nanolog" "$BUILD_DIR/nanolog/runtime/libNanoLog.a" -lrt
 fi
 ul_latency=${CARGO_TARGET_DIR:-$repo/target}/release/latency
+ul_writer=${CARGO_TARGET_DIR:-$repo/target}/release/ul-writer
 if [ "$build" = 1 ] && want ul; then
   echo "run.sh: building ul's harness (cargo, release) ..." >&2
   (cd "$repo" && cargo build --release -q -p ul-benches --features harness --bin latency -p ul-writer)
@@ -153,7 +154,9 @@ for ((r = 1; r <= RUNS; r++)); do
     echo "run.sh: run $r/$RUNS: $l ($BURSTS bursts per case) ..." >&2
     if [ "$l" = ul ]; then
       json="$BUILD_DIR/ul-$stamp-$r.json"
-      "$ul_latency" --logger ul --modes burst --messages int --threads 1 \
+      # --writer: the one just built (else the harness rebuilds it when it
+      # is older than the harness binary).
+      "$ul_latency" --logger ul --modes burst --messages int --threads 1 --writer "$ul_writer" \
         --bursts "$BURSTS" --warmup "$WARMUP" ${pin[@]+"${pin[@]}"} --json "$json" > /dev/null
       "$PYTHON" "$here/report.py" --ul-json "$json" --run "$r" >> "$results"
       continue
