@@ -13,9 +13,10 @@
 #   --runs N             processes per logger, alternated between loggers [RUNS, 5]
 #   --bursts N           timed bursts of 20 calls per case per process [BURSTS, 10000]
 #   --warmup N           untimed calls of each case before timing [WARMUP, 100]
-#   --loggers LIST       comma list of quill,nanolog,ul [LOGGERS, quill,nanolog]
+#   --loggers LIST       comma list of quill,quill-spin,nanolog,ul [LOGGERS, quill,quill-spin,nanolog]
 #   --ul                 add ul (its own harness: `latency --logger ul --modes burst --messages int`)
-#   --quill-sleep-us N   Quill backend's sleep when idle; 0 (spin) as in Quill's own harness [QUILL_SLEEP_US, 0]
+#   --quill-sleep-us N   `quill`'s backend sleep when idle, Quill's default [QUILL_SLEEP_US, 100];
+#                        `quill-spin` is Quill with 0 (its backend spins), as Quill's own harness sets
 #   --no-pin             do not pin the producer thread to CPU 1
 #   --no-build           reuse the binaries in the build dir
 #
@@ -34,8 +35,8 @@ BUILD_DIR=${BUILD_DIR:-/tmp/ul-cpp-bench}
 RUNS=${RUNS:-5}
 BURSTS=${BURSTS:-10000}
 WARMUP=${WARMUP:-100}
-LOGGERS=${LOGGERS:-quill,nanolog}
-QUILL_SLEEP_US=${QUILL_SLEEP_US:-0}
+LOGGERS=${LOGGERS:-quill,quill-spin,nanolog}
+QUILL_SLEEP_US=${QUILL_SLEEP_US:-100}
 CXX=${CXX:-g++}
 PYTHON=${PYTHON:-python3}
 pin=()
@@ -67,12 +68,13 @@ done
 IFS=, read -r -a loggers <<< "$LOGGERS"
 want() { local l; for l in "${loggers[@]}"; do [ "$l" = "$1" ] && return 0; done; return 1; }
 for l in "${loggers[@]}"; do
-  case "$l" in quill|nanolog|ul) ;; *) die "unknown logger $l (quill, nanolog, ul)" ;; esac
+  case "$l" in quill|quill-spin|nanolog|ul) ;; *) die "unknown logger $l (quill, quill-spin, nanolog, ul)" ;; esac
 done
-if want quill; then
+want_quill() { want quill || want quill-spin; }
+if [ "$build" = 1 ] && want_quill; then
   [ -f "$QUILL_DIR/include/quill/Backend.h" ] || die "QUILL_DIR ($QUILL_DIR) has no include/quill/Backend.h"
 fi
-if want nanolog; then
+if [ "$build" = 1 ] && want nanolog; then
   [ -f "$NANOLOG_DIR/runtime/NanoLogCpp17.h" ] || die "NANOLOG_DIR ($NANOLOG_DIR) has no runtime/NanoLogCpp17.h"
 fi
 mkdir -p "$BUILD_DIR"
@@ -82,7 +84,7 @@ case "$BUILD_DIR/" in "$repo"/*) die "the build dir must be outside the repo ($r
 cxxflags=(-std=c++17 -O3 -march=native -DNDEBUG -pthread)
 
 # ------------------------------------------------------------------ build
-if [ "$build" = 1 ] && want quill; then
+if [ "$build" = 1 ] && want_quill; then
   echo "run.sh: building Quill harness ($QUILL_DIR) ..." >&2
   "$CXX" "${cxxflags[@]}" -DUL_BENCH_QUILL -I"$QUILL_DIR/include" \
     "$here/latency.cpp" -o "$BUILD_DIR/latency-quill"
@@ -136,7 +138,7 @@ results="$BUILD_DIR/results-$stamp.txt"
   echo "meta cpu $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) CPUs online, Linux $(uname -r)"
   echo "meta command benches/cpp/run.sh --runs $RUNS --bursts $BURSTS --warmup $WARMUP --loggers $LOGGERS --quill-sleep-us $QUILL_SLEEP_US ${pin[*]}"
   echo "meta compiler $("$CXX" --version | head -1), ${cxxflags[*]}"
-  if want quill; then echo "meta source_quill $QUILL_DIR $(src_rev "$QUILL_DIR")"; fi
+  if want_quill; then echo "meta source_quill $QUILL_DIR $(src_rev "$QUILL_DIR")"; fi
   if want nanolog; then echo "meta source_nanolog $NANOLOG_DIR $(src_rev "$NANOLOG_DIR")"; fi
   if want ul; then echo "meta source_ul $repo $(src_rev "$repo")"; fi
 } >> "$results"
@@ -144,7 +146,7 @@ t_start=$(date +%s)
 
 count_lines() { # logger logfile
   case "$1" in
-    quill) grep -c 'Logging int: ' "$2" || true ;;
+    quill*) grep -c 'Logging int: ' "$2" || true ;;
     nanolog) "$BUILD_DIR/nanolog/runtime/decompressor" decompress "$2" | grep -c 'Logging int: ' || true ;;
   esac
 }
@@ -162,13 +164,16 @@ for ((r = 1; r <= RUNS; r++)); do
       continue
     fi
     dir=$(mktemp -d "${TMPDIR:-/tmp}/ul-cpp-$l-XXXXXX")
+    bin=$l sleep_us=$QUILL_SLEEP_US
+    [ "$l" = quill-spin ] && bin=quill sleep_us=0
     # In the temp dir: NanoLog opens ./compressedLog before setLogFile.
-    out=$(cd "$dir" && "$BUILD_DIR/latency-$l" --dir "$dir" --bursts "$BURSTS" --warmup "$WARMUP" \
-      --quill-sleep-us "$QUILL_SLEEP_US" ${pin[@]+"${pin[@]}"})
-    while read -r kind rest; do
+    out=$(cd "$dir" && "$BUILD_DIR/latency-$bin" --dir "$dir" --bursts "$BURSTS" --warmup "$WARMUP" \
+      --quill-sleep-us "$sleep_us" ${pin[@]+"${pin[@]}"})
+    while read -r kind name rest; do
       case "$kind" in
-        row) echo "row $r $l $rest" ;;
-        info) echo "info $r $l $rest" ;;
+        # The logger's row takes the name it ran under (quill-spin).
+        row) [ "$name" = floor ] || name=$l; echo "row $r $l $name $rest" ;;
+        info) echo "info $r $l $name $rest" ;;
       esac
     done <<< "$out" >> "$results"
     log=$(sed -n 's/.* log=\([^ ]*\).*/\1/p' <<< "$out")
