@@ -175,19 +175,45 @@ pub fn scan_lanes(
 
 /// The drop-table entries of `region` to take back, by the rule of
 /// [`scan_lanes`]; `reported(k)` says entry `k`'s drops are all reported.
+///
+/// An entry that a shared-lane slot's writing word names (a claimant that
+/// died or was stopped inside its copy, quarantined or not yet) is kept:
+/// the slot is judged by that entry ([`Quarantine`]), and an entry taken
+/// back could be claimed by a live thread meanwhile, which the slot would
+/// then be judged by: held for as long as that unrelated thread lives (the
+/// shared lane stuck a lap later), and reported as freed in its name. Only
+/// the entry's owner writes words naming it, and a dead or retired owner
+/// writes no more, so the entry is taken back once the slot is freed.
 pub fn scan_drop_slots(
     region: &Region,
     reported: impl FnMut(usize) -> bool,
     lock_error: impl FnMut(usize, &std::io::Error),
 ) -> Vec<Reclaimable> {
+    use crate::layout::DROP_SLOTS;
+    use crate::shared_lane::CLAIMANT_ENTRY;
     let geo = *region.geometry();
-    scan(
-        crate::layout::DROP_SLOTS,
+    let mut out = scan(
+        DROP_SLOTS,
         |k| region.drop_slot(k).owner(),
         |k| crate::ownership::drop_lock_held(region.file(), &geo, k),
         reported,
         lock_error,
-    )
+    );
+    if out.is_empty() {
+        return out;
+    }
+    // After every verdict: an owner judged dead or retired has written its
+    // last word by then (looked at before, a word it wrote after the look
+    // and before it died would be missed).
+    let mut named = [false; DROP_SLOTS];
+    for c in region.shared_lane().writing_claimants() {
+        let k = (c & !CLAIMANT_ENTRY) as usize;
+        if c & CLAIMANT_ENTRY != 0 && k < DROP_SLOTS {
+            named[k] = true;
+        }
+    }
+    out.retain(|r| !named[r.lane]);
+    out
 }
 
 fn scan<'r>(

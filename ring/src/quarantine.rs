@@ -20,7 +20,11 @@
 //!
 //! A log thread with an entry names that entry in the slot's writing word
 //! ([`CLAIMANT_ENTRY`] and its index), so its slot is judged by its own
-//! entry alone. A claimant that names a pid (a channel's sender, or a log
+//! entry alone. The entry of a claimant that died is not taken back while
+//! a writing word names it
+//! ([`scan_drop_slots`](crate::drain_core::scan_drop_slots)), so it is
+//! still the dead claimant's when the copy is quarantined, not a live
+//! thread's that claimed it since. A claimant that names a pid (a channel's sender, or a log
 //! thread that got no entry: more than 256 threads on the shared lane, or
 //! no descriptor for its lock) is judged by the entries that name that pid
 //! number, else by its start time in `/proc`; entries of another thread

@@ -805,6 +805,22 @@ impl<'a, B: ByteStore> SharedLane<'a, B> {
             .is_ok()
     }
 
+    /// The claimant field of every slot whose word is a writing word,
+    /// quarantined or not (a pid, or [`CLAIMANT_ENTRY`] | a drop-table
+    /// entry): the claimants whose copies are pending or held. A consumer
+    /// keeps a drop-table entry named here from being handed to another
+    /// thread, so that the slot is judged by the claimant that wrote it
+    /// (see [`crate::drain_core::scan_drop_slots`]). Relaxed: asked about
+    /// entries whose owners were judged dead or retired before the call,
+    /// which write no more words; a word naming such an entry changes only
+    /// by the consumer's own hand.
+    pub fn writing_claimants(&self) -> impl Iterator<Item = u32> + '_ {
+        self.seqs.iter().filter_map(|s| {
+            let s = s.load(Ordering::Relaxed);
+            (s & WRITING != 0).then(|| writer_pid(s))
+        })
+    }
+
     /// Every quarantined slot, as (position, claimant pid): for a consumer
     /// that starts on a lane another consumer left (the positions are the
     /// ones in the lap behind `tail`).

@@ -85,3 +85,50 @@ fn a_claimant_naming_its_own_entry_is_judged_by_that_entry_alone() {
         "the pid reported is the entry's"
     );
 }
+
+/// A claimant that dies inside its copy leaves its drop-table entry owned
+/// and unlocked. The writer takes dead owners' entries back every 200 ms,
+/// but quarantines a copy only after twice the claim timeout: if it freed
+/// the entry in between, a live thread could claim the same entry, and the
+/// quarantine would judge the dead claimant's slot by that thread: the
+/// slot held (the shared lane stuck one lap later) for as long as the
+/// unrelated thread lives, then reported as freed because *its* pid "died
+/// inside its copy". The entry is kept while a slot names it, so the slot
+/// is judged by the claimant that wrote it.
+#[test]
+fn a_dead_claimants_entry_is_not_handed_on_while_its_slot_names_it() {
+    use ul_ring::drain_core::{free_drop_slots, scan_drop_slots};
+    let scratch = common::ScratchRegion::new("quarantine-reuse", 1);
+    let region = &scratch.region;
+    let dead = claim_drop_slot(region, 100, 7, 10).expect("the claimant's entry");
+    let k = dead.index();
+    stalled_copy(region, ul_ring::shared_lane::CLAIMANT_ENTRY | k as u32);
+    // Killed inside its copy: the kernel drops its lock, the word stays.
+    drop(dead);
+    // The writer's periodic scan, before the claim times out.
+    let entries = scan_drop_slots(region, |_| true, |_, e| panic!("lock query: {e}"));
+    assert!(
+        entries.iter().all(|r| r.lane != k),
+        "the entry of a claimant whose copy is pending was taken back: {entries:?}"
+    );
+    free_drop_slots(region, &entries);
+    // A live thread of another process looks for an entry from the same
+    // index: it must not get the dead claimant's.
+    let live = claim_drop_slot(region, 200, 8, k).expect("an entry for a live thread");
+    assert_ne!(live.index(), k, "the dead claimant's entry was handed on");
+    // The copy is quarantined after twice the timeout and freed at the next
+    // sweep, in the dead claimant's name.
+    let mut q = Quarantine::default();
+    assert!(q.abandon_copying(region, 0), "quarantined");
+    assert_eq!(
+        q.sweep(region),
+        vec![(0, 100)],
+        "the dead claimant's slot is freed, in its own name"
+    );
+    // Now nothing names the entry: the next scan takes it back.
+    let entries = scan_drop_slots(region, |_| true, |_, e| panic!("lock query: {e}"));
+    assert!(entries.iter().any(|r| r.lane == k && r.dead));
+    free_drop_slots(region, &entries);
+    assert!(region.drop_slot(k).owner().load().is_free());
+    drop(live);
+}

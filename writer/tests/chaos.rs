@@ -230,6 +230,9 @@ struct Files {
     abandoned: u64,
     /// Shared-lane slots the writer skipped as overwritten (one record each).
     overwritten: u64,
+    /// Pids the writer said died inside their copy into a shared-lane slot
+    /// (it freed the quarantined slot).
+    died_in_copy: Vec<u32>,
     writer_other: Vec<String>,
     errors: Vec<String>,
 }
@@ -354,6 +357,18 @@ fn writer_msg(f: &mut Files, msg: &str) -> bool {
         // record is gone. See `producer_stopped_inside_a_shared_lane_claim`.
         f.overwritten += 1;
         return true;
+    }
+    // `freed the shared-lane slot of position N: its claimant, pid P, died
+    // inside its copy`: the pid is checked against the producers killed.
+    if let Some(rest) = msg.strip_prefix("freed the shared-lane slot of position ") {
+        let pid = rest
+            .split_once(": its claimant, pid ")
+            .and_then(|(_, r)| r.strip_suffix(", died inside its copy"))
+            .and_then(|p| p.parse().ok());
+        if let Some(pid) = pid {
+            f.died_in_copy.push(pid);
+            return true;
+        }
     }
     if msg.starts_with("abandoned a shared-lane claim at position ") {
         f.abandoned += 1;
@@ -574,6 +589,17 @@ fn verify(f: &mut Files, killed: &BTreeSet<u32>) -> Verdict {
             ));
         }
     }
+    // Only a killed producer can die inside its copy: a slot freed in
+    // another pid's name (a live one, or 0: no owner) was judged by a
+    // drop-table entry its dead claimant no longer held.
+    for &p in &f.died_in_copy {
+        if !killed.contains(&p) {
+            errors.push(format!(
+                "the writer freed a quarantined shared-lane slot saying pid {p} died inside \
+                 its copy; no such producer was killed"
+            ));
+        }
+    }
     for e in errors {
         f.err(e);
     }
@@ -758,11 +784,12 @@ fn producers_and_writer_killed_at_random() {
         "{name}: survived {} producer kills and {want_writer_kills} writer kills \
          ({rolled_back} restarts rolled back a half-written batch, {completed} completed a \
          written one); {} finishing producers; {} lanes announced reclaimed, {} shared-lane \
-         claims abandoned",
+         claims abandoned, {} quarantined slots freed for claimants that died inside their copy",
         killed.len(),
         finished.len(),
         f.reclaimed.values().sum::<u64>(),
-        f.abandoned
+        f.abandoned,
+        f.died_in_copy.len()
     );
     assert_clean(name, &f, &v, &s.dir);
 }
