@@ -17,6 +17,8 @@
 //! formats on N threads (`Engine::set_format_threads`, as `ul-writer
 //! --format-threads`); the CPU time of the helpers is then in the
 //! process's figure (all threads: the producers are done by then).
+//! `UL_DRAIN_BATCH_KIB=K` bounds batches to K KiB of lines
+//! (`Engine::set_batch_bytes`, as `ul-writer --batch-bytes`).
 
 use std::time::{Duration, Instant};
 
@@ -142,6 +144,12 @@ fn main() {
     engine
         .set_format_threads(format_threads)
         .expect("start the format threads");
+    if let Some(kib) = std::env::var("UL_DRAIN_BATCH_KIB")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        engine.set_batch_bytes(kib << 10);
+    }
     let wall = Instant::now();
     let process_cpu = process_cpu_ns();
     let cpu = thread_cpu_ns();

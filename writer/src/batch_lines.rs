@@ -349,58 +349,125 @@ impl BatchLines {
 
     /// True if buffer `i` has `need` bytes of spare capacity, growing it
     /// (with `try_reserve`, so a refused allocation is an answer, not an
-    /// abort) within the limit if it has not. Empty buffers of other
-    /// outputs give their capacity back first if that is what stands in
-    /// the way.
+    /// abort) within the limit if it has not (see
+    /// [`make_room`](Self::make_room)).
+    #[inline]
     fn reserve(&mut self, i: usize, need: usize) -> bool {
-        let (len, cap) = (self.bufs[i].len(), self.bufs[i].capacity());
-        if cap - len >= need {
+        let b = &self.bufs[i];
+        if b.capacity() - b.len() >= need {
             return true;
         }
-        let want = len.saturating_add(need);
-        // The first record of a batch goes in whatever it needs, or the
-        // batch could never hold it.
+        let mut needs = [0; COUNT];
+        needs[i] = need;
+        self.make_room(&needs)
+    }
+
+    /// Makes `needs[i]` bytes of spare capacity in every buffer `i` at
+    /// once, within the limit: false if the lines there plus those asked
+    /// for exceed it (or the allocator refused; see
+    /// [`alloc_failed`](Self::alloc_failed)). The first record of a batch
+    /// gets what it needs, whatever the limit.
+    ///
+    /// The limit counts capacity, and a buffer keeps the capacity it grew
+    /// to in earlier batches: so when the capacity of the buffers stands
+    /// in the way but their lines and the new ones fit, the spare capacity
+    /// is shared out again, each buffer keeping a share in proportion to
+    /// its lines (shrinking first, then growing, so the buffers never hold
+    /// more than the limit). Otherwise a buffer grows by doubling, within
+    /// what the others leave.
+    #[cold]
+    fn make_room(&mut self, needs: &[usize; COUNT]) -> bool {
         let first = self.records == 0;
-        let mut others = self.capacity() - cap;
-        if !first && others.saturating_add(want) > self.limit {
-            for (j, b) in self.bufs.iter_mut().enumerate() {
-                if j != i && b.is_empty() && b.capacity() > 0 {
-                    b.shrink_to(0);
+        let mut want = [0usize; COUNT];
+        let (mut total_want, mut total_fixed) = (0usize, 0usize);
+        for (j, b) in self.bufs.iter().enumerate().take(COUNT) {
+            want[j] = b.len().saturating_add(needs[j]);
+            total_want = total_want.saturating_add(want[j]);
+            total_fixed = total_fixed.saturating_add(want[j].max(b.capacity()));
+        }
+        if first || total_fixed <= self.limit {
+            for j in 0..COUNT {
+                let (len, cap) = (self.bufs[j].len(), self.bufs[j].capacity());
+                if cap >= want[j] {
+                    continue;
+                }
+                // Double (amortised growth), within what the others keep
+                // (at least what they were asked to make room for).
+                let room = if first {
+                    usize::MAX
+                } else {
+                    let others: usize = (0..COUNT)
+                        .filter(|&k| k != j)
+                        .map(|k| want[k].max(self.bufs[k].capacity()))
+                        .sum();
+                    self.limit - others
+                };
+                let new_cap = (cap * 2).max(FIRST_CAPACITY).min(room).max(want[j]);
+                if !self.grow(j, new_cap - len, needs[j]) {
+                    return false;
                 }
             }
-            others = self.capacity() - cap;
-            if others.saturating_add(want) > self.limit {
+            return true;
+        }
+        if total_want > self.limit {
+            return false;
+        }
+        // Share the spare capacity out again, in proportion to the lines.
+        let spare = (self.limit - total_want) as u128;
+        let target: [usize; COUNT] = std::array::from_fn(|j| {
+            want[j] + (spare * want[j] as u128 / total_want.max(1) as u128) as usize
+        });
+        for (b, &t) in self.bufs.iter_mut().zip(&target) {
+            if b.capacity() > t {
+                b.shrink_to(t);
+            }
+        }
+        for j in 0..COUNT {
+            let (len, cap) = (self.bufs[j].len(), self.bufs[j].capacity());
+            if cap < want[j] && !self.grow(j, target[j] - len, needs[j]) {
                 return false;
             }
         }
-        // Double (amortised growth), within the limit.
-        let room = if first {
-            usize::MAX
-        } else {
-            self.limit - others
-        };
-        let new_cap = (cap * 2).max(FIRST_CAPACITY).min(room).max(want);
-        match self.bufs[i].try_reserve_exact(new_cap - len) {
-            Ok(()) => true,
-            Err(_) => {
-                // Refused: try just what this record needs.
-                if self.bufs[i].try_reserve_exact(need).is_ok() {
-                    return true;
-                }
-                self.alloc_failed = Some(want);
-                false
-            }
+        true
+    }
+
+    /// Grows buffer `j` to `extra` bytes of spare capacity, else (refused)
+    /// to just `need`; false, and [`alloc_failed`](Self::alloc_failed) set,
+    /// if that is refused too.
+    fn grow(&mut self, j: usize, extra: usize, need: usize) -> bool {
+        let b = &mut self.bufs[j];
+        if b.try_reserve_exact(extra).is_ok() || b.try_reserve_exact(need).is_ok() {
+            return true;
         }
+        self.alloc_failed = Some(b.len().saturating_add(need));
+        false
     }
 
     /// Makes `need` bytes of room for a record's lines at `level`: in the
     /// text buffer and the level's JSON buffer, as the format writes
     /// them. False (and [`full`](Self::full) set) if the batch has no
     /// such room: the record is left for the next batch.
+    #[inline]
     fn room(&mut self, level: Level, need: usize) -> bool {
-        let ok = (!self.format.text() || self.reserve(TEXT, need))
-            && (!self.format.json() || self.reserve(1 + level as usize, need))
-            && (!self.format.binary() || self.reserve(BINARY, need));
+        let spare = |b: &Vec<u8>| b.capacity() - b.len();
+        let json = 1 + level as usize;
+        if (!self.format.text() || spare(&self.bufs[TEXT]) >= need)
+            && (!self.format.json() || spare(&self.bufs[json]) >= need)
+            && (!self.format.binary() || spare(&self.bufs[BINARY]) >= need)
+        {
+            return true;
+        }
+        let mut needs = [0; COUNT];
+        for (on, i) in [
+            (self.format.text(), TEXT),
+            (self.format.json(), json),
+            (self.format.binary(), BINARY),
+        ] {
+            if on {
+                needs[i] = need;
+            }
+        }
+        let ok = self.make_room(&needs);
         if !ok {
             self.full = true;
         }
@@ -410,13 +477,20 @@ impl BatchLines {
     /// Makes room for lines formatted elsewhere (a helper's part): false
     /// (and [`full`](Self::full) set) if the batch cannot take them all.
     pub fn room_for(&mut self, bufs: &[Vec<u8>]) -> bool {
-        for (i, b) in bufs.iter().enumerate().take(COUNT) {
-            if !b.is_empty() && !self.reserve(i, b.len()) {
-                self.full = true;
-                return false;
-            }
+        let needs: [usize; COUNT] = std::array::from_fn(|i| bufs.get(i).map_or(0, Vec::len));
+        if self
+            .bufs
+            .iter()
+            .zip(&needs)
+            .all(|(b, &n)| b.capacity() - b.len() >= n)
+        {
+            return true;
         }
-        true
+        let ok = self.make_room(&needs);
+        if !ok {
+            self.full = true;
+        }
+        ok
     }
 
     /// Shows each record's file and line in text lines (`ul-writer

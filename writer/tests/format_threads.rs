@@ -428,3 +428,46 @@ fn helpers_format_all_three_outputs_and_the_binary_log_decodes_to_them() {
         }
     }
 }
+
+/// Batches bounded by their byte budget (not by the 65,536 records a pass
+/// may take), with both outputs: each helper part is sized to what the
+/// batch has room for, so it is taken, not refused and formatted again by
+/// the engine. Before, the budget counted the capacity the text and JSON
+/// buffers kept from earlier batches (each grows by doubling): with some
+/// line sizes a part whose lines fit was refused "no room" in every pass.
+/// Which budgets did that depends on the lines' sizes, so several are
+/// tried.
+#[test]
+fn helper_parts_that_fit_the_byte_budget_are_taken() {
+    let case = Case::new("budget");
+    let items: Vec<Item> = (0..14_000).map(Item::Record).collect();
+    let budget = |kib: usize| {
+        move |e: &mut Engine, pass| {
+            if pass == 0 {
+                e.set_batch_bytes(kib << 10);
+            }
+        }
+    };
+    let mut short = Vec::new();
+    for kib in (384..=1024).step_by(64) {
+        let (text1, json1, one) = case.drain_with(&items, 1, 65_536, budget(kib));
+        assert_eq!(numbers(&text1), (0..14_000).collect::<Vec<_>>());
+        assert!(one.batches >= 4, "{kib} KiB: {} batches", one.batches);
+        for threads in [2, 3] {
+            let (text, json, t) = case.drain_with(&items, threads, 65_536, budget(kib));
+            let what = format!("{kib} KiB, {threads} format threads");
+            assert_eq!(text, text1, "server.log, {what}");
+            assert_eq!(json, json1, "server.info.json, {what}");
+            // Every pass but the last (what is left may be too short to
+            // split) takes a part from each helper.
+            let want = (t.batches - 1) * (threads as u64 - 1);
+            if t.helper_parts < want {
+                short.push(format!(
+                    "{what}: {} helper parts taken in {} batches (one thread: {} batches)",
+                    t.helper_parts, t.batches, one.batches
+                ));
+            }
+        }
+    }
+    assert!(short.is_empty(), "parts refused:\n{}", short.join("\n"));
+}
