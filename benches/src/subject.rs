@@ -108,14 +108,21 @@ impl RunConfig {
     }
 }
 
+/// Times one burst; returns its starting TSC and its ticks.
 #[inline(always)]
-fn burst<S: Subject, const M: usize>(s: &S, t: &mut S::Thread<'_>, tpn: f64, h: &mut LatHist) {
+fn burst<S: Subject, const M: usize>(
+    s: &S,
+    t: &mut S::Thread<'_>,
+    tpn: f64,
+    h: &mut LatHist,
+) -> (u64, u64) {
     let t0 = rdtscp();
     for _ in 0..BURST {
         s.call::<M>(t);
     }
     let t1 = rdtscp();
     h.record_ns(t1.wrapping_sub(t0) as f64 / tpn / BURST as f64);
+    (t0, t1.wrapping_sub(t0))
 }
 
 #[inline(always)]
@@ -125,7 +132,7 @@ fn single<S: Subject, const M: usize>(
     tpn: f64,
     overhead: u64,
     h: &mut LatHist,
-) {
+) -> (u64, u64) {
     let mut d = [0u64; BURST];
     for slot in d.iter_mut() {
         let a = stamp();
@@ -138,6 +145,15 @@ fn single<S: Subject, const M: usize>(
     for v in d {
         h.record_ns(v.saturating_sub(overhead) as f64 / tpn);
     }
+    // For `UL_BENCH_TRACE`: the slowest call's index and ticks, the sum.
+    let (mut mi, mut mv) = (0, 0);
+    for (i, &v) in d.iter().enumerate() {
+        if v > mv {
+            (mi, mv) = (i, v);
+        }
+    }
+    let sum: u64 = d.iter().sum();
+    (((mi as u64) << 32) | (sum & 0xffff_ffff), mv)
 }
 
 fn one_burst<S: Subject>(
@@ -146,7 +162,7 @@ fn one_burst<S: Subject>(
     case: Case,
     cfg: &RunConfig,
     h: &mut LatHist,
-) {
+) -> (u64, u64) {
     let (tpn, o) = (cfg.tpn, cfg.overhead_ticks);
     match (case.mode, case.message) {
         (Mode::Burst, 0) => burst::<S, 0>(s, t, tpn, h),
@@ -166,6 +182,95 @@ fn warm<S: Subject>(s: &S, t: &mut S::Thread<'_>, message: usize) {
         1 => s.call::<1>(t),
         2 => s.call::<2>(t),
         _ => s.call::<3>(t),
+    }
+}
+
+/// Diagnostics (environment variables, read by every measuring thread;
+/// a latency child inherits them from the parent). None changes what a
+/// run times unless set.
+///
+/// - `UL_BENCH_TRACE=DIR`: write one line per burst to
+///   `DIR/trace.<pid>.<thread>`: case index, then for burst/20 the
+///   starting TSC and the burst's ticks, for single calls the index of the
+///   slowest call (high 32 bits) and the sum of the 20 calls' ticks (low
+///   32 bits), then the slowest call's ticks; then the three words of
+///   [`PROBE`] read (untimed) just before the burst.
+/// - `UL_BENCH_NOPROBE=1`: trace without calling [`PROBE`] (its reads
+///   warm the lines it touches).
+/// - `UL_BENCH_WARM=call`: one untimed call of the burst's message just
+///   before each burst (so the timed calls find their lines and code
+///   warm); any other value is handed to [`WARM`].
+/// - `UL_BENCH_COLD=MIB`: before each burst, untimed, read and write a
+///   buffer of that many MiB (every 64th byte), evicting the caches.
+/// - `UL_BENCH_LANE=BYTES` (the latency child, ul): the lane size, e.g.
+///   65536 to see a lane's wrap every 80 bursts instead of every 1,300.
+pub struct Diag {
+    trace: Option<std::path::PathBuf>,
+    probe: Option<fn(usize) -> [u64; 3]>,
+    warm: Option<String>,
+    cold: Vec<u8>,
+}
+
+/// What `UL_BENCH_TRACE` records for each burst, set by the process that
+/// knows the subject (the latency child, for ul: the writer's heartbeat,
+/// the thread's lane head and tail).
+pub static PROBE: std::sync::OnceLock<fn(usize) -> [u64; 3]> = std::sync::OnceLock::new();
+/// What `UL_BENCH_WARM=<other>` calls before each burst.
+pub static WARM: std::sync::OnceLock<fn(&str)> = std::sync::OnceLock::new();
+
+impl Diag {
+    fn from_env() -> Self {
+        let cold_mib: usize = std::env::var("UL_BENCH_COLD")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        Diag {
+            trace: std::env::var_os("UL_BENCH_TRACE").map(Into::into),
+            probe: if std::env::var_os("UL_BENCH_NOPROBE").is_some() {
+                None
+            } else {
+                PROBE.get().copied()
+            },
+            warm: std::env::var("UL_BENCH_WARM").ok(),
+            cold: vec![1u8; cold_mib << 20],
+        }
+    }
+
+    /// The untimed work before a burst of `case`.
+    #[inline(never)]
+    fn before<S: Subject>(&mut self, s: &S, t: &mut S::Thread<'_>, case: Case) {
+        if !self.cold.is_empty() {
+            let mut acc = 0u8;
+            for i in (0..self.cold.len()).step_by(64) {
+                acc = acc.wrapping_add(self.cold[i]);
+                self.cold[i] = acc;
+            }
+            std::hint::black_box(acc);
+        }
+        match self.warm.as_deref() {
+            Some("call") => warm(s, t, case.message),
+            Some(w) => {
+                if let Some(f) = WARM.get() {
+                    f(w);
+                }
+            }
+            None => {}
+        }
+    }
+
+    fn write(&self, thread: usize, trace: &[[u64; 6]]) {
+        let Some(dir) = &self.trace else { return };
+        let mut out = String::new();
+        for r in trace {
+            out.push_str(&format!(
+                "{} {} {} {} {} {}\n",
+                r[0], r[1], r[2], r[3], r[4], r[5]
+            ));
+        }
+        let path = dir.join(format!("trace.{}.{thread}", std::process::id()));
+        if let Err(e) = std::fs::write(&path, out) {
+            eprintln!("UL_BENCH_TRACE: {}: {e}", path.display());
+        }
     }
 }
 
@@ -194,13 +299,27 @@ pub fn run<S: Subject>(s: &S, cfg: &RunConfig) -> Vec<LatHist> {
                     std::thread::sleep(std::time::Duration::from_millis(200));
                     let mut hists = vec![LatHist::new(); cfg.cases.len()];
                     let mut pause = Pause::new(cfg.tpn, k as u64 + 1);
+                    let mut diag = Diag::from_env();
+                    let mut trace: Vec<[u64; 6]> = Vec::new();
+                    if diag.trace.is_some() {
+                        trace.reserve(cfg.bursts * cfg.cases.len());
+                    }
                     barrier.wait();
                     for b in 0..cfg.bursts * cfg.cases.len() {
                         let ci = b % cfg.cases.len();
                         s.before_burst(&mut t);
-                        one_burst(s, &mut t, cfg.cases[ci], cfg, &mut hists[ci]);
+                        diag.before(s, &mut t, cfg.cases[ci]);
+                        let p = match (diag.trace.is_some(), diag.probe) {
+                            (true, Some(f)) => f(k),
+                            _ => [0; 3],
+                        };
+                        let (t0, dt) = one_burst(s, &mut t, cfg.cases[ci], cfg, &mut hists[ci]);
+                        if diag.trace.is_some() {
+                            trace.push([ci as u64, t0, dt, p[0], p[1], p[2]]);
+                        }
                         pause.spin();
                     }
+                    diag.write(k, &trace);
                     hists
                 })
             })

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use ul_ring::layout::ControlBlock;
 use ul_ring::region::{PathStatus, Region, RegionOptions};
 
 /// What to do when a thread's lane is full.
@@ -106,7 +107,57 @@ pub(crate) fn str_limit(asked: usize, region: &Region) -> usize {
 /// Least time between two looks at the region's path from log calls.
 const FOLLOW_INTERVAL_NS: u64 = 100_000_000;
 
-static SHARED: AtomicPtr<Shared> = AtomicPtr::new(core::ptr::null_mut());
+/// The installed attachment and its region's settings line, side by side
+/// on one cache line: the level check loads the settings ([`control`])
+/// straight from here instead of through `Shared` and the region's
+/// mapping address, so a log call that finds its lines cold (after a
+/// pause) waits for two misses in a row on this path rather than three.
+#[repr(C, align(64))]
+struct Installed {
+    /// A leaked `Box<Shared>` (never freed), or null before `init`.
+    shared: AtomicPtr<Shared>,
+    /// `&shared.region.header().control` of an installed `Shared` (so
+    /// never unmapped), stored (Release) after `shared` each time that
+    /// changes; null until the first is installed.
+    control: AtomicPtr<ControlBlock>,
+}
+
+static INSTALLED: Installed = Installed {
+    shared: AtomicPtr::new(core::ptr::null_mut()),
+    control: AtomicPtr::new(core::ptr::null_mut()),
+};
+
+/// Points [`control`] at the settings of `shared`, which was just
+/// installed (and is leaked).
+fn publish_control(shared: &'static Shared) {
+    let c: *const ControlBlock = &*shared.region.header().control;
+    INSTALLED.control.store(c.cast_mut(), Ordering::Release);
+}
+
+/// The installed attachment and the settings line of its region (for the
+/// level check), or `None` before `init` has stored both (a call racing
+/// with the first `init` is not logged, as if it came a moment earlier).
+/// The two may belong to different regions for a moment while a new one
+/// is installed: the level check then reads the old region's settings,
+/// which stay mapped.
+#[inline(always)]
+pub(crate) fn get_with_control() -> Option<(&'static Shared, &'static ControlBlock)> {
+    let c = INSTALLED.control.load(Ordering::Acquire);
+    if c.is_null() {
+        return None;
+    }
+    let s = INSTALLED.shared.load(Ordering::Acquire);
+    // SAFETY: as below: a non-null `control` implies a non-null `shared`
+    // (told to the compiler, so it does not test `s` again).
+    unsafe { core::hint::assert_unchecked(!s.is_null()) };
+    // SAFETY: `control` is stored (Release) only after `shared` was set to
+    // a leaked `Box<Shared>`, and `shared` is never set back to null, so
+    // having seen a non-null `control` (Acquire) this load sees a non-null
+    // pointer to a `Shared` that is never freed. `c` points into the
+    // mapping of such a `Shared`'s region, never unmapped (the `Shared` is
+    // never dropped).
+    unsafe { Some((&*s, &*c)) }
+}
 
 /// Bumped in the child after `fork()`: lanes claimed before it belong to the
 /// parent and must not be written by the child.
@@ -116,8 +167,8 @@ static PID: AtomicU32 = AtomicU32::new(0);
 /// The process's shared state, if `init` has run.
 #[inline(always)]
 pub(crate) fn get() -> Option<&'static Shared> {
-    let p = SHARED.load(Ordering::Acquire);
-    // SAFETY: `SHARED` is only ever set (once) to a leaked `Box<Shared>`,
+    let p = INSTALLED.shared.load(Ordering::Acquire);
+    // SAFETY: `INSTALLED.shared` is only ever set to a leaked `Box<Shared>`,
     // which is never freed, so a non-null pointer is valid for 'static.
     unsafe { p.as_ref() }
 }
@@ -126,7 +177,7 @@ pub(crate) fn get() -> Option<&'static Shared> {
 /// installed one.
 pub(crate) fn install(shared: Shared) -> Result<&'static Shared, &'static Shared> {
     let p = Box::into_raw(Box::new(shared));
-    match SHARED.compare_exchange(
+    match INSTALLED.shared.compare_exchange(
         core::ptr::null_mut(),
         p,
         Ordering::AcqRel,
@@ -135,7 +186,9 @@ pub(crate) fn install(shared: Shared) -> Result<&'static Shared, &'static Shared
         Ok(_) => {
             install_fork_handler();
             // SAFETY: we just leaked `p`; it lives forever.
-            Ok(unsafe { &*p })
+            let shared = unsafe { &*p };
+            publish_control(shared);
+            Ok(shared)
         }
         Err(existing) => {
             // SAFETY: `p` came from Box::into_raw above and was not shared.
@@ -159,7 +212,7 @@ pub(crate) fn follow(cur: &'static Shared, force: bool) -> &'static Shared {
         return get().unwrap_or(cur);
     }
     cur.last_check_ns.store(now, Ordering::Relaxed);
-    if !core::ptr::eq(SHARED.load(Ordering::Acquire), cur) {
+    if !core::ptr::eq(INSTALLED.shared.load(Ordering::Acquire), cur) {
         // Another thread moved already.
         return get().unwrap_or(cur);
     }
@@ -183,14 +236,18 @@ pub(crate) fn follow(cur: &'static Shared, force: bool) -> &'static Shared {
         gen: cur.gen.wrapping_add(1).max(1),
         last_check_ns: AtomicU64::new(now),
     }));
-    match SHARED.compare_exchange(
+    match INSTALLED.shared.compare_exchange(
         (cur as *const Shared).cast_mut(),
         next,
         Ordering::AcqRel,
         Ordering::Acquire,
     ) {
-        // SAFETY: `next` was just leaked and is never freed.
-        Ok(_) => unsafe { &*next },
+        Ok(_) => {
+            // SAFETY: `next` was just leaked and is never freed.
+            let shared = unsafe { &*next };
+            publish_control(shared);
+            shared
+        }
         Err(other) => {
             // SAFETY: `next` came from Box::into_raw above and was not
             // shared; `other` is a leaked Shared (as in `get`).

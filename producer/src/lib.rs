@@ -424,7 +424,7 @@ pub mod __private {
     /// twice.
     #[inline(always)]
     pub fn enabled_in(level: Level) -> Option<Attached> {
-        let s = crate::attachment::get()?;
-        (level as u32 >= s.region.header().control.min_level()).then_some(Attached(s))
+        let (s, control) = crate::attachment::get_with_control()?;
+        (level as u32 >= control.min_level()).then_some(Attached(s))
     }
 }

@@ -234,8 +234,51 @@ impl Visitor for LatencyVisitor<'_> {
     }
 }
 
+static PROBE_REGION: std::sync::OnceLock<ul_ring::region::Region> = std::sync::OnceLock::new();
+
+/// `UL_BENCH_TRACE`'s probe for ul (see `ul_benches::subject::Diag`): the
+/// writer's heartbeat (it beats once per loop, so a change means it ran),
+/// and this thread's lane's head and tail, read through a mapping of the
+/// region of our own (other addresses, the same lines).
+fn ul_probe(_k: usize) -> [u64; 3] {
+    let r = PROBE_REGION.get_or_init(|| {
+        let opts = ul_ring::region::RegionOptions {
+            create: false,
+            populate: false,
+            ..Default::default()
+        };
+        ul_ring::region::Region::open(ul_benches::loggers::ul_region_path(), &opts).expect("probe")
+    });
+    let hb = r.header().writer.heartbeat();
+    match ul::current_lane() {
+        Some(i) => {
+            let c = r.lane_control(i);
+            [hb, c.head(), c.tail()]
+        }
+        None => [hb, 0, 0],
+    }
+}
+
+/// `UL_BENCH_WARM=level|tls` for ul: the level check alone (the
+/// attachment and its settings line), or the thread's state alone.
+fn ul_warm(what: &str) {
+    match what {
+        "level" => {
+            std::hint::black_box(ul::__private::enabled(ul::Level::Info));
+        }
+        "tls" => {
+            std::hint::black_box(ul::current_lane());
+        }
+        _ => {}
+    }
+}
+
 fn child(cli: &Cli) -> Result<(), String> {
     let name = cli.logger.first().ok_or("--child needs --logger")?.clone();
+    if name == "ul" {
+        let _ = ul_benches::subject::PROBE.set(ul_probe);
+        let _ = ul_benches::subject::WARM.set(ul_warm);
+    }
     let threads = *cli.threads.first().ok_or("--child needs --threads")?;
     let tpn = ticks_per_ns();
     let tsc_step = tsc_step_ns(tpn);
@@ -324,7 +367,10 @@ fn child(cli: &Cli) -> Result<(), String> {
             ul_format: "both".into(),
             writer,
             lanes: ul::Sizes::default().lanes,
-            lane_size: ul::Sizes::default().lane_capacity,
+            lane_size: std::env::var("UL_BENCH_LANE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(ul::Sizes::default().lane_capacity),
             format_threads: None,
             writer_args: Vec::new(),
             capacity: 100_000,
