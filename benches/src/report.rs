@@ -134,6 +134,10 @@ pub struct ThroughputRow {
     /// (`/proc/<pid>/stat`), or for the peers the process's CPU time minus
     /// the producer threads' and the main thread's.
     pub backend_cpu_s: f64,
+    /// CPU seconds of the producer threads together, from their first
+    /// call to their last return (their logging and their waits for room).
+    #[serde(default)]
+    pub producers_cpu_s: f64,
     /// Peak RSS of the backend in KiB: ul's writer (`VmHWM`); for the
     /// peers the whole process (their backend is a thread in it).
     pub peak_rss_kib: u64,
@@ -189,6 +193,7 @@ pub fn scaling_table(rows: &[ThroughputRow]) -> String {
         runs: usize,
         rate: f64,
         cpu_ns: f64,
+        producers_ns: f64,
         rss_mib: f64,
         wait_s: Option<f64>,
         switches: Option<f64>,
@@ -206,6 +211,7 @@ pub fn scaling_table(rows: &[ThroughputRow]) -> String {
             runs: of.len(),
             rate: m(&|r| r.rate()),
             cpu_ns: m(&|r| r.backend_cpu_s * 1e9 / r.records as f64),
+            producers_ns: m(&|r| r.producers_cpu_s * 1e9 / r.records as f64),
             rss_mib: m(&|r| r.peak_rss_kib as f64 / 1024.0),
             wait_s: (!sched.is_empty())
                 .then(|| median(&mut sched.iter().map(|s| s.wait_s).collect::<Vec<_>>())),
@@ -222,9 +228,9 @@ pub fn scaling_table(rows: &[ThroughputRow]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| logger | format | threads | runs | records/s (median) | x fewest threads | backend CPU ns/record (median) | x fewest threads | backend peak RSS MiB (median) | writer run-queue wait s | writer context switches |"
+        "| logger | format | threads | runs | records/s (median) | x fewest threads | backend CPU ns/record (median) | x fewest threads | producers' CPU ns/record (median) | backend peak RSS MiB (median) | writer run-queue wait s | writer context switches |"
     );
-    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     for k in &keys {
         let m = med(k);
         let base = keys
@@ -236,7 +242,7 @@ pub fn scaling_table(rows: &[ThroughputRow]) -> String {
         let opt = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.1} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.0} | {:.1} | {} | {} |",
             k.0,
             k.1,
             k.2,
@@ -245,6 +251,7 @@ pub fn scaling_table(rows: &[ThroughputRow]) -> String {
             m.rate / base.rate,
             m.cpu_ns,
             m.cpu_ns / base.cpu_ns,
+            m.producers_ns,
             m.rss_mib,
             opt(m.wait_s, 3),
             opt(m.switches, 0),

@@ -246,6 +246,10 @@ pub struct ProcSched {
     pub voluntary: u64,
     /// Times a thread was preempted while it could still run.
     pub involuntary: u64,
+    /// The writer's main (engine) thread alone: the same four figures, in
+    /// this order (the rest are its format helpers).
+    #[serde(default)]
+    pub engine: [f64; 4],
 }
 
 impl ProcSched {
@@ -256,6 +260,7 @@ impl ProcSched {
             wait_s: self.wait_s - earlier.wait_s,
             voluntary: self.voluntary.saturating_sub(earlier.voluntary),
             involuntary: self.involuntary.saturating_sub(earlier.involuntary),
+            engine: core::array::from_fn(|k| self.engine[k] - earlier.engine[k]),
         }
     }
 }
@@ -269,14 +274,17 @@ pub fn proc_sched(pid: u32) -> Option<ProcSched> {
         .flatten()
     {
         let path = task.path();
+        let is_engine = task.file_name().to_str() == Some(&pid.to_string());
         let Ok(stat) = std::fs::read_to_string(path.join("schedstat")) else {
             continue;
         };
         let mut f = stat
             .split_whitespace()
             .map(|x| x.parse::<u64>().unwrap_or(0));
-        total.run_s += f.next().unwrap_or(0) as f64 / 1e9;
-        total.wait_s += f.next().unwrap_or(0) as f64 / 1e9;
+        let run_s = f.next().unwrap_or(0) as f64 / 1e9;
+        let wait_s = f.next().unwrap_or(0) as f64 / 1e9;
+        total.run_s += run_s;
+        total.wait_s += wait_s;
         let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
         let field = |name: &str| -> u64 {
             status
@@ -285,8 +293,15 @@ pub fn proc_sched(pid: u32) -> Option<ProcSched> {
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or(0)
         };
-        total.voluntary += field("voluntary_ctxt_switches:");
-        total.involuntary += field("nonvoluntary_ctxt_switches:");
+        let (voluntary, involuntary) = (
+            field("voluntary_ctxt_switches:"),
+            field("nonvoluntary_ctxt_switches:"),
+        );
+        total.voluntary += voluntary;
+        total.involuntary += involuntary;
+        if is_engine {
+            total.engine = [run_s, wait_s, voluntary as f64, involuntary as f64];
+        }
     }
     Some(total)
 }

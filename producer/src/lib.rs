@@ -398,6 +398,15 @@ pub fn wake_syscalls() -> u64 {
     thread_lane::WAKE_SYSCALLS.load(Ordering::Relaxed)
 }
 
+/// Sleeps this process's log calls took while waiting for room in a full
+/// lane (or the shared lane). For tests of how waits are paced. Only with
+/// the `test-hooks` feature.
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
+pub fn wait_sleeps() -> u64 {
+    thread_lane::WAIT_SLEEPS.load(Ordering::Relaxed)
+}
+
 #[doc(hidden)]
 pub mod __private {
     pub use crate::arg::{tag_of, Radix, ViaArg, ViaCopy, ViaDisplay, ViaFormat, Wrap};

@@ -31,6 +31,10 @@ pub(crate) static NESTED_DROPS: AtomicU64 = AtomicU64::new(0);
 /// record).
 pub(crate) static WAKE_SYSCALLS: AtomicU64 = AtomicU64::new(0);
 
+/// Sleeps this process's log calls took waiting for room in a full lane
+/// (for tests: the waits' pacing, see [`Pace`]).
+pub(crate) static WAIT_SLEEPS: AtomicU64 = AtomicU64::new(0);
+
 #[cold]
 #[inline(never)]
 fn follow_slow(shared: &'static Shared) {
@@ -43,14 +47,6 @@ fn follow_slow(shared: &'static Shared) {
 fn ring_writer(wake: &WakeBlock) {
     WAKE_SYSCALLS.fetch_add(1, Ordering::Relaxed);
     wake.ring();
-}
-
-/// Bumps the writer's futex word and wakes it whatever its sleeping flag
-/// says ([`WakeBlock::kick`]: a wait for room), counting the system call.
-#[cold]
-fn kick_writer(wake: &WakeBlock) {
-    WAKE_SYSCALLS.fetch_add(1, Ordering::Relaxed);
-    wake.kick();
 }
 
 /// Where this thread's records go.
@@ -181,6 +177,8 @@ thread_local! {
     /// of [`Inner`] so the hot path's thread-local state is as it was:
     /// only the full-lane path and `attach` touch it.
     static STALLED_AT: Cell<Option<u64>> = const { Cell::new(None) };
+    /// How this thread's last wait for room ended (see [`Pace`]).
+    static PACE: Cell<Pace> = const { Cell::new(Pace::FRESH) };
     static STATE: State = const {
         State {
             fast: Cell::new(0),
@@ -866,6 +864,14 @@ impl Stall {
         }
     }
 
+    /// When the wait gives up if the consumer's position does not move.
+    fn deadline(&self) -> Option<Instant> {
+        match self {
+            Stall::Drop => None,
+            Stall::Until(d) | Stall::Progress { deadline: d, .. } => Some(*d),
+        }
+    }
+
     /// After a failed retry: true to go on waiting. `tail` is the
     /// consumer's position now.
     fn keep_waiting(&mut self, tail: u64, stalled_at: &mut Option<u64>) -> bool {
@@ -893,11 +899,145 @@ impl Stall {
     }
 }
 
-/// Nudges the writer and sleeps a little (`pause` doubles up to 2 ms).
-fn nudge_and_pause(shared: &Shared, pause: &mut Duration) {
-    kick_writer(&shared.region.header().wake);
-    std::thread::sleep(*pause);
-    *pause = (*pause * 2).min(Duration::from_millis(2));
+/// The shortest and the longest sleep of a wait for room.
+const PAUSE_MIN: Duration = Duration::from_micros(20);
+const PAUSE_MAX: Duration = Duration::from_millis(8);
+/// A wait for room that starts within this of the thread's last one
+/// ending starts at that one's pace (see [`Pace`]); a later one at
+/// [`PAUSE_MIN`].
+const PACE_MEMORY: Duration = Duration::from_millis(20);
+
+/// How a thread spaces the sleeps of its waits for room.
+///
+/// A wait sleeps, retries, and doubles its pause up to [`PAUSE_MAX`] (and
+/// never past the overflow policy's deadline). Under sustained overload
+/// the waits follow each other closely: the writer frees some room, the
+/// thread fills it in microseconds and waits again. Until 2026-12 every
+/// wait started at [`PAUSE_MIN`] (and the pause stopped doubling at
+/// 2 ms), so each paid the whole series (20, 40, 80 ... us: 5 sleeps for
+/// a wait of 0.5 ms), and every sleep bumped the writer's futex and made a
+/// `FUTEX_WAKE` call: at 64 producer threads on 2 vCPUs the waiting
+/// producers took more CPU than the writer (see `docs/perf/README.md`).
+/// Now a wait that starts soon after the last one ended ([`PACE_MEMORY`])
+/// starts at a pause set by how much of the lane that one found free: a
+/// quarter or more (it slept too long: half its last pause), under an
+/// eighth after its first pause (twice it), else its last pause. So a
+/// thread comes back when an eighth to a quarter of its lane is free, in
+/// one or two sleeps: the writer still has three quarters of a lane to
+/// drain (slack for a thread the scheduler wakes late), and a lane the
+/// writer reaches rarely (64 threads) is looked at rarely. A wait after a
+/// quiet spell starts at [`PAUSE_MIN`] again.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Pace {
+    /// The first pause of the next wait, if it starts by `until`.
+    first: Duration,
+    until: Option<Instant>,
+}
+
+impl Pace {
+    const FRESH: Pace = Pace {
+        first: PAUSE_MIN,
+        until: None,
+    };
+
+    /// The first pause of a wait that starts at `now`.
+    fn first_pause(&self, now: Instant) -> Duration {
+        match self.until {
+            Some(u) if now <= u => self.first,
+            _ => PAUSE_MIN,
+        }
+    }
+
+    /// A wait found room at `now`, after `sleeps` pauses, the last of them
+    /// `last`, with `free_eighths` eighths of its lane free (0 to 8).
+    fn ended(sleeps: u32, last: Duration, free_eighths: u64, now: Instant) -> Pace {
+        let first = if free_eighths >= 2 {
+            last / 2
+        } else if free_eighths == 0 && sleeps <= 1 {
+            doubled(last)
+        } else {
+            last
+        };
+        Pace {
+            first: first.clamp(PAUSE_MIN, PAUSE_MAX),
+            until: now.checked_add(PACE_MEMORY),
+        }
+    }
+}
+
+/// Whole eighths of a lane of `capacity` that are free with `used` taken.
+fn free_eighths(used: u64, capacity: u64) -> u64 {
+    let free = capacity.saturating_sub(used);
+    (free.saturating_mul(8) / capacity.max(1)).min(8)
+}
+
+/// The pause after `p` found no room.
+fn doubled(p: Duration) -> Duration {
+    (p * 2).min(PAUSE_MAX)
+}
+
+/// One wait for room: its sleeps, paced by [`Pace`].
+struct Pauses {
+    /// The next pause (zero: none yet; the first is the thread's pace).
+    next: Duration,
+    last: Duration,
+    sleeps: u32,
+}
+
+impl Pauses {
+    /// A wait that starts now. Reads no clock and no thread-local until
+    /// its first sleep (a call that drops at once pays nothing).
+    fn start() -> Pauses {
+        Pauses {
+            next: Duration::ZERO,
+            last: Duration::ZERO,
+            sleeps: 0,
+        }
+    }
+
+    /// Wakes the writer if it sleeps, and sleeps, at most until `deadline`
+    /// (the overflow policy's). The writer cannot go to sleep while this
+    /// lane is full (its re-check after announcing sleep finds the
+    /// records), so only a writer that announced sleep needs a system call
+    /// (`claim_wake`: of many waiting threads, one makes it). Until
+    /// 2026-12 every sleep bumped the futex and made the call whatever
+    /// `sleeping` said (`WakeBlock::kick`), which found no sleeper on a
+    /// busy writer.
+    fn pause(&mut self, shared: &Shared, deadline: Option<Instant>) {
+        let wake = &shared.region.header().wake;
+        if wake.claim_wake() {
+            ring_writer(wake);
+        }
+        let now = Instant::now();
+        if self.sleeps == 0 {
+            let pace = PACE.try_with(Cell::get).unwrap_or(Pace::FRESH);
+            self.next = pace.first_pause(now);
+        }
+        let mut sleep = self.next;
+        if let Some(d) = deadline {
+            sleep = sleep.min(d.saturating_duration_since(now).max(PAUSE_MIN));
+        }
+        WAIT_SLEEPS.fetch_add(1, Ordering::Relaxed);
+        std::thread::sleep(sleep);
+        self.sleeps += 1;
+        self.last = self.next;
+        self.next = doubled(self.next);
+    }
+
+    /// The wait is over: `room` is `Some(free eighths of the lane)` if it
+    /// found room (its pace is kept for the next wait), `None` if it gave
+    /// up (the next one starts afresh). A wait that never slept leaves the
+    /// pace as it was.
+    fn finish(self, room: Option<u64>) {
+        if self.sleeps == 0 {
+            return;
+        }
+        let pace = match room {
+            Some(q) => Pace::ended(self.sleeps, self.last, q, Instant::now()),
+            None => Pace::FRESH,
+        };
+        let _ = PACE.try_with(|c| c.set(pace));
+    }
 }
 
 /// Waits, under the overflow policy, until `producer` has room for a
@@ -913,19 +1053,20 @@ fn wait_for_room(
     wake_writer(shared);
     let mut stalled_at = STALLED_AT.try_with(Cell::get).unwrap_or(None);
     let mut stall = Stall::start(shared, producer.control().tail(), &mut stalled_at);
-    let mut pause = Duration::from_micros(20);
+    let mut pauses = Pauses::start();
     let room = loop {
         if !stall.keep_waiting(producer.control().tail(), &mut stalled_at) {
             producer.count_drop();
             break false;
         }
-        nudge_and_pause(shared, &mut pause);
+        pauses.pause(shared, stall.deadline());
         // Dropped at once: nothing is published but a padding record the
         // wrap needed, and the caller reserves the same room again.
         if producer.reserve(len).is_ok() {
             break true;
         }
     };
+    pauses.finish(room.then(|| free_eighths(producer.used(), producer.capacity())));
     let _ = STALLED_AT.try_with(|c| c.set(stalled_at));
     room
 }
@@ -947,8 +1088,7 @@ fn push_shared(
     let tail = || shared_lane.control().tail();
     // Only once the shared lane is found full: the policy's state, and
     // this thread's memory of a wait it gave up.
-    let mut stall: Option<(Stall, Option<u64>)> = None;
-    let mut pause = Duration::from_micros(20);
+    let mut stall: Option<(Stall, Option<u64>, Pauses)> = None;
     let pushed = loop {
         match shared_lane.try_push_counted(pid, tid, len, &write, drops, claimant) {
             Ok(()) => {
@@ -961,12 +1101,12 @@ fn push_shared(
             }
             Err(SharedLanePushError::Full) => {
                 wake_writer(shared);
-                let (s, stalled_at) = stall.get_or_insert_with(|| {
+                let (s, stalled_at, pauses) = stall.get_or_insert_with(|| {
                     let mut at = STALLED_AT.try_with(Cell::get).unwrap_or(None);
-                    (Stall::start(shared, tail(), &mut at), at)
+                    (Stall::start(shared, tail(), &mut at), at, Pauses::start())
                 });
                 if s.keep_waiting(tail(), stalled_at) {
-                    nudge_and_pause(shared, &mut pause);
+                    pauses.pause(shared, s.deadline());
                 } else {
                     drops.add(1);
                     break false;
@@ -976,7 +1116,8 @@ fn push_shared(
             Err(_) => break false,
         }
     };
-    if let Some((_, at)) = stall {
+    if let Some((_, at, pauses)) = stall {
+        pauses.finish(pushed.then(|| free_eighths(shared_lane.used(), shared_lane.slots())));
         let _ = STALLED_AT.try_with(|c| c.set(at));
     }
     pushed
@@ -1028,6 +1169,115 @@ mod tests {
             Some(7),
             "the thread is still marked busy"
         );
+    }
+
+    /// One thread against a writer that drains `rate` records per us and
+    /// frees them a batch of `batch` at a time, in a lane of `lane`
+    /// records, for `run` of virtual time (nothing sleeps): the thread
+    /// fills what is free at once, then waits as [`Pauses`] does (from
+    /// `pace`, or afresh every time as before 2026-12). Returns the sleeps,
+    /// and the most the lane was ever drained (records free) when its
+    /// thread woke.
+    fn simulate(lane: u64, batch: u64, rate: f64, run: Duration, paced: bool) -> (u32, u64) {
+        let t0 = Instant::now();
+        let released = |t: Duration| {
+            let n = (t.as_secs_f64() * 1e6 * rate) as u64;
+            n / batch * batch
+        };
+        let (mut t, mut filled, mut sleeps, mut most_free) = (Duration::ZERO, lane, 0, 0);
+        let mut pace = Pace::FRESH;
+        while t < run {
+            // The lane is full: a wait.
+            let mut next = if paced {
+                pace.first_pause(t0 + t)
+            } else {
+                PAUSE_MIN
+            };
+            let mut n = 0;
+            let free = loop {
+                t += next;
+                n += 1;
+                let free = lane - (filled - released(t));
+                if free > 0 {
+                    break free;
+                }
+                next = doubled(next);
+            };
+            sleeps += n;
+            most_free = most_free.max(free);
+            pace = Pace::ended(n, next, free_eighths(lane - free, lane), t0 + t);
+            filled += free;
+        }
+        (sleeps, most_free)
+    }
+
+    /// Sustained overload as the throughput harness makes it: a 1 MiB lane
+    /// (26,000 of its 40-byte records), a JSON writer at 8.5 M records/s
+    /// freeing 4,096 at a time (every 482 us). Until 2026-12 each wait
+    /// started at 20 us: 5 sleeps per batch the writer freed (20 + 40 +
+    /// 80 + 160 + 320 us), over 9,000 a second. Paced, a wait takes about
+    /// one sleep per batch (about 2,100 a second), and the lane still holds
+    /// more than a batch for the writer when its thread comes back.
+    #[test]
+    fn back_to_back_waits_keep_their_pace() {
+        let run = Duration::from_secs(1);
+        let (before, _) = simulate(26_000, 4096, 8.5, run, false);
+        let (after, most_free) = simulate(26_000, 4096, 8.5, run, true);
+        assert!(before > 9_000, "{before} sleeps unpaced");
+        assert!(after * 4 < before, "{after} sleeps paced, {before} unpaced");
+        assert!(
+            most_free <= 26_000 - 4096,
+            "the lane was {most_free} of 26000 records free when its thread woke: \
+             the writer should still have had a batch to drain"
+        );
+        // A small lane (64 KiB: 1,600 records), freed whole at each batch:
+        // the pace stays short rather than leave it empty for long.
+        let (_, most_free) = simulate(1_600, 1_600, 8.5, run, true);
+        assert_eq!(most_free, 1_600, "a batch frees the whole small lane");
+        let (small, _) = simulate(1_600, 1_600, 8.5, run, true);
+        let (small_before, _) = simulate(1_600, 1_600, 8.5, run, false);
+        assert!(
+            small <= small_before,
+            "{small} sleeps paced, {small_before} unpaced"
+        );
+        // One of 64 threads at 6 M records/s: its lane is freed a batch
+        // every 20 ms. Before, a 2 ms sleep at most: about 10 per batch;
+        // now 8 ms.
+        let (slow, most_free) = simulate(26_000, 4096, 0.2, run, true);
+        let (slow_before, _) = simulate(26_000, 4096, 0.2, run, false);
+        assert!(
+            slow * 3 < slow_before,
+            "{slow} sleeps paced, {slow_before} unpaced"
+        );
+        assert!(most_free < 26_000 / 2, "{most_free} records free");
+    }
+
+    /// A wait after a quiet spell (longer than `PACE_MEMORY`) starts at the
+    /// shortest pause again, as a burst's first wait should; a wait soon
+    /// after starts at the pace the last one left: half its last pause if
+    /// it found a quarter of the lane free or more, twice it if its first
+    /// pause found under an eighth free.
+    #[test]
+    fn a_wait_after_a_quiet_spell_starts_short() {
+        let t0 = Instant::now();
+        let pace = Pace::ended(4, PAUSE_MAX, 1, t0);
+        assert_eq!(pace.first_pause(t0 + Duration::from_millis(1)), PAUSE_MAX);
+        assert_eq!(
+            pace.first_pause(t0 + PACE_MEMORY + Duration::from_millis(1)),
+            PAUSE_MIN
+        );
+        let ms = Duration::from_millis(1);
+        assert_eq!(Pace::ended(3, ms, 2, t0).first, ms / 2);
+        assert_eq!(Pace::ended(1, ms, 8, t0).first, ms / 2);
+        assert_eq!(Pace::ended(1, PAUSE_MIN, 2, t0).first, PAUSE_MIN);
+        assert_eq!(Pace::ended(1, ms, 0, t0).first, ms * 2);
+        assert_eq!(Pace::ended(2, ms, 0, t0).first, ms);
+        assert_eq!(Pace::ended(1, ms, 1, t0).first, ms);
+        assert_eq!(Pace::ended(1, PAUSE_MAX, 0, t0).first, PAUSE_MAX);
+        assert_eq!(Pace::FRESH.first_pause(t0), PAUSE_MIN);
+        assert_eq!(free_eighths(0, 100), 8);
+        assert_eq!(free_eighths(88, 100), 0);
+        assert_eq!(free_eighths(75, 100), 2);
     }
 
     #[test]

@@ -197,6 +197,7 @@ impl Visitor for ThroughputVisitor {
             seconds: (done - t0).as_secs_f64(),
             producer_seconds: (t_prod - t0).as_secs_f64(),
             backend_cpu_s,
+            producers_cpu_s: producers_cpu,
             peak_rss_kib,
             writer_anon_kib: anon,
             writer_shmem_kib: shmem,
@@ -348,6 +349,11 @@ fn parent(cli: &Cli) -> Result<(), String> {
             println!(
                 "- ul {} ({} threads): writer threads ran {:.2} s, waited {:.3} s for a CPU, slept {} times, were preempted {} times",
                 r.format, r.threads, s.run_s, s.wait_s, s.voluntary, s.involuntary
+            );
+            let [run, wait, vol, invol] = s.engine;
+            println!(
+                "  - of which the engine (main) thread: ran {run:.2} s, waited {wait:.3} s, slept {vol} times, preempted {invol} times; producers' CPU {:.2} s",
+                r.producers_cpu_s
             );
         }
         if let (Some(a), Some(s)) = (r.writer_anon_kib, r.writer_shmem_kib) {
