@@ -33,14 +33,7 @@ fn block_with_duration_max_waits_for_room() {
     });
     // Wait until the lane is full (the logging thread is then blocked, or
     // would have panicked), so the test always reaches the full-lane path.
-    let region = common::attach(&s.shm);
-    let full = wait_for(Duration::from_secs(20), || {
-        (0..region.geometry().sizes.lanes as usize).any(|i| {
-            let c = region.lane_control(i);
-            let used = c.head().wrapping_sub(c.tail());
-            used + 128 > u64::from(region.geometry().sizes.lane_capacity)
-        })
-    });
+    let full = wait_for_a_full_lane(&s.shm, Duration::from_secs(20));
     signal(w.pid(), libc::SIGCONT);
     assert!(full, "the lane never filled while the writer was stopped");
     let panics = logger.join().expect("the logging thread");
@@ -49,14 +42,8 @@ fn block_with_duration_max_waits_for_room() {
     assert!(status.success(), "{err}");
     assert_eq!(panics, 0, "a log call panicked");
     assert_eq!(ul::nested_drops(), 0, "records counted as nested drops");
-    let text = s.text();
-    let got: Vec<u64> = text
-        .lines()
-        .filter_map(|l| l.split("blocked record ").nth(1))
-        .map(|n| n.parse().expect("a number"))
-        .collect();
     assert_eq!(
-        got,
+        numbered(&s.text(), "blocked record "),
         (0..400).collect::<Vec<_>>(),
         "every record, once, in order"
     );

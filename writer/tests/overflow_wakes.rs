@@ -40,14 +40,7 @@ fn a_wait_for_room_makes_no_wake_call_per_sleep() {
             done.store(true, Ordering::Relaxed);
         })
     };
-    let region = common::attach(&s.shm);
-    let full = wait_for(Duration::from_secs(20), || {
-        (0..region.geometry().sizes.lanes as usize).any(|i| {
-            let c = region.lane_control(i);
-            let used = c.head().wrapping_sub(c.tail());
-            used + 128 > u64::from(region.geometry().sizes.lane_capacity)
-        })
-    });
+    let full = wait_for_a_full_lane(&s.shm, Duration::from_secs(20));
     // The waiting thread's sleeps while the writer stays stopped: at least
     // a few (the first ones are 20, 40, 80 us).
     let (wakes0, sleeps0) = (ul::wake_syscalls(), ul::wait_sleeps());
@@ -75,14 +68,8 @@ fn a_wait_for_room_makes_no_wake_call_per_sleep() {
         wakes <= 1,
         "{wakes} FUTEX_WAKE calls in {sleeps} sleeps of waiting for a stopped writer"
     );
-    let text = s.text();
-    let got: Vec<u64> = text
-        .lines()
-        .filter_map(|l| l.split("waiting record ").nth(1))
-        .map(|n| n.parse().expect("a number"))
-        .collect();
     assert_eq!(
-        got,
+        numbered(&s.text(), "waiting record "),
         (0..400).collect::<Vec<_>>(),
         "every record, once, in order"
     );

@@ -488,3 +488,27 @@ impl Drop for TestCgroup {
         let _ = std::fs::remove_dir(&self.dir);
     }
 }
+
+/// Waits until some lane of the region at `shm` is within 128 bytes of
+/// full (a thread logging into it is then waiting for room, or about to);
+/// false on timeout.
+#[allow(dead_code)]
+pub fn wait_for_a_full_lane(shm: &Path, d: Duration) -> bool {
+    let region = attach(shm);
+    wait_for(d, || {
+        (0..region.geometry().sizes.lanes as usize).any(|i| {
+            let c = region.lane_control(i);
+            let used = c.head().wrapping_sub(c.tail());
+            used + 128 > u64::from(region.geometry().sizes.lane_capacity)
+        })
+    })
+}
+
+/// The numbers after `marker` in the lines of `text`, in file order.
+#[allow(dead_code)]
+pub fn numbered(text: &str, marker: &str) -> Vec<u64> {
+    text.lines()
+        .filter_map(|l| l.split(marker).nth(1))
+        .map(|n| n.parse().expect("a number"))
+        .collect()
+}
