@@ -310,27 +310,50 @@ fn cgroup_mount(line: &str, controller: Option<&str>) -> Option<PathBuf> {
     ours.then(|| pre.split(' ').nth(4).map(PathBuf::from))?
 }
 
-/// This process's cgroup directory for `controller` (`memory`, `cpu`), if
-/// it is alone in it; otherwise why not. The unified hierarchy is used when
-/// it offers the controller (its `cgroup.controllers` lists it), else the
-/// cgroup v1 hierarchy that carries it.
-fn own_cgroup(controller: &str) -> Result<OwnCgroup, String> {
+/// Where this process sits in one cgroup hierarchy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CgroupPlace {
+    /// The hierarchy's mount point.
+    pub mount: PathBuf,
+    /// The process's cgroup under it (empty for the root cgroup).
+    pub path: PathBuf,
+}
+
+impl CgroupPlace {
+    /// The process's cgroup directory.
+    pub fn dir(&self) -> PathBuf {
+        self.mount.join(&self.path)
+    }
+}
+
+/// This process's place on the unified (v2) hierarchy, if one is mounted,
+/// and on the cgroup v1 hierarchy that carries `controller` (`memory`,
+/// `cpu`), if any; from `/proc/self/cgroup` and `/proc/self/mountinfo`.
+/// Whether the v2 hierarchy offers the controller is the caller's to ask
+/// (`cgroup.controllers`, `cgroup.subtree_control`).
+///
+/// ```no_run
+/// let (v2, v1) = ul_ring::limits::cgroup_places("memory").unwrap();
+/// println!("v2: {:?}, v1 memory: {:?}", v2.map(|p| p.dir()), v1.map(|p| p.dir()));
+/// ```
+pub fn cgroup_places(
+    controller: &str,
+) -> Result<(Option<CgroupPlace>, Option<CgroupPlace>), String> {
     let cgroup = std::fs::read_to_string("/proc/self/cgroup")
         .map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
+    let place = |mount: PathBuf, rel: &str| CgroupPlace {
+        mount,
+        path: PathBuf::from(rel.trim().trim_start_matches('/')),
+    };
     let v2 = (|| {
         let rel = cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
         let mount = mountinfo.lines().find_map(|l| cgroup_mount(l, None))?;
-        let dir = mount.join(rel.trim().trim_start_matches('/'));
-        let offered = std::fs::read_to_string(dir.join("cgroup.controllers")).ok()?;
-        offered
-            .split_whitespace()
-            .any(|c| c == controller)
-            .then_some(dir)
+        Some(place(mount, rel))
     })();
     // A v1 line is `<id>:<controllers, comma-separated>:<path>`.
-    let v1 = || {
+    let v1 = (|| {
         let rel = cgroup.lines().find_map(|l| {
             let mut f = l.splitn(3, ':');
             let (_, list, path) = (f.next()?, f.next()?, f.next()?);
@@ -339,11 +362,24 @@ fn own_cgroup(controller: &str) -> Result<OwnCgroup, String> {
         let mount = mountinfo
             .lines()
             .find_map(|l| cgroup_mount(l, Some(controller)))?;
-        Some(mount.join(rel.trim().trim_start_matches('/')))
-    };
-    let (dir, version) = match (v2, v1()) {
+        Some(place(mount, rel))
+    })();
+    Ok((v2, v1))
+}
+
+/// This process's cgroup directory for `controller` (`memory`, `cpu`), if
+/// it is alone in it; otherwise why not. The unified hierarchy is used when
+/// it offers the controller (its `cgroup.controllers` lists it), else the
+/// cgroup v1 hierarchy that carries it.
+fn own_cgroup(controller: &str) -> Result<OwnCgroup, String> {
+    let (v2, v1) = cgroup_places(controller)?;
+    let v2 = v2.map(|p| p.dir()).filter(|dir| {
+        std::fs::read_to_string(dir.join("cgroup.controllers"))
+            .is_ok_and(|offered| offered.split_whitespace().any(|c| c == controller))
+    });
+    let (dir, version) = match (v2, v1) {
         (Some(d), _) => (d, CgroupVersion::V2),
-        (None, Some(d)) => (d, CgroupVersion::V1),
+        (None, Some(p)) => (p.dir(), CgroupVersion::V1),
         (None, None) => {
             return Err(format!(
                 "no cgroup hierarchy offers this process the {controller} controller"

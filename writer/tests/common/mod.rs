@@ -410,57 +410,33 @@ impl TestCgroup {
         if unsafe { libc::geteuid() } != 0 {
             return Err("not root: cannot make a cgroup".into());
         }
-        let cgroup = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| e.to_string())?;
-        let mountinfo =
-            std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| e.to_string())?;
-        // The mount point of the first mount whose type and super options pass.
-        let mount_of = |ok: &dyn Fn(&str, &str) -> bool| {
-            mountinfo.lines().find_map(|l| {
-                let (pre, post) = l.split_once(" - ")?;
-                let f: Vec<&str> = post.split(' ').collect();
-                ok(f.first()?, f.get(2).unwrap_or(&""))
-                    .then(|| pre.split(' ').nth(4).map(PathBuf::from))?
-            })
+        let (v2, v1) = ul_ring::limits::cgroup_places(controller)?;
+        // The directory that holds this process's cgroup (the root if that
+        // is where it is).
+        let parent_of = |p: ul_ring::limits::CgroupPlace| match p.dir().parent() {
+            Some(parent) if !p.path.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => p.dir(),
         };
-        let parent_of = |mount: PathBuf, rel: &str| {
-            let rel = rel.trim().trim_start_matches('/');
-            if rel.is_empty() {
-                mount
-            } else {
-                let own = mount.join(rel);
-                own.parent().map(|p| p.to_path_buf()).unwrap_or(own)
-            }
-        };
-        let mut why_not_v2 = String::from("no cgroup v2 hierarchy in /proc/self/cgroup");
         let mut found = None;
-        if let Some(rel) = cgroup.lines().find_map(|l| l.strip_prefix("0::")) {
-            match mount_of(&|t, _| t == "cgroup2") {
-                None => why_not_v2 = "no cgroup2 filesystem is mounted".into(),
-                Some(mount) => {
-                    let parent = parent_of(mount, rel);
-                    let sub = std::fs::read_to_string(parent.join("cgroup.subtree_control"))
-                        .unwrap_or_default();
-                    if sub.split_whitespace().any(|c| c == controller) {
-                        found = Some((parent, CgroupVersion::V2));
-                    } else {
-                        why_not_v2 = format!(
-                            "{} does not give its child cgroups the {controller} controller",
-                            parent.display()
-                        );
-                    }
+        let why_not_v2 = match v2 {
+            None => "no cgroup v2 hierarchy is mounted for this process".to_string(),
+            Some(place) => {
+                let parent = parent_of(place);
+                let sub = std::fs::read_to_string(parent.join("cgroup.subtree_control"))
+                    .unwrap_or_default();
+                if sub.split_whitespace().any(|c| c == controller) {
+                    found = Some((parent, CgroupVersion::V2));
+                    String::new()
+                } else {
+                    format!(
+                        "{} does not give its child cgroups the {controller} controller",
+                        parent.display()
+                    )
                 }
             }
-        }
+        };
         if found.is_none() {
-            let v1_rel = cgroup.lines().find_map(|l| {
-                let mut f = l.splitn(3, ':');
-                let (_, list, path) = (f.next()?, f.next()?, f.next()?);
-                list.split(',').any(|c| c == controller).then_some(path)
-            });
-            let v1_mount = mount_of(&|t, o| t == "cgroup" && o.split(',').any(|c| c == controller));
-            if let (Some(rel), Some(mount)) = (v1_rel, v1_mount) {
-                found = Some((parent_of(mount, rel), CgroupVersion::V1));
-            }
+            found = v1.map(|p| (parent_of(p), CgroupVersion::V1));
         }
         let (parent, version) = found
             .ok_or_else(|| format!("{why_not_v2}, and no cgroup v1 {controller} hierarchy"))?;
