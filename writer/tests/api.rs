@@ -47,23 +47,11 @@ fn threads_beyond_the_lane_count_fall_back_to_the_shared_lane() {
     }
 }
 
-fn ul_log() -> std::path::PathBuf {
-    let p = writer_bin().parent().unwrap().join("ul-log");
-    if !p.exists() {
-        let st = Command::new(env!("CARGO"))
-            .args(["build", "-p", "ul-log", "--bin", "ul-log"])
-            .status()
-            .expect("cargo build ul-log");
-        assert!(st.success());
-    }
-    p
-}
-
 #[test]
 fn ul_log_writes_a_line_and_flush_waits_for_it() {
     let s = Scratch::new("ullog");
     let w = Writer::start(&s, &[]);
-    let out = Command::new(ul_log())
+    let out = Command::new(ul_log_bin())
         .arg("--shm")
         .arg(&s.shm)
         .args([
@@ -84,7 +72,7 @@ fn ul_log_writes_a_line_and_flush_waits_for_it() {
     assert_eq!(v["message"], "release 1.2 rolled out");
     assert_eq!(v["source"], "deploy");
     // Bad input gets a clear error.
-    let bad = Command::new(ul_log())
+    let bad = Command::new(ul_log_bin())
         .arg("--shm")
         .arg(&s.shm)
         .args(["--level", "loud", "x"])

@@ -9,18 +9,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn ul_log() -> std::path::PathBuf {
-    let p = writer_bin().parent().unwrap().join("ul-log");
-    if !p.exists() {
-        let st = Command::new(env!("CARGO"))
-            .args(["build", "-p", "ul-log", "--bin", "ul-log"])
-            .status()
-            .expect("cargo build ul-log");
-        assert!(st.success());
-    }
-    p
-}
-
 fn ul_stat() -> std::path::PathBuf {
     env!("CARGO_BIN_EXE_ul-stat").into()
 }
@@ -78,7 +66,7 @@ fn ul_log_timeout_is_parsed_not_panicked_on() {
     let w = Writer::start(&s, &[]);
     for bad in ["-1", "nan", "-inf", "soon", ""] {
         let out = run(
-            &ul_log(),
+            &ul_log_bin(),
             &["--shm", shm(&s), "--flush", "--timeout", bad, "x"],
         );
         let err = text(&out.stderr);
@@ -91,13 +79,13 @@ fn ul_log_timeout_is_parsed_not_panicked_on() {
     for good in ["inf", "infinity", "1e30", "0.5", "3"] {
         let msg = format!("timeout {good} ok");
         let out = run(
-            &ul_log(),
+            &ul_log_bin(),
             &["--shm", shm(&s), "--flush", "--timeout", good, &msg],
         );
         assert!(out.status.success(), "--timeout {good}: {out:?}");
         assert!(s.text().contains(&msg), "--timeout {good}: not written");
     }
-    let help = text(&run(&ul_log(), &["--help"]).stdout);
+    let help = text(&run(&ul_log_bin(), &["--help"]).stdout);
     assert!(help.contains("inf"), "--help names inf: {help}");
     drop(w);
 }
@@ -132,7 +120,7 @@ fn writer_states_stopped_running_gone() {
         "ul-stat table: {table}"
     );
     let out = run(
-        &ul_log(),
+        &ul_log_bin(),
         &[
             "--shm",
             shm(&s),
@@ -150,7 +138,7 @@ fn writer_states_stopped_running_gone() {
     );
 
     // Without --flush the message waits, and ul-log says why.
-    let out = run(&ul_log(), &["--shm", shm(&s), "queued while stopped"]);
+    let out = run(&ul_log_bin(), &["--shm", shm(&s), "queued while stopped"]);
     let err = text(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("is stopped by a signal"), "ul-log: {err}");
@@ -160,7 +148,7 @@ fn writer_states_stopped_running_gone() {
         == ul::WriterState::Running));
     assert_eq!(stat_json(&s)["writer"]["state"], "running");
     let out = run(
-        &ul_log(),
+        &ul_log_bin(),
         &["--shm", shm(&s), "--flush", "--timeout", "10", "after cont"],
     );
     assert!(out.status.success(), "{out:?}");
@@ -179,7 +167,7 @@ fn writer_states_stopped_running_gone() {
     let table = stat_table(&s);
     assert!(table.contains(&format!("pid {pid} (gone")), "{table}");
     let out = run(
-        &ul_log(),
+        &ul_log_bin(),
         &[
             "--shm",
             shm(&s),
@@ -250,21 +238,21 @@ fn dropped_counter_is_cumulative() {
 #[test]
 fn ul_log_does_not_create_a_region_unless_asked() {
     let s = Scratch::new("ops-create");
-    let out = run(&ul_log(), &["--shm", shm(&s), "hello"]);
+    let out = run(&ul_log_bin(), &["--shm", shm(&s), "hello"]);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains(shm(&s)) && err.contains("--create"), "{err}");
     assert!(!s.shm.exists(), "ul-log created {}", s.shm.display());
 
     // Asked: created, and told that no writer serves it yet.
-    let out = run(&ul_log(), &["--shm", shm(&s), "--create", "hello"]);
+    let out = run(&ul_log_bin(), &["--shm", shm(&s), "--create", "hello"]);
     let err = text(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(s.shm.exists());
     assert!(err.contains("no ul-writer"), "{err}");
     // A writer started later writes what waited.
     let w = Writer::start(&s, &[]);
-    let out = run(&ul_log(), &["--shm", shm(&s), "--flush", "again"]);
+    let out = run(&ul_log_bin(), &["--shm", shm(&s), "--flush", "again"]);
     assert!(out.status.success(), "{out:?}");
     assert!(text(&out.stderr).is_empty(), "{out:?}");
     let t = s.text();
@@ -307,7 +295,7 @@ fn help_texts_are_each_tools_own() {
         stat.contains("read-only") && stat.contains("Exit status"),
         "{stat}"
     );
-    let log = text(&run(&ul_log(), &["--help"]).stdout);
+    let log = text(&run(&ul_log_bin(), &["--help"]).stdout);
     assert!(
         log.lines().next().unwrap().starts_with("Log a message"),
         "ul-log --help: {log}"
@@ -323,16 +311,16 @@ fn help_texts_are_each_tools_own() {
 #[test]
 fn writer_says_when_its_sizes_are_not_applied() {
     let s = Scratch::new("ops-sizes");
-    let out = run(&ul_log(), &["--shm", shm(&s), "--create", "first"]);
+    let out = run(&ul_log_bin(), &["--shm", shm(&s), "--create", "first"]);
     assert!(out.status.success(), "{out:?}");
     let w = Writer::start(&s, &["--lanes", "4", "--lane-size", "65536"]);
     let table = stat_table(&s);
-    assert!(table.contains("of 32 in use (1024 KiB each)"), "{table}");
+    assert!(table.contains("of 128 in use (256 KiB each)"), "{table}");
     let (st, err) = w.stop();
     assert!(st.success(), "{err}");
     assert!(
         err.contains("--lanes 4 --lane-size 65536 not applied")
-            && err.contains("32 lanes of 1024 KiB"),
+            && err.contains("128 lanes of 256 KiB"),
         "writer stderr: {err}"
     );
     assert!(s.text().contains("first"));
@@ -389,7 +377,10 @@ fn second_writer_on_the_same_files_is_refused() {
     assert!(wait_timeout(&mut other, Duration::from_millis(300)).is_none());
     signal(other.id(), libc::SIGTERM);
     assert!(wait_timeout(&mut other, Duration::from_secs(30)).is_some_and(|s| s.success()));
-    let out = run(&ul_log(), &["--shm", shm(&a), "--flush", "still served"]);
+    let out = run(
+        &ul_log_bin(),
+        &["--shm", shm(&a), "--flush", "still served"],
+    );
     assert!(out.status.success(), "{out:?}");
     let (st, err) = w.stop();
     assert!(st.success(), "{err}");

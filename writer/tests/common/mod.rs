@@ -47,6 +47,27 @@ pub fn writer_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ul-writer"))
 }
 
+/// The `ul-log` binary of this workspace, next to `ul-writer`. Built once
+/// per test process, every time (a no-op when up to date): `cargo test -p
+/// ul-writer` does not build another package's binaries, and a copy left
+/// from an older build would test old defaults.
+pub fn ul_log_bin() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let dir = writer_bin().parent().expect("bin dir").to_owned();
+            let mut cmd = Command::new(env!("CARGO"));
+            cmd.args(["build", "--quiet", "-p", "ul-log", "--bin", "ul-log"]);
+            if dir.file_name().is_some_and(|n| n == "release") {
+                cmd.arg("--release");
+            }
+            let st = cmd.status().expect("cargo build -p ul-log");
+            assert!(st.success(), "cargo build -p ul-log failed");
+            dir.join("ul-log")
+        })
+        .clone()
+}
+
 /// The `stress` example, built by `cargo test` next to the binaries.
 pub fn stress_bin() -> PathBuf {
     let p = writer_bin()
