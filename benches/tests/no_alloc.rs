@@ -27,7 +27,7 @@ fn enqueue_allocates_nothing_after_warm_up() {
     let s = String::from(ul_benches::LONG_STR);
     // Warm-up: attaches this thread's lane, registers the call sites.
     log_all(10, &s);
-    // 3 x 2,000 records of at most 96 bytes: well inside one 1 MiB lane.
+    // 3 x 2,000 records of at most 96 bytes: well inside one 256 KiB lane.
     let n = allocations(|| log_all(2_000, &s));
     assert_eq!(n, 0, "ul::info! allocated {n} times in 6,000 calls");
     // The counter works: a value that is only Display is formatted (and

@@ -1211,9 +1211,10 @@ mod tests {
         (sleeps, most_free)
     }
 
-    /// Sustained overload as the throughput harness makes it: a 1 MiB lane
-    /// (26,000 of its 40-byte records), a JSON writer at 8.5 M records/s
-    /// freeing 4,096 at a time (every 482 us). Until 2026-12 each wait
+    /// Sustained overload as the throughput harness made it with the old
+    /// default 1 MiB lanes (26,000 of their 40-byte records), a JSON
+    /// writer at 8.5 M records/s freeing 4,096 at a time (every 482 us).
+    /// Until 2026-12 each wait
     /// started at 20 us: 5 sleeps per batch the writer freed (20 + 40 +
     /// 80 + 160 + 320 us), over 9,000 a second. Paced, a wait takes about
     /// one sleep per batch (about 2,100 a second), and the lane still holds

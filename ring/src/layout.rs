@@ -918,11 +918,19 @@ pub struct Sizes {
     pub callsite_len: u32,
 }
 
+/// 128 lanes of 256 KiB (about 6,500 records of three numbers each), the
+/// shared lane and 1 MiB of call sites: 37.1 MiB of shared memory. Many
+/// lanes rather than large ones: a thread beyond the last lane shares the
+/// shared lane, whose slots cost its producers a compare-and-swap each and
+/// its writer more per record (at 64 threads, 32 lanes of 1 MiB ran at
+/// 0.6x one thread's rate; 128 lanes of 256 KiB at 0.98x text, see
+/// docs/perf/README.md), and a full lane waits for room by default rather
+/// than dropping.
 impl Default for Sizes {
     fn default() -> Self {
         Self {
-            lanes: 32,
-            lane_capacity: 1 << 20,
+            lanes: 128,
+            lane_capacity: 1 << 18,
             shared_lane_slots: 8192,
             shared_lane_slot_len: 512,
             callsite_len: 1 << 20,

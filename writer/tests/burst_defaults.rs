@@ -1,6 +1,6 @@
 //! A burst at the default settings loses nothing: one thread logs 200,000
 //! records in a tight loop on default `ul::Options`, against a real
-//! `ul-writer` on its defaults. The 1 MiB lane holds about 18,700 of them;
+//! `ul-writer` on its defaults. The 256 KiB lane holds about 4,700 of them;
 //! the loop produces them far faster than the writer formats them, so
 //! under the old default (`Overflow::Drop`) about 180,000 were dropped.
 //! The default `Overflow::Wait` waits while the writer frees room.
