@@ -19,8 +19,9 @@ use ul_ring::region::Region;
 use crate::binlog;
 use crate::callsite_cache::{CallsiteCache, Entries, LINE_OVERHEAD};
 use crate::format::{
-    format_message, json_head, text_tail, value_bound, write_json, write_text, ContextValue,
-    Escape, LineParts, LineRecord, ParsedFormat, Plan, TimestampFormatter, ARG_BYTE_BOUND,
+    format_message, json_head, json_head_to, text_tail, value_bound, write_json, write_text,
+    ContextValue, Cursor, Escape, LineParts, LineRecord, ParsedFormat, Plan, TimestampFormatter,
+    ARG_BYTE_BOUND,
 };
 use crate::outputs::{Format, BINARY, COUNT, TEXT};
 
@@ -1122,25 +1123,31 @@ impl BatchLines {
         let (text_buf, json_bufs) = self.bufs.split_at_mut(TEXT + 1);
         let text_buf = &mut text_buf[TEXT];
         if self.format.text() {
-            self.parts.text_head(text_buf, &mut self.ts, &line);
-            let msg = text_buf.len();
-            plan.write(text_buf, bytes);
+            // The whole line through one cursor (no context: the tail is
+            // the newline).
+            let (msg, end) = {
+                let mut c = Cursor::new(text_buf, 0);
+                self.parts.text_head_to(&mut c, &mut self.ts, &line);
+                let msg = c.len();
+                plan.write_to(&mut c, bytes);
+                let end = c.len();
+                c.put(b"\n");
+                (msg, end)
+            };
             // A planned message never needs escaping (plain literals,
             // numbers, strings `Plan::fits` found plain), so the JSON line
             // takes the same text.
-            let end = text_buf.len();
-            text_tail(text_buf, &[]);
             if self.format.json() {
-                let out = &mut json_bufs[level as usize];
-                json_head(out, level);
-                crate::format::put(out, &text_buf[msg..end]);
-                self.parts.json_tail(out, &mut self.ts, &line);
+                let mut c = Cursor::new(&mut json_bufs[level as usize], 0);
+                json_head_to(&mut c, level);
+                c.put(&text_buf[msg..end]);
+                self.parts.json_tail_to(&mut c, &mut self.ts, &line);
             }
         } else if self.format.json() {
-            let out = &mut json_bufs[level as usize];
-            json_head(out, level);
-            plan.write(out, bytes);
-            self.parts.json_tail(out, &mut self.ts, &line);
+            let mut c = Cursor::new(&mut json_bufs[level as usize], 0);
+            json_head_to(&mut c, level);
+            plan.write_to(&mut c, bytes);
+            self.parts.json_tail_to(&mut c, &mut self.ts, &line);
         }
         if self.format.binary() {
             self.binary_record(table, key, origin, pos, bytes, callsite, 0);

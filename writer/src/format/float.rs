@@ -8,7 +8,8 @@
 //! [`write_f32`] take ryu's digits and exponent and lay them out as std
 //! does. NaN and the infinities go through std.
 
-use super::put::{put, PAIRS};
+use super::cursor::Cursor;
+use super::put::put;
 use std::io::Write as _;
 
 /// Appends `x` exactly as `format!("{}", x)` would.
@@ -20,9 +21,26 @@ use std::io::Write as _;
 /// ```
 #[inline]
 pub fn write_f64(out: &mut Vec<u8>, x: f64) {
-    if write_short_decimal(out, x) {
-        return;
+    write_f64_to(&mut Cursor::new(out, 0), x);
+}
+
+/// [`write_f64`] through a [`Cursor`].
+#[inline]
+pub fn write_f64_to(c: &mut Cursor<'_>, x: f64) {
+    if let Some((neg, n, k)) = short_decimal(x) {
+        c.reserve(17);
+        // SAFETY: room for 17 bytes was just made; `short_decimal` gives
+        // `n < 10^15` and `k <= 9`.
+        unsafe { c.decimal_unchecked(neg, n, k) };
+    } else {
+        c.with_vec(|out| write_f64_slow(out, x));
     }
+}
+
+/// [`write_f64`] for a float that is not a short decimal.
+#[cold]
+#[inline(never)]
+pub(super) fn write_f64_slow(out: &mut Vec<u8>, x: f64) {
     if x.is_finite() {
         let mut b = zmij::Buffer::new();
         if !relayout(out, b.format_finite(x).as_bytes(), x) {
@@ -56,10 +74,10 @@ pub fn write_f32(out: &mut Vec<u8>, x: f32) {
 /// 10^0 to 10^9, all exact in an `f64`.
 const POW10: [f64; 10] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
 
-/// The fast path of [`write_f64`]: appends `x` and returns true if it is
-/// zero or the nearest `f64` to a decimal `n / 10^k` with `n < 10^15` and
-/// `k <= 9` (prices, durations, ratios: `12345.75`, `0.125`, `3`); false,
-/// with nothing written, otherwise.
+/// The fast path of [`write_f64`]: `Some((negative, n, k))` if `x` is zero
+/// (`n = 0`, `k = 0`) or the nearest `f64` to a decimal `n / 10^k` with
+/// `n < 10^15` and `k <= 9` (prices, durations, ratios: `12345.75`,
+/// `0.125`, `3`); `None` otherwise. [`Cursor::decimal_unchecked`] writes it.
 ///
 /// That decimal is then exactly what `{}` prints. Two different decimals
 /// of at most 15 significant digits differ by more than 10^-15 of their
@@ -73,20 +91,20 @@ const POW10: [f64; 10] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
 /// About 40 instructions for `12345.75` against about 440 for the shortest-
 /// digits search and relayout.
 #[inline]
-fn write_short_decimal(out: &mut Vec<u8>, x: f64) -> bool {
+pub(super) fn short_decimal(x: f64) -> Option<(bool, u64, usize)> {
     let ax = x.abs();
+    let neg = x.is_sign_negative();
     if ax == 0.0 {
-        put(out, if x.is_sign_negative() { b"-0" } else { b"0" });
-        return true;
+        return Some((neg, 0, 0));
     }
     // NaN fails both comparisons; infinities and subnormals the range.
     if !(1e-9..1e15).contains(&ax) {
-        return false;
+        return None;
     }
     for (k, &p) in POW10.iter().enumerate() {
         let s = ax * p;
         if s >= 1e15 {
-            return false;
+            return None;
         }
         // `s < 2^53`, so the truncation is exact when `s` is an integer.
         // `as u64` would saturate (range checks) and `u64 as f64` needs a
@@ -100,63 +118,11 @@ fn write_short_decimal(out: &mut Vec<u8>, x: f64) -> bool {
         let n = unsafe { s.to_int_unchecked::<i64>() };
         let back = n as f64;
         if back == s && back / p == ax {
-            put_decimal(out, x.is_sign_negative(), n as u64, k);
-            return true;
+            // `0 <= n < 10^15` (`s < 1e15`).
+            return Some((neg, n as u64, k));
         }
     }
-    false
-}
-
-/// Appends `[-]n / 10^k` (`n < 10^15`, `k <= 9`) in plain decimal,
-/// trailing fractional zeros dropped.
-///
-/// The digits are laid out right to left in a stack buffer, two at a time,
-/// with the point in place, and appended with one [`put`]: about half the
-/// instructions of formatting `n` with itoa and splicing the point in.
-fn put_decimal(out: &mut Vec<u8>, neg: bool, mut n: u64, mut k: usize) {
-    while k > 0 && n % 10 == 0 {
-        n /= 10;
-        k -= 1;
-    }
-    // Longest: `-` and 15 digits and a point (17), or `-0.` and 9
-    // fraction digits (12).
-    let mut buf = [0u8; 24];
-    let mut i = buf.len();
-    // Exactly `k` fraction digits, zero-padded on the left.
-    let mut frac = k;
-    while frac >= 2 {
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&PAIRS[(n % 100) as usize]);
-        n /= 100;
-        frac -= 2;
-    }
-    if frac == 1 {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    if k > 0 {
-        i -= 1;
-        buf[i] = b'.';
-    }
-    // The integer part: at least one digit.
-    while n >= 100 {
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&PAIRS[(n % 100) as usize]);
-        n /= 100;
-    }
-    if n >= 10 {
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&PAIRS[n as usize]);
-    } else {
-        i -= 1;
-        buf[i] = b'0' + n as u8;
-    }
-    if neg {
-        i -= 1;
-        buf[i] = b'-';
-    }
-    put(out, &buf[i..]);
+    None
 }
 
 #[cold]

@@ -1,5 +1,6 @@
 //! The two output line formats: human-readable text and JSON lines.
 
+use super::cursor::{Cursor, Lit, Piece, SLACK, U64_DIGITS};
 use super::put::{put, same_bytes};
 use ul_ring::args::Value;
 use ul_ring::record::Level;
@@ -504,9 +505,63 @@ pub fn write_json(out: &mut Vec<u8>, ts: &mut TimestampFormatter, r: &LineRecord
 /// ```
 #[inline]
 pub fn json_head(out: &mut Vec<u8>, level: Level) {
-    put(out, b"{\"level\":\"");
-    put(out, level.as_str().as_bytes());
-    put(out, b"\",\"message\":\"");
+    json_head_to(&mut Cursor::new(out, 0), level);
+}
+
+/// `{"level":"<level>","message":"` for each level, in level order.
+static JSON_HEADS: [Lit; 5] = {
+    const fn head(level: Level) -> Lit {
+        let name = level.as_str().as_bytes();
+        let (a, b) = (b"{\"level\":\"", b"\",\"message\":\"");
+        let mut s = [0u8; 32];
+        let mut n = 0;
+        let mut i = 0;
+        while i < a.len() {
+            s[n] = a[i];
+            (n, i) = (n + 1, i + 1);
+        }
+        i = 0;
+        while i < name.len() {
+            s[n] = name[i];
+            (n, i) = (n + 1, i + 1);
+        }
+        i = 0;
+        while i < b.len() {
+            s[n] = b[i];
+            (n, i) = (n + 1, i + 1);
+        }
+        Lit::from_const(s.split_at(n).0)
+    }
+    [
+        head(Level::Trace),
+        head(Level::Debug),
+        head(Level::Info),
+        head(Level::Warn),
+        head(Level::Error),
+    ]
+};
+
+/// [`json_head`] through a [`Cursor`]: one block.
+#[inline]
+pub fn json_head_to(c: &mut Cursor<'_>, level: Level) {
+    c.lit(&JSON_HEADS[level as usize]);
+}
+
+#[cfg(test)]
+#[test]
+fn json_heads_are_the_pieces() {
+    for level in [
+        Level::Trace,
+        Level::Debug,
+        Level::Info,
+        Level::Warn,
+        Level::Error,
+    ] {
+        let mut want = b"{\"level\":\"".to_vec();
+        want.extend_from_slice(level.as_str().as_bytes());
+        want.extend_from_slice(b"\",\"message\":\"");
+        assert_eq!(JSON_HEADS[level as usize].as_bytes(), want);
+    }
 }
 
 /// The part of a JSON line after the message's text, from its closing
@@ -588,13 +643,13 @@ pub struct LineParts {
     source: String,
     level: Option<Level>,
     /// `] [source] LEVEL: `
-    text_mid: Vec<u8>,
+    text_mid: Piece,
     /// `","source":"source","context":{`
-    json_source: Vec<u8>,
+    json_source: Piece,
     /// Pid and tid that `json_ids` shows.
     ids: Option<(u32, u32)>,
     /// `,"pid":1,"tid":2,"seq":`
-    json_ids: Vec<u8>,
+    json_ids: Piece,
     /// Show the call's file and line in text lines (`ul-writer
     /// --text-location`): `... INFO: src/main.rs:12: message`.
     pub text_location: bool,
@@ -614,17 +669,20 @@ impl LineParts {
         self.source.clear();
         self.source.push_str(source);
         self.level = Some(level);
-        self.text_mid.clear();
-        text_mid(&mut self.text_mid, source, level);
-        self.json_source.clear();
-        json_source(&mut self.json_source, source);
+        let mut mid = Vec::new();
+        text_mid(&mut mid, source, level);
+        self.text_mid = Piece::new(&mid);
+        let mut js = Vec::new();
+        json_source(&mut js, source);
+        self.json_source = Piece::new(&js);
     }
 
     #[cold]
     fn rebuild_ids(&mut self, pid: u32, tid: u32) {
         self.ids = Some((pid, tid));
-        self.json_ids.clear();
-        json_ids(&mut self.json_ids, pid, tid);
+        let mut ids = Vec::new();
+        json_ids(&mut ids, pid, tid);
+        self.json_ids = Piece::new(&ids);
     }
 
     /// [`text_head`] for `r`'s timestamp, source and level, then `r`'s
@@ -636,13 +694,33 @@ impl LineParts {
         ts: &mut TimestampFormatter,
         r: &LineRecord<'_>,
     ) {
+        self.text_head_to(&mut Cursor::new(out, 0), ts, r);
+    }
+
+    /// [`text_head`](Self::text_head) through a [`Cursor`].
+    #[inline]
+    pub fn text_head_to(
+        &mut self,
+        c: &mut Cursor<'_>,
+        ts: &mut TimestampFormatter,
+        r: &LineRecord<'_>,
+    ) {
         self.source_parts(r.source, r.level);
-        put(out, b"UL: [");
-        ts.write(out, r.timestamp_ns);
-        put(out, &self.text_mid);
+        // `UL: [`, the timestamp (30 bytes, stored as 32) and the middle
+        // piece (its length, stored with up to `SLACK` more).
+        c.reserve(5 + 30 + self.text_mid.len() + SLACK);
+        // SAFETY: the room just made is at least 5 for `array`, then
+        // 30 + len + SLACK >= 32 for the timestamp (which appends 30),
+        // then len + SLACK for the middle piece, each what the append
+        // requires.
+        unsafe {
+            c.array(*b"UL: [");
+            ts.write_unchecked(c, r.timestamp_ns);
+            c.piece_unchecked(&self.text_mid);
+        }
         if self.text_location {
             if let Some(l) = r.location {
-                put(out, &l.text);
+                c.put(&l.text);
             }
         }
     }
@@ -661,12 +739,67 @@ impl LineParts {
         }
         json_after_message(out, r.truncated);
         ts.write(out, r.timestamp_ns);
-        put(out, &self.json_source);
+        put(out, self.json_source.as_bytes());
         json_context(out, r.context);
         json_location(out, r.location);
-        put(out, &self.json_ids);
+        put(out, self.json_ids.as_bytes());
         put(out, itoa::Buffer::new().format(r.seq).as_bytes());
         put(out, b"}\n");
+    }
+}
+
+impl LineParts {
+    /// [`json_tail`](Self::json_tail) through a [`Cursor`]; a record
+    /// without context pairs (the planned ones) with two capacity checks
+    /// (three with a location).
+    #[inline]
+    pub fn json_tail_to(
+        &mut self,
+        c: &mut Cursor<'_>,
+        ts: &mut TimestampFormatter,
+        r: &LineRecord<'_>,
+    ) {
+        if !r.context.is_empty() {
+            return c.with_vec(|out| self.json_tail(out, ts, r));
+        }
+        self.source_parts(r.source, r.level);
+        if self.ids != Some((r.pid, r.tid)) {
+            self.rebuild_ids(r.pid, r.tid);
+        }
+        const AFTER: Lit = Lit::from_const(b"\",\"timestamp\":\"");
+        const AFTER_TRUNCATED: Lit = Lit::from_const(b"\",\"truncated\":true,\"timestamp\":\"");
+        // The block after the message (at most 32), the timestamp (30,
+        // stored as 32), the source piece and `}` (the empty context's
+        // end).
+        c.reserve(32 + 30 + self.json_source.len() + 1 + SLACK);
+        // SAFETY: the room just made covers each append in turn with
+        // `SLACK` to spare: the block (32 stored, at most 32 appended),
+        // the timestamp (32 stored, 30 appended), the piece (its length
+        // plus `SLACK` required), the byte.
+        unsafe {
+            c.block(if r.truncated {
+                &AFTER_TRUNCATED
+            } else {
+                &AFTER
+            });
+            ts.write_unchecked(c, r.timestamp_ns);
+            c.piece_unchecked(&self.json_source);
+            c.byte(b'}');
+        }
+        if let Some(l) = r.location {
+            c.put(&l.json);
+        }
+        // The ids piece, the sequence number (at most 20 digits) and the
+        // line's end.
+        c.reserve(self.json_ids.len() + U64_DIGITS + 2 + SLACK);
+        // SAFETY: the room just made covers the piece (its length plus
+        // `SLACK`), then the number (20 required and at most 20
+        // appended, with `2 + SLACK` left), then the 2 bytes.
+        unsafe {
+            c.piece_unchecked(&self.json_ids);
+            c.u64_unchecked(r.seq);
+            c.array(*b"}\n");
+        }
     }
 }
 

@@ -18,6 +18,7 @@
 //! assert_eq!(out, b"UL: [1970-01-01T00:00:00.000000000Z] [auth] INFO: user 7 did \"login\"\n");
 //! ```
 
+mod cursor;
 mod float;
 mod line;
 mod placeholder;
@@ -25,10 +26,11 @@ mod plan;
 mod put;
 mod time;
 
-pub use float::{write_f32, write_f64};
+pub use cursor::{decimal_digits, Cursor, Lit, Piece, SLACK, U64_DIGITS};
+pub use float::{write_f32, write_f64, write_f64_to};
 pub use line::{
-    json_head, json_tail, text_head, text_tail, write_json, write_text, ContextValue, Escape,
-    LineParts, LineRecord, Location, RENAME_PREFIX,
+    json_head, json_head_to, json_tail, text_head, text_tail, write_json, write_text, ContextValue,
+    Escape, LineParts, LineRecord, Location, RENAME_PREFIX,
 };
 pub use placeholder::{
     cut_mark, format_message, value_bound, write_display, FormatOutcome, ParsedFormat,

@@ -23,7 +23,9 @@ use ul_ring::record::{
     KIND_COMPACT,
 };
 
-use super::{put, write_display, write_f64, Escape, ParsedFormat};
+use super::cursor::{Cursor, Piece, SLACK};
+use super::float::{short_decimal, write_f64_slow};
+use super::{write_display, Escape, ParsedFormat};
 
 /// How to write one call site's messages from its records' bytes (see the
 /// module docs).
@@ -64,15 +66,51 @@ pub struct Plan {
     len: Option<usize>,
     /// The arguments' tags.
     tags: Vec<u8>,
-    /// The literals, back to back; `ends[i]` is where literal `i` ends.
-    text: Vec<u8>,
-    ends: Vec<usize>,
+    /// Per argument, in order: the literal before it, and how to write it.
+    steps: Vec<Step>,
+    /// The literal after the last argument.
+    last: Piece,
+    /// The room a [`Cursor`] needs for the message's bounded appends: each
+    /// literal, each argument at its [`width`], plus [`SLACK`].
+    room: usize,
     /// Without strings: the offsets of the bool arguments' bytes (each
     /// must be 0 or 1).
     bools: Vec<usize>,
     /// Tagged, with 1 to 8 arguments: their tags as the little-endian
     /// word at offset 32, and the mask of the bytes that are tags.
     tag_word: Option<(u64, u64)>,
+}
+
+/// One argument of a [`Plan`] and the literal before it.
+#[derive(Debug)]
+struct Step {
+    lit: Piece,
+    /// The argument's tag and size in the record (0 for a string).
+    tag: u8,
+    size: usize,
+    /// The room a [`Cursor`] needs after this argument for the rest of
+    /// the message (as [`Plan::room`] counts it).
+    rest: usize,
+}
+
+/// The most bytes [`write_value`] appends for tag `t` without reserving
+/// for itself: the longest `{}` of its integers (`-128`, `65535`,
+/// `-2147483648`, `18446744073709551615`, `-9223372036854775808`), and of
+/// an `f64` that is a short decimal (17: `Cursor::decimal_unchecked`); 0
+/// for the others (strings, the slow float path and the rare tags make
+/// their own room).
+fn width(t: u8) -> usize {
+    match t {
+        tag::U8 => 3,
+        tag::I8 => 4,
+        tag::U16 => 5,
+        tag::I16 => 6,
+        tag::U32 => 10,
+        tag::I32 => 11,
+        tag::U64 | tag::I64 => 20,
+        tag::F64 => 17,
+        _ => 0,
+    }
 }
 
 /// Bytes of a fixed-size argument with tag `t`; `None` for a string, and
@@ -185,12 +223,24 @@ impl Plan {
             }
             at += fixed_size(t)?;
         }
-        let mut text = Vec::new();
-        let mut ends = Vec::with_capacity(lits.len());
-        for l in lits {
-            text.extend_from_slice(&l);
-            ends.push(text.len());
+        // `rest[i]`: the room needed after argument `i`.
+        let mut rest = vec![0; tags.len()];
+        let mut need = SLACK + lits[tags.len()].len();
+        for i in (0..tags.len()).rev() {
+            rest[i] = need;
+            need += lits[i].len() + width(tags[i]);
         }
+        let steps = tags
+            .iter()
+            .zip(&lits)
+            .zip(rest)
+            .map(|((&t, l), rest)| Step {
+                lit: Piece::new(l),
+                tag: t,
+                size: fixed_size(t).unwrap_or(0),
+                rest,
+            })
+            .collect();
         Some(Plan {
             form,
             vstart,
@@ -199,8 +249,9 @@ impl Plan {
             len: (!has_str).then_some(0),
             bools: if has_str { Vec::new() } else { bools },
             tags: tags.to_vec(),
-            text,
-            ends,
+            last: Piece::new(&lits[tags.len()]),
+            steps,
+            room: need,
         })
     }
 
@@ -290,56 +341,110 @@ impl Plan {
     /// Appends the message of `record`, which [`fits`](Self::fits).
     #[inline]
     pub fn write(&self, out: &mut Vec<u8>, record: &[u8]) {
-        let mut start = 0;
+        self.write_to(&mut Cursor::new(out, 0), record);
+    }
+
+    /// [`write`](Self::write) through a [`Cursor`]: one capacity check for
+    /// the literals and the numbers (strings and the rare tags make their
+    /// own room).
+    #[inline]
+    pub fn write_to(&self, c: &mut Cursor<'_>, record: &[u8]) {
+        c.reserve(self.room);
         let mut at = self.vstart;
-        for (i, &t) in self.tags.iter().enumerate() {
-            let end = self.ends[i];
-            put(out, &self.text[start..end]);
-            start = end;
-            at = write_value(out, t, record, at);
+        for step in &self.steps {
+            // SAFETY: the room is at least what the rest of the message
+            // needs (`Plan::room`, reserved above, for the first step;
+            // the previous step's `rest`, which `write_value` leaves,
+            // for the others): this literal's length plus `SLACK`, what
+            // `piece_unchecked` requires, and after it at least
+            // `width(step.tag) + step.rest`.
+            unsafe { c.piece_unchecked(&step.lit) };
+            // SAFETY: the room is at least `width(step.tag) + step.rest`
+            // (just above), what `write_value` requires; `rest >= SLACK`
+            // (it counts `SLACK`); `size` is the tag's `fixed_size`.
+            at = unsafe { write_value(c, step.tag, step.size, record, at, step.rest) };
         }
-        put(out, &self.text[start..]);
+        // SAFETY: the room is at least the last step's `rest` (or
+        // `Plan::room` without arguments): this literal's length plus
+        // `SLACK`.
+        unsafe { c.piece_unchecked(&self.last) };
     }
 }
 
-/// Writes the value of tag `t` at offset `at` of `record` (inside it:
-/// [`Plan::fits`]) as [`write_display`] writes its decoded [`Value`];
-/// returns the offset after it.
+/// Writes the value of tag `t` (of `size` bytes, its [`fixed_size`]; any
+/// for a string) at offset `at` of `record` (inside it: [`Plan::fits`]) as
+/// [`write_display`] writes its decoded [`Value`]; returns the offset after
+/// it, and leaves the cursor's room at least `rest`.
+///
+/// # Safety
+///
+/// The cursor's room must be at least [`width`]`(t) + rest`, and `rest` at
+/// least [`SLACK`].
 #[inline(always)]
-fn write_value(out: &mut Vec<u8>, t: u8, record: &[u8], at: usize) -> usize {
+unsafe fn write_value(
+    c: &mut Cursor<'_>,
+    t: u8,
+    size: usize,
+    record: &[u8],
+    at: usize,
+    rest: usize,
+) -> usize {
     fn le<const N: usize>(b: &[u8]) -> [u8; N] {
         *b.first_chunk::<N>().expect("the record fits the plan")
     }
-    #[inline(always)]
-    fn int(out: &mut Vec<u8>, x: impl itoa::Integer) {
-        put(out, itoa::Buffer::new().format(x).as_bytes());
-    }
+    debug_assert!(rest >= SLACK && c.room() >= width(t) + rest);
     let b = &record[at..];
-    match t {
-        tag::U8 => int(out, b[0]),
-        tag::U16 => int(out, u16::from_le_bytes(le(b))),
-        tag::U32 => int(out, u32::from_le_bytes(le(b))),
-        tag::U64 => int(out, u64::from_le_bytes(le(b))),
-        tag::I8 => int(out, b[0] as i8),
-        tag::I16 => int(out, i16::from_le_bytes(le(b))),
-        tag::I32 => int(out, i32::from_le_bytes(le(b))),
-        tag::I64 => int(out, i64::from_le_bytes(le(b))),
-        tag::F64 => write_f64(out, f64::from_bits(u64::from_le_bytes(le(b)))),
-        tag::STR | tag::TEXT => {
-            let (s, end) = string_at(record, at).expect("the record fits the plan");
-            // Plain ASCII (`fits`): what `{}` writes for the decoded `&str`
-            // (and a text is written as it is under any spec).
-            put(out, s);
-            return end;
+    // SAFETY: for each integer, the room is at least `width(t) + rest`
+    // and `rest >= SLACK` (32), so at least 32, more than the 20 (21 for
+    // an i64) that `u64_unchecked` (`i64_unchecked`) require; each appends
+    // at most `width(t)` bytes (the longest `{}` of its type), which
+    // leaves at least `rest`. The float and the string: see below.
+    unsafe {
+        match t {
+            tag::U8 => c.u64_unchecked(u64::from(b[0])),
+            tag::U16 => c.u64_unchecked(u64::from(u16::from_le_bytes(le(b)))),
+            tag::U32 => c.u64_unchecked(u64::from(u32::from_le_bytes(le(b)))),
+            tag::U64 => c.u64_unchecked(u64::from_le_bytes(le(b))),
+            tag::I8 => c.i64_unchecked(i64::from(b[0] as i8)),
+            tag::I16 => c.i64_unchecked(i64::from(i16::from_le_bytes(le(b)))),
+            tag::I32 => c.i64_unchecked(i64::from(i32::from_le_bytes(le(b)))),
+            tag::I64 => c.i64_unchecked(i64::from_le_bytes(le(b))),
+            // A short decimal: at most 17 bytes (`width`), under the same
+            // argument (`decimal_unchecked` requires 17, and `n < 10^15`,
+            // `k <= 9`, which `short_decimal` gives). Other floats grow
+            // the vector as they need, and make `rest` again.
+            tag::F64 => match short_decimal(f64::from_bits(u64::from_le_bytes(le(b)))) {
+                Some((neg, n, k)) => c.decimal_unchecked(neg, n, k),
+                None => {
+                    let x = f64::from_bits(u64::from_le_bytes(le(b)));
+                    c.with_vec(|out| write_f64_slow(out, x));
+                    c.reserve(rest);
+                }
+            },
+            tag::STR | tag::TEXT => {
+                let (s, end) = string_at(record, at).expect("the record fits the plan");
+                // Plain ASCII (`fits`): what `{}` writes for the decoded
+                // `&str` (and a text is written as it is under any spec).
+                // `slice` requires room for `s`, made here with `rest`.
+                c.reserve(s.len() + rest);
+                c.slice(s);
+                return end;
+            }
+            // The rare ones, through the general path's own function.
+            _ => {
+                let v = match t {
+                    tag::U128 => Value::U128(u128::from_le_bytes(le(b))),
+                    tag::I128 => Value::I128(i128::from_le_bytes(le(b))),
+                    tag::F32 => Value::F32(f32::from_bits(u32::from_le_bytes(le(b)))),
+                    // Only tags `Plan::new` accepted reach here: a bool.
+                    _ => Value::Bool(b[0] != 0),
+                };
+                c.with_vec(|out| write_display(out, &v));
+                c.reserve(rest);
+            }
         }
-        // The rare ones, through the general path's own function.
-        tag::U128 => write_display(out, &Value::U128(u128::from_le_bytes(le(b)))),
-        tag::I128 => write_display(out, &Value::I128(i128::from_le_bytes(le(b)))),
-        tag::F32 => write_display(out, &Value::F32(f32::from_bits(u32::from_le_bytes(le(b))))),
-        // Only tags `Plan::new` accepted reach here: a bool.
-        _ => write_display(out, &Value::Bool(b[0] != 0)),
     }
-    at + fixed_size(t).expect("a tag Plan::new took")
+    at + size
 }
 
 #[cfg(test)]
@@ -412,7 +517,15 @@ mod tests {
     #[test]
     fn plans_write_what_the_general_path_writes() {
         let mut r = Rng::from_state(0x2545_f491_4f6c_dd1d);
-        let lits = ["", "a", "Logging int: ", ", x = ", "{{b}}", " ~ "];
+        let lits = [
+            "",
+            "a",
+            "Logging int: ",
+            ", x = ",
+            "{{b}}",
+            " ~ ",
+            "a literal longer than thirty-two bytes: ",
+        ];
         let (mut planned, mut strings) = (0, 0);
         for _ in 0..20_000 {
             let n = (r.next_u64() % 11) as usize;

@@ -1,6 +1,7 @@
 //! RFC 3339 UTC timestamps with nanoseconds, the date and time of day
 //! computed once per second.
 
+use super::cursor::{Cursor, SLACK};
 use super::put::PAIRS;
 use chrono::{Datelike, Timelike};
 
@@ -30,9 +31,13 @@ pub struct TimestampFormatter {
     second: i64,
     prefix: [u8; 19],
     /// The last timestamp [`write`](Self::write) rendered, kept for the
-    /// same record's other line (text and JSON).
+    /// same record's other line (text and JSON) and, for the next one of
+    /// the same second, its date and time of day: its 30 bytes, in a
+    /// 32-byte block ([`Cursor::first_of_block`]).
     last_ns: u64,
-    last: [u8; 30],
+    last: [u8; 32],
+    /// The second `last` shows.
+    last_second: i64,
 }
 
 impl Default for TimestampFormatter {
@@ -53,10 +58,12 @@ impl TimestampFormatter {
             second: 0,
             prefix: [0; 19],
             last_ns: 0,
-            last: [0; 30],
+            last: [0; 32],
+            last_second: 0,
         };
         t.set_second(0);
-        t.last = t.render(0, 0);
+        let first = t.render(0, 0);
+        t.last[..30].copy_from_slice(&first);
         t
     }
 
@@ -106,14 +113,47 @@ impl TimestampFormatter {
     /// ```
     #[inline]
     pub fn write(&mut self, out: &mut Vec<u8>, ns: u64) {
+        self.write_to(&mut Cursor::new(out, 0), ns);
+    }
+
+    /// [`write`](Self::write) through a [`Cursor`].
+    #[inline]
+    pub fn write_to(&mut self, c: &mut Cursor<'_>, ns: u64) {
+        c.reserve(SLACK);
+        // SAFETY: room for 32 bytes was just made.
+        unsafe { self.write_unchecked(c, ns) };
+    }
+
+    /// [`write`](Self::write) through a [`Cursor`], which has the room.
+    ///
+    /// # Safety
+    ///
+    /// The cursor's room must be at least 32 ([`SLACK`]); 30 bytes are
+    /// appended.
+    #[inline]
+    pub unsafe fn write_unchecked(&mut self, c: &mut Cursor<'_>, ns: u64) {
         if ns != self.last_ns {
             // u64::MAX / 1e9 fits an i64 with room to spare.
             let second = (ns / NANOS as u64) as i64;
             let frac = (ns % NANOS as u64) as u32;
-            self.last = self.render(second, frac);
+            if second != self.last_second {
+                self.last_of_second(second);
+            }
+            // `last` keeps its `.` and `Z` (bytes 19 and 29).
+            put_nine(&mut self.last[20..29], frac);
             self.last_ns = ns;
         }
-        out.extend_from_slice(&self.last);
+        // SAFETY: room for 32 bytes (the caller), and 30 <= 32.
+        unsafe { c.first_of_block(&self.last, 30) };
+    }
+
+    /// Makes `last` show `second` (its fraction is then set by the caller).
+    #[cold]
+    #[inline(never)]
+    fn last_of_second(&mut self, second: i64) {
+        let r = self.render(second, 0);
+        self.last[..30].copy_from_slice(&r);
+        self.last_second = second;
     }
 
     /// Appends the timestamp of `ns` nanoseconds since the Unix epoch,
