@@ -36,6 +36,7 @@ mod recovery;
 mod shared_lane;
 
 use flush::{drained, FlushTarget};
+use parts::PlanEnd;
 use recovery::take_over_shared_lane;
 
 /// Longest wait between retries of a failing write.
@@ -169,6 +170,9 @@ pub struct Engine {
     split: Vec<u64>,
     /// Helper parts handed out for the next pass.
     prefetch: Option<Prefetch>,
+    /// The pass's runs of many lanes, shared among the format threads
+    /// (see [`Engine::cross_lanes`]).
+    plan: Vec<parts::Planned>,
     calib_at: Instant,
     scratch: Vec<u8>,
     pending: Vec<PendingLane>,
@@ -268,6 +272,7 @@ impl Engine {
             helpers: FormatThreads::default(),
             split: Vec::new(),
             prefetch: None,
+            plan: Vec::new(),
             calib_at: Instant::now(),
             scratch: Vec::with_capacity(ul_ring::lane::COPY_CHUNK),
             pending: Vec::with_capacity(lanes),
@@ -411,7 +416,14 @@ impl Engine {
         // Lanes in turn from where the last batch filled up, the shared
         // lane (`lanes`) among them, until this batch is full.
         let start = self.next_lane.min(lanes);
-        for i in (start..=lanes).chain(0..start) {
+        // Many lanes with short runs: shared among the format threads.
+        let planned = self.cross_lanes(&table, start, batch_size);
+        let skip = match planned {
+            Some(PlanEnd::Covered(n)) => n,
+            Some(PlanEnd::Stopped) => lanes + 1,
+            None => 0,
+        };
+        for i in (start..=lanes).chain(0..start).skip(skip) {
             if self.lines.full {
                 self.next_lane = i;
                 break;
@@ -495,7 +507,7 @@ impl Engine {
             );
             self.totals.helpers_lost = lost;
         }
-        if let Some((_, i, origin, from)) = busiest {
+        if let (Some((_, i, origin, from)), None) = (busiest, &planned) {
             if self.prefetch(i, origin, from, batch_size) {
                 // Its parts are read first next pass.
                 self.next_lane = i;
