@@ -151,6 +151,8 @@ pub struct Totals {
     pub helper_parts: u64,
     /// Of those, parts handed out a pass ahead.
     pub prefetched_parts: u64,
+    /// Helper parts the batch had no room for (read again next pass).
+    pub parts_refused: u64,
     /// Helper threads that died (their parts were formatted again by the
     /// engine).
     pub helpers_lost: u64,
@@ -650,6 +652,7 @@ impl Engine {
                     // A part the batch has no room for is read again
                     // next pass, as one that stopped short.
                     if whole && !self.lines.room_for(&part.bufs) {
+                        self.totals.parts_refused += 1;
                         whole = false;
                     }
                     if whole

@@ -173,7 +173,11 @@ impl Engine {
         }
         let region = self.region;
         let lanes = region.geometry().sizes.lanes as usize;
-        let cap = self.records_that_fit();
+        // What the batch has room for, by recent line sizes: the parts'
+        // lines are appended whole (room is shared out among the outputs'
+        // buffers, `make_room`), so count on 7/8 of it.
+        let left = self.batch_bytes.saturating_sub(self.lines.len());
+        let cap = (left / 8 * 7 / self.line_bytes.max(1)).max(1);
         self.plan.clear();
         let mut total = 0;
         let mut covered = 0;
@@ -368,6 +372,7 @@ impl Engine {
                     } else {
                         // No room (`full` is set): the part is read again
                         // next pass.
+                        self.totals.parts_refused += 1;
                         stopped = Some(self.plan[group.start].run.lane);
                     }
                 }
