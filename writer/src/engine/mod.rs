@@ -414,12 +414,12 @@ impl Engine {
             }
         }
         let table = region.callsites();
-        let mut busiest: Option<(u64, usize, Origin, u64)> = None;
         // Lanes in turn from where the last batch filled up, the shared
         // lane (`lanes`) among them, until this batch is full.
         let start = self.next_lane.min(lanes);
         // Many lanes with short runs: shared among the format threads.
-        let planned = self.cross_lanes(&table, start, batch_size);
+        let mut busiest: Option<(u64, usize, Origin, u64)> = None;
+        let planned = self.cross_lanes(&table, start, batch_size, &mut busiest);
         let skip = match planned {
             Some(PlanEnd::Covered(n)) => n,
             Some(PlanEnd::Stopped) => lanes + 1,
@@ -509,7 +509,7 @@ impl Engine {
             );
             self.totals.helpers_lost = lost;
         }
-        if let (Some((_, i, origin, from)), None) = (busiest, &planned) {
+        if let Some((_, i, origin, from)) = busiest {
             if self.prefetch(i, origin, from, batch_size) {
                 // Its parts are read first next pass.
                 self.next_lane = i;

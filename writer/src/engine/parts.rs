@@ -129,6 +129,8 @@ impl Engine {
 /// [`Engine::cross_lanes`]).
 pub(super) struct Planned {
     run: Run,
+    /// The lane's head when the plan looked at it.
+    lane_head: u64,
     /// The lane's `dropped` (reported once the batch is on disk).
     dropped: u64,
     /// The lane's first run in the pass (its drop report goes before it).
@@ -158,6 +160,9 @@ impl Engine {
     /// formatted by this thread instead; one the batch has no room for
     /// ends the pass there.
     ///
+    /// Sets `busiest` to the planned lane with the most left over (the one
+    /// the pass stopped in, if any), for a prefetch.
+    ///
     /// `None` (nothing done) unless at least two lanes hold records and
     /// every format thread's group would hold [`MIN_PART_RECORDS`]: then
     /// the pass reads lane by lane, and a long run alone is split by
@@ -167,6 +172,7 @@ impl Engine {
         table: &CallsiteTable<'_>,
         start: usize,
         batch_size: usize,
+        busiest: &mut Option<(u64, usize, Origin, u64)>,
     ) -> Option<PlanEnd> {
         if self.helpers.is_empty() || self.prefetch.is_some() || !self.retiring.is_empty() {
             return None;
@@ -237,6 +243,7 @@ impl Engine {
                     max_records: n,
                     note,
                 },
+                lane_head: head,
                 dropped,
                 first: true,
             });
@@ -285,6 +292,7 @@ impl Engine {
                 p.run.max_records = need;
                 let later = Planned {
                     run: rest,
+                    lane_head: p.lane_head,
                     dropped: p.dropped,
                     first: false,
                 };
@@ -388,7 +396,20 @@ impl Engine {
                 }
             }
         }
-        if let Some(lane) = stopped.or(resume) {
+        let end = stopped.or(resume);
+        // The planned lanes' pending tails (the plan came first in the
+        // pass, so they are all of them).
+        for p in &self.pending {
+            let Some(k) = self.plan.iter().position(|q| q.run.lane == p.lane) else {
+                continue;
+            };
+            let left = self.plan[k].lane_head.wrapping_sub(p.new_tail);
+            let first = busiest.is_none_or(|(b, ..)| left > b);
+            if left > 0 && (end == Some(p.lane) || (first && end.is_none())) {
+                *busiest = Some((left, p.lane, self.plan[k].run.origin, p.new_tail));
+            }
+        }
+        if let Some(lane) = end {
             self.next_lane = lane;
             return Some(PlanEnd::Stopped);
         }
