@@ -846,16 +846,45 @@ impl<'a, B: ByteStore> Consumer<'a, B> {
     /// assert_eq!(c.split_after(c.tail(), c.head(), 3), None);
     /// ```
     pub fn split_after(&self, tail: u64, head: u64, n: usize) -> Option<u64> {
+        match self.count_records(tail, head, n) {
+            Some((pos, records)) if records == n && pos != head => Some(pos),
+            _ => None,
+        }
+    }
+
+    /// Walks `[tail, head)` frame by frame (8 bytes each, no record is
+    /// read) and returns the position after at most `max` records and how
+    /// many it passed: `(head, k)` if the run holds `k <= max` records.
+    /// `None` if the walk meets bytes that are not a frame. The format
+    /// threads size their parts with it.
+    ///
+    /// ```
+    /// use ul_ring::bytes::HeapBytes;
+    /// use ul_ring::lane::{Consumer, LaneControl, Producer};
+    ///
+    /// let (ctrl, bytes) = (LaneControl::new(), HeapBytes::new(1024));
+    /// // SAFETY: one producer and one consumer; 1024 is a power of two.
+    /// let mut p = unsafe { Producer::attach(&ctrl, &bytes) };
+    /// let c = unsafe { Consumer::attach(&ctrl, &bytes) };
+    /// for _ in 0..3 {
+    ///     p.try_push(16, |enc| {
+    ///         enc.put_u32(16);
+    ///         enc.put_u8(1); // a log record
+    ///         enc.finish();
+    ///     })
+    ///     .unwrap();
+    /// }
+    /// assert_eq!(c.count_records(c.tail(), c.head(), 2), Some((32, 2)));
+    /// assert_eq!(c.count_records(c.tail(), c.head(), 9), Some((48, 3)));
+    /// ```
+    pub fn count_records(&self, tail: u64, head: u64, max: usize) -> Option<(u64, usize)> {
         let avail = head.wrapping_sub(tail);
         if avail > self.capacity || avail % RECORD_ALIGN as u64 != 0 {
             return None;
         }
         let mut pos = tail;
         let mut records = 0;
-        while pos != head {
-            if records == n {
-                return Some(pos);
-            }
+        while pos != head && records < max {
             let offset = pos & self.mask;
             // Records never wrap (padding fills a lane's end), so a frame
             // lies within the segment up to the lane's end or the head.
@@ -875,7 +904,7 @@ impl<'a, B: ByteStore> Consumer<'a, B> {
             }
             pos = pos.wrapping_add(frame.len as u64);
         }
-        None
+        Some((pos, records))
     }
 
     /// Appends to `out` the records from `from` on whose first 8 bytes

@@ -100,8 +100,13 @@ fn main() {
         .init()
         .expect("ul::init");
     let fill = Instant::now();
+    // Every producer stays until all have logged, so that each keeps a
+    // lane of its own (a thread that exits retires its lane, which the
+    // next one could take, making fewer, longer runs).
+    let all_logged = std::sync::Arc::new(std::sync::Barrier::new(threads as usize));
     let producers: Vec<_> = (0..threads)
         .map(|_| {
+            let all_logged = all_logged.clone();
             // Named, so that a profile tells them from the drain.
             std::thread::Builder::new()
                 .name("producer".into())
@@ -111,6 +116,7 @@ fn main() {
                         ul::info!("Logging int: {}, int: {}, double: {}", i, j, x);
                         x += 0.25;
                     }
+                    all_logged.wait();
                 })
                 .expect("spawn a producer")
         })

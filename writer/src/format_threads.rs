@@ -9,6 +9,12 @@
 //! bytes (below the head the engine observed, above the tail it has not
 //! yet moved) and formats them, so crash recovery is unchanged.
 //!
+//! When many lanes each hold a short run (many producer threads), the
+//! engine plans the pass's runs in its lane order and hands consecutive
+//! groups of them (a lane's run may be cut between two groups) to the
+//! helpers, formatting the first group itself; the parts are appended in
+//! that order ([`FormatThreads::start_runs`]).
+//!
 //! A helper that dies (a panic) is dropped and its part formatted by the
 //! engine instead; nothing is lost.
 
@@ -29,17 +35,31 @@ pub const MIN_PART_RECORDS: usize = 256;
 /// Most format threads (the engine's own included).
 pub const MAX_FORMAT_THREADS: usize = 16;
 
-/// One part of a lane for a helper: the records in `[from, to)`, at most
-/// `max_records` of them.
+/// A run of one lane for a part: the records in `[from, to)`, at most
+/// `max_records` of them, after a line of the writer's own (`note`, a
+/// drop report) if it has one.
+#[derive(Clone, Debug)]
+pub struct Run {
+    /// The lane.
+    pub lane: usize,
+    /// Its owner.
+    pub origin: Origin,
+    /// Where the run starts (a record boundary).
+    pub from: u64,
+    /// Where it ends (a record boundary at or below the head observed).
+    pub to: u64,
+    /// Most records to format.
+    pub max_records: usize,
+    /// A warning line to write before the run's records.
+    pub note: Option<String>,
+}
+
+/// One part for a helper: runs of lanes, formatted in order.
 struct Job {
     region: &'static Region,
     /// Bytes of lines the part may take (see [`BatchLines::set_limit`]).
     limit: usize,
-    lane: usize,
-    origin: Origin,
-    from: u64,
-    to: u64,
-    max_records: usize,
+    runs: Vec<Run>,
     calib: Calibration,
     /// Text lines show file and line (`--text-location`).
     text_location: bool,
@@ -57,9 +77,13 @@ pub struct Part {
     pub bufs: Vec<Vec<u8>>,
     /// Records formatted.
     pub records: u64,
-    /// What reading the part found (`new_tail` short of the part's end if
-    /// it stopped early; `corrupt` if it held bytes that are not records).
+    /// What reading the part's last run found (`new_tail` short of the
+    /// run's end if it stopped early; `corrupt` if it held bytes that are
+    /// not records).
     pub batch: Batch,
+    /// Every run was read to its end, with no bytes that are not records
+    /// (a part of several runs stops at the first that was not).
+    pub whole: bool,
     /// The allocator refused to grow a buffer (the bytes asked for): the
     /// part stopped there ([`BatchLines::alloc_failed`]).
     pub alloc_failed: Option<usize>,
@@ -199,6 +223,32 @@ impl FormatThreads {
         max_records: usize,
         calib: Calibration,
     ) -> bool {
+        let run = Run {
+            lane,
+            origin,
+            from,
+            to,
+            max_records,
+            note: None,
+        };
+        self.start_runs(k, region, vec![run], calib)
+    }
+
+    /// Hands helper `k` a part made of `runs`, formatted in order (each
+    /// after its `note`). False if the helper is gone (then it is removed,
+    /// and the caller formats the runs itself).
+    ///
+    /// For every run the caller must be the lane's consumer, must have
+    /// loaded the lane's head (Acquire) at or past `to`, and must not move
+    /// the lane's tail past `from` before [`finish`](Self::finish) returns
+    /// for this part.
+    pub fn start_runs(
+        &mut self,
+        k: usize,
+        region: &'static Region,
+        runs: Vec<Run>,
+        calib: Calibration,
+    ) -> bool {
         let h = &mut self.helpers[k];
         let bufs = h
             .spare
@@ -207,11 +257,7 @@ impl FormatThreads {
         let job = Job {
             region,
             limit: self.limit,
-            lane,
-            origin,
-            from,
-            to,
-            max_records,
+            runs,
             calib,
             text_location: self.text_location,
             bufs,
@@ -292,31 +338,48 @@ fn serve(format: Format, jobs: Receiver<Job>, parts: Sender<Part>, mut scratch: 
         maker.begin_part(job.region);
         let region = job.region;
         let table = region.callsites();
-        // SAFETY: the engine is this lane's consumer and hands out
-        // disjoint parts of `[tail, head)` that it observed published and
-        // does not release until this part is returned (the contract of
-        // `FormatThreads::start`); reading them concurrently with the engine's
-        // reads of other parts is sound because nobody consumes (moves
-        // the tail) meanwhile. Lane capacities are validated powers of
-        // two.
-        let consumer =
-            unsafe { Consumer::attach(region.lane_control(job.lane), region.lane_bytes(job.lane)) };
-        let batch = crate::engine::read_part(
-            &consumer,
-            (job.from, job.to),
-            job.max_records,
-            &mut scratch,
-            |pos, rec| {
-                if job.fail {
-                    panic!("ul-writer: a format helper failed (a test asked it to)");
-                }
-                maker.record(region, &table, job.origin, pos, rec)
-            },
-        );
+        let mut batch = Batch {
+            new_tail: 0,
+            records: 0,
+            corrupt: None,
+        };
+        let mut whole = true;
+        for run in &job.runs {
+            if let Some(note) = &run.note {
+                maker.writer_line(ul_ring::record::Level::Warn, note);
+            }
+            // SAFETY: the engine is this lane's consumer and hands out
+            // disjoint runs of `[tail, head)` that it observed published
+            // and does not release until this part is returned (the
+            // contract of `FormatThreads::start_runs`); reading them
+            // concurrently with the engine's reads of other runs is sound
+            // because nobody consumes (moves the tail) meanwhile. Lane
+            // capacities are validated powers of two.
+            let consumer = unsafe {
+                Consumer::attach(region.lane_control(run.lane), region.lane_bytes(run.lane))
+            };
+            batch = crate::engine::read_part(
+                &consumer,
+                (run.from, run.to),
+                run.max_records,
+                &mut scratch,
+                |pos, rec| {
+                    if job.fail {
+                        panic!("ul-writer: a format helper failed (a test asked it to)");
+                    }
+                    maker.record(region, &table, run.origin, pos, rec)
+                },
+            );
+            if batch.new_tail != run.to || batch.corrupt.is_some() {
+                whole = false;
+                break;
+            }
+        }
         let part = Part {
             bufs: std::mem::take(&mut maker.bufs),
             records: maker.records,
             batch,
+            whole,
             alloc_failed: maker.alloc_failed,
             defs: maker.part_defs(),
             calib: job.calib,

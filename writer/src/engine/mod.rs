@@ -36,6 +36,7 @@ mod recovery;
 mod shared_lane;
 
 use flush::{drained, FlushTarget};
+use parts::PlanEnd;
 use recovery::take_over_shared_lane;
 
 /// Longest wait between retries of a failing write.
@@ -150,6 +151,8 @@ pub struct Totals {
     pub helper_parts: u64,
     /// Of those, parts handed out a pass ahead.
     pub prefetched_parts: u64,
+    /// Helper parts the batch had no room for (read again next pass).
+    pub parts_refused: u64,
     /// Helper threads that died (their parts were formatted again by the
     /// engine).
     pub helpers_lost: u64,
@@ -169,6 +172,9 @@ pub struct Engine {
     split: Vec<u64>,
     /// Helper parts handed out for the next pass.
     prefetch: Option<Prefetch>,
+    /// The pass's runs of many lanes, shared among the format threads
+    /// (see [`Engine::cross_lanes`]).
+    plan: Vec<parts::Planned>,
     calib_at: Instant,
     scratch: Vec<u8>,
     pending: Vec<PendingLane>,
@@ -268,6 +274,7 @@ impl Engine {
             helpers: FormatThreads::default(),
             split: Vec::new(),
             prefetch: None,
+            plan: Vec::new(),
             calib_at: Instant::now(),
             scratch: Vec::with_capacity(ul_ring::lane::COPY_CHUNK),
             pending: Vec::with_capacity(lanes),
@@ -407,11 +414,18 @@ impl Engine {
             }
         }
         let table = region.callsites();
-        let mut busiest: Option<(u64, usize, Origin, u64)> = None;
         // Lanes in turn from where the last batch filled up, the shared
         // lane (`lanes`) among them, until this batch is full.
         let start = self.next_lane.min(lanes);
-        for i in (start..=lanes).chain(0..start) {
+        // Many lanes with short runs: shared among the format threads.
+        let mut busiest: Option<(u64, usize, Origin, u64)> = None;
+        let planned = self.cross_lanes(&table, start, batch_size, &mut busiest);
+        let skip = match planned {
+            Some(PlanEnd::Covered(n)) => n,
+            Some(PlanEnd::Stopped) => lanes + 1,
+            None => 0,
+        };
+        for i in (start..=lanes).chain(0..start).skip(skip) {
             if self.lines.full {
                 self.next_lane = i;
                 break;
@@ -638,6 +652,7 @@ impl Engine {
                     // A part the batch has no room for is read again
                     // next pass, as one that stopped short.
                     if whole && !self.lines.room_for(&part.bufs) {
+                        self.totals.parts_refused += 1;
                         whole = false;
                     }
                     if whole
