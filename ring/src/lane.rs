@@ -630,9 +630,17 @@ pub struct Batch {
     pub corrupt: Option<LaneCorruption>,
 }
 
-/// Bytes copied out of a lane per contiguous piece; large enough for any
-/// record, so every call makes progress.
+/// Bytes copied out of a lane per contiguous piece at most; large enough
+/// for any record, so every call makes progress.
 pub const COPY_CHUNK: usize = 256 * 1024;
+
+/// A read of at most `n` records copies about `n * COPY_PER_RECORD` bytes
+/// (at least [`COPY_MIN`]) at first, not a whole [`COPY_CHUNK`]: a small
+/// batch copies about what it takes. Records larger on average take more
+/// chunks; a record longer than the chunk is read again whole.
+const COPY_PER_RECORD: usize = 64;
+/// The least a chunk copies (unless the lane holds less).
+const COPY_MIN: usize = 4096;
 
 /// The reading end of a lane. It treats the lane's bytes and cursors as
 /// untrusted input: whatever they hold, it never reads outside the lane,
@@ -744,12 +752,25 @@ impl<'a, B: ByteStore> Consumer<'a, B> {
         // `u64::MAX`, which must not panic in a debug build.
         let mut pos = tail;
         let mut records = 0;
+        // The last chunk's first frame did not fit it: the bytes to copy
+        // for it (as many as its length word says, else a whole chunk).
+        let mut widen_to: Option<usize> = None;
         while pos != head && records < max_records {
             let offset = pos & self.mask;
             let to_end = self.capacity - offset;
             let remaining = head.wrapping_sub(pos);
             let segment = to_end.min(remaining);
-            let copy = segment.min(COPY_CHUNK as u64) as usize;
+            let whole = segment.min(COPY_CHUNK as u64) as usize;
+            let widened = widen_to.take();
+            let copy = match widened {
+                Some(n) => n.min(whole),
+                None => {
+                    let wanted = (max_records - records)
+                        .saturating_mul(COPY_PER_RECORD)
+                        .max(COPY_MIN);
+                    whole.min(wanted)
+                }
+            };
             // Grown once and then only overwritten: zeroing it for every
             // chunk cost as much as the copy itself.
             if scratch.len() < copy {
@@ -775,9 +796,20 @@ impl<'a, B: ByteStore> Consumer<'a, B> {
                     Err(err) => {
                         flush!();
                         // A frame cut off by our copy size is read whole
-                        // with the next chunk, which starts at it; one cut
-                        // off by the segment's end is a lie.
+                        // with the next chunk, which starts at it (a whole
+                        // chunk if it starts this one); one cut off by the
+                        // segment's end is a lie.
                         if (copy as u64) < segment && at > 0 {
+                            break;
+                        }
+                        if widened.is_none() && copy < whole {
+                            let said = scratch
+                                .get(..4)
+                                .and_then(|w| w.try_into().ok())
+                                .map_or(0, u32::from_le_bytes)
+                                as usize;
+                            let said = said.checked_next_multiple_of(RECORD_ALIGN);
+                            widen_to = Some(said.filter(|&n| n > copy).unwrap_or(whole));
                             break;
                         }
                         return Batch {
