@@ -230,7 +230,7 @@ fn ul_stat_reports_writer_lanes_and_counts() {
     assert_eq!(done["counters"]["records_written"], produced);
     assert_eq!(done["counters"]["dropped"], 0);
     assert_eq!(done["counters"]["decode_errors"], 0);
-    assert_eq!(done["lanes_total"], 32);
+    assert_eq!(done["lanes_total"], ul_ring::layout::Sizes::default().lanes);
     // The table names the same writer.
     let table = Command::new(stat_bin())
         .arg("--shm")
@@ -541,12 +541,13 @@ fn ul_stat_survives_a_scribbled_region() {
         .write(true)
         .open(&s.shm)
         .unwrap();
-    // Garbage in the whole lane directory (page 1): owners with bogus
-    // states and pids. ul-stat reads on and shows them.
-    f.write_all_at(&[0xa7; 4096], 4096).unwrap();
+    // Garbage in the whole lane directory (64 bytes a lane, from page 1):
+    // owners with bogus states and pids. ul-stat reads on and shows them.
+    let total = ul_ring::layout::Sizes::default().lanes as usize;
+    f.write_all_at(&vec![0xa7; total * 64], 4096).unwrap();
     let v = stat_json(&s.shm);
     let lanes = v["lanes"].as_array().unwrap();
-    assert_eq!(lanes.len(), 32, "{v:#}");
+    assert_eq!(lanes.len(), total, "{v:#}");
     assert!(lanes
         .iter()
         .all(|l| l["state"] == "invalid" && l["alive"] == false));
