@@ -2,7 +2,7 @@
 //! can; the clock runs from the first call until the last record is on disk.
 //!
 //! ```text
-//! cargo run --release -p ul-benches --bin throughput -- --threads 1 --records 4000000 \
+//! cargo run --release -p ul-benches --features harness --bin throughput -- --threads 1 --records 4000000 \
 //!     [--format text,json,both] [--logger ul,tracing,...] [--json out.json] \
 //!     [--runs 3] [--writer-arg=--memory-limit --writer-arg=64M]
 //! ```
@@ -331,7 +331,7 @@ fn parent(cli: &Cli) -> Result<(), String> {
     }
     println!("### Throughput\n");
     println!(
-        "- command: `cargo run --release -p ul-benches --bin throughput -- {}`",
+        "- command: `cargo run --release -p ul-benches --features harness --bin throughput -- {}`",
         std::env::args().skip(1).collect::<Vec<_>>().join(" ")
     );
     println!(
