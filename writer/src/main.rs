@@ -142,9 +142,9 @@ struct Cli {
     #[arg(long, value_name = "LIST")]
     cpu_affinity: Option<String>,
     /// Threads that format a long backlog (one lane's run is split among
-    /// them; the files are the same as with one). Default: 2 with JSON
-    /// output (`--format json`, `both` or `all`) on 2 or more CPUs, else
-    /// 1. Always 1 with `--format binary`.
+    /// them; the files are the same as with one). Default: 2 with text and
+    /// JSON together (`--format both`, the default, or `all`) on 2 or more
+    /// CPUs, else 1. Always 1 with `--format binary`.
     #[arg(long, value_name = "N")]
     format_threads: Option<usize>,
     /// Write the writer's pid to this file once it serves the region
@@ -297,7 +297,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     let threads = cli.format_threads.unwrap_or_else(|| {
-        if cli.format.json() {
+        if cli.format.json() && cli.format.text() {
             std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
         } else {
             1
