@@ -140,6 +140,38 @@ impl Drop for Case {
     }
 }
 
+/// The last run's `server.ulog`, decoded, equals its text and JSON files
+/// (`text` and `json`: every record line is at level info, or error for a
+/// skipped record, so the decoded info JSON is `server.info.json`).
+fn assert_ulog_decodes_to(case: &Case, text: &str, json: &str, what: &str) {
+    use ul_writer::binlog::Decoder;
+    let out = case.last_out.borrow().clone();
+    let file = std::fs::read(out.join("server.ulog")).unwrap();
+    for (format, want) in [(Format::Text, text), (Format::Json, json)] {
+        let mut d = Decoder::new(format);
+        let mut got = Vec::new();
+        let mut damage = Vec::new();
+        assert_eq!(
+            d.feed(&file, true, &mut got, &mut |e| damage.push(e)),
+            file.len()
+        );
+        assert!(damage.is_empty(), "{what}: {damage:?}");
+        let got = String::from_utf8(got).unwrap();
+        let got: String = if format == Format::Json {
+            got.lines()
+                .filter(|l| l.starts_with("{\"level\":\"info\""))
+                .map(|l| format!("{l}\n"))
+                .collect()
+        } else {
+            got
+        };
+        assert!(
+            got == want,
+            "{what}: the decoded {format:?} differs from the file"
+        );
+    }
+}
+
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_default()
 }
@@ -411,7 +443,6 @@ fn a_helper_that_dies_loses_nothing() {
 /// engine wrote, and those are one thread's, bad record included.
 #[test]
 fn helpers_format_all_three_outputs_and_the_binary_log_decodes_to_them() {
-    use ul_writer::binlog::Decoder;
     let mut case = Case::new("all");
     case.format = Format::All;
     // Records of a call site (an entry in the binary log) and of an
@@ -441,33 +472,8 @@ fn helpers_format_all_three_outputs_and_the_binary_log_decodes_to_them() {
             "{threads} threads"
         );
         assert_eq!(record_lines(&json), record_lines(&json1));
-        let out = case.last_out.borrow().clone();
-        let file = std::fs::read(out.join("server.ulog")).unwrap();
-        for (format, want) in [(Format::Text, text.clone()), (Format::Json, json.clone())] {
-            let mut d = Decoder::new(format);
-            let mut got = Vec::new();
-            let mut damage = Vec::new();
-            assert_eq!(
-                d.feed(&file, true, &mut got, &mut |e| damage.push(e)),
-                file.len()
-            );
-            assert!(damage.is_empty(), "{threads} threads: {damage:?}");
-            let got = String::from_utf8(got).unwrap();
-            // Every line is at level info or error (the skipped record's
-            // line): the decoded JSON of info is server.info.json.
-            let got = if format == Format::Json {
-                got.lines()
-                    .filter(|l| l.starts_with("{\"level\":\"info\""))
-                    .map(|l| format!("{l}\n"))
-                    .collect()
-            } else {
-                got
-            };
-            assert!(
-                got == want,
-                "{threads} threads: the decoded {format:?} differs from the file"
-            );
-        }
+        let what = format!("{threads} threads");
+        assert_ulog_decodes_to(&case, &text, &json, &what);
     }
 }
 
@@ -688,7 +694,6 @@ fn a_part_of_many_lanes_without_room_is_read_again() {
 /// to the very text and JSON lines written, which are one thread's.
 #[test]
 fn parts_of_many_lanes_carry_the_binary_log() {
-    use ul_writer::binlog::Decoder;
     let mut case = Case::new("lanes-all");
     case.format = Format::All;
     let lanes: Vec<(Vec<Item>, u64)> = (0..24u64)
@@ -726,30 +731,6 @@ fn parts_of_many_lanes_carry_the_binary_log() {
             1,
             "{what}"
         );
-        let out = case.last_out.borrow().clone();
-        let file = std::fs::read(out.join("server.ulog")).unwrap();
-        for (format, want) in [(Format::Text, text.clone()), (Format::Json, json.clone())] {
-            let mut d = Decoder::new(format);
-            let mut got = Vec::new();
-            let mut damage = Vec::new();
-            assert_eq!(
-                d.feed(&file, true, &mut got, &mut |e| damage.push(e)),
-                file.len()
-            );
-            assert!(damage.is_empty(), "{what}: {damage:?}");
-            let got = String::from_utf8(got).unwrap();
-            let got = if format == Format::Json {
-                got.lines()
-                    .filter(|l| l.starts_with("{\"level\":\"info\""))
-                    .map(|l| format!("{l}\n"))
-                    .collect()
-            } else {
-                got
-            };
-            assert!(
-                got == want,
-                "{what}: the decoded {format:?} differs from the file"
-            );
-        }
+        assert_ulog_decodes_to(&case, &text, &json, &what);
     }
 }
