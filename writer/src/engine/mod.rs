@@ -651,22 +651,7 @@ impl Engine {
                     }
                     // A part the batch has no room for is read again
                     // next pass, as one that stopped short.
-                    if whole && !self.lines.room_for(&part.bufs) {
-                        self.totals.parts_refused += 1;
-                        whole = false;
-                    }
-                    if whole
-                        && !self.lines.append_part(
-                            region,
-                            table,
-                            &part.bufs,
-                            part.records,
-                            &part.defs,
-                            part.calib,
-                        )
-                    {
-                        whole = false;
-                    }
+                    whole = whole && self.append_helper_part(table, &part);
                     if whole {
                         self.totals.helper_parts += 1;
                         self.totals.prefetched_parts += u64::from(prefetched);

@@ -3,9 +3,27 @@
 //! engine writes this one.
 
 use super::*;
-use crate::format_threads::Run;
+use crate::format_threads::{Part, Run};
 
 impl Engine {
+    /// Appends a helper's finished part to the batch if the batch has room
+    /// for it (its lines, and with the binary log the call sites it
+    /// names). False if not: the batch is then full, and the part, counted
+    /// in [`Totals::parts_refused`], is read again next pass.
+    pub(super) fn append_helper_part(&mut self, table: &CallsiteTable<'_>, part: &Part) -> bool {
+        let appended = self.lines.room_for(&part.bufs)
+            && self.lines.append_part(
+                self.region,
+                table,
+                &part.bufs,
+                part.records,
+                &part.defs,
+                part.calib,
+            );
+        self.totals.parts_refused += u64::from(!appended);
+        appended
+    }
+
     /// Collects the next `n` parts from the helpers and drops them.
     pub(super) fn discard_parts(&mut self, n: usize) {
         let mut helper = 0;
@@ -356,16 +374,7 @@ impl Engine {
                 }
                 if part.whole {
                     here = false;
-                    let fits = self.lines.room_for(&part.bufs)
-                        && self.lines.append_part(
-                            region,
-                            table,
-                            &part.bufs,
-                            part.records,
-                            &part.defs,
-                            part.calib,
-                        );
-                    if fits {
+                    if self.append_helper_part(table, &part) {
                         self.totals.helper_parts += 1;
                         for k in group.clone() {
                             let to = self.plan[k].run.to;
@@ -380,7 +389,6 @@ impl Engine {
                     } else {
                         // No room (`full` is set): the part is read again
                         // next pass.
-                        self.totals.parts_refused += 1;
                         stopped = Some(self.plan[group.start].run.lane);
                     }
                 }
