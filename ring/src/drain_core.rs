@@ -46,15 +46,19 @@ impl Heads {
         }
     }
 
-    /// True once every tail of `region` reached (or, for a corrupt lane
+    /// True once every lane's files position ([`LaneControl::files`]:
+    /// what is in the writer's files, whatever forwarding sinks still
+    /// hold) and the shared lane's tail reached (or, for a corrupt lane
     /// skipped to its head, passed) these heads. Cursors count bytes and
     /// positions for ever and may wrap: compared by wrapping distance.
+    ///
+    /// [`LaneControl::files`]: crate::lane::LaneControl::files
     pub fn reached_in(&self, region: &Region) -> bool {
         let passed = |tail: u64, head: u64| tail.wrapping_sub(head) < (1 << 62);
         self.lanes
             .iter()
             .enumerate()
-            .all(|(i, &head)| passed(region.lane_control(i).tail(), head))
+            .all(|(i, &head)| passed(region.lane_control(i).files(), head))
             && passed(region.shared_lane().control().tail(), self.shared)
     }
 }

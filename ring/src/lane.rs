@@ -68,6 +68,10 @@ pub(crate) struct ConsumerLine {
     pub(crate) pending_tail: AtomicU64,
     /// ... and `dropped_reported` to this value.
     pub(crate) pending_dropped: AtomicU64,
+    /// Bytes whose records are in the writer's files: at or past `tail`.
+    /// The bytes in between stay in the lane for forwarding sinks that
+    /// have not had them acknowledged yet (see [`LaneControl::files`]).
+    pub(crate) files: AtomicU64,
 }
 
 /// The shared cursors of one lane, each side on its own cache line: the
@@ -86,12 +90,12 @@ pub struct LaneControl {
 }
 
 /// What the writer staged in a lane for a batch (see
-/// [`LaneControl::stage`]): the tail and the reported drop count the lane
-/// moves to once the batch is on disk.
+/// [`LaneControl::stage`]): the files position and the reported drop count
+/// the lane moves to once the batch is on disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Staged {
-    /// The tail to commit.
-    pub tail: u64,
+    /// The files position to commit ([`LaneControl::files`]).
+    pub files: u64,
     /// The drop count the batch reports.
     pub dropped: u64,
 }
@@ -128,6 +132,7 @@ impl LaneControl {
                 pending_batch: AtomicU64::new(0),
                 pending_tail: AtomicU64::new(0),
                 pending_dropped: AtomicU64::new(0),
+                files: AtomicU64::new(pos),
             }),
         }
     }
@@ -144,6 +149,42 @@ impl LaneControl {
     /// its own value either way, and pays nothing more on x86).
     pub fn tail(&self) -> u64 {
         self.consumer.tail.load(Ordering::Acquire)
+    }
+
+    /// Where the writer's files stand in the lane: the records below are in
+    /// its files, and the next batch for the files is read from here. At
+    /// or past the [`tail`](Self::tail), which stays behind while a
+    /// forwarding sink has not had the records in between acknowledged.
+    /// Consumer only (the value is the consumer's own; the region is
+    /// untrusted, so one not within `[tail, head]`, as in a region a
+    /// writer without sinks last served, or one forged, reads as the
+    /// tail).
+    ///
+    /// ```
+    /// let ctrl = ul_ring::lane::LaneControl::starting_at(64);
+    /// assert_eq!(ctrl.files(), 64);
+    /// ctrl.commit_files(1 << 40); // past the head: not believed
+    /// assert_eq!(ctrl.files(), 64);
+    /// ```
+    pub fn files(&self) -> u64 {
+        let tail = self.tail();
+        let head = self.head();
+        // Relaxed: only the consumer stores it, and it publishes nothing
+        // (the bytes below it are the producer's, seen through `head`).
+        let files = self.consumer.files.load(Ordering::Relaxed);
+        if files.wrapping_sub(tail) <= head.wrapping_sub(tail) {
+            files
+        } else {
+            tail
+        }
+    }
+
+    /// Consumer, once a batch is in the files: they stand at `pos` (at or
+    /// below the head it read to). The tail moves separately
+    /// ([`Consumer::commit`]), once no sink needs the bytes. Relaxed: see
+    /// [`files`](Self::files).
+    pub fn commit_files(&self, pos: u64) {
+        self.consumer.files.store(pos, Ordering::Relaxed);
     }
 
     /// Every drop to report: what the owner counted (lane full) plus what
@@ -179,8 +220,9 @@ impl LaneControl {
         self.consumer.dropped_reported.load(Ordering::Relaxed)
     }
 
-    /// True if every published byte is consumed and every drop reported:
-    /// the lane has nothing for the writer.
+    /// True if every published byte is consumed (in the files and past
+    /// every sink) and every drop reported: the lane has nothing for the
+    /// writer.
     pub fn is_drained(&self) -> bool {
         self.head() == self.tail() && self.dropped() == self.dropped_reported()
     }
@@ -196,11 +238,12 @@ impl LaneControl {
     }
 
     /// Consumer, before it writes batch `batch` (the write-ahead intent):
-    /// once the batch is on disk the lane's tail moves to `tail` and its
-    /// reported drops to `dropped`. A consumer that dies after the batch is
-    /// written finds them with [`staged`](Self::staged).
+    /// once the batch is on disk the lane's files position moves to `files`
+    /// (and the tail with it, unless a forwarding sink still needs the
+    /// bytes) and its reported drops to `dropped`. A consumer that dies
+    /// after the batch is written finds them with [`staged`](Self::staged).
     ///
-    /// The tail and the count are stored first (Relaxed), then the batch
+    /// The position and the count are stored first (Relaxed), then the batch
     /// number (Release): a reader that sees the number (Acquire, in
     /// `staged`) sees the values staged with it, never an older batch's.
     ///
@@ -208,12 +251,12 @@ impl LaneControl {
     /// use ul_ring::lane::{LaneControl, Staged};
     /// let ctrl = LaneControl::new();
     /// ctrl.stage(7, 64, 1);
-    /// assert_eq!(ctrl.staged(7), Some(Staged { tail: 64, dropped: 1 }));
+    /// assert_eq!(ctrl.staged(7), Some(Staged { files: 64, dropped: 1 }));
     /// assert_eq!(ctrl.staged(8), None);
     /// ```
-    pub fn stage(&self, batch: u64, tail: u64, dropped: u64) {
+    pub fn stage(&self, batch: u64, files: u64, dropped: u64) {
         let c = &self.consumer;
-        c.pending_tail.store(tail, Ordering::Relaxed);
+        c.pending_tail.store(files, Ordering::Relaxed);
         c.pending_dropped.store(dropped, Ordering::Relaxed);
         c.pending_batch.store(batch, Ordering::Release);
     }
@@ -226,16 +269,19 @@ impl LaneControl {
         // Acquire: pairs with the Release store of the batch number, so the
         // values loaded after it are the ones staged with it.
         (c.pending_batch.load(Ordering::Acquire) == batch).then(|| Staged {
-            tail: c.pending_tail.load(Ordering::Relaxed),
+            files: c.pending_tail.load(Ordering::Relaxed),
             dropped: c.pending_dropped.load(Ordering::Relaxed),
         })
     }
 
     /// Consumer taking over from one that died after batch `batch` was on
-    /// disk: finishes what the batch staged in this lane. The tail moves to
-    /// the staged one only if that lies in `[tail, head]` (a forged value
-    /// elsewhere would skip or replay bytes); the reported drops are set.
-    /// Returns false if the lane staged nothing for `batch`. Repeatable.
+    /// disk: finishes what the batch staged in this lane. The files
+    /// position moves to the staged one only if that lies in
+    /// `[files, head]` (a forged value elsewhere would skip or replay
+    /// bytes); the reported drops are set. The tail is left where it is:
+    /// the new consumer moves it up to the files once it knows which
+    /// sinks still need the bytes in between. Returns false if the lane
+    /// staged nothing for `batch`. Repeatable.
     ///
     /// ```
     /// let ctrl = ul_ring::lane::LaneControl::new();
@@ -249,11 +295,9 @@ impl LaneControl {
             return false;
         };
         let head = self.head();
-        let tail = self.consumer.tail.load(Ordering::Relaxed);
-        if s.tail.wrapping_sub(tail) <= head.wrapping_sub(tail) {
-            // Release: as in `Consumer::commit` (the batch's reads of the
-            // lane, by the writer that died, happened before it staged).
-            self.consumer.tail.store(s.tail, Ordering::Release);
+        let files = self.files();
+        if s.files.wrapping_sub(files) <= head.wrapping_sub(files) {
+            self.commit_files(s.files);
         }
         self.consumer
             .dropped_reported

@@ -63,6 +63,10 @@ pub struct BatchLines {
     pub bufs: Vec<Vec<u8>>,
     /// Records formatted since the last [`clear`](Self::clear).
     pub records: u64,
+    /// The level and time (Unix ns) of the last record formatted (a
+    /// forwarding sink's syslog header takes them; see
+    /// [`crate::forward`]).
+    pub last: (Level, u64),
     /// Records written by their call site's [`Plan`] (never reset).
     pub planned: u64,
     /// This process, the pid of the writer's own lines.
@@ -125,6 +129,7 @@ impl BatchLines {
             // Allocated as records need room, within `limit`.
             bufs: (0..COUNT).map(|_| Vec::new()).collect(),
             records: 0,
+            last: (Level::Info, 0),
             planned: 0,
             pid: std::process::id(),
             limit: usize::MAX,
@@ -902,8 +907,10 @@ impl BatchLines {
         for (k, v) in keys.iter().zip(rec.args.iter().skip(npos)) {
             pairs.push((k.as_str(), ContextValue::Value(v)));
         }
+        let ns = self.timestamp_ns(rec.flags, rec.timestamp);
+        self.last = (level, ns);
         let line = LineRecord {
-            timestamp_ns: self.timestamp_ns(rec.flags, rec.timestamp),
+            timestamp_ns: ns,
             level,
             source,
             message: &[],
@@ -1108,8 +1115,10 @@ impl BatchLines {
         if !self.room(level, need) || (self.format.binary() && !self.room_binary(bytes.len())) {
             return Some(false);
         }
+        let ns = self.timestamp_ns(flags, timestamp);
+        self.last = (level, ns);
         let line = LineRecord {
-            timestamp_ns: self.timestamp_ns(flags, timestamp),
+            timestamp_ns: ns,
             level,
             source: site.source(None),
             message: &[],

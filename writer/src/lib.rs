@@ -21,6 +21,7 @@ mod engine;
 pub mod fail_alloc;
 mod format;
 mod format_threads;
+pub mod forward;
 mod intent;
 mod memory;
 mod outputs;

@@ -197,6 +197,9 @@ pub fn run(tail: u64, head: u64, bytes: &[u8]) {
         let ctrl = region.lane_control(0);
         ctrl.tail_raw().store(tail, Ordering::Release);
         ctrl.head_raw().store(head, Ordering::Release);
+        // The files stand at the forged tail too (the last run left them
+        // at its head, which may lie inside this run's range).
+        ctrl.commit_files(tail);
 
         // Each pass takes a batch (the region's batch size) or skips a
         // corrupt lane to its head; it must end.

@@ -29,7 +29,7 @@ impl Engine {
                 let owner = slot.owner().load();
                 !owner.is_free() && owner.pid() == pid && slot.tid() == tid && {
                     let c = r.lane_control(i);
-                    c.head() != c.tail()
+                    c.head() != c.files()
                 }
             })
         })

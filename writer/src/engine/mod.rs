@@ -23,6 +23,7 @@ use crate::batch_lines::{BatchLines, Origin};
 use crate::callsite_cache::CallsiteCache;
 use crate::format::TimestampFormatter;
 use crate::format_threads::{FormatThreads, MIN_PART_RECORDS};
+use crate::forward::sink::{SinkReport, Sinks, Transport};
 use crate::outputs::{Format, OutputError, Outputs, BINARY, COUNT};
 use crate::rotate::{Rotation, Rotator};
 use ul_ring::limits::Throttle;
@@ -219,9 +220,17 @@ pub struct Engine {
     /// An allocation was refused and the batch budget lowered (reported
     /// once).
     alloc_reported: bool,
+    /// Forwarding sinks (`--forward`; see [`crate::forward::sink`]).
+    sinks: Sinks,
+    /// When a terminating run found only sinks left to wait for.
+    sinks_wait_since: Option<Instant>,
     /// Running totals.
     pub totals: Totals,
 }
+
+/// How long a writer told to stop waits for its forwarding sinks once
+/// everything is in the files.
+pub const FORWARD_DRAIN: Duration = Duration::from_secs(5);
 
 /// Bytes of lines a batch holds by default (see
 /// [`Engine::set_batch_bytes`]).
@@ -300,6 +309,8 @@ impl Engine {
             batch_bytes: DEFAULT_BATCH_BYTES,
             line_bytes: 256,
             alloc_reported: false,
+            sinks: Sinks::default(),
+            sinks_wait_since: None,
             totals: Totals::default(),
         };
         e.lines.set_limit(DEFAULT_BATCH_BYTES);
@@ -383,6 +394,19 @@ impl Engine {
         self.throttle = throttle;
     }
 
+    /// Also sends every record (of the lanes; not the shared lane's, nor
+    /// the writer's own lines) to `transport`, on a thread of its own; the
+    /// lanes' tails then move only as far as it has had them acknowledged
+    /// (see [`crate::forward::sink`]). Call before the first pass.
+    pub fn forward(&mut self, url: &str, transport: Box<dyn Transport>) -> std::io::Result<()> {
+        self.sinks.add(url, transport)
+    }
+
+    /// Each forwarding sink's counters.
+    pub fn sinks(&self) -> Vec<SinkReport> {
+        self.sinks.report()
+    }
+
     /// The region served.
     pub fn region(&self) -> &'static Region {
         self.region
@@ -395,6 +419,10 @@ impl Engine {
         let h = region.header();
         let batch_size = h.control.batch_size().clamp(1, 1 << 20) as usize;
         let lanes = self.region.geometry().sizes.lanes as usize;
+        if !self.sinks.is_empty() {
+            self.sinks.pump(region, self.lines.calib);
+        }
+        self.advance_tails();
         self.lines.clear();
         self.pending.clear();
         self.to_free.clear();
@@ -440,7 +468,9 @@ impl Engine {
             }
             let ctrl = self.region.lane_control(i);
             let head = ctrl.head();
-            let tail = ctrl.tail();
+            // The files read on from their own position: bytes between the
+            // tail and it wait for the sinks (see `crate::forward`).
+            let tail = ctrl.files();
             let dropped = ctrl.dropped();
             let reported = ctrl.dropped_reported();
             if head == tail && dropped == reported {
@@ -522,7 +552,7 @@ impl Engine {
             && self.lines.is_empty()
             && self.pending.iter().all(|p| {
                 let c = self.region.lane_control(p.lane);
-                p.new_tail == c.tail() && p.dropped == c.dropped_reported()
+                p.new_tail == c.files() && p.dropped == c.dropped_reported()
             })
             && self.shared_lane_release.is_none()
         {
@@ -702,6 +732,32 @@ impl Engine {
         }
     }
 
+    /// Where lane `i`'s tail may move: up to its files position, and no
+    /// further than any forwarding sink has had acknowledged.
+    fn tail_target(&self, i: usize) -> u64 {
+        let c = self.region.lane_control(i);
+        let files = c.files();
+        self.sinks.held(self.region, i, c.tail(), files)
+    }
+
+    /// Moves every lane's tail up to its [`tail_target`](Self::tail_target):
+    /// the producers get the room back once the files and every sink are
+    /// done with the bytes.
+    fn advance_tails(&mut self) {
+        let lanes = self.region.geometry().sizes.lanes as usize;
+        for i in 0..lanes {
+            let to = self.tail_target(i);
+            let ctrl = self.region.lane_control(i);
+            if ctrl.tail() != to {
+                // SAFETY: we hold the writer lock, so we are the lane's only
+                // consumer; `to` lies in `[tail, files]` (`tail_target`),
+                // bytes the files and the sinks are done with.
+                let consumer = unsafe { Consumer::attach(ctrl, self.region.lane_bytes(i)) };
+                consumer.commit(to);
+            }
+        }
+    }
+
     /// Releases lane pages behind the tails (their records are on disk)
     /// from this process once the bytes read since their last release
     /// pass [`RELEASE_BUDGET`], all lanes together: every lane with at
@@ -844,12 +900,15 @@ impl Engine {
         w.batch_written();
         for p in &self.pending {
             let ctrl = self.region.lane_control(p.lane);
-            // SAFETY: as in `pass`: we are the only consumer.
-            let consumer = unsafe { Consumer::attach(ctrl, self.region.lane_bytes(p.lane)) };
-            consumer.commit(p.new_tail);
+            ctrl.commit_files(p.new_tail);
             let before = ctrl.report_dropped(p.dropped);
             h.stats.drops_reported.add(p.dropped.wrapping_sub(before));
         }
+        if !self.sinks.is_empty() {
+            // The batch is in the files: the sinks may send it.
+            self.sinks.pump(self.region, self.lines.calib);
+        }
+        self.advance_tails();
         if !self.pending.is_empty() {
             self.release_read_pages();
         }
@@ -879,6 +938,23 @@ impl Engine {
         Ok(())
     }
 
+    /// True if every record is in the files and every drop reported, and
+    /// only forwarding sinks hold lanes' tails back.
+    fn only_sinks_hold(&self) -> bool {
+        let r = self.region;
+        let lanes = r.geometry().sizes.lanes as usize;
+        !self.sinks.is_empty()
+            && self.retiring.is_empty()
+            && (0..lanes).all(|i| {
+                let c = r.lane_control(i);
+                c.head() == c.files() && c.dropped() == c.dropped_reported()
+            })
+            && matches!(
+                r.shared_lane().tail_state(r.shared_lane().control().tail()),
+                TailState::Empty
+            )
+    }
+
     /// True if some lane has records, drops to report, or a flush waits.
     pub fn has_work(&self) -> bool {
         let h = self.region.header();
@@ -894,7 +970,13 @@ impl Engine {
         }
         let lanes = self.region.geometry().sizes.lanes as usize;
         for i in 0..lanes {
-            if !self.region.lane_control(i).is_drained() {
+            let c = self.region.lane_control(i);
+            // Records not yet in the files, drops not yet reported, or a
+            // tail the sinks let move (one they hold back is not work).
+            if c.head() != c.files()
+                || c.dropped() != c.dropped_reported()
+                || c.tail() != self.tail_target(i)
+            {
                 return true;
             }
         }
@@ -902,6 +984,9 @@ impl Engine {
         // commits and wakes us, or it died and the claim is abandoned by a
         // pass after the timeout, which the sleep's timeout (the flush
         // interval) brings round. Counting it would spin the loop.
+        if self.sinks.has_work(self.region) {
+            return true;
+        }
         let shared_lane = self.region.shared_lane();
         shared_lane.control().dropped() != shared_lane.control().dropped_reported()
             || matches!(
@@ -942,6 +1027,17 @@ impl Engine {
             if terminating {
                 if self.drained() {
                     return Ok(());
+                }
+                if self.only_sinks_hold() {
+                    let since = *self.sinks_wait_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= FORWARD_DRAIN {
+                        crate::diag!(
+                            "exiting with records in the files that not every --forward receiver \
+                             acknowledged within {FORWARD_DRAIN:?}; they stay in the region and \
+                             the next writer sends them"
+                        );
+                        return Ok(());
+                    }
                 }
                 // Only an uncommitted claim is left: it commits soon or is
                 // abandoned after the timeout; poll it without spinning.

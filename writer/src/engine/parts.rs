@@ -222,7 +222,7 @@ impl Engine {
             }
             let ctrl = region.lane_control(i);
             let head = ctrl.head();
-            let tail = ctrl.tail();
+            let tail = ctrl.files();
             let dropped = ctrl.dropped();
             let reported = ctrl.dropped_reported();
             if head == tail && dropped == reported {

@@ -1,0 +1,471 @@
+//! Forwarding sinks: one thread per `--forward` URL that sends the records
+//! the files already hold to a receiver, and the engine's view of how far
+//! each has had them acknowledged.
+//!
+//! A lane's bytes pass three positions: its tail, what its sinks have had
+//! acknowledged, and what is in the files
+//! ([`LaneControl::files`](ul_ring::lane::LaneControl::files)). The engine
+//! writes the files as before, reading from the files position; each sink
+//! reads `[acknowledged, files)` and the engine moves the tail (giving the
+//! producers their room back) only up to the least any sink has had
+//! acknowledged. So a record reaches a receiver only once it is in the
+//! files, a slow or absent receiver holds its records in the ring (and
+//! when the ring fills the producers' overflow policy applies, as for a
+//! slow disk), and a writer that dies loses nothing: its successor starts
+//! every sink at the tail and sends again what was not acknowledged (at
+//! least once: what a receiver took but whose acknowledgement was lost is
+//! sent twice).
+//!
+//! The engine stays the only thread that moves a cursor. It hands each idle
+//! sink a job (runs of lanes below the files position, of one region), and
+//! takes the result (how far each lane was acknowledged, or why not) on its
+//! next pass; the sink wakes it through the region's futex when it is done.
+//! The shared lane's records and the writer's own lines are not forwarded.
+
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ul_ring::clock::Calibration;
+use ul_ring::lane::Consumer;
+use ul_ring::record::Level;
+use ul_ring::region::Region;
+
+use crate::batch_lines::{BatchLines, Origin};
+use crate::outputs::{Format, TEXT};
+
+/// One record on its way out: its text line (as in `<name>.log`, without
+/// the newline) and what a protocol's header carries.
+#[derive(Clone, Copy, Debug)]
+pub struct Outgoing<'a> {
+    /// Severity.
+    pub level: Level,
+    /// Unix nanoseconds.
+    pub timestamp_ns: u64,
+    /// Producer process.
+    pub pid: u32,
+    /// Producer thread.
+    pub tid: u32,
+    /// The lane it came from.
+    pub lane: u32,
+    /// Its position in the lane (JSON's `"seq"`): with pid, tid and lane
+    /// it names the record, so a receiver can drop a repeat.
+    pub seq: u64,
+    /// The text line.
+    pub line: &'a [u8],
+}
+
+/// A protocol client: delivers records in order.
+pub trait Transport: Send {
+    /// Sends `records`; `Ok` once the receiver has acknowledged every one
+    /// (or, for a protocol without acknowledgements, once they are handed
+    /// to the kernel). On `Err` none of them counts as delivered: they are
+    /// sent again later.
+    fn deliver(&mut self, records: &[Outgoing<'_>]) -> Result<(), String>;
+
+    /// Most records per [`deliver`](Self::deliver) call.
+    fn window(&self) -> usize;
+}
+
+/// Records a sink takes per job at most (then it reports and gets the
+/// next): bounds how stale the engine's view of it gets.
+const JOB_RECORDS: usize = 8192;
+
+/// Bytes of lines a sink formats at a time (one call's records).
+const SINK_LINE_BYTES: usize = 1 << 20;
+
+/// First wait after a failure; doubled up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// A run of one lane for a sink: the records in `[from, to)`.
+struct Run {
+    lane: usize,
+    origin: Origin,
+    from: u64,
+    to: u64,
+}
+
+struct Job {
+    region: &'static Region,
+    calib: Calibration,
+    runs: Vec<Run>,
+}
+
+struct Done {
+    region: &'static Region,
+    /// Per lane of the job: acknowledged up to here.
+    acked: Vec<(usize, u64)>,
+    records: u64,
+    error: Option<String>,
+}
+
+/// What a sink is doing, for the writer's diagnostics and `ul-stat`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SinkState {
+    /// Sending, or waiting for records.
+    Up,
+    /// The last delivery failed; retrying after a backoff.
+    Failing,
+}
+
+struct Sink {
+    url: String,
+    jobs: Option<SyncSender<Job>>,
+    done: Receiver<Done>,
+    thread: Option<JoinHandle<()>>,
+    busy: bool,
+    /// Per region served: how far each lane was acknowledged.
+    acked: Vec<(&'static Region, Vec<u64>)>,
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    state: SinkState,
+    last_error: Option<String>,
+    forwarded: u64,
+}
+
+/// The engine's sinks (none without `--forward`).
+#[derive(Default)]
+pub struct Sinks {
+    list: Vec<Sink>,
+}
+
+/// A sink's counters, for the closing summary and the tests.
+#[derive(Clone, Debug)]
+pub struct SinkReport {
+    /// The URL it was started with.
+    pub url: String,
+    /// Records acknowledged.
+    pub forwarded: u64,
+    /// Up or failing.
+    pub state: SinkState,
+    /// The last failure, if any.
+    pub last_error: Option<String>,
+}
+
+impl Sinks {
+    /// Starts a sink thread for `url` sending through `transport`.
+    pub fn add(&mut self, url: &str, transport: Box<dyn Transport>) -> std::io::Result<()> {
+        let (jobs, rx) = mpsc::sync_channel::<Job>(1);
+        let (tx, done) = mpsc::sync_channel::<Done>(1);
+        let thread = std::thread::Builder::new()
+            .name("ul-writer-fwd".into())
+            .spawn(move || serve(transport, rx, tx))?;
+        self.list.push(Sink {
+            url: url.to_string(),
+            jobs: Some(jobs),
+            done,
+            thread: Some(thread),
+            busy: false,
+            acked: Vec::new(),
+            retry_at: None,
+            backoff: FIRST_BACKOFF,
+            state: SinkState::Up,
+            last_error: None,
+            forwarded: 0,
+        });
+        Ok(())
+    }
+
+    /// True if there are no sinks.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Where lane `lane` of `region` may have its tail, given its `tail` and
+    /// `files` positions: `files` without sinks, else the least any sink
+    /// has had acknowledged (one that has not started on the region holds
+    /// everything from the tail).
+    pub fn held(&self, region: &'static Region, lane: usize, tail: u64, files: u64) -> u64 {
+        let mut to = files;
+        for s in &self.list {
+            let at = s.acked_at(region, lane).unwrap_or(tail);
+            // Within `[tail, files]`, by wrapping distance.
+            let at = if at.wrapping_sub(tail) <= files.wrapping_sub(tail) {
+                at
+            } else {
+                tail
+            };
+            if at.wrapping_sub(tail) < to.wrapping_sub(tail) {
+                to = at;
+            }
+        }
+        to
+    }
+
+    /// Takes the sinks' finished jobs and hands each idle one its next
+    /// (the runs of `region`'s lanes between what it had acknowledged and
+    /// the files). Reports failures on standard error (once per kind).
+    /// True if a sink acknowledged more, so tails may move.
+    pub fn pump(&mut self, region: &'static Region, calib: Calibration) -> bool {
+        let mut moved = false;
+        for s in &mut self.list {
+            moved |= s.take_done();
+            if s.busy || s.retry_at.is_some_and(|t| Instant::now() < t) {
+                continue;
+            }
+            let runs = s.runs(region);
+            if runs.is_empty() {
+                continue;
+            }
+            let job = Job {
+                region,
+                calib,
+                runs,
+            };
+            match s.jobs.as_ref().map(|j| j.send(job)) {
+                Some(Ok(())) => s.busy = true,
+                _ => {
+                    if s.state != SinkState::Failing {
+                        crate::diag!("forwarding to {}: its thread stopped", s.url);
+                    }
+                    s.state = SinkState::Failing;
+                    s.last_error = Some("the sink's thread stopped".into());
+                    s.retry_at = Some(Instant::now() + MAX_BACKOFF);
+                }
+            }
+        }
+        moved
+    }
+
+    /// True if a sink has records of `region` below the files to send and
+    /// could send them now.
+    pub fn has_work(&self, region: &'static Region) -> bool {
+        self.list.iter().any(|s| {
+            !s.busy && s.retry_at.is_none_or(|t| Instant::now() >= t) && !s.runs(region).is_empty()
+        })
+    }
+
+    /// Each sink's counters.
+    pub fn report(&self) -> Vec<SinkReport> {
+        self.list
+            .iter()
+            .map(|s| SinkReport {
+                url: s.url.clone(),
+                forwarded: s.forwarded,
+                state: s.state,
+                last_error: s.last_error.clone(),
+            })
+            .collect()
+    }
+}
+
+impl Sink {
+    fn acked_at(&self, region: &'static Region, lane: usize) -> Option<u64> {
+        self.acked
+            .iter()
+            .find(|(r, _)| core::ptr::eq(*r, region))
+            .and_then(|(_, v)| v.get(lane).copied())
+    }
+
+    /// The lanes of `region` with records in the files this sink has not
+    /// had acknowledged, from where it stands (the tail, the first time).
+    fn runs(&self, region: &'static Region) -> Vec<Run> {
+        let lanes = region.geometry().sizes.lanes as usize;
+        let mut runs = Vec::new();
+        for i in 0..lanes {
+            let c = region.lane_control(i);
+            let (tail, files) = (c.tail(), c.files());
+            let from = self.acked_at(region, i).unwrap_or(tail);
+            let from = if from.wrapping_sub(tail) <= files.wrapping_sub(tail) {
+                from
+            } else {
+                tail
+            };
+            if from == files {
+                continue;
+            }
+            let slot = region.lane_slot(i);
+            runs.push(Run {
+                lane: i,
+                origin: Origin {
+                    lane: Some(i),
+                    pid: slot.owner().load().pid(),
+                    tid: slot.tid(),
+                },
+                from,
+                to: files,
+            });
+        }
+        runs
+    }
+
+    /// Applies a finished job, if one is back. True if it moved a lane.
+    fn take_done(&mut self) -> bool {
+        let d = match self.done.try_recv() {
+            Ok(d) => d,
+            Err(TryRecvError::Empty) => return false,
+            Err(TryRecvError::Disconnected) => {
+                self.busy = false;
+                return false;
+            }
+        };
+        self.busy = false;
+        let lanes = d.region.geometry().sizes.lanes as usize;
+        let k = match self
+            .acked
+            .iter()
+            .position(|(r, _)| core::ptr::eq(*r, d.region))
+        {
+            Some(k) => k,
+            None => {
+                let start = (0..lanes)
+                    .map(|i| d.region.lane_control(i).tail())
+                    .collect();
+                self.acked.push((d.region, start));
+                self.acked.len() - 1
+            }
+        };
+        let mut moved = false;
+        for (lane, to) in d.acked {
+            if let Some(a) = self.acked[k].1.get_mut(lane) {
+                moved |= *a != to;
+                *a = to;
+            }
+        }
+        self.forwarded += d.records;
+        match d.error {
+            None => {
+                if self.state == SinkState::Failing {
+                    crate::diag!("forwarding to {} works again", self.url);
+                }
+                self.state = SinkState::Up;
+                self.retry_at = None;
+                self.backoff = FIRST_BACKOFF;
+            }
+            Some(e) => {
+                if self.last_error.as_deref() != Some(e.as_str()) || self.state == SinkState::Up {
+                    crate::diag!(
+                        "forwarding to {}: {e}; the records stay in shared memory, retrying",
+                        self.url
+                    );
+                }
+                self.state = SinkState::Failing;
+                self.last_error = Some(e);
+                self.retry_at = Some(Instant::now() + self.backoff);
+                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+        moved
+    }
+}
+
+impl Drop for Sinks {
+    fn drop(&mut self) {
+        for s in &mut self.list {
+            s.jobs = None;
+            if let Some(t) = s.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+/// A sink thread's loop: each job's runs read, formatted and delivered in
+/// calls of the transport's window; what was acknowledged goes back.
+fn serve(mut transport: Box<dyn Transport>, jobs: Receiver<Job>, done: SyncSender<Done>) {
+    let mut lines: Option<(BatchLines, *const Region)> = None;
+    let mut scratch = Vec::with_capacity(ul_ring::lane::COPY_CHUNK);
+    // (seq, start, end, level, ns) of each formatted record in `lines`.
+    let mut metas: Vec<(u64, usize, usize, Level, u64)> = Vec::new();
+    while let Ok(job) = jobs.recv() {
+        let (maker, names_of) = lines.get_or_insert_with(|| {
+            let mut l = BatchLines::new(Format::Text, job.calib);
+            l.set_limit(SINK_LINE_BYTES);
+            (l, core::ptr::null())
+        });
+        if !core::ptr::eq(*names_of, job.region) {
+            maker.names.clear();
+            *names_of = job.region;
+        }
+        maker.calib = job.calib;
+        let region = job.region;
+        let table = region.callsites();
+        let window = transport.window().max(1);
+        let mut out = Done {
+            region,
+            acked: Vec::new(),
+            records: 0,
+            error: None,
+        };
+        let mut budget = JOB_RECORDS;
+        'runs: for run in &job.runs {
+            let mut pos = run.from;
+            while pos != run.to && budget > 0 {
+                maker.clear();
+                metas.clear();
+                // SAFETY: the engine is this lane's consumer and moves its
+                // tail only up to what every sink had acknowledged (this
+                // one's acknowledgements come back in `Done`), so `[from,
+                // to)`, below the files position the engine published
+                // before it made this job, stays in the lane, unreleased,
+                // while this reads it; nobody else writes there. Lane
+                // capacities are validated powers of two.
+                let consumer = unsafe {
+                    Consumer::attach(region.lane_control(run.lane), region.lane_bytes(run.lane))
+                };
+                let batch = crate::engine::read_part(
+                    &consumer,
+                    (pos, run.to),
+                    window.min(budget),
+                    &mut scratch,
+                    |at, rec| {
+                        let before = maker.bufs[TEXT].len();
+                        let records = maker.records;
+                        if !maker.record(region, &table, run.origin, at, rec) {
+                            return false;
+                        }
+                        // A record that could not be read gives a line of
+                        // the writer's own instead (in the files): not
+                        // forwarded.
+                        if maker.records != records {
+                            let (level, ns) = maker.last;
+                            metas.push((at, before, maker.bufs[TEXT].len(), level, ns));
+                        }
+                        true
+                    },
+                );
+                let text = &maker.bufs[TEXT];
+                let outgoing: Vec<Outgoing<'_>> = metas
+                    .iter()
+                    .map(|&(seq, a, b, level, ns)| Outgoing {
+                        level,
+                        timestamp_ns: ns,
+                        pid: run.origin.pid,
+                        tid: run.origin.tid,
+                        lane: run.lane as u32,
+                        seq,
+                        line: text[a..b].strip_suffix(b"\n").unwrap_or(&text[a..b]),
+                    })
+                    .collect();
+                if !outgoing.is_empty() {
+                    if let Err(e) = transport.deliver(&outgoing) {
+                        out.error = Some(e);
+                        break 'runs;
+                    }
+                }
+                out.records += outgoing.len() as u64;
+                budget = budget.saturating_sub(outgoing.len().max(1));
+                // Bytes that are not records (the files report them): the
+                // sink skips them with the files.
+                let next = if batch.corrupt.is_some() {
+                    run.to
+                } else {
+                    batch.new_tail
+                };
+                if next == pos {
+                    break;
+                }
+                pos = next;
+                match out.acked.last_mut() {
+                    Some((l, p)) if *l == run.lane => *p = pos,
+                    _ => out.acked.push((run.lane, pos)),
+                }
+            }
+        }
+        if done.send(out).is_err() {
+            return;
+        }
+        region.header().wake.kick();
+    }
+}
