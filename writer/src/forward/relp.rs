@@ -576,8 +576,9 @@ impl RelpClient {
         conn.stream
             .write_all(&self.wbuf)
             .map_err(|e| io_err("write", e))?;
-        let frame = read_frame(&mut conn, &self.addr, self.read_timeout, true)?
-            .expect("a blocking read returns a frame or an error");
+        let Some(frame) = read_frame(&mut conn, &self.addr, self.read_timeout, true)? else {
+            unreachable!("a blocking read returns a frame or an error")
+        };
         let data = expect_rsp(&mut conn, &self.addr, &frame, "open")?;
         let offer_err = |what: String| TransportError::Offer {
             peer: self.addr.clone(),
@@ -1076,6 +1077,37 @@ mod tests {
                 .contains("no rsp within 100ms (oldest unacknowledged txnr 2, 2 in flight)"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn at_most_window_frames_are_unacknowledged() {
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let s2 = seen.clone();
+        // Answers `open` and nothing else.
+        let addr = server(move |t, c| match c {
+            "open" => open_ok(t),
+            _ => {
+                s2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Vec::new()
+            }
+        });
+        let mut c = RelpClient::new(addr, 3);
+        c.set_read_timeout(Duration::from_millis(300));
+        let msgs: Vec<&[u8]> = vec![b"m"; 10];
+        let e = c.send(&msgs).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                TransportError::Timeout {
+                    txnr: 2,
+                    in_flight: 3,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 3);
+        assert_eq!(c.acknowledged(), 0);
     }
 
     #[test]

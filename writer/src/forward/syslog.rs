@@ -1,8 +1,8 @@
 //! RFC 5424 syslog messages, RFC 6587 octet-counting framing, and a client
 //! for `syslog+tcp://host:port`.
 //!
-//! Checked against the ABNF of RFC 5424 §6 (as published, read in this
-//! work):
+//! Checked against the ABNF of RFC 5424 §6 (its text, read for this
+//! module; the parts that matter here):
 //!
 //! ```text
 //! SYSLOG-MSG      = HEADER SP STRUCTURED-DATA [SP MSG]
@@ -35,9 +35,12 @@
 //! is sent as given, without the BOM (MSG-ANY), so it must not start with
 //! one.
 //!
-//! RFC 6587 §3.4.1 octet counting: `SYSLOG-FRAME = MSG-LEN SP SYSLOG-MSG`,
-//! MSG-LEN the decimal octet count of SYSLOG-MSG (no leading zeros).
-//! rsyslog's imtcp takes a frame that starts with a digit as octet-counted.
+//! RFC 6587 §3.4.1 octet counting (its ABNF as quoted by several
+//! implementations; the RFC's own text was not at hand):
+//! `SYSLOG-FRAME = MSG-LEN SP SYSLOG-MSG`, `MSG-LEN = NONZERO-DIGIT
+//! *DIGIT`, the octet count of SYSLOG-MSG, so never 0 and without leading
+//! zeros. rsyslog's imtcp takes a frame that starts with a digit as
+//! octet-counted; the tests check byte-for-byte delivery through it.
 
 use std::io::{self, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -293,6 +296,7 @@ fn local_hostname() -> String {
 }
 
 /// Appends one RFC 6587 octet-counted frame: `MSG-LEN SP SYSLOG-MSG`.
+/// `msg` must not be empty (MSG-LEN may not be 0; no SYSLOG-MSG is empty).
 ///
 /// ```
 /// let mut out = Vec::new();
@@ -354,7 +358,8 @@ impl SyslogTcp {
 
     /// Sends each of `msgs` (SYSLOG-MSGs, as [`Rfc5424::message`] makes
     /// them) as one octet-counted frame, all with one write, connecting
-    /// first if needed. On an error the connection is dropped (the next
+    /// first if needed. An empty message, which no SYSLOG-MSG is and no
+    /// frame can carry, is skipped. On an error the connection is dropped (the next
     /// call reconnects) and nothing of the call can be assumed delivered;
     /// on `Ok`, see the type's documentation for what can still be lost.
     pub fn send(&mut self, msgs: &[&[u8]]) -> Result<(), TransportError> {
@@ -369,7 +374,7 @@ impl SyslogTcp {
             None => self.stream.insert(connect("syslog+tcp", &self.addr)?),
         };
         self.buf.clear();
-        for m in msgs {
+        for m in msgs.iter().filter(|m| !m.is_empty()) {
             frame(&mut self.buf, m);
         }
         let r = stream.write_all(&self.buf);
@@ -537,10 +542,9 @@ mod tests {
     #[test]
     fn octet_counting_frames() {
         let mut out = Vec::new();
-        frame(&mut out, b"");
         frame(&mut out, b"abc");
         frame(&mut out, &[b'x'; 1000]);
-        let mut want = b"0 3 abc1000 ".to_vec();
+        let mut want = b"3 abc1000 ".to_vec();
         want.extend_from_slice(&[b'x'; 1000]);
         assert_eq!(out, want);
     }
