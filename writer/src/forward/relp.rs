@@ -47,7 +47,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
-use super::syslog::connect;
+use super::syslog::{connect, peer_still_open};
 use super::TransportError;
 
 /// The most digits in TXNR and DATALEN.
@@ -487,7 +487,8 @@ impl RelpClient {
     }
 
     /// Sends each of `msgs` as one `syslog` frame, opening a session first
-    /// if needed, at most `window` unacknowledged at a time, and returns
+    /// if needed (also when the server closed the last one since the last
+    /// call), at most `window` unacknowledged at a time, and returns
     /// `Ok` once the receiver acknowledged all of them with `200`. Any
     /// error (connect, I/O, timeout, a response other than 200, a
     /// response out of order, `serverclose`, EOF) drops the connection
@@ -507,6 +508,16 @@ impl RelpClient {
     }
 
     fn send_all(&mut self, msgs: &[&[u8]]) -> Result<(), TransportError> {
+        // Nothing is in flight between calls: if the server closed the
+        // connection meanwhile (it restarted), open a new session rather
+        // than fail this call on the dead one.
+        if self
+            .conn
+            .as_ref()
+            .is_some_and(|c| !peer_still_open(&c.stream))
+        {
+            self.drop_conn();
+        }
         let mut next = 0;
         while self.acknowledged < msgs.len() {
             if self.conn.is_none() {

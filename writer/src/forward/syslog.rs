@@ -394,9 +394,10 @@ impl SyslogTcp {
 }
 
 /// Whether the peer has not closed `s`: a non-blocking peek that finds
-/// neither EOF nor an error. (The receiver sends nothing on this
-/// protocol, so any byte is unexpected but harmless.)
-fn peer_still_open(s: &TcpStream) -> bool {
+/// neither EOF nor an error. (A syslog receiver sends nothing, so any
+/// byte is unexpected but harmless; for RELP, bytes waiting when nothing
+/// is in flight can only be a `serverclose`, which the next read reports.)
+pub(crate) fn peer_still_open(s: &TcpStream) -> bool {
     if s.set_nonblocking(true).is_err() {
         return false;
     }
