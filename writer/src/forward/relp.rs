@@ -954,6 +954,56 @@ mod tests {
         }
     }
 
+    /// Parses `input` whole, then again cut at `cuts`: frames and the
+    /// error (what and where) must be the same.
+    fn same_either_way(input: &[u8], cuts: &[usize]) -> Result<Vec<Frame>, FrameError> {
+        let whole = parse_cut(input, &[]);
+        let mut cuts: Vec<usize> = cuts.iter().map(|&c| c % (input.len() + 1)).collect();
+        cuts.sort_unstable();
+        assert_eq!(parse_cut(input, &cuts), whole);
+        whole
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Encoded frames parse back to themselves, however the stream is
+        /// cut.
+        #[test]
+        fn encoded_frames_parse_back(
+            frames in proptest::collection::vec(
+                (0u32..=999_999_999, "[a-zA-Z]{1,32}", proptest::collection::vec(proptest::prelude::any::<u8>(), 0..128)),
+                1..6,
+            ),
+            cuts in proptest::collection::vec(proptest::prelude::any::<usize>(), 0..8),
+        ) {
+            let mut stream = Vec::new();
+            for (t, c, d) in &frames {
+                encode(&mut stream, *t, c, d);
+            }
+            let got = same_either_way(&stream, &cuts).unwrap();
+            let got: Vec<(u32, String, Vec<u8>)> =
+                got.into_iter().map(|f| (f.txnr, f.command().to_owned(), f.data)).collect();
+            proptest::prop_assert_eq!(got, frames);
+        }
+
+        /// Any bytes: no panic, and the outcome does not depend on how the
+        /// bytes arrive.
+        #[test]
+        fn any_bytes_any_cuts(
+            input in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(b"0123456789 \nrspz".to_vec()),
+                    proptest::prelude::any::<u8>(),
+                ],
+                0..200,
+            ),
+            cuts in proptest::collection::vec(proptest::prelude::any::<usize>(), 0..8),
+        ) {
+            let _ = same_either_way(&input, &cuts);
+        }
+    }
+
     #[test]
     fn response_codes() {
         assert_eq!(rsp_code(b"200 OK"), Some((200, &b"OK"[..])));
