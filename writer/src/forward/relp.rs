@@ -414,7 +414,9 @@ struct Conn {
 }
 
 /// A RELP client over one TCP connection: see the [module](self) for what
-/// it guarantees.
+/// it guarantees. Dropping it closes the socket without RELP's `close`
+/// (rsyslogd then logs a broken session): call [`close`](Self::close)
+/// for a clean end.
 #[derive(Debug)]
 pub struct RelpClient {
     addr: String,
