@@ -1,4 +1,5 @@
-//! What ul's tests share across crates: one seeded random generator.
+//! What ul's tests share across crates: one seeded random generator, and
+//! a private `rsyslogd` for the forwarding tests ([`rsyslog`]).
 //!
 //! Unpublished and dependency-free, so that any crate of the workspace
 //! (even `ul-ring`, at the bottom) can take it as a dev-dependency (or, for
@@ -17,6 +18,8 @@
 //! ```
 
 #![warn(missing_docs, unreachable_pub)]
+
+pub mod rsyslog;
 
 /// A xorshift64 generator (shifts 13, 7, 17): varied values, replayable
 /// from a seed, not secure and not meant to be.

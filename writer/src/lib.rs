@@ -21,7 +21,7 @@ mod engine;
 pub mod fail_alloc;
 mod format;
 mod format_threads;
-pub mod forward;
+mod forward;
 mod intent;
 mod memory;
 mod outputs;
@@ -56,6 +56,9 @@ pub mod internals {
     }
     pub mod format {
         pub use crate::format::*;
+    }
+    pub mod forward {
+        pub use crate::forward::*;
     }
     pub mod format_threads {
         pub use crate::format_threads::*;
