@@ -65,7 +65,7 @@ pub struct BatchLines {
     pub records: u64,
     /// The level and time (Unix ns) of the last record formatted (a
     /// forwarding sink's syslog header takes them; see
-    /// [`crate::forward`]).
+    /// `crate::forward`).
     pub last: (Level, u64),
     /// Records written by their call site's [`Plan`] (never reset).
     pub planned: u64,

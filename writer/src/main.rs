@@ -20,6 +20,8 @@ use ul_ring::region::{Region, RegionOptions};
 use ul_writer::internals::engine::{
     Engine, RunError, Signals, DEFAULT_BATCH_BYTES, MIN_BATCH_BYTES,
 };
+use ul_writer::internals::forward::sink::SinkState;
+use ul_writer::internals::forward::url::ForwardUrl;
 use ul_writer::internals::limits::{memory_in_use, parse_size, Limits, Outcome};
 use ul_writer::internals::memory::InUse;
 use ul_writer::internals::outputs::{Format, Outputs};
@@ -93,12 +95,12 @@ struct Cli {
     #[arg(long)]
     batch_size: Option<u32>,
     /// Lanes (one per producer thread; more threads share one extra lane),
-    /// if this writer creates the region [default: 32]. A region that
+    /// if this writer creates the region [default: 128]. A region that
     /// exists keeps its own sizes (the writer says so if they differ).
     #[arg(long, value_name = "N")]
     lanes: Option<u32>,
     /// Bytes per lane, a power of two, if this writer creates the region
-    /// [default: 1048576]. A region that exists keeps its own.
+    /// [default: 262144]. A region that exists keeps its own.
     #[arg(long, value_name = "BYTES")]
     lane_size: Option<u32>,
     /// File mode (octal) if this writer creates the region.
@@ -147,6 +149,17 @@ struct Cli {
     /// CPUs, else 1. Always 1 with `--format binary`.
     #[arg(long, value_name = "N")]
     format_threads: Option<usize>,
+    /// Also send every record, as its text line in an RFC 5424 message, to
+    /// a receiver: relp://HOST:PORT (RELP, acknowledged: the lanes hold a
+    /// record until the receiver acknowledged it, and a restarted writer
+    /// sends again what was not) or syslog+tcp://HOST:PORT (RFC 6587
+    /// octet counting, no acknowledgements: records in the network or the
+    /// receiver's buffers when a connection breaks are lost). `?window=N`:
+    /// records per exchange (default 128). Repeat for several receivers.
+    /// The shared lane's records and the writer's own lines are not
+    /// forwarded.
+    #[arg(long, value_name = "URL")]
+    forward: Vec<String>,
     /// Write the writer's pid to this file once it serves the region
     /// (removed on exit), for `kill -HUP $(cat FILE)` after logrotate.
     #[arg(long, value_name = "FILE")]
@@ -182,6 +195,11 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         cli.nice,
         cli.cpu_affinity.as_deref(),
     )?;
+    let forwards = cli
+        .forward
+        .iter()
+        .map(|u| ForwardUrl::parse(u))
+        .collect::<Result<Vec<_>, _>>()?;
     let rotation = match &cli.rotate_size {
         Some(s) => Some(Rotation {
             size: parse_size("--rotate-size", s)?,
@@ -289,6 +307,9 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     // new one.
     engine.follow_path(opts);
     engine.set_rotation(rotation);
+    for u in &forwards {
+        engine.forward(&u.text, u.transport(&cli.name))?;
+    }
     // Before the limits, so an address-space limit counts the helpers'
     // stacks.
     if cli.format == Format::Binary && cli.format_threads.is_some_and(|n| n > 1) {
@@ -386,6 +407,17 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         engine.totals.helper_parts,
         engine.totals.sleeps
     );
+    for s in engine.sinks() {
+        ul_writer::diag!(
+            "forwarded {} records to {}{}",
+            s.forwarded,
+            s.url,
+            match &s.last_error {
+                Some(e) if s.state == SinkState::Failing => format!(" (failing: {e})"),
+                _ => String::new(),
+            }
+        );
+    }
     result?;
     Ok(())
 }

@@ -137,8 +137,11 @@ pub struct LaneInfo {
     /// True if a process holds the lane's kernel lock (its owner lives; a
     /// retired lane's owner let go of it).
     pub alive: bool,
-    /// Bytes waiting to be written.
+    /// Bytes waiting to be written, or held for forwarding.
     pub used_bytes: u64,
+    /// Of those, bytes already in the files that a `--forward` receiver
+    /// has not acknowledged yet (the ring holds them for it).
+    pub unforwarded_bytes: u64,
     /// `used_bytes` as a percentage of the lane's capacity.
     pub fill_pct: f64,
     /// Records its owner dropped (lane full, or a nested log call in a
@@ -357,6 +360,7 @@ impl Snapshot {
                 // lane's owner let go of it on purpose.
                 alive: ul_ring::ownership::lane_lock_held(&file, &geo, i).unwrap_or(false),
                 used_bytes: used,
+                unforwarded_bytes: ctrl.files().wrapping_sub(ctrl.tail()),
                 fill_pct: pct(used, u64::from(sizes.lane_capacity)),
                 dropped: d,
                 reported: ctrl.dropped_reported(),
@@ -488,6 +492,14 @@ impl Snapshot {
             self.shared.fill_pct,
             self.shared.dropped
         );
+        let held: u64 = self.lanes.iter().map(|l| l.unforwarded_bytes).sum();
+        if held > 0 {
+            let _ = writeln!(
+                o,
+                "forward {held} bytes in the files not yet acknowledged by a --forward receiver, held in {} lane(s)",
+                self.lanes.iter().filter(|l| l.unforwarded_bytes > 0).count()
+            );
+        }
         if !self.lanes.is_empty() {
             let _ = writeln!(
                 o,

@@ -77,7 +77,7 @@ impl Served {
         Served {
             region,
             names: CallsiteCache::default(),
-            calib: calibrate(region),
+            calib: calibrate(region, true),
             calib_at: Instant::now(),
             batch_no: region.header().writer.intent().0,
             quarantine: Quarantine::of_lane(region),
@@ -272,7 +272,7 @@ impl Engine {
         let lanes = region.geometry().sizes.lanes as usize;
         let h = region.header();
         let batch_no = h.writer.intent().0;
-        let calib = calibrate(region);
+        let calib = calibrate(region, true);
         take_over_shared_lane(region);
         let mut e = Engine {
             region,
@@ -1060,8 +1060,11 @@ impl Engine {
                 crate::diag!("reopening outputs: {e}");
             }
         }
-        if self.calib_at.elapsed() > Duration::from_secs(10) {
-            self.lines.calib = calibrate(self.region);
+        // Not while a forwarding sink has records the files hold: it
+        // formats them as the files did, with the clock they were written
+        // with (see `calibrate`).
+        if self.calib_at.elapsed() > Duration::from_secs(10) && self.sinks.caught_up(self.region) {
+            self.lines.calib = calibrate(self.region, false);
             self.calib_at = Instant::now();
         }
     }
@@ -1254,12 +1257,27 @@ fn since_text(ts: &mut TimestampFormatter, since: u64) -> String {
 
 /// Tick-to-ns conversion anchored at the region's creation: over a long
 /// baseline the rate is precise; a young region gets a short measurement.
-fn calibrate(region: &Region) -> Calibration {
+/// With `adopt`, the rate a previous writer kept in the region
+/// (`tsc_hz`), if any, is taken as it is; a rate measured is kept there,
+/// and used, in whole ticks per second.
+fn calibrate(region: &Region, adopt: bool) -> Calibration {
     let id = &region.header().id;
     let base = (
         id.anchor_tsc.load(Ordering::Relaxed),
         id.anchor_ns.load(Ordering::Relaxed),
     );
+    // The rate kept in the region by the last writer, as it used it: a
+    // writer that takes over formats the records its predecessor left
+    // unacknowledged by a forwarding receiver exactly as they are in the
+    // files (it re-derives the rate 10 s later).
+    let hz = id.tsc_hz.load(Ordering::Relaxed);
+    if adopt && hz != 0 {
+        return Calibration {
+            tsc_base: base.0,
+            ns_base: base.1,
+            ticks_per_ns: hz as f64 / 1e9,
+        };
+    }
     let now = ul_ring::clock::anchor();
     let c = if now.1.saturating_sub(base.1) >= 1_000_000_000 {
         Calibration::from_anchors(base, now)
@@ -1271,7 +1289,11 @@ fn calibrate(region: &Region) -> Calibration {
             ticks_per_ns: m.ticks_per_ns,
         }
     };
-    id.tsc_hz
-        .store((c.ticks_per_ns * 1e9) as u64, Ordering::Relaxed);
-    c
+    // Used as kept: whole ticks per second.
+    let hz = (c.ticks_per_ns * 1e9).round().max(1.0) as u64;
+    id.tsc_hz.store(hz, Ordering::Relaxed);
+    Calibration {
+        ticks_per_ns: hz as f64 / 1e9,
+        ..c
+    }
 }

@@ -1,5 +1,8 @@
-//! Forwarding records to other machines: the wire formats and the
-//! transport clients, each on a blocking [`std::net::TcpStream`].
+//! Forwarding records to other machines (`ul-writer --forward URL`): the
+//! sinks that hold a lane's records until a receiver acknowledged them
+//! ([`sink`]), the URL and the transport behind it ([`url`]), and the wire
+//! formats and transport clients, each on a blocking
+//! [`std::net::TcpStream`]:
 //!
 //! - [`relp`]: RELP, rsyslog's acknowledged protocol (`relp://host:port`).
 //!   A call returns `Ok` only once the receiver acknowledged every message
@@ -15,5 +18,6 @@ mod error;
 pub mod relp;
 pub mod sink;
 pub mod syslog;
+pub mod url;
 
 pub use error::TransportError;

@@ -68,8 +68,10 @@ pub trait Transport: Send {
 }
 
 /// Records a sink takes per job at most (then it reports and gets the
-/// next): bounds how stale the engine's view of it gets.
-const JOB_RECORDS: usize = 8192;
+/// next): bounds how stale the engine's view of it gets, and so what a
+/// writer killed mid-job sends again after its restart (the job's records
+/// the receiver acknowledged but the engine had not yet heard of).
+pub const JOB_RECORDS: usize = 2048;
 
 /// Bytes of lines a sink formats at a time (one call's records).
 const SINK_LINE_BYTES: usize = 1 << 20;
@@ -234,6 +236,15 @@ impl Sinks {
         self.list.iter().any(|s| {
             !s.busy && s.retry_at.is_none_or(|t| Instant::now() >= t) && !s.runs(region).is_empty()
         })
+    }
+
+    /// True if no sink is sending and none has records of `region` in the
+    /// files left to send (the engine changes its clock only then, so that
+    /// a sink formats each record as the files have it).
+    pub fn caught_up(&self, region: &'static Region) -> bool {
+        self.list
+            .iter()
+            .all(|s| !s.busy && s.runs(region).is_empty())
     }
 
     /// Each sink's counters.

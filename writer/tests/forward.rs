@@ -1,0 +1,263 @@
+//! `ul-writer --forward`: the real writer sends to a real `rsyslogd`
+//! (Debian's rsyslog and rsyslog-relp; `.ci/run` installs them), and what
+//! the receiver wrote is compared with `server.log`.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{stress_bin, wait_for, Scratch, Stderr, Writer};
+use ul_test_support::rsyslog::Rsyslogd;
+use ul_writer::internals::forward::sink::JOB_RECORDS;
+use ul_writer::internals::forward::url::DEFAULT_WINDOW;
+
+/// The record lines of a text log (the writer's own lines left out: they
+/// are not forwarded).
+fn record_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.contains("] [ul-writer] "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// How often each line occurs.
+fn counts(lines: &[String]) -> HashMap<&str, usize> {
+    let mut m = HashMap::new();
+    for l in lines {
+        *m.entry(l.as_str()).or_insert(0) += 1;
+    }
+    m
+}
+
+/// `(pid, thread, i)` of a stress record line (`p=<pid> t=<thread> i=<i>`).
+fn key(line: &str) -> Option<(u32, u32, u64)> {
+    let rest = line.split("p=").nth(1)?;
+    let mut it = rest.split_whitespace();
+    let p = it.next()?.parse().ok()?;
+    let t = it.next()?.strip_prefix("t=")?.parse().ok()?;
+    let i = it.next()?.strip_prefix("i=")?.parse().ok()?;
+    Some((p, t, i))
+}
+
+fn start_stress(shm: &std::path::Path, threads: u32, count: u64) -> std::process::Child {
+    Command::new(stress_bin())
+        .arg("--shm")
+        .arg(shm)
+        .arg("--threads")
+        .arg(threads.to_string())
+        .arg("--count")
+        .arg(count.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start stress")
+}
+
+#[test]
+fn relp_delivers_every_record_once_byte_for_byte_as_in_server_log() {
+    let s = Scratch::new("fwd-relp");
+    let rs = Rsyslogd::start(&s.dir.join("rsyslog")).expect("start rsyslogd");
+    let url = format!("relp://127.0.0.1:{}", rs.relp_port());
+    let w = Writer::start(&s, &["--forward", &url]);
+    common::stress(&s.shm, 4, 5000, &[]);
+    let (status, err) = w.stop();
+    assert!(status.success(), "writer: {status:?}\n{err}");
+    assert!(
+        err.contains(&format!("forwarded 20000 records to {url}")),
+        "{err}"
+    );
+    let files = record_lines(&s.text());
+    assert_eq!(files.len(), 20000, "server.log");
+    let got = rs.wait_lines("relp.out", files.len(), Duration::from_secs(10));
+    // Every record once, each byte as in server.log.
+    let want = counts(&files);
+    let have = counts(&got);
+    assert_eq!(have.len(), want.len(), "distinct lines");
+    for (l, n) in &want {
+        assert_eq!(have.get(l), Some(n), "{l:?}");
+    }
+    assert_eq!(got.len(), files.len());
+    // Per thread, in the order logged.
+    let mut last: HashMap<(u32, u32), u64> = HashMap::new();
+    for l in &got {
+        let (p, t, i) = key(l).expect("a stress line");
+        if let Some(prev) = last.insert((p, t), i) {
+            assert!(i > prev, "thread {t} of {p}: {i} after {prev}");
+        }
+    }
+    // The identity travels in the structured data.
+    let ids = rs.lines("relp.ids");
+    assert_eq!(ids.len(), got.len());
+    assert!(
+        ids.iter()
+            .all(|l| l.contains("[ul@32473 pid=\"") && l.contains(" seq=\"")),
+        "{:?}",
+        &ids[..3]
+    );
+}
+
+#[test]
+fn relp_loses_nothing_across_receiver_and_writer_kills() {
+    let s = Scratch::new("fwd-kill");
+    let mut rs = Rsyslogd::start(&s.dir.join("rsyslog")).expect("start rsyslogd");
+    let url = format!("relp://127.0.0.1:{}", rs.relp_port());
+    let err_file = |k: u32| s.dir.join(format!("writer-{k}.err"));
+    let start = |k: u32| {
+        let w = Writer::spawn(
+            &s.shm,
+            &s.dir,
+            &["--flush-interval-ms", "20", "--forward", &url],
+            Stderr::File(err_file(k)),
+            None,
+        );
+        let pid = w.pid();
+        assert!(wait_for(Duration::from_secs(10), || {
+            ul_writer::stat::Snapshot::read(&s.shm).is_ok_and(|snap| snap.writer.pid == pid)
+        }));
+        w
+    };
+    let mut w = start(0);
+    let (threads, count) = (4u32, 40_000u64);
+    let mut producer = start_stress(&s.shm, threads, count);
+    let total = u64::from(threads) * count;
+    // Mid-stream: the receiver killed and restarted twice, the writer
+    // killed and restarted twice, alternately.
+    let mut kills = 0u32;
+    for k in 1..=4u32 {
+        let sent = rs.lines("relp.out").len() as u64;
+        wait_for(Duration::from_secs(10), || {
+            rs.lines("relp.out").len() as u64 >= sent + total / 8
+        });
+        if k % 2 == 1 {
+            rs.kill9();
+            std::thread::sleep(Duration::from_millis(300));
+            rs.restart().expect("restart rsyslogd");
+        } else {
+            w.kill();
+            w = start(k);
+        }
+        kills += 1;
+    }
+    let st = producer.wait().expect("stress");
+    assert!(st.success(), "stress: {st:?}");
+    // Everything acknowledged: no lane holds a byte (a writer told to stop
+    // waits only a few seconds for its receivers).
+    let drained = wait_for(Duration::from_secs(60), || {
+        ul_writer::stat::Snapshot::read(&s.shm)
+            .is_ok_and(|snap| snap.lanes.iter().all(|l| l.used_bytes == 0))
+    });
+    let (status, err) = w.stop();
+    let errs: String = (0..=4)
+        .map(|k| std::fs::read_to_string(err_file(k)).unwrap_or_default())
+        .collect();
+    assert!(drained, "the lanes never drained:\n{errs}");
+    assert!(status.success(), "writer: {status:?}\n{err}");
+
+    let files = record_lines(&s.text());
+    assert_eq!(
+        files.len() as u64,
+        total,
+        "server.log holds every record once"
+    );
+    let want = counts(&files);
+    assert_eq!(want.len() as u64, total, "no record twice in server.log");
+    let got = rs.wait_lines("relp.out", files.len(), Duration::from_secs(20));
+    let have = counts(&got);
+    // Nothing lost: every record arrived, byte for byte.
+    let missing: Vec<&&str> = want.keys().filter(|l| !have.contains_key(**l)).collect();
+    if !missing.is_empty() {
+        let mut per: HashMap<u32, Vec<u64>> = HashMap::new();
+        for l in &missing {
+            let (_, t, i) = key(l).expect("a stress line");
+            per.entry(t).or_default().push(i);
+        }
+        for (t, mut v) in per {
+            v.sort();
+            let mut ranges = Vec::new();
+            let mut start = v[0];
+            let mut prev = v[0];
+            for &i in &v[1..] {
+                if i != prev + 1 {
+                    ranges.push((start, prev));
+                    start = i;
+                }
+                prev = i;
+            }
+            ranges.push((start, prev));
+            eprintln!(
+                "thread {t}: missing {} in ranges {:?}",
+                v.len(),
+                &ranges[..ranges.len().min(20)]
+            );
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{} of {total} records never arrived, e.g. {:?}\n{errs}",
+        missing.len(),
+        &missing[..missing.len().min(3)]
+    );
+    assert!(
+        have.keys().all(|l| want.contains_key(l)),
+        "a line not in server.log"
+    );
+    // Repeats only of what was in flight at a kill: each record at most
+    // once per kill more, and in all at most a sink job's records and a
+    // RELP window per kill.
+    let repeats: usize = have.values().map(|n| n - 1).sum();
+    assert!(
+        have.values().all(|&n| n <= 1 + kills as usize),
+        "a record arrived more than 1 + {kills} times"
+    );
+    let bound = kills as usize * (JOB_RECORDS + DEFAULT_WINDOW);
+    assert!(
+        repeats <= bound,
+        "{repeats} repeats after {kills} kills (at most {bound})"
+    );
+    eprintln!(
+        "{} records, {repeats} repeats after {kills} kills",
+        got.len()
+    );
+}
+
+#[test]
+fn syslog_tcp_delivers_every_record_byte_for_byte() {
+    let s = Scratch::new("fwd-tcp");
+    let rs = Rsyslogd::start(&s.dir.join("rsyslog")).expect("start rsyslogd");
+    let url = format!("syslog+tcp://127.0.0.1:{}", rs.tcp_port());
+    let w = Writer::start(&s, &["--forward", &url]);
+    common::stress(&s.shm, 2, 3000, &[]);
+    let (status, err) = w.stop();
+    assert!(status.success(), "writer: {status:?}\n{err}");
+    let files = record_lines(&s.text());
+    assert_eq!(files.len(), 6000);
+    let got = rs.wait_lines("tcp.out", files.len(), Duration::from_secs(10));
+    let mut a = files.clone();
+    let mut b = got.clone();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b, "tcp.out holds server.log's records");
+}
+
+#[test]
+fn a_bad_forward_url_is_refused_at_start() {
+    let s = Scratch::new("fwd-bad");
+    let out = Command::new(common::writer_bin())
+        .arg("--shm")
+        .arg(&s.shm)
+        .arg("--dir")
+        .arg(&s.dir)
+        .args(["--forward", "http://127.0.0.1:1"])
+        .output()
+        .expect("run ul-writer");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--forward http://127.0.0.1:1: unknown scheme")
+            && err.contains("relp://HOST:PORT"),
+        "{err}"
+    );
+}
