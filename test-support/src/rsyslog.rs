@@ -72,6 +72,24 @@ fn rsyslogd_binary() -> io::Result<PathBuf> {
     }
 }
 
+/// Runs the workspace's `scripts/test-deps.sh` (once per process) if
+/// rsyslogd or imrelp is missing: it installs them with apt-get when run as
+/// root on a Debian-like system, so that `cargo test --workspace` works on
+/// a fresh machine; elsewhere it fails, saying what to install.
+fn install_once() -> io::Result<PathBuf> {
+    static DONE: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let mut tried = DONE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Ok(bin) = rsyslogd_binary() {
+        return Ok(bin);
+    }
+    if !*tried {
+        *tried = true;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/test-deps.sh");
+        let _ = Command::new("bash").arg(&script).status();
+    }
+    rsyslogd_binary()
+}
+
 /// A port that was free a moment ago on 127.0.0.1.
 fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -85,7 +103,7 @@ impl Rsyslogd {
     /// other ports are tried. The error, if it never comes up, holds
     /// rsyslogd's stderr.
     pub fn start(dir: &Path) -> io::Result<Self> {
-        rsyslogd_binary()?;
+        install_once()?;
         fs::create_dir_all(dir.join("work"))?;
         let mut last = None;
         for _ in 0..5 {
