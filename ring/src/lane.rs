@@ -702,7 +702,13 @@ impl<'a, B: ByteStore> Consumer<'a, B> {
     /// # Safety
     ///
     /// The caller must be the lane's only consumer while this value lives,
-    /// and `bytes.capacity()` must be a power of two of at least 16 bytes.
+    /// or, if several values are attached at once (the writer's engine and
+    /// its format helpers or forwarding sinks, each on its own thread),
+    /// only one of them may [`commit`](Self::commit) (or otherwise move
+    /// the lane's consumer cursors), and the others only read ranges
+    /// below a head that one observed and at or above the tail, which it
+    /// does not move past while they read. `bytes.capacity()` must be a
+    /// power of two of at least 16 bytes.
     pub unsafe fn attach(ctrl: &'a LaneControl, bytes: B) -> Self {
         let capacity = bytes.capacity() as u64;
         Self {

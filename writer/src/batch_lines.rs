@@ -67,6 +67,10 @@ pub struct BatchLines {
     /// forwarding sink's syslog header takes them; see
     /// `crate::forward`).
     pub last: (Level, u64),
+    /// Count records that cannot be read in the region's statistics (the
+    /// engine's and its helpers' lines; a forwarding sink reads the same
+    /// records again and does not count them twice).
+    pub count_errors: bool,
     /// Records written by their call site's [`Plan`] (never reset).
     pub planned: u64,
     /// This process, the pid of the writer's own lines.
@@ -130,6 +134,7 @@ impl BatchLines {
             bufs: (0..COUNT).map(|_| Vec::new()).collect(),
             records: 0,
             last: (Level::Info, 0),
+            count_errors: true,
             planned: 0,
             pid: std::process::id(),
             limit: usize::MAX,
@@ -1011,7 +1016,9 @@ impl BatchLines {
         if !self.room(Level::Error, WRITER_LINE_BOUND) {
             return false;
         }
-        region.header().stats.decode_errors.add(1);
+        if self.count_errors {
+            region.header().stats.decode_errors.add(1);
+        }
         let where_ = match origin.lane {
             Some(l) => format!("lane {l}"),
             None => "the shared lane".to_string(),

@@ -120,17 +120,24 @@ fn relp_loses_nothing_across_receiver_and_writer_kills() {
         w
     };
     let mut w = start(0);
-    let (threads, count) = (4u32, 40_000u64);
-    let mut producer = start_stress(&s.shm, threads, count);
-    let total = u64::from(threads) * count;
+    // Two producer processes, two threads each.
+    let (threads, count) = (2u32, 40_000u64);
+    let mut producers = [
+        start_stress(&s.shm, threads, count),
+        start_stress(&s.shm, threads, count),
+    ];
+    let total = 2 * u64::from(threads) * count;
     // Mid-stream: the receiver killed and restarted twice, the writer
     // killed and restarted twice, alternately.
     let mut kills = 0u32;
     for k in 1..=4u32 {
         let sent = rs.lines("relp.out").len() as u64;
-        wait_for(Duration::from_secs(10), || {
-            rs.lines("relp.out").len() as u64 >= sent + total / 8
-        });
+        assert!(
+            wait_for(Duration::from_secs(20), || {
+                rs.lines("relp.out").len() as u64 >= sent + total / 8
+            }),
+            "kill {k}: forwarding did not go on ({sent} lines so far)"
+        );
         if k % 2 == 1 {
             rs.kill9();
             std::thread::sleep(Duration::from_millis(300));
@@ -141,8 +148,10 @@ fn relp_loses_nothing_across_receiver_and_writer_kills() {
         }
         kills += 1;
     }
-    let st = producer.wait().expect("stress");
-    assert!(st.success(), "stress: {st:?}");
+    for p in &mut producers {
+        let st = p.wait().expect("stress");
+        assert!(st.success(), "stress: {st:?}");
+    }
     // Everything acknowledged: no lane holds a byte (a writer told to stop
     // waits only a few seconds for its receivers).
     let drained = wait_for(Duration::from_secs(60), || {
@@ -260,4 +269,63 @@ fn a_bad_forward_url_is_refused_at_start() {
             && err.contains("relp://HOST:PORT"),
         "{err}"
     );
+}
+
+/// The lanes hold what no receiver acknowledged: with the receiver down,
+/// a stopped writer exits after its wait with the records in the files and
+/// still in the region (ul-stat shows them held); the next writer sends
+/// them, each once, when the receiver is back.
+#[test]
+fn a_receiver_down_holds_the_records_in_the_region_for_the_next_writer() {
+    let s = Scratch::new("fwd-hold");
+    let mut rs = Rsyslogd::start(&s.dir.join("rsyslog")).expect("start rsyslogd");
+    let url = format!("relp://127.0.0.1:{}", rs.relp_port());
+    rs.kill9();
+    let w = Writer::start(&s, &["--forward", &url]);
+    common::stress(&s.shm, 2, 2000, &[]);
+    assert!(
+        wait_for(Duration::from_secs(10), || record_lines(&s.text()).len()
+            == 4000),
+        "the files do not wait for the receiver"
+    );
+    let snap = ul_writer::stat::Snapshot::read(&s.shm).expect("ul-stat");
+    let held: u64 = snap.lanes.iter().map(|l| l.unforwarded_bytes).sum();
+    let used: u64 = snap.lanes.iter().map(|l| l.used_bytes).sum();
+    assert!(held > 0 && held == used, "held {held} of {used} bytes");
+    assert!(
+        snap.table()
+            .contains("not yet acknowledged by a --forward receiver"),
+        "{}",
+        snap.table()
+    );
+    let t = std::time::Instant::now();
+    let (status, err) = w.stop();
+    assert!(status.success(), "writer: {status:?}\n{err}");
+    assert!(
+        err.contains("not every --forward receiver") && err.contains("forwarded 0 records"),
+        "{err}"
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "the stop took {:?}",
+        t.elapsed()
+    );
+    // Still there for the next writer.
+    let snap = ul_writer::stat::Snapshot::read(&s.shm).expect("ul-stat");
+    assert_eq!(
+        snap.lanes.iter().map(|l| l.unforwarded_bytes).sum::<u64>(),
+        held
+    );
+    rs.restart().expect("restart rsyslogd");
+    let w = Writer::start(&s, &["--forward", &url]);
+    let got = rs.wait_lines("relp.out", 4000, Duration::from_secs(20));
+    let (status, err) = w.stop();
+    assert!(status.success(), "writer: {status:?}\n{err}");
+    let files = record_lines(&s.text());
+    assert_eq!(files.len(), 4000, "the files hold each record once");
+    let mut a = files.clone();
+    let mut b = got.clone();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b, "every record once, as in server.log");
 }

@@ -57,3 +57,19 @@ pub(super) fn drained(region: &Region) -> bool {
         TailState::Empty
     )
 }
+
+/// True if every record of `region` is in the files (lanes' files
+/// positions at their heads, the shared lane empty) and every lane's drops
+/// are reported, whatever forwarding sinks still hold.
+pub(super) fn files_drained(region: &Region) -> bool {
+    let lanes = region.geometry().sizes.lanes as usize;
+    (0..lanes).all(|i| {
+        let c = region.lane_control(i);
+        c.head() == c.files() && c.dropped() == c.dropped_reported()
+    }) && matches!(
+        region
+            .shared_lane()
+            .tail_state(region.shared_lane().control().tail()),
+        TailState::Empty
+    )
+}

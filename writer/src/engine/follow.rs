@@ -123,11 +123,14 @@ impl Engine {
             let wanted = h.flush.wanted();
             // A failed write leaves the records where they are; the served
             // region's pass reports the error and backs off.
+            self.in_retiring_pass = true;
             if let Ok(n) = self.pass() {
                 did |= n > 0;
             }
+            self.in_retiring_pass = false;
             let empty = drained(self.region);
-            if let (true, Some(req)) = (empty, wanted) {
+            // A flush waits for the files, not for forwarding receivers.
+            if let (true, Some(req)) = (files_drained(self.region), wanted) {
                 h.flush.acknowledge(req);
             }
             let lanes = self.region.geometry().sizes.lanes as usize;

@@ -36,7 +36,7 @@ mod reclaim;
 mod recovery;
 mod shared_lane;
 
-use flush::{drained, FlushTarget};
+use flush::{drained, files_drained, FlushTarget};
 use parts::PlanEnd;
 use recovery::take_over_shared_lane;
 
@@ -224,6 +224,8 @@ pub struct Engine {
     sinks: Sinks,
     /// When a terminating run found only sinks left to wait for.
     sinks_wait_since: Option<Instant>,
+    /// A pass of a replaced region (`drain_retiring`) is running.
+    in_retiring_pass: bool,
     /// Running totals.
     pub totals: Totals,
 }
@@ -311,6 +313,7 @@ impl Engine {
             alloc_reported: false,
             sinks: Sinks::default(),
             sinks_wait_since: None,
+            in_retiring_pass: false,
             totals: Totals::default(),
         };
         e.lines.set_limit(DEFAULT_BATCH_BYTES);
@@ -419,7 +422,7 @@ impl Engine {
         let h = region.header();
         let batch_size = h.control.batch_size().clamp(1, 1 << 20) as usize;
         let lanes = self.region.geometry().sizes.lanes as usize;
-        if !self.sinks.is_empty() {
+        if self.may_forward() {
             self.sinks.pump(region, self.lines.calib);
         }
         self.advance_tails();
@@ -732,6 +735,16 @@ impl Engine {
         }
     }
 
+    /// True if the sinks may be given this region's records now: always
+    /// for a replaced region being drained, and for the region served only
+    /// once the sinks have sent every replaced region's records (a thread
+    /// that moved to it logged those first).
+    fn may_forward(&self) -> bool {
+        !self.sinks.is_empty()
+            && (self.in_retiring_pass
+                || self.retiring.iter().all(|s| self.sinks.caught_up(s.region)))
+    }
+
     /// Where lane `i`'s tail may move: up to its files position, and no
     /// further than any forwarding sink has had acknowledged.
     fn tail_target(&self, i: usize) -> u64 {
@@ -904,7 +917,7 @@ impl Engine {
             let before = ctrl.report_dropped(p.dropped);
             h.stats.drops_reported.add(p.dropped.wrapping_sub(before));
         }
-        if !self.sinks.is_empty() {
+        if self.may_forward() {
             // The batch is in the files: the sinks may send it.
             self.sinks.pump(self.region, self.lines.calib);
         }
@@ -938,21 +951,13 @@ impl Engine {
         Ok(())
     }
 
-    /// True if every record is in the files and every drop reported, and
-    /// only forwarding sinks hold lanes' tails back.
+    /// True if every record of the served and the retiring regions is in
+    /// the files and every drop reported, and only forwarding sinks hold
+    /// lanes' tails back.
     fn only_sinks_hold(&self) -> bool {
-        let r = self.region;
-        let lanes = r.geometry().sizes.lanes as usize;
         !self.sinks.is_empty()
-            && self.retiring.is_empty()
-            && (0..lanes).all(|i| {
-                let c = r.lane_control(i);
-                c.head() == c.files() && c.dropped() == c.dropped_reported()
-            })
-            && matches!(
-                r.shared_lane().tail_state(r.shared_lane().control().tail()),
-                TailState::Empty
-            )
+            && files_drained(self.region)
+            && self.retiring.iter().all(|s| files_drained(s.region))
     }
 
     /// True if some lane has records, drops to report, or a flush waits.
@@ -984,7 +989,7 @@ impl Engine {
         // commits and wakes us, or it died and the claim is abandoned by a
         // pass after the timeout, which the sleep's timeout (the flush
         // interval) brings round. Counting it would spin the loop.
-        if self.sinks.has_work(self.region) {
+        if self.may_forward() && self.sinks.has_work(self.region) {
             return true;
         }
         let shared_lane = self.region.shared_lane();
@@ -1258,8 +1263,9 @@ fn since_text(ts: &mut TimestampFormatter, since: u64) -> String {
 /// Tick-to-ns conversion anchored at the region's creation: over a long
 /// baseline the rate is precise; a young region gets a short measurement.
 /// With `adopt`, the rate a previous writer kept in the region
-/// (`tsc_hz`), if any, is taken as it is; a rate measured is kept there,
-/// and used, in whole ticks per second.
+/// (`tsc_hz`), if any and if it agrees with a measurement to 0.1%, is taken
+/// as it is; a rate measured is kept there, and used, in whole ticks per
+/// second.
 fn calibrate(region: &Region, adopt: bool) -> Calibration {
     let id = &region.header().id;
     let base = (
@@ -1270,14 +1276,7 @@ fn calibrate(region: &Region, adopt: bool) -> Calibration {
     // writer that takes over formats the records its predecessor left
     // unacknowledged by a forwarding receiver exactly as they are in the
     // files (it re-derives the rate 10 s later).
-    let hz = id.tsc_hz.load(Ordering::Relaxed);
-    if adopt && hz != 0 {
-        return Calibration {
-            tsc_base: base.0,
-            ns_base: base.1,
-            ticks_per_ns: hz as f64 / 1e9,
-        };
-    }
+    let kept = id.tsc_hz.load(Ordering::Relaxed);
     let now = ul_ring::clock::anchor();
     let c = if now.1.saturating_sub(base.1) >= 1_000_000_000 {
         Calibration::from_anchors(base, now)
@@ -1289,9 +1288,16 @@ fn calibrate(region: &Region, adopt: bool) -> Calibration {
             ticks_per_ns: m.ticks_per_ns,
         }
     };
-    // Used as kept: whole ticks per second.
+    // Used as kept: whole ticks per second. A kept rate is adopted only
+    // if it agrees with this measurement to 0.1% (the region is
+    // untrusted: a forged rate is not taken).
     let hz = (c.ticks_per_ns * 1e9).round().max(1.0) as u64;
-    id.tsc_hz.store(hz, Ordering::Relaxed);
+    let hz = if adopt && kept != 0 && (kept as f64 - hz as f64).abs() <= hz as f64 * 1e-3 {
+        kept
+    } else {
+        id.tsc_hz.store(hz, Ordering::Relaxed);
+        hz
+    };
     Calibration {
         ticks_per_ns: hz as f64 / 1e9,
         ..c

@@ -22,7 +22,9 @@
 //! next pass; the sink wakes it through the region's futex when it is done.
 //! The shared lane's records and the writer's own lines are not forwarded.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -115,6 +117,10 @@ struct Sink {
     url: String,
     jobs: Option<SyncSender<Job>>,
     done: Receiver<Done>,
+    /// Set by the thread before it hands a job back, cleared when the
+    /// engine takes it: a finished job is work, so the engine does not go
+    /// to sleep over it (the thread's wake may have come just before).
+    ready: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     busy: bool,
     /// Per region served: how far each lane was acknowledged.
@@ -124,6 +130,9 @@ struct Sink {
     state: SinkState,
     last_error: Option<String>,
     forwarded: u64,
+    /// The lane the next job starts at: jobs take lanes in turn, so one
+    /// busy lane does not keep the others' records (and tails) waiting.
+    next_lane: usize,
 }
 
 /// The engine's sinks (none without `--forward`).
@@ -150,13 +159,16 @@ impl Sinks {
     pub fn add(&mut self, url: &str, transport: Box<dyn Transport>) -> std::io::Result<()> {
         let (jobs, rx) = mpsc::sync_channel::<Job>(1);
         let (tx, done) = mpsc::sync_channel::<Done>(1);
+        let ready = Arc::new(AtomicBool::new(false));
+        let flag = ready.clone();
         let thread = std::thread::Builder::new()
             .name("ul-writer-fwd".into())
-            .spawn(move || serve(transport, rx, tx))?;
+            .spawn(move || serve(transport, rx, tx, flag))?;
         self.list.push(Sink {
             url: url.to_string(),
             jobs: Some(jobs),
             done,
+            ready,
             thread: Some(thread),
             busy: false,
             acked: Vec::new(),
@@ -165,6 +177,7 @@ impl Sinks {
             state: SinkState::Up,
             last_error: None,
             forwarded: 0,
+            next_lane: 0,
         });
         Ok(())
     }
@@ -207,9 +220,10 @@ impl Sinks {
                 continue;
             }
             let runs = s.runs(region);
-            if runs.is_empty() {
+            let Some(first) = runs.first() else {
                 continue;
-            }
+            };
+            s.next_lane = first.lane + 1;
             let job = Job {
                 region,
                 calib,
@@ -233,9 +247,12 @@ impl Sinks {
     /// True if a sink has records of `region` below the files to send and
     /// could send them now.
     pub fn has_work(&self, region: &'static Region) -> bool {
-        self.list.iter().any(|s| {
-            !s.busy && s.retry_at.is_none_or(|t| Instant::now() >= t) && !s.runs(region).is_empty()
-        })
+        self.list.iter().any(|s| s.ready.load(Ordering::Acquire))
+            || self.list.iter().any(|s| {
+                !s.busy
+                    && s.retry_at.is_none_or(|t| Instant::now() >= t)
+                    && !s.runs(region).is_empty()
+            })
     }
 
     /// True if no sink is sending and none has records of `region` in the
@@ -273,8 +290,9 @@ impl Sink {
     /// had acknowledged, from where it stands (the tail, the first time).
     fn runs(&self, region: &'static Region) -> Vec<Run> {
         let lanes = region.geometry().sizes.lanes as usize;
+        let start = self.next_lane % lanes.max(1);
         let mut runs = Vec::new();
-        for i in 0..lanes {
+        for i in (start..lanes).chain(0..start) {
             let c = region.lane_control(i);
             let (tail, files) = (c.tail(), c.files());
             let from = self.acked_at(region, i).unwrap_or(tail);
@@ -312,6 +330,7 @@ impl Sink {
             }
         };
         self.busy = false;
+        self.ready.store(false, Ordering::Relaxed);
         let lanes = d.region.geometry().sizes.lanes as usize;
         let k = match self
             .acked
@@ -361,12 +380,26 @@ impl Sink {
     }
 }
 
+/// How long dropping the sinks waits for a thread still inside a
+/// delivery (a receiver that stopped answering) before leaving it: its
+/// records are not acknowledged, so they stay in the region.
+const DROP_WAIT: Duration = Duration::from_secs(1);
+
 impl Drop for Sinks {
     fn drop(&mut self) {
         for s in &mut self.list {
+            // Closing the queue ends the thread's loop after its job.
             s.jobs = None;
+        }
+        let until = Instant::now() + DROP_WAIT;
+        for s in &mut self.list {
             if let Some(t) = s.thread.take() {
-                let _ = t.join();
+                while !t.is_finished() && Instant::now() < until {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                if t.is_finished() {
+                    let _ = t.join();
+                }
             }
         }
     }
@@ -374,7 +407,12 @@ impl Drop for Sinks {
 
 /// A sink thread's loop: each job's runs read, formatted and delivered in
 /// calls of the transport's window; what was acknowledged goes back.
-fn serve(mut transport: Box<dyn Transport>, jobs: Receiver<Job>, done: SyncSender<Done>) {
+fn serve(
+    mut transport: Box<dyn Transport>,
+    jobs: Receiver<Job>,
+    done: SyncSender<Done>,
+    ready: Arc<AtomicBool>,
+) {
     let mut lines: Option<(BatchLines, *const Region)> = None;
     let mut scratch = Vec::with_capacity(ul_ring::lane::COPY_CHUNK);
     // (seq, start, end, level, ns) of each formatted record in `lines`.
@@ -383,6 +421,8 @@ fn serve(mut transport: Box<dyn Transport>, jobs: Receiver<Job>, done: SyncSende
         let (maker, names_of) = lines.get_or_insert_with(|| {
             let mut l = BatchLines::new(Format::Text, job.calib);
             l.set_limit(SINK_LINE_BYTES);
+            // The engine counted them when it wrote the files.
+            l.count_errors = false;
             (l, core::ptr::null())
         });
         if !core::ptr::eq(*names_of, job.region) {
@@ -405,13 +445,15 @@ fn serve(mut transport: Box<dyn Transport>, jobs: Receiver<Job>, done: SyncSende
             while pos != run.to && budget > 0 {
                 maker.clear();
                 metas.clear();
-                // SAFETY: the engine is this lane's consumer and moves its
-                // tail only up to what every sink had acknowledged (this
-                // one's acknowledgements come back in `Done`), so `[from,
-                // to)`, below the files position the engine published
-                // before it made this job, stays in the lane, unreleased,
-                // while this reads it; nobody else writes there. Lane
-                // capacities are validated powers of two.
+                // SAFETY: `attach`'s shared-reader case: the engine is the
+                // one that commits, and it moves the tail only up to what
+                // every sink had acknowledged (this one's acknowledgements
+                // come back in `Done`, after this read), so `[from, to)`,
+                // at or above the tail and below the files position (so
+                // below a head the engine observed) when it made this job,
+                // stays in the lane, unreleased, while this only reads it
+                // (`read_part` never commits). Lane capacities are
+                // validated powers of two.
                 let consumer = unsafe {
                     Consumer::attach(region.lane_control(run.lane), region.lane_bytes(run.lane))
                 };
@@ -474,6 +516,9 @@ fn serve(mut transport: Box<dyn Transport>, jobs: Receiver<Job>, done: SyncSende
                 }
             }
         }
+        // Before the hand-back: the engine clears it when it takes the job,
+        // so it cannot miss one (Release: pairs with `has_work`'s Acquire).
+        ready.store(true, Ordering::Release);
         if done.send(out).is_err() {
             return;
         }

@@ -61,6 +61,10 @@ pub const FACILITY_USER: u8 = 1;
 /// How long [`SyslogTcp`] waits for a connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long a write to a receiver may block (its socket buffer full)
+/// before the call fails and the connection is dropped.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// One record, as the message builder needs it.
 #[derive(Debug, Clone, Copy)]
 pub struct Message<'a> {
@@ -425,6 +429,10 @@ pub(crate) fn connect(proto: &'static str, addr: &str) -> Result<TcpStream, Tran
                 // Frames are written whole, one write per call: no reason
                 // to hold the last segment back.
                 s.set_nodelay(true).map_err(err)?;
+                // A receiver that accepts and stops reading must not hold
+                // the sink's thread (and the writer's exit) for ever: the
+                // write fails, the call is sent again later.
+                s.set_write_timeout(Some(WRITE_TIMEOUT)).map_err(err)?;
                 return Ok(s);
             }
             Err(e) => last = e,
