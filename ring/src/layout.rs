@@ -611,6 +611,161 @@ pub struct ClaimWatch {
     pub(crate) since_ns: AtomicU64,
 }
 
+/// Forwarding sinks `ul-stat` shows (the first ones, if more).
+pub const SINK_SLOTS: usize = 4;
+
+/// Bytes of a sink's URL and of its last error kept for `ul-stat` (longer
+/// ones are cut).
+pub const SINK_TEXT_LEN: usize = 96;
+
+/// What the writer says of one forwarding sink, for `ul-stat`. Written by
+/// the writer only ([`SinkSlot::publish`]), about once a second; read as
+/// untrusted, by copy ([`SinkSlot::read`]): a copy taken while the writer
+/// updates it is recognised (the counter at its start, stored last, differs
+/// from the one at its end, stored first) and read again.
+#[repr(C)]
+pub struct SinkSlot {
+    /// Updates finished (equal to `started` when none is under way).
+    finished: AtomicU64,
+    /// 0: no sink; 1: up; 2: failing.
+    state: AtomicU64,
+    /// Records the receiver acknowledged (or, without acknowledgements,
+    /// that were handed to the kernel).
+    forwarded: AtomicU64,
+    /// Records in the files it has not had acknowledged yet.
+    lag_records: AtomicU64,
+    /// Wall-clock ns of its last failure (0: none).
+    error_at_ns: AtomicU64,
+    url: [AtomicU64; SINK_TEXT_LEN / 8],
+    error: [AtomicU64; SINK_TEXT_LEN / 8],
+    /// Updates started.
+    started: AtomicU64,
+}
+
+/// The writer's forwarding sinks.
+#[repr(C)]
+pub struct ForwardBlock {
+    /// One per sink, in `--forward` order.
+    pub sinks: [SinkSlot; SINK_SLOTS],
+}
+
+/// A forwarding sink as [`SinkSlot::read`] found it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SinkStatus {
+    /// `up` or `failing`.
+    pub state: &'static str,
+    /// The URL (cut at [`SINK_TEXT_LEN`] bytes).
+    pub url: String,
+    /// Records acknowledged.
+    pub forwarded: u64,
+    /// Records in the files not yet acknowledged.
+    pub lag_records: u64,
+    /// The last failure (cut at [`SINK_TEXT_LEN`] bytes), with its
+    /// wall-clock ns.
+    pub last_error: Option<(String, u64)>,
+}
+
+fn store_text(words: &[AtomicU64], text: &str) {
+    let mut bytes = [0u8; SINK_TEXT_LEN];
+    let mut n = text.len().min(SINK_TEXT_LEN);
+    while !text.is_char_boundary(n) {
+        n -= 1;
+    }
+    bytes[..n].copy_from_slice(&text.as_bytes()[..n]);
+    for (w, chunk) in words.iter().zip(bytes.chunks_exact(8)) {
+        let v = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        w.store(v, Ordering::Relaxed);
+    }
+}
+
+fn load_text(words: &[AtomicU64]) -> String {
+    let mut bytes = Vec::with_capacity(SINK_TEXT_LEN);
+    for w in words {
+        bytes.extend_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
+    }
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+impl SinkSlot {
+    /// Writer: the sink's state now (`None`: no sink in this slot).
+    ///
+    /// `started` is bumped first, the fields stored, then `finished` set
+    /// to it (Release): a reader that copies the slot in address order
+    /// (`finished` first, `started` last) and finds the two equal copied
+    /// no update half done.
+    pub fn publish(&self, sink: Option<&SinkStatus>) {
+        let n = self.started.load(Ordering::Relaxed).wrapping_add(1);
+        self.started.store(n, Ordering::Relaxed);
+        core::sync::atomic::fence(Ordering::Release);
+        match sink {
+            None => {
+                self.state.store(0, Ordering::Relaxed);
+                self.forwarded.store(0, Ordering::Relaxed);
+                self.lag_records.store(0, Ordering::Relaxed);
+                self.error_at_ns.store(0, Ordering::Relaxed);
+                store_text(&self.url, "");
+                store_text(&self.error, "");
+            }
+            Some(s) => {
+                self.state
+                    .store(if s.state == "up" { 1 } else { 2 }, Ordering::Relaxed);
+                self.forwarded.store(s.forwarded, Ordering::Relaxed);
+                self.lag_records.store(s.lag_records, Ordering::Relaxed);
+                store_text(&self.url, &s.url);
+                let (e, at) = s
+                    .last_error
+                    .as_ref()
+                    .map_or(("", 0), |(e, at)| (e.as_str(), *at));
+                self.error_at_ns.store(at, Ordering::Relaxed);
+                store_text(&self.error, e);
+            }
+        }
+        self.finished.store(n, Ordering::Release);
+    }
+
+    /// A copy's sink, if the slot holds one and the copy is whole (see
+    /// [`publish`](Self::publish)); `Err(())` for a copy taken during an
+    /// update (take another).
+    ///
+    /// ```
+    /// use ul_ring::layout::{SinkSlot, SinkStatus};
+    /// // SAFETY: a slot is integer atomics only; all zero is a valid one.
+    /// let slot: SinkSlot = unsafe { std::mem::zeroed() };
+    /// assert_eq!(slot.read(), Ok(None));
+    /// let s = SinkStatus { state: "failing", url: "relp://h:1".into(), forwarded: 7,
+    ///     lag_records: 3, last_error: Some(("refused".into(), 5)) };
+    /// slot.publish(Some(&s));
+    /// assert_eq!(slot.read(), Ok(Some(s)));
+    /// ```
+    #[allow(clippy::result_unit_err)]
+    pub fn read(&self) -> Result<Option<SinkStatus>, ()> {
+        let finished = self.finished.load(Ordering::Acquire);
+        let state = self.state.load(Ordering::Relaxed);
+        let forwarded = self.forwarded.load(Ordering::Relaxed);
+        let lag_records = self.lag_records.load(Ordering::Relaxed);
+        let at = self.error_at_ns.load(Ordering::Relaxed);
+        let url = load_text(&self.url);
+        let error = load_text(&self.error);
+        core::sync::atomic::fence(Ordering::Acquire);
+        if self.started.load(Ordering::Relaxed) != finished {
+            return Err(());
+        }
+        let state = match state {
+            0 => return Ok(None),
+            1 => "up",
+            _ => "failing",
+        };
+        Ok(Some(SinkStatus {
+            state,
+            url,
+            forwarded,
+            lag_records,
+            last_error: (at != 0 || !error.is_empty()).then_some((error, at)),
+        }))
+    }
+}
+
 /// Cursor of the callsite arena. Moved by [`crate::callsite::CallsiteTable`]
 /// only; others read it through [`handed_out`](Self::handed_out) and
 /// [`refused`](Self::refused).
@@ -672,6 +827,9 @@ pub struct RegionHeader {
     pub intent_files: Padded<IntentFiles>,
     /// The uncommitted shared-lane claim at the tail (layout version 3).
     pub claim_watch: Padded<ClaimWatch>,
+    /// The writer's forwarding sinks, for `ul-stat` (zero in a region no
+    /// writer with `--forward` served; older readers ignore it).
+    pub forward: Padded<ForwardBlock>,
 }
 
 impl RegionHeader {
@@ -711,7 +869,8 @@ const _: () = {
     assert!(offset_of!(RegionHeader, arena) == 768);
     assert!(offset_of!(RegionHeader, intent_files) == 896);
     assert!(offset_of!(RegionHeader, claim_watch) == 1024);
-    assert!(core::mem::size_of::<RegionHeader>() == 1152);
+    assert!(offset_of!(RegionHeader, forward) == 1152);
+    assert!(core::mem::size_of::<RegionHeader>() == 1152 + 1024);
     assert!(offset_of!(LaneControl, consumer) == 128);
     assert!(offset_of!(SharedLaneControl, tail) == 128);
     assert!(offset_of!(SharedLaneControl, dropped_reported) == 384);

@@ -75,7 +75,7 @@ pub enum StatError {
 /// an integer atomic, an integer, or padding.
 unsafe trait AnyBits {}
 // SAFETY: the header's blocks are repr(C) structs of AtomicU32/AtomicU64
-// (in Padded wrappers, which add only padding).
+// and arrays of them (in Padded wrappers, which add only padding).
 unsafe impl AnyBits for RegionHeader {}
 // SAFETY: LaneSlot is repr(C): AtomicU64, AtomicU64, AtomicU32, AtomicU32, AtomicU64.
 unsafe impl AnyBits for LaneSlot {}
@@ -243,6 +243,68 @@ pub struct Snapshot {
     pub shared_threads: Vec<SharedThreadInfo>,
     /// Counters.
     pub counters: Counters,
+    /// The writer's `--forward` receivers (see `ul_ring::layout::SinkSlot`).
+    pub sinks: Vec<SinkInfo>,
+}
+
+/// A forwarding sink as its writer last said (about once a second).
+#[derive(Clone, Debug, Serialize)]
+pub struct SinkInfo {
+    /// The `--forward` URL.
+    pub url: String,
+    /// `up`, `failing`, or `unknown` (the writer was updating it at every
+    /// look).
+    pub state: &'static str,
+    /// Records the receiver acknowledged.
+    pub forwarded: u64,
+    /// Records in the files it has not had acknowledged.
+    pub lag_records: u64,
+    /// Its last failure, if any.
+    pub last_error: Option<String>,
+    /// How long ago that was (ms).
+    pub last_error_age_ms: Option<f64>,
+}
+
+/// The sinks of a header copy; a slot copied while the writer updated it
+/// is read again (a few times) from `file`.
+fn sinks(file: &File, h: &RegionHeader) -> Vec<SinkInfo> {
+    let now = ul_ring::clock::wall_ns();
+    let mut out = Vec::new();
+    for k in 0..ul_ring::layout::SINK_SLOTS {
+        let mut got = h.forward.sinks[k].read();
+        for _ in 0..5 {
+            if got.is_ok() {
+                break;
+            }
+            match read_at::<RegionHeader>(file, 0) {
+                Ok(again) => got = again.forward.sinks[k].read(),
+                Err(_) => break,
+            }
+        }
+        match got {
+            Ok(None) => {}
+            Ok(Some(st)) => out.push(SinkInfo {
+                url: st.url,
+                state: st.state,
+                forwarded: st.forwarded,
+                lag_records: st.lag_records,
+                last_error_age_ms: st
+                    .last_error
+                    .as_ref()
+                    .map(|(_, at)| now.saturating_sub(*at) as f64 / 1e6),
+                last_error: st.last_error.map(|(e, _)| e),
+            }),
+            Err(()) => out.push(SinkInfo {
+                url: String::new(),
+                state: "unknown",
+                forwarded: 0,
+                lag_records: 0,
+                last_error: None,
+                last_error_age_ms: None,
+            }),
+        }
+    }
+    out
 }
 
 fn pct(used: u64, of: u64) -> f64 {
@@ -414,6 +476,7 @@ impl Snapshot {
                 dropped: md,
             },
             shared_threads,
+            sinks: sinks(&file, &h),
             counters: Counters {
                 records_written: s.records_written.get(),
                 bytes_written: s.bytes_written.get(),
@@ -492,6 +555,17 @@ impl Snapshot {
             self.shared.fill_pct,
             self.shared.dropped
         );
+        for k in &self.sinks {
+            let err = match (&k.last_error, k.last_error_age_ms) {
+                (Some(e), Some(age)) => format!("; last error {:.1} s ago: {e}", age / 1000.0),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                o,
+                "forward {} {}: {} records forwarded, {} in the files not yet acknowledged{err}",
+                k.url, k.state, k.forwarded, k.lag_records
+            );
+        }
         let held: u64 = self.lanes.iter().map(|l| l.unforwarded_bytes).sum();
         if held > 0 {
             let _ = writeln!(

@@ -288,7 +288,30 @@ fn a_receiver_down_holds_the_records_in_the_region_for_the_next_writer() {
             == 4000),
         "the files do not wait for the receiver"
     );
+    // ul-stat shows the sink, failing, with every record waiting for it.
+    let shown = wait_for(Duration::from_secs(10), || {
+        ul_writer::stat::Snapshot::read(&s.shm).is_ok_and(|snap| {
+            snap.sinks.len() == 1
+                && snap.sinks[0].state == "failing"
+                && snap.sinks[0].lag_records == 4000
+        })
+    });
     let snap = ul_writer::stat::Snapshot::read(&s.shm).expect("ul-stat");
+    assert!(shown, "{:?}", snap.sinks);
+    let k = &snap.sinks[0];
+    assert_eq!((k.url.as_str(), k.forwarded), (url.as_str(), 0));
+    assert!(
+        k.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("Connection refused")),
+        "{k:?}"
+    );
+    assert!(
+        snap.table()
+            .contains(&format!("forward {url} failing: 0 records forwarded, 4000 in the files not yet acknowledged; last error")),
+        "{}",
+        snap.table()
+    );
     let held: u64 = snap.lanes.iter().map(|l| l.unforwarded_bytes).sum();
     let used: u64 = snap.lanes.iter().map(|l| l.used_bytes).sum();
     assert!(held > 0 && held == used, "held {held} of {used} bytes");
@@ -319,6 +342,18 @@ fn a_receiver_down_holds_the_records_in_the_region_for_the_next_writer() {
     rs.restart().expect("restart rsyslogd");
     let w = Writer::start(&s, &["--forward", &url]);
     let got = rs.wait_lines("relp.out", 4000, Duration::from_secs(20));
+    // And says so, once it published again.
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            ul_writer::stat::Snapshot::read(&s.shm).is_ok_and(|snap| {
+                snap.sinks
+                    .first()
+                    .is_some_and(|k| k.state == "up" && k.lag_records == 0 && k.forwarded == 4000)
+            })
+        }),
+        "{:?}",
+        ul_writer::stat::Snapshot::read(&s.shm).map(|s| s.sinks)
+    );
     let (status, err) = w.stop();
     assert!(status.success(), "writer: {status:?}\n{err}");
     let files = record_lines(&s.text());

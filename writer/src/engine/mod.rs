@@ -226,6 +226,8 @@ pub struct Engine {
     sinks_wait_since: Option<Instant>,
     /// A pass of a replaced region (`drain_retiring`) is running.
     in_retiring_pass: bool,
+    /// When the sinks' state was last published for `ul-stat`.
+    sinks_published: Instant,
     /// Running totals.
     pub totals: Totals,
 }
@@ -314,9 +316,14 @@ impl Engine {
             sinks: Sinks::default(),
             sinks_wait_since: None,
             in_retiring_pass: false,
+            sinks_published: Instant::now() - Duration::from_secs(3600),
             totals: Totals::default(),
         };
         e.lines.set_limit(DEFAULT_BATCH_BYTES);
+        // No sinks yet: a previous writer's are not this one's.
+        for slot in &h.forward.sinks {
+            slot.publish(None);
+        }
         e.recover()?;
         Ok(e)
     }
@@ -1065,6 +1072,7 @@ impl Engine {
                 crate::diag!("reopening outputs: {e}");
             }
         }
+        self.publish_sinks();
         // Not while a forwarding sink has records the files hold: it
         // formats them as the files did, with the clock they were written
         // with (see `calibrate`).
@@ -1072,6 +1080,25 @@ impl Engine {
             self.lines.calib = calibrate(self.region, false);
             self.calib_at = Instant::now();
         }
+    }
+
+    /// Publishes the sinks' state for `ul-stat`, about once a second.
+    fn publish_sinks(&mut self) {
+        if self.sinks.is_empty() || self.sinks_published.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        self.sinks_published = Instant::now();
+        let region = self.region;
+        self.sinks.publish(region, |i, from, to| {
+            // SAFETY: we are the lane's only consumer that commits (the
+            // sinks only read); this only reads frames in `[from, to)`,
+            // at or above the tail and below the files position.
+            let consumer =
+                unsafe { Consumer::attach(region.lane_control(i), region.lane_bytes(i)) };
+            consumer
+                .count_records(from, to, usize::MAX)
+                .map_or(0, |(_, n)| n as u64)
+        });
     }
 
     /// Takes the heads a new flush request waits for.

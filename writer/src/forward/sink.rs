@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use ul_ring::clock::Calibration;
 use ul_ring::lane::Consumer;
+use ul_ring::layout::{SinkStatus, SINK_SLOTS};
 use ul_ring::record::Level;
 use ul_ring::region::Region;
 
@@ -129,6 +130,8 @@ struct Sink {
     backoff: Duration,
     state: SinkState,
     last_error: Option<String>,
+    /// Wall-clock ns of the last failure.
+    last_error_at: u64,
     forwarded: u64,
     /// The lane the next job starts at: jobs take lanes in turn, so one
     /// busy lane does not keep the others' records (and tails) waiting.
@@ -176,6 +179,7 @@ impl Sinks {
             backoff: FIRST_BACKOFF,
             state: SinkState::Up,
             last_error: None,
+            last_error_at: 0,
             forwarded: 0,
             next_lane: 0,
         });
@@ -262,6 +266,48 @@ impl Sinks {
         self.list
             .iter()
             .all(|s| !s.busy && s.runs(region).is_empty())
+    }
+
+    /// Publishes each sink's state in `region`'s header for `ul-stat`
+    /// (the first [`SINK_SLOTS`] sinks; the other slots cleared): its lag
+    /// is the records of `region`'s lanes between what it had acknowledged
+    /// and the files, counted by `count(lane, from, to)`.
+    pub fn publish(&self, region: &'static Region, count: impl Fn(usize, u64, u64) -> u64) {
+        let lanes = region.geometry().sizes.lanes as usize;
+        for k in 0..SINK_SLOTS {
+            let slot = &region.header().forward.sinks[k];
+            let Some(s) = self.list.get(k) else {
+                slot.publish(None);
+                continue;
+            };
+            let lag = (0..lanes)
+                .map(|i| {
+                    let c = region.lane_control(i);
+                    let (tail, files) = (c.tail(), c.files());
+                    let from = s.acked_at(region, i).unwrap_or(tail);
+                    let from = if from.wrapping_sub(tail) <= files.wrapping_sub(tail) {
+                        from
+                    } else {
+                        tail
+                    };
+                    if from == files {
+                        0
+                    } else {
+                        count(i, from, files)
+                    }
+                })
+                .sum();
+            slot.publish(Some(&SinkStatus {
+                state: match s.state {
+                    SinkState::Up => "up",
+                    SinkState::Failing => "failing",
+                },
+                url: s.url.clone(),
+                forwarded: s.forwarded,
+                lag_records: lag,
+                last_error: s.last_error.clone().map(|e| (e, s.last_error_at)),
+            }));
+        }
     }
 
     /// Each sink's counters.
@@ -372,6 +418,7 @@ impl Sink {
                 }
                 self.state = SinkState::Failing;
                 self.last_error = Some(e);
+                self.last_error_at = ul_ring::clock::wall_ns();
                 self.retry_at = Some(Instant::now() + self.backoff);
                 self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
             }
