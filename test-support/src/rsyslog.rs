@@ -206,32 +206,7 @@ impl Rsyslogd {
     }
 
     fn config(&self) -> String {
-        let d = self.dir.display();
-        let (relp, tcp) = (self.relp_port, self.tcp_port);
-        format!(
-            r#"global(
-  workDirectory="{d}/work"
-  maxMessageSize="256k"
-  parser.escapeControlCharactersOnReceive="off"
-  net.enableDNS="off"
-)
-main_queue(queue.type="Direct")
-module(load="imrelp")
-module(load="imtcp")
-input(type="imrelp" address="127.0.0.1" port="{relp}" maxDataSize="256k" ruleset="relp")
-input(type="imtcp" address="127.0.0.1" port="{tcp}" listenPortFileName="{d}/tcp.port" ruleset="tcp")
-template(name="raw" type="string" string="%msg%\n")
-template(name="ids" type="string" string="%procid% %msgid% %structured-data%\n")
-ruleset(name="relp") {{
-  action(type="omfile" file="{d}/relp.out" template="raw")
-  action(type="omfile" file="{d}/relp.ids" template="ids")
-}}
-ruleset(name="tcp") {{
-  action(type="omfile" file="{d}/tcp.out" template="raw")
-  action(type="omfile" file="{d}/tcp.ids" template="ids")
-}}
-"#
-        )
+        config(&self.dir, self.relp_port, self.tcp_port)
     }
 
     /// Writes the config, starts rsyslogd and waits for both ports; on
@@ -306,6 +281,39 @@ ruleset(name="tcp") {{
             self.stderr()
         )))
     }
+}
+
+/// The config [`Rsyslogd`] writes for `dir` and the two ports (a TCP port
+/// of 0 makes imtcp pick one and write it to `dir/tcp.port`).
+/// `docs/forwarding.md` shows this text; `writer/tests/forwarding_docs.rs`
+/// checks that the two agree.
+pub fn config(dir: &Path, relp_port: u16, tcp_port: u16) -> String {
+    let d = dir.display();
+    let (relp, tcp) = (relp_port, tcp_port);
+    format!(
+        r#"global(
+  workDirectory="{d}/work"
+  maxMessageSize="256k"
+  parser.escapeControlCharactersOnReceive="off"
+  net.enableDNS="off"
+)
+main_queue(queue.type="Direct")
+module(load="imrelp")
+module(load="imtcp")
+input(type="imrelp" address="127.0.0.1" port="{relp}" maxDataSize="256k" ruleset="relp")
+input(type="imtcp" address="127.0.0.1" port="{tcp}" listenPortFileName="{d}/tcp.port" ruleset="tcp")
+template(name="raw" type="string" string="%msg%\n")
+template(name="ids" type="string" string="%procid% %msgid% %structured-data%\n")
+ruleset(name="relp") {{
+  action(type="omfile" file="{d}/relp.out" template="raw")
+  action(type="omfile" file="{d}/relp.ids" template="ids")
+}}
+ruleset(name="tcp") {{
+  action(type="omfile" file="{d}/tcp.out" template="raw")
+  action(type="omfile" file="{d}/tcp.ids" template="ids")
+}}
+"#
+    )
 }
 
 impl Drop for Rsyslogd {
