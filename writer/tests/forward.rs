@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{stress_bin, wait_for, Scratch, Stderr, Writer};
+use common::{wait_for, Scratch, Stderr, Writer};
 use ul_test_support::rsyslog::Rsyslogd;
 use ul_writer::internals::forward::sink::JOB_RECORDS;
 use ul_writer::internals::forward::url::DEFAULT_WINDOW;
@@ -42,14 +42,7 @@ fn key(line: &str) -> Option<(u32, u32, u64)> {
 }
 
 fn start_stress(shm: &std::path::Path, threads: u32, count: u64) -> std::process::Child {
-    Command::new(stress_bin())
-        .arg("--shm")
-        .arg(shm)
-        .arg("--threads")
-        .arg(threads.to_string())
-        .arg("--count")
-        .arg(count.to_string())
-        .stdin(Stdio::null())
+    common::stress_command(shm, threads, count, &[])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

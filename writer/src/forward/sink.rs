@@ -198,13 +198,7 @@ impl Sinks {
     pub fn held(&self, region: &'static Region, lane: usize, tail: u64, files: u64) -> u64 {
         let mut to = files;
         for s in &self.list {
-            let at = s.acked_at(region, lane).unwrap_or(tail);
-            // Within `[tail, files]`, by wrapping distance.
-            let at = if at.wrapping_sub(tail) <= files.wrapping_sub(tail) {
-                at
-            } else {
-                tail
-            };
+            let at = within(s.acked_at(region, lane).unwrap_or(tail), tail, files);
             if at.wrapping_sub(tail) < to.wrapping_sub(tail) {
                 to = at;
             }
@@ -281,20 +275,9 @@ impl Sinks {
                 continue;
             };
             let lag = (0..lanes)
-                .map(|i| {
-                    let c = region.lane_control(i);
-                    let (tail, files) = (c.tail(), c.files());
-                    let from = s.acked_at(region, i).unwrap_or(tail);
-                    let from = if from.wrapping_sub(tail) <= files.wrapping_sub(tail) {
-                        from
-                    } else {
-                        tail
-                    };
-                    if from == files {
-                        0
-                    } else {
-                        count(i, from, files)
-                    }
+                .map(|i| match s.to_send(region, i) {
+                    (from, files) if from != files => count(i, from, files),
+                    _ => 0,
                 })
                 .sum();
             slot.publish(Some(&SinkStatus {
@@ -324,7 +307,29 @@ impl Sinks {
     }
 }
 
+/// `at` if it lies in `[tail, files]` (by wrapping distance), else the
+/// tail: a position that holds back no more than everything.
+fn within(at: u64, tail: u64, files: u64) -> u64 {
+    if at.wrapping_sub(tail) <= files.wrapping_sub(tail) {
+        at
+    } else {
+        tail
+    }
+}
+
 impl Sink {
+    /// What this sink has yet to send of lane `lane` of `region`:
+    /// `[from, files)`, from where it stands (the tail if it has not
+    /// started on the region) to the files position.
+    fn to_send(&self, region: &'static Region, lane: usize) -> (u64, u64) {
+        let c = region.lane_control(lane);
+        let (tail, files) = (c.tail(), c.files());
+        (
+            within(self.acked_at(region, lane).unwrap_or(tail), tail, files),
+            files,
+        )
+    }
+
     fn acked_at(&self, region: &'static Region, lane: usize) -> Option<u64> {
         self.acked
             .iter()
@@ -339,14 +344,7 @@ impl Sink {
         let start = self.next_lane % lanes.max(1);
         let mut runs = Vec::new();
         for i in (start..lanes).chain(0..start) {
-            let c = region.lane_control(i);
-            let (tail, files) = (c.tail(), c.files());
-            let from = self.acked_at(region, i).unwrap_or(tail);
-            let from = if from.wrapping_sub(tail) <= files.wrapping_sub(tail) {
-                from
-            } else {
-                tail
-            };
+            let (from, files) = self.to_send(region, i);
             if from == files {
                 continue;
             }

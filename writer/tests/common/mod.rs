@@ -298,17 +298,24 @@ pub fn wait_for(d: Duration, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
-/// Runs the stress producer to completion and asserts it succeeded.
-pub fn stress(shm: &Path, threads: u32, count: u64, extra: &[&str]) -> u32 {
-    let out = Command::new(stress_bin())
-        .arg("--shm")
+/// The stress producer's command: `threads` threads logging `count`
+/// numbered records each into the region at `shm`.
+pub fn stress_command(shm: &Path, threads: u32, count: u64, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(stress_bin());
+    cmd.arg("--shm")
         .arg(shm)
         .arg("--threads")
         .arg(threads.to_string())
         .arg("--count")
         .arg(count.to_string())
         .args(extra)
-        .stdin(Stdio::null())
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs the stress producer to completion and asserts it succeeded.
+pub fn stress(shm: &Path, threads: u32, count: u64, extra: &[&str]) -> u32 {
+    let out = stress_command(shm, threads, count, extra)
         .output()
         .expect("run stress");
     assert!(
