@@ -357,3 +357,104 @@ fn a_receiver_down_holds_the_records_in_the_region_for_the_next_writer() {
     b.sort();
     assert_eq!(a, b, "every record once, as in server.log");
 }
+
+/// Bytes that are not records in a lane: the engine skips them up to the
+/// head it read to, and records logged after them go to the files. A sink
+/// that was behind (the receiver down) reads further in one go; it must
+/// skip what the engine skipped, not to the end of what it reads, or it
+/// misses the records after the stretch.
+#[test]
+fn a_sink_behind_skips_only_what_the_files_skipped() {
+    use std::sync::atomic::Ordering;
+    use ul_ring::args::{encode_record, OwnedValue};
+    use ul_ring::bytes::ByteStore;
+    use ul_ring::callsite::EntryKind;
+    use ul_ring::record::{Level, RecordHeader, RecordKind};
+
+    let s = Scratch::new("fwd-corrupt");
+    let mut rs = Rsyslogd::start(&s.dir.join("rsyslog")).expect("start rsyslogd");
+    let url = format!("relp://127.0.0.1:{}", rs.relp_port());
+    rs.kill9();
+    let w = Writer::start(&s, &["--forward", &url]);
+    let region = common::attach(&s.shm);
+    let site = region
+        .callsites()
+        .register(
+            EntryKind::Callsite,
+            Level::Info as u8,
+            1,
+            &["n={}", "hand", "src/hand.rs", "app"],
+        )
+        .expect("register a call site");
+    let claim =
+        ul_ring::ownership::claim_lane(&region, std::process::id(), 0, 0).expect("a free lane");
+    let lane = claim.index();
+    let ctrl = region.lane_control(lane);
+    // SAFETY: the claim makes us the lane's one producer (the writer reading
+    // it is another process); `region` outlives `bytes`.
+    let bytes = unsafe { region.lane_bytes(lane) };
+    let mut head = ctrl.head();
+    let mut push = |rec: &[u8]| {
+        bytes.write_with(head as usize % bytes.capacity(), rec.len(), |e| {
+            e.put_bytes(rec)
+        });
+        head += rec.len() as u64;
+        ctrl.head_raw().store(head, Ordering::Release);
+    };
+    let record = |n: u64| {
+        let mut r = Vec::new();
+        encode_record(
+            &mut r,
+            RecordHeader {
+                kind: RecordKind::Log as u8,
+                level: Level::Info as u8,
+                timestamp: 1_700_000_000_000_000_000 + n,
+                callsite: site,
+                ..Default::default()
+            },
+            &[OwnedValue::U64(n)],
+        );
+        r
+    };
+    let lines = |s: &Scratch| {
+        record_lines(&s.text())
+            .into_iter()
+            .filter(|l| l.contains("n="))
+            .count()
+    };
+    for n in 0..100 {
+        push(&record(n));
+    }
+    assert!(wait_for(Duration::from_secs(10), || lines(&s) == 100));
+    // 64 bytes of a frame that lies about its length, then the files go on.
+    let mut junk = vec![0u8; 64];
+    junk[..4].copy_from_slice(&9u32.to_le_bytes());
+    push(&junk);
+    assert!(wait_for(Duration::from_secs(10), || s
+        .text()
+        .contains("holds bytes that are not records")));
+    for n in 100..200 {
+        push(&record(n));
+    }
+    assert!(wait_for(Duration::from_secs(10), || lines(&s) == 200));
+    // The receiver back: the sink reads the lane from its tail in one go.
+    rs.restart().expect("restart rsyslogd");
+    let got = rs.wait_lines("relp.out", 200, Duration::from_secs(20));
+    let (status, err) = w.stop();
+    assert!(status.success(), "writer: {status:?}\n{err}");
+    let files: Vec<String> = record_lines(&s.text())
+        .into_iter()
+        .filter(|l| l.contains("n="))
+        .collect();
+    assert_eq!(files.len(), 200);
+    let missing: Vec<&String> = files.iter().filter(|l| !got.contains(l)).collect();
+    assert!(
+        missing.is_empty() && got.len() == files.len(),
+        "the sink missed {} of the files' {} records (e.g. {:?}) and sent {}",
+        missing.len(),
+        files.len(),
+        missing.first(),
+        got.len()
+    );
+    drop(claim);
+}

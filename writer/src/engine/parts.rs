@@ -138,6 +138,10 @@ impl Engine {
             );
             crate::diag!("{msg}");
             self.lines.writer_line(Level::Error, &msg);
+            // The sinks skip exactly these bytes (they may read further
+            // than this pass's head and would judge a longer stretch).
+            self.sinks
+                .note_skipped(self.region, i, c.pos, c.pos.wrapping_add(c.skipped));
         }
         batch.new_tail == end
     }

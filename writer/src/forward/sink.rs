@@ -89,6 +89,9 @@ struct Run {
     origin: Origin,
     from: u64,
     to: u64,
+    /// Stretches of bytes that are not records the engine skipped in
+    /// `[from, to)`: `[start, end)`.
+    skips: Vec<(u64, u64)>,
 }
 
 struct Job {
@@ -142,6 +145,9 @@ struct Sink {
 #[derive(Default)]
 pub struct Sinks {
     list: Vec<Sink>,
+    /// Per region and lane: stretches `[start, end)` of bytes that are not
+    /// records the engine skipped, until every sink is past them.
+    skipped: Vec<(&'static Region, usize, u64, u64)>,
 }
 
 /// A sink's counters, for the closing summary and the tests.
@@ -191,6 +197,27 @@ impl Sinks {
         self.list.is_empty()
     }
 
+    /// The engine skipped `[start, end)` of lane `lane` of `region` as not
+    /// records: the sinks skip the same bytes.
+    pub fn note_skipped(&mut self, region: &'static Region, lane: usize, start: u64, end: u64) {
+        if self.list.is_empty() {
+            return;
+        }
+        let key = |r: &'static Region, l: usize| (r as *const Region, l);
+        // Forget stretches every sink is past (the lane's tail is).
+        self.skipped.retain(|&(r, l, _, e)| {
+            let tail = r.lane_control(l).tail();
+            e.wrapping_sub(tail) < 1 << 62 && e != tail
+        });
+        if !self
+            .skipped
+            .iter()
+            .any(|&(r, l, s, _)| key(r, l) == key(region, lane) && s == start)
+        {
+            self.skipped.push((region, lane, start, end));
+        }
+    }
+
     /// Where lane `lane` of `region` may have its tail, given its `tail` and
     /// `files` positions: `files` without sinks, else the least any sink
     /// has had acknowledged (one that has not started on the region holds
@@ -217,11 +244,19 @@ impl Sinks {
             if s.busy || s.retry_at.is_some_and(|t| Instant::now() < t) {
                 continue;
             }
-            let runs = s.runs(region);
+            let mut runs = s.runs(region);
             let Some(first) = runs.first() else {
                 continue;
             };
             s.next_lane = first.lane + 1;
+            for run in &mut runs {
+                run.skips = self
+                    .skipped
+                    .iter()
+                    .filter(|&&(r, l, ..)| core::ptr::eq(r, region) && l == run.lane)
+                    .map(|&(.., a, b)| (a, b))
+                    .collect();
+            }
             let job = Job {
                 region,
                 calib,
@@ -358,6 +393,7 @@ impl Sink {
                 },
                 from,
                 to: files,
+                skips: Vec::new(),
             });
         }
         runs
@@ -545,11 +581,15 @@ fn serve(
                 out.records += outgoing.len() as u64;
                 budget = budget.saturating_sub(outgoing.len().max(1));
                 // Bytes that are not records (the files report them): the
-                // sink skips them with the files.
-                let next = if batch.corrupt.is_some() {
-                    run.to
-                } else {
-                    batch.new_tail
+                // sink skips what the engine skipped (to the files position
+                // if it does not know: a stretch skipped before a restart).
+                let next = match &batch.corrupt {
+                    Some(c) => run
+                        .skips
+                        .iter()
+                        .find(|&&(a, b)| c.pos.wrapping_sub(a) < b.wrapping_sub(a))
+                        .map_or(run.to, |&(_, b)| b),
+                    None => batch.new_tail,
                 };
                 if next == pos {
                     break;
