@@ -458,3 +458,55 @@ fn a_sink_behind_skips_only_what_the_files_skipped() {
     );
     drop(claim);
 }
+
+/// Two receivers: the lanes hold each record until both have it. With one
+/// down, the other gets everything while the lanes keep it all for the one
+/// that is down (ul-stat shows each), and that one gets everything once it
+/// is back.
+#[test]
+fn two_receivers_the_lanes_wait_for_the_slower() {
+    let s = Scratch::new("fwd-two");
+    let mut down = Rsyslogd::start(&s.dir.join("rsyslog-a")).expect("start rsyslogd a");
+    let up = Rsyslogd::start(&s.dir.join("rsyslog-b")).expect("start rsyslogd b");
+    let url_down = format!("relp://127.0.0.1:{}", down.relp_port());
+    let url_up = format!("syslog+tcp://127.0.0.1:{}", up.tcp_port());
+    down.kill9();
+    let w = Writer::start(&s, &["--forward", &url_down, "--forward", &url_up]);
+    common::stress(&s.shm, 2, 1500, &[]);
+    let files = || record_lines(&s.text());
+    assert!(wait_for(Duration::from_secs(10), || files().len() == 3000));
+    let got_up = up.wait_lines("tcp.out", 3000, Duration::from_secs(10));
+    assert_eq!(got_up.len(), 3000, "the receiver that is up got everything");
+    let shown = wait_for(Duration::from_secs(10), || {
+        ul_writer::stat::Snapshot::read(&s.shm).is_ok_and(|snap| {
+            let k = &snap.sinks;
+            k.len() == 2
+                && (k[0].url.as_str(), k[0].state, k[0].lag_records)
+                    == (url_down.as_str(), "failing", 3000)
+                && (k[1].url.as_str(), k[1].state, k[1].lag_records) == (url_up.as_str(), "up", 0)
+        })
+    });
+    let snap = ul_writer::stat::Snapshot::read(&s.shm).expect("ul-stat");
+    assert!(shown, "{:?}", snap.sinks);
+    // The lanes still hold every record for the one that is down.
+    let used: u64 = snap.lanes.iter().map(|l| l.used_bytes).sum();
+    let held: u64 = snap.lanes.iter().map(|l| l.unforwarded_bytes).sum();
+    assert!(used > 0 && held == used, "held {held} of {used} bytes");
+    down.restart().expect("restart rsyslogd a");
+    let got_down = down.wait_lines("relp.out", 3000, Duration::from_secs(20));
+    assert!(wait_for(Duration::from_secs(10), || {
+        ul_writer::stat::Snapshot::read(&s.shm)
+            .is_ok_and(|snap| snap.lanes.iter().all(|l| l.used_bytes == 0))
+    }));
+    let (status, err) = w.stop();
+    assert!(status.success(), "writer: {status:?}\n{err}");
+    let mut want = files();
+    want.sort();
+    for (name, mut got) in [("down", got_down), ("up", got_up)] {
+        got.sort();
+        assert_eq!(
+            got, want,
+            "the receiver that was {name} holds the files' records, once"
+        );
+    }
+}
