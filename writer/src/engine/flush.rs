@@ -50,12 +50,7 @@ pub(super) fn drained(region: &Region) -> bool {
     (0..lanes).all(|i| {
         let c = region.lane_control(i);
         c.head() == c.tail()
-    }) && matches!(
-        region
-            .shared_lane()
-            .tail_state(region.shared_lane().control().tail()),
-        TailState::Empty
-    )
+    }) && shared_lane_empty(region)
 }
 
 /// True if every record of `region` is in the files (lanes' files
@@ -66,10 +61,11 @@ pub(super) fn files_drained(region: &Region) -> bool {
     (0..lanes).all(|i| {
         let c = region.lane_control(i);
         c.head() == c.files() && c.dropped() == c.dropped_reported()
-    }) && matches!(
-        region
-            .shared_lane()
-            .tail_state(region.shared_lane().control().tail()),
-        TailState::Empty
-    )
+    }) && shared_lane_empty(region)
+}
+
+/// True if the shared lane holds no record at its tail.
+fn shared_lane_empty(region: &Region) -> bool {
+    let shared = region.shared_lane();
+    matches!(shared.tail_state(shared.control().tail()), TailState::Empty)
 }

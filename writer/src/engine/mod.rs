@@ -752,26 +752,21 @@ impl Engine {
                 || self.retiring.iter().all(|s| self.sinks.caught_up(s.region)))
     }
 
-    /// Where lane `i`'s tail may move: up to its files position, and no
-    /// further than any forwarding sink has had acknowledged.
-    fn tail_target(&self, i: usize) -> u64 {
-        let c = self.region.lane_control(i);
-        let files = c.files();
-        self.sinks.held(self.region, i, c.tail(), files)
-    }
-
-    /// Moves every lane's tail up to its [`tail_target`](Self::tail_target):
-    /// the producers get the room back once the files and every sink are
-    /// done with the bytes.
+    /// Moves every lane's tail up to its files position, and no further
+    /// than any forwarding sink has had acknowledged
+    /// ([`Sinks::held`]): the producers get the room back once the files
+    /// and every sink are done with the bytes.
     fn advance_tails(&mut self) {
         let lanes = self.region.geometry().sizes.lanes as usize;
         for i in 0..lanes {
-            let to = self.tail_target(i);
             let ctrl = self.region.lane_control(i);
-            if ctrl.tail() != to {
+            let (tail, files) = (ctrl.tail(), ctrl.files());
+            let to = self.sinks.held(self.region, i, tail, files);
+            if tail != to {
                 // SAFETY: we hold the writer lock, so we are the lane's only
-                // consumer; `to` lies in `[tail, files]` (`tail_target`),
-                // bytes the files and the sinks are done with.
+                // consumer that commits; `to` lies in `[tail, files]`
+                // (`Sinks::held`), bytes the files and the sinks are done
+                // with.
                 let consumer = unsafe { Consumer::attach(ctrl, self.region.lane_bytes(i)) };
                 consumer.commit(to);
             }
@@ -983,11 +978,12 @@ impl Engine {
         let lanes = self.region.geometry().sizes.lanes as usize;
         for i in 0..lanes {
             let c = self.region.lane_control(i);
+            let (tail, files) = (c.tail(), c.files());
             // Records not yet in the files, drops not yet reported, or a
             // tail the sinks let move (one they hold back is not work).
-            if c.head() != c.files()
+            if c.head() != files
                 || c.dropped() != c.dropped_reported()
-                || c.tail() != self.tail_target(i)
+                || tail != self.sinks.held(self.region, i, tail, files)
             {
                 return true;
             }
