@@ -282,9 +282,7 @@ impl Sinks {
     pub fn has_work(&self, region: &'static Region) -> bool {
         self.list.iter().any(|s| s.ready.load(Ordering::Acquire))
             || self.list.iter().any(|s| {
-                !s.busy
-                    && s.retry_at.is_none_or(|t| Instant::now() >= t)
-                    && !s.runs(region).is_empty()
+                !s.busy && s.retry_at.is_none_or(|t| Instant::now() >= t) && s.behind(region)
             })
     }
 
@@ -292,9 +290,7 @@ impl Sinks {
     /// files left to send (the engine changes its clock only then, so that
     /// a sink formats each record as the files have it).
     pub fn caught_up(&self, region: &'static Region) -> bool {
-        self.list
-            .iter()
-            .all(|s| !s.busy && s.runs(region).is_empty())
+        self.list.iter().all(|s| !s.busy && !s.behind(region))
     }
 
     /// Publishes each sink's state in `region`'s header for `ul-stat`
@@ -370,6 +366,16 @@ impl Sink {
             .iter()
             .find(|(r, _)| core::ptr::eq(*r, region))
             .and_then(|(_, v)| v.get(lane).copied())
+    }
+
+    /// True if some lane of `region` has records in the files this sink
+    /// has not had acknowledged ([`runs`](Self::runs) is not empty).
+    fn behind(&self, region: &'static Region) -> bool {
+        let lanes = region.geometry().sizes.lanes as usize;
+        (0..lanes).any(|i| {
+            let (from, files) = self.to_send(region, i);
+            from != files
+        })
     }
 
     /// The lanes of `region` with records in the files this sink has not
